@@ -1,0 +1,162 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/ipfs/go-cid"
+)
+
+// Errors callers branch on. Missing blobs are reported with fs.ErrNotExist
+// (errors.Is(err, fs.ErrNotExist)), as io/fs does.
+var (
+	// ErrNotExist is fs.ErrNotExist, re-exported for readability.
+	ErrNotExist = fs.ErrNotExist
+	// ErrCorrupt means stored bytes no longer hash to their CID.
+	ErrCorrupt = errors.New("blob: corrupt")
+	// ErrIncomplete means a partial blob was committed before all its
+	// leaves were verified.
+	ErrIncomplete = errors.New("blob: incomplete")
+	// ErrBusy means another writer holds the same partial blob.
+	ErrBusy = errors.New("blob: busy")
+)
+
+// Meta is what a caller knows about a blob beyond its bytes.
+type Meta struct {
+	MediaType string // e.g. "image/jpeg"; empty means application/octet-stream
+}
+
+// Info describes a complete, stored blob.
+type Info struct {
+	CID       cid.Cid
+	Size      int64
+	MediaType string
+	Added     time.Time
+}
+
+// Fetcher reads complete blobs.
+type Fetcher interface {
+	// Fetch opens the blob c. The caller closes the reader. A blob that is
+	// not stored (or only partial) gives an error wrapping fs.ErrNotExist.
+	Fetch(ctx context.Context, c cid.Cid) (io.ReadCloser, error)
+}
+
+// RangeReader is the optional capability of reading part of a blob without
+// opening it whole; use ReadRange, which falls back to Fetch.
+type RangeReader interface {
+	// ReadRange returns n bytes of blob c from offset off. Reading past
+	// the end of the blob is an error.
+	ReadRange(ctx context.Context, c cid.Cid, off int64, n int) ([]byte, error)
+}
+
+// Statter describes complete blobs.
+type Statter interface {
+	// Stat returns the blob's Info, or an error wrapping fs.ErrNotExist.
+	Stat(ctx context.Context, c cid.Cid) (Info, error)
+}
+
+// Enumerator lists complete blobs.
+type Enumerator interface {
+	// Enumerate calls fn for every complete blob, in CID byte order. An
+	// error from fn stops the walk and is returned.
+	Enumerate(ctx context.Context, fn func(Info) error) error
+}
+
+// Remover deletes blobs.
+type Remover interface {
+	// Remove deletes the complete blob c (and its skeleton). Removing a
+	// blob that is not there is not an error (idempotent).
+	Remove(ctx context.Context, c cid.Cid) error
+}
+
+// Receiver stores blobs from a local stream.
+type Receiver interface {
+	// Put reads r to its end, chunks it under the profile, stores it and
+	// returns its Info. Putting a blob that is already stored is cheap and
+	// returns the existing Info. On any error nothing is left visible.
+	Put(ctx context.Context, r io.Reader, meta Meta) (Info, error)
+}
+
+// SkeletonGetter returns the skeleton of a complete or partial blob.
+type SkeletonGetter interface {
+	// Skeleton returns the skeleton of c, or an error wrapping
+	// fs.ErrNotExist if neither a complete nor a partial blob c is known.
+	Skeleton(ctx context.Context, c cid.Cid) (*chunk.Skeleton, error)
+}
+
+// PartialReceiver accepts blobs leaf by leaf from peers.
+type PartialReceiver interface {
+	// Begin opens the partial blob for sk (already verified against its
+	// root by chunk.ParseSkeleton), creating it if new and resuming it if
+	// a previous run left one. Only one Partial per blob may be open at a
+	// time in a process: a second Begin returns ErrBusy until the first
+	// is closed. If the blob is already complete, Begin returns a Partial
+	// with nothing missing.
+	Begin(ctx context.Context, sk *chunk.Skeleton, meta Meta) (Partial, error)
+}
+
+// Partial is a blob being received. Leaves may be written in any order.
+// Only leaves whose bytes are durable are marked as had, so after a crash
+// Missing reports exactly what is still needed.
+type Partial interface {
+	Skeleton() *chunk.Skeleton
+	// Missing returns the indexes of the leaves not yet verified, ascending.
+	Missing() []int
+	// Have reports whether leaf i is verified and durable.
+	Have(i int) bool
+	// LeafProgress returns how many leading bytes of the unfinished leaf i
+	// are durably kept (not yet verified); 0 if none or if i is had.
+	LeafProgress(i int) int
+	// WriteLeaf verifies data as leaf i and stores it. Wrong bytes give a
+	// *chunk.VerifyError and store nothing. Writing a leaf already had is
+	// a no-op.
+	WriteLeaf(ctx context.Context, i int, data []byte) error
+	// WriteLeafPart appends bytes of leaf i starting at byte off of the
+	// leaf, which must equal LeafProgress(i). When the last byte arrives
+	// the leaf is verified: done is true if it is now had; on a mismatch
+	// its kept bytes are dropped and a *chunk.VerifyError is returned.
+	WriteLeafPart(ctx context.Context, i int, off int, data []byte) (done bool, err error)
+	// ReadLeaf returns the bytes of a had leaf (so a partial blob can serve
+	// peers), or an error wrapping fs.ErrNotExist.
+	ReadLeaf(ctx context.Context, i int) ([]byte, error)
+	// Commit makes the blob visible once every leaf is had; otherwise it
+	// returns ErrIncomplete. Committing twice is a no-op.
+	Commit(ctx context.Context) (Info, error)
+	// Close releases the partial blob; its state stays on disk for the
+	// next Begin.
+	Close() error
+}
+
+// Batch groups many small Puts so they share one fsync and one database
+// transaction. Nothing put in a batch is visible before Commit returns.
+type Batch interface {
+	Receiver
+	// Commit makes every blob put in the batch durable and visible.
+	Commit(ctx context.Context) error
+	// Discard drops the batch's blobs.
+	Discard() error
+}
+
+// Batcher is the optional capability of batching puts.
+type Batcher interface {
+	Batch(ctx context.Context) (Batch, error)
+}
+
+// Store is the whole blob store.
+type Store interface {
+	Fetcher
+	Statter
+	Enumerator
+	Remover
+	Receiver
+	SkeletonGetter
+	PartialReceiver
+	Batcher
+	// Partials lists the roots of partial blobs.
+	Partials(ctx context.Context) ([]cid.Cid, error)
+	Close() error
+}

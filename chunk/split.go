@@ -1,0 +1,119 @@
+package chunk
+
+import (
+	"context"
+	"errors"
+	"io"
+	"runtime"
+	"sync"
+)
+
+// Split reads r to its end, cuts it into leaves and returns the blob's
+// skeleton. If fn is not nil it is called for every leaf, in order, from one
+// goroutine, with the leaf's bytes; the slice is reused after fn returns. An
+// error from fn or from r stops the split and is returned.
+//
+// Leaves are hashed in parallel while r is read ahead, so memory is bounded
+// by a few chunks (Depth of them) whatever the size of the stream:
+//
+//	reader ──buf──▶ hash workers (parallel) ──in order──▶ fn ──buf──▶ reader
+func Split(ctx context.Context, r io.Reader, fn func(Leaf, []byte) error) (*Skeleton, error) {
+	depth := Depth()
+	type slot struct {
+		buf  []byte
+		n    int
+		leaf Leaf
+		done chan struct{}
+	}
+	free := make(chan *slot, depth)
+	for i := 0; i < depth; i++ {
+		free <- &slot{buf: make([]byte, ChunkSize)}
+	}
+	ordered := make(chan *slot, depth)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var readErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(ordered)
+		var off int64
+		first := true
+		for {
+			var s *slot
+			select {
+			case s = <-free:
+			case <-ctx.Done():
+				readErr = ctx.Err()
+				return
+			}
+			n, err := io.ReadFull(r, s.buf)
+			if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+				readErr = err
+				return
+			}
+			if n == 0 && !first {
+				return
+			}
+			first = false
+			s.n = n
+			s.leaf = Leaf{Offset: off, Size: n}
+			off += int64(n)
+			s.done = make(chan struct{})
+			go func(s *slot) {
+				s.leaf.CID = RawCID(s.buf[:s.n])
+				close(s.done)
+			}(s)
+			select {
+			case ordered <- s:
+			case <-ctx.Done():
+				readErr = ctx.Err()
+				return
+			}
+			if n < ChunkSize {
+				return
+			}
+		}
+	}()
+
+	var leaves []Leaf
+	var fnErr error
+	for s := range ordered {
+		<-s.done
+		if fnErr == nil {
+			if fn != nil {
+				fnErr = fn(s.leaf, s.buf[:s.n])
+			}
+			if fnErr != nil {
+				cancel()
+			}
+			leaves = append(leaves, s.leaf)
+		}
+		free <- s
+	}
+	wg.Wait()
+	if fnErr != nil {
+		return nil, fnErr
+	}
+	if readErr != nil {
+		if errors.Is(readErr, context.Canceled) && ctx.Err() != nil {
+			return nil, readErr
+		}
+		return nil, readErr
+	}
+	if len(leaves) == 1 && leaves[0].Size == 0 {
+		leaves = nil
+	}
+	return Build(leaves)
+}
+
+// Depth is how many chunk buffers Split keeps in flight: one per core
+// hashing, plus one being read and one with fn.
+func Depth() int { return min(runtime.GOMAXPROCS(0), 8) + 2 }
+
+// Sum returns the skeleton of r's bytes without keeping them.
+func Sum(ctx context.Context, r io.Reader) (*Skeleton, error) {
+	return Split(ctx, r, nil)
+}

@@ -1,0 +1,164 @@
+// Command fieldsync syncs photo-heavy field projects device to device.
+//
+// Each subcommand lives in its own file, cmd_<verb>.go, and registers itself
+// in an init function; main only dispatches. Exit codes shared by every
+// subcommand: 0 success, 1 failure (the message says what failed and what to
+// do next), 2 bad usage. Some subcommands document more.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Exit codes shared by every subcommand.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string // one line for the command list
+	usage   string // full help: synopsis, description, examples, exit codes
+	// run executes the subcommand with its arguments (after the verb).
+	run func(ctx context.Context, env *env, args []string) error
+}
+
+// env carries the process's streams so tests can run commands in process.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) {
+	if _, dup := commands[c.name]; dup {
+		panic("fieldsync: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// usageError is returned for bad usage; it makes the process exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// exitError carries a specific exit code with its message.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runMain(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func runMain(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				fmt.Fprint(e.stdout, c.usage)
+				return exitOK
+			}
+		}
+		printCommands(e.stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(e.stderr, "fieldsync: unknown command %q; run 'fieldsync help' for the list\n", args[0])
+		return exitUsage
+	}
+	err := c.run(ctx, e, args[1:])
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(e.stderr, "fieldsync %s: %s\nrun 'fieldsync %s --help' for usage\n", c.name, ue.msg, c.name)
+		return exitUsage
+	}
+	fmt.Fprintf(e.stderr, "fieldsync %s: %v\n", c.name, err)
+	var xe *exitError
+	if errors.As(err, &xe) {
+		return xe.code
+	}
+	return exitFailure
+}
+
+func printCommands(w io.Writer) {
+	fmt.Fprintln(w, "fieldsync syncs photo-heavy field projects device to device, with no server.")
+	fmt.Fprintln(w, "\nUsage: fieldsync COMMAND [options] [args]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'fieldsync COMMAND --help' for a command's options, examples and exit codes.")
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 bad usage (commands may add more).")
+}
+
+// newFlags makes a FlagSet for c whose -h/--help prints c.usage and whose
+// parse errors become usage errors.
+func newFlags(c *command, e *env) *flag.FlagSet {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	_ = e
+	return fs
+}
+
+// parseFlags parses args, printing the command's help for -h and turning
+// other errors into usage errors. Flags may follow positional arguments.
+func parseFlags(c *command, e *env, fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(e.stdout, c.usage)
+				return nil, flag.ErrHelp
+			}
+			return nil, usagef("%s", strings.TrimPrefix(err.Error(), "flag provided but not defined: "))
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "-" || !strings.HasPrefix(rest[0], "-") {
+			pos = append(pos, rest[0])
+			args = rest[1:]
+			continue
+		}
+		args = rest
+	}
+}
