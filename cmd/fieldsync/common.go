@@ -1,0 +1,103 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// defaultDataDir is where a device keeps its key, database and blobs unless
+// --data says otherwise: $FIELDSYNC_DATA, else $XDG_DATA_HOME/fieldsync, else
+// ~/.local/share/fieldsync.
+func defaultDataDir() string {
+	if d := os.Getenv("FIELDSYNC_DATA"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "fieldsync")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "fieldsync")
+	}
+	return "fieldsync-data"
+}
+
+// dataFlag adds --data to fs.
+func dataFlag(fs *flag.FlagSet) *string {
+	return fs.String("data", defaultDataDir(), "")
+}
+
+const dataHelp = `  --data DIR   the device's data directory (default $FIELDSYNC_DATA, else
+               $XDG_DATA_HOME/fieldsync, else ~/.local/share/fieldsync)
+`
+
+// writeJSON prints v as one line of JSON.
+func writeJSON(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}
+
+// humanBytes formats n bytes with a binary unit.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// humanRate formats a byte rate.
+func humanRate(bps float64) string {
+	if bps <= 0 {
+		return "-"
+	}
+	return humanBytes(int64(bps)) + "/s"
+}
+
+// humanETA formats a remaining duration, or "-" if unknown.
+func humanETA(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	d = d.Round(time.Second)
+	if d >= time.Hour {
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+// bar renders a progress bar of width cells for done out of total.
+func bar(done, total int64, width int) string {
+	if total <= 0 {
+		return "[" + strings.Repeat("=", width) + "]"
+	}
+	if done > total {
+		done = total
+	}
+	full := int(float64(width) * float64(done) / float64(total))
+	s := strings.Repeat("=", full)
+	if full < width {
+		s += ">" + strings.Repeat(" ", width-full-1)
+	}
+	return "[" + s + "]"
+}
+
+// isTerminal reports whether w is a character device (a terminal), so
+// progress can redraw in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
