@@ -1,0 +1,140 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/ipfs/go-cid"
+)
+
+// More errors callers branch on.
+var (
+	// ErrNotRegular means a path given as a file is a directory, a device,
+	// a pipe or anything else that is not a regular file.
+	ErrNotRegular = errors.New("blob: not a regular file")
+	// ErrSourceChanged means a source file changed size while it was read.
+	ErrSourceChanged = errors.New("blob: source changed while reading")
+)
+
+// ReadRange returns n bytes of blob c from offset off, using f's RangeReader
+// if it has one and otherwise reading through Fetch. A missing blob gives an
+// error wrapping fs.ErrNotExist; a range past the end of the blob is an error
+// wrapping io.ErrUnexpectedEOF.
+func ReadRange(ctx context.Context, f Fetcher, c cid.Cid, off int64, n int) ([]byte, error) {
+	if off < 0 || n < 0 {
+		return nil, fmt.Errorf("read range %s [%d,+%d): negative offset or length", c, off, n)
+	}
+	if rr, ok := f.(RangeReader); ok {
+		return rr.ReadRange(ctx, c, off, n)
+	}
+	rc, err := f.Fetch(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if s, ok := rc.(io.Seeker); ok {
+		if _, err := s.Seek(off, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("read range %s: %w", c, err)
+		}
+	} else if _, err := io.CopyN(io.Discard, rc, off); err != nil {
+		return nil, fmt.Errorf("read range %s [%d,+%d): %w", c, off, n, eofToUnexpected(err))
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		return nil, fmt.Errorf("read range %s [%d,+%d): %w", c, off, n, eofToUnexpected(err))
+	}
+	return buf, nil
+}
+
+func eofToUnexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// ReadAll returns the whole blob c.
+func ReadAll(ctx context.Context, f Fetcher, c cid.Cid) ([]byte, error) {
+	rc, err := f.Fetch(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", c, err)
+	}
+	return b, nil
+}
+
+// Has reports whether the complete blob c is stored.
+func Has(ctx context.Context, s Statter, c cid.Cid) (bool, error) {
+	_, err := s.Stat(ctx, c)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// PutFile stores the regular file at path through r. Directories, devices,
+// pipes and sockets are refused with ErrNotRegular (before anything is read),
+// a missing file with an error wrapping fs.ErrNotExist, and a file whose size
+// changes while it is read (truncated, appended to or vanished under us)
+// with ErrSourceChanged; in every error case nothing is stored.
+func PutFile(ctx context.Context, r Receiver, path string, meta Meta) (Info, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Info{}, fmt.Errorf("put file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Info{}, fmt.Errorf("put file %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return Info{}, fmt.Errorf("put file %s (%s): %w", path, st.Mode().Type(), ErrNotRegular)
+	}
+	info, err := r.Put(ctx, &exactReader{r: f, left: st.Size(), path: path}, meta)
+	if err != nil {
+		return Info{}, fmt.Errorf("put file %s: %w", path, err)
+	}
+	return info, nil
+}
+
+// exactReader reads exactly left bytes and fails if the source has fewer or
+// more, so a file that changes size under the reader never becomes a blob.
+type exactReader struct {
+	r    io.Reader
+	left int64
+	path string
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.left == 0 {
+		var one [1]byte
+		n, err := e.r.Read(one[:])
+		if n > 0 {
+			return 0, fmt.Errorf("%s grew: %w", e.path, ErrSourceChanged)
+		}
+		if err == nil || err == io.EOF {
+			return 0, io.EOF
+		}
+		return 0, err
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		return n, fmt.Errorf("%s shrank: %w", e.path, ErrSourceChanged)
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
