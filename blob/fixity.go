@@ -23,9 +23,10 @@ const (
 	// FixityTruncated: the file is shorter (or longer) than the blob. The
 	// blob was quarantined.
 	FixityTruncated Fixity = "truncated"
-	// FixityOrphan: a file no metadata describes. If its bytes hash to its
-	// name it was adopted (made visible again, with an empty media type);
-	// otherwise it was quarantined.
+	// FixityOrphan: a file no metadata describes (for instance left by a
+	// crash between a rename and its database commit). It was quarantined,
+	// not adopted: without its metadata (media type, added time) it is
+	// better fetched or put again.
 	FixityOrphan Fixity = "orphan"
 )
 
@@ -37,16 +38,13 @@ type FixityReport struct {
 	Path string
 	// Quarantine is where the file was moved, if it was.
 	Quarantine string
-	// Adopted is true for an orphan whose bytes matched its name and which
-	// is visible again.
-	Adopted bool
 	// Detail says what was wrong, for people (empty when OK).
 	Detail    string
 	CheckedAt time.Time
 }
 
-// OK reports whether the blob checked clean (or an orphan was adopted).
-func (r FixityReport) OK() bool { return r.Result == FixityOK || r.Adopted }
+// OK reports whether the blob checked clean.
+func (r FixityReport) OK() bool { return r.Result == FixityOK }
 
 // Verifier is the optional capability of checking stored bytes against their
 // CIDs by re-hashing them.
@@ -57,9 +55,9 @@ type Verifier interface {
 	// the report's Result. A corrupt or truncated blob is quarantined and
 	// stops being visible.
 	Verify(ctx context.Context, c cid.Cid) (FixityReport, error)
-	// VerifyAll checks every complete blob and every file of the store, in
-	// CID order, calling fn with each report (orphans included). An error
-	// from fn stops the walk and is returned.
+	// VerifyAll checks every complete blob, in CID byte order, then looks
+	// for files no metadata describes (reported as FixityOrphan), calling
+	// fn with each report. An error from fn stops the walk and is returned.
 	VerifyAll(ctx context.Context, fn func(FixityReport) error) error
 }
 

@@ -1,0 +1,318 @@
+package disk
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/ipfs/go-cid"
+)
+
+// Verify implements blob.Verifier: it re-hashes the file of c under the
+// profile and compares the root with c. A corrupt or truncated file is
+// moved to quarantine/ and its row removed, so the blob is no longer
+// visible and can be fetched again; a missing file has its row removed.
+// Every check of a stored blob is logged in blob_fixity.
+func (s *Store) Verify(ctx context.Context, c cid.Cid) (blob.FixityReport, error) {
+	unlock := s.lockBlob(c)
+	defer unlock()
+	rep, err := s.verify(ctx, c)
+	if err != nil {
+		return rep, fmt.Errorf("verify blob %s: %w", c, err)
+	}
+	return rep, nil
+}
+
+func (s *Store) verify(ctx context.Context, c cid.Cid) (blob.FixityReport, error) {
+	path := s.Path(c)
+	rep := blob.FixityReport{CID: c, Path: path, Result: blob.FixityOK, CheckedAt: s.timestamp()}
+	var size int64
+	var skb []byte
+	err := s.db.QueryRowContext(ctx, `SELECT size, skeleton FROM blob_blobs WHERE cid = ?`, c.Bytes()).Scan(&size, &skb)
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, err := os.Lstat(path); err == nil {
+			return s.orphan(ctx, path, c, rep.CheckedAt)
+		}
+		rep.Result, rep.Detail = blob.FixityMissing, "not stored"
+		return rep, nil
+	}
+	if err != nil {
+		return rep, err
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		rep.Result, rep.Detail = blob.FixityMissing, "file missing"
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM blob_blobs WHERE cid = ?`, c.Bytes()); err != nil {
+			return rep, err
+		}
+		return rep, s.logFixity(ctx, rep)
+	}
+	if err != nil {
+		return rep, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return rep, err
+	}
+	switch {
+	case !st.Mode().IsRegular():
+		rep.Result, rep.Detail = blob.FixityCorrupt, "not a regular file: "+st.Mode().String()
+	case st.Size() != size:
+		rep.Result, rep.Detail = blob.FixityTruncated, fmt.Sprintf("%d bytes, want %d", st.Size(), size)
+	default:
+		sk, err := chunk.Sum(ctx, f)
+		if err != nil {
+			return rep, err
+		}
+		if sk.Root != c {
+			rep.Result, rep.Detail = blob.FixityCorrupt, "bytes hash to "+sk.Root.String()
+			break
+		}
+		// The bytes are right; make sure the stored skeleton is too.
+		if good, _ := sk.MarshalBinary(); !bytes.Equal(good, skb) {
+			if _, err := s.db.ExecContext(ctx, `UPDATE blob_blobs SET skeleton = ? WHERE cid = ?`, good, c.Bytes()); err != nil {
+				return rep, err
+			}
+			rep.Detail = "stored skeleton was damaged and has been rebuilt"
+		}
+	}
+	if rep.Result != blob.FixityOK {
+		f.Close()
+		q, err := s.quarantine(path, rep.Result, rep.CheckedAt)
+		if err != nil {
+			return rep, err
+		}
+		rep.Quarantine = q
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM blob_blobs WHERE cid = ?`, c.Bytes()); err != nil {
+			return rep, err
+		}
+	}
+	return rep, s.logFixity(ctx, rep)
+}
+
+// quarantine moves the file at path to quarantine/<name>.<time>.<result>.
+// Bytes the store cannot vouch for are set aside, never deleted: an
+// archivist may want to look at them.
+func (s *Store) quarantine(path string, why blob.Fixity, at time.Time) (string, error) {
+	q := filepath.Join(s.root, quarantineDir, filepath.Base(path)+"."+at.Format("20060102T150405.000000000Z")+"."+string(why))
+	if err := os.Rename(path, q); err != nil {
+		return "", fmt.Errorf("quarantine: %w", err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return q, err
+	}
+	return q, syncDir(filepath.Dir(q))
+}
+
+// orphan quarantines a file under blobs/ that no row describes.
+func (s *Store) orphan(ctx context.Context, path string, c cid.Cid, at time.Time) (blob.FixityReport, error) {
+	rep := blob.FixityReport{CID: c, Path: path, Result: blob.FixityOrphan, CheckedAt: at, Detail: "file without metadata"}
+	q, err := s.quarantine(path, blob.FixityOrphan, at)
+	rep.Quarantine = q
+	if err != nil {
+		return rep, err
+	}
+	if c.Defined() {
+		err = s.logFixity(ctx, rep)
+	}
+	return rep, err
+}
+
+func (s *Store) logFixity(ctx context.Context, rep blob.FixityReport) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO blob_fixity (cid, checked_at, result, detail) VALUES (?, ?, ?, ?)`,
+		rep.CID.Bytes(), rep.CheckedAt.UnixNano(), string(rep.Result), rep.Detail)
+	return err
+}
+
+// VerifyAll implements blob.Verifier: every blob with a row, in CID byte
+// order, then every file under blobs/ without one (orphans, quarantined),
+// then partial files without state (removed: they hold no verified byte).
+func (s *Store) VerifyAll(ctx context.Context, fn func(blob.FixityReport) error) error {
+	var cids []cid.Cid
+	after := []byte{}
+	for {
+		page, err := s.page(ctx, after)
+		if err != nil {
+			return fmt.Errorf("verify blobs: %w", err)
+		}
+		for _, in := range page {
+			cids = append(cids, in.CID)
+		}
+		if len(page) < enumPage {
+			break
+		}
+		after = page[len(page)-1].CID.Bytes()
+	}
+	for _, c := range cids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rep, err := s.Verify(ctx, c)
+		if err != nil {
+			return err
+		}
+		if rep.Result == blob.FixityMissing && rep.Detail == "not stored" {
+			continue // removed while we walked
+		}
+		if err := fn(rep); err != nil {
+			return err
+		}
+	}
+	if err := s.walkOrphans(ctx, fn); err != nil {
+		return err
+	}
+	return s.cleanPartials(ctx)
+}
+
+func (s *Store) walkOrphans(ctx context.Context, fn func(blob.FixityReport) error) error {
+	root := filepath.Join(s.root, blobsDir)
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("verify blobs: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		name := d.Name()
+		c, perr := cid.Decode(name)
+		if perr == nil && c.String() == name && s.Path(c) == path {
+			unlock := s.lockBlob(c)
+			var one int
+			err := s.db.QueryRowContext(ctx, `SELECT 1 FROM blob_blobs WHERE cid = ?`, c.Bytes()).Scan(&one)
+			if err == nil {
+				unlock()
+				return nil // a blob; checked above (or stored since)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				unlock()
+				return fmt.Errorf("verify blobs: %w", err)
+			}
+			rep, err := s.orphan(ctx, path, c, s.timestamp())
+			unlock()
+			if err != nil {
+				return fmt.Errorf("verify blobs: %w", err)
+			}
+			return fn(rep)
+		}
+		// Not a blob name, or in the wrong directory.
+		rep, err := s.orphan(ctx, path, cid.Undef, s.timestamp())
+		if err != nil {
+			return fmt.Errorf("verify blobs: %w", err)
+		}
+		return fn(rep)
+	})
+}
+
+// cleanPartials removes partial files that have no state and are not open:
+// left by a crash between creating the file and recording it.
+func (s *Store) cleanPartials(ctx context.Context) error {
+	ents, err := os.ReadDir(filepath.Join(s.root, partialDir))
+	if err != nil {
+		return fmt.Errorf("verify partial blobs: %w", err)
+	}
+	for _, e := range ents {
+		c, err := cid.Decode(e.Name())
+		path := filepath.Join(s.root, partialDir, e.Name())
+		if err != nil {
+			os.RemoveAll(path)
+			continue
+		}
+		s.mu.Lock()
+		busy := s.busy[c]
+		s.mu.Unlock()
+		if busy {
+			continue
+		}
+		unlock := s.lockBlob(c)
+		var one int
+		err = s.db.QueryRowContext(ctx, `SELECT 1 FROM blob_partials WHERE cid = ?`, c.Bytes()).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			os.Remove(path)
+		}
+		unlock()
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("verify partial blobs: %w", err)
+		}
+	}
+	return nil
+}
+
+// LastChecks implements blob.FixityLog.
+func (s *Store) LastChecks(ctx context.Context, olderThan time.Time, fn func(blob.FixityRecord) error) error {
+	limit := int64(1<<63 - 1)
+	if !olderThan.IsZero() {
+		limit = olderThan.UnixNano()
+	}
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT b.cid, f.checked_at, f.result
+		FROM blob_blobs b
+		LEFT JOIN blob_fixity f ON f.cid = b.cid AND f.checked_at =
+			(SELECT MAX(checked_at) FROM blob_fixity WHERE cid = b.cid)
+		WHERE f.checked_at IS NULL OR f.checked_at < ?
+		ORDER BY COALESCE(f.checked_at, -1), b.cid`, limit)
+	if err != nil {
+		return fmt.Errorf("list fixity checks: %w", err)
+	}
+	var recs []blob.FixityRecord
+	for rows.Next() {
+		var cb []byte
+		var at sql.NullInt64
+		var res sql.NullString
+		if err := rows.Scan(&cb, &at, &res); err != nil {
+			rows.Close()
+			return fmt.Errorf("list fixity checks: %w", err)
+		}
+		c, err := cid.Cast(cb)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("list fixity checks: bad CID: %w", err)
+		}
+		r := blob.FixityRecord{CID: c, Result: blob.Fixity(res.String)}
+		if at.Valid {
+			r.CheckedAt = time.Unix(0, at.Int64).UTC()
+		}
+		recs = append(recs, r)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return fmt.Errorf("list fixity checks: %w", err)
+	}
+	for _, r := range recs {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FixityHistory implements blob.FixityLog.
+func (s *Store) FixityHistory(ctx context.Context, c cid.Cid) ([]blob.FixityRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT checked_at, result FROM blob_fixity WHERE cid = ? ORDER BY checked_at`, c.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("fixity history of %s: %w", c, err)
+	}
+	defer rows.Close()
+	var out []blob.FixityRecord
+	for rows.Next() {
+		var at int64
+		var res string
+		if err := rows.Scan(&at, &res); err != nil {
+			return nil, fmt.Errorf("fixity history of %s: %w", c, err)
+		}
+		out = append(out, blob.FixityRecord{CID: c, CheckedAt: time.Unix(0, at).UTC(), Result: blob.Fixity(res)})
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,564 @@
+package disk
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/ipfs/go-cid"
+)
+
+// Begin implements blob.PartialReceiver.
+//
+// A partial blob is the file partial/<cid>, created at its final size
+// (sparse), and a row of blob_partials holding its skeleton and have-bitmap,
+// plus a row of blob_leaf_parts per unfinished leaf with its durable byte
+// count. A leaf's bytes are written in place and fsynced before the row that
+// marks them is committed, so after a crash the database never claims bytes
+// the file does not hold.
+func (s *Store) Begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (blob.Partial, error) {
+	if sk == nil || chunk.CheckCID(sk.Root) != nil || len(sk.Leaves) == 0 {
+		return nil, fmt.Errorf("begin partial blob: invalid skeleton")
+	}
+	c := sk.Root
+	s.mu.Lock()
+	if s.busy[c] {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("begin partial blob %s: %w", c, blob.ErrBusy)
+	}
+	s.busy[c] = true
+	s.mu.Unlock()
+	release := func() {
+		s.mu.Lock()
+		delete(s.busy, c)
+		s.mu.Unlock()
+	}
+	p, err := s.begin(ctx, sk, meta)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("begin partial blob %s: %w", c, err)
+	}
+	return p, nil
+}
+
+func (s *Store) begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (blob.Partial, error) {
+	c := sk.Root
+	unlock := s.lockBlob(c)
+	defer unlock()
+	if in, err := s.statRow(ctx, s.db, c); err == nil {
+		// Complete already: drop any stale partial state.
+		if err := s.dropPartial(ctx, c); err != nil {
+			return nil, err
+		}
+		return &completePartial{s: s, sk: sk, info: in}, nil
+	}
+	path := s.partialPath(c)
+	have, mt, found, err := s.loadPartial(ctx, sk)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		meta.MediaType = mt
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) && found {
+		// A crash between a Commit's rename and its database commit
+		// leaves the whole file in blobs/: take it back.
+		if err := os.Rename(s.Path(c), path); err == nil {
+			f, err = os.OpenFile(path, os.O_RDWR, 0)
+		}
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		found = false
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if st.Size() != sk.Size {
+		found = false // not the file the bitmap describes
+	}
+	if !found {
+		if err := s.createPartial(ctx, f, sk, meta); err != nil {
+			f.Close()
+			return nil, err
+		}
+		have = newBitmap(len(sk.Leaves))
+	}
+	parts := map[int]int{}
+	if found {
+		if parts, err = s.loadParts(ctx, sk); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	q := &partial{s: s, sk: sk, meta: meta, f: f, have: have, parts: parts, writing: map[int]bool{}}
+	q.cond = sync.NewCond(&q.mu)
+	return q, nil
+}
+
+// loadPartial reads the stored state of sk's partial blob, if any and if it
+// describes the same blob.
+func (s *Store) loadPartial(ctx context.Context, sk *chunk.Skeleton) (bitmap, string, bool, error) {
+	var size int64
+	var mt string
+	var have []byte
+	err := s.db.QueryRowContext(ctx, `SELECT size, media_type, have FROM blob_partials WHERE cid = ?`, sk.Root.Bytes()).Scan(&size, &mt, &have)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", false, nil
+	}
+	if err != nil {
+		return nil, "", false, err
+	}
+	if size != sk.Size {
+		// Only possible for a raw root, whose size no skeleton proves:
+		// nothing can have been verified under the other size.
+		return nil, "", false, nil
+	}
+	b, err := decodeBitmap(have, len(sk.Leaves))
+	if err != nil {
+		return nil, "", false, nil // start over rather than trust it
+	}
+	return b, mt, true, nil
+}
+
+func (s *Store) loadParts(ctx context.Context, sk *chunk.Skeleton) (map[int]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT leaf, durable FROM blob_leaf_parts WHERE cid = ?`, sk.Root.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	parts := map[int]int{}
+	for rows.Next() {
+		var i, n int
+		if err := rows.Scan(&i, &n); err != nil {
+			return nil, err
+		}
+		if i >= 0 && i < len(sk.Leaves) && n > 0 && n < sk.Leaves[i].Size {
+			parts[i] = n
+		}
+	}
+	return parts, rows.Err()
+}
+
+// createPartial sizes f for sk and records an empty have-bitmap, replacing
+// any previous state.
+func (s *Store) createPartial(ctx context.Context, f *os.File, sk *chunk.Skeleton, meta blob.Meta) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if err := f.Truncate(sk.Size); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(f.Name())); err != nil {
+		return err
+	}
+	skb, err := sk.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM blob_partials WHERE cid = ?`, sk.Root.Bytes()); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO blob_partials (cid, size, media_type, started, skeleton, have)
+		VALUES (?, ?, ?, ?, ?, ?)`, sk.Root.Bytes(), sk.Size, meta.MediaType, s.timestamp().UnixNano(), skb, []byte(newBitmap(len(sk.Leaves)))); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// dropPartial removes the partial state of c (row, leaf parts, file).
+func (s *Store) dropPartial(ctx context.Context, c cid.Cid) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM blob_partials WHERE cid = ?`, c.Bytes()); err != nil {
+		return err
+	}
+	if err := os.Remove(s.partialPath(c)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+type partial struct {
+	s    *Store
+	sk   *chunk.Skeleton
+	meta blob.Meta
+	f    *os.File
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	have    bitmap
+	parts   map[int]int  // leaf → durable leading bytes, unfinished leaves only
+	writing map[int]bool // leaves being written now
+	closed  bool
+	done    *blob.Info
+}
+
+func (q *partial) Skeleton() *chunk.Skeleton { return q.sk }
+
+func (q *partial) Missing() []int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []int
+	for i := range q.sk.Leaves {
+		if !q.have.has(i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (q *partial) Have(i int) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return i >= 0 && i < len(q.sk.Leaves) && q.have.has(i)
+}
+
+func (q *partial) LeafProgress(i int) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.parts[i]
+}
+
+// claim waits until no other goroutine writes leaf i, then reserves it. It
+// returns false (and reserves nothing) if the leaf is had already.
+func (q *partial) claim(verb string, i int) (chunk.Leaf, bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || q.done != nil {
+		return chunk.Leaf{}, false, fmt.Errorf("%s %d of %s: partial blob closed or committed", verb, i, q.sk.Root)
+	}
+	if i < 0 || i >= len(q.sk.Leaves) {
+		return chunk.Leaf{}, false, fmt.Errorf("%s %d of %s: no such leaf (%d leaves)", verb, i, q.sk.Root, len(q.sk.Leaves))
+	}
+	for q.writing[i] {
+		q.cond.Wait()
+	}
+	if q.have.has(i) {
+		return chunk.Leaf{}, false, nil
+	}
+	q.writing[i] = true
+	return q.sk.Leaves[i], true, nil
+}
+
+func (q *partial) unclaim(i int) {
+	q.mu.Lock()
+	delete(q.writing, i)
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
+
+// writeAt writes b at off of the partial file and fsyncs it.
+func (q *partial) writeAt(b []byte, off int64) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if h := q.s.writeHook; h != nil {
+		if err := h(q.f.Name(), off, len(b)); err != nil {
+			return err
+		}
+	}
+	if _, err := q.f.WriteAt(b, off); err != nil {
+		return err
+	}
+	return q.f.Sync()
+}
+
+func (q *partial) WriteLeaf(ctx context.Context, i int, data []byte) error {
+	l, ok, err := q.claim("write leaf", i)
+	if err != nil || !ok {
+		return err
+	}
+	defer q.unclaim(i)
+	if err := chunk.VerifyLeaf(l, data); err != nil {
+		return fmt.Errorf("write leaf %d of %s: %w", i, q.sk.Root, err)
+	}
+	if err := q.writeAt(data, l.Offset); err != nil {
+		return fmt.Errorf("write leaf %d of %s: %w", i, q.sk.Root, err)
+	}
+	if err := q.markHad(ctx, i); err != nil {
+		return fmt.Errorf("write leaf %d of %s: %w", i, q.sk.Root, err)
+	}
+	return nil
+}
+
+// markHad commits leaf i as had (its bytes are durable already).
+func (q *partial) markHad(ctx context.Context, i int) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	next := append(bitmap(nil), q.have...)
+	next.set(i)
+	tx, err := q.s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	c := q.sk.Root.Bytes()
+	if _, err := tx.ExecContext(ctx, `UPDATE blob_partials SET have = ? WHERE cid = ?`, []byte(next), c); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM blob_leaf_parts WHERE cid = ? AND leaf = ?`, c, i); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	q.have = next
+	delete(q.parts, i)
+	return nil
+}
+
+func (q *partial) setPart(ctx context.Context, i, n int) error {
+	c := q.sk.Root.Bytes()
+	var err error
+	if n == 0 {
+		_, err = q.s.db.ExecContext(ctx, `DELETE FROM blob_leaf_parts WHERE cid = ? AND leaf = ?`, c, i)
+	} else {
+		_, err = q.s.db.ExecContext(ctx, `INSERT INTO blob_leaf_parts (cid, leaf, durable) VALUES (?, ?, ?)
+			ON CONFLICT (cid, leaf) DO UPDATE SET durable = excluded.durable`, c, i, n)
+	}
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	if n == 0 {
+		delete(q.parts, i)
+	} else {
+		q.parts[i] = n
+	}
+	q.mu.Unlock()
+	return nil
+}
+
+func (q *partial) WriteLeafPart(ctx context.Context, i int, off int, data []byte) (bool, error) {
+	l, ok, err := q.claim("write part of leaf", i)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return true, nil
+	}
+	defer q.unclaim(i)
+	q.mu.Lock()
+	have := q.parts[i]
+	q.mu.Unlock()
+	if off != have {
+		return false, fmt.Errorf("write part of leaf %d of %s: offset %d, want %d", i, q.sk.Root, off, have)
+	}
+	if off+len(data) > l.Size {
+		return false, fmt.Errorf("write part of leaf %d of %s: %d bytes at %d overrun the leaf's %d", i, q.sk.Root, len(data), off, l.Size)
+	}
+	if err := q.writeAt(data, l.Offset+int64(off)); err != nil {
+		return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, err)
+	}
+	end := off + len(data)
+	if end < l.Size {
+		if end > off {
+			if err := q.setPart(ctx, i, end); err != nil {
+				return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, err)
+			}
+		}
+		return false, nil
+	}
+	// The last byte arrived: verify what the file holds.
+	buf := make([]byte, l.Size)
+	if _, err := q.f.ReadAt(buf, l.Offset); err != nil {
+		return false, fmt.Errorf("write part of leaf %d of %s: read back: %w", i, q.sk.Root, err)
+	}
+	if verr := chunk.VerifyLeaf(l, buf); verr != nil {
+		if err := q.setPart(ctx, i, 0); err != nil {
+			return false, fmt.Errorf("write part of leaf %d of %s: %w (and dropping it: %v)", i, q.sk.Root, verr, err)
+		}
+		return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, verr)
+	}
+	if err := q.markHad(ctx, i); err != nil {
+		return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, err)
+	}
+	return true, nil
+}
+
+func (q *partial) ReadLeaf(ctx context.Context, i int) ([]byte, error) {
+	if !q.Have(i) {
+		return nil, fmt.Errorf("read leaf %d of %s: %w", i, q.sk.Root, fs.ErrNotExist)
+	}
+	q.mu.Lock()
+	closed := q.closed
+	q.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("read leaf %d of %s: partial blob closed", i, q.sk.Root)
+	}
+	l := q.sk.Leaves[i]
+	buf := make([]byte, l.Size)
+	if _, err := q.f.ReadAt(buf, l.Offset); err != nil {
+		return nil, fmt.Errorf("read leaf %d of %s: %w", i, q.sk.Root, err)
+	}
+	return buf, nil
+}
+
+// Commit implements blob.Partial: fsync the file, rename it into blobs/,
+// fsync both directories, then in one transaction add the blob's row and
+// drop the partial's rows.
+func (q *partial) Commit(ctx context.Context) (blob.Info, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.done != nil {
+		return *q.done, nil
+	}
+	c := q.sk.Root
+	if q.closed {
+		return blob.Info{}, fmt.Errorf("commit partial blob %s: closed", c)
+	}
+	if q.have.count() != len(q.sk.Leaves) {
+		return blob.Info{}, fmt.Errorf("commit partial blob %s: %w", c, blob.ErrIncomplete)
+	}
+	for len(q.writing) > 0 {
+		q.cond.Wait()
+	}
+	in, err := q.s.commitPartial(ctx, q)
+	if err != nil {
+		return blob.Info{}, fmt.Errorf("commit partial blob %s: %w", c, err)
+	}
+	q.done = &in
+	return in, nil
+}
+
+func (s *Store) commitPartial(ctx context.Context, q *partial) (blob.Info, error) {
+	c := q.sk.Root
+	unlock := s.lockBlob(c)
+	defer unlock()
+	if in, err := s.statRow(ctx, s.db, c); err == nil {
+		return in, s.dropPartial(ctx, c) // a Put stored it meanwhile
+	}
+	if err := q.f.Sync(); err != nil {
+		return blob.Info{}, err
+	}
+	final := s.Path(c)
+	if err := s.ensureDir(filepath.Dir(final)); err != nil {
+		return blob.Info{}, err
+	}
+	if err := os.Rename(q.f.Name(), final); err != nil {
+		return blob.Info{}, err
+	}
+	undo := func() { os.Rename(final, q.f.Name()) }
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		undo()
+		return blob.Info{}, err
+	}
+	if err := syncDir(filepath.Dir(q.f.Name())); err != nil {
+		undo()
+		return blob.Info{}, err
+	}
+	skb, err := q.sk.MarshalBinary()
+	if err != nil {
+		undo()
+		return blob.Info{}, err
+	}
+	added := s.timestamp()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		undo()
+		return blob.Info{}, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO blob_blobs (cid, size, media_type, added, skeleton) VALUES (?, ?, ?, ?, ?)`,
+		c.Bytes(), q.sk.Size, q.meta.MediaType, added.UnixNano(), skb); err != nil {
+		undo()
+		return blob.Info{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM blob_partials WHERE cid = ?`, c.Bytes()); err != nil {
+		undo()
+		return blob.Info{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		undo()
+		return blob.Info{}, err
+	}
+	return blob.Info{CID: c, Size: q.sk.Size, MediaType: q.meta.MediaType, Added: added}, nil
+}
+
+func (q *partial) Close() error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return nil
+	}
+	q.closed = true
+	for len(q.writing) > 0 {
+		q.cond.Wait()
+	}
+	q.mu.Unlock()
+	err := q.f.Close()
+	q.s.mu.Lock()
+	delete(q.s.busy, q.sk.Root)
+	q.s.mu.Unlock()
+	return err
+}
+
+// completePartial is what Begin returns for a blob already complete.
+type completePartial struct {
+	s      *Store
+	sk     *chunk.Skeleton
+	info   blob.Info
+	closed bool
+	mu     sync.Mutex
+}
+
+func (q *completePartial) Skeleton() *chunk.Skeleton { return q.sk }
+func (q *completePartial) Missing() []int            { return nil }
+func (q *completePartial) Have(i int) bool           { return i >= 0 && i < len(q.sk.Leaves) }
+func (q *completePartial) LeafProgress(int) int      { return 0 }
+
+func (q *completePartial) WriteLeaf(ctx context.Context, i int, data []byte) error {
+	if !q.Have(i) {
+		return fmt.Errorf("write leaf %d of %s: no such leaf", i, q.sk.Root)
+	}
+	return nil
+}
+
+func (q *completePartial) WriteLeafPart(ctx context.Context, i int, off int, data []byte) (bool, error) {
+	if !q.Have(i) {
+		return false, fmt.Errorf("write part of leaf %d of %s: no such leaf", i, q.sk.Root)
+	}
+	return true, nil
+}
+
+func (q *completePartial) ReadLeaf(ctx context.Context, i int) ([]byte, error) {
+	if !q.Have(i) {
+		return nil, fmt.Errorf("read leaf %d of %s: %w", i, q.sk.Root, fs.ErrNotExist)
+	}
+	l := q.sk.Leaves[i]
+	return q.s.ReadRange(ctx, q.sk.Root, l.Offset, l.Size)
+}
+
+func (q *completePartial) Commit(ctx context.Context) (blob.Info, error) { return q.info, nil }
+
+func (q *completePartial) Close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.closed = true
+		q.s.mu.Lock()
+		delete(q.s.busy, q.sk.Root)
+		q.s.mu.Unlock()
+	}
+	return nil
+}

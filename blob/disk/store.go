@@ -1,0 +1,408 @@
+package disk
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/fieldsync/fieldsync/internal/db"
+	"github.com/ipfs/go-cid"
+)
+
+// ErrLocked means another process (or another open Store) uses the store's
+// directory.
+var ErrLocked = errors.New("blob/disk: store directory in use")
+
+// Directory names under the store's root.
+const (
+	blobsDir      = "blobs"
+	partialDir    = "partial"
+	tmpDir        = "tmp"
+	quarantineDir = "quarantine"
+	lockFile      = "lock"
+)
+
+// schema creates the tables the store owns. CIDs are stored as their binary
+// form, so ORDER BY cid is CID byte order; times are Unix nanoseconds (UTC).
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS blob_blobs (
+		cid        BLOB PRIMARY KEY,
+		size       INTEGER NOT NULL,
+		media_type TEXT NOT NULL DEFAULT '',
+		added      INTEGER NOT NULL,
+		skeleton   BLOB NOT NULL
+	) WITHOUT ROWID`,
+	`CREATE TABLE IF NOT EXISTS blob_partials (
+		cid        BLOB PRIMARY KEY,
+		size       INTEGER NOT NULL,
+		media_type TEXT NOT NULL DEFAULT '',
+		started    INTEGER NOT NULL,
+		skeleton   BLOB NOT NULL,
+		have       BLOB NOT NULL
+	) WITHOUT ROWID`,
+	`CREATE TABLE IF NOT EXISTS blob_leaf_parts (
+		cid     BLOB NOT NULL REFERENCES blob_partials (cid) ON DELETE CASCADE,
+		leaf    INTEGER NOT NULL,
+		durable INTEGER NOT NULL,
+		PRIMARY KEY (cid, leaf)
+	) WITHOUT ROWID`,
+	`CREATE TABLE IF NOT EXISTS blob_fixity (
+		cid        BLOB NOT NULL,
+		checked_at INTEGER NOT NULL,
+		result     TEXT NOT NULL,
+		detail     TEXT NOT NULL DEFAULT ''
+	)`,
+	`CREATE INDEX IF NOT EXISTS blob_fixity_cid_time ON blob_fixity (cid, checked_at)`,
+}
+
+// Store is a blob store on disk. It is safe for concurrent use.
+type Store struct {
+	root string
+	db   *sql.DB
+	lock *os.File
+
+	// vis guards visibility: operations on one blob hold it shared plus
+	// that blob's stripe lock; a batch commit holds it exclusively.
+	vis     sync.RWMutex
+	stripes [64]sync.Mutex
+
+	mu   sync.Mutex
+	busy map[cid.Cid]bool // partial blobs open in this process
+	dirs sync.Map         // fan-out directories known to exist
+
+	now func() time.Time
+	// writeHook, if set (tests only), is called before every write of n
+	// bytes at off to a store file and may fail it (disk full).
+	writeHook func(path string, off int64, n int) error
+	// syncHook, if set (tests only), replaces syncFS: it lets a test see
+	// the per-file fallback.
+	noSyncFS bool
+}
+
+var (
+	_ blob.Store       = (*Store)(nil)
+	_ blob.RangeReader = (*Store)(nil)
+	_ blob.Verifier    = (*Store)(nil)
+	_ blob.FixityLog   = (*Store)(nil)
+)
+
+// Open opens (creating if needed) the blob store whose files live under
+// dir and whose metadata lives in d, the project's database (see
+// internal/db); the store creates its blob_* tables there. Only one Store
+// may have dir open at a time, in any process: a second Open fails with
+// ErrLocked. Close releases dir but does not close d.
+func Open(ctx context.Context, dir string, d *sql.DB) (*Store, error) {
+	for _, sub := range []string{"", blobsDir, partialDir, tmpDir, quarantineDir} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("open blob store: %w", err)
+		}
+	}
+	lock, err := lockDir(filepath.Join(dir, lockFile))
+	if err != nil {
+		return nil, fmt.Errorf("open blob store: %w", err)
+	}
+	s := &Store{root: dir, db: d, lock: lock, busy: map[cid.Cid]bool{}, now: time.Now}
+	// Temp files of Puts and batches that a crash interrupted: nobody else
+	// can be writing them, we hold the lock.
+	if err := clearDir(filepath.Join(dir, tmpDir)); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open blob store: clear temp files: %w", err)
+	}
+	if err := db.Migrate(ctx, d, schema...); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open blob store: %w", err)
+	}
+	return s, nil
+}
+
+func clearDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close releases the store's directory. Open partial blobs should be closed
+// first. It does not close the database.
+func (s *Store) Close() error {
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.Close()
+	s.lock = nil
+	return err
+}
+
+// Dir returns the store's root directory.
+func (s *Store) Dir() string { return s.root }
+
+// fanout returns the two directory levels of a blob named name: the
+// next-to-last and the one before it. The last character of a base32
+// sha2-256 CID carries only 3 bits of the digest (8 values); the two before
+// it carry 5 bits each, uniformly distributed.
+func fanout(name string) (string, string) {
+	if len(name) < 4 {
+		return "_", "_"
+	}
+	return name[len(name)-2 : len(name)-1], name[len(name)-3 : len(name)-2]
+}
+
+// Path returns where the complete blob c lives (or would live):
+// <dir>/blobs/<a>/<b>/<cid>, a and b being fanout's characters.
+func (s *Store) Path(c cid.Cid) string {
+	name := c.String()
+	a, b := fanout(name)
+	return filepath.Join(s.root, blobsDir, a, b, name)
+}
+
+func (s *Store) partialPath(c cid.Cid) string {
+	return filepath.Join(s.root, partialDir, c.String())
+}
+
+func (s *Store) stripe(c cid.Cid) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write(c.Bytes())
+	return &s.stripes[h.Sum32()%uint32(len(s.stripes))]
+}
+
+// lockBlob takes the locks that guard the visibility of c.
+func (s *Store) lockBlob(c cid.Cid) func() {
+	s.vis.RLock()
+	m := s.stripe(c)
+	m.Lock()
+	return func() { m.Unlock(); s.vis.RUnlock() }
+}
+
+func (s *Store) timestamp() time.Time { return time.Unix(0, s.now().UnixNano()).UTC() }
+
+// ensureDir creates the fan-out directory dir (and its parent) if needed,
+// fsyncing the parent of every directory it creates.
+func (s *Store) ensureDir(dir string) error {
+	if _, ok := s.dirs.Load(dir); ok {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	for _, d := range []string{parent, dir} {
+		err := os.Mkdir(d, 0o755)
+		if err == nil {
+			if err := syncDir(filepath.Dir(d)); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	s.dirs.Store(dir, true)
+	return nil
+}
+
+func (s *Store) statRow(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, c cid.Cid) (blob.Info, error) {
+	var size, added int64
+	var mt string
+	err := q.QueryRowContext(ctx, `SELECT size, media_type, added FROM blob_blobs WHERE cid = ?`, c.Bytes()).Scan(&size, &mt, &added)
+	if errors.Is(err, sql.ErrNoRows) {
+		return blob.Info{}, fs.ErrNotExist
+	}
+	if err != nil {
+		return blob.Info{}, err
+	}
+	return blob.Info{CID: c, Size: size, MediaType: mt, Added: time.Unix(0, added).UTC()}, nil
+}
+
+// Stat implements blob.Statter.
+func (s *Store) Stat(ctx context.Context, c cid.Cid) (blob.Info, error) {
+	in, err := s.statRow(ctx, s.db, c)
+	if err != nil {
+		return blob.Info{}, fmt.Errorf("stat blob %s: %w", c, err)
+	}
+	return in, nil
+}
+
+// openBlob opens the file of the complete blob c and checks its size.
+func (s *Store) openBlob(ctx context.Context, c cid.Cid) (*os.File, int64, error) {
+	in, err := s.statRow(ctx, s.db, c)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := os.Open(s.Path(c))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, 0, fmt.Errorf("file missing (run a fixity check): %w", fs.ErrNotExist)
+		}
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if st.Size() != in.Size {
+		f.Close()
+		return nil, 0, fmt.Errorf("file has %d bytes, want %d: %w", st.Size(), in.Size, blob.ErrCorrupt)
+	}
+	return f, in.Size, nil
+}
+
+// Fetch implements blob.Fetcher. The reader is the blob's file (an
+// *os.File, so it also seeks and reads at offsets).
+func (s *Store) Fetch(ctx context.Context, c cid.Cid) (io.ReadCloser, error) {
+	f, _, err := s.openBlob(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("fetch blob %s: %w", c, err)
+	}
+	return f, nil
+}
+
+// ReadRange implements blob.RangeReader.
+func (s *Store) ReadRange(ctx context.Context, c cid.Cid, off int64, n int) ([]byte, error) {
+	f, size, err := s.openBlob(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("read range of blob %s: %w", c, err)
+	}
+	defer f.Close()
+	if off < 0 || n < 0 || off+int64(n) > size {
+		return nil, fmt.Errorf("read range %s [%d,+%d) of %d bytes: %w", c, off, n, size, io.ErrUnexpectedEOF)
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, off); err != nil {
+		return nil, fmt.Errorf("read range %s [%d,+%d): %w", c, off, n, err)
+	}
+	return buf, nil
+}
+
+// enumPage is how many rows Enumerate reads per query. fn runs with no
+// query open, so it may use the store (and the database) freely.
+const enumPage = 512
+
+// Enumerate implements blob.Enumerator.
+func (s *Store) Enumerate(ctx context.Context, fn func(blob.Info) error) error {
+	after := []byte{}
+	for {
+		page, err := s.page(ctx, after)
+		if err != nil {
+			return fmt.Errorf("enumerate blobs: %w", err)
+		}
+		for _, in := range page {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := fn(in); err != nil {
+				return err
+			}
+		}
+		if len(page) < enumPage {
+			return nil
+		}
+		after = page[len(page)-1].CID.Bytes()
+	}
+}
+
+func (s *Store) page(ctx context.Context, after []byte) ([]blob.Info, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT cid, size, media_type, added FROM blob_blobs WHERE cid > ? ORDER BY cid LIMIT ?`, after, enumPage)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []blob.Info
+	for rows.Next() {
+		var cb []byte
+		var in blob.Info
+		var added int64
+		if err := rows.Scan(&cb, &in.Size, &in.MediaType, &added); err != nil {
+			return nil, err
+		}
+		c, err := cid.Cast(cb)
+		if err != nil {
+			return nil, fmt.Errorf("bad CID in blob_blobs: %w", err)
+		}
+		in.CID = c
+		in.Added = time.Unix(0, added).UTC()
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// Remove implements blob.Remover. The metadata goes first, so the blob is
+// invisible before its file is unlinked; the directory is then fsynced so
+// a crash does not bring the file back as an orphan.
+func (s *Store) Remove(ctx context.Context, c cid.Cid) error {
+	unlock := s.lockBlob(c)
+	defer unlock()
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM blob_blobs WHERE cid = ?`, c.Bytes()); err != nil {
+		return fmt.Errorf("remove blob %s: %w", c, err)
+	}
+	p := s.Path(c)
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("remove blob %s: %w", c, err)
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("remove blob %s: %w", c, err)
+	}
+	return nil
+}
+
+// Skeleton implements blob.SkeletonGetter. The stored skeleton is parsed
+// and verified against c again, so a damaged row is an error, not a lie.
+func (s *Store) Skeleton(ctx context.Context, c cid.Cid) (*chunk.Skeleton, error) {
+	var b []byte
+	err := s.db.QueryRowContext(ctx, `SELECT skeleton FROM blob_blobs WHERE cid = ?1
+		UNION ALL SELECT skeleton FROM blob_partials WHERE cid = ?1 LIMIT 1`, c.Bytes()).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("skeleton of %s: %w", c, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("skeleton of %s: %w", c, err)
+	}
+	sk, err := chunk.ParseSkeleton(c, b)
+	if err != nil {
+		return nil, fmt.Errorf("skeleton of %s: stored skeleton: %w", c, err)
+	}
+	return sk, nil
+}
+
+// Partials implements blob.Store.
+func (s *Store) Partials(ctx context.Context) ([]cid.Cid, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT cid FROM blob_partials
+		WHERE cid NOT IN (SELECT cid FROM blob_blobs) ORDER BY cid`)
+	if err != nil {
+		return nil, fmt.Errorf("list partial blobs: %w", err)
+	}
+	defer rows.Close()
+	var out []cid.Cid
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, fmt.Errorf("list partial blobs: %w", err)
+		}
+		c, err := cid.Cast(b)
+		if err != nil {
+			return nil, fmt.Errorf("list partial blobs: bad CID: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list partial blobs: %w", err)
+	}
+	return out, nil
+}

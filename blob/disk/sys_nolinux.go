@@ -1,0 +1,14 @@
+//go:build !linux
+
+package disk
+
+import (
+	"errors"
+	"os"
+)
+
+var errNoSyncFS = errors.New("syncfs not available")
+
+func syncFS(f *os.File) error { return errNoSyncFS }
+
+func startWriteback(f *os.File, off, n int64) {}
