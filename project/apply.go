@@ -1,0 +1,395 @@
+package project
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Result is what Apply did with one block.
+type Result struct {
+	CID    cid.Cid // cid.Undef if the block did not parse
+	Author peer.ID
+	Seq    uint64
+	// Stored is true when the record was added to its author's log by this
+	// call. A record can be stored and still carry an error: ErrBlocked and
+	// ErrNotAuthorized records are kept (the log must stay continuous, and
+	// they are evidence) but do not count in the project state.
+	Stored bool
+	// Dup is true when the record was already held.
+	Dup bool
+	// Err is nil when the record is (now) held and counts, or one of
+	// ErrMalformed, ErrBadSignature, ErrWrongProject, ErrGap,
+	// ErrPrevMismatch, ErrNotMember, ErrBlocked, ErrNotAuthorized,
+	// ErrEquivocation (test with errors.Is).
+	Err error
+}
+
+// Apply checks and applies a batch of record blocks from a peer, in one
+// transaction, and returns one Result per block, in the order given. The
+// blocks may come in any order: they are applied per author in seq order,
+// and records refused because an earlier record of the batch had not yet
+// been applied (ErrGap, ErrNotMember) are retried until no more can be.
+//
+// Checks, per record: size and canonical dag-cbor form, signature by the
+// author's key, project ID, seq continuity (ErrGap), prev CID
+// (ErrPrevMismatch), a second record for a seq already held
+// (ErrEquivocation: the record is kept as evidence, see Equivocations), the
+// author's role at that seq (ErrNotMember: not stored; ErrBlocked, and
+// ErrNotAuthorized for a membership change by a non-coordinator: stored
+// but not counted).
+//
+// The error return is for failures of the database only; records are
+// judged in the results.
+func (p *Project) Apply(ctx context.Context, blocks [][]byte) ([]Result, error) {
+	res := make([]Result, len(blocks))
+	recs := make([]*Record, len(blocks))
+	for i, b := range blocks {
+		r, err := DecodeRecord(b)
+		if err != nil {
+			res[i].Err = err
+			continue
+		}
+		recs[i] = r
+		res[i] = Result{CID: r.CID, Author: r.Author, Seq: r.Seq}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return res, p.applyLocked(ctx, recs, res)
+}
+
+// applyLocked applies the non-nil records of recs, filling res. p.mu is
+// held.
+func (p *Project) applyLocked(ctx context.Context, recs []*Record, res []Result) error {
+	order := make([]int, 0, len(recs))
+	for i, r := range recs {
+		if r != nil {
+			order = append(order, i)
+		}
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		if c := cmp.Compare(recs[a].Author, recs[b].Author); c != 0 {
+			return c
+		}
+		return cmp.Compare(recs[a].Seq, recs[b].Seq)
+	})
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	defer tx.Rollback()
+	a, err := p.newApplier(ctx, tx)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	for {
+		var retry []int
+		for _, i := range order {
+			stored, dup, err := a.apply(recs[i])
+			if err != nil && !isRecordError(err) {
+				a.rollback()
+				return fmt.Errorf("apply: %w", err)
+			}
+			res[i].Stored, res[i].Dup, res[i].Err = stored, dup, err
+			if errors.Is(err, ErrGap) || errors.Is(err, ErrNotMember) {
+				retry = append(retry, i)
+			}
+		}
+		if len(retry) == 0 || len(retry) == len(order) {
+			break
+		}
+		order = retry
+	}
+	if err := a.finish(); err != nil {
+		a.rollback()
+		return fmt.Errorf("apply: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		a.rollback()
+		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}
+
+func isRecordError(err error) bool {
+	for _, e := range []error{ErrMalformed, ErrBadSignature, ErrWrongProject, ErrGap, ErrPrevMismatch,
+		ErrNotMember, ErrBlocked, ErrNotAuthorized, ErrEquivocation} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// applier applies records inside one transaction and undoes its changes
+// to the in-memory state if the transaction fails.
+type applier struct {
+	p        *Project
+	ctx      context.Context
+	tx       *sql.Tx
+	oldVec   map[peer.ID]logHead
+	oldMem   []memRec
+	oldRo    *roster
+	roChange bool
+	dirty    map[string]bool
+	stmts    map[string]*sql.Stmt
+}
+
+func (p *Project) newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
+	return &applier{p: p, ctx: ctx, tx: tx, oldVec: maps.Clone(p.vec), oldMem: slices.Clone(p.members),
+		oldRo: p.ro, dirty: make(map[string]bool), stmts: make(map[string]*sql.Stmt)}, nil
+}
+
+func (a *applier) rollback() {
+	a.p.vec, a.p.members, a.p.ro = a.oldVec, a.oldMem, a.oldRo
+}
+
+func (a *applier) close() {
+	for _, s := range a.stmts {
+		s.Close()
+	}
+}
+
+func (a *applier) exec(q string, args ...any) error {
+	s, ok := a.stmts[q]
+	if !ok {
+		var err error
+		if s, err = a.tx.PrepareContext(a.ctx, q); err != nil {
+			return err
+		}
+		a.stmts[q] = s
+	}
+	_, err := s.ExecContext(a.ctx, args...)
+	return err
+}
+
+// apply applies one record; a non-nil error that is not a record error is
+// a database failure.
+func (a *applier) apply(r *Record) (stored, dup bool, err error) {
+	p := a.p
+	if r.Kind == KindGenesis {
+		if r.CID == p.id {
+			return false, true, nil
+		}
+		return false, false, ErrWrongProject
+	}
+	if r.Project != p.id {
+		return false, false, ErrWrongProject
+	}
+	h := p.vec[r.Author]
+	if r.Seq <= h.seq {
+		var have []byte
+		if err := a.tx.QueryRowContext(a.ctx, `SELECT cid FROM project_records WHERE author = ? AND seq = ?`, []byte(r.Author), r.Seq).Scan(&have); err != nil {
+			return false, false, err
+		}
+		if bytes.Equal(have, r.CID.Bytes()) {
+			return false, true, nil
+		}
+		if err := a.exec(`INSERT OR IGNORE INTO project_evidence (cid, author, seq, kept, block, found) VALUES (?, ?, ?, ?, ?, ?)`,
+			r.CID.Bytes(), []byte(r.Author), r.Seq, have, r.Block, ms(p.now())); err != nil {
+			return false, false, err
+		}
+		return false, false, fmt.Errorf("%w: %s seq %d", ErrEquivocation, r.Author, r.Seq)
+	}
+	if r.Seq > h.seq+1 {
+		return false, false, fmt.Errorf("%w: %s has seq %d, got %d", ErrGap, r.Author, h.seq, r.Seq)
+	}
+	if r.Prev != h.cid {
+		return false, false, ErrPrevMismatch
+	}
+	if !p.ro.everMember(r.Author) {
+		return false, false, ErrNotMember
+	}
+	role := p.ro.roleAt(r.Author, r.Seq)
+	ok := role.CanWrite()
+	if r.Kind == KindMembership {
+		ok = role.CanManage() && r.Membership.Subject != p.genesis.Author
+	}
+	if err := a.exec(`INSERT INTO project_records (cid, author, seq, kind, time, ok, block) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		r.CID.Bytes(), []byte(r.Author), r.Seq, string(r.Kind), ms(r.Time()), ok, r.Block); err != nil {
+		return false, false, err
+	}
+	p.vec[r.Author] = logHead{seq: r.Seq, cid: r.CID}
+	switch r.Kind {
+	case KindMembership:
+		if err := a.exec(`DELETE FROM project_pending WHERE cid = ?`, r.CID.Bytes()); err != nil {
+			return false, false, err
+		}
+		if !slices.ContainsFunc(p.members, func(m memRec) bool { return m.cid == r.CID }) {
+			p.members = append(p.members, memRecOf(r))
+			p.ro = buildRoster(p.genesis.Author, p.members)
+			a.roChange = true
+		}
+		if valid := p.ro.valid[r.CID]; valid != ok {
+			ok = valid
+			if err := a.exec(`UPDATE project_records SET ok = ? WHERE cid = ?`, ok, r.CID.Bytes()); err != nil {
+				return false, false, err
+			}
+		}
+	case KindObservation:
+		if err := a.addVersion(r, ok); err != nil {
+			return false, false, err
+		}
+	}
+	if ok {
+		return true, false, nil
+	}
+	switch {
+	case role == RoleBlocked:
+		return true, false, ErrBlocked
+	case r.Kind == KindMembership && role != RoleNone:
+		return true, false, ErrNotAuthorized
+	}
+	return true, false, ErrNotMember
+}
+
+func (a *applier) addVersion(r *Record, ok bool) error {
+	o := r.Observation
+	c := r.CID.Bytes()
+	if err := a.exec(`INSERT INTO project_versions (cid, obs, created, updated, deleted, ok) VALUES (?, ?, ?, ?, ?, ?)`,
+		c, o.ID, ms(o.Created), ms(o.Updated), o.Deleted, ok); err != nil {
+		return err
+	}
+	for _, l := range o.Links {
+		if err := a.exec(`INSERT OR IGNORE INTO project_links (cid, replaces, obs) VALUES (?, ?, ?)`, c, l.Bytes(), o.ID); err != nil {
+			return err
+		}
+	}
+	for i, at := range o.Attachments {
+		for _, v := range at.Variants() {
+			if err := a.exec(`INSERT OR IGNORE INTO project_attachments (version, idx, variant, blob, kind, type, size) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				c, i, string(v.Name), v.CID.Bytes(), string(at.Kind), at.MediaType, v.Size); err != nil {
+				return err
+			}
+		}
+	}
+	a.dirty[o.ID] = true
+	return nil
+}
+
+// finish re-judges stored records if the roster changed (a block can
+// refuse records applied before it arrived, an unblock can restore them)
+// and recomputes the heads of the observations touched.
+func (a *applier) finish() error {
+	if a.roChange {
+		if err := a.restatus(); err != nil {
+			return err
+		}
+	}
+	ids := slices.Sorted(maps.Keys(a.dirty))
+	for _, id := range ids {
+		if err := refreshObservation(a.ctx, a.tx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *applier) restatus() error {
+	p := a.p
+	rows, err := a.tx.QueryContext(a.ctx, `SELECT r.cid, r.author, r.seq, r.kind, r.ok, v.obs FROM project_records r
+		LEFT JOIN project_versions v ON v.cid = r.cid WHERE r.kind != 'genesis'`)
+	if err != nil {
+		return err
+	}
+	type change struct {
+		cid []byte
+		ok  bool
+		obs sql.NullString
+	}
+	var changes []change
+	for rows.Next() {
+		var c, author []byte
+		var seq uint64
+		var kind string
+		var ok bool
+		var obs sql.NullString
+		if err := rows.Scan(&c, &author, &seq, &kind, &ok, &obs); err != nil {
+			rows.Close()
+			return err
+		}
+		var want bool
+		if kind == string(KindMembership) {
+			cc, _ := cid.Cast(c)
+			want = p.ro.valid[cc]
+		} else {
+			want = p.ro.roleAt(peer.ID(author), seq).CanWrite()
+		}
+		if want != ok {
+			changes = append(changes, change{c, want, obs})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, ch := range changes {
+		if err := a.exec(`UPDATE project_records SET ok = ? WHERE cid = ?`, ch.ok, ch.cid); err != nil {
+			return err
+		}
+		if ch.obs.Valid {
+			if err := a.exec(`UPDATE project_versions SET ok = ? WHERE cid = ?`, ch.ok, ch.cid); err != nil {
+				return err
+			}
+			a.dirty[ch.obs.String] = true
+		}
+	}
+	return nil
+}
+
+// refreshObservation recomputes the current state of observation id: its
+// heads are the counted versions that no counted version of the same
+// observation links; the winner is the head with the latest Updated time,
+// then the greatest CID bytes.
+func refreshObservation(ctx context.Context, tx *sql.Tx, id string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT v.cid, v.created, v.updated, v.deleted FROM project_versions v
+		WHERE v.obs = ?1 AND v.ok = 1 AND NOT EXISTS (
+			SELECT 1 FROM project_links l JOIN project_versions w ON w.cid = l.cid
+			WHERE l.replaces = v.cid AND l.obs = ?1 AND w.obs = ?1 AND w.ok = 1)`, id)
+	if err != nil {
+		return err
+	}
+	var best struct {
+		cid              []byte
+		created, updated int64
+		deleted          bool
+	}
+	heads := 0
+	for rows.Next() {
+		var c []byte
+		var created, updated int64
+		var deleted bool
+		if err := rows.Scan(&c, &created, &updated, &deleted); err != nil {
+			rows.Close()
+			return err
+		}
+		heads++
+		if heads == 1 || updated > best.updated || (updated == best.updated && bytes.Compare(c, best.cid) > 0) {
+			best.cid, best.created, best.updated, best.deleted = c, created, updated, deleted
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if heads == 0 {
+		_, err := tx.ExecContext(ctx, `DELETE FROM project_observations WHERE obs = ?`, id)
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO project_observations (obs, head, heads, created, updated, deleted) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (obs) DO UPDATE SET head = excluded.head, heads = excluded.heads, created = excluded.created,
+		updated = excluded.updated, deleted = excluded.deleted`, id, best.cid, heads, best.created, best.updated, best.deleted)
+	return err
+}

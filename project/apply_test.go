@@ -1,0 +1,328 @@
+package project
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+)
+
+func TestSyncTwoDevices(t *testing.T) {
+	a := newProject(t, "river survey")
+	b := addDevice(t, a, RoleMember)
+	if got := b.RoleOf(b.Self().PeerID()); got != RoleMember {
+		t.Fatalf("joiner role %q", got)
+	}
+	if _, err := a.AddObservation(ctx, Observation{Created: t0, Tags: []string{"a"}, Attachments: []Attachment{photo("1.jpg")}}); err != nil {
+		t.Fatal(err)
+	}
+	rb, err := b.AddObservation(ctx, Observation{Created: t0.Add(time.Hour), Notes: "from b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, syncOnce(t, a, b))
+	mustOK(t, syncOnce(t, b, a))
+	if !a.Vector().Covers(b.Vector()) || !b.Vector().Covers(a.Vector()) {
+		t.Fatalf("vectors differ: %v %v", a.Vector(), b.Vector())
+	}
+	for _, p := range []*Project{a, b} {
+		obs, err := p.Observations(ctx, ObservationQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(obs) != 2 || obs[0].ID != rb.Observation.ID {
+			t.Fatalf("observations %+v", obs)
+		}
+	}
+	// Nothing new: no records, and applying the same again is a no-op.
+	miss, err := a.Missing(ctx, b.Vector(), 0)
+	if err != nil || len(miss) != 0 {
+		t.Fatalf("missing %d, %v", len(miss), err)
+	}
+	all, _ := a.Missing(ctx, VersionVector{}, 0)
+	res, err := b.Apply(ctx, blocksOf(all))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil || !r.Dup {
+			t.Fatalf("re-apply: %+v", r)
+		}
+	}
+	// Limits page through the records.
+	page, _ := a.Missing(ctx, VersionVector{}, 2)
+	if len(page) != 2 || page[0].CID != a.Genesis().CID {
+		t.Fatalf("page %+v", page)
+	}
+}
+
+func TestApplyRejectsTampered(t *testing.T) {
+	a := newProject(t, "p")
+	b := addDevice(t, a, RoleMember)
+	r1, _ := a.AddObservation(ctx, Observation{ID: "o1", Created: t0})
+	r2, _ := a.AddObservation(ctx, Observation{ID: "o2", Created: t0})
+
+	t.Run("bad signature", func(t *testing.T) {
+		bad := bytes.Clone(r1.Block)
+		i := bytes.Index(bad, []byte("o1"))
+		bad[i+1] = '9' // same length, different id
+		res, _ := b.Apply(ctx, [][]byte{bad})
+		wantErr(t, res[0].Err, ErrBadSignature)
+	})
+	t.Run("gap", func(t *testing.T) {
+		fresh := addDevice(t, a, RoleMember)
+		miss, _ := a.Missing(ctx, fresh.Vector(), 0)
+		var bs [][]byte
+		for _, m := range miss {
+			if m.CID != r1.CID {
+				bs = append(bs, m.Block)
+			}
+		}
+		res, _ := fresh.Apply(ctx, bs)
+		gap := false
+		for _, r := range res {
+			if r.CID == r2.CID {
+				wantErr(t, r.Err, ErrGap)
+				gap = true
+			}
+		}
+		if !gap {
+			t.Fatal("r2 not applied")
+		}
+	})
+	t.Run("prev mismatch", func(t *testing.T) {
+		mustOK(t, syncOnce(t, a, b))
+		h := a.Vector()[a.Self().PeerID()]
+		r, err := newRecord(a.Self(), a.ID(), h+1, r1.CID, &Observation{ID: "o3", Created: t0, Updated: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, _ := b.Apply(ctx, [][]byte{r.Block})
+		wantErr(t, res[0].Err, ErrPrevMismatch)
+	})
+	t.Run("wrong project", func(t *testing.T) {
+		other := newProject(t, "other")
+		ro, _ := other.AddObservation(ctx, Observation{Created: t0})
+		res, _ := b.Apply(ctx, [][]byte{other.Genesis().Block, ro.Block})
+		wantErr(t, res[0].Err, ErrWrongProject)
+		wantErr(t, res[1].Err, ErrWrongProject)
+	})
+	t.Run("non-member", func(t *testing.T) {
+		stranger := newIdentity(t)
+		r, _ := newRecord(stranger, a.ID(), 1, cid.Undef, &Observation{ID: "x", Created: t0, Updated: t0})
+		res, _ := b.Apply(ctx, [][]byte{r.Block})
+		wantErr(t, res[0].Err, ErrNotMember)
+		if res[0].Stored {
+			t.Fatal("stored a stranger's record")
+		}
+		// A member may not grant roles.
+		m, _ := newRecord(b.Self(), a.ID(), b.Vector()[b.Self().PeerID()]+1, b.vec[b.Self().PeerID()].cid,
+			&Membership{Subject: stranger.PeerID(), Role: RoleMember, Time: t0})
+		res, _ = a.Apply(ctx, [][]byte{m.Block})
+		wantErr(t, res[0].Err, ErrNotAuthorized)
+		if a.RoleOf(stranger.PeerID()) != RoleNone {
+			t.Fatal("member granted a role")
+		}
+	})
+}
+
+func TestBlockedAuthor(t *testing.T) {
+	a := newProject(t, "p")
+	b := addDevice(t, a, RoleMember)
+	c := addDevice(t, a, RoleMember)
+	mustOK(t, syncOnce(t, a, c))
+	before, _ := b.AddObservation(ctx, Observation{ID: "before", Created: t0})
+	mustOK(t, syncOnce(t, b, a))
+	if _, err := a.SetRole(ctx, b.Self().PeerID(), RoleBlocked); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := b.AddObservation(ctx, Observation{ID: "after", Created: t0})
+
+	// a knows the block: b's later record is refused (kept, not counted).
+	res := syncOnce(t, b, a)
+	wantErr(t, res[0].Err, ErrBlocked)
+	if _, err := a.Observation(ctx, "after"); err == nil {
+		t.Fatal("blocked record counted")
+	}
+	if _, err := a.Observation(ctx, "before"); err != nil {
+		t.Fatalf("record signed before the block: %v", err)
+	}
+
+	// c gets b's records first, then the block: the later one is
+	// refused retroactively; the same state as a, whatever the order.
+	mustOK(t, syncOnce(t, b, c))
+	if _, err := c.Observation(ctx, "after"); err != nil {
+		t.Fatal(err)
+	}
+	syncOnce(t, a, c)
+	if _, err := c.Observation(ctx, "after"); err == nil {
+		t.Fatal("block not applied retroactively")
+	}
+	if c.RoleOf(b.Self().PeerID()) != RoleBlocked {
+		t.Fatal("role")
+	}
+	h, err := c.History(ctx, "after")
+	if err != nil || len(h) != 1 || h[0].Counted {
+		t.Fatalf("history %+v %v", h, err)
+	}
+	_ = before
+	_ = after
+}
+
+func TestRosterOrderIndependent(t *testing.T) {
+	// A coordinator blocked by the creator after its seq 1 cannot add
+	// members with a record signed later, even one that claims an earlier
+	// time (backdating).
+	a := newProject(t, "p")
+	co := addDevice(t, a, RoleCoordinator)
+	mustOK(t, syncOnce(t, a, co))
+	if _, err := a.SetRole(ctx, co.Self().PeerID(), RoleBlocked); err != nil {
+		t.Fatal(err)
+	}
+	mallory := newIdentity(t)
+	co.now = func() time.Time { return t0.Add(-24 * time.Hour) }
+	if _, err := co.SetRole(ctx, mallory.PeerID(), RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	if co.RoleOf(mallory.PeerID()) != RoleMember {
+		t.Fatal("co's own view")
+	}
+	res := syncOnce(t, co, a)
+	wantErr(t, res[len(res)-1].Err, ErrBlocked)
+	if a.RoleOf(mallory.PeerID()) != RoleNone {
+		t.Fatal("blocked coordinator's grant counted")
+	}
+	mustOK(t, syncOnce(t, a, co))
+	if co.RoleOf(mallory.PeerID()) != RoleNone || co.RoleOf(co.Self().PeerID()) != RoleBlocked {
+		t.Fatal("co does not converge")
+	}
+}
+
+func TestEquivocation(t *testing.T) {
+	a := newProject(t, "p")
+	b := addDevice(t, a, RoleMember)
+	mustOK(t, syncOnce(t, a, b))
+	h := b.vec[b.Self().PeerID()]
+	x, _ := newRecord(b.Self(), a.ID(), h.seq+1, h.cid, &Observation{ID: "x", Created: t0, Updated: t0})
+	y, _ := newRecord(b.Self(), a.ID(), h.seq+1, h.cid, &Observation{ID: "y", Created: t0, Updated: t0})
+	res, _ := a.Apply(ctx, [][]byte{x.Block})
+	mustOK(t, res)
+	res, _ = a.Apply(ctx, [][]byte{y.Block})
+	wantErr(t, res[0].Err, ErrEquivocation)
+	ev, err := a.Equivocations(ctx)
+	if err != nil || len(ev) != 1 || ev[0].Kept != x.CID || ev[0].Other != y.CID || ev[0].Author != b.Self().PeerID() {
+		t.Fatalf("evidence %+v %v", ev, err)
+	}
+}
+
+func TestForkResolution(t *testing.T) {
+	a := newProject(t, "p")
+	b := addDevice(t, a, RoleMember)
+	a.now = func() time.Time { return t0 }
+	r0, _ := a.AddObservation(ctx, Observation{ID: "o", Created: t0, Notes: "v0"})
+	mustOK(t, syncOnce(t, a, b))
+	a.now = func() time.Time { return t0.Add(time.Minute) }
+	b.now = func() time.Time { return t0.Add(2 * time.Minute) }
+	ra, _ := a.UpdateObservation(ctx, Observation{ID: "o", Created: t0, Notes: "edit on a"})
+	rb, _ := b.UpdateObservation(ctx, Observation{ID: "o", Created: t0, Notes: "edit on b"})
+	mustOK(t, syncOnce(t, a, b))
+	mustOK(t, syncOnce(t, b, a))
+	for _, p := range []*Project{a, b} {
+		st, err := p.Observation(ctx, "o")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Heads != 2 || st.Head != rb.CID || st.Notes != "edit on b" {
+			t.Fatalf("state %+v", st)
+		}
+		h, _ := p.History(ctx, "o")
+		if len(h) != 3 || h[0].CID != r0.CID || h[0].Head || !h[1].Head || h[1].CID != ra.CID || !h[2].Winner {
+			t.Fatalf("history %+v", h)
+		}
+	}
+	// Same Updated time: the greater CID wins, on both.
+	a.now = func() time.Time { return t0.Add(time.Hour) }
+	b.now = a.now
+	xa, _ := a.UpdateObservation(ctx, Observation{ID: "o", Created: t0, Notes: "x"})
+	xb, _ := b.UpdateObservation(ctx, Observation{ID: "o", Created: t0, Notes: "y"})
+	mustOK(t, syncOnce(t, a, b))
+	mustOK(t, syncOnce(t, b, a))
+	want := xa.CID
+	if bytes.Compare(xb.CID.Bytes(), xa.CID.Bytes()) > 0 {
+		want = xb.CID
+	}
+	sa, _ := a.Observation(ctx, "o")
+	sb, _ := b.Observation(ctx, "o")
+	if sa.Head != want || sb.Head != want {
+		t.Fatal("tie not resolved by CID")
+	}
+	// An edit that links both heads resolves the fork; deleting hides it.
+	if _, err := a.DeleteObservation(ctx, "o"); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := a.Observation(ctx, "o")
+	if st.Heads != 1 || !st.Deleted {
+		t.Fatalf("after delete %+v", st)
+	}
+	if obs, _ := a.Observations(ctx, ObservationQuery{}); len(obs) != 0 {
+		t.Fatal("deleted observation listed")
+	}
+}
+
+func TestWantedBlobs(t *testing.T) {
+	a := newProject(t, "p")
+	a.AddObservation(ctx, Observation{ID: "old", Created: t0, Attachments: []Attachment{photo("old.jpg")}})
+	a.AddObservation(ctx, Observation{ID: "new", Created: t0.Add(time.Hour), Attachments: []Attachment{photo("new.jpg"),
+		{Kind: AttachAudio, MediaType: "audio/ogg", Name: "r.ogg", Original: &Variant{CID: fakeCID("r.ogg"), Size: 5000}}}})
+	field, err := a.WantedBlobs(ctx, Field)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []cid.Cid{fakeCID("new.jpg/t"), fakeCID("old.jpg/t"), fakeCID("new.jpg/p"), fakeCID("old.jpg/p")}
+	if len(field) != len(want) {
+		t.Fatalf("field: %+v", field)
+	}
+	for i, w := range field {
+		if w.CID != want[i] {
+			t.Fatalf("field[%d] = %v (%v)", i, w.CID, w.Class)
+		}
+	}
+	arch, _ := a.WantedBlobs(ctx, Archive)
+	if len(arch) != 7 || arch[6].Class != ClassAttachment || arch[4].Class != ClassOriginal {
+		t.Fatalf("archive: %+v", arch)
+	}
+	custom, _ := a.WantedBlobs(ctx, Filter{Mode: FilterCustom, Kinds: []AttachmentKind{AttachAudio}})
+	if len(custom) != 1 || custom[0].ObservationID != "new" {
+		t.Fatalf("custom: %+v", custom)
+	}
+	if err := a.SetFilter(ctx, a.Self().PeerID(), Field); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := a.FilterOf(ctx, a.Self().PeerID()); f.Mode != FilterField {
+		t.Fatal(f)
+	}
+}
+
+func TestReopen(t *testing.T) {
+	d := openDB(t)
+	id := newIdentity(t)
+	a, err := Create(ctx, d, id, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.AddObservation(ctx, Observation{ID: "o", Created: t0})
+	if _, err := Create(ctx, d, id, "again"); err != ErrProjectExists {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, d, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.ID() != a.ID() || b.Vector()[id.PeerID()] != 2 || b.Name() != "p" {
+		t.Fatal("reopen")
+	}
+	if _, err := b.AddObservation(ctx, Observation{Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+}

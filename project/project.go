@@ -1,0 +1,323 @@
+package project
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/db"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Errors about a project as a whole.
+var (
+	ErrNoProject     = errors.New("project: database holds no project")
+	ErrProjectExists = errors.New("project: database already holds a project")
+	ErrNotFound      = errors.New("project: not found")
+)
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS project_meta (k TEXT PRIMARY KEY, v BLOB NOT NULL)`,
+	// Every stored record. ok is 1 when the record counts in the project
+	// state, 0 when it is kept (so that its author's log stays continuous,
+	// and as evidence) but its author had no right to it at its seq.
+	`CREATE TABLE IF NOT EXISTS project_records (
+		cid BLOB PRIMARY KEY,
+		author BLOB NOT NULL,
+		seq INTEGER NOT NULL,
+		kind TEXT NOT NULL,
+		time INTEGER NOT NULL,
+		ok INTEGER NOT NULL,
+		block BLOB NOT NULL,
+		UNIQUE (author, seq)
+	)`,
+	`CREATE INDEX IF NOT EXISTS project_records_kind ON project_records (kind)`,
+	// Observation versions, their links and their attachments.
+	`CREATE TABLE IF NOT EXISTS project_versions (
+		cid BLOB PRIMARY KEY,
+		obs TEXT NOT NULL,
+		created INTEGER NOT NULL,
+		updated INTEGER NOT NULL,
+		deleted INTEGER NOT NULL,
+		ok INTEGER NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS project_versions_obs ON project_versions (obs)`,
+	`CREATE TABLE IF NOT EXISTS project_links (
+		cid BLOB NOT NULL,
+		replaces BLOB NOT NULL,
+		obs TEXT NOT NULL,
+		PRIMARY KEY (cid, replaces)
+	)`,
+	`CREATE INDEX IF NOT EXISTS project_links_obs ON project_links (obs)`,
+	`CREATE TABLE IF NOT EXISTS project_attachments (
+		version BLOB NOT NULL,
+		idx INTEGER NOT NULL,
+		variant TEXT NOT NULL,
+		blob BLOB NOT NULL,
+		kind TEXT NOT NULL,
+		type TEXT NOT NULL,
+		size INTEGER NOT NULL,
+		PRIMARY KEY (version, idx, variant)
+	)`,
+	// Current state: one row per observation with its winning head.
+	`CREATE TABLE IF NOT EXISTS project_observations (
+		obs TEXT PRIMARY KEY,
+		head BLOB NOT NULL,
+		heads INTEGER NOT NULL,
+		created INTEGER NOT NULL,
+		updated INTEGER NOT NULL,
+		deleted INTEGER NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS project_observations_created ON project_observations (created DESC, obs)`,
+	// Records that contradict a stored one (same author and seq).
+	`CREATE TABLE IF NOT EXISTS project_evidence (
+		cid BLOB PRIMARY KEY,
+		author BLOB NOT NULL,
+		seq INTEGER NOT NULL,
+		kept BLOB NOT NULL,
+		block BLOB NOT NULL,
+		found INTEGER NOT NULL
+	)`,
+	// Membership records handed over by an invite before their author's
+	// log has been synced.
+	`CREATE TABLE IF NOT EXISTS project_pending (cid BLOB PRIMARY KEY, block BLOB NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS project_invites (
+		id BLOB PRIMARY KEY,
+		mac_key BLOB NOT NULL,
+		role TEXT NOT NULL,
+		created INTEGER NOT NULL,
+		expires INTEGER NOT NULL,
+		revoked INTEGER NOT NULL DEFAULT 0,
+		used INTEGER NOT NULL DEFAULT 0,
+		used_by BLOB,
+		record BLOB
+	)`,
+	`CREATE TABLE IF NOT EXISTS project_filters (
+		peer BLOB PRIMARY KEY,
+		filter TEXT NOT NULL,
+		updated INTEGER NOT NULL
+	)`,
+}
+
+type logHead struct {
+	seq uint64
+	cid cid.Cid
+}
+
+// Project is one project as this device holds it, in a SQLite database
+// (shared with the blob store). Its methods are safe for concurrent use;
+// writes are serialised.
+type Project struct {
+	db      *sql.DB
+	self    *Identity
+	id      cid.Cid
+	genesis *Record
+
+	mu      sync.Mutex
+	vec     map[peer.ID]logHead
+	members []memRec // every known membership record, logged or pending
+	ro      *roster
+	now     func() time.Time
+}
+
+// Create starts a new project named name in the database d (opened with
+// internal/db), with self as its creator.
+func Create(ctx context.Context, d *sql.DB, self *Identity, name string) (*Project, error) {
+	if err := db.Migrate(ctx, d, schema...); err != nil {
+		return nil, err
+	}
+	if _, err := readProjectID(ctx, d); err == nil {
+		return nil, ErrProjectExists
+	} else if !errors.Is(err, ErrNoProject) {
+		return nil, err
+	}
+	g, err := newRecord(self, cid.Undef, 1, cid.Undef, &Genesis{Name: name, Time: time.Now().UTC().Truncate(time.Millisecond)})
+	if err != nil {
+		return nil, fmt.Errorf("create project: %w", err)
+	}
+	return initProject(ctx, d, self, g, nil)
+}
+
+// initProject stores the genesis (and pending membership records) in an
+// empty database and opens the project.
+func initProject(ctx context.Context, d *sql.DB, self *Identity, g *Record, pending []*Record) (*Project, error) {
+	tx, err := d.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create project: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO project_meta (k, v) VALUES ('id', ?)`, g.CID.Bytes()); err != nil {
+		return nil, fmt.Errorf("create project: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO project_records (cid, author, seq, kind, time, ok, block) VALUES (?, ?, 1, ?, ?, 1, ?)`,
+		g.CID.Bytes(), []byte(g.Author), string(KindGenesis), ms(g.Genesis.Time), g.Block); err != nil {
+		return nil, fmt.Errorf("create project: %w", err)
+	}
+	for _, r := range pending {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO project_pending (cid, block) VALUES (?, ?)`, r.CID.Bytes(), r.Block); err != nil {
+			return nil, fmt.Errorf("create project: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("create project: %w", err)
+	}
+	return Open(ctx, d, self)
+}
+
+func readProjectID(ctx context.Context, d *sql.DB) (cid.Cid, error) {
+	var b []byte
+	err := d.QueryRowContext(ctx, `SELECT v FROM project_meta WHERE k = 'id'`).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cid.Undef, ErrNoProject
+	}
+	if err != nil {
+		return cid.Undef, fmt.Errorf("read project: %w", err)
+	}
+	return cid.Cast(b)
+}
+
+// Open opens the project held in d for the device self. A database with no
+// project gives ErrNoProject.
+func Open(ctx context.Context, d *sql.DB, self *Identity) (*Project, error) {
+	if err := db.Migrate(ctx, d, schema...); err != nil {
+		return nil, err
+	}
+	id, err := readProjectID(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	p := &Project{db: d, self: self, id: id, vec: make(map[peer.ID]logHead), now: time.Now}
+	var gb []byte
+	if err := d.QueryRowContext(ctx, `SELECT block FROM project_records WHERE cid = ?`, id.Bytes()).Scan(&gb); err != nil {
+		return nil, fmt.Errorf("open project: genesis: %w", err)
+	}
+	if p.genesis, err = decodeRecord(gb, false); err != nil {
+		return nil, fmt.Errorf("open project: genesis: %w", err)
+	}
+	rows, err := d.QueryContext(ctx, `SELECT author, seq, cid FROM project_records r
+		WHERE seq = (SELECT MAX(seq) FROM project_records WHERE author = r.author)`)
+	if err != nil {
+		return nil, fmt.Errorf("open project: %w", err)
+	}
+	for rows.Next() {
+		var a, c []byte
+		var h logHead
+		if err := rows.Scan(&a, &h.seq, &c); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("open project: %w", err)
+		}
+		h.cid, _ = cid.Cast(c)
+		p.vec[peer.ID(a)] = h
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("open project: %w", err)
+	}
+	for _, q := range []string{
+		`SELECT block FROM project_records WHERE kind = 'member'`,
+		`SELECT block FROM project_pending`,
+	} {
+		blocks, err := queryBlocks(ctx, d, q)
+		if err != nil {
+			return nil, fmt.Errorf("open project: %w", err)
+		}
+		for _, b := range blocks {
+			r, err := decodeRecord(b, false)
+			if err != nil {
+				return nil, fmt.Errorf("open project: stored record: %w", err)
+			}
+			p.members = append(p.members, memRecOf(r))
+		}
+	}
+	p.ro = buildRoster(p.genesis.Author, p.members)
+	return p, nil
+}
+
+func queryBlocks(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args ...any) ([][]byte, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// ID returns the project ID: the CID of its genesis record.
+func (p *Project) ID() cid.Cid { return p.id }
+
+// Name returns the name given at creation.
+func (p *Project) Name() string { return p.genesis.Genesis.Name }
+
+// Creator returns the creator's peer ID.
+func (p *Project) Creator() peer.ID { return p.genesis.Author }
+
+// Genesis returns the genesis record.
+func (p *Project) Genesis() *Record { return p.genesis }
+
+// Self returns this device's identity.
+func (p *Project) Self() *Identity { return p.self }
+
+// DB returns the database the project lives in.
+func (p *Project) DB() *sql.DB { return p.db }
+
+// RoleOf returns the current role of device id (RoleNone if the project
+// does not know it). The exchange serves project data only to devices for
+// which RoleOf(id).CanWrite() holds.
+func (p *Project) RoleOf(id peer.ID) Role {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ro.current(id)
+}
+
+// Member is a device the project knows, with its current role.
+type Member struct {
+	Peer  peer.ID
+	Role  Role
+	Since time.Time // time of the membership record that gave the role (genesis time for the creator)
+}
+
+// Members lists the creator and every device with a valid grant, creator
+// first, then by peer ID.
+func (p *Project) Members() []Member {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ms := []Member{{Peer: p.genesis.Author, Role: RoleCreator, Since: p.genesis.Genesis.Time}}
+	var others []Member
+	for id, gs := range p.ro.grants {
+		var best *memRec
+		for _, g := range gs {
+			if best == nil || later(g, best) > 0 {
+				best = g
+			}
+		}
+		others = append(others, Member{Peer: id, Role: best.role, Since: fromMS(best.time)})
+	}
+	sortMembers(others)
+	return append(ms, others...)
+}
+
+// Vector returns this device's version vector. It is kept in memory, so
+// this costs O(authors).
+func (p *Project) Vector() VersionVector {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v := make(VersionVector, len(p.vec))
+	for a, h := range p.vec {
+		v[a] = h.seq
+	}
+	return v
+}

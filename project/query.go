@@ -1,0 +1,337 @@
+package project
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// ObservationState is an observation as it stands: the content of its
+// winning head.
+type ObservationState struct {
+	Observation
+	Head   cid.Cid // the winning version
+	Author peer.ID // who signed the winning version
+	Heads  int     // number of heads; more than 1 means a fork
+}
+
+// ObservationQuery selects observations for Observations.
+type ObservationQuery struct {
+	Limit          int       // 0: no limit
+	Before         time.Time // zero: no bound; else only Created before it (paging)
+	IncludeDeleted bool
+}
+
+// Observations lists observations newest first (by Created, then ID).
+func (p *Project) Observations(ctx context.Context, q ObservationQuery) ([]ObservationState, error) {
+	query := `SELECT o.obs, o.head, o.heads, r.author, r.block FROM project_observations o
+		JOIN project_records r ON r.cid = o.head WHERE 1`
+	var args []any
+	if !q.IncludeDeleted {
+		query += ` AND o.deleted = 0`
+	}
+	if !q.Before.IsZero() {
+		query += ` AND o.created < ?`
+		args = append(args, ms(q.Before))
+	}
+	query += ` ORDER BY o.created DESC, o.obs`
+	if q.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, q.Limit)
+	}
+	rows, err := p.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list observations: %w", err)
+	}
+	defer rows.Close()
+	var out []ObservationState
+	for rows.Next() {
+		st, err := scanState(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list observations: %w", err)
+		}
+		out = append(out, *st)
+	}
+	return out, rows.Err()
+}
+
+func scanState(rows interface{ Scan(...any) error }) (*ObservationState, error) {
+	var id string
+	var h, a, b []byte
+	var n int
+	if err := rows.Scan(&id, &h, &n, &a, &b); err != nil {
+		return nil, err
+	}
+	r, err := decodeRecord(b, false)
+	if err != nil {
+		return nil, err
+	}
+	return &ObservationState{Observation: *r.Observation, Head: r.CID, Author: peer.ID(a), Heads: n}, nil
+}
+
+// Observation returns observation id as it stands (deleted ones too: check
+// Deleted), or an error wrapping ErrNotFound.
+func (p *Project) Observation(ctx context.Context, id string) (*ObservationState, error) {
+	row := p.db.QueryRowContext(ctx, `SELECT o.obs, o.head, o.heads, r.author, r.block FROM project_observations o
+		JOIN project_records r ON r.cid = o.head WHERE o.obs = ?`, id)
+	st, err := scanState(row)
+	if err != nil {
+		return nil, fmt.Errorf("observation %s: %w", id, notFound(err))
+	}
+	return st, nil
+}
+
+// Version is one version in an observation's history.
+type Version struct {
+	CID    cid.Cid
+	Author peer.ID
+	Seq    uint64
+	Observation
+	Counted bool // false if its author had no right to it (blocked)
+	Head    bool // no counted version replaces it
+	Winner  bool // the head that is the current state
+}
+
+// History returns every version of observation id, oldest first (by
+// Updated, then CID), fork losers and refused versions included.
+func (p *Project) History(ctx context.Context, id string) ([]Version, error) {
+	var winner []byte
+	err := p.db.QueryRowContext(ctx, `SELECT head FROM project_observations WHERE obs = ?`, id).Scan(&winner)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("history %s: %w", id, err)
+	}
+	hs, _ := p.heads(ctx, id)
+	rows, err := p.db.QueryContext(ctx, `SELECT r.block, v.ok FROM project_versions v JOIN project_records r ON r.cid = v.cid
+		WHERE v.obs = ? ORDER BY v.updated, v.cid`, id)
+	if err != nil {
+		return nil, fmt.Errorf("history %s: %w", id, err)
+	}
+	defer rows.Close()
+	var out []Version
+	for rows.Next() {
+		var b []byte
+		var ok bool
+		if err := rows.Scan(&b, &ok); err != nil {
+			return nil, fmt.Errorf("history %s: %w", id, err)
+		}
+		r, err := decodeRecord(b, false)
+		if err != nil {
+			return nil, fmt.Errorf("history %s: %w", id, err)
+		}
+		v := Version{CID: r.CID, Author: r.Author, Seq: r.Seq, Observation: *r.Observation, Counted: ok}
+		v.Head = slices.ContainsFunc(hs, func(h head) bool { return h.CID == r.CID })
+		v.Winner = string(winner) == string(r.CID.Bytes())
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("history %s: %w", id, ErrNotFound)
+	}
+	return out, nil
+}
+
+// Class is a blob's place in the transfer order (DESIGN.md decision 9).
+// Skeletons come before all of these and are the exchange's business.
+type Class int
+
+// Classes, in transfer order.
+const (
+	ClassThumbnail  Class = iota + 1 // thumbnail of a photo
+	ClassPreview                     // preview of a photo
+	ClassOriginal                    // original of a photo
+	ClassAttachment                  // original of any other attachment
+)
+
+func (c Class) String() string {
+	switch c {
+	case ClassThumbnail:
+		return "thumbnail"
+	case ClassPreview:
+		return "preview"
+	case ClassOriginal:
+		return "original"
+	case ClassAttachment:
+		return "attachment"
+	}
+	return fmt.Sprintf("Class(%d)", int(c))
+}
+
+func classOf(kind AttachmentKind, v VariantName) Class {
+	switch v {
+	case VariantThumbnail:
+		return ClassThumbnail
+	case VariantPreview:
+		return ClassPreview
+	}
+	if kind == AttachPhoto {
+		return ClassOriginal
+	}
+	return ClassAttachment
+}
+
+// FilterMode names a preset filter.
+type FilterMode string
+
+// Filter modes.
+const (
+	// FilterArchive wants everything: every variant of every attachment of
+	// every version, replaced and deleted ones included.
+	FilterArchive FilterMode = "archive"
+	// FilterField wants the thumbnails and previews of the current,
+	// undeleted observations.
+	FilterField FilterMode = "field"
+	// FilterCustom wants the variants and kinds listed.
+	FilterCustom FilterMode = "custom"
+)
+
+// Filter is what a device wants of a project's blobs.
+type Filter struct {
+	Mode FilterMode `json:"mode"`
+	// For FilterCustom: the attachment kinds and variants wanted (empty
+	// means all), and whether replaced and deleted versions count.
+	Kinds    []AttachmentKind `json:"kinds,omitempty"`
+	Variants []VariantName    `json:"variants,omitempty"`
+	History  bool             `json:"history,omitempty"`
+}
+
+// Archive and Field are the preset filters.
+var (
+	Archive = Filter{Mode: FilterArchive}
+	Field   = Filter{Mode: FilterField}
+)
+
+// normal returns the filter in custom form.
+func (f Filter) normal() (Filter, error) {
+	switch f.Mode {
+	case FilterArchive:
+		return Filter{Mode: FilterCustom, History: true}, nil
+	case FilterField:
+		return Filter{Mode: FilterCustom, Variants: []VariantName{VariantThumbnail, VariantPreview}}, nil
+	case FilterCustom, "":
+		f.Mode = FilterCustom
+		return f, nil
+	}
+	return f, fmt.Errorf("filter: unknown mode %q", f.Mode)
+}
+
+// Want is a blob wanted under a filter.
+type Want struct {
+	CID           cid.Cid
+	Class         Class
+	Size          int64 // as the record states it
+	MediaType     string
+	ObservedAt    time.Time // Created of the newest observation that uses it
+	ObservationID string
+}
+
+// WantedBlobs lists the blobs wanted under f, whether held or not (the
+// exchange asks the blob store), each once, in transfer order: by class,
+// then newest observation first, then CID.
+func (p *Project) WantedBlobs(ctx context.Context, f Filter) ([]Want, error) {
+	f, err := f.normal()
+	if err != nil {
+		return nil, err
+	}
+	q := `SELECT a.blob, a.kind, a.variant, a.size, a.type, v.created, v.obs FROM project_attachments a
+		JOIN project_versions v ON v.cid = a.version`
+	if f.History {
+		q += ` WHERE v.ok = 1`
+	} else {
+		q += ` JOIN project_observations o ON o.head = a.version WHERE o.deleted = 0`
+	}
+	rows, err := p.db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("wanted blobs: %w", err)
+	}
+	defer rows.Close()
+	byCID := make(map[cid.Cid]int)
+	var out []Want
+	for rows.Next() {
+		var b []byte
+		var kind, variant string
+		var w Want
+		var created int64
+		if err := rows.Scan(&b, &kind, &variant, &w.Size, &w.MediaType, &created, &w.ObservationID); err != nil {
+			return nil, fmt.Errorf("wanted blobs: %w", err)
+		}
+		if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, AttachmentKind(kind)) ||
+			len(f.Variants) > 0 && !slices.Contains(f.Variants, VariantName(variant)) {
+			continue
+		}
+		if w.CID, err = cid.Cast(b); err != nil {
+			return nil, fmt.Errorf("wanted blobs: %w", err)
+		}
+		w.Class = classOf(AttachmentKind(kind), VariantName(variant))
+		w.ObservedAt = fromMS(created)
+		if i, ok := byCID[w.CID]; ok {
+			o := &out[i]
+			if w.Class < o.Class || w.Class == o.Class && w.ObservedAt.After(o.ObservedAt) {
+				*o = w
+			}
+			continue
+		}
+		byCID[w.CID] = len(out)
+		out = append(out, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("wanted blobs: %w", err)
+	}
+	slices.SortFunc(out, func(a, b Want) int {
+		if a.Class != b.Class {
+			return int(a.Class) - int(b.Class)
+		}
+		if c := b.ObservedAt.Compare(a.ObservedAt); c != 0 {
+			return c
+		}
+		return slices.Compare(a.CID.Bytes(), b.CID.Bytes())
+	})
+	return out, nil
+}
+
+// SetFilter records the filter a device declared (this device's own
+// choice is stored under its own peer ID).
+func (p *Project) SetFilter(ctx context.Context, dev peer.ID, f Filter) error {
+	if _, err := f.normal(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	_, err = p.db.ExecContext(ctx, `INSERT INTO project_filters (peer, filter, updated) VALUES (?, ?, ?)
+		ON CONFLICT (peer) DO UPDATE SET filter = excluded.filter, updated = excluded.updated`, []byte(dev), string(b), ms(time.Now()))
+	if err != nil {
+		return fmt.Errorf("set filter: %w", err)
+	}
+	return nil
+}
+
+// FilterOf returns the filter device dev declared; a device that declared
+// none gets Field for peers and Archive for this device.
+func (p *Project) FilterOf(ctx context.Context, dev peer.ID) (Filter, error) {
+	var s string
+	err := p.db.QueryRowContext(ctx, `SELECT filter FROM project_filters WHERE peer = ?`, []byte(dev)).Scan(&s)
+	if errors.Is(err, sql.ErrNoRows) {
+		if dev == p.self.PeerID() {
+			return Archive, nil
+		}
+		return Field, nil
+	}
+	if err != nil {
+		return Filter{}, fmt.Errorf("filter of %s: %w", dev, err)
+	}
+	var f Filter
+	if err := json.Unmarshal([]byte(s), &f); err != nil {
+		return Filter{}, fmt.Errorf("filter of %s: %w", dev, err)
+	}
+	return f, nil
+}

@@ -1,0 +1,578 @@
+package project
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Limits on what a record may hold. A block over MaxRecordSize is refused
+// before it is parsed.
+const (
+	MaxRecordSize   = 64 << 10
+	maxNameLen      = 256
+	maxIDLen        = 64
+	maxTags         = 64
+	maxTagLen       = 128
+	maxNotesLen     = 16 << 10
+	maxAttachments  = 64
+	maxLinks        = 64
+	maxMediaTypeLen = 128
+	recordVersion   = 1
+)
+
+// sigDomain prefixes the bytes a record signature covers, so a record
+// signature can never be replayed as any other libp2p signature.
+const sigDomain = "fieldsync/record/v1\x00"
+
+// Kind says what a record is.
+type Kind string
+
+// Record kinds, as written in the "kind" field.
+const (
+	KindGenesis     Kind = "genesis"
+	KindMembership  Kind = "member"
+	KindObservation Kind = "obs"
+)
+
+// Role is what a device may do in a project.
+type Role string
+
+// Roles. RoleNone (the empty string) is a device the project does not know.
+const (
+	RoleNone        Role = ""
+	RoleCreator     Role = "creator"
+	RoleCoordinator Role = "coordinator"
+	RoleMember      Role = "member"
+	RoleBlocked     Role = "blocked"
+)
+
+// CanWrite reports whether a device with role r may add observations.
+func (r Role) CanWrite() bool {
+	return r == RoleCreator || r == RoleCoordinator || r == RoleMember
+}
+
+// CanManage reports whether a device with role r may sign membership
+// records and invites.
+func (r Role) CanManage() bool { return r == RoleCreator || r == RoleCoordinator }
+
+func (r Role) valid() bool {
+	switch r {
+	case RoleCreator, RoleCoordinator, RoleMember, RoleBlocked:
+		return true
+	}
+	return false
+}
+
+// AttachmentKind says what an attachment is.
+type AttachmentKind string
+
+// Attachment kinds.
+const (
+	AttachPhoto AttachmentKind = "photo"
+	AttachAudio AttachmentKind = "audio"
+	AttachVideo AttachmentKind = "video"
+	AttachFile  AttachmentKind = "file"
+)
+
+// VariantName names one variant of an attachment.
+type VariantName string
+
+// Variants. Only photos have a preview and a thumbnail.
+const (
+	VariantOriginal  VariantName = "original"
+	VariantPreview   VariantName = "preview"
+	VariantThumbnail VariantName = "thumbnail"
+)
+
+// Record is one signed version in an author's log. Exactly one of Genesis,
+// Membership and Observation is set, as Kind says. Block is the dag-cbor
+// block as signed and CID its CIDv1 (dag-cbor, sha2-256); they are what
+// crosses the wire and what is stored.
+type Record struct {
+	CID     cid.Cid
+	Block   []byte
+	Author  peer.ID
+	Seq     uint64  // 1 for the author's first record in the project
+	Prev    cid.Cid // the author's record Seq-1; cid.Undef when Seq == 1
+	Project cid.Cid // the project ID; cid.Undef for the genesis itself
+	Kind    Kind
+
+	Genesis     *Genesis
+	Membership  *Membership
+	Observation *Observation
+}
+
+// Time returns the time a record claims for itself: the genesis time, the
+// membership time, an observation version's Updated time.
+func (r *Record) Time() time.Time {
+	switch {
+	case r.Genesis != nil:
+		return r.Genesis.Time
+	case r.Membership != nil:
+		return r.Membership.Time
+	case r.Observation != nil:
+		return r.Observation.Updated
+	}
+	return time.Time{}
+}
+
+// Genesis starts a project. Its author is the creator; its CID is the
+// project ID.
+type Genesis struct {
+	Name string
+	Time time.Time
+}
+
+// Membership gives Subject a role for its records after seq After (a grant
+// to a new device has After 0; a block names the subject's last seq the
+// signer knew, so that what the device signed before stays valid).
+type Membership struct {
+	Subject peer.ID
+	Role    Role // coordinator, member or blocked; never creator
+	After   uint64
+	Time    time.Time
+	Invite  []byte // the invite ID when the grant redeems an invite
+}
+
+// Observation is one version of an observation.
+type Observation struct {
+	ID          string // chosen by the first version's author, random
+	Created     time.Time
+	Updated     time.Time
+	Position    *Position
+	Tags        []string
+	Notes       string
+	Attachments []Attachment
+	Links       []cid.Cid // the versions this one replaces
+	Deleted     bool
+}
+
+// Position is a WGS 84 position; Accuracy (metres) is 0 when unknown.
+type Position struct {
+	Lat, Lon, Accuracy float64
+}
+
+// Attachment is a file attached to an observation.
+type Attachment struct {
+	Kind      AttachmentKind
+	MediaType string
+	Name      string
+	Original  *Variant
+	Preview   *Variant
+	Thumbnail *Variant
+}
+
+// Variant is one stored form of an attachment. Width and Height are set for
+// images only.
+type Variant struct {
+	CID    cid.Cid
+	Size   int64
+	Width  int
+	Height int
+}
+
+// Variants returns the attachment's variants that are set, original first.
+func (a *Attachment) Variants() []NamedVariant {
+	var vs []NamedVariant
+	for _, v := range []NamedVariant{{VariantOriginal, a.Original}, {VariantPreview, a.Preview}, {VariantThumbnail, a.Thumbnail}} {
+		if v.Variant != nil {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+// NamedVariant is a variant with its name.
+type NamedVariant struct {
+	Name VariantName
+	*Variant
+}
+
+// The wire form. Field names are the dag-cbor map keys; the encoder sorts
+// them length-first. Empty optional fields are omitted, and a block that
+// carries one anyway is not canonical.
+
+type wireRecord struct {
+	V       int             `cbor:"v"`
+	Kind    string          `cbor:"kind"`
+	Author  []byte          `cbor:"author"`
+	Seq     uint64          `cbor:"seq"`
+	Prev    *link           `cbor:"prev,omitempty"`
+	Project *link           `cbor:"project,omitempty"`
+	Body    cbor.RawMessage `cbor:"body"`
+	Sig     []byte          `cbor:"sig,omitempty"`
+}
+
+type wireGenesis struct {
+	Name string `cbor:"name"`
+	Time int64  `cbor:"time"`
+}
+
+type wireMembership struct {
+	Subject []byte `cbor:"subject"`
+	Role    string `cbor:"role"`
+	After   uint64 `cbor:"after"`
+	Time    int64  `cbor:"time"`
+	Invite  []byte `cbor:"invite,omitempty"`
+}
+
+type wireObservation struct {
+	ID      string           `cbor:"id"`
+	Created int64            `cbor:"created"`
+	Updated int64            `cbor:"updated"`
+	Pos     *wirePosition    `cbor:"pos,omitempty"`
+	Tags    []string         `cbor:"tags,omitempty"`
+	Notes   string           `cbor:"notes,omitempty"`
+	Attach  []wireAttachment `cbor:"attach,omitempty"`
+	Links   []link           `cbor:"links,omitempty"`
+	Deleted bool             `cbor:"deleted,omitempty"`
+}
+
+type wirePosition struct {
+	Lat float64 `cbor:"lat"`
+	Lon float64 `cbor:"lon"`
+	Acc float64 `cbor:"acc,omitempty"`
+}
+
+type wireAttachment struct {
+	Kind     string       `cbor:"kind"`
+	Type     string       `cbor:"type"`
+	Name     string       `cbor:"name,omitempty"`
+	Variants wireVariants `cbor:"variants"`
+}
+
+type wireVariants struct {
+	Original  *wireVariant `cbor:"original,omitempty"`
+	Preview   *wireVariant `cbor:"preview,omitempty"`
+	Thumbnail *wireVariant `cbor:"thumbnail,omitempty"`
+}
+
+type wireVariant struct {
+	CID    link  `cbor:"cid"`
+	Size   int64 `cbor:"size"`
+	Width  int   `cbor:"w,omitempty"`
+	Height int   `cbor:"h,omitempty"`
+}
+
+// Errors about a single record. Apply reports them per record, wrapped so
+// that errors.Is works.
+var (
+	ErrMalformed     = errors.New("project: malformed record")
+	ErrBadSignature  = errors.New("project: bad signature")
+	ErrWrongProject  = errors.New("project: record of another project")
+	ErrGap           = errors.New("project: gap in author's log")
+	ErrPrevMismatch  = errors.New("project: previous CID does not match author's log")
+	ErrNotMember     = errors.New("project: author is not a member")
+	ErrBlocked       = errors.New("project: author is blocked")
+	ErrNotAuthorized = errors.New("project: author may not change membership")
+	ErrEquivocation  = errors.New("project: author signed two records with the same seq")
+)
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+// newRecord fills, encodes and signs a record for author id.
+func newRecord(id *Identity, project cid.Cid, seq uint64, prev cid.Cid, body any) (*Record, error) {
+	var kind Kind
+	switch body.(type) {
+	case *Genesis:
+		kind = KindGenesis
+	case *Membership:
+		kind = KindMembership
+	case *Observation:
+		kind = KindObservation
+	default:
+		return nil, fmt.Errorf("new record: unknown body %T", body)
+	}
+	r := &Record{Author: id.PeerID(), Seq: seq, Prev: prev, Project: project, Kind: kind}
+	switch b := body.(type) {
+	case *Genesis:
+		r.Genesis = b
+	case *Membership:
+		r.Membership = b
+	case *Observation:
+		r.Observation = b
+	}
+	if err := validateRecord(r); err != nil {
+		return nil, err
+	}
+	wb, err := encodeBody(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	w := wireRecord{V: recordVersion, Kind: string(kind), Author: []byte(r.Author), Seq: seq,
+		Prev: linkOf(prev), Project: linkOf(project), Body: wb}
+	unsigned, err := encMode.Marshal(&w)
+	if err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	w.Sig, err = id.sign(append([]byte(sigDomain), unsigned...))
+	if err != nil {
+		return nil, fmt.Errorf("sign record: %w", err)
+	}
+	r.Block, err = encMode.Marshal(&w)
+	if err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	r.CID = blockCID(r.Block)
+	return r, nil
+}
+
+func encodeBody(r *Record) (cbor.RawMessage, error) {
+	switch r.Kind {
+	case KindGenesis:
+		g := r.Genesis
+		return encMode.Marshal(&wireGenesis{Name: g.Name, Time: ms(g.Time)})
+	case KindMembership:
+		m := r.Membership
+		return encMode.Marshal(&wireMembership{Subject: []byte(m.Subject), Role: string(m.Role), After: m.After, Time: ms(m.Time), Invite: m.Invite})
+	case KindObservation:
+		return encMode.Marshal(toWireObservation(r.Observation))
+	}
+	return nil, fmt.Errorf("unknown kind %q", r.Kind)
+}
+
+func toWireObservation(o *Observation) *wireObservation {
+	w := &wireObservation{ID: o.ID, Created: ms(o.Created), Updated: ms(o.Updated),
+		Tags: o.Tags, Notes: o.Notes, Deleted: o.Deleted}
+	if p := o.Position; p != nil {
+		w.Pos = &wirePosition{Lat: p.Lat, Lon: p.Lon, Acc: p.Accuracy}
+	}
+	for _, a := range o.Attachments {
+		w.Attach = append(w.Attach, wireAttachment{Kind: string(a.Kind), Type: a.MediaType, Name: a.Name,
+			Variants: wireVariants{Original: toWireVariant(a.Original), Preview: toWireVariant(a.Preview), Thumbnail: toWireVariant(a.Thumbnail)}})
+	}
+	for _, l := range o.Links {
+		w.Links = append(w.Links, link{l})
+	}
+	return w
+}
+
+func toWireVariant(v *Variant) *wireVariant {
+	if v == nil {
+		return nil
+	}
+	return &wireVariant{CID: link{v.CID}, Size: v.Size, Width: v.Width, Height: v.Height}
+}
+
+func fromWireVariant(v *wireVariant) *Variant {
+	if v == nil {
+		return nil
+	}
+	return &Variant{CID: v.CID.c, Size: v.Size, Width: v.Width, Height: v.Height}
+}
+
+// DecodeRecord parses a block, checks that it is canonical dag-cbor and
+// well formed, and verifies its signature against its author's key. It does
+// not check the record against any log or project: Apply does.
+func DecodeRecord(block []byte) (*Record, error) {
+	return decodeRecord(block, true)
+}
+
+func decodeRecord(block []byte, verify bool) (*Record, error) {
+	if len(block) > MaxRecordSize {
+		return nil, malformed("%d bytes, over the %d limit", len(block), MaxRecordSize)
+	}
+	var w wireRecord
+	if err := decodeStrict(block, &w); err != nil {
+		return nil, malformed("%v", err)
+	}
+	if w.V != recordVersion {
+		return nil, malformed("version %d", w.V)
+	}
+	author, err := peer.IDFromBytes(w.Author)
+	if err != nil {
+		return nil, malformed("author: %v", err)
+	}
+	pub, err := author.ExtractPublicKey()
+	if err != nil || pub.Type() != crypto.Ed25519 {
+		return nil, malformed("author is not an Ed25519 peer ID")
+	}
+	r := &Record{Block: block, Author: author, Seq: w.Seq, Prev: w.Prev.cid(), Project: w.Project.cid(), Kind: Kind(w.Kind)}
+	switch r.Kind {
+	case KindGenesis:
+		var b wireGenesis
+		if err := decodeStrict(w.Body, &b); err != nil {
+			return nil, malformed("genesis: %v", err)
+		}
+		r.Genesis = &Genesis{Name: b.Name, Time: fromMS(b.Time)}
+	case KindMembership:
+		var b wireMembership
+		if err := decodeStrict(w.Body, &b); err != nil {
+			return nil, malformed("membership: %v", err)
+		}
+		subj, err := peer.IDFromBytes(b.Subject)
+		if err != nil {
+			return nil, malformed("membership subject: %v", err)
+		}
+		r.Membership = &Membership{Subject: subj, Role: Role(b.Role), After: b.After, Time: fromMS(b.Time), Invite: b.Invite}
+	case KindObservation:
+		var b wireObservation
+		if err := decodeStrict(w.Body, &b); err != nil {
+			return nil, malformed("observation: %v", err)
+		}
+		o := &Observation{ID: b.ID, Created: fromMS(b.Created), Updated: fromMS(b.Updated), Tags: b.Tags, Notes: b.Notes, Deleted: b.Deleted}
+		if b.Pos != nil {
+			o.Position = &Position{Lat: b.Pos.Lat, Lon: b.Pos.Lon, Accuracy: b.Pos.Acc}
+		}
+		for _, a := range b.Attach {
+			o.Attachments = append(o.Attachments, Attachment{Kind: AttachmentKind(a.Kind), MediaType: a.Type, Name: a.Name,
+				Original: fromWireVariant(a.Variants.Original), Preview: fromWireVariant(a.Variants.Preview), Thumbnail: fromWireVariant(a.Variants.Thumbnail)})
+		}
+		for _, l := range b.Links {
+			o.Links = append(o.Links, l.c)
+		}
+		r.Observation = o
+	default:
+		return nil, malformed("unknown kind %q", w.Kind)
+	}
+	if err := validateRecord(r); err != nil {
+		return nil, err
+	}
+	if len(w.Sig) != 64 {
+		return nil, fmt.Errorf("%w: signature of %d bytes", ErrBadSignature, len(w.Sig))
+	}
+	if verify {
+		sig := w.Sig
+		w.Sig = nil
+		unsigned, err := encMode.Marshal(&w)
+		if err != nil {
+			return nil, malformed("%v", err)
+		}
+		ok, err := pub.Verify(append([]byte(sigDomain), unsigned...), sig)
+		if err != nil || !ok {
+			return nil, ErrBadSignature
+		}
+	}
+	r.CID = blockCID(block)
+	return r, nil
+}
+
+func validText(s string, max int) bool {
+	return len(s) <= max && utf8.ValidString(s)
+}
+
+func validPeer(p peer.ID) bool {
+	pub, err := p.ExtractPublicKey()
+	return err == nil && pub.Type() == crypto.Ed25519
+}
+
+// validateRecord checks everything about a record that does not depend on
+// other records.
+func validateRecord(r *Record) error {
+	if r.Seq == 0 {
+		return malformed("seq 0")
+	}
+	if (r.Seq == 1) == r.Prev.Defined() {
+		return malformed("seq %d with prev %v", r.Seq, r.Prev)
+	}
+	if r.Kind == KindGenesis {
+		if r.Seq != 1 || r.Project.Defined() {
+			return malformed("genesis must be seq 1 without a project")
+		}
+	} else if !r.Project.Defined() {
+		return malformed("no project")
+	}
+	for _, c := range []cid.Cid{r.Prev, r.Project} {
+		if c.Defined() && (c.Version() != 1 || c.Type() != codecDagCBOR) {
+			return malformed("link %v is not a dag-cbor CIDv1", c)
+		}
+	}
+	switch r.Kind {
+	case KindGenesis:
+		g := r.Genesis
+		if g == nil || g.Name == "" || !validText(g.Name, maxNameLen) {
+			return malformed("genesis name")
+		}
+	case KindMembership:
+		m := r.Membership
+		if m == nil || !validPeer(m.Subject) {
+			return malformed("membership subject")
+		}
+		if m.Role != RoleCoordinator && m.Role != RoleMember && m.Role != RoleBlocked {
+			return malformed("membership role %q", m.Role)
+		}
+		if len(m.Invite) > 32 {
+			return malformed("invite ID of %d bytes", len(m.Invite))
+		}
+		if m.Subject == r.Author {
+			return malformed("membership about its own author")
+		}
+	case KindObservation:
+		return validateObservation(r.Observation)
+	default:
+		return malformed("unknown kind %q", r.Kind)
+	}
+	return nil
+}
+
+func validateObservation(o *Observation) error {
+	if o == nil || o.ID == "" || !validText(o.ID, maxIDLen) {
+		return malformed("observation id")
+	}
+	if p := o.Position; p != nil {
+		if math.IsNaN(p.Lat) || math.IsNaN(p.Lon) || math.IsNaN(p.Accuracy) ||
+			p.Lat < -90 || p.Lat > 90 || p.Lon < -180 || p.Lon > 180 || p.Accuracy < 0 || math.IsInf(p.Accuracy, 0) {
+			return malformed("position %v", *p)
+		}
+	}
+	if len(o.Tags) > maxTags {
+		return malformed("%d tags", len(o.Tags))
+	}
+	for _, t := range o.Tags {
+		if t == "" || !validText(t, maxTagLen) {
+			return malformed("tag %q", t)
+		}
+	}
+	if !validText(o.Notes, maxNotesLen) {
+		return malformed("notes")
+	}
+	if len(o.Attachments) > maxAttachments {
+		return malformed("%d attachments", len(o.Attachments))
+	}
+	for _, a := range o.Attachments {
+		switch a.Kind {
+		case AttachPhoto, AttachAudio, AttachVideo, AttachFile:
+		default:
+			return malformed("attachment kind %q", a.Kind)
+		}
+		if a.MediaType == "" || !validText(a.MediaType, maxMediaTypeLen) || !validText(a.Name, maxNameLen) {
+			return malformed("attachment type or name")
+		}
+		vs := a.Variants()
+		if len(vs) == 0 {
+			return malformed("attachment without variants")
+		}
+		for _, v := range vs {
+			if !v.CID.Defined() || v.Size < 0 || v.Width < 0 || v.Height < 0 {
+				return malformed("attachment variant %s", v.Name)
+			}
+		}
+	}
+	if len(o.Links) > maxLinks {
+		return malformed("%d links", len(o.Links))
+	}
+	for _, l := range o.Links {
+		if !l.Defined() {
+			return malformed("undefined link")
+		}
+	}
+	if slices.ContainsFunc(o.Links, func(c cid.Cid) bool { return c.Type() != codecDagCBOR }) {
+		return malformed("link to a non-record CID")
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package project
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/fieldsync/fieldsync/internal/db"
+)
+
+// Welcome is what a device joining a project receives from its inviter:
+// the genesis block and the membership blocks the inviter holds (the
+// joiner's own grant among them), so that the joiner knows its role and
+// can check its inviter's authority before its first sync.
+type Welcome struct {
+	Genesis []byte
+	Members [][]byte
+}
+
+// welcome builds a Welcome from what p holds.
+func (p *Project) welcome(ctx context.Context) (*Welcome, error) {
+	w := &Welcome{Genesis: p.genesis.Block}
+	for _, q := range []string{
+		`SELECT block FROM project_records WHERE kind = 'member' ORDER BY time, cid`,
+		`SELECT block FROM project_pending ORDER BY cid`,
+	} {
+		bs, err := queryBlocks(ctx, p.db, q)
+		if err != nil {
+			return nil, fmt.Errorf("welcome: %w", err)
+		}
+		w.Members = append(w.Members, bs...)
+	}
+	return w, nil
+}
+
+// Join stores the project of a Welcome in the empty database d for device
+// self and opens it. Every block is verified; the membership records are
+// kept as pending until their authors' logs arrive by sync, and count in
+// the roster meanwhile. If they do not make self a member, Join fails with
+// ErrNotMember.
+func Join(ctx context.Context, d *sql.DB, self *Identity, w *Welcome) (*Project, error) {
+	g, err := DecodeRecord(w.Genesis)
+	if err != nil {
+		return nil, fmt.Errorf("join: genesis: %w", err)
+	}
+	if g.Kind != KindGenesis {
+		return nil, fmt.Errorf("join: %w: first record is not a genesis", ErrMalformed)
+	}
+	var pending []*Record
+	var mems []memRec
+	for _, b := range w.Members {
+		r, err := DecodeRecord(b)
+		if err != nil {
+			return nil, fmt.Errorf("join: membership: %w", err)
+		}
+		if r.Kind != KindMembership {
+			return nil, fmt.Errorf("join: %w: not a membership record", ErrMalformed)
+		}
+		if r.Project != g.CID {
+			return nil, fmt.Errorf("join: %w", ErrWrongProject)
+		}
+		pending = append(pending, r)
+		mems = append(mems, memRecOf(r))
+	}
+	if !buildRoster(g.Author, mems).current(self.PeerID()).CanWrite() {
+		return nil, fmt.Errorf("join: %w", ErrNotMember)
+	}
+	if err := db.Migrate(ctx, d, schema...); err != nil {
+		return nil, err
+	}
+	if id, err := readProjectID(ctx, d); err == nil {
+		if id != g.CID {
+			return nil, ErrProjectExists
+		}
+		// Already joined (a retried join): keep what is there.
+		p, err := Open(ctx, d, self)
+		if err != nil {
+			return nil, err
+		}
+		return p, p.addPending(ctx, pending)
+	}
+	return initProject(ctx, d, self, g, pending)
+}
+
+// addPending adds membership records not yet in their logs.
+func (p *Project) addPending(ctx context.Context, recs []*Record) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range recs {
+		if _, err := p.db.ExecContext(ctx, `INSERT OR IGNORE INTO project_pending (cid, block)
+			SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM project_records WHERE cid = ?1)`, r.CID.Bytes(), r.Block); err != nil {
+			return fmt.Errorf("add pending: %w", err)
+		}
+		if !containsMem(p.members, r) {
+			p.members = append(p.members, memRecOf(r))
+		}
+	}
+	p.ro = buildRoster(p.genesis.Author, p.members)
+	return nil
+}
+
+func containsMem(ms []memRec, r *Record) bool {
+	for _, m := range ms {
+		if m.cid == r.CID {
+			return true
+		}
+	}
+	return false
+}
