@@ -71,7 +71,7 @@ func (s *Store) begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (
 	if errors.Is(err, fs.ErrNotExist) && found {
 		// A crash between a Commit's rename and its database commit
 		// leaves the whole file in blobs/: take it back.
-		if err := os.Rename(s.Path(c), path); err == nil {
+		if rerr := os.Rename(s.Path(c), path); rerr == nil {
 			f, err = os.OpenFile(path, os.O_RDWR, 0)
 		}
 	}
