@@ -1,0 +1,119 @@
+// Copyright 2026 The fieldsync Authors. BSD-style license, as the rest of
+// this package.
+
+package jpeg
+
+// Reduced inverse DCTs for DecodeScaled. Sampling the 8-point IDCT
+//
+//	f(x) = Σ_u C(u)/2 · F(u) · cos((2x+1)uπ/16)
+//
+// at the centre of each group of 8/N pixels, x = (8/N)x' + (8/N-1)/2, gives
+// f(x') = Σ_{u<N} C(u)/2 · F(u) · cos((2x'+1)uπ/2N): an N-point IDCT of the
+// N lowest frequencies with the 8-point normalisation (libjpeg's jidctred.c
+// does the same). The higher frequencies are dropped, which low-pass filters
+// the block before it is subsampled.
+
+// idct4 and idct2 hold C(u)/2 · cos((2x+1)uπ/2N) × 2048, rounded; written
+// out rather than computed so that no floating point is involved.
+var idct4 = [4][4]int32{
+	{724, 946, 724, 392},
+	{724, 392, -724, -946},
+	{724, -392, -724, 946},
+	{724, -946, 724, -392},
+}
+
+var idct2 = [2][2]int32{
+	{724, 724},
+	{724, -724},
+}
+
+// zigOf maps a natural-order coefficient index to its zig-zag index, to find
+// its quantiser.
+var zigOf = func() (z [blockSize]int) {
+	for zig, nat := range unzig {
+		z[nat] = zig
+	}
+	return z
+}()
+
+// idctScaled dequantises the low N×N corner of b (natural order, quantised)
+// with qt (zig-zag order), runs the N×N reduced IDCT, level shifts, clips,
+// and writes the N×N pixels to dst. N = 8>>shift, shift 1 to 3.
+func idctScaled(b *block, qt *block, shift uint, dst []byte, stride int) {
+	switch shift {
+	case 3:
+		dc := b[0] * qt[0]
+		dst[0] = clip((dc+4)>>3 + 128)
+		return
+	case 2:
+		var f [2][2]int32
+		for v := 0; v < 2; v++ {
+			for u := 0; u < 2; u++ {
+				k := v*8 + u
+				f[v][u] = b[k] * qt[zigOf[k]]
+			}
+		}
+		var t [2][2]int32 // t[v][x], scale 2^3
+		for v := 0; v < 2; v++ {
+			for x := 0; x < 2; x++ {
+				t[v][x] = (f[v][0]*idct2[x][0] + f[v][1]*idct2[x][1] + 1<<7) >> 8
+			}
+		}
+		for y := 0; y < 2; y++ {
+			row := dst[y*stride : y*stride+2]
+			for x := 0; x < 2; x++ {
+				s := t[0][x]*idct2[y][0] + t[1][x]*idct2[y][1]
+				row[x] = clip((s+1<<13)>>14 + 128)
+			}
+		}
+		return
+	}
+	var f [4][4]int32
+	nonzeroAC := false
+	for v := 0; v < 4; v++ {
+		for u := 0; u < 4; u++ {
+			k := v*8 + u
+			f[v][u] = b[k] * qt[zigOf[k]]
+			if k != 0 && f[v][u] != 0 {
+				nonzeroAC = true
+			}
+		}
+	}
+	if !nonzeroAC {
+		// A flat block: every pixel is DC/8. Equal to the general path below
+		// up to rounding, so use the general path's rounding: 724·724 ≈ 2^19.
+		s := ((f[0][0]*724 + 1<<7) >> 8) * 724
+		p := clip((s+1<<13)>>14 + 128)
+		for y := 0; y < 4; y++ {
+			row := dst[y*stride : y*stride+4]
+			row[0], row[1], row[2], row[3] = p, p, p, p
+		}
+		return
+	}
+	var t [4][4]int32 // t[v][x]: rows transformed, scale 2^3
+	for v := 0; v < 4; v++ {
+		r := &f[v]
+		for x := 0; x < 4; x++ {
+			c := &idct4[x]
+			t[v][x] = (r[0]*c[0] + r[1]*c[1] + r[2]*c[2] + r[3]*c[3] + 1<<7) >> 8
+		}
+	}
+	for y := 0; y < 4; y++ {
+		c := &idct4[y]
+		row := dst[y*stride : y*stride+4]
+		for x := 0; x < 4; x++ {
+			s := t[0][x]*c[0] + t[1][x]*c[1] + t[2][x]*c[2] + t[3][x]*c[3]
+			row[x] = clip((s+1<<13)>>14 + 128)
+		}
+	}
+}
+
+func clip(c int32) uint8 {
+	if c < 0 {
+		return 0
+	}
+	if c > 255 {
+		return 255
+	}
+	return uint8(c)
+}

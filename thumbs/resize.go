@@ -1,0 +1,198 @@
+package thumbs
+
+// Resampling of one 8-bit plane: separable, Catmull-Rom (the cubic with
+// a = -0.5), its support stretched by the reduction factor so that it also
+// low-pass filters when shrinking. Everything is fixed-point integer
+// arithmetic, weights included: Go may fuse floating-point multiply-adds on
+// some architectures (arm64, ppc64, s390x) and not on others, and a variant
+// must have the same bytes on a phone and on a laptop.
+
+// plane is one channel of 8-bit samples.
+type plane struct {
+	w, h   int
+	stride int
+	pix    []uint8
+}
+
+func newPlane(w, h int) plane {
+	return plane{w: w, h: h, stride: w, pix: make([]uint8, w*h)}
+}
+
+const (
+	posBits    = 16 // fixed-point fraction bits of positions and kernel arguments
+	weightBits = 14 // fixed-point fraction bits of the weights; they sum to 1<<weightBits
+)
+
+// taps is the filter of one resampling direction: output i is
+// Σ_k weights[i*n+k] · src[start[i]+k], k < n.
+type taps struct {
+	n       int
+	start   []int
+	weights []int32
+}
+
+// catmullRom returns the kernel's value at t (Q16, t ≥ 0) in Q14.
+func catmullRom(t int64) int64 {
+	const one = int64(1) << posBits
+	if t >= 2*one {
+		return 0
+	}
+	// Evaluate in Q16 with int64; every product is rescaled at once.
+	t2 := t * t >> posBits
+	t3 := t2 * t >> posBits
+	var v int64
+	if t < one {
+		// 1.5t³ - 2.5t² + 1
+		v = (3*t3 - 5*t2 + 2*one) / 2
+	} else {
+		// -0.5t³ + 2.5t² - 4t + 2
+		v = (-t3 + 5*t2 - 8*t + 4*one) / 2
+	}
+	return v >> (posBits - weightBits)
+}
+
+// makeTaps builds the filter that maps src samples onto dst samples,
+// pixel centres aligned (output i sits at source (i+0.5)·src/dst - 0.5).
+func makeTaps(src, dst int) taps {
+	const one = int64(1) << posBits
+	// Kernel argument per source pixel: 1 when enlarging, dst/src when
+	// shrinking (the kernel is stretched by src/dst).
+	num, den := int64(1), int64(1)
+	if src > dst {
+		num, den = int64(dst), int64(src)
+	}
+	// Support radius in source pixels: 2 / (num/den), rounded up.
+	radius := int((2*den + num - 1) / num)
+	n := 2*radius + 1
+	if n > src {
+		n = src
+	}
+	tp := taps{n: n, start: make([]int, dst), weights: make([]int32, dst*n)}
+	// raw covers the 2·radius+1 source pixels from floor(c)-radius+1 on; the
+	// one at floor(c)-radius is at least radius away, where the kernel is 0.
+	raw := make([]int64, 2*radius+1)
+	for i := 0; i < dst; i++ {
+		// Centre in Q16 source pixels: ((2i+1)·src/(2·dst) - 0.5).
+		c := ((2*int64(i)+1)*int64(src)*one)/(2*int64(dst)) - one/2
+		first := int(c>>posBits) - radius + 1 // >> floors negative c too
+		var sum int64
+		for k := range raw {
+			d := int64(first+k)*one - c
+			if d < 0 {
+				d = -d
+			}
+			w := catmullRom(d * num / den)
+			raw[k] = w
+			sum += w
+		}
+		// Fold taps that fall outside [0, src) onto the edge pixels, and
+		// place the window [start, start+n) inside the source.
+		start := first
+		if start < 0 {
+			start = 0
+		}
+		if start > src-n {
+			start = src - n
+		}
+		ws := tp.weights[i*n : i*n+n]
+		for k, w := range raw {
+			j := first + k
+			if j < 0 {
+				j = 0
+			}
+			if j >= src {
+				j = src - 1
+			}
+			ws[j-start] += int32(w)
+		}
+		// Normalise to exactly 1<<weightBits; the rounding rest goes to the
+		// largest weight.
+		if sum <= 0 {
+			sum = 1
+		}
+		var total int32
+		big := 0
+		for k := range ws {
+			ws[k] = int32(int64(ws[k]) << weightBits / sum)
+			total += ws[k]
+			if ws[k] > ws[big] {
+				big = k
+			}
+		}
+		ws[big] += 1<<weightBits - total
+		tp.start[i] = start
+	}
+	return tp
+}
+
+func clamp8(v int32) uint8 {
+	if v < 0 {
+		return 0
+	}
+	if v > 255 {
+		return 255
+	}
+	return uint8(v)
+}
+
+// resize resamples p to w×h.
+func resize(p plane, w, h int) plane {
+	if p.w == w && p.h == h {
+		return p
+	}
+	tx, ty := makeTaps(p.w, w), makeTaps(p.h, h)
+	// Horizontal pass: p.w×p.h → w×p.h, only the rows the vertical pass
+	// reads (all of them, for any reduction this package does).
+	mid := newPlane(w, p.h)
+	const round = 1 << (weightBits - 1)
+	for y := 0; y < p.h; y++ {
+		src := p.pix[y*p.stride : y*p.stride+p.w]
+		dst := mid.pix[y*mid.stride : y*mid.stride+w]
+		n := tx.n
+		for x := range dst {
+			s := src[tx.start[x]:][:n]
+			ws := tx.weights[x*n:][:n]
+			var acc int32
+			for k, v := range s {
+				acc += int32(v) * ws[k]
+			}
+			dst[x] = clamp8((acc + round) >> weightBits)
+		}
+	}
+	// Vertical pass: accumulate whole rows, one weight at a time, so the
+	// inner loop runs along memory.
+	out := newPlane(w, h)
+	acc := make([]int32, w)
+	for y := 0; y < h; y++ {
+		clear(acc)
+		n := ty.n
+		ws := ty.weights[y*n:][:n]
+		for k, wt := range ws {
+			if wt == 0 {
+				continue
+			}
+			row := mid.pix[(ty.start[y]+k)*mid.stride:][:w]
+			for x, v := range row {
+				acc[x] += int32(v) * wt
+			}
+		}
+		dst := out.pix[y*out.stride:][:w]
+		for x, a := range acc {
+			dst[x] = clamp8((a + round) >> weightBits)
+		}
+	}
+	return out
+}
+
+// fit returns the size of a w×h image fitted into a box×box square, never
+// enlarged: the long edge becomes box, the short edge keeps the aspect
+// ratio, rounded, at least 1.
+func fit(w, h, box int) (int, int) {
+	if w <= box && h <= box {
+		return w, h
+	}
+	if w >= h {
+		return box, max(1, (h*box+w/2)/w)
+	}
+	return max(1, (w*box+h/2)/h), box
+}
