@@ -1,0 +1,230 @@
+package disk_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/blob/blobtest"
+	"github.com/fieldsync/fieldsync/blob/disk"
+	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/fieldsync/fieldsync/internal/db"
+	"github.com/ipfs/go-cid"
+)
+
+const crashEnv = "FIELDSYNC_BLOB_CRASH_CHILD"
+
+// TestCrash runs a child process (this test binary, TestCrashChild) that
+// writes complete blobs, batches and partial blobs in a loop and reports on
+// stdout each thing it knows to be durable; the parent SIGKILLs it at a
+// random moment, reopens the store and checks that it verifies clean (no
+// visible blob is wrong) and that every reported leaf, leaf part and blob
+// is still there.
+func TestCrash(t *testing.T) {
+	if os.Getenv(crashEnv) != "" {
+		t.Skip("in the child")
+	}
+	iters := 12
+	if testing.Short() {
+		iters = 6
+	}
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	for it := 0; it < iters; it++ {
+		lines := runChild(t, dir, it, time.Duration(50+rng.IntN(400))*time.Millisecond)
+		checkAfterCrash(t, dir, lines)
+	}
+}
+
+func runChild(t *testing.T, dir string, it int, after time.Duration) []string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashEnv+"="+dir, "FIELDSYNC_BLOB_CRASH_ITER="+strconv.Itoa(it))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	var lines []string
+	var timer *time.Timer
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "ready" {
+			// Kill it at a random moment of its work.
+			timer = time.AfterFunc(after, func() { cmd.Process.Signal(syscall.SIGKILL) })
+			continue
+		}
+		lines = append(lines, line)
+	}
+	err = cmd.Wait()
+	if timer == nil {
+		t.Fatalf("child %d never got ready: %v", it, err)
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child %d ended with %v, not SIGKILL", it, err)
+	}
+	return lines
+}
+
+func checkAfterCrash(t *testing.T, dir string, lines []string) {
+	t.Helper()
+	d, err := db.Open(filepath.Join(dir, "project.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s, err := disk.Open(ctx, filepath.Join(dir, "store"), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.VerifyAll(ctx, func(r blob.FixityReport) error {
+		if r.Result != blob.FixityOK && r.Result != blob.FixityOrphan {
+			t.Errorf("after a crash: %s %s (%s)", r.CID, r.Result, r.Detail)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	skel := map[cid.Cid]*chunk.Skeleton{}
+	nleaves, nparts, nblobs := 0, 0, 0
+	for _, line := range lines {
+		f := strings.Fields(line)
+		c, err := cid.Decode(f[1])
+		if err != nil {
+			t.Fatalf("child said %q", line)
+		}
+		switch f[0] {
+		case "put", "commit":
+			nblobs++
+			if _, err := s.Stat(ctx, c); err != nil {
+				t.Errorf("blob %s reported stored is gone: %v", c, err)
+			}
+		case "begin":
+			seed, _ := strconv.ParseUint(f[2], 10, 64)
+			size, _ := strconv.Atoi(f[3])
+			skel[c] = blobtest.SkeletonOf(t, blobtest.Data(seed, size))
+		case "had", "part":
+			i, _ := strconv.Atoi(f[2])
+			n := 0
+			if f[0] == "part" {
+				n, _ = strconv.Atoi(f[3])
+				nparts++
+			} else {
+				nleaves++
+			}
+			p, err := s.Begin(ctx, skel[c], blob.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !p.Have(i) && (f[0] == "had" || p.LeafProgress(i) < n) {
+				t.Errorf("%s: leaf %d of %s lost (Have %v, LeafProgress %d)", line, i, c, p.Have(i), p.LeafProgress(i))
+			}
+			p.Close()
+		}
+	}
+	t.Logf("child reported %d blobs, %d leaves, %d leaf parts: all kept", nblobs, nleaves, nparts)
+}
+
+// TestCrashChild is the child of TestCrash; it does nothing in a normal run.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashEnv)
+	if dir == "" {
+		t.Skip("run by TestCrash")
+	}
+	it, _ := strconv.Atoi(os.Getenv("FIELDSYNC_BLOB_CRASH_ITER"))
+	d, err := db.Open(filepath.Join(dir, "project.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := disk.Open(ctx, filepath.Join(dir, "store"), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	say := func(format string, args ...any) {
+		io.WriteString(os.Stdout, fmt.Sprintf(format, args...)+"\n")
+	}
+	say("ready")
+	rng := rand.New(rand.NewPCG(uint64(it), 7))
+	for j := 0; ; j++ {
+		base := uint64(it)*100000 + uint64(j)*100
+		// A complete blob.
+		data := blobtest.Data(base, rng.IntN(3*chunk.ChunkSize))
+		in, err := s.Put(ctx, bytes.NewReader(data), blob.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		say("put %s", in.CID)
+		// A batch of thumbnails.
+		b, _ := s.Batch(ctx)
+		var cids []cid.Cid
+		for k := 0; k < 10; k++ {
+			in, err := b.Put(ctx, bytes.NewReader(blobtest.Data(base+1+uint64(k), 1000+rng.IntN(30000))), blob.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cids = append(cids, in.CID)
+		}
+		if err := b.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cids {
+			say("put %s", c)
+		}
+		// A partial blob, leaves in random order, some in parts.
+		seed, size := base+50, chunk.ChunkSize+rng.IntN(4*chunk.ChunkSize)
+		data = blobtest.Data(seed, size)
+		sk := blobtest.SkeletonOf(t, data)
+		say("begin %s %d %d", sk.Root, seed, size)
+		p, err := s.Begin(ctx, sk, blob.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range rng.Perm(len(sk.Leaves)) {
+			l := sk.Leaves[i]
+			leaf := data[l.Offset:l.End()]
+			if rng.IntN(2) == 0 {
+				if err := p.WriteLeaf(ctx, i, leaf); err != nil {
+					t.Fatal(err)
+				}
+				say("had %s %d", sk.Root, i)
+				continue
+			}
+			for off := 0; off < len(leaf); {
+				n := min(len(leaf)-off, 1+rng.IntN(300<<10))
+				done, err := p.WriteLeafPart(ctx, i, off, leaf[off:off+n])
+				if err != nil {
+					t.Fatal(err)
+				}
+				off += n
+				if done {
+					say("had %s %d", sk.Root, i)
+				} else {
+					say("part %s %d %d", sk.Root, i, off)
+				}
+			}
+		}
+		if rng.IntN(3) > 0 {
+			if _, err := p.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			say("commit %s", sk.Root)
+		}
+		p.Close()
+	}
+}
