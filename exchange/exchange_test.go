@@ -1,0 +1,219 @@
+package exchange
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/blob/mem"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func TestTwoPeersSyncBothWays(t *testing.T) {
+	r := newRoster()
+	a, b := newPeer(t, r, FilterArchive), newPeer(t, r, FilterArchive)
+	now := time.Now()
+	pa := addPhotos(t, a.store, a.proj, a.id, 3, smallPhoto, now)
+	pb := addPhotos(t, b.store, b.proj, b.id, 2, smallPhoto, now)
+	connect(t, a, b)
+	syncWithin(t, 30*time.Second, a, b)
+	for _, ph := range append(pa, pb...) {
+		checkHas(t, a.store, ph.blobs()...)
+		checkHas(t, b.store, ph.blobs()...)
+	}
+	if a.proj.records() != 5 || b.proj.records() != 5 {
+		t.Errorf("records: a %d, b %d, want 5", a.proj.records(), b.proj.records())
+	}
+	s := a.n.Progress()
+	if !s.Complete || s.Classes[ClassOriginal].FilesDone != 5 {
+		t.Errorf("progress: %+v", s)
+	}
+}
+
+func TestThreePeers(t *testing.T) {
+	r := newRoster()
+	a, b, c := newPeer(t, r, FilterArchive), newPeer(t, r, FilterArchive), newPeer(t, r, FilterArchive)
+	now := time.Now()
+	var all []photo
+	all = append(all, addPhotos(t, a.store, a.proj, a.id, 2, smallPhoto, now)...)
+	all = append(all, addPhotos(t, b.store, b.proj, b.id, 2, smallPhoto, now.Add(-time.Hour))...)
+	all = append(all, addPhotos(t, c.store, c.proj, c.id, 1, smallPhoto, now.Add(-2*time.Hour))...)
+	// A line a–b–c plus c–a: every blob has a path, c fetches from two peers.
+	connect(t, a, b)
+	connect(t, b, c)
+	connect(t, c, a)
+	syncWithin(t, 60*time.Second, a, b, c)
+	for _, p := range []*tpeer{a, b, c} {
+		for _, ph := range all {
+			checkHas(t, p.store, ph.blobs()...)
+		}
+		if p.proj.records() != 5 {
+			t.Errorf("%s has %d records, want 5", p.id, p.proj.records())
+		}
+	}
+}
+
+func TestFieldDeviceGetsNoOriginals(t *testing.T) {
+	r := newRoster()
+	a, f := newPeer(t, r, FilterArchive), newPeer(t, r, FilterField)
+	ps := addPhotos(t, a.store, a.proj, a.id, 4, smallPhoto, time.Now())
+	connect(t, f, a)
+	syncWithin(t, 30*time.Second, f)
+	for _, ph := range ps {
+		checkHas(t, f.store, ph.thumb, ph.preview)
+		checkLacks(t, f.store, ph.original)
+	}
+	s := f.n.Progress()
+	if s.Classes[ClassOriginal].FilesWanted != 0 || s.Classes[ClassThumbnail].FilesDone != 4 || s.Classes[ClassPreview].FilesDone != 4 {
+		t.Errorf("progress: %+v", s.Classes)
+	}
+	var declared Filter
+	for _, pp := range a.n.Progress().Peers {
+		if pp.ID == f.id {
+			declared = pp.Filter
+		}
+	}
+	if declared != FilterField {
+		t.Errorf("a saw filter %b, want %b", declared, FilterField)
+	}
+}
+
+func TestNonMemberGetsNothing(t *testing.T) {
+	r := newRoster()
+	a := newPeer(t, r, FilterArchive)
+	addPhotos(t, a.store, a.proj, a.id, 2, smallPhoto, time.Now())
+	// x believes a is a member of its project, but a does not know x.
+	xr := newRoster()
+	xr.set(a.id, RoleMember)
+	k, _ := newKey(t)
+	x := startPeer(t, k, xr, FilterArchive, mem.New())
+	connect(t, x, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := x.n.Sync(ctx); err == nil {
+		t.Fatal("non-member completed a sync")
+	}
+	if x.proj.records() != 0 {
+		t.Errorf("non-member got %d records", x.proj.records())
+	}
+	if s := x.n.Progress(); s.BytesReceived != 0 {
+		t.Errorf("non-member received %d blob bytes", s.BytesReceived)
+	}
+	for _, pp := range a.n.Progress().Peers {
+		if pp.ID == x.id && pp.BytesSent != 0 {
+			t.Errorf("sent %d bytes to a non-member", pp.BytesSent)
+		}
+	}
+}
+
+func TestBlockedMemberCutOff(t *testing.T) {
+	r := newRoster()
+	a, b := newPeer(t, r, FilterArchive), newPeer(t, r, FilterArchive)
+	addPhotos(t, a.store, a.proj, a.id, 1, smallPhoto, time.Now())
+	connect(t, b, a)
+	syncWithin(t, 30*time.Second, b)
+	// a blocks b: b's view of the roster is its own business.
+	br := newRoster()
+	br.set(a.id, RoleMember)
+	b.n.cfg.Access = br
+	b.proj.access = br
+	r.set(b.id, RoleBlocked)
+	a.n.Notify()
+	later := addPhotos(t, a.store, a.proj, a.id, 1, smallPhoto, time.Now())
+	a.n.Notify()
+	// b keeps redialling (its keeper); a refuses every connection.
+	b.n.Connect(context.Background(), a.info())
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if a.n.Host().Network().Connectedness(b.id) == network.Connected {
+			t.Fatal("blocked member connected")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	checkLacks(t, b.store, later[0].blobs()...)
+	if b.proj.records() != 1 {
+		t.Errorf("blocked member has %d records, want 1", b.proj.records())
+	}
+}
+
+// flipStore serves every blob with one byte flipped.
+type flipStore struct{ blob.Store }
+
+func (f flipStore) ReadRange(ctx context.Context, c cid.Cid, off int64, n int) ([]byte, error) {
+	b, err := blob.ReadRange(ctx, f.Store, c, off, n)
+	if err == nil && len(b) > 0 {
+		b[len(b)/2] ^= 0x40
+	}
+	return b, err
+}
+
+func (f flipStore) Fetch(ctx context.Context, c cid.Cid) (io.ReadCloser, error) {
+	rc, err := f.Store.Fetch(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(rc)
+	rc.Close()
+	if len(b) > 0 {
+		b[len(b)/2] ^= 0x40
+	}
+	return io.NopCloser(bytes.NewReader(b)), err
+}
+
+func TestLiarDroppedHonestPeerCompletes(t *testing.T) {
+	r := newRoster()
+	honest := newPeer(t, r, FilterArchive)
+	ps := addPhotos(t, honest.store, honest.proj, honest.id, 2, smallPhoto, time.Now())
+	// The liar has the same records and blobs but serves flipped bytes.
+	lk, lid := newKey(t)
+	r.set(lid, RoleMember)
+	ls := mem.New()
+	for _, ph := range ps {
+		for _, b := range ph.blobs() {
+			c, _ := cid.Decode(b.CID)
+			rc, _ := honest.store.Fetch(context.Background(), c)
+			ls.Put(context.Background(), rc, blob.Meta{})
+			rc.Close()
+		}
+	}
+	liar := startPeer(t, lk, r, FilterArchive, flipStore{ls})
+	liar.proj = honest.proj // same records
+	liar.n.cfg.Records, liar.n.cfg.Wants = honest.proj, honest.proj
+	recv := newPeer(t, r, FilterArchive)
+
+	connect(t, recv, liar)
+	deadline := time.Now().Add(10 * time.Second)
+	for !dropped(recv, lid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("liar not dropped: %+v", recv.n.Progress())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	connect(t, recv, honest)
+	syncWithin(t, 30*time.Second, recv)
+	for _, ph := range ps {
+		checkHas(t, recv.store, ph.blobs()...)
+	}
+	if recv.n.Host().Network().Connectedness(lid) == network.Connected {
+		t.Error("liar still connected")
+	}
+	n := 0
+	recv.store.Enumerate(context.Background(), func(blob.Info) error { n++; return nil })
+	if n != 6 {
+		t.Errorf("store holds %d blobs, want 6", n)
+	}
+}
+
+func dropped(p *tpeer, id peer.ID) bool {
+	for _, pp := range p.n.Progress().Peers {
+		if pp.ID == id && pp.State == PeerDropped {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,965 @@
+package exchange
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/fieldsync/fieldsync/exchange/wire"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The requester side. One scheduler per node orders every missing piece
+// (a skeleton, the opening of a partial blob, a leaf) by class, then newest
+// observation, then blob and leaf; it hands each piece to the least busy
+// member session that may have it and has room in its window:
+//
+//	Wants ─refresh─▶ pending (class, newest, root, leaf) ─fill─▶ session windows ─want─▶ peers
+//	                   ▲                                              │
+//	                   └──── requeue (cut, don't-have, bad data) ◀────┤ frames
+//	      small blobs ◀── verify ◀────────────────────────────────────┤
+//	      (batched Put)      partial.WriteLeafPart (durable, resumable) ◀┘
+
+const (
+	smallMax        = 256 << 10 // one-leaf blobs up to this size are received in memory and batched
+	minWindow       = 4 << 20   // bytes outstanding per peer, at least (four leaves)
+	maxWindow       = 64 << 20
+	maxInflightReqs = 1024 // requests outstanding per peer
+	maxOpening      = 4    // partial blobs being opened at once
+	maxSkeleton     = 8 << 20
+)
+
+type taskKind int
+
+const (
+	tkSkeleton taskKind = iota // fetch the blob's skeleton
+	tkOpen                     // local: Begin the partial blob
+	tkLeaf                     // fetch one leaf (or the rest of it)
+)
+
+// blobState is one wanted blob that is not yet complete here.
+type blobState struct {
+	want      Want
+	size      int64
+	sk        *chunk.Skeleton
+	part      blob.Partial // set once opened
+	wmu       sync.Mutex   // serialises calls on part
+	small     bool
+	left      int   // leaves not yet verified
+	bytesDone int64 // verified bytes counted in progress
+	done      bool
+}
+
+type task struct {
+	b        *blobState
+	kind     taskKind
+	leaf     int
+	size     int64
+	progress int // durable bytes of an unfinished leaf (resume offset)
+	req      *request
+	queued   bool
+	from     map[peer.ID]bool // peers whose bytes are among the kept ones
+	unknown  bool             // kept bytes from a previous run
+}
+
+func (t *task) class() Class {
+	if t.kind == tkSkeleton {
+		return ClassSkeleton
+	}
+	return t.b.want.Class
+}
+
+func taskLess(a, b *task) bool {
+	if ca, cb := a.class(), b.class(); ca != cb {
+		return ca < cb
+	}
+	if oa, ob := a.b.want.ObservedAt, b.b.want.ObservedAt; !oa.Equal(ob) {
+		return oa.After(ob)
+	}
+	if a.b != b.b {
+		return a.b.want.CID.KeyString() < b.b.want.CID.KeyString()
+	}
+	if a.kind != b.kind {
+		return a.kind < b.kind
+	}
+	return a.leaf < b.leaf
+}
+
+type request struct {
+	id     uint64
+	t      *task
+	s      *session
+	off    int
+	buf    []byte
+	sent   time.Time
+	got    bool
+	budget int64
+}
+
+type scheduler struct {
+	dirty     bool
+	refreshed bool
+	blobs     map[cid.Cid]*blobState
+	have      map[cid.Cid]bool
+	pending   []*task
+	opening   int
+	left      int // tracked blobs not done
+	nextID    uint64
+	smallCh   chan smallItem
+}
+
+type smallItem struct {
+	b    *blobState
+	data []byte
+	from peer.ID
+}
+
+func (s *scheduler) init() {
+	s.blobs = map[cid.Cid]*blobState{}
+	s.have = map[cid.Cid]bool{}
+	s.smallCh = make(chan smallItem, 4096)
+}
+
+func (s *scheduler) push(t *task) {
+	if t.queued || t.req != nil {
+		return
+	}
+	t.queued = true
+	i := sort.Search(len(s.pending), func(i int) bool { return taskLess(t, s.pending[i]) })
+	s.pending = append(s.pending, nil)
+	copy(s.pending[i+1:], s.pending[i:])
+	s.pending[i] = t
+}
+
+// session is this device fetching from one member peer over one blobs
+// stream at a time (reopened while the connection lasts).
+type session struct {
+	n             *Node
+	peer          peer.ID
+	out           chan wire.BlobRequest
+	ready         bool
+	inflight      map[uint64]*request
+	inflightBytes int64
+	classCount    [NumClasses]int
+	window        int64
+	lacks         map[cid.Cid]bool
+	rtt           time.Duration
+	recv, lastRx  int64
+	rate          float64
+}
+
+func newSession(n *Node, p peer.ID) *session {
+	return &session{n: n, peer: p, inflight: map[uint64]*request{}, window: minWindow, lacks: map[cid.Cid]bool{}}
+}
+
+// hasRoom reports whether t may be sent now. A task of a better class than
+// everything outstanding may overshoot the window (up to twice) so that a
+// new thumbnail never waits behind a window full of originals.
+func (s *session) hasRoom(t *task) bool {
+	if !s.ready || len(s.inflight) >= maxInflightReqs {
+		return false
+	}
+	if s.inflightBytes < s.window {
+		return true
+	}
+	worst := ClassSkeleton
+	for c := NumClasses - 1; c >= 0; c-- {
+		if s.classCount[c] > 0 {
+			worst = c
+			break
+		}
+	}
+	return t.class() < worst && s.inflightBytes < 2*s.window
+}
+
+func (s *session) sendChanged() {
+	if !s.ready {
+		return
+	}
+	select {
+	case s.out <- wire.BlobRequest{Type: wire.ReqChanged}:
+	default:
+	}
+}
+
+// run keeps a blobs stream open to the peer while it is connected.
+func (s *session) run() {
+	n := s.n
+	defer n.wg.Done()
+	fails := 0
+	for n.ctx.Err() == nil && n.host.Network().Connectedness(s.peer) == network.Connected {
+		err := s.stream()
+		if err != nil && n.ctx.Err() == nil {
+			n.log.Debug("blobs stream ended", "peer", s.peer, "err", err)
+			fails++
+			select {
+			case <-n.ctx.Done():
+			case <-time.After(min(100*time.Millisecond<<min(fails, 8), 10*time.Second)):
+			}
+		}
+	}
+	n.mu.Lock()
+	delete(n.sessions, s.peer)
+	if ps := n.pulls[s.peer]; ps != nil {
+		ps.synced = false
+	}
+	n.prog.peerState(s.peer, PeerDisconnected, "")
+	closed := n.closed
+	n.mu.Unlock()
+	n.emit(PeerEvent{Peer: s.peer, State: PeerDisconnected})
+	if !closed && n.host.Network().Connectedness(s.peer) == network.Connected {
+		n.onConnected(s.peer)
+	}
+	n.progressChanged()
+}
+
+func (s *session) stream() error {
+	n := s.n
+	ctx, cancel := context.WithTimeout(network.WithNoDial(n.ctx, "blobs"), 30*time.Second)
+	st, err := n.host.NewStream(ctx, s.peer, ProtoBlobs)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if err := st.Scope().SetService(svcBlobs); err != nil {
+		st.Reset()
+		return err
+	}
+	if err := st.Scope().ReserveMemory(wire.MaxBlobResponse, network.ReservationPriorityHigh); err != nil {
+		st.Reset()
+		return err
+	}
+	defer st.Scope().ReleaseMemory(wire.MaxBlobResponse)
+	out := make(chan wire.BlobRequest, maxInflightReqs+64)
+	out <- wire.BlobRequest{Type: wire.ReqHello, Filter: uint32(n.cfg.Filter)}
+	n.mu.Lock()
+	s.out = out
+	s.ready = true
+	n.mu.Unlock()
+	n.kick()
+
+	done := make(chan struct{})
+	werr := make(chan error, 1)
+	go func() {
+		w := bufio.NewWriterSize(st, 16<<10)
+		var b, f []byte
+		for {
+			select {
+			case m := <-out:
+				b = m.Marshal(b[:0])
+				f = wire.AppendFrame(f[:0], b)
+				st.SetWriteDeadline(streamDeadline(len(f)))
+				if _, err := w.Write(f); err != nil {
+					st.Reset()
+					werr <- err
+					return
+				}
+				if len(out) == 0 {
+					if err := w.Flush(); err != nil {
+						st.Reset()
+						werr <- err
+						return
+					}
+				}
+			case <-done:
+				werr <- nil
+				return
+			}
+		}
+	}()
+	err = s.readLoop(st)
+	close(done)
+	<-werr
+	st.Reset()
+
+	n.mu.Lock()
+	s.ready = false
+	for _, r := range s.inflight {
+		s.finish(r)
+		n.sched.push(r.t)
+	}
+	clear(s.lacks) // the peer may have more after a reconnect
+	n.mu.Unlock()
+	n.kick()
+	return err
+}
+
+// finish removes r from the session's books. Called with n.mu held.
+func (s *session) finish(r *request) {
+	if s.inflight[r.id] != r {
+		return
+	}
+	delete(s.inflight, r.id)
+	s.inflightBytes -= r.budget
+	s.classCount[r.t.class()]--
+	if r.t.req == r {
+		r.t.req = nil
+	}
+}
+
+func (s *session) readLoop(st network.Stream) error {
+	n := s.n
+	r := bufio.NewReaderSize(st, 64<<10)
+	var buf []byte
+	for {
+		msg, err := wire.ReadFrame(r, wire.MaxBlobResponse, buf)
+		if err != nil {
+			return err
+		}
+		buf = msg[:0]
+		var m wire.BlobResponse
+		if err := m.Unmarshal(msg); err != nil {
+			n.dropPeer(s.peer, "malformed blobs message: "+err.Error())
+			return err
+		}
+		switch m.Type {
+		case wire.RespHello:
+			n.prog.peerFilter(s.peer, Filter(m.Filter))
+		case wire.RespAnnounce:
+			n.mu.Lock()
+			for _, b := range m.CIDs {
+				if c, err := cid.Cast(b); err == nil {
+					delete(s.lacks, c)
+				}
+			}
+			n.mu.Unlock()
+			n.kick()
+		case wire.RespDontHave:
+			n.mu.Lock()
+			if req := s.inflight[m.ID]; req != nil {
+				s.lacks[req.t.b.want.CID] = true
+				s.finish(req)
+				n.sched.push(req.t)
+			}
+			n.mu.Unlock()
+			n.kick()
+		case wire.RespData:
+			if err := s.data(&m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// data handles one data frame.
+func (s *session) data(m *wire.BlobResponse) error {
+	n := s.n
+	n.mu.Lock()
+	req := s.inflight[m.ID]
+	if req != nil && !req.got {
+		req.got = true
+		if d := time.Since(req.sent); s.rtt == 0 || d < s.rtt {
+			s.rtt = d
+		}
+	}
+	n.mu.Unlock()
+	if req == nil {
+		return nil // cancelled
+	}
+	n.prog.addRecv(s.peer, len(m.Data))
+	n.mu.Lock()
+	s.recv += int64(len(m.Data))
+	n.mu.Unlock()
+	t := req.t
+	if int(m.Offset) != req.off {
+		n.dropPeer(s.peer, fmt.Sprintf("frame at offset %d, want %d", m.Offset, req.off))
+		return wire.ErrBadRequest
+	}
+	switch {
+	case t.kind == tkSkeleton || t.b.small:
+		limit := uint64(maxSkeleton)
+		if t.kind == tkLeaf {
+			limit = chunk.ChunkSize
+		}
+		if m.Total > limit || uint64(len(req.buf)+len(m.Data)) > m.Total {
+			n.dropPeer(s.peer, "oversized item")
+			return wire.ErrBadRequest
+		}
+		req.buf = append(req.buf, m.Data...)
+		req.off += len(m.Data)
+		if !m.Last {
+			return nil
+		}
+		if t.kind == tkSkeleton {
+			sk, err := chunk.ParseSkeleton(t.b.want.CID, req.buf)
+			if err != nil {
+				n.dropPeer(s.peer, fmt.Sprintf("skeleton %s: %v", t.b.want.CID, err))
+				return err
+			}
+			n.mu.Lock()
+			s.finish(req)
+			t.b.sk = sk
+			t.b.size = sk.Size
+			n.sched.push(&task{b: t.b, kind: tkOpen})
+			n.mu.Unlock()
+			n.kick()
+			return nil
+		}
+		if err := chunk.VerifyBlock(t.b.want.CID, req.buf); err != nil {
+			n.dropPeer(s.peer, fmt.Sprintf("blob %s: %v", t.b.want.CID, err))
+			return err
+		}
+		n.mu.Lock()
+		s.finish(req)
+		n.mu.Unlock()
+		select {
+		case n.sched.smallCh <- smallItem{b: t.b, data: req.buf, from: s.peer}:
+		case <-n.ctx.Done():
+			return n.ctx.Err()
+		}
+		n.kick()
+		return nil
+	}
+	// A leaf of a partial blob: every frame is made durable at once, so a
+	// cut or a crash loses at most the frame on the wire.
+	b := t.b
+	leaf := b.sk.Leaves[t.leaf]
+	if m.Total != uint64(leaf.Size) {
+		n.dropPeer(s.peer, fmt.Sprintf("leaf %d of %s: size %d, want %d", t.leaf, b.want.CID, m.Total, leaf.Size))
+		return wire.ErrBadRequest
+	}
+	n.mu.Lock()
+	if t.from == nil {
+		t.from = map[peer.ID]bool{}
+	}
+	t.from[s.peer] = true
+	single := len(t.from) == 1 && !t.unknown
+	n.mu.Unlock()
+	var done bool
+	var err error
+	b.wmu.Lock()
+	if m.Offset == 0 && m.Last {
+		err = b.part.WriteLeaf(n.ctx, t.leaf, m.Data)
+		done = err == nil
+	} else {
+		done, err = b.part.WriteLeafPart(n.ctx, t.leaf, int(m.Offset), m.Data)
+	}
+	b.wmu.Unlock()
+	var verr *chunk.VerifyError
+	switch {
+	case errors.As(err, &verr):
+		// The kept bytes are dropped by the store. If they all came from
+		// this peer it lied; otherwise fetch the leaf whole from one peer.
+		n.mu.Lock()
+		t.progress, t.from, t.unknown = 0, nil, false
+		s.finish(req)
+		n.sched.push(t)
+		n.mu.Unlock()
+		if single {
+			n.dropPeer(s.peer, fmt.Sprintf("leaf %d of %s failed verification", t.leaf, b.want.CID))
+			return err
+		}
+		n.log.Info("leaf from several peers failed verification; refetching whole", "blob", b.want.CID, "leaf", t.leaf)
+		s.cancel(req)
+		n.kick()
+		return nil
+	case err != nil:
+		n.log.Warn("write leaf", "blob", b.want.CID, "leaf", t.leaf, "err", err)
+		b.wmu.Lock()
+		p := b.part.LeafProgress(t.leaf)
+		b.wmu.Unlock()
+		n.mu.Lock()
+		t.progress = p
+		s.finish(req)
+		n.sched.push(t)
+		n.mu.Unlock()
+		s.cancel(req)
+		n.kick()
+		return nil
+	}
+	req.off += len(m.Data)
+	n.mu.Lock()
+	t.progress = req.off
+	if !done {
+		n.mu.Unlock()
+		return nil
+	}
+	s.finish(req)
+	t.from = nil
+	b.left--
+	b.bytesDone += int64(leaf.Size)
+	commit := b.left == 0
+	n.mu.Unlock()
+	n.prog.mu.Lock()
+	n.prog.leaves++
+	n.prog.classes[b.want.Class].BytesDone += int64(leaf.Size)
+	n.prog.mu.Unlock()
+	if commit {
+		n.wg.Add(1)
+		go n.commit(b, s.peer)
+	}
+	n.kick()
+	return nil
+}
+
+func (s *session) cancel(r *request) {
+	select {
+	case s.out <- wire.BlobRequest{Type: wire.ReqCancel, ID: r.id}:
+	default:
+	}
+}
+
+// commit makes a partial blob whose leaves are all verified visible.
+func (n *Node) commit(b *blobState, from peer.ID) {
+	defer n.wg.Done()
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if _, err := b.part.Commit(n.ctx); err != nil {
+		n.log.Error("commit blob", "blob", b.want.CID, "err", err)
+		return
+	}
+	n.mu.Lock()
+	delete(n.partials, b.want.CID)
+	n.mu.Unlock()
+	b.part.Close()
+	n.markDone(b, from)
+}
+
+// markDone records a wanted blob as complete and verified.
+func (n *Node) markDone(b *blobState, from peer.ID) {
+	n.mu.Lock()
+	if b.done {
+		n.mu.Unlock()
+		return
+	}
+	b.done = true
+	n.sched.left--
+	n.sched.have[b.want.CID] = true
+	n.prog.mu.Lock()
+	cp := &n.prog.classes[b.want.Class]
+	cp.FilesDone++
+	cp.BytesDone += b.size - b.bytesDone
+	n.prog.mu.Unlock()
+	b.bytesDone = b.size
+	n.mu.Unlock()
+	n.emit(BlobEvent{CID: b.want.CID, Class: b.want.Class, Size: b.size, From: from})
+	n.announceComplete(b.want.CID)
+	n.progressChanged()
+}
+
+// openBlob begins the partial blob of b (resuming a previous run's) and
+// queues its missing leaves, each from the byte its kept part ends at.
+func (n *Node) openBlob(b *blobState) {
+	defer n.wg.Done()
+	p, err := n.cfg.Store.Begin(n.ctx, b.sk, blob.Meta{})
+	if err != nil {
+		n.log.Warn("begin partial blob", "blob", b.want.CID, "err", err)
+		n.mu.Lock()
+		n.sched.opening--
+		n.mu.Unlock()
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		n.mu.Lock()
+		n.sched.push(&task{b: b, kind: tkOpen})
+		n.mu.Unlock()
+		n.kick()
+		return
+	}
+	missing := p.Missing()
+	progress := make([]int, len(missing))
+	for i, l := range missing {
+		progress[i] = p.LeafProgress(l)
+	}
+	n.mu.Lock()
+	n.sched.opening--
+	b.part = p
+	n.partials[b.want.CID] = b
+	b.left = len(missing)
+	var missingBytes int64
+	for i, l := range missing {
+		sz := int64(b.sk.Leaves[l].Size)
+		missingBytes += sz
+		n.sched.push(&task{b: b, kind: tkLeaf, leaf: l, size: sz, progress: progress[i], unknown: progress[i] > 0})
+	}
+	had := b.size - missingBytes - b.bytesDone
+	b.bytesDone += had
+	n.mu.Unlock()
+	n.prog.mu.Lock()
+	n.prog.classes[b.want.Class].BytesDone += had
+	n.prog.mu.Unlock()
+	if len(missing) == 0 {
+		n.wg.Add(1)
+		go n.commit(b, "")
+	}
+	n.kick()
+}
+
+// fill hands pending tasks to sessions. Called with n.mu held.
+func (n *Node) fill() {
+	var ss []*session
+	for _, s := range n.sessions {
+		if s.ready {
+			if _, banned := n.banned[s.peer]; !banned {
+				ss = append(ss, s)
+			}
+		}
+	}
+	if len(ss) == 0 {
+		return
+	}
+	room := func() bool {
+		for _, s := range ss {
+			if s.ready && s.inflightBytes < s.window && len(s.inflight) < maxInflightReqs {
+				return true
+			}
+		}
+		return false
+	}
+	pend := n.sched.pending
+	kept := pend[:0]
+	for i := 0; i < len(pend); i++ {
+		t := pend[i]
+		if !t.queued || t.req != nil || t.b.done {
+			t.queued = false
+			continue
+		}
+		if t.kind == tkOpen {
+			if n.sched.opening >= maxOpening || !room() {
+				kept = append(kept, t)
+				continue
+			}
+			t.queued = false
+			n.sched.opening++
+			n.wg.Add(1)
+			go n.openBlob(t.b)
+			continue
+		}
+		var best *session
+		var score float64
+		for _, s := range ss {
+			if s.lacks[t.b.want.CID] || !s.hasRoom(t) {
+				continue
+			}
+			if sc := float64(s.inflightBytes) / float64(s.window); best == nil || sc < score {
+				best, score = s, sc
+			}
+		}
+		if best == nil {
+			kept = append(kept, t)
+			if t.class() >= ClassOriginal && !room() {
+				kept = append(kept, pend[i+1:]...)
+				break
+			}
+			continue
+		}
+		t.queued = false
+		n.send(best, t)
+	}
+	clear(pend[len(kept):])
+	n.sched.pending = kept
+}
+
+// send issues t to s. Called with n.mu held.
+func (n *Node) send(s *session, t *task) {
+	n.sched.nextID++
+	r := &request{id: n.sched.nextID, t: t, s: s, sent: time.Now()}
+	m := wire.BlobRequest{Type: wire.ReqWant, ID: r.id, CID: t.b.want.CID.Bytes(), Class: uint32(t.class()), Observed: t.b.want.ObservedAt.UnixMilli()}
+	switch {
+	case t.kind == tkSkeleton:
+		m.Kind = wire.KindSkeleton
+		r.budget = 4 << 10
+	default:
+		m.Kind = wire.KindLeaf
+		m.Leaf = uint32(t.leaf)
+		if !t.b.small {
+			r.off = t.progress
+			m.Offset = uint32(r.off)
+			if t.b.part != nil && t.b.part.Have(t.leaf) {
+				n.prog.mu.Lock()
+				n.prog.refetched++
+				n.prog.mu.Unlock()
+			}
+		}
+		r.budget = max(t.size-int64(r.off), 1<<10)
+	}
+	s.inflight[r.id] = r
+	s.inflightBytes += r.budget
+	s.classCount[t.class()]++
+	t.req = r
+	s.out <- m // room is guaranteed: at most maxInflightReqs wants outstanding
+}
+
+// smallLoop stores verified one-leaf blobs in batches, so that thousands
+// of thumbnails cost a few fsyncs rather than one each.
+func (n *Node) smallLoop() {
+	defer n.wg.Done()
+	for {
+		var items []smallItem
+		select {
+		case <-n.ctx.Done():
+			return
+		case it := <-n.sched.smallCh:
+			items = append(items, it)
+		}
+	drain:
+		for len(items) < 512 {
+			select {
+			case it := <-n.sched.smallCh:
+				items = append(items, it)
+			default:
+				break drain
+			}
+		}
+		if err := n.putSmall(items); err != nil {
+			n.log.Error("store small blobs", "err", err)
+			n.mu.Lock()
+			for _, it := range items {
+				// Fetch again later; the bytes were verified but not kept.
+				n.sched.push(&task{b: it.b, kind: tkLeaf, size: it.b.size})
+			}
+			n.mu.Unlock()
+			n.kick()
+			continue
+		}
+		for _, it := range items {
+			n.markDone(it.b, it.from)
+		}
+	}
+}
+
+func (n *Node) putSmall(items []smallItem) error {
+	ctx := n.ctx
+	bt, err := n.cfg.Store.Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("begin batch: %w", err)
+	}
+	for _, it := range items {
+		info, err := bt.Put(ctx, bytes.NewReader(it.data), blob.Meta{})
+		if err == nil && info.CID != it.b.want.CID {
+			err = fmt.Errorf("stored %s as %s", it.b.want.CID, info.CID)
+		}
+		if err != nil {
+			bt.Discard()
+			return fmt.Errorf("put %s: %w", it.b.want.CID, err)
+		}
+	}
+	if err := bt.Commit(ctx); err != nil {
+		return fmt.Errorf("commit batch: %w", err)
+	}
+	return nil
+}
+
+// refresh re-reads the wants and starts tracking new ones.
+func (n *Node) refresh() error {
+	ctx := n.ctx
+	ws, err := n.cfg.Wants.Wanted(ctx)
+	if err != nil {
+		return fmt.Errorf("read wants: %w", err)
+	}
+	n.mu.Lock()
+	var fresh []Want
+	seen := make(map[cid.Cid]bool, len(ws))
+	for _, w := range ws {
+		if w.Class <= ClassSkeleton || w.Class >= NumClasses {
+			w.Class = ClassAttachment
+		}
+		if seen[w.CID] {
+			continue
+		}
+		seen[w.CID] = true
+		if _, ok := n.sched.blobs[w.CID]; !ok {
+			fresh = append(fresh, w)
+		}
+	}
+	n.mu.Unlock()
+
+	// Which of the new wants are already here?
+	present := map[cid.Cid]int64{}
+	if len(fresh) > 256 {
+		err := n.cfg.Store.Enumerate(ctx, func(i blob.Info) error {
+			present[i.CID] = i.Size
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("enumerate blobs: %w", err)
+		}
+	} else {
+		for _, w := range fresh {
+			if info, err := n.cfg.Store.Stat(ctx, w.CID); err == nil {
+				present[w.CID] = info.Size
+			}
+		}
+	}
+	type prep struct {
+		b    *blobState
+		task *task
+	}
+	var preps []prep
+	for _, w := range fresh {
+		b := &blobState{want: w, size: w.Size}
+		if sz, ok := present[w.CID]; ok {
+			b.size, b.done = sz, true
+			preps = append(preps, prep{b: b})
+			continue
+		}
+		raw := w.CID.Prefix().Codec == cid.Raw
+		switch {
+		case raw && w.Size > 0 && w.Size <= smallMax:
+			b.small = true
+			preps = append(preps, prep{b, &task{b: b, kind: tkLeaf, size: w.Size}})
+			continue
+		}
+		if sk, err := n.cfg.Store.Skeleton(ctx, w.CID); err == nil {
+			b.sk, b.size = sk, sk.Size
+		} else if raw && w.Size > 0 && w.Size <= chunk.ChunkSize {
+			b.sk = &chunk.Skeleton{Root: w.CID, Size: w.Size, Leaves: []chunk.Leaf{{CID: w.CID, Size: int(w.Size)}}}
+		}
+		if b.sk != nil {
+			preps = append(preps, prep{b, &task{b: b, kind: tkOpen}})
+		} else {
+			preps = append(preps, prep{b, &task{b: b, kind: tkSkeleton, size: 4 << 10}})
+		}
+	}
+
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.prog.mu.Lock()
+	for _, p := range preps {
+		if _, ok := n.sched.blobs[p.b.want.CID]; ok {
+			continue
+		}
+		n.sched.blobs[p.b.want.CID] = p.b
+		cp := &n.prog.classes[p.b.want.Class]
+		cp.FilesWanted++
+		cp.BytesWanted += p.b.size
+		if p.b.done {
+			n.sched.have[p.b.want.CID] = true
+			cp.FilesDone++
+			cp.BytesDone += p.b.size
+			p.b.bytesDone = p.b.size
+			continue
+		}
+		n.sched.left++
+		n.sched.push(p.task)
+	}
+	n.prog.mu.Unlock()
+	n.sched.refreshed = true
+	return nil
+}
+
+// schedLoop runs the scheduler: re-reads wants when told, fills the
+// sessions' windows, updates rates and decides completeness.
+func (n *Node) schedLoop() {
+	defer n.wg.Done()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.kickCh:
+		case now := <-tick.C:
+			n.prog.tick(now)
+			n.mu.Lock()
+			for _, s := range n.sessions {
+				dt := 0.2
+				s.rate = 0.7*s.rate + 0.3*float64(s.recv-s.lastRx)/dt
+				s.lastRx = s.recv
+				bdp := int64(2 * s.rate * s.rtt.Seconds())
+				s.window = min(max(bdp, minWindow), maxWindow)
+			}
+			n.mu.Unlock()
+		}
+		n.mu.Lock()
+		dirty := n.sched.dirty
+		n.sched.dirty = false
+		n.mu.Unlock()
+		if dirty {
+			if err := n.refresh(); err != nil {
+				n.log.Warn("refresh wants", "err", err)
+				n.mu.Lock()
+				n.sched.dirty = true
+				n.mu.Unlock()
+			}
+		}
+		n.mu.Lock()
+		n.fill()
+		complete := n.completeLocked()
+		n.prog.mu.Lock()
+		was := n.prog.complete
+		n.prog.complete = complete
+		n.prog.mu.Unlock()
+		n.mu.Unlock()
+		if complete && !was {
+			n.emit(CompleteEvent{})
+			n.progressChanged()
+		}
+	}
+}
+
+// completeLocked reports whether every wanted blob is here and records
+// were pulled from every connected member. Called with n.mu held.
+func (n *Node) completeLocked() bool {
+	if !n.sched.refreshed || n.sched.dirty || n.sched.left > 0 || len(n.sessions) == 0 {
+		return false
+	}
+	for p := range n.sessions {
+		ps := n.pulls[p]
+		if ps == nil || !ps.synced || ps.running {
+			return false
+		}
+	}
+	return true
+}
+
+// Sync pulls records from every connected member, re-reads the wants and
+// returns once everything this device wants is present and verified
+// (Progress().Complete), or when ctx ends. It needs at least one connected
+// member; the node keeps serving and fetching after Sync returns.
+func (n *Node) Sync(ctx context.Context) error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	if !n.started {
+		n.mu.Unlock()
+		return errors.New("exchange: Sync before Start")
+	}
+	n.sched.dirty = true
+	var peers []peer.ID
+	for p := range n.sessions {
+		peers = append(peers, p)
+		if ps := n.pulls[p]; ps != nil {
+			ps.synced = false
+		}
+	}
+	n.prog.mu.Lock()
+	n.prog.complete = false
+	n.prog.mu.Unlock()
+	n.mu.Unlock()
+	for _, p := range peers {
+		n.pullRecords(p)
+	}
+	n.kick()
+	for {
+		n.mu.Lock()
+		ch := n.changed
+		n.mu.Unlock()
+		n.prog.mu.Lock()
+		done := n.prog.complete
+		n.prog.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.ctx.Done():
+			return ErrClosed
+		case <-ch:
+		}
+	}
+}

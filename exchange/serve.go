@@ -1,0 +1,371 @@
+package exchange
+
+import (
+	"bufio"
+	"bytes"
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sync"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/fieldsync/fieldsync/exchange/wire"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The responder side of /fieldsync/blobs/1.0.0. Each member that fetches
+// from this device opens one blobs stream; its wants go into one priority
+// queue, served a frame at a time so that a newly arrived thumbnail waits
+// for at most one frame of an original:
+//
+//	reader ──want/cancel──▶ queue (class, newest, id) ──top──▶ writer ──frames──▶ peer
+//	                           ▲
+//	          announce ────────┘ (ahead of everything)
+
+// maxServeQueue bounds the wants queued from one peer.
+const maxServeQueue = 4096
+
+type serveReq struct {
+	id       uint64
+	root     cid.Cid
+	kind     uint32
+	leaf     int
+	off      int // next byte to send
+	class    uint32
+	observed int64
+	index    int
+	data     []byte // loaded item (skeleton bytes or leaf), nil until first served
+}
+
+type serveQueue []*serveReq
+
+func (q serveQueue) Len() int { return len(q) }
+func (q serveQueue) Less(i, j int) bool {
+	a, b := q[i], q[j]
+	if a.class != b.class {
+		return a.class < b.class
+	}
+	if a.observed != b.observed {
+		return a.observed > b.observed
+	}
+	return a.id < b.id
+}
+func (q serveQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i]; q[i].index = i; q[j].index = j }
+func (q *serveQueue) Push(x any)   { r := x.(*serveReq); r.index = len(*q); *q = append(*q, r) }
+func (q *serveQueue) Pop() any {
+	old := *q
+	r := old[len(old)-1]
+	*q = old[:len(old)-1]
+	r.index = -1
+	return r
+}
+
+type server struct {
+	n    *Node
+	peer peer.ID
+	s    network.Stream
+
+	mu       sync.Mutex
+	wake     chan struct{}
+	q        serveQueue
+	byID     map[uint64]*serveReq
+	announce [][]byte
+	hello    bool
+	done     bool
+}
+
+func (n *Node) handleBlobs(s network.Stream) {
+	if !n.admit(s, svcBlobs) {
+		return
+	}
+	// admit reserved MaxRecordsRequest; hold frame buffers too.
+	extra := wire.MaxBlobResponse + 2*chunk.ChunkSize
+	if err := s.Scope().ReserveMemory(extra, network.ReservationPriorityHigh); err != nil {
+		s.Scope().ReleaseMemory(wire.MaxRecordsRequest)
+		s.Reset()
+		return
+	}
+	defer s.Scope().ReleaseMemory(extra + wire.MaxRecordsRequest)
+	sv := &server{n: n, peer: s.Conn().RemotePeer(), s: s, wake: make(chan struct{}, 1), byID: map[uint64]*serveReq{}}
+	n.mu.Lock()
+	n.servers[sv] = struct{}{}
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		delete(n.servers, sv)
+		n.mu.Unlock()
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- sv.readLoop() }()
+	werr := sv.writeLoop(errc)
+	if werr != nil {
+		s.Reset()
+		return
+	}
+	s.Close()
+}
+
+func (sv *server) signal() {
+	select {
+	case sv.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (sv *server) readLoop() error {
+	r := bufio.NewReader(sv.s)
+	var buf []byte
+	defer func() {
+		sv.mu.Lock()
+		sv.done = true
+		sv.mu.Unlock()
+		sv.signal()
+	}()
+	for {
+		msg, err := wire.ReadFrame(r, wire.MaxBlobRequest, buf)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		buf = msg[:0]
+		var m wire.BlobRequest
+		if err := m.Unmarshal(msg); err != nil {
+			return err
+		}
+		switch m.Type {
+		case wire.ReqHello:
+			sv.n.prog.peerFilter(sv.peer, Filter(m.Filter))
+			sv.mu.Lock()
+			sv.hello = true
+			sv.mu.Unlock()
+		case wire.ReqWant:
+			c, err := cid.Cast(m.CID)
+			if err != nil || chunk.CheckCID(c) != nil || m.Kind > wire.KindLeaf {
+				return fmt.Errorf("want: %w", wire.ErrBadRequest)
+			}
+			sv.mu.Lock()
+			if len(sv.q) >= maxServeQueue {
+				sv.mu.Unlock()
+				return fmt.Errorf("want: queue full: %w", wire.ErrBusy)
+			}
+			if _, dup := sv.byID[m.ID]; !dup {
+				r := &serveReq{id: m.ID, root: c, kind: m.Kind, leaf: int(m.Leaf), off: int(m.Offset), class: m.Class, observed: m.Observed}
+				sv.byID[m.ID] = r
+				heap.Push(&sv.q, r)
+			}
+			sv.mu.Unlock()
+		case wire.ReqCancel:
+			sv.mu.Lock()
+			if r := sv.byID[m.ID]; r != nil {
+				delete(sv.byID, m.ID)
+				if r.index >= 0 {
+					heap.Remove(&sv.q, r.index)
+				}
+			}
+			sv.mu.Unlock()
+		case wire.ReqChanged:
+			sv.n.pullRecords(sv.peer)
+		}
+		sv.signal()
+	}
+}
+
+// writeLoop serves the queue a frame at a time, re-choosing the top of the
+// queue between frames, and flushes whenever the queue runs dry.
+func (sv *server) writeLoop(readErr <-chan error) error {
+	w := bufio.NewWriterSize(sv.s, 64<<10)
+	var msg, frame []byte
+	send := func(m *wire.BlobResponse) error {
+		msg = m.Marshal(msg[:0])
+		frame = wire.AppendFrame(frame[:0], msg)
+		sv.s.SetWriteDeadline(streamDeadline(len(frame)))
+		_, err := w.Write(frame)
+		sv.n.prog.addSent(sv.peer, len(m.Data))
+		return err
+	}
+	for {
+		sv.mu.Lock()
+		var ann [][]byte
+		if len(sv.announce) > 0 {
+			ann, sv.announce = sv.announce, nil
+		}
+		hello := sv.hello
+		sv.hello = false
+		var top *serveReq
+		if len(sv.q) > 0 {
+			top = sv.q[0]
+		}
+		done := sv.done
+		sv.mu.Unlock()
+
+		if hello {
+			if err := send(&wire.BlobResponse{Type: wire.RespHello, Filter: uint32(sv.n.cfg.Filter)}); err != nil {
+				return err
+			}
+		}
+		for len(ann) > 0 {
+			k := min(len(ann), 2048)
+			if err := send(&wire.BlobResponse{Type: wire.RespAnnounce, CIDs: ann[:k]}); err != nil {
+				return err
+			}
+			ann = ann[k:]
+		}
+		if top == nil {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if done {
+				select {
+				case err := <-readErr:
+					return err
+				default:
+				}
+				return <-readErr
+			}
+			select {
+			case <-sv.wake:
+			case <-sv.n.ctx.Done():
+				return sv.n.ctx.Err()
+			}
+			continue
+		}
+		m, finished, err := sv.nextFrame(top)
+		if err != nil {
+			return err
+		}
+		if finished {
+			sv.mu.Lock()
+			if top.index >= 0 {
+				heap.Remove(&sv.q, top.index)
+			}
+			delete(sv.byID, top.id)
+			sv.mu.Unlock()
+			top.data = nil
+		}
+		if err := send(m); err != nil {
+			return err
+		}
+	}
+}
+
+// nextFrame loads r's item if needed and returns its next frame, or a
+// don't-have. finished reports that r needs nothing more.
+func (sv *server) nextFrame(r *serveReq) (*wire.BlobResponse, bool, error) {
+	ctx := sv.n.ctx
+	if r.data == nil {
+		var err error
+		r.data, err = sv.n.load(ctx, r.root, r.kind, r.leaf)
+		if err != nil {
+			code := wire.CodeOf(err)
+			if errors.Is(err, fs.ErrNotExist) {
+				code = wire.NotFound
+			}
+			return &wire.BlobResponse{Type: wire.RespDontHave, ID: r.id, Code: code}, true, nil
+		}
+		if r.off > len(r.data) {
+			return &wire.BlobResponse{Type: wire.RespDontHave, ID: r.id, Code: wire.BadRequest}, true, nil
+		}
+	}
+	end := min(r.off+sv.n.cfg.FrameSize, len(r.data))
+	m := &wire.BlobResponse{Type: wire.RespData, ID: r.id, Offset: uint32(r.off), Data: r.data[r.off:end], Total: uint64(len(r.data))}
+	r.off = end
+	m.Last = end == len(r.data)
+	return m, m.Last, nil
+}
+
+// skelEntry caches a skeleton for serving.
+type skelEntry struct {
+	sk *chunk.Skeleton
+}
+
+// skeleton returns the skeleton of root (complete or partial), cached.
+func (n *Node) skeleton(ctx context.Context, root cid.Cid) (*chunk.Skeleton, error) {
+	n.mu.Lock()
+	e := n.skCache[root]
+	if b := n.partials[root]; e == nil && b != nil && b.sk != nil {
+		e = &skelEntry{sk: b.sk}
+	}
+	n.mu.Unlock()
+	if e != nil {
+		return e.sk, nil
+	}
+	sk, err := n.cfg.Store.Skeleton(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	if len(n.skCache) >= 4096 {
+		clear(n.skCache)
+	}
+	n.skCache[root] = &skelEntry{sk: sk}
+	n.mu.Unlock()
+	return sk, nil
+}
+
+// load reads what a peer asked for: a blob's marshalled skeleton, or one of
+// its leaves, from a complete blob or from a partial one being received.
+func (n *Node) load(ctx context.Context, root cid.Cid, kind uint32, leaf int) ([]byte, error) {
+	if kind == wire.KindLeaf && root.Prefix().Codec == cid.Raw && leaf == 0 {
+		// A one-leaf blob: the leaf is the blob.
+		if data, err := readAll(ctx, n.cfg.Store, root); err == nil {
+			return data, nil
+		}
+	}
+	sk, err := n.skeleton(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	if kind == wire.KindSkeleton {
+		return sk.MarshalBinary()
+	}
+	if leaf < 0 || leaf >= len(sk.Leaves) {
+		return nil, wire.ErrBadRequest
+	}
+	l := sk.Leaves[leaf]
+	if data, err := blob.ReadRange(ctx, n.cfg.Store, root, l.Offset, l.Size); err == nil {
+		return data, nil
+	}
+	n.mu.Lock()
+	b := n.partials[root]
+	n.mu.Unlock()
+	if b != nil && b.part != nil {
+		b.wmu.Lock()
+		defer b.wmu.Unlock()
+		if b.part != nil && b.part.Have(leaf) {
+			return b.part.ReadLeaf(ctx, leaf)
+		}
+	}
+	return nil, fs.ErrNotExist
+}
+
+func readAll(ctx context.Context, f blob.Fetcher, c cid.Cid) ([]byte, error) {
+	rc, err := f.Fetch(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var b bytes.Buffer
+	_, err = io.Copy(&b, io.LimitReader(rc, chunk.ChunkSize+1))
+	return b.Bytes(), err
+}
+
+// announceComplete tells every peer fetching from this device that c is
+// now complete here.
+func (n *Node) announceComplete(c cid.Cid) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for sv := range n.servers {
+		sv.mu.Lock()
+		sv.announce = append(sv.announce, c.Bytes())
+		sv.mu.Unlock()
+		sv.signal()
+	}
+}

@@ -1,0 +1,157 @@
+package exchange
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Role is what a remote device may do in the project, as Access reports it.
+type Role int
+
+// Roles, weakest first. Only Member and above get project data.
+const (
+	RoleNone        Role = iota // not a member: invite protocol only, while an invite is open
+	RoleBlocked                 // disconnected on sight
+	RoleMember                  // records and blobs
+	RoleCoordinator             // a member who may also invite and block (project/ decides)
+	RoleCreator                 // the project's creator
+)
+
+// IsMember reports whether r may receive project data.
+func (r Role) IsMember() bool { return r >= RoleMember }
+
+func (r Role) String() string {
+	switch r {
+	case RoleNone:
+		return "none"
+	case RoleBlocked:
+		return "blocked"
+	case RoleMember:
+		return "member"
+	case RoleCoordinator:
+		return "coordinator"
+	case RoleCreator:
+		return "creator"
+	}
+	return "role?"
+}
+
+// Class is a transfer priority class. Lower classes are fetched, and
+// served, strictly first.
+type Class int
+
+// Classes in priority order. ClassSkeleton is used by the exchange itself
+// for the skeletons of multi-leaf blobs; Wants report the others.
+const (
+	ClassSkeleton Class = iota
+	ClassThumbnail
+	ClassPreview
+	ClassOriginal   // a photo's original
+	ClassAttachment // audio, video, documents, anything else
+	NumClasses      // number of classes
+)
+
+func (c Class) String() string {
+	switch c {
+	case ClassSkeleton:
+		return "skeleton"
+	case ClassThumbnail:
+		return "thumbnail"
+	case ClassPreview:
+		return "preview"
+	case ClassOriginal:
+		return "original"
+	case ClassAttachment:
+		return "attachment"
+	}
+	return "class?"
+}
+
+// Filter is a set of classes a device wants, declared to its peers.
+type Filter uint32
+
+// Common filters.
+const (
+	FilterArchive Filter = 1<<ClassThumbnail | 1<<ClassPreview | 1<<ClassOriginal | 1<<ClassAttachment
+	FilterField   Filter = 1<<ClassThumbnail | 1<<ClassPreview
+)
+
+// Has reports whether c is in f.
+func (f Filter) Has(c Class) bool { return f&(1<<c) != 0 }
+
+// Want is one blob this device wants, as project/ derives it from its
+// records and this device's filter.
+type Want struct {
+	CID        cid.Cid
+	Class      Class
+	Size       int64     // bytes, from the record (0 if unknown)
+	ObservedAt time.Time // the observation's time; newer is fetched first
+}
+
+// Access reports a remote device's role in the project. It is called on
+// every stream and every connection, so it must be cheap and safe for
+// concurrent use.
+type Access interface {
+	Role(p peer.ID) Role
+}
+
+// Records is the project's record log as the exchange sees it: opaque,
+// signed dag-cbor blocks grouped by author, summarised by a version vector
+// (author → highest sequence number held). Implementations must be safe for
+// concurrent use.
+type Records interface {
+	// Vector returns this device's version vector.
+	Vector(ctx context.Context) (map[peer.ID]uint64, error)
+	// Missing returns up to limit blocks that a device with vector theirs
+	// lacks, each author's log in sequence order, so that applying them in
+	// the order given never leaves a gap.
+	Missing(ctx context.Context, theirs map[peer.ID]uint64, limit int) ([][]byte, error)
+	// Apply verifies (signatures, membership, sequence) and stores blocks
+	// received from peer from, returning how many were new. Blocks that fail
+	// a check are rejected with an error; blocks already held are skipped.
+	Apply(ctx context.Context, from peer.ID, blocks [][]byte) (applied int, err error)
+}
+
+// Wants lists what this device wants under its filter.
+type Wants interface {
+	// Wanted returns every blob this device wants, present or not. The
+	// exchange re-reads it when records are applied and when Node.Notify
+	// is called.
+	Wanted(ctx context.Context) ([]Want, error)
+}
+
+// InviteHandler is project/'s side of the invite protocol. Messages are
+// opaque to the exchange: one request from the joiner, one response.
+type InviteHandler interface {
+	// Open reports whether an invite is open; while none is, peers that
+	// are not members are refused even on the invite protocol.
+	Open() bool
+	// Handle answers a joiner's request. An error is sent as a code (see
+	// wire.CodeOf); details stay local.
+	Handle(ctx context.Context, from peer.ID, req []byte) (resp []byte, err error)
+}
+
+// Config configures a Node. Key, ProjectID, Store, Access, Records and
+// Wants are required.
+type Config struct {
+	Key         crypto.PrivKey // this device's identity
+	ListenAddrs []string       // multiaddrs; default TCP and QUIC on all interfaces, port 0
+	ProjectID   string         // scopes mDNS discovery
+	Store       blob.Store
+	Access      Access
+	Records     Records
+	Wants       Wants
+	Invites     InviteHandler // nil: the invite protocol is refused
+	Filter      Filter        // declared to peers; 0 means FilterArchive
+	MDNS        bool          // discover project peers on the LAN
+	Logger      *slog.Logger  // nil: discard
+
+	// Tuning; zero means the default.
+	FrameSize int // bytes of leaf data per frame (default 128 KiB, at most 256 KiB)
+}
