@@ -1,0 +1,478 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// Exporter is written into manifests and bag-info.txt unless the options
+// name another.
+const Exporter = "fieldsync archive/1"
+
+// MinPartSize is the smallest MaxBytes a split export accepts: a header,
+// a manifest and one full leaf must fit in every part.
+const MinPartSize = 2 << 20
+
+// ErrPartTooSmall means ExportOptions.MaxBytes is below MinPartSize.
+var ErrPartTooSmall = errors.New("archive: part size limit too small")
+
+// ClassSet is a set of blob classes (ClassThumbnail, ClassPreview,
+// ClassOriginal, ClassOther). The zero value means every class.
+type ClassSet uint8
+
+// Sets of classes.
+const (
+	AllBlobs  ClassSet = 1<<ClassThumbnail | 1<<ClassPreview | 1<<ClassOriginal | 1<<ClassOther
+	FieldSet  ClassSet = 1<<ClassThumbnail | 1<<ClassPreview // what a field device keeps
+	NoBlobs   ClassSet = 1 << 7                              // records only
+	classMask          = AllBlobs
+)
+
+// Has reports whether c is in the set (the zero set holds every class).
+func (s ClassSet) Has(c Class) bool {
+	if s == 0 {
+		s = AllBlobs
+	}
+	return s&(1<<c) != 0
+}
+
+// Classes returns a set holding cs.
+func Classes(cs ...Class) ClassSet {
+	var s ClassSet
+	for _, c := range cs {
+		s |= 1 << c
+	}
+	if s == 0 {
+		return NoBlobs
+	}
+	return s
+}
+
+// BlobSource is the store side of an export: complete blobs, their
+// skeletons and their bytes by range (blob.ReadRange).
+type BlobSource interface {
+	blob.Fetcher
+	blob.Statter
+	blob.SkeletonGetter
+}
+
+// ExportOptions tune an export. The zero value exports every record and
+// every blob, unsigned, in one file.
+type ExportOptions struct {
+	// Classes selects the blobs exported (zero: all).
+	Classes ClassSet
+	// Key signs the manifest (the device key, project.Identity.PrivKey()).
+	// Bundles must be signed: ExportAll and ExportFor refuse a nil Key.
+	Key crypto.PrivKey
+	// Exporter names the software in the manifest (default Exporter).
+	Exporter string
+	// Now gives the manifest's creation time (default time.Now).
+	Now func() time.Time
+	// MaxBytes, if not zero, bounds the size of each file of a bundle;
+	// the bundle is split into several files, each a complete CAR. At
+	// least MinPartSize. Export (a single stream) ignores it.
+	MaxBytes int64
+}
+
+// ExportReport says what an export wrote.
+type ExportReport struct {
+	Roots   []cid.Cid // the roots of the (first) CAR
+	Parts   []PartReport
+	Records int // records written
+	Blobs   int // blobs written whole
+	Nodes   int // skeleton nodes written
+	Leaves  int // leaves written
+	Bytes   int64
+	// Unavailable lists blobs the project refers to that this store does
+	// not hold complete; they were not exported.
+	Unavailable []cid.Cid
+}
+
+// PartReport describes one file of an export.
+type PartReport struct {
+	Part   int
+	Blocks int
+	Bytes  int64
+}
+
+// PartCreator opens the file for part n (1-based) of a bundle. The
+// exporter closes it.
+type PartCreator func(n int) (io.WriteCloser, error)
+
+// Export writes the project as one CARv1 stream to w: the manifest, the
+// records, then every blob of opts.Classes whole (skeleton nodes and
+// leaves, each leaf read from the store and verified as it is written).
+// Roots: the manifest, then the root of every blob written, so that
+// `ipfs dag import` pins each blob.
+func Export(ctx context.Context, w io.Writer, src Source, store BlobSource, opts ExportOptions) (*ExportReport, error) {
+	p, err := plan(ctx, src, store, nil, opts.Classes)
+	if err != nil {
+		return nil, err
+	}
+	man := newManifest(KindExport, src.ProjectID(), 1, opts)
+	if err := man.sign(opts.Key); err != nil {
+		return nil, err
+	}
+	mb, err := man.block()
+	if err != nil {
+		return nil, err
+	}
+	roots := append([]cid.Cid{mb.CID}, p.roots()...)
+	cw := newCARWriter(w)
+	if err := cw.writeHeader(roots); err != nil {
+		return nil, err
+	}
+	if err := cw.writeBlock(mb.CID, mb.Data); err != nil {
+		return nil, err
+	}
+	rep := &ExportReport{Roots: roots, Unavailable: p.unavailable}
+	ew := &exportWriter{single: cw, rep: rep}
+	ew.part = &PartReport{Part: 1, Blocks: 1}
+	if err := p.write(ctx, src, store, nil, ew); err != nil {
+		return rep, err
+	}
+	if err := cw.flush(); err != nil {
+		return rep, err
+	}
+	ew.part.Bytes = cw.n
+	rep.Parts = []PartReport{*ew.part}
+	rep.Bytes = cw.n
+	return rep, nil
+}
+
+// ExportAll writes a bundle holding every record and every blob of
+// opts.Classes held complete, in bundle order.
+func ExportAll(ctx context.Context, create PartCreator, src Source, store BlobSource, opts ExportOptions) (*ExportReport, error) {
+	return exportBundle(ctx, create, src, store, nil, opts)
+}
+
+// ExportFor writes a bundle holding exactly what the device whose state is
+// st lacks: the records its vector does not cover and the blobs it does
+// not hold, of the classes it wants (and opts.Classes). A state of another
+// project gives ErrOtherProject.
+func ExportFor(ctx context.Context, create PartCreator, st *State, src Source, store BlobSource, opts ExportOptions) (*ExportReport, error) {
+	if st == nil {
+		return nil, errors.New("export bundle: no state")
+	}
+	if st.Project != src.ProjectID() {
+		return nil, fmt.Errorf("export bundle: state of %s, this project is %s: %w", st.Project, src.ProjectID(), ErrOtherProject)
+	}
+	classes := opts.Classes
+	if classes == 0 {
+		classes = AllBlobs
+	}
+	want := st.Wants
+	if want == 0 {
+		want = AllBlobs
+	}
+	opts.Classes = classes & want
+	if opts.Classes == 0 {
+		opts.Classes = NoBlobs
+	}
+	return exportBundle(ctx, create, src, store, st, opts)
+}
+
+func exportBundle(ctx context.Context, create PartCreator, src Source, store BlobSource, st *State, opts ExportOptions) (*ExportReport, error) {
+	if opts.Key == nil {
+		return nil, fmt.Errorf("export bundle: %w: no device key to sign it", ErrNotMember)
+	}
+	if opts.MaxBytes != 0 && opts.MaxBytes < MinPartSize {
+		return nil, fmt.Errorf("export bundle: %w: %d bytes, want at least %d", ErrPartTooSmall, opts.MaxBytes, MinPartSize)
+	}
+	p, err := plan(ctx, src, store, st, opts.Classes)
+	if err != nil {
+		return nil, err
+	}
+	rep := &ExportReport{Unavailable: p.unavailable}
+	ew := &exportWriter{create: create, opts: opts, project: src.ProjectID(), rep: rep}
+	if err := ew.open(); err != nil {
+		return rep, err
+	}
+	var have Vector
+	if st != nil {
+		have = st.Vector
+	}
+	err = p.write(ctx, src, store, have, ew)
+	if cerr := ew.close(); err == nil {
+		err = cerr
+	}
+	return rep, err
+}
+
+func newManifest(kind string, project cid.Cid, part int, opts ExportOptions) *Manifest {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	exp := opts.Exporter
+	if exp == "" {
+		exp = Exporter
+	}
+	return &Manifest{Kind: kind, Project: project, Part: part, Created: now().UTC().Truncate(time.Millisecond), Exporter: exp}
+}
+
+// exportWriter writes blocks to one stream (Export) or to bundle parts,
+// starting a new part when the next block would pass MaxBytes.
+type exportWriter struct {
+	single  *carWriter
+	create  PartCreator
+	opts    ExportOptions
+	project cid.Cid
+	rep     *ExportReport
+
+	cur     *carWriter
+	closer  io.WriteCloser
+	part    *PartReport
+	written map[cid.Cid]bool
+}
+
+func (ew *exportWriter) open() error {
+	n := len(ew.rep.Parts) + 1
+	man := newManifest(KindBundle, ew.project, n, ew.opts)
+	if err := man.sign(ew.opts.Key); err != nil {
+		return err
+	}
+	mb, err := man.block()
+	if err != nil {
+		return err
+	}
+	wc, err := ew.create(n)
+	if err != nil {
+		return fmt.Errorf("export bundle part %d: %w", n, err)
+	}
+	ew.closer = wc
+	ew.cur = newCARWriter(wc)
+	ew.part = &PartReport{Part: n}
+	if n == 1 {
+		ew.rep.Roots = []cid.Cid{mb.CID}
+	}
+	if err := ew.cur.writeHeader([]cid.Cid{mb.CID}); err != nil {
+		return err
+	}
+	if err := ew.cur.writeBlock(mb.CID, mb.Data); err != nil {
+		return err
+	}
+	ew.part.Blocks = 1
+	return nil
+}
+
+func (ew *exportWriter) close() error {
+	if ew.cur == nil {
+		return nil
+	}
+	err := ew.cur.flush()
+	if s, ok := ew.closer.(interface{ Sync() error }); ok && err == nil {
+		err = s.Sync()
+	}
+	if cerr := ew.closer.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write CAR: %w", cerr)
+	}
+	ew.part.Bytes = ew.cur.n
+	ew.rep.Bytes += ew.cur.n
+	ew.rep.Parts = append(ew.rep.Parts, *ew.part)
+	ew.cur = nil
+	return err
+}
+
+// put writes one block unless it was already written.
+func (ew *exportWriter) put(c cid.Cid, data []byte) (bool, error) {
+	if ew.written == nil {
+		ew.written = map[cid.Cid]bool{}
+	}
+	if ew.written[c] {
+		return false, nil
+	}
+	if ew.single != nil {
+		if err := ew.single.writeBlock(c, data); err != nil {
+			return false, err
+		}
+	} else {
+		size := sectionSize(c, len(data))
+		if ew.opts.MaxBytes > 0 && ew.part.Blocks > 1 && ew.cur.n+size > ew.opts.MaxBytes {
+			if err := ew.close(); err != nil {
+				return false, err
+			}
+			if err := ew.open(); err != nil {
+				return false, err
+			}
+		}
+		if err := ew.cur.writeBlock(c, data); err != nil {
+			return false, err
+		}
+	}
+	ew.written[c] = true
+	ew.part.Blocks++
+	return true, nil
+}
+
+// exportPlan is the list of blobs to write, in bundle order.
+type exportPlan struct {
+	blobs       []plannedBlob
+	unavailable []cid.Cid
+}
+
+type plannedBlob struct {
+	ref BlobRef
+	sk  *chunk.Skeleton
+}
+
+func (p *exportPlan) roots() []cid.Cid {
+	out := make([]cid.Cid, len(p.blobs))
+	for i, b := range p.blobs {
+		out[i] = b.ref.CID
+	}
+	return out
+}
+
+// plan lists the blobs of classes the state does not hold, sorted by class
+// then newest observation first (then CID, for a stable order), each once
+// (in its first class).
+func plan(ctx context.Context, src Source, store BlobSource, st *State, classes ClassSet) (*exportPlan, error) {
+	p := &exportPlan{}
+	if classes == NoBlobs {
+		return p, nil
+	}
+	refs, err := src.Blobs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("export: list blobs: %w", err)
+	}
+	slices.SortStableFunc(refs, func(a, b BlobRef) int {
+		if a.Class != b.Class {
+			return int(a.Class) - int(b.Class)
+		}
+		if c := b.Time.Compare(a.Time); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.CID.Bytes(), b.CID.Bytes())
+	})
+	seen := map[cid.Cid]bool{}
+	for _, r := range refs {
+		if seen[r.CID] || !classes.Has(r.Class) || r.Class < ClassThumbnail || r.Class > ClassOther {
+			continue
+		}
+		seen[r.CID] = true
+		if st != nil && st.HasBlob(r.CID) {
+			continue
+		}
+		if _, err := store.Stat(ctx, r.CID); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				p.unavailable = append(p.unavailable, r.CID)
+				continue
+			}
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		sk, err := store.Skeleton(ctx, r.CID)
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		p.blobs = append(p.blobs, plannedBlob{ref: r, sk: sk})
+	}
+	return p, nil
+}
+
+// write writes the records have lacks, then every skeleton node, then the
+// leaves of each blob in plan order.
+func (p *exportPlan) write(ctx context.Context, src Source, store BlobSource, have Vector, ew *exportWriter) error {
+	err := src.Records(ctx, have, func(b Block) error {
+		if err := verifyBlock(b.CID, b.Data); err != nil {
+			return fmt.Errorf("export record: %w", err)
+		}
+		ok, err := ew.put(b.CID, b.Data)
+		if ok {
+			ew.rep.Records++
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("export records: %w", err)
+	}
+	for _, b := range p.blobs {
+		for _, n := range b.sk.Nodes {
+			if err := chunk.VerifyBlock(n.CID, n.Data); err != nil {
+				return fmt.Errorf("export blob %s: skeleton: %w", b.ref.CID, err)
+			}
+			ok, err := ew.put(n.CID, n.Data)
+			if err != nil {
+				return err
+			}
+			if ok {
+				ew.rep.Nodes++
+			}
+		}
+	}
+	for _, b := range p.blobs {
+		for i, l := range b.sk.Leaves {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			data, err := blob.ReadRange(ctx, store, b.ref.CID, l.Offset, l.Size)
+			if err != nil {
+				return fmt.Errorf("export blob %s leaf %d: %w", b.ref.CID, i, err)
+			}
+			if err := chunk.VerifyLeaf(l, data); err != nil {
+				return fmt.Errorf("export blob %s leaf %d: %w: %w", b.ref.CID, i, blob.ErrCorrupt, err)
+			}
+			ok, err := ew.put(l.CID, data)
+			if err != nil {
+				return err
+			}
+			if ok {
+				ew.rep.Leaves++
+			}
+		}
+		ew.rep.Blobs++
+	}
+	return nil
+}
+
+// verifyBlock checks that data hashes to c, for the block kinds fieldsync
+// writes: CIDv1, sha2-256, codec raw, dag-pb or dag-cbor.
+func verifyBlock(c cid.Cid, data []byte) error {
+	p := c.Prefix()
+	if p.Codec == cid.Raw || p.Codec == cid.DagProtobuf {
+		return chunk.VerifyBlock(c, data)
+	}
+	if p.Version != 1 || p.Codec != codecDagCBOR || p.MhType != mh.SHA2_256 || p.MhLength != 32 {
+		return fmt.Errorf("%w: %s: unsupported CID (want CIDv1 sha2-256 raw, dag-pb or dag-cbor)", chunk.ErrMalformed, c)
+	}
+	sum := sha256.Sum256(data)
+	if got := cborCID(data); !bytes.Equal(c.Hash()[2:], sum[:]) {
+		return &chunk.VerifyError{Want: c, Got: got}
+	}
+	return nil
+}
+
+// FileParts returns a PartCreator writing part 1 to path and part n to
+// PartPath(path, n). Files are written in place (not renamed at the end),
+// so a bundle cut short by a full disk keeps what was written.
+func FileParts(path string) PartCreator {
+	return func(n int) (io.WriteCloser, error) {
+		return os.OpenFile(PartPath(path, n), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	}
+}
+
+// PartPath names part n of a bundle written to path: path itself for part
+// 1, then "name.2.car", "name.3.car"... beside it.
+func PartPath(path string, n int) string {
+	if n <= 1 {
+		return path
+	}
+	ext := filepath.Ext(path)
+	return fmt.Sprintf("%s.%d%s", strings.TrimSuffix(path, ext), n, ext)
+}

@@ -1,0 +1,713 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// BlobSink is the store side of an import: blobs are rebuilt leaf by leaf
+// through partial blobs, so a CAR cut short leaves partial blobs that a
+// later bundle or sync completes.
+type BlobSink interface {
+	blob.PartialReceiver
+	blob.Statter
+	blob.SkeletonGetter
+	// Partials lists the roots of partial blobs (blob.Store has it).
+	Partials(ctx context.Context) ([]cid.Cid, error)
+}
+
+// ImportOptions tune an import.
+type ImportOptions struct {
+	// Bundle requires what a sneakernet bundle must carry: a manifest as
+	// first block, for this project, signed by a member's device.
+	Bundle bool
+	// TempDir is where leaves that arrive before their skeleton wait
+	// (default os.TempDir()). Files fieldsync writes never need it.
+	TempDir string
+}
+
+// Reason says why a block was refused.
+type Reason string
+
+// Reasons a block is refused.
+const (
+	// ReasonMismatch: the bytes do not hash to the CID they came with.
+	ReasonMismatch Reason = "hash-mismatch"
+	// ReasonBadCID: the CID cannot be parsed, or is not one fieldsync uses
+	// (CIDv1, sha2-256; raw, dag-pb or dag-cbor).
+	ReasonBadCID Reason = "bad-cid"
+	// ReasonRecord: the project refused the record (Err says why: bad
+	// signature, not a member, another project, a gap in the log...).
+	ReasonRecord Reason = "record-refused"
+	// ReasonUnreferenced: no record of the project refers to the blob
+	// this block belongs to.
+	ReasonUnreferenced Reason = "unreferenced"
+	// ReasonSkeleton: the blob's nodes do not form its unixfs-v1-2025
+	// skeleton.
+	ReasonSkeleton Reason = "bad-skeleton"
+	// ReasonStore: the store could not take the block (Err says why, e.g.
+	// blob.ErrBusy while a sync writes the same blob).
+	ReasonStore Reason = "store"
+)
+
+// Refusal is one block that was not imported.
+type Refusal struct {
+	CID    cid.Cid // undefined when the CID could not be parsed
+	Offset int64   // of the block's section in the CAR payload
+	Reason Reason
+	Err    error
+}
+
+func (r Refusal) String() string {
+	return fmt.Sprintf("%s at %d: %s: %v", r.CID, r.Offset, r.Reason, r.Err)
+}
+
+// BlobStatus says where a blob stands after an import.
+type BlobStatus string
+
+// Blob statuses.
+const (
+	BlobNew     BlobStatus = "new"     // completed by this import
+	BlobKnown   BlobStatus = "known"   // already complete before
+	BlobPartial BlobStatus = "partial" // still missing leaves, kept as a partial blob
+)
+
+// BlobResult is what an import did to one blob.
+type BlobResult struct {
+	CID       cid.Cid
+	Status    BlobStatus
+	Leaves    int // leaves in the blob
+	Have      int // leaves held after the import
+	NewLeaves int // leaves this import added
+}
+
+// Report says what an import did. A refused block never stops the import:
+// it is listed in Refused and the other blocks still import.
+type Report struct {
+	CARVersion int // 1 or 2
+	Roots      []cid.Cid
+	Manifest   *Manifest // nil for a CAR without a fieldsync manifest
+	Blocks     int       // sections read (the manifest included)
+
+	RecordsNew   int
+	RecordsKnown int
+	Blobs        []BlobResult // every blob this import touched, in the order first seen
+	Refused      []Refusal
+
+	// Truncated is set when the file ends inside a block: it was cut short
+	// (a full stick, an interrupted copy). Everything before the cut was
+	// imported; unfinished blobs are kept as partial blobs.
+	Truncated bool
+	// Broken is set when a section length is impossible: the rest of the
+	// file could not be read.
+	Broken error
+}
+
+// Count returns the number of blobs with status s.
+func (r *Report) Count(s BlobStatus) int {
+	n := 0
+	for _, b := range r.Blobs {
+		if b.Status == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Import reads a CARv1 or CARv2 stream and stores what it holds, verifying
+// every block against its CID before anything from it is stored:
+//
+//	section ─▶ verify CID ─▶ manifest? ─▶ check project (and member)
+//	                     ├─▶ dag-cbor ─▶ Sink.Apply (batches, every check)
+//	                     ├─▶ dag-pb ──▶ skeleton complete? ─▶ Begin partial
+//	                     └─▶ raw ─────▶ leaf of a partial? ─▶ WriteLeaf, Commit
+//	                                     (else wait in a temp file until
+//	                                      its skeleton or record arrives)
+//
+// A CAR whose manifest names another project gives ErrOtherProject; a
+// signed manifest by a device that is not a member (or a bundle without a
+// valid signature, with opts.Bundle) gives ErrNotMember; input that is not
+// a CAR gives ErrNotCAR. In these cases nothing is stored. Otherwise the
+// error is nil unless reading or storing failed, and the report lists what
+// was new, known and refused.
+func Import(ctx context.Context, r io.Reader, sink Sink, store BlobSink, opts ImportOptions) (*Report, error) {
+	cr, err := newCARReader(r)
+	if err != nil {
+		return nil, err
+	}
+	im := &importer{
+		ctx: ctx, sink: sink, store: store, opts: opts,
+		rep:    &Report{CARVersion: cr.version, Roots: cr.roots},
+		nodes:  map[cid.Cid][]byte{},
+		owners: map[cid.Cid][]leafRef{},
+		open:   map[cid.Cid]*openBlob{},
+		spill:  map[cid.Cid]spilled{},
+		used:   map[cid.Cid]bool{},
+	}
+	defer im.cleanup()
+	err = im.run(cr)
+	if cerr := im.finish(err == nil); err == nil {
+		err = cerr
+	}
+	return im.rep, err
+}
+
+// ImportBundle imports a sneakernet bundle: Import with opts.Bundle set.
+func ImportBundle(ctx context.Context, r io.Reader, sink Sink, store BlobSink, opts ImportOptions) (*Report, error) {
+	opts.Bundle = true
+	return Import(ctx, r, sink, store, opts)
+}
+
+type leafRef struct {
+	b *openBlob
+	i int
+}
+
+// openBlob is a blob whose skeleton is known during the import.
+type openBlob struct {
+	sk  *chunk.Skeleton
+	p   blob.Partial // nil until the first leaf (for partials found in the store)
+	res *BlobResult  // nil until the blob is touched
+	err error        // Begin failed
+}
+
+type spilled struct {
+	off    int64
+	n      int
+	offset int64 // in the CAR
+}
+
+type importer struct {
+	ctx   context.Context
+	sink  Sink
+	store BlobSink
+	opts  ImportOptions
+	rep   *Report
+
+	manifest cid.Cid
+	recs     []Block
+	recOff   []int64
+	nodes    map[cid.Cid][]byte // verified dag-pb blocks
+	nodeOff  map[cid.Cid]int64
+	pending  []cid.Cid // wanted dag-pb roots whose skeleton is not complete yet
+	owners   map[cid.Cid][]leafRef
+	open     map[cid.Cid]*openBlob
+	used     map[cid.Cid]bool // dag-pb nodes that belong to a wanted skeleton
+	spillF   *os.File
+	spillN   int64
+	spill    map[cid.Cid]spilled
+	preload  bool
+	signer   peer.ID     // a manifest signer not yet known to be a member
+	touched  []*openBlob // blobs in the report, in the order first touched
+}
+
+func (im *importer) refuse(c cid.Cid, off int64, why Reason, err error) {
+	im.rep.Refused = append(im.rep.Refused, Refusal{CID: c, Offset: off, Reason: why, Err: err})
+}
+
+func (im *importer) run(cr *carReader) error {
+	first := true
+	for {
+		if err := im.ctx.Err(); err != nil {
+			return err
+		}
+		s, err := cr.next()
+		if err == io.EOF {
+			break
+		}
+		if errors.Is(err, ErrTruncated) {
+			im.rep.Truncated = true
+			break
+		}
+		if err != nil {
+			im.rep.Broken = err
+			break
+		}
+		im.rep.Blocks++
+		if first {
+			first = false
+			ok, err := im.checkManifest(s)
+			if err != nil {
+				return err
+			}
+			if ok {
+				continue
+			}
+		}
+		if s.Err != nil {
+			im.refuse(cid.Undef, s.Offset, ReasonBadCID, s.Err)
+			continue
+		}
+		if err := verifyBlock(s.CID, s.Data); err != nil {
+			why := ReasonMismatch
+			if !errors.Is(err, chunk.ErrMismatch) {
+				why = ReasonBadCID
+			}
+			im.refuse(s.CID, s.Offset, why, err)
+			continue
+		}
+		if err := im.block(s); err != nil {
+			return err
+		}
+	}
+	if first && im.opts.Bundle {
+		return fmt.Errorf("import bundle: %w: empty CAR", ErrNoManifest)
+	}
+	return nil
+}
+
+// checkManifest handles the first section: a fieldsync manifest if it is
+// the first root and decodes as one. It reports whether s was the
+// manifest; an error refuses the whole CAR.
+func (im *importer) checkManifest(s section) (bool, error) {
+	var m *Manifest
+	if s.Err == nil && len(im.rep.Roots) > 0 && s.CID == im.rep.Roots[0] && s.CID.Prefix().Codec == codecDagCBOR {
+		if err := verifyBlock(s.CID, s.Data); err == nil {
+			m, _ = decodeManifest(s.Data)
+		}
+	}
+	if m == nil {
+		if im.opts.Bundle {
+			return false, fmt.Errorf("import bundle: %w (missing or damaged first block)", ErrNoManifest)
+		}
+		return false, nil
+	}
+	if m.Project != im.sink.ProjectID() {
+		return false, fmt.Errorf("import: CAR of project %s, this is %s: %w", m.Project, im.sink.ProjectID(), ErrOtherProject)
+	}
+	if im.opts.Bundle || m.From != "" {
+		if err := m.verifySig(); err != nil {
+			return false, fmt.Errorf("import: %w", err)
+		}
+		if err := im.sink.CheckMember(im.ctx, m.From); err != nil {
+			// A device that does not know the signer yet (a fresh one)
+			// learns the roster from the records, which come first and
+			// pass every check on their own; the signer is checked
+			// again before any blob is stored.
+			im.signer = m.From
+		}
+	}
+	im.rep.Manifest = m
+	im.manifest = s.CID
+	return true, nil
+}
+
+func (im *importer) block(s section) error {
+	codec := s.CID.Prefix().Codec
+	if codec != codecDagCBOR {
+		if err := im.flushRecords(); err != nil {
+			return err
+		}
+		if err := im.checkSigner(); err != nil {
+			return err
+		}
+		if err := im.loadPartials(); err != nil {
+			return err
+		}
+	}
+	switch codec {
+	case codecDagCBOR:
+		im.recs = append(im.recs, Block{CID: s.CID, Data: s.Data})
+		im.recOff = append(im.recOff, s.Offset)
+		if len(im.recs) >= 256 {
+			return im.flushRecords()
+		}
+		return nil
+	case cid.DagProtobuf:
+		return im.node(s)
+	default:
+		return im.raw(s.CID, s.Data, s.Offset, true)
+	}
+}
+
+func (im *importer) flushRecords() error {
+	if len(im.recs) == 0 {
+		return nil
+	}
+	out, err := im.sink.Apply(im.ctx, im.recs)
+	if err != nil {
+		return fmt.Errorf("import records: %w", err)
+	}
+	if len(out) != len(im.recs) {
+		return fmt.Errorf("import records: %d outcomes for %d records", len(out), len(im.recs))
+	}
+	for i, o := range out {
+		switch {
+		case o.Err != nil:
+			im.refuse(im.recs[i].CID, im.recOff[i], ReasonRecord, o.Err)
+		case o.New:
+			im.rep.RecordsNew++
+		default:
+			im.rep.RecordsKnown++
+		}
+	}
+	im.recs, im.recOff = im.recs[:0], im.recOff[:0]
+	return nil
+}
+
+// checkSigner checks, once the records are applied, a signer that was not
+// known to be a member when the manifest was read.
+func (im *importer) checkSigner() error {
+	if im.signer == "" {
+		return nil
+	}
+	if err := im.sink.CheckMember(im.ctx, im.signer); err != nil {
+		return fmt.Errorf("import: signed by %s: %w: %w", im.signer, ErrNotMember, err)
+	}
+	im.signer = ""
+	return nil
+}
+
+// loadPartials registers the leaves of the partial blobs already in the
+// store, so a bundle's leaves complete them (a bundle split in parts, or
+// one made after an earlier bundle was cut short).
+func (im *importer) loadPartials() error {
+	if im.preload {
+		return nil
+	}
+	im.preload = true
+	roots, err := im.store.Partials(im.ctx)
+	if err != nil {
+		return fmt.Errorf("import: list partial blobs: %w", err)
+	}
+	for _, r := range roots {
+		sk, err := im.store.Skeleton(im.ctx, r)
+		if err != nil {
+			continue
+		}
+		im.register(sk, false)
+	}
+	return nil
+}
+
+// register makes the leaves of sk known; with begin, the partial blob is
+// opened at once (so a skeleton that arrived is kept even if no leaf
+// follows).
+func (im *importer) register(sk *chunk.Skeleton, begin bool) *openBlob {
+	if b, ok := im.open[sk.Root]; ok {
+		return b
+	}
+	b := &openBlob{sk: sk}
+	im.open[sk.Root] = b
+	for _, n := range sk.Nodes {
+		im.used[n.CID] = true
+	}
+	for i, l := range sk.Leaves {
+		im.owners[l.CID] = append(im.owners[l.CID], leafRef{b, i})
+	}
+	if begin {
+		im.begin(b)
+	}
+	return b
+}
+
+func (im *importer) result(b *openBlob) *BlobResult {
+	if b.res == nil {
+		b.res = &BlobResult{CID: b.sk.Root, Leaves: len(b.sk.Leaves)}
+		im.touched = append(im.touched, b)
+	}
+	return b.res
+}
+
+func (im *importer) begin(b *openBlob) {
+	if b.p != nil || b.err != nil {
+		return
+	}
+	meta, _, err := im.sink.WantBlob(im.ctx, b.sk.Root)
+	if err != nil {
+		b.err = err
+		return
+	}
+	p, err := im.store.Begin(im.ctx, b.sk, meta)
+	if err != nil {
+		b.err = err
+		return
+	}
+	b.p = p
+	res := im.result(b)
+	if len(p.Missing()) == 0 {
+		res.Status = BlobKnown
+	} else {
+		res.Status = BlobPartial
+	}
+}
+
+func (im *importer) node(s section) error {
+	im.nodes[s.CID] = s.Data
+	if im.nodeOff == nil {
+		im.nodeOff = map[cid.Cid]int64{}
+	}
+	im.nodeOff[s.CID] = s.Offset
+	if im.used[s.CID] {
+		return nil // a node of a skeleton already known
+	}
+	_, want, err := im.sink.WantBlob(im.ctx, s.CID)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	if want {
+		im.pending = append(im.pending, s.CID)
+	}
+	return im.tryPending()
+}
+
+// tryPending builds the skeleton of every wanted root whose nodes have all
+// arrived.
+func (im *importer) tryPending() error {
+	keep := im.pending[:0]
+	for _, root := range im.pending {
+		nodes, size, ok := im.gather(root)
+		if !ok {
+			keep = append(keep, root)
+			continue
+		}
+		wire, err := (&chunk.Skeleton{Size: int64(size), Nodes: nodes}).MarshalBinary()
+		if err != nil {
+			return err
+		}
+		sk, err := chunk.ParseSkeleton(root, wire)
+		if err != nil {
+			for _, n := range nodes {
+				im.refuse(n.CID, im.nodeOff[n.CID], ReasonSkeleton, err)
+				im.used[n.CID] = true
+			}
+			continue
+		}
+		for _, n := range nodes {
+			im.used[n.CID] = true
+		}
+		b := im.register(sk, true)
+		if err := im.drain(b); err != nil {
+			return err
+		}
+	}
+	im.pending = keep
+	return nil
+}
+
+// gather returns the nodes under root in pre-order, if all have arrived.
+func (im *importer) gather(root cid.Cid) ([]chunk.Node, uint64, bool) {
+	var out []chunk.Node
+	var size uint64
+	var walk func(c cid.Cid, depth int) bool
+	walk = func(c cid.Cid, depth int) bool {
+		data, ok := im.nodes[c]
+		if !ok || depth > chunk.MaxDepth || len(out) > 1<<16 {
+			return false
+		}
+		out = append(out, chunk.Node{CID: c, Data: data})
+		links, fs, err := pbLinks(data)
+		if err != nil {
+			// Hand it to ParseSkeleton, which says what is wrong.
+			return true
+		}
+		if depth == 0 {
+			size = fs
+		}
+		for _, l := range links {
+			if l.Prefix().Codec == cid.DagProtobuf && !walk(l, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	if !walk(root, 0) {
+		return nil, 0, false
+	}
+	return out, size, true
+}
+
+// drain writes the leaves of b that arrived before its skeleton.
+func (im *importer) drain(b *openBlob) error {
+	for _, l := range b.sk.Leaves {
+		sp, ok := im.spill[l.CID]
+		if !ok {
+			continue
+		}
+		delete(im.spill, l.CID)
+		data := make([]byte, sp.n)
+		if _, err := im.spillF.ReadAt(data, sp.off); err != nil {
+			return fmt.Errorf("import: read back waiting leaf: %w", err)
+		}
+		if err := im.raw(l.CID, data, sp.offset, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// raw stores a verified raw block: a leaf of a known skeleton, or a whole
+// blob of one leaf that a record refers to. Otherwise, if wait is set, it
+// is kept aside until its skeleton or record arrives.
+func (im *importer) raw(c cid.Cid, data []byte, off int64, wait bool) error {
+	if refs := im.owners[c]; len(refs) > 0 {
+		for _, r := range refs {
+			im.writeLeaf(r, data, off)
+		}
+		return nil
+	}
+	meta, want, err := im.sink.WantBlob(im.ctx, c)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	if want {
+		if len(data) > chunk.ChunkSize {
+			im.refuse(c, off, ReasonSkeleton, fmt.Errorf("raw blob of %d bytes, more than one leaf", len(data)))
+			return nil
+		}
+		var leaves []chunk.Leaf
+		if len(data) > 0 {
+			leaves = []chunk.Leaf{{CID: c, Size: len(data)}}
+		}
+		sk, err := chunk.Build(leaves)
+		if err != nil || sk.Root != c {
+			im.refuse(c, off, ReasonSkeleton, fmt.Errorf("raw blob: %v", err))
+			return nil
+		}
+		_ = meta
+		b := im.register(sk, true)
+		im.writeLeaf(leafRef{b, 0}, data, off)
+		return nil
+	}
+	if !wait {
+		im.refuse(c, off, ReasonUnreferenced, errors.New("no record of the project refers to it"))
+		return nil
+	}
+	return im.keep(c, data, off)
+}
+
+func (im *importer) writeLeaf(r leafRef, data []byte, off int64) {
+	b := r.b
+	im.begin(b)
+	if b.err != nil {
+		im.refuse(b.sk.Leaves[r.i].CID, off, ReasonStore, b.err)
+		return
+	}
+	res := im.result(b)
+	if b.p.Have(r.i) {
+		return
+	}
+	if err := b.p.WriteLeaf(im.ctx, r.i, data); err != nil {
+		why := ReasonStore
+		if errors.Is(err, chunk.ErrMismatch) {
+			why = ReasonMismatch
+		}
+		im.refuse(b.sk.Leaves[r.i].CID, off, why, err)
+		return
+	}
+	res.NewLeaves++
+	if len(b.p.Missing()) == 0 {
+		if _, err := b.p.Commit(im.ctx); err != nil {
+			im.refuse(b.sk.Root, off, ReasonStore, err)
+			return
+		}
+		res.Status = BlobNew
+	}
+}
+
+// keep puts a raw block aside in a temporary file.
+func (im *importer) keep(c cid.Cid, data []byte, off int64) error {
+	if _, ok := im.spill[c]; ok {
+		return nil
+	}
+	if im.spillF == nil {
+		f, err := os.CreateTemp(im.opts.TempDir, "fieldsync-import-*")
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		im.spillF = f
+	}
+	if _, err := im.spillF.WriteAt(data, im.spillN); err != nil {
+		return fmt.Errorf("import: keep leaf aside: %w", err)
+	}
+	im.spill[c] = spilled{off: im.spillN, n: len(data), offset: off}
+	im.spillN += int64(len(data))
+	return nil
+}
+
+// finish flushes the last records, settles the blocks still waiting and
+// closes every partial blob (kept, if incomplete, for a later import or
+// sync).
+func (im *importer) finish(ok bool) error {
+	var err error
+	if ok {
+		err = im.flushRecords()
+		if err == nil {
+			err = im.checkSigner()
+		}
+		if err == nil {
+			err = im.loadPartials()
+		}
+		if err == nil {
+			// Records applied since a node arrived may refer to it now.
+			im.pending = im.pending[:0]
+			for c := range im.nodes {
+				if im.used[c] {
+					continue
+				}
+				_, want, werr := im.sink.WantBlob(im.ctx, c)
+				if werr != nil {
+					err = fmt.Errorf("import: %w", werr)
+					break
+				}
+				if want {
+					im.pending = append(im.pending, c)
+				}
+			}
+		}
+		if err == nil {
+			err = im.tryPending()
+		}
+		if err == nil {
+			for c, sp := range im.spill {
+				delete(im.spill, c)
+				data := make([]byte, sp.n)
+				if _, rerr := im.spillF.ReadAt(data, sp.off); rerr != nil {
+					err = fmt.Errorf("import: read back waiting leaf: %w", rerr)
+					break
+				}
+				if err = im.raw(c, data, sp.offset, false); err != nil {
+					break
+				}
+			}
+		}
+		for c := range im.nodes {
+			if !im.used[c] {
+				im.refuse(c, im.nodeOff[c], ReasonUnreferenced, errors.New("not part of a blob the project refers to"))
+			}
+		}
+	}
+	for _, b := range im.open {
+		if b.p == nil {
+			continue
+		}
+		res := im.result(b)
+		res.Have = len(b.sk.Leaves) - len(b.p.Missing())
+		if res.Have < res.Leaves {
+			res.Status = BlobPartial
+		}
+		if cerr := b.p.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("import: close partial blob %s: %w", b.sk.Root, cerr)
+		}
+	}
+	im.rep.Blobs = make([]BlobResult, len(im.touched))
+	for i, b := range im.touched {
+		im.rep.Blobs[i] = *b.res
+	}
+	return err
+}
+
+func (im *importer) cleanup() {
+	if im.spillF != nil {
+		im.spillF.Close()
+		os.Remove(im.spillF.Name())
+	}
+}

@@ -1,0 +1,154 @@
+package archive
+
+import (
+	"context"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// What this package needs from a project, as small interfaces so that it
+// does not depend on how package project stores its logs. Package project
+// (or a thin adapter in cmd) implements them.
+
+// Vector is a version vector: for each author, the highest sequence number
+// of its log that is held. It has the same shape as project.VersionVector,
+// so either converts to the other with a plain conversion.
+type Vector map[peer.ID]uint64
+
+// Block is one IPLD block: its CID and its bytes.
+type Block struct {
+	CID  cid.Cid
+	Data []byte
+}
+
+// Class is what a block is for; it orders exports (records first, then
+// skeletons, thumbnails, previews, photo originals, other attachments), as
+// the exchange orders its queue.
+type Class uint8
+
+// Classes, in export order.
+const (
+	ClassRecord    Class = iota // a signed dag-cbor record
+	ClassSkeleton               // a dag-pb node of a blob larger than one leaf
+	ClassThumbnail              // the leaves of a thumbnail
+	ClassPreview                // the leaves of a preview
+	ClassOriginal               // the leaves of a photo original
+	ClassOther                  // the leaves of any other attachment (audio, video, files)
+)
+
+var classNames = [...]string{"record", "skeleton", "thumbnail", "preview", "original", "other"}
+
+func (c Class) String() string {
+	if int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return "class?"
+}
+
+// BlobRef is a blob the project refers to: an attachment variant of an
+// observation.
+type BlobRef struct {
+	CID   cid.Cid
+	Class Class // ClassThumbnail, ClassPreview, ClassOriginal or ClassOther
+	// Time is the observation's creation time; within a class newer
+	// observations come first.
+	Time      time.Time
+	MediaType string
+	Size      int64
+}
+
+// Source is the project side of an export.
+type Source interface {
+	// ProjectID returns the project ID (the genesis record's CID).
+	ProjectID() cid.Cid
+	// Vector returns the version vector of the records held.
+	Vector(ctx context.Context) (Vector, error)
+	// Records calls fn for every record held that a device with version
+	// vector have lacks (have nil or empty: every record), in an order in
+	// which they can be applied: the genesis first, each author's log by
+	// ascending sequence, membership records before the records that need
+	// them. An error from fn stops the walk and is returned.
+	Records(ctx context.Context, have Vector, fn func(Block) error) error
+	// Blobs returns every blob referenced by the project's records
+	// (attachment variants, of every version), each once.
+	Blobs(ctx context.Context) ([]BlobRef, error)
+}
+
+// RecordOutcome is what applying one record did.
+type RecordOutcome struct {
+	New bool // stored now
+	// Err is nil for a record stored now or already known; otherwise why
+	// it was refused (the project's error, e.g. project.ErrNotMember).
+	Err error
+}
+
+// Sink is the project side of an import.
+type Sink interface {
+	// ProjectID returns the project ID.
+	ProjectID() cid.Cid
+	// Apply checks recs (dag-cbor blocks, already verified against their
+	// CIDs) with every check a network sync runs (decoding, signature,
+	// project, membership, log continuity) and stores those that pass. It
+	// returns one outcome per block, in order. The error is for failures
+	// to apply at all (database), not for a refused record.
+	Apply(ctx context.Context, recs []Block) ([]RecordOutcome, error)
+	// WantBlob reports whether c is an attachment variant referenced by a
+	// record the project holds, and what is known of it. Blocks no record
+	// refers to are refused.
+	WantBlob(ctx context.Context, c cid.Cid) (blob.Meta, bool, error)
+	// CheckMember reports whether p may send project data: a member,
+	// coordinator or creator, not blocked. Nil means yes.
+	CheckMember(ctx context.Context, p peer.ID) error
+}
+
+// Observation is the current version of an observation, as an archive
+// shows it.
+type Observation struct {
+	ID       string
+	Record   cid.Cid // the CID of the version shown
+	Author   peer.ID
+	Created  time.Time
+	Updated  time.Time
+	Position *Position // nil when unknown
+	Tags     []string
+	Notes    string
+	Attach   []Attachment
+}
+
+// Position is a WGS 84 position in decimal degrees; Accuracy (metres) is 0
+// when unknown.
+type Position struct {
+	Lat, Lon, Accuracy float64
+}
+
+// Attachment is a file attached to an observation. Original is always set;
+// Preview and Thumbnail only for photos.
+type Attachment struct {
+	Name      string // as given by the author; may be empty
+	Kind      string // photo, audio, video, file
+	MediaType string
+	Original  Variant
+	Preview   *Variant
+	Thumbnail *Variant
+}
+
+// Variant is one stored form of an attachment.
+type Variant struct {
+	CID  cid.Cid
+	Size int64
+}
+
+// Observations is the project side of a BagIt export.
+type Observations interface {
+	// ProjectID returns the project ID.
+	ProjectID() cid.Cid
+	// ProjectName returns the project's name.
+	ProjectName() string
+	// Observations calls fn for the current version of every observation
+	// that is not deleted. An error from fn stops the walk and is
+	// returned.
+	Observations(ctx context.Context, fn func(Observation) error) error
+}
