@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/fieldsync/fieldsync/chunk"
 	"github.com/ipfs/go-cid"
 )
 
@@ -137,4 +138,32 @@ func (e *exactReader) Read(p []byte) (int, error) {
 		err = nil
 	}
 	return n, err
+}
+
+// VerifySkeleton checks sk again, whole: its nodes must hash to the tree
+// under sk.Root in the profile's exact layout (chunk.ParseSkeleton) and its
+// leaves must be the ones those nodes list. Stores call it in Begin, so a
+// skeleton built or altered by hand is refused like one from a peer. Errors
+// wrap chunk.ErrMalformed or chunk.ErrMismatch.
+func VerifySkeleton(sk *chunk.Skeleton) error {
+	if sk == nil {
+		return fmt.Errorf("verify skeleton: %w: nil", chunk.ErrMalformed)
+	}
+	b, err := sk.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("verify skeleton of %s: %w", sk.Root, err)
+	}
+	p, err := chunk.ParseSkeleton(sk.Root, b)
+	if err != nil {
+		return fmt.Errorf("verify skeleton of %s: %w", sk.Root, err)
+	}
+	if len(p.Leaves) != len(sk.Leaves) {
+		return fmt.Errorf("verify skeleton of %s: %w: %d leaves, its nodes list %d", sk.Root, chunk.ErrMalformed, len(sk.Leaves), len(p.Leaves))
+	}
+	for i := range p.Leaves {
+		if p.Leaves[i] != sk.Leaves[i] {
+			return fmt.Errorf("verify skeleton of %s: %w: leaf %d is not the one its nodes list", sk.Root, chunk.ErrMalformed, i)
+		}
+	}
+	return nil
 }

@@ -108,6 +108,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"PartialLeafPartWrong", testPartialLeafPartWrong},
 		{"PartialSmall", testPartialSmall},
 		{"PartialBadIndex", testPartialBadIndex},
+		{"BeginBadSkeleton", testBeginBadSkeleton},
 		{"Batch", testBatch},
 		{"BatchDiscard", testBatchDiscard},
 		{"BatchFailingReader", testBatchFailingReader},
@@ -922,5 +923,43 @@ func testVerify(t *testing.T, s blob.Store) {
 	})
 	if len(due) != 1 || due[0].CID != late {
 		t.Fatalf("LastChecks older than an hour ago: %+v, want only the never-checked blob", due)
+	}
+}
+
+func testBeginBadSkeleton(t *testing.T, s blob.Store) {
+	data := Data(18, 3*chunk.ChunkSize+1)
+	good := SkeletonOf(t, data)
+	other := SkeletonOf(t, Data(19, 3*chunk.ChunkSize+1))
+	clone := func() *chunk.Skeleton {
+		c := *good
+		c.Nodes = slices.Clone(good.Nodes)
+		c.Leaves = slices.Clone(good.Leaves)
+		return &c
+	}
+	wrongRoot := clone()
+	wrongRoot.Root = other.Root
+	wrongNode := clone()
+	wrongNode.Nodes[0].Data = bytes.Clone(wrongNode.Nodes[0].Data)
+	wrongNode.Nodes[0].Data[10] ^= 1
+	wrongLeaf := clone()
+	wrongLeaf.Leaves[1].CID = other.Leaves[1].CID
+	wrongSize := clone()
+	wrongSize.Size++
+	for name, sk := range map[string]*chunk.Skeleton{"root": wrongRoot, "node": wrongNode, "leaf": wrongLeaf, "size": wrongSize, "nil": nil} {
+		p, err := s.Begin(ctx, sk, blob.Meta{})
+		if err == nil {
+			p.Close()
+			t.Fatalf("Begin with a wrong %s: no error", name)
+		}
+		if !errors.Is(err, chunk.ErrMalformed) && !errors.Is(err, chunk.ErrMismatch) {
+			t.Fatalf("Begin with a wrong %s: %v, want chunk.ErrMalformed or ErrMismatch", name, err)
+		}
+	}
+	checkEmpty(t, s)
+	// A skeleton from the wire that does not match its CID is refused by
+	// chunk.ParseSkeleton before any Begin.
+	b, _ := good.MarshalBinary()
+	if _, err := chunk.ParseSkeleton(other.Root, b); err == nil {
+		t.Fatal("ParseSkeleton accepted a skeleton under another root")
 	}
 }

@@ -24,8 +24,8 @@ import (
 // marks them is committed, so after a crash the database never claims bytes
 // the file does not hold.
 func (s *Store) Begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (blob.Partial, error) {
-	if sk == nil || chunk.CheckCID(sk.Root) != nil || len(sk.Leaves) == 0 {
-		return nil, fmt.Errorf("begin partial blob: invalid skeleton")
+	if err := blob.VerifySkeleton(sk); err != nil {
+		return nil, fmt.Errorf("begin partial blob: %w", err)
 	}
 	c := sk.Root
 	s.mu.Lock()

@@ -203,8 +203,8 @@ func (s *Store) Close() error { return nil }
 
 // Begin implements blob.PartialReceiver.
 func (s *Store) Begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (blob.Partial, error) {
-	if sk == nil || !sk.Root.Defined() || len(sk.Leaves) == 0 {
-		return nil, fmt.Errorf("begin partial blob: invalid skeleton")
+	if err := blob.VerifySkeleton(sk); err != nil {
+		return nil, fmt.Errorf("begin partial blob: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
