@@ -181,6 +181,11 @@ func TestBundleTruncated(t *testing.T) {
 		}
 		cuts = append(cuts, hdr+int(s.Offset)+7)
 	}
+	// A cut inside the manifest leaves nothing to trust (ErrNoManifest).
+	if _, err := ImportBundle(ctx, bytes.NewReader(b[:cuts[0]]), w.proj, w.store, ImportOptions{}); !errors.Is(err, ErrNoManifest) {
+		t.Fatalf("cut in the manifest: %v", err)
+	}
+	cuts = cuts[1:]
 	if testing.Short() {
 		cuts = []int{cuts[2], cuts[len(w.proj.order)+1], cuts[len(cuts)-3], cuts[len(cuts)-1]}
 	}
