@@ -197,9 +197,15 @@ func (s *session) run() {
 	defer n.wg.Done()
 	fails := 0
 	for n.ctx.Err() == nil && n.host.Network().Connectedness(s.peer) == network.Connected {
-		err := s.stream()
+		productive, err := s.stream()
+		if productive {
+			fails = 0
+		}
 		if err != nil && n.ctx.Err() == nil {
 			n.log.Debug("blobs stream ended", "peer", s.peer, "err", err)
+			if n.host.Network().Connectedness(s.peer) != network.Connected {
+				break // the keeper redials; the next connection starts a session
+			}
 			fails++
 			select {
 			case <-n.ctx.Done():
@@ -222,22 +228,24 @@ func (s *session) run() {
 	n.progressChanged()
 }
 
-func (s *session) stream() error {
+// stream runs one blobs stream; productive reports that data arrived on it.
+func (s *session) stream() (productive bool, err error) {
 	n := s.n
 	ctx, cancel := context.WithTimeout(network.WithNoDial(n.ctx, "blobs"), 30*time.Second)
 	st, err := n.host.NewStream(ctx, s.peer, ProtoBlobs)
 	cancel()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := st.Scope().SetService(svcBlobs); err != nil {
 		st.Reset()
-		return err
+		return false, err
 	}
 	if err := st.Scope().ReserveMemory(wire.MaxBlobResponse, network.ReservationPriorityHigh); err != nil {
 		st.Reset()
-		return err
+		return false, err
 	}
+	rx0 := s.recvBytes()
 	defer st.Scope().ReleaseMemory(wire.MaxBlobResponse)
 	out := make(chan wire.BlobRequest, maxInflightReqs+64)
 	out <- wire.BlobRequest{Type: wire.ReqHello, Filter: uint32(n.cfg.Filter)}
@@ -288,9 +296,16 @@ func (s *session) stream() error {
 		n.sched.push(r.t)
 	}
 	clear(s.lacks) // the peer may have more after a reconnect
+	productive = s.recv > rx0
 	n.mu.Unlock()
 	n.kick()
-	return err
+	return productive, err
+}
+
+func (s *session) recvBytes() int64 {
+	s.n.mu.Lock()
+	defer s.n.mu.Unlock()
+	return s.recv
 }
 
 // finish removes r from the session's books. Called with n.mu held.

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	mrand "math/rand/v2"
+	"os"
 	"sort"
 	"sync"
 	"testing"
@@ -247,6 +249,7 @@ func startPeer(t testing.TB, k crypto.PrivKey, access Access, filter Filter, sto
 	n, err := New(Config{
 		Key: k, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, ProjectID: "test",
 		Store: store, Access: access, Records: proj, Wants: proj, Filter: filter,
+		Logger: testLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -327,3 +330,11 @@ func checkLacks(t testing.TB, s blob.Store, bs ...testBlob) {
 }
 
 var _ = io.EOF
+
+// testLogger logs to stderr at debug level when EXCHANGE_DEBUG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("EXCHANGE_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -226,6 +226,13 @@ func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
 	if ai.ID == n.host.ID() {
 		return nil
 	}
+	addrs := make([]ma.Multiaddr, 0, len(ai.Addrs))
+	for _, a := range ai.Addrs {
+		if t, _ := peer.SplitAddr(a); t != nil {
+			addrs = append(addrs, t)
+		}
+	}
+	ai.Addrs = addrs
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
