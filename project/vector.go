@@ -84,6 +84,9 @@ func (v VersionVector) MarshalBinary() ([]byte, error) {
 // duplicate or invalid authors, zero seqs, too many entries) is an error.
 func (v *VersionVector) UnmarshalBinary(b []byte) error {
 	var es []wireVectorEntry
+	if len(b) == 0 || b[0]>>5 != 4 {
+		return errors.New("decode version vector: not a list")
+	}
 	if err := decodeStrict(b, &es); err != nil {
 		return fmt.Errorf("decode version vector: %w", err)
 	}
