@@ -21,17 +21,35 @@ import (
 // moved to quarantine/ and its row removed, so the blob is no longer
 // visible and can be fetched again; a missing file has its row removed.
 // Every check of a stored blob is logged in blob_fixity.
+//
+// The hashing runs without locks, so a long check never holds back Puts; a
+// blob that does not check clean is checked again under its lock before
+// anything is moved, so a concurrent Put or Remove is never mistaken for
+// damage.
 func (s *Store) Verify(ctx context.Context, c cid.Cid) (blob.FixityReport, error) {
+	rep, err := s.verify(ctx, c, false)
+	switch {
+	case err == nil:
+		return rep, nil
+	case !errors.Is(err, errNeedLock):
+		return rep, fmt.Errorf("verify blob %s: %w", c, err)
+	}
 	unlock := s.lockBlob(c)
 	defer unlock()
-	rep, err := s.verify(ctx, c)
+	rep, err = s.verify(ctx, c, true)
 	if err != nil {
 		return rep, fmt.Errorf("verify blob %s: %w", c, err)
 	}
 	return rep, nil
 }
 
-func (s *Store) verify(ctx context.Context, c cid.Cid) (blob.FixityReport, error) {
+// errNeedLock makes an unlocked check hand over to a locked one.
+var errNeedLock = errors.New("check again under lock")
+
+// verify checks c. Unless act is true (and the caller holds c's lock) it
+// changes nothing but the log of a clean result: anything else, and any
+// repair, is returned as errNeedLock.
+func (s *Store) verify(ctx context.Context, c cid.Cid, act bool) (blob.FixityReport, error) {
 	path := s.Path(c)
 	rep := blob.FixityReport{CID: c, Path: path, Result: blob.FixityOK, CheckedAt: s.timestamp()}
 	var size int64
@@ -39,6 +57,9 @@ func (s *Store) verify(ctx context.Context, c cid.Cid) (blob.FixityReport, error
 	err := s.db.QueryRowContext(ctx, `SELECT size, skeleton FROM blob_blobs WHERE cid = ?`, c.Bytes()).Scan(&size, &skb)
 	if errors.Is(err, sql.ErrNoRows) {
 		if _, err := os.Lstat(path); err == nil {
+			if !act {
+				return rep, errNeedLock
+			}
 			return s.orphan(ctx, path, c, rep.CheckedAt)
 		}
 		rep.Result, rep.Detail = blob.FixityMissing, "not stored"
@@ -49,6 +70,9 @@ func (s *Store) verify(ctx context.Context, c cid.Cid) (blob.FixityReport, error
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if !act {
+			return rep, errNeedLock
+		}
 		rep.Result, rep.Detail = blob.FixityMissing, "file missing"
 		if _, err := s.db.ExecContext(ctx, `DELETE FROM blob_blobs WHERE cid = ?`, c.Bytes()); err != nil {
 			return rep, err
@@ -79,11 +103,17 @@ func (s *Store) verify(ctx context.Context, c cid.Cid) (blob.FixityReport, error
 		}
 		// The bytes are right; make sure the stored skeleton is too.
 		if good, _ := sk.MarshalBinary(); !bytes.Equal(good, skb) {
+			if !act {
+				return rep, errNeedLock
+			}
 			if _, err := s.db.ExecContext(ctx, `UPDATE blob_blobs SET skeleton = ? WHERE cid = ?`, good, c.Bytes()); err != nil {
 				return rep, err
 			}
 			rep.Detail = "stored skeleton was damaged and has been rebuilt"
 		}
+	}
+	if rep.Result != blob.FixityOK && !act {
+		return rep, errNeedLock
 	}
 	if rep.Result != blob.FixityOK {
 		f.Close()

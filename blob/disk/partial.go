@@ -177,8 +177,12 @@ func (s *Store) createPartial(ctx context.Context, f *os.File, sk *chunk.Skeleto
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM blob_partials WHERE cid = ?`, sk.Root.Bytes()); err != nil {
-		return err
+	// Leaf parts are deleted explicitly, not only by the foreign key's
+	// cascade: the caller's database may not enforce foreign keys.
+	for _, q := range []string{`DELETE FROM blob_leaf_parts WHERE cid = ?`, `DELETE FROM blob_partials WHERE cid = ?`} {
+		if _, err := tx.ExecContext(ctx, q, sk.Root.Bytes()); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO blob_partials (cid, size, media_type, started, skeleton, have)
 		VALUES (?, ?, ?, ?, ?, ?)`, sk.Root.Bytes(), sk.Size, meta.MediaType, s.timestamp().UnixNano(), skb, []byte(newBitmap(len(sk.Leaves)))); err != nil {
@@ -189,8 +193,10 @@ func (s *Store) createPartial(ctx context.Context, f *os.File, sk *chunk.Skeleto
 
 // dropPartial removes the partial state of c (row, leaf parts, file).
 func (s *Store) dropPartial(ctx context.Context, c cid.Cid) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM blob_partials WHERE cid = ?`, c.Bytes()); err != nil {
-		return err
+	for _, q := range []string{`DELETE FROM blob_leaf_parts WHERE cid = ?`, `DELETE FROM blob_partials WHERE cid = ?`} {
+		if _, err := s.db.ExecContext(ctx, q, c.Bytes()); err != nil {
+			return err
+		}
 	}
 	if err := os.Remove(s.partialPath(c)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -484,9 +490,11 @@ func (s *Store) commitPartial(ctx context.Context, q *partial) (blob.Info, error
 		undo()
 		return blob.Info{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM blob_partials WHERE cid = ?`, c.Bytes()); err != nil {
-		undo()
-		return blob.Info{}, err
+	for _, q := range []string{`DELETE FROM blob_leaf_parts WHERE cid = ?`, `DELETE FROM blob_partials WHERE cid = ?`} {
+		if _, err := tx.ExecContext(ctx, q, c.Bytes()); err != nil {
+			undo()
+			return blob.Info{}, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		undo()
