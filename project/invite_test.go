@@ -4,64 +4,24 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// pipe is an in-memory InviteConn pair.
-type pipe struct {
-	in, out chan []byte
-}
-
-func newPipe() (*pipe, *pipe) {
-	a, b := make(chan []byte, 4), make(chan []byte, 4)
-	return &pipe{in: a, out: b}, &pipe{in: b, out: a}
-}
-
-func (p *pipe) Send(ctx context.Context, m []byte) error {
-	select {
-	case p.out <- m:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (p *pipe) Recv(ctx context.Context) ([]byte, error) {
-	select {
-	case m := <-p.in:
-		return m, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
 // redeem runs both sides of an invite in process and joins on success.
-func redeem(t *testing.T, inviter *Project, joiner *Identity, code *InviteCode) (*Project, error, error) {
+func redeem(t *testing.T, inviter *Project, joiner *Identity, code *InviteCode) (*Project, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	a, b := newPipe()
-	var serr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		serr = inviter.ServeInvite(ctx, joiner.PeerID(), a)
-	}()
-	w, err := Redeem(ctx, b, joiner, code)
+	h := inviter.InviteHandler()
+	rt := func(ctx context.Context, req []byte) ([]byte, error) { return h.Handle(ctx, joiner.PeerID(), req) }
+	w, err := Redeem(ctx, rt, joiner, code)
 	if err != nil {
-		cancel()
-		wg.Wait()
-		return nil, err, serr
+		return nil, err
 	}
-	wg.Wait()
-	p, err := Join(ctx, openDB(t), joiner, w)
-	return p, err, serr
+	return Join(ctx, openDB(t), joiner, w)
 }
 
 func testAddrs() []ma.Multiaddr {
@@ -125,9 +85,9 @@ func TestInviteRedeem(t *testing.T) {
 	}
 	parsed, _ := ParseInviteCode(code.String())
 	joiner := newIdentity(t)
-	b, err, serr := redeem(t, a, joiner, parsed)
-	if err != nil || serr != nil {
-		t.Fatal(err, serr)
+	b, err := redeem(t, a, joiner, parsed)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if a.RoleOf(joiner.PeerID()) != RoleCoordinator || b.RoleOf(joiner.PeerID()) != RoleCoordinator || b.ID() != a.ID() {
 		t.Fatal("roles after redeem")
@@ -148,12 +108,15 @@ func TestInviteRedeem(t *testing.T) {
 		t.Fatalf("invites %+v", ins)
 	}
 
+	if a.InviteHandler().Open() {
+		t.Fatal("invite still open after use")
+	}
 	t.Run("reused by another device", func(t *testing.T) {
-		_, err, _ := redeem(t, a, newIdentity(t), parsed)
+		_, err := redeem(t, a, newIdentity(t), parsed)
 		wantErr(t, err, ErrInviteUsed)
 	})
 	t.Run("retried by the same device", func(t *testing.T) {
-		_, err, _ := redeem(t, a, joiner, parsed)
+		_, err := redeem(t, a, joiner, parsed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,52 +126,61 @@ func TestInviteRedeem(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err, _ = redeem(t, a2, newIdentity(t), parsed)
+		_, err = redeem(t, a2, newIdentity(t), parsed)
 		wantErr(t, err, ErrInviteUsed)
 	})
 	t.Run("expired", func(t *testing.T) {
 		c, _ := a.Invite(ctx, InviteOptions{TTL: time.Hour})
-		_, err, _ := redeem(t, a, newIdentity(t), func() *InviteCode { x := *c; x.Expires = time.Now().Add(-time.Minute); return &x }())
+		_, err := redeem(t, a, newIdentity(t), func() *InviteCode { x := *c; x.Expires = time.Now().Add(-time.Minute); return &x }())
 		wantErr(t, err, ErrInviteExpired) // caught by the joiner
 		a.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 		defer func() { a.now = time.Now }()
-		_, err, serr := redeem(t, a, newIdentity(t), c)
+		_, err = redeem(t, a, newIdentity(t), c)
 		wantErr(t, err, ErrInviteExpired) // caught by the inviter
-		wantErr(t, serr, ErrInviteExpired)
 	})
 	t.Run("revoked", func(t *testing.T) {
 		c, _ := a.Invite(ctx, InviteOptions{})
 		if err := a.RevokeInvite(ctx, c.ID()); err != nil {
 			t.Fatal(err)
 		}
-		_, err, _ := redeem(t, a, newIdentity(t), c)
+		_, err := redeem(t, a, newIdentity(t), c)
 		wantErr(t, err, ErrInviteRevoked)
 	})
 	t.Run("wrong secret", func(t *testing.T) {
 		c, _ := a.Invite(ctx, InviteOptions{})
 		x := *c
 		x.Secret[0] ^= 1
-		_, err, _ := redeem(t, a, newIdentity(t), &x)
+		_, err := redeem(t, a, newIdentity(t), &x)
 		wantErr(t, err, ErrInviteUnknown)
 		// Right invite ID, wrong proof.
-		p1, p2 := newPipe()
-		go a.ServeInvite(ctx, peer.ID("x"), p1)
-		sendMsg(ctx, p2, &inviteMsg{T: "hello", Invite: c.ID(), Project: linkOf(a.ID())})
-		if _, err := recvMsg(ctx, p2, "challenge"); err != nil {
+		h := a.InviteHandler()
+		x2 := newIdentity(t).PeerID()
+		resp, err := h.Handle(ctx, x2, encodeMsg(&inviteMsg{T: "hello", Invite: c.ID(), Project: linkOf(a.ID())}))
+		if err != nil {
 			t.Fatal(err)
 		}
-		sendMsg(ctx, p2, &inviteMsg{T: "proof", MAC: make([]byte, 32)})
-		_, err = recvMsg(ctx, p2, "welcome")
+		ch, err := decodeMsg(resp, "challenge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		proof := &inviteMsg{T: "proof", Invite: c.ID(), Project: linkOf(a.ID()), Nonce: ch.Nonce, MAC: make([]byte, 32)}
+		resp, _ = h.Handle(ctx, x2, encodeMsg(proof))
+		_, err = decodeMsg(resp, "welcome")
 		wantErr(t, err, ErrInviteProof)
+		// A nonce is good for one try only.
+		proof.MAC = inviteProof(inviteMACKey(c.Secret[:]), ch.Nonce, x2, a.ID())
+		resp, _ = h.Handle(ctx, x2, encodeMsg(proof))
+		_, err = decodeMsg(resp, "welcome")
+		wantErr(t, err, ErrInviteProtocol)
 		// The invite is still usable by the right holder.
-		if _, err, _ := redeem(t, a, newIdentity(t), c); err != nil {
+		if _, err := redeem(t, a, newIdentity(t), c); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("wrong project", func(t *testing.T) {
 		other := newProject(t, "other")
 		c, _ := other.Invite(ctx, InviteOptions{})
-		_, err, _ := redeem(t, a, newIdentity(t), c)
+		_, err := redeem(t, a, newIdentity(t), c)
 		wantErr(t, err, ErrWrongProject)
 	})
 	t.Run("members cannot invite", func(t *testing.T) {

@@ -122,6 +122,7 @@ type Project struct {
 	members []memRec // every known membership record, logged or pending
 	ro      *roster
 	now     func() time.Time
+	invites *InviteHandler
 }
 
 // Create starts a new project named name in the database d (opened with

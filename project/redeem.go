@@ -8,44 +8,46 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// The invite protocol, carried by the exchange over /fieldsync/invite/1.0.0
-// as opaque messages (each one dag-cbor map, at most MaxInviteMessage
-// bytes). The transport authenticates both ends: the joiner has dialled the
-// inviter's peer ID from the code, and the inviter knows the joiner's peer
-// ID from the connection.
+// The invite protocol: two request/response round trips, each request and
+// response one dag-cbor map of at most MaxInviteMessage bytes, carried
+// opaquely by the exchange over /fieldsync/invite/1.0.0. The transport
+// authenticates both ends: the joiner has dialled the inviter's peer ID
+// from the code, and the inviter knows the joiner's peer ID from the
+// connection.
 //
-//	joiner                                   inviter
-//	hello {invite: ID, project}        ──▶   look up the invite: unknown,
-//	                                         revoked, used, expired → error
-//	                                   ◀──   challenge {nonce: 32 random bytes}
-//	proof {mac: HMAC-SHA256(K, domain ‖
-//	  nonce ‖ joiner ID ‖ project ID)}  ──▶   check the MAC; claim the invite;
-//	                                         sign the joiner's membership
-//	                                   ◀──   welcome {genesis, members}
+//	joiner                                     inviter
+//	hello {invite: ID, project}          ──▶   look up the invite: unknown,
+//	                                           revoked, used, expired → error
+//	                                     ◀──   challenge {nonce: 32 random bytes}
+//	proof {invite, project, nonce,
+//	  mac: HMAC-SHA256(K, domain ‖
+//	  nonce ‖ joiner ID ‖ project ID)}    ──▶   check nonce (one use, 2 min) and
+//	                                           MAC; claim the invite; sign the
+//	                                           joiner's membership
+//	                                     ◀──   welcome {genesis, members}
 //
 // K is SHA-256 of a domain string and the secret; the inviter stores K, not
 // the secret. The secret never crosses the wire, and a proof is bound to
 // one nonce, one joiner and one project, so it cannot be replayed.
+// Refusals are responses too ({t: "error", code}), so the joiner gets the
+// exact error (ErrInviteUsed, ErrInviteExpired, ...).
 
-// MaxInviteMessage caps one invite protocol message.
-const MaxInviteMessage = 4 << 20
+// MaxInviteMessage caps one invite protocol message (the exchange's cap).
+const MaxInviteMessage = 64 << 10
 
-// InviteConn carries invite messages between a joiner and an inviter. The
-// exchange implements it over a libp2p stream (length-delimited messages);
-// tests use an in-memory pipe.
-type InviteConn interface {
-	// Send sends one message.
-	Send(ctx context.Context, msg []byte) error
-	// Recv receives one message; the implementation enforces
-	// MaxInviteMessage.
-	Recv(ctx context.Context) ([]byte, error)
-}
+const nonceTTL = 2 * time.Minute
+
+// InviteRoundTrip sends one request to the inviter and returns its
+// response. The exchange provides it (Node.Invite); tests use
+// InviteHandler.Handle directly.
+type InviteRoundTrip func(ctx context.Context, req []byte) ([]byte, error)
 
 type inviteMsg struct {
 	T       string   `cbor:"t"`
@@ -87,19 +89,15 @@ func inviteErrorFromCode(c int) error {
 	return fmt.Errorf("%w: inviter failed (code %d)", ErrInviteProtocol, c)
 }
 
-func sendMsg(ctx context.Context, conn InviteConn, m *inviteMsg) error {
+func encodeMsg(m *inviteMsg) []byte {
 	b, err := encMode.Marshal(m)
 	if err != nil {
-		return err
+		panic(err) // only byte strings, strings and ints
 	}
-	return conn.Send(ctx, b)
+	return b
 }
 
-func recvMsg(ctx context.Context, conn InviteConn, want string) (*inviteMsg, error) {
-	b, err := conn.Recv(ctx)
-	if err != nil {
-		return nil, err
-	}
+func decodeMsg(b []byte, want string) (*inviteMsg, error) {
 	if len(b) > MaxInviteMessage {
 		return nil, fmt.Errorf("%w: message of %d bytes", ErrInviteProtocol, len(b))
 	}
@@ -125,58 +123,124 @@ func inviteProof(key, nonce []byte, joiner peer.ID, project cid.Cid) []byte {
 	return h.Sum(nil)
 }
 
-// ServeInvite runs the inviter's side of one redemption with joiner (the
-// peer ID the transport authenticated). On success the joiner is a member
-// (its membership record signed by this device, naming the invite) and has
-// been sent the welcome. Errors are sent to the joiner as codes and also
-// returned.
+// InviteHandler is the inviter's side of the protocol; it satisfies the
+// exchange's InviteHandler interface. Get it from Project.InviteHandler.
+type InviteHandler struct {
+	p      *Project
+	mu     sync.Mutex
+	nonces map[string]time.Time // joiner ‖ invite ID ‖ nonce → expiry
+}
+
+// InviteHandler returns the project's invite handler (one per project).
+func (p *Project) InviteHandler() *InviteHandler {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.invites == nil {
+		p.invites = &InviteHandler{p: p, nonces: make(map[string]time.Time)}
+	}
+	return p.invites
+}
+
+// Open reports whether any invite made by this device can still be
+// redeemed (not expired, used or revoked). The exchange refuses the
+// invite protocol to non-members while none is.
+func (h *InviteHandler) Open() bool {
+	var n int
+	err := h.p.db.QueryRow(`SELECT COUNT(*) FROM project_invites WHERE revoked = 0 AND used_by IS NULL AND expires > ?`,
+		ms(h.p.now())).Scan(&n)
+	return err == nil && n > 0
+}
+
+// Handle answers one request from joiner from (the peer ID the transport
+// authenticated). Refusals (unknown, expired, used, revoked invite, wrong
+// proof, ...) are encoded in resp with a nil error, so that the joiner
+// learns exactly why; err is only for failures of this device.
 //
 // An invite is one-time: once redeemed by a device it cannot be redeemed
 // by another, even after a restart. The same device may redeem it again
 // (a retry after a cut connection) and gets the same membership.
-func (p *Project) ServeInvite(ctx context.Context, joiner peer.ID, conn InviteConn) error {
-	err := p.serveInvite(ctx, joiner, conn)
+func (h *InviteHandler) Handle(ctx context.Context, from peer.ID, req []byte) (resp []byte, err error) {
+	out, err := h.handle(ctx, from, req)
 	if err != nil {
-		sendMsg(ctx, conn, &inviteMsg{T: "error", Code: inviteErrorToCode(err)})
+		code := inviteErrorToCode(err)
+		if code == 10 {
+			return nil, err
+		}
+		return encodeMsg(&inviteMsg{T: "error", Code: code}), nil
 	}
-	return err
+	return encodeMsg(out), nil
 }
 
-func (p *Project) serveInvite(ctx context.Context, joiner peer.ID, conn InviteConn) error {
-	hello, err := recvMsg(ctx, conn, "hello")
+func (h *InviteHandler) handle(ctx context.Context, from peer.ID, req []byte) (*inviteMsg, error) {
+	var m inviteMsg
+	if len(req) > MaxInviteMessage {
+		return nil, ErrInviteProtocol
+	}
+	if err := decodeStrict(req, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInviteProtocol, err)
+	}
+	p := h.p
+	if m.Project.cid() != p.id {
+		return nil, ErrWrongProject
+	}
+	row, err := p.inviteRow(ctx, m.Invite)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if hello.Project.cid() != p.id {
-		return ErrWrongProject
+	if err := row.usable(from, p.now()); err != nil {
+		return nil, err
 	}
-	row, err := p.inviteRow(ctx, hello.Invite)
-	if err != nil {
-		return err
+	switch m.T {
+	case "hello":
+		nonce := make([]byte, 32)
+		rand.Read(nonce)
+		h.remember(string(from)+string(m.Invite)+string(nonce), p.now())
+		return &inviteMsg{T: "challenge", Nonce: nonce}, nil
+	case "proof":
+		if !h.consume(string(from)+string(m.Invite)+string(m.Nonce), p.now()) {
+			return nil, fmt.Errorf("%w: unknown or stale nonce", ErrInviteProtocol)
+		}
+		if !hmac.Equal(m.MAC, inviteProof(row.macKey, m.Nonce, from, p.id)) {
+			return nil, ErrInviteProof
+		}
+		rec, err := p.claimInvite(ctx, m.Invite, from, row)
+		if err != nil {
+			return nil, err
+		}
+		w, err := p.welcomeFor(ctx, rec)
+		if err != nil {
+			return nil, err
+		}
+		return &inviteMsg{T: "welcome", Genesis: w.Genesis, Members: w.Members}, nil
 	}
-	if err := row.usable(joiner, p.now()); err != nil {
-		return err
+	return nil, fmt.Errorf("%w: message %q", ErrInviteProtocol, m.T)
+}
+
+func (h *InviteHandler) remember(k string, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for n, exp := range h.nonces {
+		if now.After(exp) {
+			delete(h.nonces, n)
+		}
 	}
-	nonce := make([]byte, 32)
-	rand.Read(nonce)
-	if err := sendMsg(ctx, conn, &inviteMsg{T: "challenge", Nonce: nonce}); err != nil {
-		return err
+	if len(h.nonces) >= 1024 { // a flood: forget the oldest half at random
+		for n := range h.nonces {
+			delete(h.nonces, n)
+			if len(h.nonces) < 512 {
+				break
+			}
+		}
 	}
-	proof, err := recvMsg(ctx, conn, "proof")
-	if err != nil {
-		return err
-	}
-	if !hmac.Equal(proof.MAC, inviteProof(row.macKey, nonce, joiner, p.id)) {
-		return ErrInviteProof
-	}
-	if err := p.claimInvite(ctx, hello.Invite, joiner, row); err != nil {
-		return err
-	}
-	w, err := p.welcome(ctx)
-	if err != nil {
-		return err
-	}
-	return sendMsg(ctx, conn, &inviteMsg{T: "welcome", Genesis: w.Genesis, Members: w.Members})
+	h.nonces[k] = now.Add(nonceTTL)
+}
+
+func (h *InviteHandler) consume(k string, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	exp, ok := h.nonces[k]
+	delete(h.nonces, k)
+	return ok && !now.After(exp)
 }
 
 func (r *inviteRow) usable(joiner peer.ID, now time.Time) error {
@@ -194,55 +258,57 @@ func (r *inviteRow) usable(joiner peer.ID, now time.Time) error {
 }
 
 // claimInvite marks the invite used by joiner (atomically: of two joiners
-// racing, one wins) and signs the joiner's membership.
-func (p *Project) claimInvite(ctx context.Context, id []byte, joiner peer.ID, row *inviteRow) error {
+// racing, one wins) and signs the joiner's membership, or returns the
+// membership signed by an earlier redemption by the same joiner.
+func (p *Project) claimInvite(ctx context.Context, id []byte, joiner peer.ID, row *inviteRow) (cid.Cid, error) {
 	if row.record != nil {
-		return nil // already granted to this joiner
+		return cid.Cast(row.record)
 	}
 	if p.RoleOf(joiner) == RoleBlocked {
-		return ErrBlocked
+		return cid.Undef, ErrBlocked
 	}
 	res, err := p.db.ExecContext(ctx, `UPDATE project_invites SET used = 1, used_by = ?1
 		WHERE id = ?2 AND revoked = 0 AND used_by IS NULL AND expires > ?3`, []byte(joiner), id, ms(p.now()))
 	if err != nil {
-		return err
+		return cid.Undef, err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		cur, err := p.inviteRow(ctx, id)
 		if err != nil {
-			return err
+			return cid.Undef, err
 		}
 		if err := cur.usable(joiner, p.now()); err != nil {
-			return err
+			return cid.Undef, err
 		}
 		if cur.record != nil {
-			return nil
+			return cid.Cast(cur.record)
 		}
-		return ErrInviteUsed // claimed by this joiner in a concurrent call
+		return cid.Undef, ErrInviteUsed // claimed by this joiner in a concurrent call
 	}
 	rec, err := p.setRole(ctx, joiner, row.role, id)
 	if err != nil {
 		p.db.ExecContext(ctx, `UPDATE project_invites SET used = 0, used_by = NULL WHERE id = ?`, id)
-		return err
+		return cid.Undef, err
 	}
 	_, err = p.db.ExecContext(ctx, `UPDATE project_invites SET record = ? WHERE id = ?`, rec.CID.Bytes(), id)
-	return err
+	return rec.CID, err
 }
 
-// Redeem runs the joiner's side: over conn (a stream to code.Inviter), it
+// Redeem runs the joiner's side over rt (round trips to code.Inviter): it
 // proves knowledge of the code's secret and receives the welcome, which it
 // checks: the genesis must be the code's project and the members must hold
 // a grant for self naming this invite, signed by the inviter. Pass the
 // welcome to Join.
-func Redeem(ctx context.Context, conn InviteConn, self *Identity, code *InviteCode) (*Welcome, error) {
+func Redeem(ctx context.Context, rt InviteRoundTrip, self *Identity, code *InviteCode) (*Welcome, error) {
 	if !time.Now().Before(code.Expires) {
 		return nil, ErrInviteExpired
 	}
 	id := code.ID()
-	if err := sendMsg(ctx, conn, &inviteMsg{T: "hello", Invite: id, Project: linkOf(code.Project)}); err != nil {
+	resp, err := rt(ctx, encodeMsg(&inviteMsg{T: "hello", Invite: id, Project: linkOf(code.Project)}))
+	if err != nil {
 		return nil, fmt.Errorf("redeem invite: %w", err)
 	}
-	ch, err := recvMsg(ctx, conn, "challenge")
+	ch, err := decodeMsg(resp, "challenge")
 	if err != nil {
 		return nil, fmt.Errorf("redeem invite: %w", err)
 	}
@@ -250,10 +316,11 @@ func Redeem(ctx context.Context, conn InviteConn, self *Identity, code *InviteCo
 		return nil, fmt.Errorf("redeem invite: %w: nonce", ErrInviteProtocol)
 	}
 	mac := inviteProof(inviteMACKey(code.Secret[:]), ch.Nonce, self.PeerID(), code.Project)
-	if err := sendMsg(ctx, conn, &inviteMsg{T: "proof", MAC: mac}); err != nil {
+	resp, err = rt(ctx, encodeMsg(&inviteMsg{T: "proof", Invite: id, Project: linkOf(code.Project), Nonce: ch.Nonce, MAC: mac}))
+	if err != nil {
 		return nil, fmt.Errorf("redeem invite: %w", err)
 	}
-	wm, err := recvMsg(ctx, conn, "welcome")
+	wm, err := decodeMsg(resp, "welcome")
 	if err != nil {
 		return nil, fmt.Errorf("redeem invite: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/fieldsync/fieldsync/internal/db"
+	"github.com/ipfs/go-cid"
 )
 
 // Welcome is what a device joining a project receives from its inviter:
@@ -29,6 +30,41 @@ func (p *Project) welcome(ctx context.Context) (*Welcome, error) {
 			return nil, fmt.Errorf("welcome: %w", err)
 		}
 		w.Members = append(w.Members, bs...)
+	}
+	return w, nil
+}
+
+// welcomeFor builds the Welcome for the grant c: the genesis, the grant,
+// and the valid grants of every device on the chain of authority above it
+// (the grant's author, the author of that device's grants, ...), so the
+// joiner can check the chain; the rest of the roster comes by sync.
+func (p *Project) welcomeFor(ctx context.Context, c cid.Cid) (*Welcome, error) {
+	p.mu.Lock()
+	ro := p.ro
+	p.mu.Unlock()
+	w := &Welcome{Genesis: p.genesis.Block}
+	want := []cid.Cid{c}
+	seen := map[cid.Cid]bool{c: true}
+	for len(want) > 0 {
+		c := want[0]
+		want = want[1:]
+		var b []byte
+		err := p.db.QueryRowContext(ctx, `SELECT block FROM project_records WHERE cid = ?1
+			UNION ALL SELECT block FROM project_pending WHERE cid = ?1 LIMIT 1`, c.Bytes()).Scan(&b)
+		if err != nil {
+			return nil, fmt.Errorf("welcome: %w", notFound(err))
+		}
+		w.Members = append(w.Members, b)
+		r, err := decodeRecord(b, false)
+		if err != nil {
+			return nil, fmt.Errorf("welcome: %w", err)
+		}
+		for _, g := range ro.grants[r.Author] {
+			if !seen[g.cid] {
+				seen[g.cid] = true
+				want = append(want, g.cid)
+			}
+		}
 	}
 	return w, nil
 }
