@@ -1,0 +1,244 @@
+// Package adapter connects package archive to package project: Project
+// implements archive.Source (export), archive.Sink (import) and
+// archive.Observations (BagIt) on a *project.Project.
+//
+// Words are those of packages archive and project. The mapping:
+//
+//   - records: project.Missing (log order, grants before the records they
+//     allow) for export, project.Apply (every check of a network sync) for
+//     import;
+//   - blobs: project.WantedBlobs under the Archive filter (every variant of
+//     every version); a block is wanted on import if a record refers to it;
+//   - members: project.RoleOf(id).CanWrite();
+//   - classes: thumbnail, preview, original (photos), attachment (other
+//     kinds) map to archive.ClassThumbnail, ClassPreview, ClassOriginal,
+//     ClassOther.
+package adapter
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/fieldsync/fieldsync/archive"
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/project"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Project adapts a *project.Project. It is safe for concurrent use.
+type Project struct {
+	p *project.Project
+
+	mu     sync.Mutex
+	wanted map[cid.Cid]project.Want // nil: to be (re)loaded
+}
+
+var (
+	_ archive.Source       = (*Project)(nil)
+	_ archive.Sink         = (*Project)(nil)
+	_ archive.Observations = (*Project)(nil)
+)
+
+// New returns the adapter for p.
+func New(p *project.Project) *Project { return &Project{p: p} }
+
+// ProjectID implements archive.Source, archive.Sink and
+// archive.Observations.
+func (a *Project) ProjectID() cid.Cid { return a.p.ID() }
+
+// ProjectName implements archive.Observations.
+func (a *Project) ProjectName() string { return a.p.Name() }
+
+// Vector implements archive.Source.
+func (a *Project) Vector(ctx context.Context) (archive.Vector, error) {
+	return archive.Vector(a.p.Vector()), nil
+}
+
+// Records implements archive.Source.
+func (a *Project) Records(ctx context.Context, have archive.Vector, fn func(archive.Block) error) error {
+	recs, err := a.p.Missing(ctx, project.VersionVector(have), 0)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := fn(archive.Block{CID: r.CID, Data: r.Block}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ClassOf maps a project class to an archive class.
+func ClassOf(c project.Class) archive.Class {
+	switch c {
+	case project.ClassThumbnail:
+		return archive.ClassThumbnail
+	case project.ClassPreview:
+		return archive.ClassPreview
+	case project.ClassOriginal:
+		return archive.ClassOriginal
+	}
+	return archive.ClassOther
+}
+
+// Blobs implements archive.Source.
+func (a *Project) Blobs(ctx context.Context) ([]archive.BlobRef, error) {
+	ws, err := a.p.WantedBlobs(ctx, project.Archive)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]archive.BlobRef, len(ws))
+	for i, w := range ws {
+		out[i] = archive.BlobRef{CID: w.CID, Class: ClassOf(w.Class), Time: w.ObservedAt, MediaType: w.MediaType, Size: w.Size}
+	}
+	return out, nil
+}
+
+// Apply implements archive.Sink with project.Apply. A record that is
+// stored but does not count (project.ErrBlocked, ErrNotAuthorized) is
+// reported with its error.
+func (a *Project) Apply(ctx context.Context, recs []archive.Block) ([]archive.RecordOutcome, error) {
+	blocks := make([][]byte, len(recs))
+	for i, r := range recs {
+		blocks[i] = r.Data
+	}
+	res, err := a.p.Apply(ctx, blocks)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]archive.RecordOutcome, len(recs))
+	stored := false
+	for i, r := range res {
+		if r.Err == nil && r.CID.Defined() && r.CID != recs[i].CID {
+			r.Err = fmt.Errorf("record decodes to %s, block is %s", r.CID, recs[i].CID)
+		}
+		out[i] = archive.RecordOutcome{New: r.Stored && r.Err == nil, Err: r.Err}
+		stored = stored || r.Stored
+	}
+	if stored {
+		a.mu.Lock()
+		a.wanted = nil
+		a.mu.Unlock()
+	}
+	return out, nil
+}
+
+// WantBlob implements archive.Sink: c is wanted if any version of any
+// observation the project counts refers to it.
+func (a *Project) WantBlob(ctx context.Context, c cid.Cid) (blob.Meta, bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.wanted == nil {
+		ws, err := a.p.WantedBlobs(ctx, project.Archive)
+		if err != nil {
+			return blob.Meta{}, false, err
+		}
+		a.wanted = make(map[cid.Cid]project.Want, len(ws))
+		for _, w := range ws {
+			a.wanted[w.CID] = w
+		}
+	}
+	w, ok := a.wanted[c]
+	return blob.Meta{MediaType: w.MediaType}, ok, nil
+}
+
+// CheckMember implements archive.Sink.
+func (a *Project) CheckMember(ctx context.Context, id peer.ID) error {
+	switch r := a.p.RoleOf(id); {
+	case r.CanWrite():
+		return nil
+	case r == project.RoleBlocked:
+		return project.ErrBlocked
+	}
+	return project.ErrNotMember
+}
+
+// Observations implements archive.Observations: the current state of every
+// observation that is not deleted.
+func (a *Project) Observations(ctx context.Context, fn func(archive.Observation) error) error {
+	obs, err := a.p.Observations(ctx, project.ObservationQuery{})
+	if err != nil {
+		return err
+	}
+	for _, o := range obs {
+		ao := archive.Observation{ID: o.ID, Record: o.Head, Author: o.Author, Created: o.Created, Updated: o.Updated,
+			Tags: slices.Clone(o.Tags), Notes: o.Notes}
+		if o.Position != nil {
+			ao.Position = &archive.Position{Lat: o.Position.Lat, Lon: o.Position.Lon, Accuracy: o.Position.Accuracy}
+		}
+		for _, at := range o.Attachments {
+			if at.Original == nil {
+				continue
+			}
+			aa := archive.Attachment{Name: at.Name, Kind: string(at.Kind), MediaType: at.MediaType,
+				Original: archive.Variant{CID: at.Original.CID, Size: at.Original.Size}}
+			if at.Preview != nil {
+				aa.Preview = &archive.Variant{CID: at.Preview.CID, Size: at.Preview.Size}
+			}
+			if at.Thumbnail != nil {
+				aa.Thumbnail = &archive.Variant{CID: at.Thumbnail.CID, Size: at.Thumbnail.Size}
+			}
+			ao.Attach = append(ao.Attach, aa)
+		}
+		if err := fn(ao); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Wants returns the blob classes device dev keeps, from the filter it
+// declared (project.FilterOf): Archive is every class, Field thumbnails and
+// previews, a custom filter the classes of its variants and kinds.
+func (a *Project) Wants(ctx context.Context, dev peer.ID) (archive.ClassSet, error) {
+	f, err := a.p.FilterOf(ctx, dev)
+	if err != nil {
+		return 0, err
+	}
+	return WantsOf(f), nil
+}
+
+// WantsOf maps a project filter to blob classes.
+func WantsOf(f project.Filter) archive.ClassSet {
+	switch f.Mode {
+	case project.FilterArchive:
+		return archive.AllBlobs
+	case project.FilterField:
+		return archive.FieldSet
+	}
+	variant := func(v project.VariantName) bool { return len(f.Variants) == 0 || slices.Contains(f.Variants, v) }
+	kind := func(photo bool) bool {
+		if len(f.Kinds) == 0 {
+			return true
+		}
+		return slices.ContainsFunc(f.Kinds, func(k project.AttachmentKind) bool { return (k == project.AttachPhoto) == photo })
+	}
+	var cs []archive.Class
+	if variant(project.VariantThumbnail) && kind(true) {
+		cs = append(cs, archive.ClassThumbnail)
+	}
+	if variant(project.VariantPreview) && kind(true) {
+		cs = append(cs, archive.ClassPreview)
+	}
+	if variant(project.VariantOriginal) && kind(true) {
+		cs = append(cs, archive.ClassOriginal)
+	}
+	if variant(project.VariantOriginal) && kind(false) {
+		cs = append(cs, archive.ClassOther)
+	}
+	return archive.Classes(cs...)
+}
+
+// State returns this device's state for a bundle: its vector, the complete
+// blobs of store and the classes its own filter wants.
+func (a *Project) State(ctx context.Context, store blob.Enumerator) (*archive.State, error) {
+	self := a.p.Self().PeerID()
+	wants, err := a.Wants(ctx, self)
+	if err != nil {
+		return nil, err
+	}
+	return archive.StateOf(ctx, a, self, store, wants)
+}
