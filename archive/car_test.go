@@ -184,7 +184,7 @@ func TestFlippedByte(t *testing.T) {
 		t.Fatalf("refused: %s", refused(rep))
 	}
 	for _, r := range rep.Refused[1:] {
-		if r.Reason != ReasonUnreferenced {
+		if r.Reason != ReasonNotWanted {
 			t.Fatalf("refused: %s", refused(rep))
 		}
 	}

@@ -47,9 +47,10 @@ const (
 	// ReasonRecord: the project refused the record (Err says why: bad
 	// signature, not a member, another project, a gap in the log...).
 	ReasonRecord Reason = "record-refused"
-	// ReasonUnreferenced: no record of the project refers to the blob
-	// this block belongs to.
-	ReasonUnreferenced Reason = "unreferenced"
+	// ReasonNotWanted: the blob this block belongs to is not wanted here:
+	// no record of the project refers to it, or this device's filter
+	// leaves it out (Sink.WantBlob).
+	ReasonNotWanted Reason = "not-wanted"
 	// ReasonSkeleton: the blob's nodes do not form its unixfs-v1-2025
 	// skeleton.
 	ReasonSkeleton Reason = "bad-skeleton"
@@ -578,7 +579,7 @@ func (im *importer) raw(c cid.Cid, data []byte, off int64, wait bool) error {
 		return nil
 	}
 	if !wait {
-		im.refuse(c, off, ReasonUnreferenced, errors.New("no record of the project refers to it"))
+		im.refuse(c, off, ReasonNotWanted, errors.New("no record of the project refers to it, or not wanted by this device"))
 		return nil
 	}
 	return im.keep(c, data, off)
@@ -681,7 +682,7 @@ func (im *importer) finish(ok bool) error {
 		}
 		for c := range im.nodes {
 			if !im.used[c] {
-				im.refuse(c, im.nodeOff[c], ReasonUnreferenced, errors.New("not part of a blob the project refers to"))
+				im.refuse(c, im.nodeOff[c], ReasonNotWanted, errors.New("not part of a blob wanted by this device"))
 			}
 		}
 	}

@@ -95,9 +95,10 @@ type Sink interface {
 	// returns one outcome per block, in order. The error is for failures
 	// to apply at all (database), not for a refused record.
 	Apply(ctx context.Context, recs []Block) ([]RecordOutcome, error)
-	// WantBlob reports whether c is an attachment variant referenced by a
-	// record the project holds, and what is known of it. Blocks no record
-	// refers to are refused.
+	// WantBlob reports whether this device wants blob c: an attachment
+	// variant referenced by a record the project holds (and, if the device
+	// keeps only some classes, one of those), and what is known of it.
+	// Blocks of blobs not wanted are refused (ReasonNotWanted).
 	WantBlob(ctx context.Context, c cid.Cid) (blob.Meta, bool, error)
 	// CheckMember reports whether p may send project data: a member,
 	// coordinator or creator, not blocked. Nil means yes.

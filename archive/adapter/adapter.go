@@ -8,7 +8,8 @@
 //     allow) for export, project.Apply (every check of a network sync) for
 //     import;
 //   - blobs: project.WantedBlobs under the Archive filter (every variant of
-//     every version); a block is wanted on import if a record refers to it;
+//     every version) for export; on import, under this device's own filter
+//     (project.FilterOf), as a network sync would fetch them;
 //   - members: project.RoleOf(id).CanWrite();
 //   - classes: thumbnail, preview, original (photos), attachment (other
 //     kinds) map to archive.ClassThumbnail, ClassPreview, ClassOriginal,
@@ -126,13 +127,19 @@ func (a *Project) Apply(ctx context.Context, recs []archive.Block) ([]archive.Re
 	return out, nil
 }
 
-// WantBlob implements archive.Sink: c is wanted if any version of any
-// observation the project counts refers to it.
+// WantBlob implements archive.Sink: c is wanted if this device's own filter
+// (project.FilterOf, Archive unless the device declared another) wants it,
+// as a network sync would fetch it. A field device importing a full bundle
+// keeps its thumbnails and previews and refuses the originals.
 func (a *Project) WantBlob(ctx context.Context, c cid.Cid) (blob.Meta, bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.wanted == nil {
-		ws, err := a.p.WantedBlobs(ctx, project.Archive)
+		f, err := a.p.FilterOf(ctx, a.p.Self().PeerID())
+		if err != nil {
+			return blob.Meta{}, false, err
+		}
+		ws, err := a.p.WantedBlobs(ctx, f)
 		if err != nil {
 			return blob.Meta{}, false, err
 		}

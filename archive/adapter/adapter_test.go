@@ -196,6 +196,28 @@ func TestBundleRoundTrip(t *testing.T) {
 		t.Fatal("field device got an original")
 	}
 
+	// A full bundle: the field device keeps what its filter wants and
+	// refuses the originals.
+	parts = nil
+	if _, err := archive.ExportAll(ctx, create, a.a, a.store, archive.ExportOptions{Key: a.id.PrivKey()}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = archive.ImportBundle(ctx, bytes.NewReader(parts[0].Bytes()), b.a, b.store, archive.ImportOptions{})
+	if err != nil || rep.Count(archive.BlobNew) != 0 || rep.RecordsNew != 0 || rep.RecordsKnown == 0 {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	for _, r := range rep.Refused {
+		if r.Reason != archive.ReasonNotWanted {
+			t.Fatalf("refused %v", r)
+		}
+	}
+	if len(rep.Refused) == 0 {
+		t.Fatal("originals not refused")
+	}
+	if ok, _ := blob.Has(ctx, b.store, mustOriginal(t, a)); ok {
+		t.Fatal("field device stored an original")
+	}
+
 	// A bundle signed by a device outside the project is refused.
 	outsider, _ := project.NewIdentity()
 	parts = nil
