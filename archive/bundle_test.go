@@ -289,12 +289,21 @@ func TestBundleRefused(t *testing.T) {
 		}
 	}
 
+	// Signed by a device this one knows is blocked: refused at once.
+	dst, dstStore := w.fresh()
+	dst.Apply(ctx, w.proj.order[:2])
+	dst.blocked[pid(w.outsider)] = true
+	rep, err := ImportBundle(ctx, bytes.NewReader(m.parts[0].Bytes()), dst, dstStore, ImportOptions{})
+	if !errors.Is(err, ErrNotMember) || rep.RecordsNew != 0 || len(dst.order) != 2 {
+		t.Fatalf("blocked: %v, %d records", err, len(dst.order))
+	}
+
 	// Unsigned: refused.
 	var buf bytes.Buffer
 	if _, err := Export(ctx, &buf, w.proj, w.store, ExportOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	dst, dstStore := w.fresh()
+	dst, dstStore = w.fresh()
 	if _, err := ImportBundle(ctx, bytes.NewReader(buf.Bytes()), dst, dstStore, ImportOptions{}); !errors.Is(err, ErrNotMember) {
 		t.Fatalf("unsigned: %v", err)
 	}

@@ -330,14 +330,14 @@ func TestKubo(t *testing.T) {
 		return out
 	}
 	run("init", "--profile=test")
-	run("dag", "import", "--pin-roots=true", file)
+	run("--offline", "dag", "import", "--pin-roots=true", file)
 	for c := range w.proj.refs {
 		want, _ := blob.ReadAll(context.Background(), w.store, c)
-		if got := run("cat", "--offline", c.String()); !bytes.Equal(got, want) {
+		if got := run("--offline", "cat", c.String()); !bytes.Equal(got, want) {
 			t.Fatalf("ipfs cat %s: %d bytes differ from %d", c, len(got), len(want))
 		}
 	}
 	for _, r := range w.proj.order {
-		run("dag", "get", "--offline", r.CID.String())
+		run("--offline", "dag", "get", r.CID.String())
 	}
 }

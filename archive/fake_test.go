@@ -42,10 +42,11 @@ type fakeRef struct {
 }
 
 var (
-	errFakeSig    = errors.New("fake: bad signature")
-	errFakeMember = errors.New("fake: not a member")
-	errFakeGap    = errors.New("fake: gap in log")
-	errFakeProj   = errors.New("fake: another project")
+	errFakeSig     = errors.New("fake: bad signature")
+	errFakeMember  = errors.New("fake: not a member")
+	errFakeGap     = errors.New("fake: gap in log")
+	errFakeProj    = errors.New("fake: another project")
+	errFakeBlocked = errors.New("fake: blocked")
 )
 
 type fakeProject struct {
@@ -53,6 +54,7 @@ type fakeProject struct {
 	name    string
 	creator peer.ID
 	members map[peer.ID]bool
+	blocked map[peer.ID]bool
 	logs    map[peer.ID][]Block
 	order   []Block // every record in the order applied
 	refs    map[cid.Cid]BlobRef
@@ -60,7 +62,7 @@ type fakeProject struct {
 }
 
 func newFakeProject(id cid.Cid) *fakeProject {
-	return &fakeProject{id: id, members: map[peer.ID]bool{}, logs: map[peer.ID][]Block{}, refs: map[cid.Cid]BlobRef{}}
+	return &fakeProject{id: id, members: map[peer.ID]bool{}, blocked: map[peer.ID]bool{}, logs: map[peer.ID][]Block{}, refs: map[cid.Cid]BlobRef{}}
 }
 
 func signRecord(t testing.TB, key crypto.PrivKey, r *fakeRecord) Block {
@@ -194,8 +196,11 @@ func (p *fakeProject) WantBlob(ctx context.Context, c cid.Cid) (blob.Meta, bool,
 }
 
 func (p *fakeProject) CheckMember(ctx context.Context, id peer.ID) error {
+	if p.blocked[id] {
+		return errFakeBlocked
+	}
 	if !p.members[id] {
-		return errFakeMember
+		return fmt.Errorf("%w: %w", ErrUnknownDevice, errFakeMember)
 	}
 	return nil
 }

@@ -133,12 +133,21 @@ func (r *Report) Count(s BlobStatus) int {
 //	                                     (else wait in a temp file until
 //	                                      its skeleton or record arrives)
 //
-// A CAR whose manifest names another project gives ErrOtherProject; a
-// signed manifest by a device that is not a member (or a bundle without a
-// valid signature, with opts.Bundle) gives ErrNotMember; input that is not
-// a CAR gives ErrNotCAR. In these cases nothing is stored. Otherwise the
-// error is nil unless reading or storing failed, and the report lists what
-// was new, known and refused.
+// A CAR whose manifest names another project gives ErrOtherProject and
+// input that is not a CAR ErrNotCAR: nothing is stored. A bundle (opts.
+// Bundle) must start with a manifest (else ErrNoManifest) signed by a
+// device (else ErrNotMember); so must any CAR whose manifest is signed. The
+// signer must be a member: a signer the device knows and that may not send
+// (blocked) is refused at once with ErrNotMember, storing nothing; a signer
+// the device does not know yet (a new member, Sink.CheckMember wrapping
+// ErrUnknownDevice) lets the device apply the records first, since each is
+// signed by its own author and passes every check on its own, and checks
+// the signer again before any blob: still not a member, ErrNotMember and
+// no blob stored.
+//
+// Otherwise the error is nil unless reading or storing failed (or ctx
+// ended), and the report lists what was new, known and refused; a file cut
+// short sets Report.Truncated, not an error.
 func Import(ctx context.Context, r io.Reader, sink Sink, store BlobSink, opts ImportOptions) (*Report, error) {
 	cr, err := newCARReader(r)
 	if err != nil {
@@ -289,6 +298,9 @@ func (im *importer) checkManifest(s section) (bool, error) {
 			return false, fmt.Errorf("import: %w", err)
 		}
 		if err := im.sink.CheckMember(im.ctx, m.From); err != nil {
+			if !errors.Is(err, ErrUnknownDevice) {
+				return false, fmt.Errorf("import: signed by %s: %w: %w", m.From, ErrNotMember, err)
+			}
 			// A device that does not know the signer yet (a fresh one)
 			// learns the roster from the records, which come first and
 			// pass every check on their own; the signer is checked

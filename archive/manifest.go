@@ -36,6 +36,9 @@ var (
 	// ErrNotMember means a bundle is unsigned, badly signed, or signed by
 	// a device that is not a member of the project (or is blocked).
 	ErrNotMember = errors.New("archive: not from a project member")
+	// ErrUnknownDevice is what Sink.CheckMember wraps for a device the
+	// project does not know at all.
+	ErrUnknownDevice = errors.New("archive: unknown device")
 	// ErrNoManifest means a bundle does not start with its manifest.
 	ErrNoManifest = errors.New("archive: no fieldsync manifest")
 )

@@ -101,7 +101,10 @@ type Sink interface {
 	// Blocks of blobs not wanted are refused (ReasonNotWanted).
 	WantBlob(ctx context.Context, c cid.Cid) (blob.Meta, bool, error)
 	// CheckMember reports whether p may send project data: a member,
-	// coordinator or creator, not blocked. Nil means yes.
+	// coordinator or creator, not blocked. Nil means yes; an error
+	// wrapping ErrUnknownDevice means the project does not know p at all
+	// (it may learn of p from the records that follow); any other error
+	// means p is known and may not (blocked).
 	CheckMember(ctx context.Context, p peer.ID) error
 }
 

@@ -160,7 +160,7 @@ func (a *Project) CheckMember(ctx context.Context, id peer.ID) error {
 	case r == project.RoleBlocked:
 		return project.ErrBlocked
 	}
-	return project.ErrNotMember
+	return fmt.Errorf("%w: %w", archive.ErrUnknownDevice, project.ErrNotMember)
 }
 
 // Observations implements archive.Observations: the current state of every
