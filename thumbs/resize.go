@@ -186,13 +186,13 @@ func resize(p plane, w, h int) plane {
 
 // fit returns the size of a w×h image fitted into a box×box square, never
 // enlarged: the long edge becomes box, the short edge keeps the aspect
-// ratio, rounded, at least 1.
+// ratio, rounded down (as imaging.Fit does), at least 1.
 func fit(w, h, box int) (int, int) {
 	if w <= box && h <= box {
 		return w, h
 	}
 	if w >= h {
-		return box, max(1, (h*box+w/2)/w)
+		return box, max(1, h*box/w)
 	}
-	return max(1, (w*box+h/2)/h), box
+	return max(1, w*box/h), box
 }
