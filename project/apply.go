@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -52,15 +54,25 @@ type Result struct {
 func (p *Project) Apply(ctx context.Context, blocks [][]byte) ([]Result, error) {
 	res := make([]Result, len(blocks))
 	recs := make([]*Record, len(blocks))
-	for i, b := range blocks {
-		r, err := DecodeRecord(b)
-		if err != nil {
-			res[i].Err = err
-			continue
-		}
-		recs[i] = r
-		res[i] = Result{CID: r.CID, Author: r.Author, Seq: r.Seq}
+	// Signature checks dominate: spread decoding over the CPUs.
+	workers := min(runtime.GOMAXPROCS(0), (len(blocks)+63)/64)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(blocks); i += workers {
+				r, err := DecodeRecord(blocks[i])
+				if err != nil {
+					res[i].Err = err
+					continue
+				}
+				recs[i] = r
+				res[i] = Result{CID: r.CID, Author: r.Author, Seq: r.Seq}
+			}
+		}()
 	}
+	wg.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return res, p.applyLocked(ctx, recs, res)
@@ -162,16 +174,24 @@ func (a *applier) close() {
 	}
 }
 
-func (a *applier) exec(q string, args ...any) error {
+func (a *applier) stmt(q string) (*sql.Stmt, error) {
 	s, ok := a.stmts[q]
 	if !ok {
 		var err error
 		if s, err = a.tx.PrepareContext(a.ctx, q); err != nil {
-			return err
+			return nil, err
 		}
 		a.stmts[q] = s
 	}
-	_, err := s.ExecContext(a.ctx, args...)
+	return s, nil
+}
+
+func (a *applier) exec(q string, args ...any) error {
+	s, err := a.stmt(q)
+	if err != nil {
+		return err
+	}
+	_, err = s.ExecContext(a.ctx, args...)
 	return err
 }
 
@@ -290,7 +310,7 @@ func (a *applier) finish() error {
 	}
 	ids := slices.Sorted(maps.Keys(a.dirty))
 	for _, id := range ids {
-		if err := refreshObservation(a.ctx, a.tx, id); err != nil {
+		if err := a.refreshObservation(id); err != nil {
 			return err
 		}
 	}
@@ -353,11 +373,15 @@ func (a *applier) restatus() error {
 // heads are the counted versions that no counted version of the same
 // observation links; the winner is the head with the latest Updated time,
 // then the greatest CID bytes.
-func refreshObservation(ctx context.Context, tx *sql.Tx, id string) error {
-	rows, err := tx.QueryContext(ctx, `SELECT v.cid, v.created, v.updated, v.deleted FROM project_versions v
+func (a *applier) refreshObservation(id string) error {
+	q, err := a.stmt(`SELECT v.cid, v.created, v.updated, v.deleted FROM project_versions v
 		WHERE v.obs = ?1 AND v.ok = 1 AND NOT EXISTS (
 			SELECT 1 FROM project_links l JOIN project_versions w ON w.cid = l.cid
-			WHERE l.replaces = v.cid AND l.obs = ?1 AND w.obs = ?1 AND w.ok = 1)`, id)
+			WHERE l.replaces = v.cid AND l.obs = ?1 AND w.obs = ?1 AND w.ok = 1)`)
+	if err != nil {
+		return err
+	}
+	rows, err := q.QueryContext(a.ctx, id)
 	if err != nil {
 		return err
 	}
@@ -385,11 +409,9 @@ func refreshObservation(ctx context.Context, tx *sql.Tx, id string) error {
 		return err
 	}
 	if heads == 0 {
-		_, err := tx.ExecContext(ctx, `DELETE FROM project_observations WHERE obs = ?`, id)
-		return err
+		return a.exec(`DELETE FROM project_observations WHERE obs = ?`, id)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO project_observations (obs, head, heads, created, updated, deleted) VALUES (?, ?, ?, ?, ?, ?)
+	return a.exec(`INSERT INTO project_observations (obs, head, heads, created, updated, deleted) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (obs) DO UPDATE SET head = excluded.head, heads = excluded.heads, created = excluded.created,
 		updated = excluded.updated, deleted = excluded.deleted`, id, best.cid, heads, best.created, best.updated, best.deleted)
-	return err
 }
