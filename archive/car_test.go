@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -340,4 +341,20 @@ func TestKubo(t *testing.T) {
 	for _, r := range w.proj.order {
 		run("--offline", "dag", "get", r.CID.String())
 	}
+}
+
+// TestImportFewOpen holds at most one partial blob open: the others are
+// closed and begun again as their leaves arrive.
+func TestImportFewOpen(t *testing.T) {
+	defer func(n int) { maxOpen = n }(maxOpen)
+	maxOpen = 1
+	w := newWorld(t)
+	w.observation(w.creator, "obs-big-5", w.proj.obs[0].Created, mrand.New(mrand.NewPCG(3, 4)), 1536*1024, "b.jpg", nil)
+	b, _ := exportCAR(t, w, ExportOptions{})
+	dst, dstStore := w.fresh()
+	rep, err := Import(context.Background(), bytes.NewReader(b), dst, dstStore, ImportOptions{})
+	if err != nil || len(rep.Refused) != 0 || rep.Count(BlobNew) != len(w.proj.refs) {
+		t.Fatalf("%v %s %+v", err, refused(rep), rep.Blobs)
+	}
+	sameProject(t, w.proj, w.store, dst, dstStore, AllBlobs)
 }

@@ -155,12 +155,13 @@ func Import(ctx context.Context, r io.Reader, sink Sink, store BlobSink, opts Im
 	}
 	im := &importer{
 		ctx: ctx, sink: sink, store: store, opts: opts,
-		rep:    &Report{CARVersion: cr.version, Roots: cr.roots},
-		nodes:  map[cid.Cid][]byte{},
-		owners: map[cid.Cid][]leafRef{},
-		open:   map[cid.Cid]*openBlob{},
-		spill:  map[cid.Cid]spilled{},
-		used:   map[cid.Cid]bool{},
+		rep:     &Report{CARVersion: cr.version, Roots: cr.roots},
+		nodes:   map[cid.Cid][]byte{},
+		owners:  map[cid.Cid][]leafRef{},
+		open:    map[cid.Cid]*openBlob{},
+		spill:   map[cid.Cid]spilled{},
+		used:    map[cid.Cid]bool{},
+		openSet: map[*openBlob]struct{}{},
 	}
 	defer im.cleanup()
 	err = im.run(cr)
@@ -183,11 +184,20 @@ type leafRef struct {
 
 // openBlob is a blob whose skeleton is known during the import.
 type openBlob struct {
-	sk  *chunk.Skeleton
-	p   blob.Partial // nil until the first leaf (for partials found in the store)
-	res *BlobResult  // nil until the blob is touched
-	err error        // Begin failed
+	sk      *chunk.Skeleton
+	p       blob.Partial // open partial blob, or nil (not begun yet, or closed)
+	res     *BlobResult  // nil until the blob is touched
+	err     error        // Begin failed
+	begun   bool
+	done    bool // complete (committed now, or before)
+	missing int  // leaves still missing, once begun
+	used    int64
 }
+
+// maxOpen bounds the partial blobs held open at once (a disk store holds a
+// file and a lock for each); others are closed, their state kept, and
+// begun again when a leaf of theirs arrives.
+var maxOpen = 16
 
 type spilled struct {
 	off    int64
@@ -217,6 +227,9 @@ type importer struct {
 	preload  bool
 	signer   peer.ID     // a manifest signer not yet known to be a member
 	touched  []*openBlob // blobs in the report, in the order first touched
+	openSet  map[*openBlob]struct{}
+	clock    int64
+	closeErr error
 }
 
 func (im *importer) refuse(c cid.Cid, off int64, why Reason, err error) {
@@ -431,7 +444,9 @@ func (im *importer) result(b *openBlob) *BlobResult {
 }
 
 func (im *importer) begin(b *openBlob) {
-	if b.p != nil || b.err != nil {
+	im.clock++
+	b.used = im.clock
+	if b.p != nil || b.err != nil || b.done {
 		return
 	}
 	meta, _, err := im.sink.WantBlob(im.ctx, b.sk.Root)
@@ -445,12 +460,43 @@ func (im *importer) begin(b *openBlob) {
 		return
 	}
 	b.p = p
-	res := im.result(b)
-	if len(p.Missing()) == 0 {
-		res.Status = BlobKnown
-	} else {
-		res.Status = BlobPartial
+	b.missing = len(p.Missing())
+	if !b.begun {
+		b.begun = true
+		res := im.result(b)
+		if b.missing == 0 {
+			res.Status = BlobKnown
+		} else {
+			res.Status = BlobPartial
+		}
 	}
+	if b.missing == 0 {
+		b.done = true
+		im.close(b)
+		return
+	}
+	im.openSet[b] = struct{}{}
+	if len(im.openSet) > maxOpen {
+		var lru *openBlob
+		for o := range im.openSet {
+			if o != b && (lru == nil || o.used < lru.used) {
+				lru = o
+			}
+		}
+		im.close(lru)
+	}
+}
+
+// close closes b's partial blob (its state stays in the store).
+func (im *importer) close(b *openBlob) {
+	if b.p == nil {
+		return
+	}
+	if err := b.p.Close(); err != nil && im.closeErr == nil {
+		im.closeErr = fmt.Errorf("import: close partial blob %s: %w", b.sk.Root, err)
+	}
+	b.p = nil
+	delete(im.openSet, b)
 }
 
 func (im *importer) node(s section) error {
@@ -604,10 +650,10 @@ func (im *importer) writeLeaf(r leafRef, data []byte, off int64) {
 		im.refuse(b.sk.Leaves[r.i].CID, off, ReasonStore, b.err)
 		return
 	}
-	res := im.result(b)
-	if b.p.Have(r.i) {
+	if b.done || b.p.Have(r.i) {
 		return
 	}
+	res := im.result(b)
 	if err := b.p.WriteLeaf(im.ctx, r.i, data); err != nil {
 		why := ReasonStore
 		if errors.Is(err, chunk.ErrMismatch) {
@@ -617,12 +663,15 @@ func (im *importer) writeLeaf(r leafRef, data []byte, off int64) {
 		return
 	}
 	res.NewLeaves++
-	if len(b.p.Missing()) == 0 {
+	b.missing--
+	if b.missing <= 0 {
 		if _, err := b.p.Commit(im.ctx); err != nil {
 			im.refuse(b.sk.Root, off, ReasonStore, err)
 			return
 		}
 		res.Status = BlobNew
+		b.done = true
+		im.close(b)
 	}
 }
 
@@ -699,17 +748,18 @@ func (im *importer) finish(ok bool) error {
 		}
 	}
 	for _, b := range im.open {
-		if b.p == nil {
+		im.close(b)
+		if !b.begun {
 			continue
 		}
 		res := im.result(b)
-		res.Have = len(b.sk.Leaves) - len(b.p.Missing())
+		res.Have = len(b.sk.Leaves) - b.missing
 		if res.Have < res.Leaves {
 			res.Status = BlobPartial
 		}
-		if cerr := b.p.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("import: close partial blob %s: %w", b.sk.Root, cerr)
-		}
+	}
+	if err == nil {
+		err = im.closeErr
 	}
 	im.rep.Blobs = make([]BlobResult, len(im.touched))
 	for i, b := range im.touched {
