@@ -1,0 +1,392 @@
+package project
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // variant sizes
+	"io"
+	"io/fs"
+	"mime"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/thumbs"
+)
+
+// Import turns files into observations, one observation per file:
+//
+//	file ─ thumbs.Make (sniff, EXIF time and GPS, thumbnail, preview)
+//	  │        └─ ErrUnsupported: an attachment with only its original
+//	  ├─ blob store: original, preview, thumbnail (one batch per group)
+//	  └─ observation record (signed, one transaction per group)
+//
+// Blobs are committed before the records that name them, so a crash
+// leaves at worst blobs no record names, never a record whose blobs are
+// missing on this device.
+
+// ImportOptions shape an import.
+type ImportOptions struct {
+	// Store receives the blobs. If it is also a blob.Batcher, the blobs of
+	// each group of files share one batch (one fsync).
+	Store blob.Receiver
+	// Thumbs are the variant options (zero: thumbs defaults; every device
+	// should use the same, so variant CIDs agree).
+	Thumbs thumbs.Options
+	// Tags and Notes are given to every observation made.
+	Tags  []string
+	Notes string
+	// Position is used when a file has no GPS position in its EXIF.
+	Position *Position
+	// GroupSize is the number of files per blob batch and record
+	// transaction in ImportDir (default 32).
+	GroupSize int
+}
+
+// ImportProgress reports on one file of an import.
+type ImportProgress struct {
+	Path        string
+	Done, Total int   // files handled so far (this one included), files in all
+	Bytes       int64 // bytes of originals handled so far
+	TotalBytes  int64
+	Record      *Record // the observation made; nil if the file was skipped
+	Err         error   // why the file was skipped
+}
+
+// ImportSkip is a file an import left out, and why.
+type ImportSkip struct {
+	Path   string
+	Reason error
+}
+
+// ImportReport sums up an ImportDir.
+type ImportReport struct {
+	Records []*Record    // one observation per file imported, in path order
+	Skipped []ImportSkip // files not imported
+	// Warnings are files imported with less than usual (a photo too large
+	// or too damaged for variants is imported with its original only).
+	Warnings []ImportSkip
+}
+
+// Reasons for skipping a file.
+var (
+	ErrSkipHidden    = errors.New("project: hidden file")
+	ErrSkipEmpty     = errors.New("project: empty file")
+	ErrSkipIrregular = errors.New("project: not a regular file")
+)
+
+// ImportFile imports one file as a new observation: a photo with its
+// thumbnail and preview, its time (EXIF DateTimeOriginal, else the file's
+// modification time) and position (EXIF GPS, else opts.Position); any
+// other file as an attachment with only its original.
+func (p *Project) ImportFile(ctx context.Context, path string, opts ImportOptions) (*Record, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("import %s: %w", path, ErrSkipIrregular)
+	}
+	rep, err := p.importFiles(ctx, []importFile{{path: path, name: filepath.Base(path), size: st.Size(), mtime: st.ModTime()}}, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(rep.Skipped) > 0 {
+		return nil, fmt.Errorf("import %s: %w", path, rep.Skipped[0].Reason)
+	}
+	return rep.Records[0], nil
+}
+
+type importFile struct {
+	path, name string
+	size       int64
+	mtime      time.Time
+}
+
+// ImportDir imports every file under dir (recursively, in path order),
+// photos and other attachments alike, one observation each. Hidden files
+// (a name starting with "."), empty files, non-regular files and files
+// that cannot be read are skipped and listed with their reasons. progress,
+// if not nil, is called after each file. A cancelled ctx stops the import
+// after the current group; what was imported stays.
+func (p *Project) ImportDir(ctx context.Context, dir string, opts ImportOptions, progress func(ImportProgress)) (*ImportReport, error) {
+	var files []importFile
+	rep := &ImportReport{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if path == dir {
+				return err
+			}
+			rep.Skipped = append(rep.Skipped, ImportSkip{path, err})
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if path != dir && strings.HasPrefix(d.Name(), ".") {
+			rep.Skipped = append(rep.Skipped, ImportSkip{path, ErrSkipHidden})
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			rep.Skipped = append(rep.Skipped, ImportSkip{path, ErrSkipIrregular})
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			rep.Skipped = append(rep.Skipped, ImportSkip{path, err})
+			return nil
+		}
+		if info.Size() == 0 {
+			rep.Skipped = append(rep.Skipped, ImportSkip{path, ErrSkipEmpty})
+			return nil
+		}
+		files = append(files, importFile{path: path, name: d.Name(), size: info.Size(), mtime: info.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", dir, err)
+	}
+	var total int64
+	for _, f := range files {
+		total += f.size
+	}
+	group := opts.GroupSize
+	if group <= 0 {
+		group = 32
+	}
+	done, bytes := 0, int64(0)
+	for start := 0; start < len(files); start += group {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		chunk := files[start:min(start+group, len(files))]
+		r, err := p.importFiles(ctx, chunk, opts, func(pr ImportProgress) {
+			done++
+			bytes += pr.Bytes
+			pr.Done, pr.Total, pr.Bytes, pr.TotalBytes = done, len(files), bytes, total
+			if progress != nil {
+				progress(pr)
+			}
+		})
+		if err != nil {
+			return rep, err
+		}
+		rep.Records = append(rep.Records, r.Records...)
+		rep.Skipped = append(rep.Skipped, r.Skipped...)
+		rep.Warnings = append(rep.Warnings, r.Warnings...)
+	}
+	return rep, nil
+}
+
+// importFiles imports one group: variants in parallel, blobs in one batch,
+// records in one transaction. progress gets Bytes as this file's size.
+func (p *Project) importFiles(ctx context.Context, files []importFile, opts ImportOptions, progress func(ImportProgress)) (*ImportReport, error) {
+	if opts.Store == nil {
+		return nil, errors.New("import: no blob store")
+	}
+	results := make([]*thumbs.Result, len(files))
+	errs := make([]error, len(files))
+	err := thumbs.MakeAll(ctx, len(files), func(i int) (io.ReadCloser, error) { return os.Open(files[i].path) }, opts.Thumbs,
+		func(i int, res *thumbs.Result, err error) { results[i], errs[i] = res, err })
+	if err != nil {
+		return nil, err
+	}
+	recv := opts.Store
+	var batch blob.Batch
+	if b, ok := opts.Store.(blob.Batcher); ok {
+		if batch, err = b.Batch(ctx); err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		defer batch.Discard()
+		recv = batch
+	}
+	rep := &ImportReport{}
+	type made struct {
+		i   int
+		obs *Observation
+	}
+	var obs []made
+	for i, f := range files {
+		o, warn, err := p.importOne(ctx, recv, f, results[i], errs[i], opts)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			rep.Skipped = append(rep.Skipped, ImportSkip{f.path, err})
+			if progress != nil {
+				progress(ImportProgress{Path: f.path, Bytes: f.size, Err: err})
+			}
+			continue
+		}
+		if warn != nil {
+			rep.Warnings = append(rep.Warnings, ImportSkip{f.path, warn})
+		}
+		obs = append(obs, made{i, o})
+	}
+	if batch != nil {
+		if err := batch.Commit(ctx); err != nil {
+			return nil, fmt.Errorf("import: commit blobs: %w", err)
+		}
+	}
+	bodies := make([]*Observation, len(obs))
+	for k, m := range obs {
+		bodies[k] = m.obs
+	}
+	recs, err := p.commitObservations(ctx, bodies)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	rep.Records = recs
+	for k, m := range obs {
+		if progress != nil {
+			progress(ImportProgress{Path: files[m.i].path, Bytes: files[m.i].size, Record: recs[k]})
+		}
+	}
+	return rep, nil
+}
+
+// importOne stores one file's blobs and returns its observation.
+func (p *Project) importOne(ctx context.Context, recv blob.Receiver, f importFile, res *thumbs.Result, terr error, opts ImportOptions) (*Observation, error, error) {
+	var warn error
+	switch {
+	case terr == nil, errors.Is(terr, thumbs.ErrUnsupported):
+	case errors.Is(terr, thumbs.ErrTooLarge), errors.Is(terr, thumbs.ErrCorrupt):
+		warn = fmt.Errorf("no variants: %w", terr)
+	default:
+		return nil, nil, terr // unreadable
+	}
+	mediaType, kind := mediaTypeOf(f, res)
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := recv.Put(ctx, fh, blob.Meta{MediaType: mediaType})
+	fh.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("store original: %w", err)
+	}
+	at := Attachment{Kind: kind, MediaType: mediaType, Name: f.name, Original: &Variant{CID: info.CID, Size: info.Size}}
+	o := &Observation{Created: f.mtime.UTC().Truncate(time.Millisecond), Tags: opts.Tags, Notes: opts.Notes, Position: opts.Position}
+	if res != nil {
+		at.Original.Width, at.Original.Height = res.Width, res.Height
+		for _, v := range []struct {
+			data []byte
+			dst  **Variant
+		}{{res.Preview, &at.Preview}, {res.Thumbnail, &at.Thumbnail}} {
+			vi, err := recv.Put(ctx, bytes.NewReader(v.data), blob.Meta{MediaType: "image/jpeg"})
+			if err != nil {
+				return nil, nil, fmt.Errorf("store variant: %w", err)
+			}
+			cfg, _, err := image.DecodeConfig(bytes.NewReader(v.data))
+			if err != nil {
+				return nil, nil, fmt.Errorf("variant: %w", err)
+			}
+			*v.dst = &Variant{CID: vi.CID, Size: vi.Size, Width: cfg.Width, Height: cfg.Height}
+		}
+		if !res.Taken.IsZero() {
+			o.Created = res.Taken.UTC().Truncate(time.Millisecond)
+		}
+		if res.GPS != nil {
+			o.Position = &Position{Lat: res.GPS.Lat, Lon: res.GPS.Lon}
+		}
+	}
+	o.Attachments = []Attachment{at}
+	return o, warn, nil
+}
+
+// mediaTypeOf names a file's media type (by its first bytes, then its
+// extension) and attachment kind.
+func mediaTypeOf(f importFile, res *thumbs.Result) (string, AttachmentKind) {
+	if res != nil {
+		return res.MediaType, AttachPhoto
+	}
+	mt := "application/octet-stream"
+	if fh, err := os.Open(f.path); err == nil {
+		head := make([]byte, 16)
+		n, _ := io.ReadFull(fh, head)
+		fh.Close()
+		if t, _ := thumbs.Sniff(head[:n]); t != "" {
+			mt = t
+		}
+	}
+	// An MP4 container holding only audio sniffs as video/mp4; trust an
+	// audio extension then.
+	if mt == "application/octet-stream" || mt == "video/mp4" && strings.HasPrefix(extraTypes[strings.ToLower(filepath.Ext(f.name))], "audio/") {
+		if t := mime.TypeByExtension(strings.ToLower(filepath.Ext(f.name))); t != "" {
+			mt = t
+		}
+		if t, ok := extraTypes[strings.ToLower(filepath.Ext(f.name))]; ok {
+			mt = t
+		}
+	}
+	if i := strings.IndexByte(mt, ';'); i >= 0 {
+		mt = strings.TrimSpace(mt[:i])
+	}
+	switch {
+	case strings.HasPrefix(mt, "image/"):
+		return mt, AttachPhoto
+	case strings.HasPrefix(mt, "audio/"):
+		return mt, AttachAudio
+	case strings.HasPrefix(mt, "video/"):
+		return mt, AttachVideo
+	}
+	return mt, AttachFile
+}
+
+// extraTypes are common field formats the system MIME table may lack.
+var extraTypes = map[string]string{
+	".m4a": "audio/mp4", ".aac": "audio/aac", ".amr": "audio/amr", ".3gp": "video/3gpp", ".mov": "video/quicktime",
+	".mp4": "video/mp4", ".ogg": "audio/ogg", ".opus": "audio/opus", ".wav": "audio/wav", ".mp3": "audio/mpeg",
+	".heic": "image/heic", ".heif": "image/heif", ".dng": "image/x-adobe-dng", ".gpx": "application/gpx+xml",
+	".kml": "application/vnd.google-earth.kml+xml", ".geojson": "application/geo+json", ".csv": "text/csv",
+	".pdf": "application/pdf", ".txt": "text/plain",
+}
+
+// commitObservations signs bodies as this device's next records and
+// applies them in one transaction.
+func (p *Project) commitObservations(ctx context.Context, bodies []*Observation) ([]*Record, error) {
+	if len(bodies) == 0 {
+		return nil, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.ro.current(p.self.PeerID()).CanWrite() {
+		return nil, ErrNotMember
+	}
+	h := p.vec[p.self.PeerID()]
+	now := p.nowMS()
+	recs := make([]*Record, len(bodies))
+	for i, o := range bodies {
+		if o.ID == "" {
+			o.ID = NewObservationID()
+		}
+		o.Updated = now
+		r, err := newRecord(p.self, p.id, h.seq+1, h.cid, o)
+		if err != nil {
+			return nil, err
+		}
+		recs[i] = r
+		h = logHead{r.Seq, r.CID}
+	}
+	res := make([]Result, len(recs))
+	if err := p.applyLocked(ctx, recs, res); err != nil {
+		return nil, err
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			return nil, r.Err
+		}
+	}
+	return recs, nil
+}

@@ -1,0 +1,121 @@
+package project
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob/mem"
+)
+
+const photos = "../testdata/photos"
+
+func TestImportFileEXIF(t *testing.T) {
+	p := newProject(t, "p")
+	store := mem.New()
+	r, err := p.ImportFile(ctx, filepath.Join(photos, "gps.jpg"), ImportOptions{Store: store, Tags: []string{"spring"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := r.Observation
+	// exiftool wrote DateTimeOriginal 2024:05:17 09:41:23 at -03:00 and
+	// GPS 3.4653 S, 62.2159 W (testdata/photos/make.sh).
+	if want := time.Date(2024, 5, 17, 12, 41, 23, 0, time.UTC); !o.Created.Equal(want) {
+		t.Errorf("created %v, want %v", o.Created, want)
+	}
+	if o.Position == nil || math.Abs(o.Position.Lat+3.4653) > 1e-4 || math.Abs(o.Position.Lon+62.2159) > 1e-4 {
+		t.Errorf("position %+v", o.Position)
+	}
+	a := o.Attachments[0]
+	if a.Kind != AttachPhoto || a.MediaType != "image/jpeg" || a.Name != "gps.jpg" || a.Preview == nil || a.Thumbnail == nil {
+		t.Fatalf("attachment %+v", a)
+	}
+	if max(a.Thumbnail.Width, a.Thumbnail.Height) > 400 || a.Original.Width == 0 {
+		t.Errorf("sizes %+v %+v", a.Thumbnail, a.Original)
+	}
+	for _, v := range a.Variants() {
+		info, err := store.Stat(ctx, v.CID)
+		if err != nil || info.Size != v.Size {
+			t.Errorf("%s: %v %v", v.Name, info, err)
+		}
+	}
+	st, err := p.Observation(ctx, o.ID)
+	if err != nil || st.Tags[0] != "spring" {
+		t.Fatal(st, err)
+	}
+	ws, _ := p.WantedBlobs(ctx, Field)
+	if len(ws) != 2 || ws[0].CID != a.Thumbnail.CID || ws[1].CID != a.Preview.CID || !ws[0].ObservedAt.Equal(o.Created) {
+		t.Fatalf("wanted %+v", ws)
+	}
+}
+
+func TestImportDir(t *testing.T) {
+	dir := t.TempDir()
+	copyFile := func(src, dst string) {
+		b, err := os.ReadFile(filepath.Join(photos, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, dst)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, dst), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile("baseline.jpg", "day1/a.jpg")
+	copyFile("orient-6.jpg", "day1/b.jpg")
+	copyFile("other.heic", "day2/c.heic")
+	copyFile("bad-truncated.jpg", "day2/broken.jpg")
+	os.WriteFile(filepath.Join(dir, "day2/interview.m4a"), []byte("\x00\x00\x00\x20ftypM4A fake audio"), 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("river rose 40 cm overnight\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, ".DS_Store"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, "empty.jpg"), nil, 0o644)
+	os.Symlink("notes.txt", filepath.Join(dir, "link.txt"))
+
+	p := newProject(t, "p")
+	var calls []ImportProgress
+	rep, err := p.ImportDir(ctx, dir, ImportOptions{Store: mem.New(), GroupSize: 2}, func(pr ImportProgress) { calls = append(calls, pr) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]AttachmentKind{}
+	variants := map[string]int{}
+	for _, r := range rep.Records {
+		a := r.Observation.Attachments[0]
+		kinds[a.Name] = a.Kind
+		variants[a.Name] = len(a.Variants())
+	}
+	want := map[string]AttachmentKind{"a.jpg": AttachPhoto, "b.jpg": AttachPhoto, "c.heic": AttachPhoto,
+		"broken.jpg": AttachPhoto, "interview.m4a": AttachAudio, "notes.txt": AttachFile}
+	for n, k := range want {
+		if kinds[n] != k {
+			t.Errorf("%s: kind %q, want %q", n, kinds[n], k)
+		}
+	}
+	if len(rep.Records) != len(want) {
+		t.Errorf("imported %d: %v", len(rep.Records), kinds)
+	}
+	if variants["a.jpg"] != 3 || variants["c.heic"] != 1 || variants["broken.jpg"] != 1 || variants["notes.txt"] != 1 {
+		t.Errorf("variants %v", variants)
+	}
+	reasons := map[string]error{}
+	for _, s := range rep.Skipped {
+		reasons[filepath.Base(s.Path)] = s.Reason
+	}
+	if !errors.Is(reasons[".DS_Store"], ErrSkipHidden) || !errors.Is(reasons["empty.jpg"], ErrSkipEmpty) || !errors.Is(reasons["link.txt"], ErrSkipIrregular) {
+		t.Errorf("skipped %v", reasons)
+	}
+	if len(rep.Warnings) != 1 || filepath.Base(rep.Warnings[0].Path) != "broken.jpg" {
+		t.Errorf("warnings %v", rep.Warnings)
+	}
+	last := calls[len(calls)-1]
+	if len(calls) != len(want) || last.Done != last.Total || last.Bytes != last.TotalBytes {
+		t.Errorf("progress %+v", calls)
+	}
+	obs, _ := p.Observations(ctx, ObservationQuery{})
+	if len(obs) != len(want) {
+		t.Errorf("%d observations", len(obs))
+	}
+}
