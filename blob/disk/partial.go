@@ -458,18 +458,15 @@ func (s *Store) commitPartial(ctx context.Context, q *partial) (blob.Info, error
 		return blob.Info{}, err
 	}
 	final := s.Path(c)
-	if err := s.ensureDir(filepath.Dir(final)); err != nil {
+	dirs := map[string]bool{filepath.Dir(q.f.Name()): true}
+	if err := s.ensureDir(filepath.Dir(final), dirs); err != nil {
 		return blob.Info{}, err
 	}
 	if err := os.Rename(q.f.Name(), final); err != nil {
 		return blob.Info{}, err
 	}
 	undo := func() { os.Rename(final, q.f.Name()) }
-	if err := syncDir(filepath.Dir(final)); err != nil {
-		undo()
-		return blob.Info{}, err
-	}
-	if err := syncDir(filepath.Dir(q.f.Name())); err != nil {
+	if err := syncDirs(dirs); err != nil {
 		undo()
 		return blob.Info{}, err
 	}

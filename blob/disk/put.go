@@ -153,14 +153,15 @@ func (s *Store) Put(ctx context.Context, r io.Reader, meta blob.Meta) (blob.Info
 		return in, nil // a concurrent Put won
 	}
 	final := s.Path(c)
-	if err := s.ensureDir(filepath.Dir(final)); err != nil {
+	dirs := map[string]bool{}
+	if err := s.ensureDir(filepath.Dir(final), dirs); err != nil {
 		return blob.Info{}, fmt.Errorf("put blob %s: %w", c, err)
 	}
 	if err := os.Rename(t.path, final); err != nil {
 		return blob.Info{}, fmt.Errorf("put blob %s: %w", c, err)
 	}
 	t.path = ""
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := syncDirs(dirs); err != nil {
 		os.Remove(final)
 		return blob.Info{}, fmt.Errorf("put blob %s: %w", c, err)
 	}
@@ -343,7 +344,7 @@ func (s *Store) publish(ctx context.Context, items []*batchItem) (err error) {
 		}
 		final := s.Path(it.info.CID)
 		dir := filepath.Dir(final)
-		if err := s.ensureDir(dir); err != nil {
+		if err := s.ensureDir(dir, dirs); err != nil {
 			return err
 		}
 		if err := os.Rename(it.t.path, final); err != nil {
@@ -351,12 +352,9 @@ func (s *Store) publish(ctx context.Context, items []*batchItem) (err error) {
 		}
 		it.t.path = ""
 		renamed = append(renamed, final)
-		dirs[dir] = true
 	}
-	for dir := range dirs {
-		if err := syncDir(dir); err != nil {
-			return err
-		}
+	if err := syncDirs(dirs); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
