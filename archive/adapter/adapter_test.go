@@ -266,3 +266,47 @@ func TestBag(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncatedBundleDisk cuts a bundle inside the photo original's second
+// leaf: on the disk store the first leaf is kept in a partial blob, and the
+// whole bundle then completes it.
+func TestTruncatedBundleDisk(t *testing.T) {
+	a, b := twoDevices(t)
+	var parts []*bytes.Buffer
+	create := func(n int) (io.WriteCloser, error) {
+		parts = append(parts, &bytes.Buffer{})
+		return nopCloser{parts[len(parts)-1]}, nil
+	}
+	if _, err := archive.ExportAll(ctx, create, a.a, a.store, archive.ExportOptions{Key: a.id.PrivKey()}); err != nil {
+		t.Fatal(err)
+	}
+	full := parts[0].Bytes()
+	orig := mustOriginal(t, a)
+	data, _ := blob.ReadAll(ctx, a.store, orig)
+	at := bytes.Index(full, data[1<<20:])
+	if at < 0 {
+		t.Fatal("second leaf not found")
+	}
+	rep, err := archive.ImportBundle(ctx, bytes.NewReader(full[:at+1000]), b.a, b.store, archive.ImportOptions{})
+	if err != nil || !rep.Truncated || len(rep.Refused) != 0 {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	var got archive.BlobResult
+	for _, r := range rep.Blobs {
+		if r.CID == orig {
+			got = r
+		}
+	}
+	if got.Status != archive.BlobPartial || got.Have != 1 || got.Leaves != 2 {
+		t.Fatalf("original: %+v", got)
+	}
+	ps, _ := b.store.Partials(ctx)
+	if len(ps) != 1 || ps[0] != orig {
+		t.Fatalf("partials %v", ps)
+	}
+	rep, err = archive.ImportBundle(ctx, bytes.NewReader(full), b.a, b.store, archive.ImportOptions{})
+	if err != nil || len(rep.Refused) != 0 {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	sameBlobs(t, a, b, archive.AllBlobs)
+}
