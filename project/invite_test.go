@@ -189,3 +189,29 @@ func TestInviteRedeem(t *testing.T) {
 		wantErr(t, err, ErrNotAuthorized)
 	})
 }
+
+func TestCoordinatorInvites(t *testing.T) {
+	a := newProject(t, "p")
+	co := addDevice(t, a, RoleCoordinator)
+	code, err := co.Invite(ctx, InviteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joiner := newIdentity(t)
+	j, err := redeem(t, co, joiner, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The welcome carried the chain: the creator's grant to co, co's
+	// grant to the joiner.
+	if j.RoleOf(co.Self().PeerID()) != RoleCoordinator || j.RoleOf(joiner.PeerID()) != RoleMember {
+		t.Fatal("chain of authority")
+	}
+	// Everything converges through co, and through a.
+	mustOK(t, syncOnce(t, co, j))
+	mustOK(t, syncOnce(t, co, a))
+	mustOK(t, syncOnce(t, a, j))
+	if a.RoleOf(joiner.PeerID()) != RoleMember || !j.Vector().Covers(a.Vector()) {
+		t.Fatal("not converged")
+	}
+}
