@@ -113,6 +113,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"BatchDiscard", testBatchDiscard},
 		{"BatchFailingReader", testBatchFailingReader},
 		{"Verify", testVerify},
+		{"Concurrent", testConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -961,5 +962,83 @@ func testBeginBadSkeleton(t *testing.T, s blob.Store) {
 	b, _ := good.MarshalBinary()
 	if _, err := chunk.ParseSkeleton(other.Root, b); err == nil {
 		t.Fatal("ParseSkeleton accepted a skeleton under another root")
+	}
+}
+
+// testConcurrent mixes Puts, batches, Removes, Fetches and fixity checks of
+// a few blobs from several goroutines, then checks that every blob is
+// either absent or whole and right.
+func testConcurrent(t *testing.T, s blob.Store) {
+	datas := make([][]byte, 6)
+	for i := range datas {
+		datas[i] = Data(uint64(800+i), 1000+i*(chunk.ChunkSize/2))
+	}
+	v, _ := s.(blob.Verifier)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 1))
+			for k := 0; k < 25; k++ {
+				i := r.IntN(len(datas))
+				c := SkeletonOf(t, datas[i]).Root
+				var err error
+				switch r.IntN(5) {
+				case 0:
+					_, err = s.Put(ctx, bytes.NewReader(datas[i]), blob.Meta{})
+				case 1:
+					var b blob.Batch
+					if b, err = s.Batch(ctx); err == nil {
+						if _, err = b.Put(ctx, bytes.NewReader(datas[i]), blob.Meta{}); err == nil {
+							err = b.Commit(ctx)
+						}
+					}
+				case 2:
+					err = s.Remove(ctx, c)
+				case 3:
+					var got []byte
+					got, err = blob.ReadAll(ctx, s, c)
+					if errors.Is(err, fs.ErrNotExist) {
+						err = nil
+					} else if err == nil && !bytes.Equal(got, datas[i]) {
+						err = fmt.Errorf("Fetch %s: wrong bytes", c)
+					}
+				case 4:
+					if v != nil {
+						var rep blob.FixityReport
+						rep, err = v.Verify(ctx, c)
+						if err == nil && rep.Result != blob.FixityOK && rep.Result != blob.FixityMissing {
+							err = fmt.Errorf("Verify %s: %s (%s)", c, rep.Result, rep.Detail)
+						}
+					}
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, d := range datas {
+		c := SkeletonOf(t, d).Root
+		got, err := blob.ReadAll(ctx, s, c)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil || !bytes.Equal(got, d) {
+			t.Fatalf("blob %d after the storm: %v", i, err)
+		}
+	}
+	if v != nil {
+		if err := v.VerifyAll(ctx, func(r blob.FixityReport) error {
+			if !r.OK() {
+				return fmt.Errorf("after the storm: %s %s (%s)", r.CID, r.Result, r.Detail)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

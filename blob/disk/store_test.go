@@ -150,6 +150,13 @@ func TestPutDirectoryAndMissingSource(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("PutFile of a missing file: %v", err)
 	}
+	if os.Getuid() != 0 {
+		locked := filepath.Join(dir, "locked.jpg")
+		os.WriteFile(locked, []byte("secret"), 0o000)
+		if _, err := blob.PutFile(ctx, s, locked, blob.Meta{}); !errors.Is(err, fs.ErrPermission) {
+			t.Fatalf("PutFile of an unreadable file: %v", err)
+		}
+	}
 	if _, err := os.Stat("/dev/null"); err == nil {
 		if _, err := blob.PutFile(ctx, s, "/dev/null", blob.Meta{}); !errors.Is(err, blob.ErrNotRegular) {
 			t.Fatalf("PutFile of a device: %v", err)
