@@ -37,7 +37,7 @@ type Device struct {
 	Dir     string
 	Self    *project.Identity
 	DB      *sql.DB
-	Store   *disk.Store
+	Store   *disk.Store // nil when opened shared while another process holds it
 	Project *project.Project // nil until a project is created or joined
 }
 
@@ -61,10 +61,21 @@ func Init(ctx context.Context, dir string) (*Device, error) {
 	return Open(ctx, dir)
 }
 
+// OpenShared opens the device like Open, but when another process (fieldsync
+// serve) holds the blob store, it opens the database and project alone and
+// leaves Store nil: enough to list, show and invite while serve runs.
+func OpenShared(ctx context.Context, dir string) (*Device, error) {
+	return open(ctx, dir, true)
+}
+
 // Open opens an initialised data directory. A directory without a device
 // key gives ErrNoDevice; a device without a project opens with a nil
 // Project.
 func Open(ctx context.Context, dir string) (*Device, error) {
+	return open(ctx, dir, false)
+}
+
+func open(ctx context.Context, dir string, shared bool) (*Device, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -90,6 +101,9 @@ func Open(ctx context.Context, dir string) (*Device, error) {
 		return nil, err
 	}
 	store, err := disk.Open(ctx, BlobDir(dir), d)
+	if err != nil && shared && errors.Is(err, disk.ErrLocked) {
+		store, err = nil, nil
+	}
 	if err != nil {
 		d.Close()
 		if errors.Is(err, disk.ErrLocked) {
@@ -152,4 +166,16 @@ func checkWritable(dir string) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
+}
+
+// ErrBusy means another fieldsync process holds the blob store.
+var ErrBusy = errors.New("data directory in use by another fieldsync process")
+
+// NeedStore returns nil if the blob store is open, or an error saying that
+// another process (serve) holds it.
+func (d *Device) NeedStore() error {
+	if d.Store == nil {
+		return fmt.Errorf("%w (is 'fieldsync serve' running on %s? stop it first)", ErrBusy, d.Dir)
+	}
+	return nil
 }

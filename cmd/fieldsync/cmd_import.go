@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/device"
+	"github.com/fieldsync/fieldsync/project"
+)
+
+var importCmd = &command{
+	name:    "import",
+	summary: "import a directory: one observation per photo or file",
+	usage: `Usage: fieldsync import [--data DIR] [--tag TAG]... [--note TEXT] [--json] DIR
+
+Imports every file under DIR (recursively) into this device's project, one
+observation per file. A photo (JPEG, PNG, GIF, WebP) gets its time and place
+from EXIF (DateTimeOriginal, GPS) when present, and a thumbnail and a
+preview made now; other files (audio, video, documents, HEIC, RAW) become
+attachments with only their original. Hidden, empty and unreadable files
+are skipped and listed with the reason. Interrupting (Ctrl-C) keeps what
+was imported; running it again imports the files again as new
+observations, so import each folder once.
+
+Options:
+` + dataHelp + `  --tag TAG     a tag for every observation (repeatable)
+  --note TEXT   a note for every observation
+  --json        print a JSON summary {"imported","skipped":[{"path","reason"}],...}
+
+Examples:
+  fieldsync import ~/DCIM/2026-11-20
+  fieldsync import --tag river --tag "north bank" ./survey
+
+Exit codes: 0 every file imported, 1 failure, 2 bad usage, 4 done but some
+files were skipped (listed).
+`,
+}
+
+// exitSkipped is import's exit code when some files were skipped.
+const exitSkipped = 4
+
+func init() {
+	importCmd.run = runImport
+	register(importCmd)
+}
+
+func runImport(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(importCmd, e)
+	data := dataFlag(fs)
+	var tags addrList
+	fs.Var(&tags, "tag", "")
+	note := fs.String("note", "", "")
+	asJSON := fs.Bool("json", false, "")
+	rest, err := parseFlags(importCmd, e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usagef("want exactly one DIR (use 'fieldsync add FILE...' for single files)")
+	}
+	dir := rest[0]
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	if !st.IsDir() {
+		return usagef("%s is not a directory (use 'fieldsync add %s' for a single file)", dir, dir)
+	}
+	d, err := device.Open(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	p, err := d.NeedProject()
+	if err != nil {
+		return err
+	}
+	tty := isTerminal(e.stderr) && !*asJSON
+	start := time.Now()
+	lastPrint := time.Time{}
+	progress := func(pr project.ImportProgress) {
+		if *asJSON {
+			return
+		}
+		if pr.Err != nil && !tty {
+			fmt.Fprintf(e.stderr, "skip %s: %v\n", pr.Path, pr.Err)
+		}
+		if !tty && time.Since(lastPrint) < 2*time.Second && pr.Done != pr.Total {
+			return
+		}
+		lastPrint = time.Now()
+		rate := float64(pr.Bytes) / time.Since(start).Seconds()
+		var eta time.Duration
+		if rate > 0 {
+			eta = time.Duration(float64(pr.TotalBytes-pr.Bytes) / rate * float64(time.Second))
+		}
+		line := fmt.Sprintf("import %s %d/%d files %s/%s %s ETA %s", bar(pr.Bytes, pr.TotalBytes, 24),
+			pr.Done, pr.Total, humanBytes(pr.Bytes), humanBytes(pr.TotalBytes), humanRate(rate), humanETA(eta))
+		if tty {
+			fmt.Fprintf(e.stderr, "\r\x1b[K%s", line)
+			if pr.Done == pr.Total {
+				fmt.Fprintln(e.stderr)
+			}
+		} else {
+			fmt.Fprintln(e.stderr, line)
+		}
+	}
+	rep, err := p.ImportDir(ctx, dir, project.ImportOptions{Store: d.Store, Tags: tags, Notes: *note}, progress)
+	if rep == nil {
+		return fmt.Errorf("import %s: %w", dir, err)
+	}
+	if *asJSON {
+		skipped := []map[string]string{}
+		for _, s := range rep.Skipped {
+			skipped = append(skipped, map[string]string{"path": s.Path, "reason": s.Reason.Error()})
+		}
+		warn := []map[string]string{}
+		for _, s := range rep.Warnings {
+			warn = append(warn, map[string]string{"path": s.Path, "reason": s.Reason.Error()})
+		}
+		ids := []string{}
+		for _, r := range rep.Records {
+			ids = append(ids, r.CID.String())
+		}
+		_ = writeJSON(e.stdout, map[string]any{"imported": len(rep.Records), "records": ids, "skipped": skipped, "warnings": warn,
+			"seconds": time.Since(start).Seconds()})
+	} else {
+		fmt.Fprintf(e.stdout, "imported %d observations in %s\n", len(rep.Records), time.Since(start).Round(time.Millisecond))
+		if len(rep.Warnings) > 0 {
+			fmt.Fprintf(e.stdout, "%d imported without variants:\n", len(rep.Warnings))
+			for _, s := range rep.Warnings {
+				fmt.Fprintf(e.stdout, "  %s: %s\n", s.Path, trimPkg(s.Reason))
+			}
+		}
+		if len(rep.Skipped) > 0 {
+			fmt.Fprintf(e.stdout, "%d skipped:\n", len(rep.Skipped))
+			for _, s := range rep.Skipped {
+				fmt.Fprintf(e.stdout, "  %s: %s\n", s.Path, trimPkg(s.Reason))
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("import %s stopped: %w (what was imported is kept)", dir, err)
+	}
+	if len(rep.Skipped) > 0 {
+		return &exitError{code: exitSkipped, err: fmt.Errorf("%d files skipped", len(rep.Skipped))}
+	}
+	return nil
+}
+
+// trimPkg drops a "package: " prefix from an error for display.
+func trimPkg(err error) string {
+	s := err.Error()
+	for _, p := range []string{"project: ", "thumbs: ", "blob: "} {
+		s = strings.ReplaceAll(s, p, "")
+	}
+	return s
+}

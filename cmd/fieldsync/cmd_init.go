@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fieldsync/fieldsync/internal/device"
+)
+
+var initCmd = &command{
+	name:    "init",
+	summary: "create this device's identity, and optionally a project",
+	usage: `Usage: fieldsync init [--data DIR] [--project NAME] [--json]
+
+Creates the data directory and this device's key (an Ed25519 key, which is
+also its libp2p peer ID). With --project, also creates a project with this
+device as its creator; without it, the device can join a project with
+'fieldsync join CODE'. Running init again is safe: an existing key is kept.
+
+Options:
+` + dataHelp + `  --project NAME  create a project named NAME
+  --json          print {"dir","peer","project","name"} as JSON
+
+Examples:
+  fieldsync init --project "River survey 2026"
+  fieldsync init --data /media/usb/fieldsync
+
+Exit codes: 0 done, 1 failure (e.g. the directory is not writable, or the
+device already holds another project), 2 bad usage.
+`,
+}
+
+func init() {
+	initCmd.run = runInit
+	register(initCmd)
+}
+
+func runInit(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(initCmd, e)
+	data := dataFlag(fs)
+	name := fs.String("project", "", "")
+	asJSON := fs.Bool("json", false, "")
+	rest, err := parseFlags(initCmd, e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("unexpected argument %q (a project name goes after --project)", rest[0])
+	}
+	d, err := device.Init(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if *name != "" {
+		if _, err := d.CreateProject(ctx, *name); err != nil {
+			return err
+		}
+	}
+	out := map[string]string{"dir": d.Dir, "peer": d.Self.PeerID().String()}
+	if d.Project != nil {
+		out["project"] = d.Project.ID().String()
+		out["name"] = d.Project.Name()
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, out)
+	}
+	fmt.Fprintf(e.stdout, "device   %s\ndata     %s\n", out["peer"], out["dir"])
+	if d.Project != nil {
+		fmt.Fprintf(e.stdout, "project  %s (%s)\n", out["name"], out["project"])
+		fmt.Fprintln(e.stdout, "next: add photos with 'fieldsync import DIR', then 'fieldsync serve --invite' to let another device join")
+	} else {
+		fmt.Fprintln(e.stdout, "next: 'fieldsync join CODE' with an invite code from a project member")
+	}
+	return nil
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/fieldsync/fieldsync/internal/device"
+	"github.com/fieldsync/fieldsync/project"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+var joinCmd = &command{
+	name:    "join",
+	summary: "join a project with an invite code",
+	usage: `Usage: fieldsync join [--data DIR] [--filter archive|field] [--json] CODE
+
+Redeems a one-time invite code with the inviting device, which must be
+running 'fieldsync serve' at an address in the code. The secret in the code
+is never sent: this device proves it knows it. On success this device is a
+member of the project (or coordinator, as the code says) and remembers the
+inviter as a peer; run 'fieldsync sync' to fetch the project.
+
+The code may be given in pieces (spaces and dashes are ignored).
+
+Options:
+` + dataHelp + `  --filter F    what this device wants: archive (everything, default) or
+                field (thumbnails and previews only)
+  --json        print {"project","name","role","peer"} as JSON
+
+Examples:
+  fieldsync join FS1-ABCD-...
+  fieldsync join --filter field "$(cat invite.txt)"
+
+Exit codes: 0 joined, 1 failure (the message says why: expired, already
+used, revoked, mistyped code, inviter unreachable), 2 bad usage.
+`,
+}
+
+func init() {
+	joinCmd.run = runJoin
+	register(joinCmd)
+}
+
+func runJoin(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(joinCmd, e)
+	data := dataFlag(fs)
+	filter := fs.String("filter", "archive", "")
+	asJSON := fs.Bool("json", false, "")
+	rest, err := parseFlags(joinCmd, e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return usagef("no invite CODE given")
+	}
+	f, err := parseFilter(*filter, nil, nil)
+	if err != nil {
+		return err
+	}
+	code, err := project.ParseInviteCode(strings.Join(rest, ""))
+	if err != nil {
+		return fmt.Errorf("%w (check the code for typos, or ask for a new one)", err)
+	}
+	d, err := device.Init(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if !*asJSON {
+		fmt.Fprintf(e.stderr, "contacting %s ...\n", code.Inviter)
+	}
+	p, err := d.Join(ctx, code, nil)
+	if err != nil {
+		return err
+	}
+	if err := p.SetFilter(ctx, d.Self.PeerID(), f); err != nil {
+		return err
+	}
+	_ = device.RememberPeers(d.Dir, peer.AddrInfo{ID: code.Inviter, Addrs: code.Addrs})
+	role := p.RoleOf(d.Self.PeerID())
+	if *asJSON {
+		return writeJSON(e.stdout, map[string]string{"project": p.ID().String(), "name": p.Name(), "role": string(role), "peer": d.Self.PeerID().String()})
+	}
+	fmt.Fprintf(e.stdout, "joined %q (%s) as %s\nnext: fieldsync sync\n", p.Name(), p.ID(), role)
+	return nil
+}
+
+// parseFilter turns --filter and its custom options into a project filter.
+func parseFilter(mode string, variants, kinds []string) (project.Filter, error) {
+	switch mode {
+	case "archive":
+		return project.Archive, nil
+	case "field":
+		return project.Field, nil
+	case "custom":
+		f := project.Filter{Mode: project.FilterCustom}
+		for _, v := range variants {
+			switch project.VariantName(v) {
+			case project.VariantOriginal, project.VariantPreview, project.VariantThumbnail:
+				f.Variants = append(f.Variants, project.VariantName(v))
+			default:
+				return f, usagef("variant %q: want original, preview or thumbnail", v)
+			}
+		}
+		for _, k := range kinds {
+			switch project.AttachmentKind(k) {
+			case project.AttachPhoto, project.AttachAudio, project.AttachVideo, project.AttachFile:
+				f.Kinds = append(f.Kinds, project.AttachmentKind(k))
+			default:
+				return f, usagef("kind %q: want photo, audio, video or file", k)
+			}
+		}
+		return f, nil
+	}
+	return project.Filter{}, usagef("filter %q: want archive, field or custom", mode)
+}

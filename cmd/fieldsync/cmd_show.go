@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/fieldsync/fieldsync/internal/device"
+)
+
+var showCmd = &command{
+	name:    "show",
+	summary: "show one observation, its history and its variants",
+	usage: `Usage: fieldsync show [--data DIR] [--json] ID
+
+Shows observation ID as it stands (the winning version), every version in
+its history (who signed it, when, which replaced which, fork losers
+included) and each attachment's variants with their CIDs, sizes and
+whether this device holds them.
+
+Options:
+` + dataHelp + `  --json      print {"observation":...,"history":[...]} as JSON
+
+Examples:
+  fieldsync show 3f9c2a...
+
+Exit codes: 0 done, 1 failure (e.g. no such observation), 2 bad usage.
+`,
+}
+
+func init() {
+	showCmd.run = runShow
+	register(showCmd)
+}
+
+func runShow(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(showCmd, e)
+	data := dataFlag(fs)
+	asJSON := fs.Bool("json", false, "")
+	rest, err := parseFlags(showCmd, e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usagef("want exactly one observation ID (see 'fieldsync ls')")
+	}
+	d, err := device.OpenShared(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	p, err := d.NeedProject()
+	if err != nil {
+		return err
+	}
+	o, err := p.Observation(ctx, rest[0])
+	if err != nil {
+		return fmt.Errorf("%w (list them with 'fieldsync ls')", err)
+	}
+	hist, err := p.History(ctx, rest[0])
+	if err != nil {
+		return err
+	}
+	has := presence(ctx, d)
+	if *asJSON {
+		var hj []map[string]any
+		for _, v := range hist {
+			links := []string{}
+			for _, l := range v.Links {
+				links = append(links, l.String())
+			}
+			hj = append(hj, map[string]any{"cid": v.CID.String(), "author": v.Author.String(), "seq": v.Seq,
+				"updated": v.Updated, "links": links, "counted": v.Counted, "head": v.Head, "winner": v.Winner, "deleted": v.Deleted})
+		}
+		return writeJSON(e.stdout, map[string]any{"observation": observationJSON(o, has), "history": hj})
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "observation %s\n", o.ID)
+	fmt.Fprintf(w, "  created   %s\n  updated   %s\n", o.Created.Local().Format("2006-01-02 15:04:05 -0700"), o.Updated.Local().Format("2006-01-02 15:04:05 -0700"))
+	if o.Position != nil {
+		fmt.Fprintf(w, "  position  %.6f, %.6f", o.Position.Lat, o.Position.Lon)
+		if o.Position.Accuracy > 0 {
+			fmt.Fprintf(w, " (±%.0f m)", o.Position.Accuracy)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(o.Tags) > 0 {
+		fmt.Fprintf(w, "  tags      %s\n", strings.Join(o.Tags, ", "))
+	}
+	if o.Notes != "" {
+		fmt.Fprintf(w, "  notes     %s\n", o.Notes)
+	}
+	if o.Deleted {
+		fmt.Fprintln(w, "  DELETED")
+	}
+	if o.Heads > 1 {
+		fmt.Fprintf(w, "  fork      %d concurrent versions; the latest update wins, the others stay in the history\n", o.Heads)
+	}
+	for _, a := range o.Attachments {
+		fmt.Fprintf(w, "  attachment %s (%s, %s)\n", a.Name, a.Kind, a.MediaType)
+		for _, nv := range a.Variants() {
+			state := "not here"
+			if h, known := has(nv.CID); !known {
+				state = "unknown (store busy)"
+			} else if h {
+				state = "present"
+			}
+			dims := ""
+			if nv.Width > 0 {
+				dims = fmt.Sprintf(" %dx%d", nv.Width, nv.Height)
+			}
+			fmt.Fprintf(w, "    %-9s %s %s%s %s\n", nv.Name, nv.CID, humanBytes(nv.Size), dims, state)
+		}
+	}
+	fmt.Fprintln(w, "history (oldest first):")
+	for _, v := range hist {
+		mark := " "
+		switch {
+		case v.Winner:
+			mark = "*"
+		case v.Head:
+			mark = "+"
+		case !v.Counted:
+			mark = "x"
+		}
+		fmt.Fprintf(w, "  %s %s by %s seq %d at %s\n", mark, v.CID, shortID(v.Author.String()), v.Seq, v.Updated.Local().Format("2006-01-02 15:04:05"))
+	}
+	fmt.Fprintln(w, "  (* current, + concurrent head, x refused author)")
+	return nil
+}
+
+func shortID(s string) string {
+	if len(s) > 16 {
+		return s[:8] + "…" + s[len(s)-6:]
+	}
+	return s
+}

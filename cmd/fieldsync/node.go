@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/exchange"
+	"github.com/fieldsync/fieldsync/internal/device"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// netFlags are the network options serve and sync share.
+type netFlags struct {
+	listen  *string
+	peers   addrList
+	noMDNS  *bool
+	verbose *bool
+}
+
+const netHelp = `  --listen ADDRS  comma-separated multiaddrs to listen on (default
+                  /ip4/0.0.0.0/tcp/PORT,/ip4/0.0.0.0/udp/PORT/quic-v1)
+  --peer ADDR     a peer to dial, /ip4/.../tcp/.../p2p/PEER-ID (repeatable);
+                  peers met before (the inviter) are dialled too
+  --no-mdns       do not discover project peers on the local network
+  -v              log the exchange's details
+`
+
+func addNetFlags(fs *flag.FlagSet, defaultPort int) *netFlags {
+	n := &netFlags{}
+	def := fmt.Sprintf("/ip4/0.0.0.0/tcp/%d,/ip4/0.0.0.0/udp/%d/quic-v1", defaultPort, defaultPort)
+	n.listen = fs.String("listen", def, "")
+	fs.Var(&n.peers, "peer", "")
+	n.noMDNS = fs.Bool("no-mdns", false, "")
+	n.verbose = fs.Bool("v", false, "")
+	return n
+}
+
+// startNode builds and starts d's exchange node and dials the peers.
+func startNode(ctx context.Context, d *device.Device, nf *netFlags, logw io.Writer) (*exchange.Node, []peer.AddrInfo, error) {
+	var peers []peer.AddrInfo
+	for _, s := range nf.peers {
+		ai, err := device.ParsePeer(s)
+		if err != nil {
+			return nil, nil, usagef("%v", err)
+		}
+		peers = append(peers, ai)
+	}
+	level := slog.LevelWarn
+	if *nf.verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
+	var listen []string
+	for _, s := range strings.Split(*nf.listen, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			listen = append(listen, s)
+		}
+	}
+	n, err := d.Node(ctx, device.NodeOptions{ListenAddrs: listen, MDNS: !*nf.noMDNS, Logger: logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("start network: %w", err)
+	}
+	if err := n.Start(ctx); err != nil {
+		n.Close()
+		return nil, nil, fmt.Errorf("start network: %w", err)
+	}
+	if len(peers) > 0 {
+		_ = device.RememberPeers(d.Dir, peers...)
+	}
+	known, _ := device.KnownPeers(d.Dir)
+	seen := map[peer.ID]bool{}
+	var all []peer.AddrInfo
+	for _, ai := range append(peers, known...) {
+		if seen[ai.ID] || ai.ID == n.ID() {
+			continue
+		}
+		seen[ai.ID] = true
+		all = append(all, ai)
+		go func(ai peer.AddrInfo) {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			_ = n.Connect(cctx, ai)
+		}(ai)
+	}
+	return n, all, nil
+}
+
+// connectedPeers counts the member sessions running.
+func connectedPeers(s exchange.Snapshot) int {
+	c := 0
+	for _, p := range s.Peers {
+		if p.State == exchange.PeerConnected {
+			c++
+		}
+	}
+	return c
+}
+
+// logEvents prints peers coming and going and blobs arriving until ctx
+// ends or the channel closes.
+func logEvents(ctx context.Context, w io.Writer, ev <-chan exchange.Event, blobs bool) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-ev:
+			if !ok {
+				return
+			}
+			ts := time.Now().Format("15:04:05")
+			switch e := e.(type) {
+			case exchange.PeerEvent:
+				msg := fmt.Sprintf("%s peer %s %s", ts, e.Peer, e.State)
+				if e.Reason != "" {
+					msg += ": " + e.Reason
+				}
+				fmt.Fprintln(w, msg)
+			case exchange.RecordsEvent:
+				fmt.Fprintf(w, "%s %d records from %s\n", ts, e.Applied, e.From)
+			case exchange.BlobEvent:
+				if blobs {
+					fmt.Fprintf(w, "%s %s %s (%s) complete\n", ts, e.Class, e.CID, humanBytes(e.Size))
+				}
+			case exchange.CompleteEvent:
+				fmt.Fprintf(w, "%s everything wanted is present and verified\n", ts)
+			}
+		}
+	}
+}
