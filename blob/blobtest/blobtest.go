@@ -463,6 +463,9 @@ func testPartial(t *testing.T, s blob.Store) {
 		t.Fatalf("second Commit: %+v %v", in2, err)
 	}
 	checkContent(t, s, sk.Root, data)
+	if err := p.WriteLeaf(ctx, 0, leaf(data, sk.Leaves[0])); err != nil {
+		t.Fatalf("WriteLeaf of a had leaf after Commit: %v, want a no-op", err)
+	}
 	st, err := s.Stat(ctx, sk.Root)
 	if err != nil || st.Size != in.Size {
 		t.Fatalf("Stat after Commit: %+v %v", st, err)
@@ -532,7 +535,7 @@ func testPartialResume(t *testing.T, s blob.Store) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p, err = s.Begin(ctx, sk, blob.Meta{MediaType: "video/mp4"})
+	p, err = s.Begin(ctx, sk, blob.Meta{})
 	if err != nil {
 		t.Fatalf("Begin after Close: %v", err)
 	}

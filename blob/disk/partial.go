@@ -64,8 +64,8 @@ func (s *Store) begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (
 	if err != nil {
 		return nil, err
 	}
-	if found {
-		meta.MediaType = mt
+	if found && meta.MediaType == "" {
+		meta.MediaType = mt // resuming: the media type given at the start
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) && found {
@@ -250,9 +250,6 @@ func (q *partial) LeafProgress(i int) int {
 func (q *partial) claim(verb string, i int) (chunk.Leaf, bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closed || q.done != nil {
-		return chunk.Leaf{}, false, fmt.Errorf("%s %d of %s: partial blob closed or committed", verb, i, q.sk.Root)
-	}
 	if i < 0 || i >= len(q.sk.Leaves) {
 		return chunk.Leaf{}, false, fmt.Errorf("%s %d of %s: no such leaf (%d leaves)", verb, i, q.sk.Root, len(q.sk.Leaves))
 	}
@@ -260,7 +257,10 @@ func (q *partial) claim(verb string, i int) (chunk.Leaf, bool, error) {
 		q.cond.Wait()
 	}
 	if q.have.has(i) {
-		return chunk.Leaf{}, false, nil
+		return chunk.Leaf{}, false, nil // had: a no-op, even once committed
+	}
+	if q.closed || q.done != nil {
+		return chunk.Leaf{}, false, fmt.Errorf("%s %d of %s: partial blob closed", verb, i, q.sk.Root)
 	}
 	q.writing[i] = true
 	return q.sk.Leaves[i], true, nil

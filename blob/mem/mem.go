@@ -231,6 +231,9 @@ func (s *Store) Begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (
 		}
 		s.partials[sk.Root] = p
 	}
+	if meta.MediaType != "" {
+		p.meta = meta
+	}
 	p.open = true
 	return &partial{s: s, p: p}, nil
 }
