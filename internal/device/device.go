@@ -37,7 +37,7 @@ type Device struct {
 	Dir     string
 	Self    *project.Identity
 	DB      *sql.DB
-	Store   *disk.Store // nil when opened shared while another process holds it
+	Store   *disk.Store      // nil when opened shared while another process holds it
 	Project *project.Project // nil until a project is created or joined
 }
 
