@@ -226,6 +226,8 @@ var carDecMode = func() cbor.DecMode {
 		IndefLength:      cbor.IndefLengthForbidden,
 		TagsMd:           cbor.TagsAllowed,
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		// "roots" and "version" exactly, as dag-cbor keys are.
+		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
 	}.DecMode()
 	if err != nil {
 		panic(err)
