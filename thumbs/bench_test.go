@@ -1,0 +1,98 @@
+package thumbs
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// The benchmarks use bigPhoto: a 4000×3000 (12-MP) synthetic photo, JPEG
+// quality 90, made at run time (synth_test.go), never committed.
+//
+//	go test -run '^$' -bench . -benchtime 5x -count 1 ./thumbs/
+//
+// BenchmarkVsNaive runs the reference pipeline and Make alternately on one
+// core and reports the ratio of their times, so machine noise hits both.
+
+// BenchmarkVsNaive reports, per 12-MP photo on one core: naive-ms, make-ms,
+// ratio (make/naive, target ≤ 0.4), PSNR of each variant against the
+// reference output (target ≥ 32 dB), and the variants' sizes.
+func BenchmarkVsNaive(b *testing.B) {
+	data := bigPhoto(b)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var tNaive, tMake time.Duration
+	var refPrev, refThumb []byte
+	var res *Result
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		refPrev, refThumb = naive(b, data, Options{})
+		t1 := time.Now()
+		var err error
+		res, err = MakeBytes(data, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tMake += time.Since(t1)
+		tNaive += t1.Sub(t0)
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(float64(tNaive.Milliseconds())/n, "naive-ms")
+	b.ReportMetric(float64(tMake.Milliseconds())/n, "make-ms")
+	b.ReportMetric(float64(tMake)/float64(tNaive), "ratio")
+	b.ReportMetric(psnrJPEG(b, refPrev, res.Preview), "preview-dB")
+	b.ReportMetric(psnrJPEG(b, refThumb, res.Thumbnail), "thumb-dB")
+	b.ReportMetric(float64(len(res.Preview)), "preview-B")
+	b.ReportMetric(float64(len(res.Thumbnail)), "thumb-B")
+}
+
+// BenchmarkMake is Make alone on the 12-MP photo, at the benchmark's
+// GOMAXPROCS (-cpu 1 for one core): for profiling.
+func BenchmarkMake(b *testing.B) {
+	data := bigPhoto(b)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := MakeBytes(data, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBatch makes variants of 8 photos with MakeAll on 1 core, then on
+// 2, alternately, and reports photos/s on each and the speedup (target ≥
+// 1.7 on 2 cores). It needs 2 idle cores to mean anything.
+func BenchmarkBatch(b *testing.B) {
+	data := bigPhoto(b)
+	const photos = 8
+	run := func(procs int) time.Duration {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		t0 := time.Now()
+		err := MakeAll(context.Background(), photos, func(int) (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(data)), nil
+		}, Options{}, func(_ int, _ *Result, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	var t1, t2 time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t1 += run(1)
+		t2 += run(2)
+	}
+	b.StopTimer()
+	n := float64(b.N * photos)
+	b.ReportMetric(n/t1.Seconds(), "photos/s-1cpu")
+	b.ReportMetric(n/t2.Seconds(), "photos/s-2cpu")
+	b.ReportMetric(float64(t1)/float64(t2), "speedup")
+}
