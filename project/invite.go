@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	mh "github.com/multiformats/go-multihash"
 	"github.com/skip2/go-qrcode"
 )
@@ -316,9 +318,43 @@ func (c *InviteCode) QR(invert bool) (string, error) {
 
 // InviteOptions shape an invite.
 type InviteOptions struct {
-	Role  Role          // RoleMember (default) or RoleCoordinator
-	TTL   time.Duration // default 24 h
+	Role Role          // RoleMember (default) or RoleCoordinator
+	TTL  time.Duration // default 24 h
+	// Addrs are where the joiner can reach this device (a host's
+	// listening addresses). Invite keeps at most maxInviteAddrs of them,
+	// to keep the code short: LAN IPv4 first, then other IPv4, IPv6,
+	// loopback last; unspecified, link-local and over-long addresses
+	// (e.g. WebTransport with certificate hashes) are left out.
 	Addrs []ma.Multiaddr
+}
+
+const maxInviteAddrs = 4
+
+// pickAddrs chooses the addresses an invite code carries.
+func pickAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
+	rank := func(a ma.Multiaddr) int {
+		_, ip4err := a.ValueForProtocol(ma.P_IP4)
+		switch {
+		case manet.IsIPLoopback(a):
+			return 4
+		case ip4err == nil && manet.IsPrivateAddr(a):
+			return 0
+		case ip4err == nil:
+			return 1
+		}
+		return 2
+	}
+	var out []ma.Multiaddr
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if a == nil || len(a.Bytes()) > maxAddrLen || manet.IsIPUnspecified(a) || manet.IsIP6LinkLocal(a) || seen[string(a.Bytes())] {
+			continue
+		}
+		seen[string(a.Bytes())] = true
+		out = append(out, a)
+	}
+	slices.SortStableFunc(out, func(a, b ma.Multiaddr) int { return rank(a) - rank(b) })
+	return out[:min(len(out), maxInviteAddrs)]
 }
 
 // Invite makes a one-time invite to this project, served by this device,
@@ -334,7 +370,7 @@ func (p *Project) Invite(ctx context.Context, opts InviteOptions) (*InviteCode, 
 	if !p.RoleOf(p.self.PeerID()).CanManage() {
 		return nil, fmt.Errorf("invite: %w", ErrNotAuthorized)
 	}
-	c := &InviteCode{Project: p.id, Inviter: p.self.PeerID(), Addrs: opts.Addrs, Role: opts.Role,
+	c := &InviteCode{Project: p.id, Inviter: p.self.PeerID(), Addrs: pickAddrs(opts.Addrs), Role: opts.Role,
 		Expires: p.now().Add(opts.TTL).UTC().Truncate(time.Second)}
 	rand.Read(c.Secret[:])
 	if _, err := c.MarshalBinary(); err != nil {

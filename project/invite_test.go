@@ -28,6 +28,26 @@ func testAddrs() []ma.Multiaddr {
 	return []ma.Multiaddr{ma.StringCast("/ip4/192.168.43.1/tcp/4001"), ma.StringCast("/ip4/192.168.43.1/udp/4001/quic-v1")}
 }
 
+func TestPickAddrs(t *testing.T) {
+	in := []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/4001"), ma.StringCast("/ip4/0.0.0.0/tcp/4001"),
+		ma.StringCast("/ip6/fe80::1/tcp/4001"), ma.StringCast("/ip6/2001:db8::1/udp/4001/quic-v1"),
+		ma.StringCast("/ip4/8.8.8.8/tcp/4001"), ma.StringCast("/ip4/192.168.1.20/udp/4001/quic-v1"),
+		ma.StringCast("/ip4/192.168.1.20/tcp/4001"), ma.StringCast("/ip4/192.168.1.20/tcp/4001")}
+	got := pickAddrs(in)
+	want := []string{"/ip4/192.168.1.20/udp/4001/quic-v1", "/ip4/192.168.1.20/tcp/4001", "/ip4/8.8.8.8/tcp/4001", "/ip6/2001:db8::1/udp/4001/quic-v1"}
+	if len(got) != len(want) {
+		t.Fatal(got)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Fatalf("%d: %v", i, got)
+		}
+	}
+	if got := pickAddrs(in[:1]); len(got) != 1 {
+		t.Fatal("loopback only: dropped")
+	}
+}
+
 func TestInviteCodeText(t *testing.T) {
 	a := newProject(t, "p")
 	code, err := a.Invite(ctx, InviteOptions{Addrs: testAddrs()})
