@@ -663,7 +663,8 @@ func (n *Node) fill() {
 		}
 		if best == nil {
 			kept = append(kept, t)
-			if t.class() >= ClassOriginal && !room() {
+			if !room() && t.class() >= bestWorst(ss) {
+				// Pending is in priority order: nothing after t can go.
 				kept = append(kept, pend[i+1:]...)
 				break
 			}
@@ -674,6 +675,23 @@ func (n *Node) fill() {
 	}
 	clear(pend[len(kept):])
 	n.sched.pending = kept
+}
+
+// bestWorst is the best, over sessions, of the worst class in flight: a
+// task of that class or worse cannot overshoot any full window.
+func bestWorst(ss []*session) Class {
+	best := NumClasses
+	for _, s := range ss {
+		w := ClassSkeleton
+		for c := NumClasses - 1; c >= 0; c-- {
+			if s.classCount[c] > 0 {
+				w = c
+				break
+			}
+		}
+		best = min(best, w)
+	}
+	return best
 }
 
 // send issues t to s. Called with n.mu held.

@@ -186,6 +186,26 @@ func randBytes(n int) []byte {
 
 func putBlob(t testing.TB, s blob.Store, data []byte, class Class) testBlob {
 	t.Helper()
+	if len(data) <= chunk.ChunkSize {
+		// One leaf: Begin/WriteLeaf/Commit skips chunk.Split, whose
+		// per-call buffers dominate the setup of many small blobs.
+		c := chunk.RawCID(data)
+		sk := &chunk.Skeleton{Root: c, Size: int64(len(data)), Leaves: []chunk.Leaf{{CID: c, Size: len(data)}}}
+		ctx := context.Background()
+		p, err := s.Begin(ctx, sk, blob.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if err := p.WriteLeaf(ctx, 0, data); err != nil {
+			t.Fatal(err)
+		}
+		info, err := p.Commit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return testBlob{CID: info.CID.String(), Class: class, Size: info.Size}
+	}
 	info, err := s.Put(context.Background(), bytes.NewReader(data), blob.Meta{})
 	if err != nil {
 		t.Fatal(err)
@@ -338,3 +358,5 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+func peerID(k crypto.PrivKey) (peer.ID, error) { return peer.IDFromPrivateKey(k) }

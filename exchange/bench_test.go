@@ -1,0 +1,271 @@
+package exchange
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/blob/mem"
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// Benchmarks report ratios against a reference measured in the same run.
+// Sizes are small unless EXCHANGE_BENCH_LONG=1 (see
+// docs/benchmarks-exchange.md for the commands and figures).
+
+func benchLong() bool { return os.Getenv("EXCHANGE_BENCH_LONG") != "" }
+
+// BenchmarkLoopbackOriginal: one big original over loopback, against a raw
+// libp2p stream carrying the same bytes between the same hosts.
+func BenchmarkLoopbackOriginal(b *testing.B) {
+	size := 64 << 20
+	if benchLong() {
+		size = 512 << 20
+	}
+	if v, err := strconv.Atoi(os.Getenv("EXCHANGE_BENCH_MB")); err == nil {
+		size = v << 20
+	}
+	r := newRoster()
+	src := newPeer(b, r, FilterArchive)
+	data := randBytes(size)
+	orig := putBlob(b, src.store, data, ClassOriginal)
+	src.proj.add(src.id, time.Now(), orig)
+	data = nil
+	src.n.Host().SetStreamHandler("/bench/raw", func(s network.Stream) {
+		buf := make([]byte, 128<<10)
+		for left := size; left > 0; left -= len(buf) {
+			if _, err := s.Write(buf[:min(len(buf), left)]); err != nil {
+				s.Reset()
+				return
+			}
+		}
+		s.Close()
+	})
+	var exTotal, rawTotal time.Duration
+	for i := 0; i < b.N; i++ {
+		dst := newPeer(b, r, FilterArchive)
+		connect(b, dst, src)
+		// Reference: raw stream over the same connection.
+		t0 := time.Now()
+		s, err := dst.n.Host().NewStream(context.Background(), src.id, "/bench/raw")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, s)
+		s.Close()
+		rawTotal += time.Since(t0)
+		if n != int64(size) {
+			b.Fatalf("raw stream moved %d bytes", n)
+		}
+		t0 = time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		if err := dst.n.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+		exTotal += time.Since(t0)
+		dst.n.Close()
+	}
+	mb := float64(size) / 1e6 * float64(b.N)
+	b.ReportMetric(mb/exTotal.Seconds(), "MB/s")
+	b.ReportMetric(mb/rawTotal.Seconds(), "raw-MB/s")
+	b.ReportMetric(rawTotal.Seconds()/exTotal.Seconds(), "x-raw")
+}
+
+// BenchmarkSlowLink: 2 Mbit/s and 100 ms round trip (toxiproxy). Reports
+// the time until every thumbnail is in, against thumbnail bytes ÷ link
+// rate, and the goodput of the whole sync against the link rate.
+func BenchmarkSlowLink(b *testing.B) {
+	n, orig := 20, 100<<10
+	if benchLong() {
+		n, orig = 100, 400<<10
+	}
+	const rate = 250 // KB/s: 2 Mbit/s
+	var thumbRatio, goodRatio, thumbSecs, budget float64
+	for i := 0; i < b.N; i++ {
+		r := newRoster()
+		src, dst := newPeer(b, r, FilterArchive), newPeer(b, r, FilterArchive)
+		ps := addPhotos(b, src.store, src.proj, src.id, n, photoSizes{10 << 10, 30 << 10, orig}, time.Now())
+		var thumbBytes, total int64
+		thumbs := map[string]bool{}
+		for _, ph := range ps {
+			thumbBytes += ph.thumb.Size
+			thumbs[ph.thumb.CID] = true
+			for _, bl := range ph.blobs() {
+				total += bl.Size
+			}
+		}
+		addr, px := proxyTo(b, src)
+		slowLink(b, px, rate, 100)
+		ev := dst.n.Events()
+		t0 := time.Now()
+		connectVia(b, dst, src, addr)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		syncErr := make(chan error, 1)
+		go func() { syncErr <- dst.n.Sync(ctx) }()
+		var thumbT time.Duration
+		for len(thumbs) > 0 {
+			select {
+			case e := <-ev:
+				if be, ok := e.(BlobEvent); ok {
+					delete(thumbs, be.CID.String())
+				}
+			case err := <-syncErr:
+				b.Fatalf("sync ended before thumbnails: %v", err)
+			}
+		}
+		thumbT = time.Since(t0)
+		if err := <-syncErr; err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+		all := time.Since(t0)
+		ideal := float64(thumbBytes) / (rate * 1000)
+		thumbSecs += thumbT.Seconds()
+		budget += thumbT.Seconds() / (1.25*ideal + 2)
+		thumbRatio += thumbT.Seconds() / ideal
+		goodRatio += float64(total) / all.Seconds() / (rate * 1000)
+		b.Logf("%d photos: thumbnails %v (ideal %.2fs), all %d bytes in %v", n, thumbT, ideal, total, all)
+	}
+	b.ReportMetric(thumbSecs/float64(b.N), "thumb-s")
+	b.ReportMetric(thumbRatio/float64(b.N), "thumb-x-ideal")
+	// The target: thumbnails within 1.25 × ideal + 2 s; ≤ 1 passes.
+	b.ReportMetric(budget/float64(b.N), "thumb-x-target")
+	b.ReportMetric(goodRatio/float64(b.N), "goodput-x-link")
+}
+
+// BenchmarkSmallBlobs: many small blobs (4 KiB) over loopback.
+func BenchmarkSmallBlobs(b *testing.B) {
+	count := 2000
+	if benchLong() {
+		count = 10000
+	}
+	r := newRoster()
+	src := newPeer(b, r, FilterArchive)
+	now := time.Now()
+	for i := 0; i < count; i++ {
+		tb := putBlob(b, src.store, randBytes(4096), ClassThumbnail)
+		src.proj.add(src.id, now.Add(-time.Duration(i)*time.Millisecond), tb)
+	}
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		dst := newPeer(b, r, FilterArchive)
+		t0 := time.Now()
+		connect(b, dst, src)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		if err := dst.n.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+		total += time.Since(t0)
+		if got := dst.n.Progress().Classes[ClassThumbnail].FilesDone; got != count {
+			b.Fatalf("%d blobs done, want %d", got, count)
+		}
+		dst.n.Close()
+	}
+	b.ReportMetric(float64(count*b.N)/total.Seconds(), "blobs/s")
+}
+
+// countingProxy relays TCP to upstream and counts the bytes both ways.
+func countingProxy(b testing.TB, upstream string) (string, *atomic.Int64) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	var n atomic.Int64
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			cp := func(dst, src net.Conn) {
+				buf := make([]byte, 32<<10)
+				for {
+					k, err := src.Read(buf)
+					n.Add(int64(k))
+					if k > 0 {
+						if _, werr := dst.Write(buf[:k]); werr != nil {
+							break
+						}
+					}
+					if err != nil {
+						break
+					}
+				}
+				dst.Close()
+				src.Close()
+			}
+			go cp(u, c)
+			go cp(c, u)
+		}
+	}()
+	return l.Addr().String(), &n
+}
+
+// BenchmarkNothingNew: two devices that both hold 10,000 observations and
+// 30,000 blobs connect and sync; nothing is new. Reports the time and the
+// bytes on the wire (TCP payload, both ways, handshakes included).
+func BenchmarkNothingNew(b *testing.B) {
+	obs := 10000
+	r := newRoster()
+	author, _ := newKey(b)
+	aid, _ := peerID(author)
+	r.set(aid, RoleMember)
+	src, dst := newPeer(b, r, FilterArchive), newPeer(b, r, FilterArchive)
+	now := time.Now()
+	for i := 0; i < obs; i++ {
+		var bs []testBlob
+		for k, c := range []Class{ClassThumbnail, ClassPreview, ClassOriginal} {
+			d := []byte(fmt.Sprintf("obs %d blob %d", i, k))
+			putBlob(b, dst.store, d, c)
+			bs = append(bs, putBlob(b, src.store, d, c))
+		}
+		at := now.Add(-time.Duration(i) * time.Second)
+		src.proj.add(aid, at, bs...)
+		dst.proj.add(aid, at, bs...)
+	}
+	var upstream string
+	for _, a := range src.n.Host().Addrs() {
+		if s := a.String(); bytes.HasPrefix([]byte(s), []byte("/ip4/127.0.0.1/tcp/")) {
+			upstream = "127.0.0.1:" + s[len("/ip4/127.0.0.1/tcp/"):]
+		}
+	}
+	var total time.Duration
+	var wire int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		addr, count := countingProxy(b, upstream)
+		host, port, _ := net.SplitHostPort(addr)
+		t0 := time.Now()
+		connectVia(b, dst, src, fmt.Sprintf("/ip4/%s/tcp/%s", host, port))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := dst.n.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+		total += time.Since(t0)
+		time.Sleep(100 * time.Millisecond) // let the counters settle
+		wire += count.Load()
+		dst.n.Host().Network().ClosePeer(src.id)
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/sync")
+	b.ReportMetric(float64(wire)/float64(b.N), "wire-bytes/sync")
+}
+
+var _ = blob.Meta{}
+var _ = mem.New
