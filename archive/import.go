@@ -147,11 +147,11 @@ func (r *Report) Count(s BlobStatus) int {
 //
 // Otherwise the error is nil unless reading or storing failed (or ctx
 // ended), and the report lists what was new, known and refused; a file cut
-// short sets Report.Truncated, not an error.
+// short sets Report.Truncated, not an error. The report is never nil.
 func Import(ctx context.Context, r io.Reader, sink Sink, store BlobSink, opts ImportOptions) (*Report, error) {
 	cr, err := newCARReader(r)
 	if err != nil {
-		return nil, err
+		return &Report{}, err
 	}
 	im := &importer{
 		ctx: ctx, sink: sink, store: store, opts: opts,
