@@ -3,7 +3,9 @@ package archive
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"os"
@@ -357,4 +359,49 @@ func TestImportFewOpen(t *testing.T) {
 		t.Fatalf("%v %s %+v", err, refused(rep), rep.Blobs)
 	}
 	sameProject(t, w.proj, w.store, dst, dstStore, AllBlobs)
+}
+
+func TestExportFileProgress(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	path := filepath.Join(t.TempDir(), "river.car")
+	var last, total int64
+	rep, err := ExportFile(ctx, path, w.proj, w.store, ExportOptions{Progress: func(n, all int64) {
+		if n < last {
+			t.Fatalf("progress went back: %d after %d", n, last)
+		}
+		last, total = n, all
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Size() != rep.Bytes {
+		t.Fatalf("%v: %d bytes, report %d", err, st.Size(), rep.Bytes)
+	}
+	if total < 2<<20 || last > rep.Bytes || last < rep.Bytes-64<<10 {
+		t.Fatalf("progress %d of %d, file %d", last, total, rep.Bytes)
+	}
+	if left, _ := os.ReadDir(filepath.Dir(path)); len(left) != 1 {
+		t.Fatalf("temporary files left: %v", left)
+	}
+	f, _ := os.Open(path)
+	defer f.Close()
+	dst, dstStore := w.fresh()
+	var read int64
+	irep, err := Import(ctx, f, dst, dstStore, ImportOptions{Progress: func(n int64) { read = n }})
+	if err != nil || len(irep.Refused) != 0 {
+		t.Fatal(err, irep)
+	}
+	if read == 0 || read > rep.Bytes {
+		t.Fatalf("import progress %d of %d", read, rep.Bytes)
+	}
+	want := fmt.Sprintf("%d records new, 0 known; %d blobs new, 0 known, 0 partial; 0 blocks refused", len(w.proj.order), len(w.proj.refs))
+	if irep.String() != want {
+		t.Fatalf("summary %q", irep.String())
+	}
+	js, _ := json.Marshal(Refusal{CID: w.big, Offset: 7, Reason: ReasonMismatch, Err: errors.New("x")})
+	if string(js) != `{"cid":"`+w.big.String()+`","offset":7,"reason":"hash-mismatch","error":"x"}` {
+		t.Fatal(string(js))
+	}
 }

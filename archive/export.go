@@ -88,6 +88,10 @@ type ExportOptions struct {
 	// the bundle is split into several files, each a complete CAR. At
 	// least MinPartSize. Export (a single stream) ignores it.
 	MaxBytes int64
+	// Progress, if set, is called after each block with the bytes written
+	// so far (all parts) and the bytes planned in all (records not
+	// counted). It runs on the exporting goroutine: keep it short.
+	Progress func(written, total int64)
 }
 
 // ExportReport says what an export wrote.
@@ -142,7 +146,7 @@ func Export(ctx context.Context, w io.Writer, src Source, store BlobSource, opts
 		return nil, err
 	}
 	rep := &ExportReport{Roots: roots, Unavailable: p.unavailable}
-	ew := &exportWriter{single: cw, rep: rep}
+	ew := &exportWriter{single: cw, rep: rep, opts: opts, total: p.size()}
 	ew.part = &PartReport{Part: 1, Blocks: 1}
 	if err := p.write(ctx, src, store, nil, ew); err != nil {
 		return rep, err
@@ -200,7 +204,7 @@ func exportBundle(ctx context.Context, create PartCreator, src Source, store Blo
 		return nil, err
 	}
 	rep := &ExportReport{Unavailable: p.unavailable}
-	ew := &exportWriter{create: create, opts: opts, project: src.ProjectID(), rep: rep}
+	ew := &exportWriter{create: create, opts: opts, project: src.ProjectID(), rep: rep, total: p.size()}
 	if err := ew.open(); err != nil {
 		return rep, err
 	}
@@ -240,6 +244,8 @@ type exportWriter struct {
 	closer  io.WriteCloser
 	part    *PartReport
 	written map[cid.Cid]bool
+	done    int64 // bytes in closed parts
+	total   int64
 }
 
 func (ew *exportWriter) open() error {
@@ -285,6 +291,7 @@ func (ew *exportWriter) close() error {
 	}
 	ew.part.Bytes = ew.cur.n
 	ew.rep.Bytes += ew.cur.n
+	ew.done += ew.cur.n
 	ew.rep.Parts = append(ew.rep.Parts, *ew.part)
 	ew.cur = nil
 	return err
@@ -318,6 +325,15 @@ func (ew *exportWriter) put(c cid.Cid, data []byte) (bool, error) {
 	}
 	ew.written[c] = true
 	ew.part.Blocks++
+	if ew.opts.Progress != nil {
+		n := ew.done
+		if ew.single != nil {
+			n = ew.single.n
+		} else {
+			n += ew.cur.n
+		}
+		ew.opts.Progress(n, ew.total)
+	}
 	return true, nil
 }
 
@@ -330,6 +346,18 @@ type exportPlan struct {
 type plannedBlob struct {
 	ref BlobRef
 	sk  *chunk.Skeleton
+}
+
+// size is the number of bytes the plan's blobs take (leaves and nodes).
+func (p *exportPlan) size() int64 {
+	var n int64
+	for _, b := range p.blobs {
+		n += b.sk.Size
+		for _, nd := range b.sk.Nodes {
+			n += int64(len(nd.Data))
+		}
+	}
+	return n
 }
 
 func (p *exportPlan) roots() []cid.Cid {
@@ -456,6 +484,35 @@ func verifyBlock(c cid.Cid, data []byte) error {
 		return &chunk.VerifyError{Want: c, Got: got}
 	}
 	return nil
+}
+
+// ExportFile writes Export's CAR to path: to a temporary file beside it,
+// synced and renamed into place, so a failed export leaves no file that
+// looks complete.
+func ExportFile(ctx context.Context, path string, src Source, store BlobSource, opts ExportOptions) (*ExportReport, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	defer os.Remove(f.Name())
+	rep, err := Export(ctx, f, src, store, opts)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return rep, fmt.Errorf("export %s: %w", path, err)
+	}
+	syncDir(filepath.Dir(path))
+	return rep, nil
 }
 
 // FileParts returns a PartCreator writing part 1 to path and part n to

@@ -2,10 +2,12 @@ package archive
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/chunk"
@@ -32,6 +34,10 @@ type ImportOptions struct {
 	// TempDir is where leaves that arrive before their skeleton wait
 	// (default os.TempDir()). Files fieldsync writes never need it.
 	TempDir string
+	// Progress, if set, is called after each block with the bytes of the
+	// CAR payload read so far. It runs on the importing goroutine: keep it
+	// short.
+	Progress func(read int64)
 }
 
 // Reason says why a block was refused.
@@ -69,6 +75,23 @@ type Refusal struct {
 
 func (r Refusal) String() string {
 	return fmt.Sprintf("%s at %d: %s: %v", r.CID, r.Offset, r.Reason, r.Err)
+}
+
+// MarshalJSON gives {"cid", "offset", "reason", "error"}, for --json.
+func (r Refusal) MarshalJSON() ([]byte, error) {
+	v := struct {
+		CID    string `json:"cid,omitempty"`
+		Offset int64  `json:"offset"`
+		Reason Reason `json:"reason"`
+		Error  string `json:"error,omitempty"`
+	}{Offset: r.Offset, Reason: r.Reason}
+	if r.CID.Defined() {
+		v.CID = r.CID.String()
+	}
+	if r.Err != nil {
+		v.Error = r.Err.Error()
+	}
+	return json.Marshal(v)
 }
 
 // BlobStatus says where a blob stands after an import.
@@ -110,6 +133,20 @@ type Report struct {
 	// Broken is set when a section length is impossible: the rest of the
 	// file could not be read.
 	Broken error
+}
+
+// String summarises the report on one line, for people.
+func (r *Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d records new, %d known; %d blobs new, %d known, %d partial; %d blocks refused",
+		r.RecordsNew, r.RecordsKnown, r.Count(BlobNew), r.Count(BlobKnown), r.Count(BlobPartial), len(r.Refused))
+	if r.Truncated {
+		b.WriteString("; file cut short")
+	}
+	if r.Broken != nil {
+		fmt.Fprintf(&b, "; rest unreadable (%v)", r.Broken)
+	}
+	return b.String()
 }
 
 // Count returns the number of blobs with status s.
@@ -255,6 +292,9 @@ func (im *importer) run(cr *carReader) error {
 			break
 		}
 		im.rep.Blocks++
+		if im.opts.Progress != nil {
+			im.opts.Progress(cr.off)
+		}
 		if first {
 			first = false
 			ok, err := im.checkManifest(s)
