@@ -46,7 +46,13 @@ var errShortHuffmanData = FormatError("short Huffman data")
 // least n. For best performance (avoiding function calls inside hot loops),
 // the caller is the one responsible for first checking that d.bits.n < n.
 func (d *decoder) ensureNBits(n int32) error {
-	for {
+	// Not upstream: take whole runs of plain (and 0xff 0x00 stuffed) bytes
+	// straight from the buffer first, up to 64 bits, so the hot loop calls
+	// here once per several symbols rather than once per byte. It never
+	// consumes a marker, so every byte it takes belongs to the current
+	// entropy-coded segment; nUnreadable keeps "unread the last byte" right.
+	d.fillFast()
+	for d.bits.n < n {
 		c, err := d.readByteStuffedByte()
 		if err != nil {
 			if err == io.ErrUnexpectedEOF {
@@ -61,27 +67,35 @@ func (d *decoder) ensureNBits(n int32) error {
 		} else {
 			d.bits.m <<= 8
 		}
-		if d.bits.n >= n {
-			break
-		}
-	}
-	// Not upstream: refill ahead while the buffer holds plain bytes, so the
-	// hot loop calls ensureNBits once per several symbols instead of once per
-	// byte. It never reads an 0xff byte here, so it never runs past a marker:
-	// every byte it takes belongs to the current entropy-coded segment, and
-	// nUnreadable=1 keeps "unread the last byte" correct.
-	for d.bits.n <= 56 && d.bytes.i+2 <= d.bytes.j {
-		c := d.bytes.buf[d.bytes.i]
-		if c == 0xff {
-			break
-		}
-		d.bytes.i++
-		d.bytes.nUnreadable = 1
-		d.bits.a = d.bits.a<<8 | uint64(c)
-		d.bits.n += 8
-		d.bits.m <<= 8
 	}
 	return nil
+}
+
+// fillFast adds buffered entropy-coded bytes to d.bits while it has room
+// and the bytes are not a marker. Not upstream.
+func (d *decoder) fillFast() {
+	a, nb := d.bits.a, d.bits.n
+	i, j := d.bytes.i, d.bytes.j
+	unread := d.bytes.nUnreadable
+	for nb <= 56 && i+2 <= j {
+		c := d.bytes.buf[i]
+		if c != 0xff {
+			i++
+			unread = 1
+		} else if d.bytes.buf[i+1] == 0x00 {
+			i += 2
+			unread = 2
+		} else {
+			break
+		}
+		a = a<<8 | uint64(c)
+		nb += 8
+	}
+	if nb != d.bits.n {
+		d.bits.a, d.bits.n = a, nb
+		d.bits.m = 1 << uint32(nb-1)
+		d.bytes.i, d.bytes.nUnreadable = i, unread
+	}
 }
 
 // receiveExtend is the composition of RECEIVE and EXTEND, specified in section
@@ -261,4 +275,65 @@ func (d *decoder) decodeBits(n int32) (uint32, error) {
 	d.bits.n -= n
 	d.bits.m >>= uint32(n)
 	return uint32(ret), nil
+}
+
+// refill tops the bit buffer up to 32 bits, and reports whether the
+// segment had them. Not upstream: it lets decodeACFast decode a symbol and
+// its extra bits without a call or a check per step. A failed read added no
+// bits, so undoing it is restoring the byte position.
+func (d *decoder) refill() bool {
+	if err := d.ensureNBits(32); err != nil {
+		d.bytes.i -= d.bytes.nUnreadable
+		d.bytes.nUnreadable = 0
+		return false
+	}
+	return true
+}
+
+// decodeACFast decodes the AC coefficients of b from zig on, as the general
+// loop in processSOS does, while the bit buffer holds 32 bits (a 10-bit
+// look-up code plus up to 15 extra bits always fit). It returns where it
+// stopped and whether the block is complete; when it is not, the general
+// loop continues from zig, with nothing of the next symbol consumed. Not
+// upstream.
+func (d *decoder) decodeACFast(b *block, h *huffman, zig, zigEnd int32, al uint32) (int32, bool) {
+	for zig <= zigEnd {
+		if d.bits.n < 32 && !d.refill() {
+			return zig, false
+		}
+		v := h.lut[(d.bits.a>>uint32(d.bits.n-lutSize))&(1<<lutSize-1)]
+		if v == 0 {
+			return zig, false // a code longer than lutSize bits
+		}
+		value := uint8(v >> 8)
+		val0, val1 := value>>4, value&0x0f
+		if val1 == 0 && val0 != 0 && val0 != 0x0f {
+			return zig, false // EOBn (progressive): the general loop sets eobRun
+		}
+		n := uint32(v&0xff) - 1
+		d.bits.n -= int32(n)
+		d.bits.m >>= n
+		if val1 == 0 {
+			if val0 == 0 {
+				return zig, true // EOB: the general loop's eobRun ends at 0
+			}
+			zig += 16 // ZRL
+			continue
+		}
+		zig += int32(val0)
+		if zig > zigEnd {
+			return zig, true
+		}
+		t := uint32(val1)
+		d.bits.n -= int32(t)
+		d.bits.m >>= t
+		s := int32(1) << t
+		x := int32(d.bits.a>>uint32(d.bits.n)) & (s - 1)
+		if x < s>>1 {
+			x += ((-1) << t) + 1
+		}
+		b[unzig[zig&63]] = x << al
+		zig++
+	}
+	return zig, true
 }

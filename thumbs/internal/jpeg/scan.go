@@ -253,7 +253,12 @@ func (d *decoder) processSOS(n int) error {
 						} else {
 							// Decode the AC coefficients, as specified in section F.2.2.2.
 							huff := &d.huff[acTable][scan[i].ta]
-							for ; zig <= zigEnd; zig++ {
+							// Not upstream: most coefficients go through the
+							// inlined fast path; the loop below finishes what it
+							// leaves (long codes, EOBn, the end of a segment).
+							done := false
+							zig, done = d.decodeACFast(&b, huff, zig, zigEnd, al)
+							for ; !done && zig <= zigEnd; zig++ {
 								value, err := d.decodeHuffman(huff)
 								if err != nil {
 									return err

@@ -1,0 +1,33 @@
+package jpeg
+
+import (
+	"bytes"
+	stdjpeg "image/jpeg"
+	"os"
+	"testing"
+)
+
+// BenchmarkDecode compares image/jpeg with this fork at full and reduced
+// scale on the JPEG named by $FORK_TEST_JPEG (skipped when unset).
+func BenchmarkDecode(b *testing.B) {
+	data, err := os.ReadFile(os.Getenv("FORK_TEST_JPEG"))
+	if err != nil {
+		b.Skip("set FORK_TEST_JPEG to a large JPEG")
+	}
+	b.Run("stdlib", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := stdjpeg.Decode(bytes.NewReader(data)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, shift := range []uint{0, 1, 2, 3} {
+		b.Run("shift"+string(rune('0'+shift)), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := DecodeScaled(bytes.NewReader(data), shift); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
