@@ -25,7 +25,7 @@ type netFlags struct {
 const netHelp = `  --listen ADDRS  comma-separated multiaddrs to listen on (default
                   /ip4/0.0.0.0/tcp/PORT,/ip4/0.0.0.0/udp/PORT/quic-v1)
   --peer ADDR     a peer to dial, /ip4/.../tcp/.../p2p/PEER-ID (repeatable);
-                  peers met before (the inviter) are dialled too
+                  without --peer, the peers met before (the inviter) are dialled
   --no-mdns       do not discover project peers on the local network
   -v              log the exchange's details
 `
@@ -69,10 +69,11 @@ func startNode(ctx context.Context, d *device.Device, nf *netFlags, logw io.Writ
 		n.Close()
 		return nil, nil, fmt.Errorf("start network: %w", err)
 	}
-	if len(peers) > 0 {
-		_ = device.RememberPeers(d.Dir, peers...)
+	// Explicit peers replace the remembered ones for this run.
+	var known []peer.AddrInfo
+	if len(peers) == 0 {
+		known, _ = device.KnownPeers(d.Dir)
 	}
-	known, _ := device.KnownPeers(d.Dir)
 	seen := map[peer.ID]bool{}
 	var all []peer.AddrInfo
 	for _, ai := range append(peers, known...) {

@@ -57,6 +57,8 @@ type snapshotJSON struct {
 	Records  int                 `json:"records_applied"`
 	Received int64               `json:"bytes_received"`
 	Sent     int64               `json:"bytes_sent"`
+	Leaves   int                 `json:"leaves_fetched"`
+	Refetch  int                 `json:"leaves_refetched"`
 	Classes  map[string]classRow `json:"classes"`
 	Peers    []peerRow           `json:"peers"`
 }
@@ -79,7 +81,8 @@ type peerRow struct {
 
 func toJSON(s exchange.Snapshot) snapshotJSON {
 	out := snapshotJSON{Time: time.Now().UTC(), Complete: s.Complete, Rate: s.Rate, ETA: s.ETA.Seconds(),
-		Records: s.RecordsApplied, Received: s.BytesReceived, Sent: s.BytesSent, Classes: map[string]classRow{}}
+		Records: s.RecordsApplied, Received: s.BytesReceived, Sent: s.BytesSent, Classes: map[string]classRow{},
+		Leaves: s.LeavesFetched, Refetch: s.Refetched}
 	for c := exchange.ClassThumbnail; c < exchange.NumClasses; c++ {
 		p := s.Classes[c]
 		out.Classes[classNames[c]] = classRow{p.FilesDone, p.FilesWanted, p.BytesDone, p.BytesWanted}

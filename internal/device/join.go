@@ -2,7 +2,9 @@ package device
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fieldsync/fieldsync/exchange"
 	"github.com/fieldsync/fieldsync/project"
@@ -18,6 +20,9 @@ func (d *Device) Join(ctx context.Context, code *project.InviteCode, listen []st
 			return d.Project, nil // joined already (a retry)
 		}
 		return nil, fmt.Errorf("%w (%s): use another --data directory to join a second project", ErrHasProject, d.Project.Name())
+	}
+	if time.Now().After(code.Expires) {
+		return nil, fmt.Errorf("%w: it expired at %s; ask for a new code", project.ErrInviteExpired, code.Expires.Local().Format("2006-01-02 15:04"))
 	}
 	if len(listen) == 0 {
 		listen = []string{"/ip4/127.0.0.1/tcp/0"}
@@ -44,7 +49,16 @@ func (d *Device) Join(ctx context.Context, code *project.InviteCode, listen []st
 	rt := func(ctx context.Context, req []byte) ([]byte, error) { return n.Invite(ctx, ai, req) }
 	w, err := project.Redeem(ctx, rt, d.Self, code)
 	if err != nil {
-		return nil, err
+		for _, known := range []error{project.ErrInviteExpired, project.ErrInviteUsed, project.ErrInviteRevoked,
+			project.ErrInviteUnknown, project.ErrInviteProof, project.ErrInviteMalformed, project.ErrInviteChecksum} {
+			if errors.Is(err, known) {
+				return nil, err
+			}
+		}
+		// The inviter closes the invite protocol to strangers while it has
+		// no open invite, so a used, revoked or expired code often ends in
+		// a refused stream rather than a reason.
+		return nil, fmt.Errorf("the inviting device %s did not accept this invite: it may have already been used, been revoked or expired, or that device is not running 'fieldsync serve' at %v (%w)", code.Inviter, code.Addrs, err)
 	}
 	p, err := project.Join(ctx, d.DB, d.Self, w)
 	if err != nil {
