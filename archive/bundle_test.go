@@ -106,8 +106,25 @@ func TestBundleFor(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	dst, dstStore := w.fresh()
-	st := NewState(w.proj.id, pid(w.member), nil, FieldSet)
+	st := NewState(w.proj.id, "", nil, FieldSet)
 	m := &memParts{}
+	// Only a member's signed state gets a bundle.
+	if _, err := ExportFor(ctx, m.create, st, w.proj, w.store, ExportOptions{Key: w.creator}); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("unsigned state: %v", err)
+	}
+	st.Sign(w.outsider)
+	if _, err := ExportFor(ctx, m.create, st, w.proj, w.store, ExportOptions{Key: w.creator}); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("outsider's state: %v", err)
+	}
+	st.Sign(w.member)
+	st.Wants = AllBlobs // changed after signing
+	if _, err := ExportFor(ctx, m.create, st, w.proj, w.store, ExportOptions{Key: w.creator}); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("altered state: %v", err)
+	}
+	st.Wants = FieldSet
+	if len(m.parts) != 0 {
+		t.Fatal("parts written for a refused state")
+	}
 	rep, err := ExportFor(ctx, m.create, st, w.proj, w.store, ExportOptions{Key: w.creator})
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +143,7 @@ func TestBundleFor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.Sign(w.member)
 	enc, _ := st.MarshalBinary()
 	st2, err := ParseState(enc)
 	if err != nil {
@@ -144,6 +162,7 @@ func TestBundleFor(t *testing.T) {
 	for _, c := range st2.Blobs() {
 		st3.AddBlob(c)
 	}
+	st3.Sign(w.member)
 	m = &memParts{}
 	rep, err = ExportFor(ctx, m.create, st3, w.proj, w.store, ExportOptions{Key: w.creator})
 	if err != nil || rep.Records != 1 {
@@ -352,6 +371,9 @@ func TestStateEncoding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := st.Sign(w.member); err != nil {
+		t.Fatal(err)
+	}
 	b, err := st.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -369,8 +391,11 @@ func TestStateEncoding(t *testing.T) {
 			t.Fatalf("blob %s lost", c)
 		}
 	}
-	// 10 blobs of 33 bytes, 2 authors: a few hundred bytes.
-	if len(b) > 600 {
+	if got.VerifySig() != nil {
+		t.Fatal("signature lost")
+	}
+	// 10 blobs of 33 bytes, 2 authors, a signature: a few hundred bytes.
+	if len(b) > 700 {
 		t.Fatalf("state of %d bytes", len(b))
 	}
 	// Every single-byte change is refused (the checksum), every cut too.

@@ -26,7 +26,7 @@ func ExampleParseState() {
 	fmt.Println(got.Project == project, len(got.Blobs()), "blobs")
 	fmt.Println("wants originals:", got.Wants.Has(archive.ClassOriginal))
 	// Output:
-	// 116 bytes
+	// 117 bytes
 	// true 2 blobs
 	// wants originals: false
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/fieldsync/fieldsync/chunk"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 )
 
@@ -70,6 +71,12 @@ type BlobSource interface {
 	blob.Fetcher
 	blob.Statter
 	blob.SkeletonGetter
+}
+
+// MemberChecker is the optional capability of a Source to say whether a
+// device is a member (Sink has the same method).
+type MemberChecker interface {
+	CheckMember(ctx context.Context, p peer.ID) error
 }
 
 // ExportOptions tune an export. The zero value exports every record and
@@ -169,13 +176,24 @@ func ExportAll(ctx context.Context, create PartCreator, src Source, store BlobSo
 // ExportFor writes a bundle holding exactly what the device whose state is
 // st lacks: the records its vector does not cover and the blobs it does
 // not hold, of the classes it wants (and opts.Classes). A state of another
-// project gives ErrOtherProject.
+// project gives ErrOtherProject. If src is a MemberChecker (the adapter
+// is), the state must be signed by its device (State.Sign) and the device
+// must be a member, or ErrNotMember: only members get project data.
 func ExportFor(ctx context.Context, create PartCreator, st *State, src Source, store BlobSource, opts ExportOptions) (*ExportReport, error) {
 	if st == nil {
 		return nil, errors.New("export bundle: no state")
 	}
 	if st.Project != src.ProjectID() {
 		return nil, fmt.Errorf("export bundle: state of %s, this project is %s: %w", st.Project, src.ProjectID(), ErrOtherProject)
+	}
+	if mc, ok := src.(MemberChecker); ok {
+		// Only members get project data (DESIGN.md decision 7).
+		if err := st.VerifySig(); err != nil {
+			return nil, fmt.Errorf("export bundle: %w", err)
+		}
+		if err := mc.CheckMember(ctx, st.Device); err != nil {
+			return nil, fmt.Errorf("export bundle: state of %s: %w: %w", st.Device, ErrNotMember, err)
+		}
 	}
 	classes := opts.Classes
 	if classes == 0 {

@@ -94,6 +94,9 @@ func FuzzParseState(f *testing.F) {
 	}
 	b, _ := st.MarshalBinary()
 	f.Add(b)
+	st.Sign(w.member)
+	b, _ = st.MarshalBinary()
+	f.Add(b)
 	empty, _ := NewState(w.proj.id, "", nil, 0).MarshalBinary()
 	f.Add(empty)
 	f.Add([]byte("fsst"))

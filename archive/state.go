@@ -11,6 +11,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 )
@@ -25,6 +26,7 @@ const stateMagic = "fsst"
 const (
 	maxStatePeerIDLen = 128
 	maxStateAuthors   = 1 << 16
+	maxStateSigLen    = 256
 )
 
 // ErrBadState means an encoded State is malformed, of an unknown version,
@@ -40,7 +42,51 @@ type State struct {
 	Vector  Vector
 	// Wants is the set of blob classes the device keeps (zero: all).
 	Wants ClassSet
+	// Sig is Device's signature of the state (Sign), empty if unsigned.
+	Sig   []byte
 	blobs map[cid.Cid]struct{}
+}
+
+// stateSigDomain prefixes the bytes a state signature covers.
+const stateSigDomain = "fieldsync/state/v1\x00"
+
+// Sign sets Device to key's peer ID and signs the state with key, so that
+// the device making a bundle can check the state comes from a member.
+// Changing the state afterwards voids the signature.
+func (s *State) Sign(key crypto.PrivKey) error {
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("sign state: %w", err)
+	}
+	s.Device, s.Sig = id, nil
+	body, err := s.body()
+	if err != nil {
+		return err
+	}
+	s.Sig, err = key.Sign(append([]byte(stateSigDomain), body...))
+	if err != nil {
+		return fmt.Errorf("sign state: %w", err)
+	}
+	return nil
+}
+
+// VerifySig checks that the state is signed by Device, as it stands.
+func (s *State) VerifySig() error {
+	if s.Device == "" || len(s.Sig) == 0 {
+		return fmt.Errorf("%w: state is not signed", ErrNotMember)
+	}
+	pub, err := s.Device.ExtractPublicKey()
+	if err != nil {
+		return fmt.Errorf("%w: state device %s: %v", ErrNotMember, s.Device, err)
+	}
+	body, err := s.body()
+	if err != nil {
+		return err
+	}
+	if ok, err := pub.Verify(append([]byte(stateSigDomain), body...), s.Sig); err != nil || !ok {
+		return fmt.Errorf("%w: bad state signature by %s", ErrNotMember, s.Device)
+	}
+	return nil
 }
 
 // NewState returns a state with the given project, vector and wants, and
@@ -120,10 +166,23 @@ func stateCodec(c cid.Cid) (byte, bool) {
 //	byte wants (ClassSet bits)
 //	uvarint(n) n × (uvarint(len) peer ID, uvarint(seq)), peer IDs ascending
 //	uvarint(n) n × (byte codec 0x55|0x70, 32-byte sha2-256 digest), ascending
+//	uvarint(len) signature by the device of "fieldsync/state/v1\x00" and
+//	             all the above (0: unsigned)
 //	4 bytes CRC-32C (Castagnoli) of everything before, big-endian
 //
 // The encoding is canonical: one state has one encoding.
 func (s *State) MarshalBinary() ([]byte, error) {
+	b, err := s.body()
+	if err != nil {
+		return nil, err
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.Sig)))
+	b = append(b, s.Sig...)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable)), nil
+}
+
+// body encodes the state up to its signature.
+func (s *State) body() ([]byte, error) {
 	if !s.Project.Defined() {
 		return nil, errors.New("encode state: no project")
 	}
@@ -155,7 +214,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		b = append(b, codec)
 		b = append(b, c.Hash()[2:]...)
 	}
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable)), nil
+	return b, nil
 }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -295,8 +354,26 @@ func ParseState(b []byte) (*State, error) {
 		m, _ := mh.Encode(e[1:], mh.SHA2_256)
 		st.blobs[cid.NewCidV1(codec, m)] = struct{}{}
 	}
+	if n, err = u("signature length"); err != nil {
+		return nil, err
+	}
+	if n > maxStateSigLen || n > 0 && st.Device == "" {
+		return nil, bad("signature of %d bytes", n)
+	}
+	sig, err := take("signature", n)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		st.Sig = bytes.Clone(sig)
+	}
 	if len(d) != 0 {
 		return nil, bad("%d trailing bytes", len(d))
+	}
+	if st.Sig != nil {
+		if err := st.VerifySig(); err != nil {
+			return nil, bad("%v", err)
+		}
 	}
 	return st, nil
 }

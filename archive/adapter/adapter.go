@@ -38,9 +38,10 @@ type Project struct {
 }
 
 var (
-	_ archive.Source       = (*Project)(nil)
-	_ archive.Sink         = (*Project)(nil)
-	_ archive.Observations = (*Project)(nil)
+	_ archive.MemberChecker = (*Project)(nil)
+	_ archive.Source        = (*Project)(nil)
+	_ archive.Sink          = (*Project)(nil)
+	_ archive.Observations  = (*Project)(nil)
 )
 
 // New returns the adapter for p.
@@ -239,13 +240,21 @@ func WantsOf(f project.Filter) archive.ClassSet {
 	return archive.Classes(cs...)
 }
 
-// State returns this device's state for a bundle: its vector, the complete
-// blobs of store and the classes its own filter wants.
+// State returns this device's state for a bundle, signed with its key: its
+// vector, the complete blobs of store and the classes its own filter
+// wants.
 func (a *Project) State(ctx context.Context, store blob.Enumerator) (*archive.State, error) {
 	self := a.p.Self().PeerID()
 	wants, err := a.Wants(ctx, self)
 	if err != nil {
 		return nil, err
 	}
-	return archive.StateOf(ctx, a, self, store, wants)
+	st, err := archive.StateOf(ctx, a, self, store, wants)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Sign(a.p.Self().PrivKey()); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
