@@ -63,14 +63,14 @@ func makeTaps(src, dst int) taps {
 	}
 	// Support radius in source pixels: 2 / (num/den), rounded up.
 	radius := int((2*den + num - 1) / num)
-	n := 2*radius + 1
+	// The taps that can be nonzero, |j-c| < 2·den/num, are the 2·radius
+	// from floor(c)-radius+1 to floor(c)+radius.
+	n := 2 * radius
 	if n > src {
 		n = src
 	}
 	tp := taps{n: n, start: make([]int, dst), weights: make([]int32, dst*n)}
-	// raw covers the 2·radius+1 source pixels from floor(c)-radius+1 on; the
-	// one at floor(c)-radius is at least radius away, where the kernel is 0.
-	raw := make([]int64, 2*radius+1)
+	raw := make([]int64, 2*radius)
 	for i := 0; i < dst; i++ {
 		// Centre in Q16 source pixels: ((2i+1)·src/(2·dst) - 0.5).
 		c := ((2*int64(i)+1)*int64(src)*one)/(2*int64(dst)) - one/2

@@ -10,6 +10,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"io/fs"
 	"time"
 
 	ijpeg "github.com/fieldsync/fieldsync/thumbs/internal/jpeg"
@@ -164,10 +165,16 @@ func maxFileBytes(o Options) int64 { return o.MaxPixels*8 + 1<<20 }
 func Make(r io.Reader, opt Options) (*Result, error) {
 	opt = opt.withDefaults()
 	limit := maxFileBytes(opt)
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
+	var buf bytes.Buffer
+	if st, ok := r.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() <= limit {
+			buf.Grow(int(fi.Size()) + bytes.MinRead)
+		}
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
 		return nil, fmt.Errorf("read original: %w", err)
 	}
+	data := buf.Bytes()
 	if int64(len(data)) > limit {
 		return nil, fmt.Errorf("%w: file over %d bytes", ErrTooLarge, limit)
 	}

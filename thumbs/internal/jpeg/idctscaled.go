@@ -68,20 +68,26 @@ func idctScaled(b *block, qt *block, shift uint, dst []byte, stride int) {
 		}
 		return
 	}
+	// Dequantise the low 4×4 corner, row by row, noting which rows have
+	// any coefficient: high-frequency rows are often all zero.
 	var f [4][4]int32
-	nonzeroAC := false
+	var rowNZ [4]bool
+	anyAC := false
 	for v := 0; v < 4; v++ {
-		for u := 0; u < 4; u++ {
-			k := v*8 + u
-			f[v][u] = b[k] * qt[zigOf[k]]
-			if k != 0 && f[v][u] != 0 {
-				nonzeroAC = true
-			}
+		k := v * 4
+		r := &f[v]
+		r[0] = b[nat4[k]&63] * qt[zig4[k]&63]
+		r[1] = b[nat4[k+1]&63] * qt[zig4[k+1]&63]
+		r[2] = b[nat4[k+2]&63] * qt[zig4[k+2]&63]
+		r[3] = b[nat4[k+3]&63] * qt[zig4[k+3]&63]
+		rowNZ[v] = r[0]|r[1]|r[2]|r[3] != 0
+		if v > 0 && rowNZ[v] || r[1]|r[2]|r[3] != 0 {
+			anyAC = true
 		}
 	}
-	if !nonzeroAC {
-		// A flat block: every pixel is DC/8. Equal to the general path below
-		// up to rounding, so use the general path's rounding: 724·724 ≈ 2^19.
+	if !anyAC {
+		// A flat block: every pixel is the same, rounded as the general
+		// path rounds.
 		s := ((f[0][0]*724 + 1<<7) >> 8) * 724
 		p := clip((s+1<<13)>>14 + 128)
 		for y := 0; y < 4; y++ {
@@ -91,7 +97,12 @@ func idctScaled(b *block, qt *block, shift uint, dst []byte, stride int) {
 		return
 	}
 	var t [4][4]int32 // t[v][x]: rows transformed, scale 2^3
+	nv := 0           // rows 0..nv-1 hold every nonzero row
 	for v := 0; v < 4; v++ {
+		if !rowNZ[v] {
+			continue
+		}
+		nv = v + 1
 		r := &f[v]
 		for x := 0; x < 4; x++ {
 			c := &idct4[x]
@@ -102,11 +113,31 @@ func idctScaled(b *block, qt *block, shift uint, dst []byte, stride int) {
 		c := &idct4[y]
 		row := dst[y*stride : y*stride+4]
 		for x := 0; x < 4; x++ {
-			s := t[0][x]*c[0] + t[1][x]*c[1] + t[2][x]*c[2] + t[3][x]*c[3]
+			var s int32
+			switch nv {
+			case 1:
+				s = t[0][x] * c[0]
+			case 2:
+				s = t[0][x]*c[0] + t[1][x]*c[1]
+			default:
+				s = t[0][x]*c[0] + t[1][x]*c[1] + t[2][x]*c[2] + t[3][x]*c[3]
+			}
 			row[x] = clip((s+1<<13)>>14 + 128)
 		}
 	}
 }
+
+// nat4 lists the natural-order indices of the low 4×4 corner, row by row;
+// zig4 their zig-zag indices (where their quantisers are).
+var nat4, zig4 = func() (n, z [16]uint8) {
+	for v := 0; v < 4; v++ {
+		for u := 0; u < 4; u++ {
+			n[v*4+u] = uint8(v*8 + u)
+			z[v*4+u] = uint8(zigOf[v*8+u])
+		}
+	}
+	return n, z
+}()
 
 func clip(c int32) uint8 {
 	if c < 0 {
