@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/blob/mem"
 	"github.com/fieldsync/fieldsync/chunk"
 	"github.com/ipfs/go-cid"
 	carv2 "github.com/ipld/go-car/v2"
@@ -405,3 +406,83 @@ func TestExportFileProgress(t *testing.T) {
 		t.Fatal(string(js))
 	}
 }
+
+// TestSkeletonAcrossFiles uses the skeleton of a 1025 MiB blob (a root and
+// two nodes; leaves made up, none sent): with a node missing its nodes are
+// refused as an incomplete skeleton; with all of them a partial blob is
+// opened that a later file can complete.
+func TestSkeletonAcrossFiles(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	leaves := make([]chunk.Leaf, chunk.MaxLinks+1)
+	for i := range leaves {
+		leaves[i] = chunk.Leaf{CID: chunk.RawCID([]byte(fmt.Sprint(i))), Size: chunk.ChunkSize}
+	}
+	sk, err := chunk.Build(leaves)
+	if err != nil || len(sk.Nodes) != 3 {
+		t.Fatalf("%v, %d nodes", err, len(sk.Nodes))
+	}
+	w.add(w.member, &fakeRecord{Name: "video", Blobs: []fakeRef{{CID: sk.Root.String(), Class: int(ClassOther), Type: "video/mp4"}}})
+	for _, n := range []int{2, 3} {
+		var buf bytes.Buffer
+		cw := newCARWriter(&buf)
+		cw.writeHeader(nil)
+		for _, r := range w.proj.order {
+			cw.writeBlock(r.CID, r.Data)
+		}
+		for _, nd := range sk.Nodes[:n] {
+			cw.writeBlock(nd.CID, nd.Data)
+		}
+		cw.flush()
+		dst, dstStore := w.fresh()
+		// A memory store would hold the blob's 1 GiB; this one only
+		// records the Begin.
+		rec := &beginRecorder{Store: dstStore}
+		rep, err := Import(ctx, bytes.NewReader(buf.Bytes()), dst, rec, ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch n {
+		case 2:
+			if len(rep.Refused) != 2 || rep.Refused[0].Reason != ReasonSkeleton || len(rep.Blobs) != 0 {
+				t.Fatalf("%s %+v", refused(rep), rep.Blobs)
+			}
+		case 3:
+			if len(rep.Refused) != 0 || len(rep.Blobs) != 1 || rep.Blobs[0].Status != BlobPartial || rep.Blobs[0].Have != 0 || rep.Blobs[0].Leaves != len(leaves) {
+				t.Fatalf("%s %+v", refused(rep), rep.Blobs)
+			}
+			if len(rec.begun) != 1 || rec.begun[0] != sk.Root {
+				t.Fatalf("begun %v", rec.begun)
+			}
+		}
+	}
+}
+
+// beginRecorder is a store whose Begin only records the skeleton (after
+// checking it, as stores do).
+type beginRecorder struct {
+	*mem.Store
+	begun []cid.Cid
+}
+
+func (b *beginRecorder) Begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (blob.Partial, error) {
+	if err := blob.VerifySkeleton(sk); err != nil {
+		return nil, err
+	}
+	b.begun = append(b.begun, sk.Root)
+	return &emptyPartial{sk: sk}, nil
+}
+
+type emptyPartial struct {
+	blob.Partial
+	sk *chunk.Skeleton
+}
+
+func (p *emptyPartial) Missing() []int {
+	m := make([]int, len(p.sk.Leaves))
+	for i := range m {
+		m[i] = i
+	}
+	return m
+}
+func (p *emptyPartial) Close() error { return nil }

@@ -315,6 +315,18 @@ func (ew *exportWriter) close() error {
 	return err
 }
 
+// reserve starts a new part unless n more bytes fit in the current one
+// (or the current one holds nothing but its manifest).
+func (ew *exportWriter) reserve(n int64) error {
+	if ew.single != nil || ew.opts.MaxBytes == 0 || ew.part.Blocks <= 1 || ew.cur.n+n <= ew.opts.MaxBytes {
+		return nil
+	}
+	if err := ew.close(); err != nil {
+		return err
+	}
+	return ew.open()
+}
+
 // put writes one block unless it was already written.
 func (ew *exportWriter) put(c cid.Cid, data []byte) (bool, error) {
 	if ew.written == nil {
@@ -328,14 +340,8 @@ func (ew *exportWriter) put(c cid.Cid, data []byte) (bool, error) {
 			return false, err
 		}
 	} else {
-		size := sectionSize(c, len(data))
-		if ew.opts.MaxBytes > 0 && ew.part.Blocks > 1 && ew.cur.n+size > ew.opts.MaxBytes {
-			if err := ew.close(); err != nil {
-				return false, err
-			}
-			if err := ew.open(); err != nil {
-				return false, err
-			}
+		if err := ew.reserve(sectionSize(c, len(data))); err != nil {
+			return false, err
 		}
 		if err := ew.cur.writeBlock(c, data); err != nil {
 			return false, err
@@ -449,6 +455,15 @@ func (p *exportPlan) write(ctx context.Context, src Source, store BlobSource, ha
 		return fmt.Errorf("export records: %w", err)
 	}
 	for _, b := range p.blobs {
+		// A skeleton is never split across parts: the importer needs all
+		// of a blob's nodes in one file to verify them.
+		var need int64
+		for _, n := range b.sk.Nodes {
+			need += sectionSize(n.CID, len(n.Data))
+		}
+		if err := ew.reserve(need); err != nil {
+			return err
+		}
 		for _, n := range b.sk.Nodes {
 			if err := chunk.VerifyBlock(n.CID, n.Data); err != nil {
 				return fmt.Errorf("export blob %s: skeleton: %w", b.ref.CID, err)

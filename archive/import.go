@@ -624,6 +624,29 @@ func (im *importer) gather(root cid.Cid) ([]chunk.Node, uint64, bool) {
 	return out, size, true
 }
 
+// present lists the nodes under root that have arrived.
+func (im *importer) present(root cid.Cid) []cid.Cid {
+	var out []cid.Cid
+	seen := map[cid.Cid]bool{}
+	var walk func(c cid.Cid, depth int)
+	walk = func(c cid.Cid, depth int) {
+		data, ok := im.nodes[c]
+		if !ok || seen[c] || depth > chunk.MaxDepth {
+			return
+		}
+		seen[c] = true
+		out = append(out, c)
+		links, _, _ := pbLinks(data)
+		for _, l := range links {
+			if l.Prefix().Codec == cid.DagProtobuf {
+				walk(l, depth+1)
+			}
+		}
+	}
+	walk(root, 0)
+	return out
+}
+
 // drain writes the leaves of b that arrived before its skeleton.
 func (im *importer) drain(b *openBlob) error {
 	for _, l := range b.sk.Leaves {
@@ -767,6 +790,15 @@ func (im *importer) finish(ok bool) error {
 		}
 		if err == nil {
 			err = im.tryPending()
+		}
+		if err == nil {
+			// Skeletons still incomplete: their nodes cannot be verified.
+			for _, root := range im.pending {
+				for _, n := range im.present(root) {
+					im.used[n] = true
+					im.refuse(n, im.nodeOff[n], ReasonSkeleton, fmt.Errorf("skeleton of %s incomplete in this file", root))
+				}
+			}
 		}
 		if err == nil {
 			for c, sp := range im.spill {
