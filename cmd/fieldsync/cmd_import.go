@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/archive"
+	"github.com/fieldsync/fieldsync/archive/adapter"
 	"github.com/fieldsync/fieldsync/internal/device"
 	"github.com/fieldsync/fieldsync/project"
 )
@@ -15,6 +17,7 @@ var importCmd = &command{
 	name:    "import",
 	summary: "import a directory: one observation per photo or file",
 	usage: `Usage: fieldsync import [--data DIR] [--tag TAG]... [--note TEXT] [--json] DIR
+       fieldsync import [--data DIR] [--json] --car FILE
 
 Imports every file under DIR (recursively) into this device's project, one
 observation per file. A photo (JPEG, PNG, GIF, WebP) gets its time and place
@@ -25,8 +28,15 @@ are skipped and listed with the reason. Interrupting (Ctrl-C) keeps what
 was imported; running it again imports the files again as new
 observations, so import each folder once.
 
+With --car FILE, imports a CAR file (from 'fieldsync export --car' or any
+IPFS tool): every block is verified against its CID before anything from
+it is stored, records get every check of a network sync, and the report
+says what was new, what was already known and what was refused, block by
+block.
+
 Options:
-` + dataHelp + `  --tag TAG     a tag for every observation (repeatable)
+` + dataHelp + `  --car FILE    import a CAR file instead of a directory
+  --tag TAG     a tag for every observation (repeatable)
   --note TEXT   a note for every observation
   --json        print a JSON summary {"imported","skipped":[{"path","reason"}],...}
 
@@ -35,7 +45,7 @@ Examples:
   fieldsync import --tag river --tag "north bank" ./survey
 
 Exit codes: 0 every file imported, 1 failure, 2 bad usage, 4 done but some
-files were skipped (listed).
+files were skipped or some CAR blocks refused (listed).
 `,
 }
 
@@ -54,9 +64,16 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	fs.Var(&tags, "tag", "")
 	note := fs.String("note", "", "")
 	asJSON := fs.Bool("json", false, "")
+	carPath := fs.String("car", "", "")
 	rest, err := parseFlags(importCmd, e, fs, args)
 	if err != nil {
 		return err
+	}
+	if *carPath != "" {
+		if len(rest) > 0 {
+			return usagef("--car FILE takes no DIR")
+		}
+		return importCAR(ctx, e, *data, *carPath, *asJSON)
 	}
 	if len(rest) != 1 {
 		return usagef("want exactly one DIR (use 'fieldsync add FILE...' for single files)")
@@ -158,4 +175,29 @@ func trimPkg(err error) string {
 		s = strings.ReplaceAll(s, p, "")
 	}
 	return s
+}
+
+func importCAR(ctx context.Context, e *env, data, path string, asJSON bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer f.Close()
+	d, err := device.Open(ctx, data)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	p, err := d.NeedProject()
+	if err != nil {
+		return err
+	}
+	rep, err := archive.Import(ctx, f, adapter.New(p), d.Store, archive.ImportOptions{TempDir: d.Dir})
+	if err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	if n := printImportReport(e.stdout, path, rep, asJSON); n > 0 {
+		return &exitError{code: exitSkipped, err: fmt.Errorf("%d problems (listed above)", n)}
+	}
+	return nil
 }
