@@ -401,6 +401,10 @@ func TestExportFileProgress(t *testing.T) {
 	if irep.String() != want {
 		t.Fatalf("summary %q", irep.String())
 	}
+	rj, err := json.Marshal(&Report{Broken: ErrFraming, Refused: []Refusal{{Reason: ReasonBadCID}}})
+	if err != nil || !bytes.Contains(rj, []byte(`"Broken":"archive: CAR framing broken"`)) || !bytes.Contains(rj, []byte(`"reason":"bad-cid"`)) {
+		t.Fatalf("%v %s", err, rj)
+	}
 	js, _ := json.Marshal(Refusal{CID: w.big, Offset: 7, Reason: ReasonMismatch, Err: errors.New("x")})
 	if string(js) != `{"cid":"`+w.big.String()+`","offset":7,"reason":"hash-mismatch","error":"x"}` {
 		t.Fatal(string(js))

@@ -135,6 +135,20 @@ type Report struct {
 	Broken error
 }
 
+// MarshalJSON gives the report's fields, Broken as its message, CIDs as
+// {"/": "..."} (DAG-JSON links).
+func (r *Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	v := struct {
+		*plain
+		Broken string `json:"Broken,omitempty"`
+	}{plain: (*plain)(r)}
+	if r.Broken != nil {
+		v.Broken = r.Broken.Error()
+	}
+	return json.Marshal(v)
+}
+
 // String summarises the report on one line, for people.
 func (r *Report) String() string {
 	var b strings.Builder
