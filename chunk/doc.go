@@ -14,7 +14,7 @@
 //     leaf and its skeleton has no nodes.
 //
 // The profile's parameters are the exported constants below; they are pinned
-// by the golden vectors in ../shared/testvectors (produced by Kubo), which the
+// by the golden vectors in testdata/vectors (produced by Kubo), which the
 // tests reproduce byte for byte.
 //
 // The dag-pb and UnixFS encoders and the skeleton parser are written by hand
