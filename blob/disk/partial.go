@@ -466,7 +466,7 @@ func (s *Store) commitPartial(ctx context.Context, q *partial) (blob.Info, error
 		return blob.Info{}, err
 	}
 	undo := func() { os.Rename(final, q.f.Name()) }
-	if err := syncDirs(dirs); err != nil {
+	if err := s.syncDirs(dirs); err != nil {
 		undo()
 		return blob.Info{}, err
 	}

@@ -161,7 +161,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, meta blob.Meta) (blob.Info
 		return blob.Info{}, fmt.Errorf("put blob %s: %w", c, err)
 	}
 	t.path = ""
-	if err := syncDirs(dirs); err != nil {
+	if err := s.syncDirs(dirs); err != nil {
 		os.Remove(final)
 		return blob.Info{}, fmt.Errorf("put blob %s: %w", c, err)
 	}
@@ -353,7 +353,7 @@ func (s *Store) publish(ctx context.Context, items []*batchItem) (err error) {
 		it.t.path = ""
 		renamed = append(renamed, final)
 	}
-	if err := syncDirs(dirs); err != nil {
+	if err := s.syncDirs(dirs); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -194,7 +194,7 @@ func (s *Store) timestamp() time.Time { return time.Unix(0, s.now().UnixNano()).
 // ensureDir creates the fan-out directory dir (and its parent) if needed
 // and adds to sync every directory whose entries changed: dir itself (the
 // caller is about to rename into it) and the parent of each directory
-// created. The caller fsyncs them all after its renames (syncDirs): on
+// created. The caller fsyncs them all after its renames (Store.syncDirs): on
 // ext4 the first fsync commits the journal for all, so a batch that creates
 // hundreds of directories costs one journal commit, not hundreds.
 func (s *Store) ensureDir(dir string, sync map[string]bool) error {
@@ -215,8 +215,21 @@ func (s *Store) ensureDir(dir string, sync map[string]bool) error {
 	return nil
 }
 
-// syncDirs fsyncs every directory of dirs.
-func syncDirs(dirs map[string]bool) error {
+// syncDirs makes the entries of every directory of dirs durable. Past a
+// few directories it calls syncfs once instead: each directory fsync costs
+// a disk cache flush (ext4 issues one per fsync even when the journal has
+// nothing left to commit), ~1 ms on a virtual disk, and a batch of 1,000
+// thumbnails touches ~650 of the 1,024 fan-out directories.
+func (s *Store) syncDirs(dirs map[string]bool) error {
+	if len(dirs) > 4 && !s.noSyncFS {
+		if f, err := os.Open(s.root); err == nil {
+			err = syncFS(f)
+			f.Close()
+			if err == nil {
+				return nil
+			}
+		}
+	}
 	for d := range dirs {
 		if err := syncDir(d); err != nil {
 			return err
