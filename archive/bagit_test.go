@@ -320,3 +320,31 @@ func validGeoJSON(t *testing.T, path, bag string) {
 		t.Fatalf("first position %v, want [-62.21 -3.46]", first.Features[0].Geometry.Coordinates)
 	}
 }
+
+func TestSanitize(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"IMG 0001.JPG", "IMG_0001.JPG"},
+		{"../../etc/passwd", "etc_passwd"},
+		{"Fotó del río.jpeg", "Fot_del_r_o.jpeg"},
+		{"a\nb\r\nc%20.png", "a_b_c_20.png"},
+		{"...", ""},
+		{"   ", ""},
+		{strings.Repeat("x", 200) + ".jpg", strings.Repeat("x", 76) + ".jpg"},
+	} {
+		if got := sanitize(c.in, 80); got != c.want {
+			t.Errorf("sanitize(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	bw := &bagWriter{names: map[string]bool{}}
+	o := Observation{ID: "", Created: time.Date(2026, 1, 2, 23, 0, 0, 0, time.FixedZone("x", -3*3600))}
+	var got []string
+	for _, n := range []string{"a.jpg", "A.JPG", "", "a.jpg"} {
+		got = append(got, bw.originalName(o, len(got), Attachment{Name: n, MediaType: "image/jpeg"}))
+	}
+	want := []string{"data/originals/2026-01-03_obs_a.jpg", "data/originals/2026-01-03_obs_A-2.JPG", "data/originals/2026-01-03_obs_attachment-3.jpg", "data/originals/2026-01-03_obs_a-3.jpg"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("name %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
