@@ -101,6 +101,7 @@ func (p *Project) applyLocked(ctx context.Context, recs []*Record, res []Result)
 		return fmt.Errorf("apply: %w", err)
 	}
 	defer tx.Rollback()
+	defer p.publish()
 	a, err := p.newApplier(ctx, tx)
 	if err != nil {
 		return err

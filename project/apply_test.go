@@ -326,3 +326,31 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestConcurrentReaders(t *testing.T) {
+	a := newProject(t, "p")
+	b := addDevice(t, a, RoleMember)
+	for i := range 50 {
+		a.AddObservation(ctx, Observation{Created: t0.Add(time.Duration(i) * time.Second)})
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		mustOK(t, syncOnce(t, a, b))
+	}()
+	for {
+		select {
+		case <-done:
+			if !b.Vector().Covers(a.Vector()) {
+				t.Fatal("not synced")
+			}
+			return
+		default:
+			b.RoleOf(a.Self().PeerID())
+			b.Members()
+			if _, err := b.Missing(ctx, VersionVector{}, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/db"
@@ -117,13 +119,31 @@ type Project struct {
 	id      cid.Cid
 	genesis *Record
 
+	// mu serialises writers; they change vec, members and ro, and
+	// publish a snapshot for readers after each change.
 	mu      sync.Mutex
 	vec     map[peer.ID]logHead
 	members []memRec // every known membership record, logged or pending
 	ro      *roster
 	now     func() time.Time
 	invites *InviteHandler
+
+	// snap is what readers (RoleOf, Vector, Missing, ...) see: the state
+	// as of the last commit. Readers never wait for a long Apply.
+	snap atomic.Pointer[snapshot]
 }
+
+type snapshot struct {
+	vec map[peer.ID]logHead // never modified once published
+	ro  *roster
+}
+
+// publish makes the writer's state visible to readers. p.mu is held.
+func (p *Project) publish() {
+	p.snap.Store(&snapshot{vec: maps.Clone(p.vec), ro: p.ro})
+}
+
+func (p *Project) state() *snapshot { return p.snap.Load() }
 
 // Create starts a new project named name in the database d (opened with
 // internal/db), with self as its creator.
@@ -235,6 +255,7 @@ func Open(ctx context.Context, d *sql.DB, self *Identity) (*Project, error) {
 		}
 	}
 	p.ro = buildRoster(p.genesis.Author, p.members)
+	p.publish()
 	return p, nil
 }
 
@@ -279,9 +300,7 @@ func (p *Project) DB() *sql.DB { return p.db }
 // does not know it). The exchange serves project data only to devices for
 // which RoleOf(id).CanWrite() holds.
 func (p *Project) RoleOf(id peer.ID) Role {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.ro.current(id)
+	return p.state().ro.current(id)
 }
 
 // Member is a device the project knows, with its current role.
@@ -294,11 +313,10 @@ type Member struct {
 // Members lists the creator and every device with a valid grant, creator
 // first, then by peer ID.
 func (p *Project) Members() []Member {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	ro := p.state().ro
 	ms := []Member{{Peer: p.genesis.Author, Role: RoleCreator, Since: p.genesis.Genesis.Time}}
 	var others []Member
-	for id, gs := range p.ro.grants {
+	for id, gs := range ro.grants {
 		var best *memRec
 		for _, g := range gs {
 			if best == nil || later(g, best) > 0 {
@@ -314,10 +332,9 @@ func (p *Project) Members() []Member {
 // Vector returns this device's version vector. It is kept in memory, so
 // this costs O(authors).
 func (p *Project) Vector() VersionVector {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	v := make(VersionVector, len(p.vec))
-	for a, h := range p.vec {
+	vec := p.state().vec
+	v := make(VersionVector, len(vec))
+	for a, h := range vec {
 		v[a] = h.seq
 	}
 	return v

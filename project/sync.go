@@ -29,15 +29,14 @@ type RawRecord struct {
 // When theirs covers this device's vector, Missing costs O(authors) and
 // touches no database.
 func (p *Project) Missing(ctx context.Context, theirs VersionVector, limit int) ([]RawRecord, error) {
-	p.mu.Lock()
+	st := p.state()
 	ahead := make(map[peer.ID]uint64)
-	for a, h := range p.vec {
+	for a, h := range st.vec {
 		if t := theirs[a]; h.seq > t {
 			ahead[a] = t + 1
 		}
 	}
-	ro := p.ro
-	p.mu.Unlock()
+	ro := st.ro
 	if len(ahead) == 0 {
 		return nil, nil
 	}

@@ -39,9 +39,7 @@ func (p *Project) welcome(ctx context.Context) (*Welcome, error) {
 // (the grant's author, the author of that device's grants, ...), so the
 // joiner can check the chain; the rest of the roster comes by sync.
 func (p *Project) welcomeFor(ctx context.Context, c cid.Cid) (*Welcome, error) {
-	p.mu.Lock()
-	ro := p.ro
-	p.mu.Unlock()
+	ro := p.state().ro
 	w := &Welcome{Genesis: p.genesis.Block}
 	want := []cid.Cid{c}
 	seen := map[cid.Cid]bool{c: true}
@@ -132,6 +130,7 @@ func (p *Project) addPending(ctx context.Context, recs []*Record) error {
 		}
 	}
 	p.ro = buildRoster(p.genesis.Author, p.members)
+	p.publish()
 	return nil
 }
 
