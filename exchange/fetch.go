@@ -36,6 +36,7 @@ const (
 	maxInflightReqs = 1024 // requests outstanding per peer
 	maxOpening      = 4    // partial blobs being opened at once
 	maxSkeleton     = 8 << 20
+	smallWorkers    = 3 // batches being stored at once: one fsyncs while others write
 )
 
 type taskKind int

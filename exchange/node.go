@@ -190,9 +190,11 @@ func (n *Node) Start(ctx context.Context) error {
 			return fmt.Errorf("start mdns: %w", err)
 		}
 	}
-	n.wg.Add(2)
+	n.wg.Add(1 + smallWorkers)
 	go n.schedLoop()
-	go n.smallLoop()
+	for range smallWorkers {
+		go n.smallLoop()
+	}
 	n.sched.dirty = true
 	n.kick()
 	for _, c := range n.host.Network().Conns() {
