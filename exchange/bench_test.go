@@ -311,4 +311,3 @@ func BenchmarkNothingNew(b *testing.B) {
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/sync")
 	b.ReportMetric(float64(wire)/float64(b.N), "wire-bytes/sync")
 }
-
