@@ -202,6 +202,10 @@ func makeBytes(data []byte, opt Options) (res *Result, err error) {
 		}
 	}()
 
+	if mt == "image/webp" && len(data) >= 21 && string(data[12:16]) == "VP8X" && data[20]&0x02 != 0 {
+		// The VP8X animation flag: x/image/webp decodes single images only.
+		return nil, fmt.Errorf("%w: animated image/webp", ErrUnsupported)
+	}
 	cfg, err := decodeConfig(mt, data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s header: %w", ErrCorrupt, mt, err)

@@ -349,6 +349,11 @@ func TestBadFiles(t *testing.T) {
 			}
 		})
 	}
+	// An animated WebP (VP8X with the animation flag) has no variants.
+	anim := []byte("RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x02\x00\x00\x00\x0f\x00\x00\x0f\x00\x00")
+	if _, err := MakeBytes(anim, Options{}); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "animated") {
+		t.Errorf("animated WebP: %v", err)
+	}
 	// A lower limit refuses a normal photo.
 	_, err := MakeBytes(readPhoto(t, "baseline.jpg"), Options{MaxPixels: 1000})
 	var tl *TooLargeError
