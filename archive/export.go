@@ -34,15 +34,23 @@ const MinPartSize = 2 << 20
 var ErrPartTooSmall = errors.New("archive: part size limit too small")
 
 // ClassSet is a set of blob classes (ClassThumbnail, ClassPreview,
-// ClassOriginal, ClassOther). The zero value means every class.
+// ClassOriginal, ClassOther), and whether the blobs of replaced and deleted
+// observation versions count too (WithHistory), as a project filter says.
+// The zero value means every class, history included.
 type ClassSet uint8
 
 // Sets of classes.
 const (
-	AllBlobs  ClassSet = 1<<ClassThumbnail | 1<<ClassPreview | 1<<ClassOriginal | 1<<ClassOther
-	FieldSet  ClassSet = 1<<ClassThumbnail | 1<<ClassPreview // what a field device keeps
-	NoBlobs   ClassSet = 1 << 7                              // records only
-	classMask          = AllBlobs
+	// WithHistory adds the blobs of replaced and deleted versions.
+	WithHistory ClassSet = 1 << 6
+	// AllBlobs is everything: what an archive keeps.
+	AllBlobs ClassSet = 1<<ClassThumbnail | 1<<ClassPreview | 1<<ClassOriginal | 1<<ClassOther | WithHistory
+	// FieldSet is what a field device keeps: the thumbnails and previews
+	// of the current observations.
+	FieldSet ClassSet = 1<<ClassThumbnail | 1<<ClassPreview
+	// NoBlobs is records only.
+	NoBlobs   ClassSet = 1 << 7
+	classBits          = 1<<ClassThumbnail | 1<<ClassPreview | 1<<ClassOriginal | 1<<ClassOther
 )
 
 // Has reports whether c is in the set (the zero set holds every class).
@@ -53,7 +61,12 @@ func (s ClassSet) Has(c Class) bool {
 	return s&(1<<c) != 0
 }
 
-// Classes returns a set holding cs.
+// History reports whether the set counts the blobs of replaced and deleted
+// versions (the zero set does).
+func (s ClassSet) History() bool { return s == 0 || s&WithHistory != 0 }
+
+// Classes returns a set holding cs, of the current versions only (add
+// WithHistory for the replaced ones too); no class at all is NoBlobs.
 func Classes(cs ...Class) ClassSet {
 	var s ClassSet
 	for _, c := range cs {
@@ -204,7 +217,7 @@ func ExportFor(ctx context.Context, create PartCreator, st *State, src Source, s
 		want = AllBlobs
 	}
 	opts.Classes = classes & want
-	if opts.Classes == 0 {
+	if opts.Classes&classBits == 0 {
 		opts.Classes = NoBlobs
 	}
 	return exportBundle(ctx, create, src, store, st, opts)
@@ -400,7 +413,7 @@ func plan(ctx context.Context, src Source, store BlobSource, st *State, classes 
 	if classes == NoBlobs {
 		return p, nil
 	}
-	refs, err := src.Blobs(ctx)
+	refs, err := src.Blobs(ctx, classes.History())
 	if err != nil {
 		return nil, fmt.Errorf("export: list blobs: %w", err)
 	}

@@ -107,7 +107,7 @@ func (p *fakeProject) Records(ctx context.Context, have Vector, fn func(Block) e
 	return nil
 }
 
-func (p *fakeProject) Blobs(context.Context) ([]BlobRef, error) {
+func (p *fakeProject) Blobs(context.Context, bool) ([]BlobRef, error) {
 	var out []BlobRef
 	for _, r := range p.refs {
 		out = append(out, r)

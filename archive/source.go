@@ -72,9 +72,10 @@ type Source interface {
 	// ascending sequence, membership records before the records that need
 	// them. An error from fn stops the walk and is returned.
 	Records(ctx context.Context, have Vector, fn func(Block) error) error
-	// Blobs returns every blob referenced by the project's records
-	// (attachment variants, of every version), each once.
-	Blobs(ctx context.Context) ([]BlobRef, error)
+	// Blobs returns every blob referenced by the project's current,
+	// undeleted observations (attachment variants), each once; with
+	// history, those of every version the project counts.
+	Blobs(ctx context.Context, history bool) ([]BlobRef, error)
 }
 
 // RecordOutcome is what applying one record did.

@@ -290,7 +290,7 @@ func ParseState(b []byte) (*State, error) {
 		return nil, err
 	}
 	st.Wants = ClassSet(w[0])
-	if st.Wants&^(classMask|NoBlobs) != 0 {
+	if st.Wants&^(classBits|WithHistory|NoBlobs) != 0 {
 		return nil, bad("unknown wanted classes %#x", w[0])
 	}
 	if n, err = u("author count"); err != nil {

@@ -7,8 +7,8 @@
 //   - records: project.Missing (log order, grants before the records they
 //     allow) for export, project.Apply (every check of a network sync) for
 //     import;
-//   - blobs: project.WantedBlobs under the Archive filter (every variant of
-//     every version) for export; on import, under this device's own filter
+//   - blobs: project.WantedBlobs for export (the Archive filter with
+//     history, every variant of the current observations without); on import, under this device's own filter
 //     (project.FilterOf), as a network sync would fetch them;
 //   - members: project.RoleOf(id).CanWrite();
 //   - classes: thumbnail, preview, original (photos), attachment (other
@@ -86,9 +86,15 @@ func ClassOf(c project.Class) archive.Class {
 	return archive.ClassOther
 }
 
-// Blobs implements archive.Source.
-func (a *Project) Blobs(ctx context.Context) ([]archive.BlobRef, error) {
-	ws, err := a.p.WantedBlobs(ctx, project.Archive)
+// Blobs implements archive.Source: with history under the Archive filter
+// (every variant of every counted version), without under a custom filter
+// of every kind and variant of the current observations.
+func (a *Project) Blobs(ctx context.Context, history bool) ([]archive.BlobRef, error) {
+	f := project.Filter{Mode: project.FilterCustom}
+	if history {
+		f = project.Archive
+	}
+	ws, err := a.p.WantedBlobs(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +215,9 @@ func (a *Project) Wants(ctx context.Context, dev peer.ID) (archive.ClassSet, err
 	return WantsOf(f), nil
 }
 
-// WantsOf maps a project filter to blob classes.
+// WantsOf maps a project filter to blob classes: Archive is AllBlobs
+// (history included), Field is FieldSet, a custom filter the classes of its
+// variants and kinds, WithHistory if it counts replaced versions.
 func WantsOf(f project.Filter) archive.ClassSet {
 	switch f.Mode {
 	case project.FilterArchive:
@@ -224,6 +232,10 @@ func WantsOf(f project.Filter) archive.ClassSet {
 		}
 		return slices.ContainsFunc(f.Kinds, func(k project.AttachmentKind) bool { return (k == project.AttachPhoto) == photo })
 	}
+	var hist archive.ClassSet
+	if f.History {
+		hist = archive.WithHistory
+	}
 	var cs []archive.Class
 	if variant(project.VariantThumbnail) && kind(true) {
 		cs = append(cs, archive.ClassThumbnail)
@@ -237,7 +249,10 @@ func WantsOf(f project.Filter) archive.ClassSet {
 	if variant(project.VariantOriginal) && kind(false) {
 		cs = append(cs, archive.ClassOther)
 	}
-	return archive.Classes(cs...)
+	if len(cs) == 0 {
+		return archive.NoBlobs
+	}
+	return archive.Classes(cs...) | hist
 }
 
 // State returns this device's state for a bundle, signed with its key: its

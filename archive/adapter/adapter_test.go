@@ -113,7 +113,7 @@ func twoDevices(t *testing.T) (*device, *device) {
 
 func sameBlobs(t *testing.T, a, b *device, classes archive.ClassSet) int {
 	t.Helper()
-	refs, err := a.a.Blobs(ctx)
+	refs, err := a.a.Blobs(ctx, classes.History())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +161,19 @@ func TestCARRoundTrip(t *testing.T) {
 
 func TestBundleRoundTrip(t *testing.T) {
 	a, b := twoDevices(t)
+	// A replaces the photo's thumbnail: the old one belongs to history.
+	obs, err := a.p.Observations(ctx, project.ObservationQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range obs {
+		if len(o.Attachments) > 0 && o.Attachments[0].Thumbnail != nil {
+			o.Attachments[0].Thumbnail = put(t, a.store, pattern(7*1024, 9), "image/jpeg")
+			if _, err := a.p.UpdateObservation(ctx, o.Observation); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	// B is a field device: it wants thumbnails and previews.
 	if err := b.p.SetFilter(ctx, b.id.PeerID(), project.Field); err != nil {
 		t.Fatal(err)
@@ -189,6 +202,7 @@ func TestBundleRoundTrip(t *testing.T) {
 	if err != nil || len(rep.Refused) != 0 {
 		t.Fatalf("%v %+v", err, rep)
 	}
+	// The current thumbnail and preview, not the replaced thumbnail.
 	if n := sameBlobs(t, a, b, archive.FieldSet); n != 2 {
 		t.Fatalf("%d field blobs", n)
 	}
@@ -231,7 +245,7 @@ func TestBundleRoundTrip(t *testing.T) {
 
 func mustOriginal(t *testing.T, a *device) cid.Cid {
 	t.Helper()
-	refs, _ := a.a.Blobs(ctx)
+	refs, _ := a.a.Blobs(ctx, true)
 	for _, r := range refs {
 		if r.Class == archive.ClassOriginal {
 			return r.CID
