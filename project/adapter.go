@@ -47,9 +47,10 @@ func (e ExchangeRecords) Missing(ctx context.Context, theirs map[peer.ID]uint64,
 
 // Apply applies blocks relayed by from and returns how many were new. The
 // error reports records refused for a reason that means the sender relayed
-// bad or out-of-order data (malformed, bad signature, other project, gap,
-// prev mismatch, unknown author); records kept but not counted (blocked
-// authors, equivocation evidence) are not errors here.
+// bad data (malformed, bad signature, other project, prev mismatch).
+// Records kept but not counted (blocked authors, equivocation evidence) and
+// records that wait for others (a gap, an author whose grant has not
+// arrived yet) are not errors here: the next pull asks for them again.
 func (e ExchangeRecords) Apply(ctx context.Context, from peer.ID, blocks [][]byte) (int, error) {
 	res, err := e.P.Apply(ctx, blocks)
 	if err != nil {
@@ -61,7 +62,8 @@ func (e ExchangeRecords) Apply(ctx context.Context, from peer.ID, blocks [][]byt
 		if r.Stored {
 			n++
 		}
-		if r.Err == nil || errors.Is(r.Err, ErrBlocked) || errors.Is(r.Err, ErrNotAuthorized) || errors.Is(r.Err, ErrEquivocation) {
+		if r.Err == nil || errors.Is(r.Err, ErrBlocked) || errors.Is(r.Err, ErrNotAuthorized) ||
+			errors.Is(r.Err, ErrEquivocation) || errors.Is(r.Err, ErrGap) || errors.Is(r.Err, ErrNotMember) {
 			continue
 		}
 		bad++

@@ -333,14 +333,24 @@ func TestConcurrentReaders(t *testing.T) {
 	for i := range 50 {
 		a.AddObservation(ctx, Observation{Created: t0.Add(time.Duration(i) * time.Second)})
 	}
+	miss, err := a.Missing(ctx, b.Vector(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
+	var res []Result
+	var applyErr error
 	go func() {
 		defer close(done)
-		mustOK(t, syncOnce(t, a, b))
+		res, applyErr = b.Apply(ctx, blocksOf(miss))
 	}()
 	for {
 		select {
 		case <-done:
+			if applyErr != nil {
+				t.Fatal(applyErr)
+			}
+			mustOK(t, res)
 			if !b.Vector().Covers(a.Vector()) {
 				t.Fatal("not synced")
 			}

@@ -121,3 +121,22 @@ func BenchmarkDecodeReference(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchRecords), "ns/record")
 }
+
+// BenchmarkWantedBlobs lists the blobs wanted under the field filter in a
+// project of 10,000 observations (the exchange re-reads it after every
+// applied batch).
+func BenchmarkWantedBlobs(b *testing.B) {
+	_, recv, w, blocks := benchSetup(b)
+	p, err := Join(ctx, openDB(b), recv, w)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mustOK(b, must(p.Apply(ctx, blocks)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ws, err := p.WantedBlobs(ctx, Field)
+		if err != nil || len(ws) != 2*benchRecords {
+			b.Fatal(len(ws), err)
+		}
+	}
+}

@@ -95,7 +95,11 @@ func LoadOrCreateIdentity(path string) (*Identity, error) {
 		if errors.Is(err, fs.ErrExist) {
 			return LoadOrCreateIdentity(path)
 		}
-		return nil, fmt.Errorf("store device key: %w", err)
+		// A file system without hard links (FAT, some phone storage):
+		// rename, which may replace a key created at the same moment.
+		if err := os.Rename(tmp, path); err != nil {
+			return nil, fmt.Errorf("store device key: %w", err)
+		}
 	}
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		d.Sync()
