@@ -5,8 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -323,4 +325,83 @@ func TestTruncatedBundleDisk(t *testing.T) {
 		t.Fatalf("%v %+v", err, rep)
 	}
 	sameBlobs(t, a, b, archive.AllBlobs)
+}
+
+// heapPeak samples the live heap as bytes pass through.
+type heapPeak struct {
+	base, peak uint64
+	n          int64
+}
+
+func (h *heapPeak) sample(n int) {
+	h.n += int64(n)
+	if h.n < 1<<20 {
+		return
+	}
+	h.n = 0
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	if m.HeapAlloc > h.base && m.HeapAlloc-h.base > h.peak {
+		h.peak = m.HeapAlloc - h.base
+	}
+}
+
+func newHeapPeak() *heapPeak {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return &heapPeak{base: m.HeapAlloc}
+}
+
+type peakWriter struct {
+	w io.Writer
+	h *heapPeak
+}
+
+func (p peakWriter) Write(b []byte) (int, error) { p.h.sample(len(b)); return p.w.Write(b) }
+
+type peakReader struct {
+	r io.Reader
+	h *heapPeak
+}
+
+func (p peakReader) Read(b []byte) (int, error) { n, err := p.r.Read(b); p.h.sample(n); return n, err }
+
+// TestMemoryBounded exports and imports a large original through files:
+// the heap never holds anything near the whole blob.
+func TestMemoryBounded(t *testing.T) {
+	size := 160 << 20
+	if testing.Short() {
+		size = 48 << 20
+	}
+	a, b := twoDevices(t)
+	big := put(t, a.store, pattern(size, 7), "video/mp4")
+	if _, err := a.p.AddObservation(ctx, project.Observation{Attachments: []project.Attachment{{Kind: project.AttachVideo, MediaType: "video/mp4", Name: "v.mp4", Original: big}}}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "big.car")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHeapPeak()
+	if _, err := archive.Export(ctx, peakWriter{f, h}, a.a, a.store, archive.ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	t.Logf("export of a %d MiB blob: heap grew by at most %.1f MiB", size>>20, float64(h.peak)/(1<<20))
+	if h.peak > uint64(size)/4 {
+		t.Fatalf("export held %d MiB for a %d MiB blob", h.peak>>20, size>>20)
+	}
+	f, _ = os.Open(path)
+	defer f.Close()
+	h = newHeapPeak()
+	rep, err := archive.Import(ctx, peakReader{f, h}, b.a, b.store, archive.ImportOptions{})
+	if err != nil || rep.Count(archive.BlobNew) != 5 {
+		t.Fatalf("%v %v", err, rep)
+	}
+	t.Logf("import of a %d MiB blob: heap grew by at most %.1f MiB", size>>20, float64(h.peak)/(1<<20))
+	if h.peak > uint64(size)/4 {
+		t.Fatalf("import held %d MiB for a %d MiB blob", h.peak>>20, size>>20)
+	}
 }
