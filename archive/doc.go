@@ -26,7 +26,11 @@
 //     into several files, each a complete CAR (a part).
 //   - state: what a device holds, written to a small file and carried to
 //     the device that makes a bundle for it: project, version vector,
-//     complete blobs, wanted classes (State).
+//     complete blobs, wanted classes; signed by the device, so that only
+//     members get bundles (State).
+//   - wanted: a blob this device keeps: a record of the project refers to
+//     it and the device's filter takes its class (ClassSet; WithHistory
+//     for the blobs of replaced and deleted versions).
 //   - class: what a block is for (Class), in export order: record,
 //     skeleton, thumbnail, preview, original (photos), other (audio, video,
 //     files).
