@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -164,8 +165,24 @@ func maxFileBytes(o Options) int64 { return o.MaxPixels*8 + 1<<20 }
 // on every platform and GOMAXPROCS. It does not close r.
 func Make(r io.Reader, opt Options) (*Result, error) {
 	opt = opt.withDefaults()
+	// Sniff first, so a video handed to Make costs a few bytes of reading,
+	// not the whole file.
+	var head [16]byte
+	n, err := io.ReadFull(r, head[:])
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+	case err != nil:
+		return nil, fmt.Errorf("read original: %w", err)
+	}
+	if mt, ok := Sniff(head[:n]); !ok {
+		if n == 0 {
+			return nil, fmt.Errorf("%w: empty file", ErrUnsupported)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrUnsupported, mt)
+	}
 	limit := maxFileBytes(opt)
 	var buf bytes.Buffer
+	buf.Write(head[:n])
 	if st, ok := r.(interface{ Stat() (fs.FileInfo, error) }); ok {
 		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() <= limit {
 			buf.Grow(int(fi.Size()) + bytes.MinRead)
@@ -293,6 +310,14 @@ func decodePicture(mt string, data []byte, cfg image.Config, previewSize int) (p
 		img, err = png.Decode(r)
 	case "image/gif":
 		img, err = gif.Decode(r)
+		if err == nil && img.Bounds() != image.Rect(0, 0, cfg.Width, cfg.Height) {
+			// A first frame smaller than the logical screen: place it on
+			// a white screen, as a viewer shows it.
+			canvas := image.NewRGBA(image.Rect(0, 0, cfg.Width, cfg.Height))
+			draw.Draw(canvas, canvas.Bounds(), image.White, image.Point{}, draw.Src)
+			draw.Draw(canvas, img.Bounds(), img, img.Bounds().Min, draw.Over)
+			img = canvas
+		}
 	case "image/webp":
 		img, err = webp.Decode(r)
 	default:

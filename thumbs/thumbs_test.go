@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
+	"image/gif"
 	"image/jpeg"
 	"io"
 	"math"
@@ -491,4 +493,57 @@ func ExampleMake() {
 	// image/jpeg 480×360, thumbnail 400×300
 	// taken 2024-05-17T09:41:23-03:00 at -3.4653, -62.2159
 	// true thumbs: no variants for this type: image/heic
+}
+
+// TestGIFFrameOffset: a first frame smaller than the GIF's screen is
+// placed on a white screen of the full size.
+func TestGIFFrameOffset(t *testing.T) {
+	pal := color.Palette{color.RGBA{200, 0, 0, 255}, color.RGBA{0, 0, 0, 0}}
+	frame := image.NewPaletted(image.Rect(10, 10, 30, 30), pal)
+	var buf bytes.Buffer
+	err := gif.EncodeAll(&buf, &gif.GIF{
+		Image: []*image.Paletted{frame}, Delay: []int{0},
+		Config: image.Config{ColorModel: pal, Width: 40, Height: 40},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := MakeBytes(buf.Bytes(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := decodeJPEG(t, res.Preview)
+	if res.Width != 40 || res.Height != 40 || img.Bounds().Dx() != 40 {
+		t.Fatalf("got %d×%d, variant %v", res.Width, res.Height, img.Bounds())
+	}
+	if r, g, _, _ := img.At(2, 2).RGBA(); r>>8 < 240 || g>>8 < 240 {
+		t.Errorf("outside the frame: (%d,%d), want white", r>>8, g>>8)
+	}
+	if r, g, _, _ := img.At(20, 20).RGBA(); r>>8 < 150 || g>>8 > 60 {
+		t.Errorf("inside the frame: (%d,%d), want red", r>>8, g>>8)
+	}
+}
+
+// TestUnsupportedReadsLittle: Make decides on a video after its first
+// bytes, without reading the rest.
+func TestUnsupportedReadsLittle(t *testing.T) {
+	cr := &countingReader{r: io.MultiReader(strings.NewReader("\x00\x00\x00\x18ftypisom"), bytes.NewReader(make([]byte, 10<<20)))}
+	_, err := Make(cr, Options{})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "video/mp4") {
+		t.Fatalf("got %v", err)
+	}
+	if cr.n > 64 {
+		t.Errorf("read %d bytes of a video", cr.n)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }
