@@ -131,6 +131,15 @@ type Project struct {
 	// snap is what readers (RoleOf, Vector, Missing, ...) see: the state
 	// as of the last commit. Readers never wait for a long Apply.
 	snap atomic.Pointer[snapshot]
+	gen  atomic.Uint64 // counts publishes; WantedBlobs caches by it
+
+	wantMu    sync.Mutex
+	wantCache map[string]wantCache
+}
+
+type wantCache struct {
+	gen   uint64
+	wants []Want
 }
 
 type snapshot struct {
@@ -141,6 +150,7 @@ type snapshot struct {
 // publish makes the writer's state visible to readers. p.mu is held.
 func (p *Project) publish() {
 	p.snap.Store(&snapshot{vec: maps.Clone(p.vec), ro: p.ro})
+	p.gen.Add(1)
 }
 
 func (p *Project) state() *snapshot { return p.snap.Load() }

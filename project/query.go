@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -241,14 +242,30 @@ func (p *Project) WantedBlobs(ctx context.Context, f Filter) ([]Want, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := `SELECT a.blob, a.kind, a.variant, a.size, a.type, v.created, v.obs FROM project_attachments a
-		JOIN project_versions v ON v.cid = a.version`
-	if f.History {
-		q += ` WHERE v.ok = 1`
-	} else {
-		q += ` JOIN project_observations o ON o.head = a.version WHERE o.deleted = 0`
+	key := fmt.Sprint(f)
+	gen := p.gen.Load()
+	p.wantMu.Lock()
+	if c, ok := p.wantCache[key]; ok && c.gen == gen {
+		p.wantMu.Unlock()
+		return slices.Clone(c.wants), nil
 	}
-	rows, err := p.db.QueryContext(ctx, q)
+	p.wantMu.Unlock()
+	var q string
+	if f.History {
+		q = `SELECT a.blob, a.kind, a.variant, a.size, a.type, v.created, v.obs FROM project_versions v
+			JOIN project_attachments a ON a.version = v.cid WHERE v.ok = 1`
+	} else {
+		q = `SELECT a.blob, a.kind, a.variant, a.size, a.type, o.created, o.obs FROM project_observations o
+			JOIN project_attachments a ON a.version = o.head WHERE o.deleted = 0`
+	}
+	var args []any
+	if len(f.Variants) > 0 {
+		q += ` AND a.variant IN (?` + strings.Repeat(`, ?`, len(f.Variants)-1) + `)`
+		for _, v := range f.Variants {
+			args = append(args, string(v))
+		}
+	}
+	rows, err := p.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("wanted blobs: %w", err)
 	}
@@ -292,9 +309,15 @@ func (p *Project) WantedBlobs(ctx context.Context, f Filter) ([]Want, error) {
 		if c := b.ObservedAt.Compare(a.ObservedAt); c != 0 {
 			return c
 		}
-		return slices.Compare(a.CID.Bytes(), b.CID.Bytes())
+		return strings.Compare(a.CID.KeyString(), b.CID.KeyString())
 	})
-	return out, nil
+	p.wantMu.Lock()
+	if p.wantCache == nil {
+		p.wantCache = make(map[string]wantCache)
+	}
+	p.wantCache[key] = wantCache{gen, out}
+	p.wantMu.Unlock()
+	return slices.Clone(out), nil
 }
 
 // SetFilter records the filter a device declared (this device's own
