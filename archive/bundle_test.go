@@ -414,3 +414,34 @@ func TestStateEncoding(t *testing.T) {
 		t.Fatal("state without project encoded")
 	}
 }
+
+// TestExportFromAnyone: an export (not a bundle) is taken from any signer,
+// since its records and blobs carry their own proof; a forged signature is
+// still refused.
+func TestExportFromAnyone(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	var buf bytes.Buffer
+	if _, err := Export(ctx, &buf, w.proj, w.store, ExportOptions{Key: w.outsider}); err != nil {
+		t.Fatal(err)
+	}
+	dst, dstStore := w.fresh()
+	rep, err := Import(ctx, bytes.NewReader(buf.Bytes()), dst, dstStore, ImportOptions{})
+	if err != nil || len(rep.Refused) != 0 || rep.Manifest.From != pid(w.outsider) {
+		t.Fatalf("%v %s", err, refused(rep))
+	}
+	sameProject(t, w.proj, w.store, dst, dstStore, AllBlobs)
+
+	man := newManifest(KindExport, w.proj.id, 1, ExportOptions{})
+	man.sign(w.outsider)
+	man.From = pid(w.member)
+	mb, _ := man.block()
+	buf.Reset()
+	cw := newCARWriter(&buf)
+	cw.writeHeader([]cid.Cid{mb.CID})
+	cw.writeBlock(mb.CID, mb.Data)
+	cw.flush()
+	if _, err := Import(ctx, bytes.NewReader(buf.Bytes()), dst, dstStore, ImportOptions{}); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("forged: %v", err)
+	}
+}

@@ -177,7 +177,7 @@ func (r *Report) Count(s BlobStatus) int {
 // Import reads a CARv1 or CARv2 stream and stores what it holds, verifying
 // every block against its CID before anything from it is stored:
 //
-//	section ─▶ verify CID ─▶ manifest? ─▶ check project (and member)
+//	section ─▶ verify CID ─▶ manifest? ─▶ check project (and signer)
 //	                     ├─▶ dag-cbor ─▶ Sink.Apply (batches, every check)
 //	                     ├─▶ dag-pb ──▶ skeleton complete? ─▶ Begin partial
 //	                     └─▶ raw ─────▶ leaf of a partial? ─▶ WriteLeaf, Commit
@@ -185,16 +185,18 @@ func (r *Report) Count(s BlobStatus) int {
 //	                                      its skeleton or record arrives)
 //
 // A CAR whose manifest names another project gives ErrOtherProject and
-// input that is not a CAR ErrNotCAR: nothing is stored. A bundle (opts.
-// Bundle) must start with a manifest (else ErrNoManifest) signed by a
-// device (else ErrNotMember); so must any CAR whose manifest is signed. The
-// signer must be a member: a signer the device knows and that may not send
-// (blocked) is refused at once with ErrNotMember, storing nothing; a signer
-// the device does not know yet (a new member, Sink.CheckMember wrapping
-// ErrUnknownDevice) lets the device apply the records first, since each is
-// signed by its own author and passes every check on its own, and checks
-// the signer again before any blob: still not a member, ErrNotMember and
-// no blob stored.
+// input that is not a CAR ErrNotCAR: nothing is stored. A manifest with a
+// bad signature gives ErrNotMember.
+//
+// A bundle (opts.Bundle) must start with a manifest (else ErrNoManifest),
+// signed (else ErrNotMember) by a member. (An export is taken from anyone:
+// its records and blobs carry their own proof.) A signer the device knows
+// and that may not send (blocked) is refused at once with ErrNotMember,
+// storing nothing. A signer the device does not know yet (a new member:
+// Sink.CheckMember wraps ErrUnknownDevice) lets the device apply the
+// records first, since each is signed by its own author and passes every
+// check on its own, and is checked again before any blob: still not a
+// member, ErrNotMember and no blob stored.
 //
 // Otherwise the error is nil unless reading or storing failed (or ctx
 // ended), and the report lists what was new, known and refused; a file cut
@@ -364,6 +366,8 @@ func (im *importer) checkManifest(s section) (bool, error) {
 		if err := m.verifySig(); err != nil {
 			return false, fmt.Errorf("import: %w", err)
 		}
+	}
+	if im.opts.Bundle {
 		if err := im.sink.CheckMember(im.ctx, m.From); err != nil {
 			if !errors.Is(err, ErrUnknownDevice) {
 				return false, fmt.Errorf("import: signed by %s: %w: %w", m.From, ErrNotMember, err)
