@@ -26,6 +26,11 @@ type huffman struct {
 	// are 1 plus the code length, or 0 if the value is too large to fit in
 	// lutSize bits.
 	lut [1 << lutSize]uint16
+	// fast is, not upstream, for AC tables: for the next lutSize bits, a
+	// whole coefficient when its code and extra bits fit in them: the
+	// coefficient (extended) in the high 16 bits, the zero run in bits 8-15,
+	// the code length plus the extra bits' count in the low 8; 0 if not.
+	fast [1 << lutSize]int32
 	// vals are the decoded values, sorted by their encoding.
 	vals [maxNCodes]uint8
 	// minCodes[i] is the minimum code of length i, or -1 if there are no
@@ -181,6 +186,26 @@ func (d *decoder) processDHT(n int) error {
 			}
 		}
 
+		// Not upstream: derive the whole-coefficient table.
+		for idx := range h.fast {
+			v := h.lut[idx]
+			h.fast[idx] = 0
+			if v == 0 {
+				continue
+			}
+			l := uint32(v&0xff) - 1
+			size := uint32(v>>8) & 0x0f
+			run := int32(v>>8) >> 4
+			if size == 0 || l+size > lutSize {
+				continue
+			}
+			x := int32(uint32(idx)>>(lutSize-l-size)) & (1<<size - 1)
+			if x < 1<<(size-1) {
+				x += (-1 << size) + 1
+			}
+			h.fast[idx] = x<<16 | run<<8 | int32(l+size)
+		}
+
 		// Derive minCodes, maxCodes, and valsIndices.
 		var c, index int32
 		for i, n := range nCodes {
@@ -301,7 +326,18 @@ func (d *decoder) decodeACFast(b *block, h *huffman, zig, zigEnd int32, al uint3
 		if d.bits.n < 32 && !d.refill() {
 			return zig, false
 		}
-		v := h.lut[(d.bits.a>>uint32(d.bits.n-lutSize))&(1<<lutSize-1)]
+		idx := (d.bits.a >> uint32(d.bits.n-lutSize)) & (1<<lutSize - 1)
+		if f := h.fast[idx]; f != 0 && zig+(f>>8)&0xff <= zigEnd {
+			// Code and extra bits in one look-up.
+			n := uint32(f & 0xff)
+			d.bits.n -= int32(n)
+			d.bits.m >>= n
+			zig += (f >> 8) & 0xff
+			b[unzig[zig&63]] = (f >> 16) << al
+			zig++
+			continue
+		}
+		v := h.lut[idx]
 		if v == 0 {
 			return zig, false // a code longer than lutSize bits
 		}
