@@ -182,14 +182,20 @@ func (sv *server) readLoop() error {
 // queue between frames, and flushes whenever the queue runs dry.
 func (sv *server) writeLoop(readErr <-chan error) error {
 	w := bufio.NewWriterSize(sv.s, 64<<10)
-	var msg, frame []byte
+	var head []byte
 	send := func(m *wire.BlobResponse) error {
-		msg = m.Marshal(msg[:0])
-		frame = wire.AppendFrame(frame[:0], msg)
-		sv.s.SetWriteDeadline(streamDeadline(len(frame)))
-		_, err := w.Write(frame)
+		// The data is written straight from the loaded item, not copied
+		// into a message buffer first.
+		head = wire.AppendResponseHead(head[:0], m)
+		sv.s.SetWriteDeadline(streamDeadline(len(head) + len(m.Data)))
+		if _, err := w.Write(head); err != nil {
+			return err
+		}
+		if _, err := w.Write(m.Data); err != nil {
+			return err
+		}
 		sv.n.prog.addSent(sv.peer, len(m.Data))
-		return err
+		return nil
 	}
 	for {
 		sv.mu.Lock()

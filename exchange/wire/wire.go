@@ -508,3 +508,20 @@ func (m *InviteMessage) Unmarshal(b []byte) error {
 		return err
 	})
 }
+
+// AppendResponseHead appends the framed encoding of m up to and excluding
+// the bytes of m.Data, which the caller writes next: together they are
+// exactly AppendFrame(nil, m.Marshal(nil)) with the data last, without
+// copying the data.
+func AppendResponseHead(b []byte, m *BlobResponse) []byte {
+	d := m.Data
+	c := *m
+	c.Data = nil
+	head := c.Marshal(nil)
+	if d != nil {
+		head = protowire.AppendTag(head, 4, protowire.BytesType)
+		head = protowire.AppendVarint(head, uint64(len(d)))
+	}
+	b = binary.AppendUvarint(b, uint64(len(head)+len(d)))
+	return append(b, head...)
+}

@@ -131,3 +131,25 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendResponseHead(t *testing.T) {
+	for _, m := range []*BlobResponse{
+		{Type: RespData, ID: 3, Offset: 131072, Data: bytes.Repeat([]byte{7}, 200), Last: true, Total: 1 << 20},
+		{Type: RespData, ID: 1, Data: []byte{}},
+		{Type: RespAnnounce, CIDs: [][]byte{{1}}},
+	} {
+		got := append(AppendResponseHead(nil, m), m.Data...)
+		r := bufio.NewReader(bytes.NewReader(got))
+		msg, err := ReadFrame(r, MaxBlobResponse, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back BlobResponse
+		if err := back.Unmarshal(msg); err != nil {
+			t.Fatal(err)
+		}
+		if normalize(back) != normalize(*m) {
+			t.Errorf("got %+v, want %+v", back, *m)
+		}
+	}
+}
