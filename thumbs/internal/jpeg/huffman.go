@@ -171,6 +171,12 @@ func (d *decoder) processDHT(n int) error {
 		for i := uint32(0); i < lutSize; i++ {
 			code <<= 1
 			for j := int32(0); j < nCodes[i]; j++ {
+				if code >= 1<<(i+1) {
+					// Not upstream: an over-subscribed table (more codes of
+					// this length than there are bit patterns). Upstream's
+					// 8-bit table silently wraps; libjpeg refuses it too.
+					return FormatError("bad Huffman table")
+				}
 				// The codeLength is 1+i, so shift code by lutSize-(1+i) to
 				// calculate the high bits for every lutSize-bit sequence
 				// whose codeLength's high bits matches code.

@@ -1,0 +1,47 @@
+package jpeg
+
+import (
+	"bytes"
+	stdjpeg "image/jpeg"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzSameAsStdlib: on any input, the fork at full scale agrees with
+// image/jpeg (same pixels, or both fail), and the reduced decodes do not
+// panic. Seeded with the JPEG fixtures.
+//
+//	go test -run '^$' -fuzz FuzzSameAsStdlib -fuzztime 60s ./thumbs/internal/jpeg/
+func FuzzSameAsStdlib(f *testing.F) {
+	files, _ := filepath.Glob("../../../testdata/photos/*.jpg")
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if len(b) < 64<<10 {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := stdjpeg.DecodeConfig(bytes.NewReader(data))
+		if err != nil || cfg.Width*cfg.Height > 1<<20 {
+			return
+		}
+		want, werr := stdjpeg.Decode(bytes.NewReader(data))
+		got, gerr := Decode(bytes.NewReader(data))
+		if werr == nil && gerr != nil && gerr.Error() == FormatError("bad Huffman table").Error() {
+			return // stricter than upstream on purpose
+		}
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("image/jpeg: %v; fork: %v", werr, gerr)
+		}
+		if werr == nil && !samePixels(want, got) {
+			t.Fatal("pixels differ from image/jpeg")
+		}
+		for shift := uint(1); shift <= 3; shift++ {
+			_, _ = DecodeScaled(bytes.NewReader(data), shift)
+		}
+	})
+}
