@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/blob/mem"
@@ -490,3 +492,66 @@ func (p *emptyPartial) Missing() []int {
 	return m
 }
 func (p *emptyPartial) Close() error { return nil }
+
+// pbNode encodes a dag-pb node linking to links (no name, Tsize 1) with a
+// UnixFS File data field.
+func pbNode(links []cid.Cid) []byte {
+	var b []byte
+	for _, l := range links {
+		var link []byte
+		link = append(link, 0x0a)
+		link = binary.AppendUvarint(link, uint64(l.ByteLen()))
+		link = append(link, l.Bytes()...)
+		link = append(link, 0x12, 0x00, 0x18, 0x01)
+		b = append(b, 0x12)
+		b = binary.AppendUvarint(b, uint64(len(link)))
+		b = append(b, link...)
+	}
+	data := []byte{0x08, 0x02, 0x18, 0x01}
+	b = append(b, 0x0a, byte(len(data)))
+	return append(b, data...)
+}
+
+// TestDiamondSkeleton: a hostile DAG where every node links a thousand
+// times to the next has 1000^3 paths; the importer gathers each node once
+// and refuses it quickly.
+func TestDiamondSkeleton(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	leaf := chunk.RawCID([]byte("x"))
+	var nodes []Block
+	next := leaf
+	for range 4 {
+		links := make([]cid.Cid, 1000)
+		for i := range links {
+			links[i] = next
+		}
+		d := pbNode(links)
+		next = chunk.PBCID(d)
+		nodes = append(nodes, Block{next, d})
+	}
+	root := next
+	w.add(w.member, &fakeRecord{Name: "diamond", Blobs: []fakeRef{{CID: root.String(), Class: int(ClassOther)}}})
+	var buf bytes.Buffer
+	cw := newCARWriter(&buf)
+	cw.writeHeader(nil)
+	for _, r := range w.proj.order {
+		cw.writeBlock(r.CID, r.Data)
+	}
+	for _, n := range nodes { // leaves first: the root arrives last
+		cw.writeBlock(n.CID, n.Data)
+	}
+	cw.flush()
+	start := time.Now()
+	dst, dstStore := w.fresh()
+	rep, err := Import(ctx, bytes.NewReader(buf.Bytes()), dst, dstStore, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	if len(rep.Refused) != len(nodes) || rep.Refused[0].Reason != ReasonSkeleton {
+		t.Fatalf("%s", refused(rep))
+	}
+}

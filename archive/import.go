@@ -215,6 +215,9 @@ func Import(ctx context.Context, r io.Reader, sink Sink, store BlobSink, opts Im
 		spill:   map[cid.Cid]spilled{},
 		used:    map[cid.Cid]bool{},
 		openSet: map[*openBlob]struct{}{},
+		nodeOff: map[cid.Cid]int64{},
+		pending: map[cid.Cid]*pendingRoot{},
+		waiting: map[cid.Cid][]*pendingRoot{},
 	}
 	defer im.cleanup()
 	err = im.run(cr)
@@ -270,7 +273,8 @@ type importer struct {
 	recOff   []int64
 	nodes    map[cid.Cid][]byte // verified dag-pb blocks
 	nodeOff  map[cid.Cid]int64
-	pending  []cid.Cid // wanted dag-pb roots whose skeleton is not complete yet
+	pending  map[cid.Cid]*pendingRoot   // wanted dag-pb roots whose skeleton is not complete yet
+	waiting  map[cid.Cid][]*pendingRoot // missing node → skeletons waiting for it
 	owners   map[cid.Cid][]leafRef
 	open     map[cid.Cid]*openBlob
 	used     map[cid.Cid]bool // dag-pb nodes that belong to a wanted skeleton
@@ -559,43 +563,106 @@ func (im *importer) close(b *openBlob) {
 
 func (im *importer) node(s section) error {
 	im.nodes[s.CID] = s.Data
-	if im.nodeOff == nil {
-		im.nodeOff = map[cid.Cid]int64{}
-	}
 	im.nodeOff[s.CID] = s.Offset
 	if im.used[s.CID] {
 		return nil // a node of a skeleton already known
+	}
+	// Skeletons waiting for this node go on gathering.
+	waiting := im.waiting[s.CID]
+	delete(im.waiting, s.CID)
+	for _, pr := range waiting {
+		delete(pr.need, s.CID)
+		im.expand(pr, s.CID)
 	}
 	_, want, err := im.sink.WantBlob(im.ctx, s.CID)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
 	if want {
-		im.pending = append(im.pending, s.CID)
+		im.addPending(s.CID)
 	}
-	return im.tryPending()
+	return im.settle()
 }
 
-// tryPending builds the skeleton of every wanted root whose nodes have all
-// arrived.
-func (im *importer) tryPending() error {
-	keep := im.pending[:0]
-	for _, root := range im.pending {
-		nodes, size, ok := im.gather(root)
-		if !ok {
-			keep = append(keep, root)
+// pendingRoot is a wanted blob root whose skeleton is being gathered from
+// nodes that may arrive in any order. Each node is expanded once, so the
+// work is linear in the nodes whatever their order.
+type pendingRoot struct {
+	root cid.Cid
+	have map[cid.Cid]bool // nodes arrived and expanded
+	need map[cid.Cid]bool // nodes linked to but not arrived yet
+	bad  error            // too many nodes
+}
+
+// maxSkeletonNodes bounds the nodes gathered for one skeleton: 4096 nodes
+// of 1024 links describe a blob of 4 TiB.
+const maxSkeletonNodes = 1 << 12
+
+func (im *importer) addPending(root cid.Cid) {
+	if _, ok := im.pending[root]; ok {
+		return
+	}
+	pr := &pendingRoot{root: root, have: map[cid.Cid]bool{}, need: map[cid.Cid]bool{}}
+	im.pending[root] = pr
+	im.expand(pr, root)
+}
+
+// expand records that node c (and what it links to, recursively) is under
+// pr's root.
+func (im *importer) expand(pr *pendingRoot, c cid.Cid) {
+	stack := []cid.Cid{c}
+	for len(stack) > 0 && pr.bad == nil {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if pr.have[c] {
 			continue
 		}
+		data, ok := im.nodes[c]
+		if !ok {
+			if !pr.need[c] {
+				pr.need[c] = true
+				im.waiting[c] = append(im.waiting[c], pr)
+			}
+			continue
+		}
+		pr.have[c] = true
+		if len(pr.have) > maxSkeletonNodes {
+			pr.bad = fmt.Errorf("%w: skeleton of more than %d nodes", chunk.ErrMalformed, maxSkeletonNodes)
+			return
+		}
+		links, _, err := pbLinks(data)
+		if err != nil {
+			continue // ParseSkeleton will say what is wrong
+		}
+		for _, l := range links {
+			if l.Prefix().Codec == cid.DagProtobuf && !pr.have[l] {
+				stack = append(stack, l)
+			}
+		}
+	}
+}
+
+// settle builds the skeleton of every pending root whose nodes have all
+// arrived, and refuses the nodes of those that went wrong.
+func (im *importer) settle() error {
+	for root, pr := range im.pending {
+		if pr.bad != nil {
+			delete(im.pending, root)
+			im.refuseNodes(pr, pr.bad)
+			continue
+		}
+		if len(pr.need) > 0 {
+			continue
+		}
+		delete(im.pending, root)
+		nodes, size := im.preorder(root)
 		wire, err := (&chunk.Skeleton{Size: int64(size), Nodes: nodes}).MarshalBinary()
 		if err != nil {
 			return err
 		}
 		sk, err := chunk.ParseSkeleton(root, wire)
 		if err != nil {
-			for _, n := range nodes {
-				im.refuse(n.CID, im.nodeOff[n.CID], ReasonSkeleton, err)
-				im.used[n.CID] = true
-			}
+			im.refuseNodes(pr, err)
 			continue
 		}
 		for _, n := range nodes {
@@ -606,63 +673,41 @@ func (im *importer) tryPending() error {
 			return err
 		}
 	}
-	im.pending = keep
 	return nil
 }
 
-// gather returns the nodes under root in pre-order, if all have arrived.
-func (im *importer) gather(root cid.Cid) ([]chunk.Node, uint64, bool) {
-	var out []chunk.Node
-	var size uint64
-	var walk func(c cid.Cid, depth int) bool
-	walk = func(c cid.Cid, depth int) bool {
-		data, ok := im.nodes[c]
-		if !ok || depth > chunk.MaxDepth || len(out) > 1<<16 {
-			return false
+func (im *importer) refuseNodes(pr *pendingRoot, err error) {
+	for c := range pr.have {
+		if !im.used[c] {
+			im.used[c] = true
+			im.refuse(c, im.nodeOff[c], ReasonSkeleton, err)
 		}
-		out = append(out, chunk.Node{CID: c, Data: data})
-		links, fs, err := pbLinks(data)
-		if err != nil {
-			// Hand it to ParseSkeleton, which says what is wrong.
-			return true
-		}
-		if depth == 0 {
-			size = fs
-		}
-		for _, l := range links {
-			if l.Prefix().Codec == cid.DagProtobuf && !walk(l, depth+1) {
-				return false
-			}
-		}
-		return true
 	}
-	if !walk(root, 0) {
-		return nil, 0, false
-	}
-	return out, size, true
 }
 
-// present lists the nodes under root that have arrived.
-func (im *importer) present(root cid.Cid) []cid.Cid {
-	var out []cid.Cid
+// preorder lists the nodes under root in depth-first pre-order, each once,
+// and the file size the root declares. Every node has arrived.
+func (im *importer) preorder(root cid.Cid) ([]chunk.Node, uint64) {
+	var out []chunk.Node
 	seen := map[cid.Cid]bool{}
-	var walk func(c cid.Cid, depth int)
-	walk = func(c cid.Cid, depth int) {
-		data, ok := im.nodes[c]
-		if !ok || seen[c] || depth > chunk.MaxDepth {
+	_, size, _ := pbLinks(im.nodes[root])
+	var walk func(c cid.Cid)
+	walk = func(c cid.Cid) {
+		if seen[c] {
 			return
 		}
 		seen[c] = true
-		out = append(out, c)
+		data := im.nodes[c]
+		out = append(out, chunk.Node{CID: c, Data: data})
 		links, _, _ := pbLinks(data)
 		for _, l := range links {
 			if l.Prefix().Codec == cid.DagProtobuf {
-				walk(l, depth+1)
+				walk(l)
 			}
 		}
 	}
-	walk(root, 0)
-	return out
+	walk(root)
+	return out, size
 }
 
 // drain writes the leaves of b that arrived before its skeleton.
@@ -791,9 +836,11 @@ func (im *importer) finish(ok bool) error {
 		}
 		if err == nil {
 			// Records applied since a node arrived may refer to it now.
-			im.pending = im.pending[:0]
 			for c := range im.nodes {
 				if im.used[c] {
+					continue
+				}
+				if _, ok := im.pending[c]; ok {
 					continue
 				}
 				_, want, werr := im.sink.WantBlob(im.ctx, c)
@@ -802,20 +849,17 @@ func (im *importer) finish(ok bool) error {
 					break
 				}
 				if want {
-					im.pending = append(im.pending, c)
+					im.addPending(c)
 				}
 			}
 		}
 		if err == nil {
-			err = im.tryPending()
+			err = im.settle()
 		}
 		if err == nil {
 			// Skeletons still incomplete: their nodes cannot be verified.
-			for _, root := range im.pending {
-				for _, n := range im.present(root) {
-					im.used[n] = true
-					im.refuse(n, im.nodeOff[n], ReasonSkeleton, fmt.Errorf("skeleton of %s incomplete in this file", root))
-				}
+			for _, pr := range im.pending {
+				im.refuseNodes(pr, fmt.Errorf("%w: skeleton of %s incomplete in this file", chunk.ErrMalformed, pr.root))
 			}
 		}
 		if err == nil {
