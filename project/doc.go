@@ -27,7 +27,8 @@
 //     compare vectors and send each other the rest of each log (Missing,
 //     Apply).
 //   - invite: a one-time code that lets a new device join through the
-//     device that made it (Invite, Redeem, ServeInvite).
+//     device that made it (Invite, ParseInviteCode, Redeem on the joiner,
+//     InviteHandler on the inviter, then Join).
 //   - filter: what a device wants of the project's blobs: archive (all),
 //     field (thumbnails and previews) or custom (WantedBlobs).
 //

@@ -110,3 +110,25 @@ func FuzzVectorUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// FuzzInviteHandle feeds arbitrary requests to the inviter's side: it must
+// answer (or fail) without panicking and never grant a role.
+func FuzzInviteHandle(f *testing.F) {
+	p := newProject(f, "p")
+	code, err := p.Invite(ctx, InviteOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(encodeMsg(&inviteMsg{T: "hello", Invite: code.ID(), Project: linkOf(p.ID())}))
+	f.Add(encodeMsg(&inviteMsg{T: "proof", Invite: code.ID(), Project: linkOf(p.ID()), Nonce: make([]byte, 32), MAC: make([]byte, 32)}))
+	joiner := fixedIdentity(9).PeerID()
+	f.Fuzz(func(t *testing.T, req []byte) {
+		resp, err := p.InviteHandler().Handle(ctx, joiner, req)
+		if err == nil && len(resp) == 0 {
+			t.Fatal("empty response")
+		}
+		if p.RoleOf(joiner) != RoleNone {
+			t.Fatal("granted a role without the secret")
+		}
+	})
+}

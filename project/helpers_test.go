@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -112,3 +113,19 @@ func wantErr(t testing.TB, got, want error) {
 }
 
 var t0 = time.Date(2026, 5, 1, 9, 30, 0, 0, time.UTC)
+
+// welcome builds a Welcome with every membership record p holds.
+func (p *Project) welcome(ctx context.Context) (*Welcome, error) {
+	w := &Welcome{Genesis: p.genesis.Block}
+	for _, q := range []string{
+		`SELECT block FROM project_records WHERE kind = 'member' ORDER BY time, cid`,
+		`SELECT block FROM project_pending ORDER BY cid`,
+	} {
+		bs, err := queryBlocks(ctx, p.db, q)
+		if err != nil {
+			return nil, fmt.Errorf("welcome: %w", err)
+		}
+		w.Members = append(w.Members, bs...)
+	}
+	return w, nil
+}

@@ -18,22 +18,6 @@ type Welcome struct {
 	Members [][]byte
 }
 
-// welcome builds a Welcome from what p holds.
-func (p *Project) welcome(ctx context.Context) (*Welcome, error) {
-	w := &Welcome{Genesis: p.genesis.Block}
-	for _, q := range []string{
-		`SELECT block FROM project_records WHERE kind = 'member' ORDER BY time, cid`,
-		`SELECT block FROM project_pending ORDER BY cid`,
-	} {
-		bs, err := queryBlocks(ctx, p.db, q)
-		if err != nil {
-			return nil, fmt.Errorf("welcome: %w", err)
-		}
-		w.Members = append(w.Members, bs...)
-	}
-	return w, nil
-}
-
 // welcomeFor builds the Welcome for the grant c: the genesis, the grant,
 // and the valid grants of every device on the chain of authority above it
 // (the grant's author, the author of that device's grants, ...), so the
