@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -36,6 +37,9 @@ func FuzzMake(f *testing.F) {
 		if err != nil {
 			if !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge) {
 				t.Fatalf("undocumented error: %v", err)
+			}
+			if strings.Contains(err.Error(), "decoder panic") {
+				t.Fatalf("a decoder panicked (recovered by Make): %v", err)
 			}
 			return
 		}
