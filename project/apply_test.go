@@ -2,6 +2,7 @@ package project
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
@@ -362,5 +363,65 @@ func TestConcurrentReaders(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+func TestApplyAnyOrder(t *testing.T) {
+	// A third device gets the member's records before the grant that
+	// admits them, in one batch: the batch is applied anyway.
+	a := newProject(t, "p")
+	b := addDevice(t, a, RoleMember)
+	c := addDevice(t, a, RoleMember)
+	for range 3 {
+		b.AddObservation(ctx, Observation{Created: t0})
+	}
+	mustOK(t, syncOnce(t, b, a))
+	all, _ := a.Missing(ctx, c.Vector(), 0)
+	blocks := blocksOf(all)
+	slices.Reverse(blocks)
+	res, err := c.Apply(ctx, blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, res)
+	if !c.Vector().Covers(a.Vector()) {
+		t.Fatal("not all applied")
+	}
+}
+
+func TestUnblock(t *testing.T) {
+	a := newProject(t, "p")
+	b := addDevice(t, a, RoleMember)
+	a.SetRole(ctx, b.Self().PeerID(), RoleBlocked)
+	mustOK(t, syncOnce(t, a, b))
+	before := b.Vector()
+	_, err := b.AddObservation(ctx, Observation{ID: "during", Created: t0})
+	wantErr(t, err, ErrBlocked)
+	if !before.Covers(b.Vector()) {
+		t.Fatal("a blocked device signed a record it knows will not count")
+	}
+	if b.RoleOf(b.Self().PeerID()) != RoleBlocked {
+		t.Fatal("b does not know it is blocked")
+	}
+	a.SetRole(ctx, b.Self().PeerID(), RoleMember)
+	mustOK(t, syncOnce(t, a, b))
+	if _, err := b.AddObservation(ctx, Observation{ID: "after", Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, syncOnce(t, b, a))
+	if _, err := a.Observation(ctx, "after"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWantedBlobsShared(t *testing.T) {
+	// The same photo in two observations is wanted once, with the newer
+	// observation's time.
+	a := newProject(t, "p")
+	a.AddObservation(ctx, Observation{ID: "x", Created: t0, Attachments: []Attachment{photo("same.jpg")}})
+	a.AddObservation(ctx, Observation{ID: "y", Created: t0.Add(time.Hour), Attachments: []Attachment{photo("same.jpg")}})
+	ws, _ := a.WantedBlobs(ctx, Archive)
+	if len(ws) != 3 || ws[0].ObservationID != "y" || !ws[0].ObservedAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("%+v", ws)
 	}
 }

@@ -361,10 +361,13 @@ func (p *Project) commitObservations(ctx context.Context, bodies []*Observation)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.ro.current(p.self.PeerID()).CanWrite() {
+	h := p.vec[p.self.PeerID()]
+	switch role := p.ro.roleAt(p.self.PeerID(), h.seq+1); {
+	case role == RoleBlocked:
+		return nil, ErrBlocked
+	case !role.CanWrite():
 		return nil, ErrNotMember
 	}
-	h := p.vec[p.self.PeerID()]
 	now := p.nowMS()
 	recs := make([]*Record, len(bodies))
 	for i, o := range bodies {

@@ -27,6 +27,16 @@ func (p *Project) commit(ctx context.Context, body any) (*Record, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h := p.vec[p.self.PeerID()]
+	// Never sign a record this device already knows will not count.
+	switch role := p.ro.roleAt(p.self.PeerID(), h.seq+1); {
+	case role == RoleBlocked:
+		return nil, ErrBlocked
+	case !role.CanWrite():
+		return nil, ErrNotMember
+	}
+	if _, ok := body.(*Membership); ok && !p.ro.roleAt(p.self.PeerID(), h.seq+1).CanManage() {
+		return nil, ErrNotAuthorized
+	}
 	r, err := newRecord(p.self, p.id, h.seq+1, h.cid, body)
 	if err != nil {
 		return nil, err
