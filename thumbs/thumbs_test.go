@@ -547,3 +547,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += n
 	return n, err
 }
+
+func ExampleSniff() {
+	for _, head := range []string{"\xff\xd8\xff\xe1", "\x00\x00\x00\x18ftypheic", "%PDF-1.7"} {
+		mt, ok := Sniff([]byte(head))
+		fmt.Println(mt, ok)
+	}
+	// Output:
+	// image/jpeg true
+	// image/heic false
+	// application/pdf false
+}
