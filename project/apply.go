@@ -116,7 +116,7 @@ func (p *Project) applyLocked(ctx context.Context, recs []*Record, res []Result)
 				return fmt.Errorf("apply: %w", err)
 			}
 			res[i].Stored, res[i].Dup, res[i].Err = stored, dup, err
-			if errors.Is(err, ErrGap) || errors.Is(err, ErrNotMember) {
+			if !stored && (errors.Is(err, ErrGap) || errors.Is(err, ErrNotMember)) {
 				retry = append(retry, i)
 			}
 		}
