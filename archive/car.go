@@ -143,10 +143,12 @@ type carHeader struct {
 	Version uint64        `cbor:"version"`
 }
 
-// limitedByteReader lets binary.ReadUvarint count bytes.
+// countingReader lets binary.ReadUvarint count bytes and tells a read
+// error from a malformed varint.
 type countingReader struct {
-	r *bufio.Reader
-	n int64
+	r   *bufio.Reader
+	n   int64
+	err error
 }
 
 func (c *countingReader) ReadByte() (byte, error) {
@@ -154,6 +156,7 @@ func (c *countingReader) ReadByte() (byte, error) {
 	if err == nil {
 		c.n++
 	}
+	c.err = err
 	return b, err
 }
 
@@ -267,17 +270,19 @@ type section struct {
 }
 
 // next returns the next section, io.EOF at a clean end, an error wrapping
-// ErrTruncated if the stream ends inside a section, or one wrapping
-// ErrFraming if a length is impossible.
+// ErrTruncated if the stream ends inside a section, one wrapping ErrFraming
+// if a length is impossible, or the reader's own error.
 func (cr *carReader) next() (section, error) {
 	cnt := &countingReader{r: cr.r}
 	l, err := binary.ReadUvarint(cnt)
 	if err != nil {
-		if err == io.EOF && cnt.n == 0 {
+		switch {
+		case err == io.EOF && cnt.n == 0:
 			return section{}, io.EOF
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
 			return section{}, fmt.Errorf("%w: at offset %d", ErrTruncated, cr.off)
+		case cnt.err != nil:
+			return section{}, fmt.Errorf("read CAR at offset %d: %w", cr.off, err)
 		}
 		return section{}, fmt.Errorf("%w: at offset %d: %v", ErrFraming, cr.off, err)
 	}
@@ -291,7 +296,10 @@ func (cr *carReader) next() (section, error) {
 	}
 	buf := make([]byte, l)
 	if n, err := io.ReadFull(cr.r, buf); err != nil {
-		return section{}, fmt.Errorf("%w: at offset %d: %d of %d bytes", ErrTruncated, cr.off, n, l)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return section{}, fmt.Errorf("%w: at offset %d: %d of %d bytes", ErrTruncated, cr.off, n, l)
+		}
+		return section{}, fmt.Errorf("read CAR at offset %d: %w", cr.off, err)
 	}
 	s := section{Offset: cr.off}
 	cr.off += cnt.n + int64(l)

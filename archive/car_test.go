@@ -555,3 +555,25 @@ func TestDiamondSkeleton(t *testing.T) {
 		t.Fatalf("%s", refused(rep))
 	}
 }
+
+// TestImportReadError: a failing reader (a stick pulled out) is an error,
+// not a file cut short.
+func TestImportReadError(t *testing.T) {
+	w := newWorld(t)
+	b, _ := exportCAR(t, w, ExportOptions{})
+	boom := errors.New("device removed")
+	r := io.MultiReader(bytes.NewReader(b[:len(b)/2]), iotestErr{boom})
+	dst, dstStore := w.fresh()
+	rep, err := Import(context.Background(), r, dst, dstStore, ImportOptions{})
+	if !errors.Is(err, boom) || rep.Truncated {
+		t.Fatalf("%v, truncated %v", err, rep.Truncated)
+	}
+	// What was read before the failure is kept.
+	if len(dst.order) != len(w.proj.order) {
+		t.Fatalf("%d records", len(dst.order))
+	}
+}
+
+type iotestErr struct{ err error }
+
+func (e iotestErr) Read([]byte) (int, error) { return 0, e.err }

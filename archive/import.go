@@ -198,9 +198,11 @@ func (r *Report) Count(s BlobStatus) int {
 // check on its own, and is checked again before any blob: still not a
 // member, ErrNotMember and no blob stored.
 //
-// Otherwise the error is nil unless reading or storing failed (or ctx
-// ended), and the report lists what was new, known and refused; a file cut
-// short sets Report.Truncated, not an error. The report is never nil.
+// Otherwise the error is nil unless the reader, the store or the project
+// failed (or ctx ended: what was stored before stays), and the report lists
+// what was new, known and refused; a file cut short sets Report.Truncated,
+// and one whose framing breaks Report.Broken, not an error. The report is
+// never nil.
 func Import(ctx context.Context, r io.Reader, sink Sink, store BlobSink, opts ImportOptions) (*Report, error) {
 	cr, err := newCARReader(r)
 	if err != nil {
@@ -307,9 +309,12 @@ func (im *importer) run(cr *carReader) error {
 			im.rep.Truncated = true
 			break
 		}
-		if err != nil {
+		if errors.Is(err, ErrFraming) {
 			im.rep.Broken = err
 			break
+		}
+		if err != nil {
+			return err // the reader failed: not the file's fault
 		}
 		im.rep.Blocks++
 		if im.opts.Progress != nil {
