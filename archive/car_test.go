@@ -562,7 +562,10 @@ func TestImportReadError(t *testing.T) {
 	w := newWorld(t)
 	b, _ := exportCAR(t, w, ExportOptions{})
 	boom := errors.New("device removed")
-	r := io.MultiReader(bytes.NewReader(b[:len(b)/2]), iotestErr{boom})
+	// Fail right after the records, before the first node flushes them.
+	last := w.proj.order[len(w.proj.order)-1]
+	at := bytes.Index(b, last.Data) + len(last.Data)
+	r := io.MultiReader(bytes.NewReader(b[:at]), iotestErr{boom})
 	dst, dstStore := w.fresh()
 	rep, err := Import(context.Background(), r, dst, dstStore, ImportOptions{})
 	if !errors.Is(err, boom) || rep.Truncated {

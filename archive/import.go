@@ -314,7 +314,12 @@ func (im *importer) run(cr *carReader) error {
 			break
 		}
 		if err != nil {
-			return err // the reader failed: not the file's fault
+			// The reader failed (not the file's fault): keep the records
+			// read so far, as a cut would.
+			if ferr := im.flushRecords(); ferr != nil {
+				return ferr
+			}
+			return err
 		}
 		im.rep.Blocks++
 		if im.opts.Progress != nil {
