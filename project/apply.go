@@ -157,12 +157,17 @@ type applier struct {
 	oldRo    *roster
 	roChange bool
 	dirty    map[string]bool
-	stmts    map[string]*sql.Stmt
+	// fresh holds, per observation, the only version this batch added if
+	// it counts and nothing else touched the observation: if the
+	// observation had no current state before, that version is its state
+	// (no query needed). Nil entries mean "not simple".
+	fresh map[string]*Record
+	stmts map[string]*sql.Stmt
 }
 
 func (p *Project) newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
 	return &applier{p: p, ctx: ctx, tx: tx, oldVec: maps.Clone(p.vec), oldMem: slices.Clone(p.members),
-		oldRo: p.ro, dirty: make(map[string]bool), stmts: make(map[string]*sql.Stmt)}, nil
+		oldRo: p.ro, dirty: make(map[string]bool), fresh: make(map[string]*Record), stmts: make(map[string]*sql.Stmt)}, nil
 }
 
 func (a *applier) rollback() {
@@ -296,6 +301,11 @@ func (a *applier) addVersion(r *Record, ok bool) error {
 			}
 		}
 	}
+	if _, seen := a.fresh[o.ID]; seen || !ok || a.dirty[o.ID] {
+		a.fresh[o.ID] = nil
+	} else {
+		a.fresh[o.ID] = r
+	}
 	a.dirty[o.ID] = true
 	return nil
 }
@@ -311,6 +321,23 @@ func (a *applier) finish() error {
 	}
 	ids := slices.Sorted(maps.Keys(a.dirty))
 	for _, id := range ids {
+		if r := a.fresh[id]; r != nil {
+			// The only counted version added; if the observation had no
+			// state, it is the single head.
+			o := r.Observation
+			s, err := a.stmt(`INSERT INTO project_observations (obs, head, heads, created, updated, deleted)
+				VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (obs) DO NOTHING`)
+			if err != nil {
+				return err
+			}
+			res, err := s.ExecContext(a.ctx, id, r.CID.Bytes(), ms(o.Created), ms(o.Updated), o.Deleted)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				continue
+			}
+		}
 		if err := a.refreshObservation(id); err != nil {
 			return err
 		}
@@ -365,6 +392,7 @@ func (a *applier) restatus() error {
 				return err
 			}
 			a.dirty[ch.obs.String] = true
+			a.fresh[ch.obs.String] = nil
 		}
 	}
 	return nil
