@@ -2,6 +2,8 @@ package project
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -423,5 +425,26 @@ func TestWantedBlobsShared(t *testing.T) {
 	ws, _ := a.WantedBlobs(ctx, Archive)
 	if len(ws) != 3 || ws[0].ObservationID != "y" || !ws[0].ObservedAt.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("%+v", ws)
+	}
+}
+
+func TestObservationsPaging(t *testing.T) {
+	a := newProject(t, "p")
+	for i := range 5 {
+		a.AddObservation(ctx, Observation{ID: fmt.Sprint("o", i), Created: t0.Add(time.Duration(i) * time.Hour)})
+	}
+	page, _ := a.Observations(ctx, ObservationQuery{Limit: 2})
+	if len(page) != 2 || page[0].ID != "o4" || page[1].ID != "o3" {
+		t.Fatalf("page 1 %+v", page)
+	}
+	page, _ = a.Observations(ctx, ObservationQuery{Limit: 2, Before: page[1].Created})
+	if len(page) != 2 || page[0].ID != "o2" || page[1].ID != "o1" {
+		t.Fatalf("page 2 %+v", page)
+	}
+	if _, err := a.Observation(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	if _, err := a.History(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
 	}
 }
