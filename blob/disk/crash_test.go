@@ -93,6 +93,9 @@ func checkAfterCrash(t *testing.T, dir string, lines []string) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if left := listFiles(t, filepath.Join(s.Dir(), "tmp")); len(left) != 0 {
+		t.Errorf("temp files after reopening: %v", left)
+	}
 	if err := s.VerifyAll(ctx, func(r blob.FixityReport) error {
 		if r.Result != blob.FixityOK && r.Result != blob.FixityOrphan {
 			t.Errorf("after a crash: %s %s (%s)", r.CID, r.Result, r.Detail)

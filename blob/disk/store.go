@@ -122,7 +122,51 @@ func Open(ctx context.Context, dir string, d *sql.DB) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
+	if err := s.recoverCommits(ctx); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open blob store: %w", err)
+	}
 	return s, nil
+}
+
+// recoverCommits undoes partial Commits a crash cut between the rename of
+// the file into blobs/ and the transaction: the partial's rows are still
+// there, its file is in blobs/ without a row. The file goes back to
+// partial/, every leaf still had, so the next Begin and Commit finish the
+// job (and VerifyAll does not take it for an orphan).
+func (s *Store) recoverCommits(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT cid FROM blob_partials WHERE cid NOT IN (SELECT cid FROM blob_blobs)`)
+	if err != nil {
+		return err
+	}
+	var cids []cid.Cid
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			rows.Close()
+			return err
+		}
+		if c, err := cid.Cast(b); err == nil {
+			cids = append(cids, c)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range cids {
+		p := s.partialPath(c)
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := os.Rename(s.Path(c), p); err != nil {
+			continue // no file anywhere: Begin starts the blob over
+		}
+		if err := syncDir(filepath.Dir(p)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func clearDir(dir string) error {

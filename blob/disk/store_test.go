@@ -3,6 +3,7 @@ package disk_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -199,6 +200,21 @@ func TestPutFileChanging(t *testing.T) {
 	_, err := blob.PutFile(ctx, s, p, blob.Meta{})
 	if !errors.Is(err, blob.ErrSourceChanged) {
 		t.Fatalf("PutFile of a file truncated while read: %v", err)
+	}
+	// And a file appended to while it is read.
+	os.WriteFile(p, blobtest.Data(3, 24*chunk.ChunkSize), 0o644)
+	first = true
+	disk.SetWriteHook(s, func(string, int64, int) error {
+		if first {
+			first = false
+			f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+			f.Write([]byte("more"))
+			f.Close()
+		}
+		return nil
+	})
+	if _, err := blob.PutFile(ctx, s, p, blob.Meta{}); !errors.Is(err, blob.ErrSourceChanged) {
+		t.Fatalf("PutFile of a file appended to while read: %v", err)
 	}
 	disk.SetWriteHook(s, nil)
 	n := 0
@@ -461,17 +477,25 @@ func TestCommitCrashRecovery(t *testing.T) {
 	}
 	p.Close()
 	s.Close()
+	// The crash: the file is in blobs/, the transaction never happened.
+	final := s.Path(sk.Root)
+	os.MkdirAll(filepath.Dir(final), 0o755)
+	if err := os.Rename(filepath.Join(s.Dir(), "partial", sk.Root.String()), final); err != nil {
+		t.Fatal(err)
+	}
 	s, err = disk.Open(ctx, filepath.Join(dir, "store"), d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	os.MkdirAll(filepath.Dir(s.Path(sk.Root)), 0o755)
-	if err := os.Rename(filepath.Join(s.Dir(), "partial", sk.Root.String()), s.Path(sk.Root)); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := s.Stat(ctx, sk.Root); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal("half-committed blob visible")
+	}
+	// Not an orphan to quarantine: its leaves are kept.
+	if err := s.VerifyAll(ctx, func(r blob.FixityReport) error {
+		return fmt.Errorf("VerifyAll after the crash: %+v", r)
+	}); err != nil {
+		t.Fatal(err)
 	}
 	p, err = s.Begin(ctx, sk, blob.Meta{})
 	if err != nil {
