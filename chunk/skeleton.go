@@ -31,10 +31,19 @@ const SkeletonVersion = 1
 // is far beyond any blob.
 const MaxDepth = 6
 
+// MaxSize is the largest blob fieldsync handles: 64 GiB, 65,536 leaves.
+// A skeleton may describe a huge blob in a few bytes (a disk image of
+// zeros repeats one node), so the parser needs a bound on the leaves it
+// lists; this one keeps a skeleton's leaf list under ~6 MB.
+const MaxSize = 64 << 30
+
 // Build lays out a blob from its leaves (CID and Size; offsets are
 // recomputed) under the profile's balanced layout and returns its skeleton.
 // Zero leaves describe the empty blob.
 func Build(leaves []Leaf) (*Skeleton, error) {
+	if int64(len(leaves)) > MaxSize/ChunkSize {
+		return nil, fmt.Errorf("build skeleton: %d leaves: blobs are limited to %d bytes", len(leaves), int64(MaxSize))
+	}
 	s := &Skeleton{Leaves: make([]Leaf, 0, max(len(leaves), 1))}
 	var off int64
 	for i, l := range leaves {
@@ -88,8 +97,15 @@ func Build(leaves []Leaf) (*Skeleton, error) {
 		level = next
 	}
 	s.Root = level[0].cid
+	// Each distinct node once, in pre-order of its first occurrence:
+	// identical subtrees (repeated content) share their nodes.
+	seen := map[cid.Cid]bool{}
 	var walk func(c cid.Cid)
 	walk = func(c cid.Cid) {
+		if seen[c] {
+			return
+		}
+		seen[c] = true
 		s.Nodes = append(s.Nodes, Node{CID: c, Data: data[c]})
 		for _, ch := range children[c] {
 			walk(ch)
@@ -149,8 +165,8 @@ func ParseSkeleton(root cid.Cid, b []byte) (*Skeleton, error) {
 	if err != nil {
 		return nil, err
 	}
-	if size > 1<<50 {
-		return nil, fmt.Errorf("%w: size %d too large", ErrMalformed, size)
+	if size > MaxSize {
+		return nil, fmt.Errorf("%w: size %d is more than the %d bytes a blob may have", ErrMalformed, size, int64(MaxSize))
 	}
 	count, err := u("node count")
 	if err != nil {
@@ -197,6 +213,8 @@ func ParseSkeleton(root cid.Cid, b []byte) (*Skeleton, error) {
 		return nil, fmt.Errorf("%w: root node %s missing", ErrMalformed, root)
 	}
 	s := &Skeleton{Root: root, Size: int64(size)}
+	maxLeaves := int(size/ChunkSize) + 1
+	visited := make(map[cid.Cid]bool, count)
 	used := 0
 	var off int64
 	var walk func(c cid.Cid, depth int, fileSize uint64, tsize uint64) (uint64, error)
@@ -208,6 +226,9 @@ func ParseSkeleton(root cid.Cid, b []byte) (*Skeleton, error) {
 			if fileSize > ChunkSize || tsize != fileSize {
 				return 0, fmt.Errorf("%w: leaf %s of %d bytes (Tsize %d)", ErrMalformed, c, fileSize, tsize)
 			}
+			if len(s.Leaves) >= maxLeaves {
+				return 0, fmt.Errorf("%w: more leaves than %d bytes hold", ErrMalformed, size)
+			}
 			s.Leaves = append(s.Leaves, Leaf{CID: c, Offset: off, Size: int(fileSize)})
 			off += int64(fileSize)
 			return fileSize, nil
@@ -216,11 +237,16 @@ func ParseSkeleton(root cid.Cid, b []byte) (*Skeleton, error) {
 		if !ok {
 			return 0, fmt.Errorf("%w: node %s missing", ErrMalformed, c)
 		}
-		if len(s.Nodes) != used || (used < len(order) && order[used] != c) {
-			return 0, fmt.Errorf("%w: nodes not in pre-order", ErrMalformed)
+		if !visited[c] {
+			// A node's first occurrence must be the next one given;
+			// later occurrences (repeated content) reuse it.
+			if used >= len(order) || order[used] != c {
+				return 0, fmt.Errorf("%w: nodes not in pre-order", ErrMalformed)
+			}
+			visited[c] = true
+			used++
+			s.Nodes = append(s.Nodes, Node{CID: c, Data: data})
 		}
-		used++
-		s.Nodes = append(s.Nodes, Node{CID: c, Data: data})
 		n, err := decodeNode(data)
 		if err != nil {
 			return 0, fmt.Errorf("node %s: %w", c, err)

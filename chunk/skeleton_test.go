@@ -252,3 +252,33 @@ func FuzzParseSkeleton(f *testing.F) {
 		_ = b
 	})
 }
+
+// TestRepeatedSubtrees covers a blob whose 1 GiB runs repeat (a disk image
+// of zeros): identical subtrees share nodes, which the skeleton lists once.
+func TestRepeatedSubtrees(t *testing.T) {
+	zero := RawCID(make([]byte, ChunkSize))
+	var leaves []Leaf
+	for i := 0; i < 2*MaxLinks+1; i++ {
+		leaves = append(leaves, Leaf{CID: zero, Size: ChunkSize})
+	}
+	leaves[len(leaves)-1] = Leaf{CID: RawCID([]byte("tail")), Size: 4}
+	s, err := Build(leaves)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Nodes) != 3 { // root, one shared full node, the tail node
+		t.Fatalf("%d nodes, want 3", len(s.Nodes))
+	}
+	b, _ := s.MarshalBinary()
+	p, err := ParseSkeleton(s.Root, b)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	if len(p.Leaves) != len(leaves) || p.Size != s.Size || p.Leaves[MaxLinks+3].Offset != int64(MaxLinks+3)*ChunkSize {
+		t.Fatalf("parsed %d leaves, size %d", len(p.Leaves), p.Size)
+	}
+	// Too big a blob is refused both ways.
+	if _, err := Build(make([]Leaf, MaxSize/ChunkSize+1)); err == nil {
+		t.Fatal("built a skeleton over MaxSize")
+	}
+}

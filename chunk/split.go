@@ -3,6 +3,7 @@ package chunk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"sync"
@@ -61,6 +62,11 @@ func Split(ctx context.Context, r io.Reader, fn func(Leaf, []byte) error) (*Skel
 			s.n = n
 			s.leaf = Leaf{Offset: off, Size: n}
 			off += int64(n)
+			if off > MaxSize {
+				free <- s
+				readErr = fmt.Errorf("read: stream longer than %d bytes, the largest blob fieldsync handles", int64(MaxSize))
+				return
+			}
 			s.done = make(chan struct{})
 			go func(s *slot) {
 				s.leaf.CID = RawCID(s.buf[:s.n])
