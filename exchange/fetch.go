@@ -65,9 +65,11 @@ type task struct {
 	kind     taskKind
 	leaf     int
 	size     int64
-	progress int // durable bytes of an unfinished leaf (resume offset)
-	req      *request
+	progress int        // durable bytes of an unfinished leaf (resume offset)
+	req      *request   // the request in flight, if any
+	dups     []*request // endgame duplicates in flight
 	queued   bool
+	done     bool
 	from     map[peer.ID]bool // peers whose bytes are among the kept ones
 	unknown  bool             // kept bytes from a previous run
 }
@@ -104,6 +106,7 @@ type request struct {
 	sent   time.Time
 	got    bool
 	budget int64
+	dup    bool // an endgame duplicate: received whole into memory
 }
 
 type scheduler struct {
@@ -131,7 +134,7 @@ func (s *scheduler) init() {
 }
 
 func (s *scheduler) push(t *task) {
-	if t.queued || t.req != nil {
+	if t.queued || t.req != nil || t.done {
 		return
 	}
 	t.queued = true
@@ -294,7 +297,9 @@ func (s *session) stream() (productive bool, err error) {
 	s.ready = false
 	for _, r := range s.inflight {
 		s.finish(r)
-		n.sched.push(r.t)
+		if !r.dup && r.t.req == nil && len(r.t.dups) == 0 {
+			n.sched.push(r.t)
+		}
 	}
 	clear(s.lacks) // the peer may have more after a reconnect
 	productive = s.recv > rx0
@@ -317,8 +322,15 @@ func (s *session) finish(r *request) {
 	delete(s.inflight, r.id)
 	s.inflightBytes -= r.budget
 	s.classCount[r.t.class()]--
-	if r.t.req == r {
-		r.t.req = nil
+	t := r.t
+	if t.req == r {
+		t.req = nil
+	}
+	for i, d := range t.dups {
+		if d == r {
+			t.dups = append(t.dups[:i], t.dups[i+1:]...)
+			break
+		}
 	}
 }
 
@@ -354,7 +366,9 @@ func (s *session) readLoop(st network.Stream) error {
 			if req := s.inflight[m.ID]; req != nil {
 				s.lacks[req.t.b.want.CID] = true
 				s.finish(req)
-				n.sched.push(req.t)
+				if !req.dup && len(req.t.dups) == 0 {
+					n.sched.push(req.t)
+				}
 			}
 			n.mu.Unlock()
 			n.kick()
@@ -377,66 +391,162 @@ func (s *session) data(m *wire.BlobResponse) error {
 			s.rtt = d
 		}
 	}
+	s.recv += int64(len(m.Data))
 	n.mu.Unlock()
+	n.prog.addRecv(s.peer, len(m.Data))
 	if req == nil {
 		return nil // cancelled
 	}
-	n.prog.addRecv(s.peer, len(m.Data))
-	n.mu.Lock()
-	s.recv += int64(len(m.Data))
-	n.mu.Unlock()
 	t := req.t
 	if int(m.Offset) != req.off {
 		n.dropPeer(s.peer, fmt.Sprintf("frame at offset %d, want %d", m.Offset, req.off))
 		return wire.ErrBadRequest
 	}
+	if t.kind == tkSkeleton || t.b.small || req.dup {
+		return s.whole(req, m)
+	}
+	return s.leafPart(req, m)
+}
+
+// whole handles a frame of an item received whole into memory: a
+// skeleton, a small blob, or an endgame duplicate of a leaf.
+func (s *session) whole(req *request, m *wire.BlobResponse) error {
+	n, t := s.n, req.t
+	limit := uint64(maxSkeleton)
+	if t.kind == tkLeaf {
+		limit = chunk.ChunkSize
+	}
+	if m.Total > limit || uint64(len(req.buf)+len(m.Data)) > m.Total {
+		n.dropPeer(s.peer, "oversized item")
+		return wire.ErrBadRequest
+	}
+	req.buf = append(req.buf, m.Data...)
+	req.off += len(m.Data)
+	if !m.Last {
+		return nil
+	}
+	var err error
+	var sk *chunk.Skeleton
 	switch {
-	case t.kind == tkSkeleton || t.b.small:
-		limit := uint64(maxSkeleton)
-		if t.kind == tkLeaf {
-			limit = chunk.ChunkSize
+	case t.kind == tkSkeleton:
+		sk, err = chunk.ParseSkeleton(t.b.want.CID, req.buf)
+	case t.b.small:
+		err = chunk.VerifyBlock(t.b.want.CID, req.buf)
+	default:
+		err = chunk.VerifyLeaf(t.b.sk.Leaves[t.leaf], req.buf)
+	}
+	if err != nil {
+		n.mu.Lock()
+		s.finish(req)
+		if !req.dup {
+			n.sched.push(t)
 		}
-		if m.Total > limit || uint64(len(req.buf)+len(m.Data)) > m.Total {
-			n.dropPeer(s.peer, "oversized item")
-			return wire.ErrBadRequest
-		}
-		req.buf = append(req.buf, m.Data...)
-		req.off += len(m.Data)
-		if !m.Last {
-			return nil
-		}
-		if t.kind == tkSkeleton {
-			sk, err := chunk.ParseSkeleton(t.b.want.CID, req.buf)
-			if err != nil {
-				n.dropPeer(s.peer, fmt.Sprintf("skeleton %s: %v", t.b.want.CID, err))
-				return err
-			}
-			n.mu.Lock()
-			s.finish(req)
+		n.mu.Unlock()
+		n.dropPeer(s.peer, fmt.Sprintf("%s: %v", t.b.want.CID, err))
+		return err
+	}
+	switch {
+	case t.kind == tkSkeleton:
+		n.mu.Lock()
+		first := n.taskDone(t, req)
+		if first {
 			t.b.sk = sk
 			t.b.size = sk.Size
 			n.sched.push(&task{b: t.b, kind: tkOpen})
+		}
+		n.mu.Unlock()
+	case t.b.small:
+		n.mu.Lock()
+		first := n.taskDone(t, req)
+		n.mu.Unlock()
+		if first {
+			select {
+			case n.sched.smallCh <- smallItem{b: t.b, data: req.buf, from: s.peer}:
+			case <-n.ctx.Done():
+				return n.ctx.Err()
+			}
+		}
+	default:
+		// An endgame duplicate of a leaf, verified: store it unless the
+		// other request got there first.
+		b := t.b
+		n.mu.Lock()
+		if t.done {
+			s.finish(req)
 			n.mu.Unlock()
-			n.kick()
 			return nil
 		}
-		if err := chunk.VerifyBlock(t.b.want.CID, req.buf); err != nil {
-			n.dropPeer(s.peer, fmt.Sprintf("blob %s: %v", t.b.want.CID, err))
-			return err
-		}
-		n.mu.Lock()
-		s.finish(req)
 		n.mu.Unlock()
-		select {
-		case n.sched.smallCh <- smallItem{b: t.b, data: req.buf, from: s.peer}:
-		case <-n.ctx.Done():
-			return n.ctx.Err()
+		b.wmu.Lock()
+		var err error
+		if !b.part.Have(t.leaf) {
+			err = b.part.WriteLeaf(n.ctx, t.leaf, req.buf)
 		}
-		n.kick()
-		return nil
+		b.wmu.Unlock()
+		if err != nil {
+			n.log.Warn("write leaf", "blob", b.want.CID, "leaf", t.leaf, "err", err)
+			n.mu.Lock()
+			s.finish(req)
+			n.mu.Unlock()
+			return nil
+		}
+		s.leafStored(t, req)
 	}
-	// A leaf of a partial blob: every frame is made durable at once, so a
-	// cut or a crash loses at most the frame on the wire.
+	n.kick()
+	return nil
+}
+
+// taskDone marks t done by req, finishing req and cancelling any other
+// request for t. It reports whether req was first. Called with n.mu held.
+func (n *Node) taskDone(t *task, req *request) bool {
+	req.s.finish(req)
+	if t.done {
+		return false
+	}
+	t.done = true
+	t.queued = false
+	others := append([]*request(nil), t.dups...)
+	if t.req != nil {
+		others = append(others, t.req)
+	}
+	for _, r := range others {
+		r.s.finish(r)
+		r.s.cancel(r)
+	}
+	return true
+}
+
+// leafStored does the books of a leaf now verified and durable.
+func (s *session) leafStored(t *task, req *request) {
+	n := s.n
+	b := t.b
+	n.mu.Lock()
+	if !n.taskDone(t, req) {
+		n.mu.Unlock()
+		return
+	}
+	t.from = nil
+	size := int64(b.sk.Leaves[t.leaf].Size)
+	b.left--
+	b.bytesDone += size
+	commit := b.left == 0
+	n.mu.Unlock()
+	n.prog.mu.Lock()
+	n.prog.leaves++
+	n.prog.classes[b.want.Class].BytesDone += size
+	n.prog.mu.Unlock()
+	if commit {
+		n.wg.Add(1)
+		go n.commit(b, s.peer)
+	}
+	n.kick()
+}
+
+// leafPart handles a frame of a leaf of a partial blob: every frame is
+// made durable at once, so a cut or a crash loses at most the frame on the
+// wire.
+func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
+	n, t := s.n, req.t
 	b := t.b
 	leaf := b.sk.Leaves[t.leaf]
 	if m.Total != uint64(leaf.Size) {
@@ -444,6 +554,11 @@ func (s *session) data(m *wire.BlobResponse) error {
 		return wire.ErrBadRequest
 	}
 	n.mu.Lock()
+	if t.done {
+		s.finish(req)
+		n.mu.Unlock()
+		return nil
+	}
 	if t.from == nil {
 		t.from = map[peer.ID]bool{}
 	}
@@ -453,10 +568,13 @@ func (s *session) data(m *wire.BlobResponse) error {
 	var done bool
 	var err error
 	b.wmu.Lock()
-	if m.Offset == 0 && m.Last {
+	switch {
+	case b.part.Have(t.leaf):
+		done = true // an endgame duplicate stored it
+	case m.Offset == 0 && m.Last:
 		err = b.part.WriteLeaf(n.ctx, t.leaf, m.Data)
 		done = err == nil
-	} else {
+	default:
 		done, err = b.part.WriteLeafPart(n.ctx, t.leaf, int(m.Offset), m.Data)
 	}
 	b.wmu.Unlock()
@@ -493,31 +611,20 @@ func (s *session) data(m *wire.BlobResponse) error {
 		return nil
 	}
 	req.off += len(m.Data)
-	n.mu.Lock()
-	t.progress = req.off
 	if !done {
+		n.mu.Lock()
+		t.progress = req.off
 		n.mu.Unlock()
 		return nil
 	}
-	s.finish(req)
-	t.from = nil
-	b.left--
-	b.bytesDone += int64(leaf.Size)
-	commit := b.left == 0
-	n.mu.Unlock()
-	n.prog.mu.Lock()
-	n.prog.leaves++
-	n.prog.classes[b.want.Class].BytesDone += int64(leaf.Size)
-	n.prog.mu.Unlock()
-	if commit {
-		n.wg.Add(1)
-		go n.commit(b, s.peer)
-	}
-	n.kick()
+	s.leafStored(t, req)
 	return nil
 }
 
 func (s *session) cancel(r *request) {
+	if s.out == nil {
+		return
+	}
 	select {
 	case s.out <- wire.BlobRequest{Type: wire.ReqCancel, ID: r.id}:
 	default:
@@ -637,7 +744,7 @@ func (n *Node) fill() {
 	kept := pend[:0]
 	for i := 0; i < len(pend); i++ {
 		t := pend[i]
-		if !t.queued || t.req != nil || t.b.done {
+		if !t.queued || t.req != nil || t.done || t.b.done {
 			t.queued = false
 			continue
 		}
@@ -676,6 +783,58 @@ func (n *Node) fill() {
 	}
 	clear(pend[len(kept):])
 	n.sched.pending = kept
+	if len(kept) == 0 && len(ss) > 1 {
+		n.endgame(ss)
+	}
+}
+
+// endgame: nothing is left to request, but some sessions have room while
+// others still have pieces outstanding. Ask an idle peer for the same
+// piece, whole (a duplicate is received into memory and verified on its
+// own, never mixed with the other request's kept bytes); the first copy
+// wins and the other request is cancelled. Called with n.mu held.
+func (n *Node) endgame(ss []*session) {
+	for _, s := range ss {
+		if len(s.inflight) > 0 || !s.ready {
+			continue // only idle sessions duplicate
+		}
+		for _, o := range ss {
+			if o == s {
+				continue
+			}
+			for _, r := range o.inflight {
+				t := r.t
+				if r.dup || t.done || len(t.dups) > 0 || t.kind == tkOpen || s.lacks[t.b.want.CID] || t.req == nil {
+					continue
+				}
+				if len(s.inflight) >= 8 {
+					break
+				}
+				n.sendDup(s, t)
+			}
+		}
+	}
+}
+
+// sendDup issues an endgame duplicate of t to s. Called with n.mu held.
+func (n *Node) sendDup(s *session, t *task) {
+	n.sched.nextID++
+	r := &request{id: n.sched.nextID, t: t, s: s, sent: time.Now(), dup: true, budget: max(t.size, 1<<10)}
+	m := wire.BlobRequest{Type: wire.ReqWant, ID: r.id, CID: t.b.want.CID.Bytes(), Class: uint32(t.class()), Observed: t.b.want.ObservedAt.UnixMilli()}
+	if t.kind == tkSkeleton {
+		m.Kind = wire.KindSkeleton
+	} else {
+		m.Kind = wire.KindLeaf
+		m.Leaf = uint32(t.leaf)
+	}
+	s.inflight[r.id] = r
+	s.inflightBytes += r.budget
+	s.classCount[t.class()]++
+	t.dups = append(t.dups, r)
+	n.prog.mu.Lock()
+	n.prog.dups++
+	n.prog.mu.Unlock()
+	s.out <- m
 }
 
 // bestWorst is the best, over sessions, of the worst class in flight: a

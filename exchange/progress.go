@@ -91,6 +91,7 @@ type Snapshot struct {
 	RecordsApplied int
 	LeavesFetched  int // leaves verified and stored in this run
 	Refetched      int // leaf requests for leaves already verified (should stay 0)
+	Duplicates     int // endgame duplicate requests sent
 	// Complete is true only when every wanted blob is present and verified
 	// and records have been pulled from every connected member since they
 	// last announced a change.
@@ -119,6 +120,7 @@ type progress struct {
 	recordsApplied int
 	leaves         int
 	refetched      int
+	dups           int
 	complete       bool
 	peerLast       map[peer.ID]int64
 }
@@ -208,6 +210,7 @@ func (n *Node) Progress() Snapshot {
 		RecordsApplied: p.recordsApplied,
 		LeavesFetched:  p.leaves,
 		Refetched:      p.refetched,
+		Duplicates:     p.dups,
 		Complete:       p.complete,
 	}
 	for _, pp := range p.peers {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/fieldsync/fieldsync/blob"
 	"github.com/ipfs/go-cid"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -159,5 +160,35 @@ func TestCutEvery512KiB(t *testing.T) {
 	t.Logf("blob bytes %d, received %d (%.3f×), leaves %d", total, s.BytesReceived, ratio, s.LeavesFetched)
 	if ratio > 1.1 {
 		t.Errorf("received %.3f× the blob bytes, want ≤ 1.1×", ratio)
+	}
+}
+
+// TestEndgameAcrossPeers: one source is fast, the other is on a 100 KB/s
+// link. Leaves go to both (least busy first); once nothing is left to ask,
+// the idle fast peer duplicates what the slow one still owes, and the
+// sync does not wait for the slow link.
+func TestEndgameAcrossPeers(t *testing.T) {
+	r := newRoster()
+	fast, slow := newPeer(t, r, FilterArchive), newPeer(t, r, FilterArchive)
+	ps := addPhotos(t, fast.store, fast.proj, fast.id, 1, photoSizes{10 << 10, 20 << 10, 6 << 20}, time.Now())
+	for _, b := range ps[0].blobs() {
+		c, _ := cid.Decode(b.CID)
+		rc, _ := fast.store.Fetch(context.Background(), c)
+		slow.store.Put(context.Background(), rc, blob.Meta{})
+		rc.Close()
+	}
+	slow.proj.add(fast.id, time.Now(), ps[0].blobs()...)
+	dst := newPeer(t, r, FilterArchive)
+	addr, px := proxyTo(t, slow)
+	addToxic(t, px, `{"name":"bw","type":"bandwidth","stream":"downstream","attributes":{"rate":100}}`)
+	connectVia(t, dst, slow, addr)
+	connect(t, dst, fast)
+	t0 := time.Now()
+	syncWithin(t, 60*time.Second, dst)
+	s := dst.n.Progress()
+	t.Logf("synced in %v with %d duplicate requests", time.Since(t0), s.Duplicates)
+	checkHas(t, dst.store, ps[0].blobs()...)
+	if time.Since(t0) > 20*time.Second {
+		t.Errorf("sync took %v: the slow link held it up", time.Since(t0))
 	}
 }
