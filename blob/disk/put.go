@@ -44,11 +44,12 @@ var smallBufs = sync.Pool{New: func() any { b := make([]byte, chunk.ChunkSize+1)
 // writeTemp streams r into a new file under tmp/ while it is chunked and
 // hashed:
 //
-//	r ──▶ chunk.Split (leaves hashed in parallel) ──in order──▶ file ──▶ fsync (if durable)
+//	r ──▶ chunk.Split (leaves hashed in parallel) ──in order──▶ file (writeback started every 8 MiB)
 //
-// Memory is bounded by chunk.Split's few chunks whatever the size. On any
-// error the file is removed.
-func (s *Store) writeTemp(ctx context.Context, r io.Reader, meta blob.Meta, durable bool) (*temp, error) {
+// Memory is bounded by chunk.Split's few chunks whatever the size. The file
+// is not fsynced: Put does it once it knows the blob is new, a batch does it
+// for all its files at once. On any error the file is removed.
+func (s *Store) writeTemp(ctx context.Context, r io.Reader, meta blob.Meta) (*temp, error) {
 	f, err := os.CreateTemp(filepath.Join(s.root, tmpDir), "put-*")
 	if err != nil {
 		return nil, fmt.Errorf("create temp file: %w", err)
@@ -92,11 +93,6 @@ func (s *Store) writeTemp(ctx context.Context, r io.Reader, meta blob.Meta, dura
 		smallBufs.Put(bp)
 		return fail(fmt.Errorf("read: %w", err))
 	}
-	if durable {
-		if err := f.Sync(); err != nil {
-			return fail(fmt.Errorf("sync temp file: %w", err))
-		}
-	}
 	if err := f.Close(); err != nil {
 		t.remove()
 		return nil, fmt.Errorf("close temp file: %w", err)
@@ -135,7 +131,7 @@ func (w *fileWriter) write(b []byte) error {
 // directory fsynced, and only then is the metadata committed, which makes
 // the blob visible.
 func (s *Store) Put(ctx context.Context, r io.Reader, meta blob.Meta) (blob.Info, error) {
-	t, err := s.writeTemp(ctx, r, meta, false)
+	t, err := s.writeTemp(ctx, r, meta)
 	if err != nil {
 		return blob.Info{}, fmt.Errorf("put blob: %w", err)
 	}
@@ -240,7 +236,7 @@ func (b *batch) Put(ctx context.Context, r io.Reader, meta blob.Meta) (blob.Info
 	if done {
 		return blob.Info{}, fmt.Errorf("put blob: %w", errBatchDone)
 	}
-	t, err := b.s.writeTemp(ctx, r, meta, false)
+	t, err := b.s.writeTemp(ctx, r, meta)
 	if err != nil {
 		return blob.Info{}, fmt.Errorf("put blob: %w", err)
 	}
