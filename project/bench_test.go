@@ -44,7 +44,7 @@ func benchSetup(b *testing.B) (creator *Project, recv *Identity, w *Welcome, blo
 // batch, into a fresh database each time.
 func BenchmarkApply(b *testing.B) {
 	_, recv, w, blocks := benchSetup(b)
-	var applyTime time.Duration
+	var applyTime, cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		p, err := Join(ctx, openDB(b), recv, w)
@@ -52,15 +52,17 @@ func BenchmarkApply(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		start := time.Now()
+		start, c0 := time.Now(), cpuTime()
 		res, err := p.Apply(ctx, blocks)
 		applyTime += time.Since(start)
+		cpu += cpuTime() - c0
 		if err != nil {
 			b.Fatal(err)
 		}
 		mustOK(b, res)
 	}
 	b.ReportMetric(float64(applyTime.Nanoseconds())/float64(b.N*benchRecords), "ns/record")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*benchRecords), "cpu-ns/record")
 }
 
 // BenchmarkMissing computes what a device with an empty vector lacks from
@@ -112,6 +114,10 @@ func must[T any](v T, err error) T {
 func BenchmarkDecodeReference(b *testing.B) {
 	_, _, _, blocks := benchSetup(b)
 	b.ResetTimer()
+	c0 := cpuTime()
+	defer func() {
+		b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(b.N*benchRecords), "cpu-ns/record")
+	}()
 	for i := 0; i < b.N; i++ {
 		for _, bl := range blocks {
 			if _, err := DecodeRecord(bl); err != nil {
