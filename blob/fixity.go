@@ -77,3 +77,39 @@ type FixityLog interface {
 	// FixityHistory returns every logged check of c, oldest first.
 	FixityHistory(ctx context.Context, c cid.Cid) ([]FixityRecord, error)
 }
+
+// FixityStore is a store that checks its blobs and logs the checks.
+type FixityStore interface {
+	Verifier
+	FixityLog
+}
+
+// VerifyDue re-checks every blob whose latest fixity check is older than
+// olderThan, blobs never checked first, then the oldest checks, calling fn
+// with each report: the work of a periodic `fixity --older-than` run. An
+// error from fn stops it and is returned.
+func VerifyDue(ctx context.Context, s FixityStore, olderThan time.Time, fn func(FixityReport) error) error {
+	var due []cid.Cid
+	if err := s.LastChecks(ctx, olderThan, func(r FixityRecord) error {
+		due = append(due, r.CID)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, c := range due {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rep, err := s.Verify(ctx, c)
+		if err != nil {
+			return err
+		}
+		if rep.Result == FixityMissing && rep.Detail == "not stored" {
+			continue // removed since it was listed
+		}
+		if err := fn(rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}

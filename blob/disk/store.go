@@ -94,6 +94,7 @@ var (
 	_ blob.RangeReader = (*Store)(nil)
 	_ blob.Verifier    = (*Store)(nil)
 	_ blob.FixityLog   = (*Store)(nil)
+	_ blob.FixityStore = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the blob store whose files live under
