@@ -276,6 +276,29 @@ func TestBundleSplit(t *testing.T) {
 		}
 	}
 	sameProject(t, w.proj, w.store, dst, dstStore, AllBlobs)
+	// Every part describes the leaves it carries: imported again into a
+	// device that holds everything, no block is refused; into a new device,
+	// part 1 (the records) then the others in reverse order, everything
+	// completes.
+	rev, revStore := w.fresh()
+	b1, _ := os.ReadFile(PartPath(path, 1))
+	if _, err := ImportBundle(ctx, bytes.NewReader(b1), rev, revStore, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := len(rep.Parts) - 1; i >= 1; i-- {
+		p := rep.Parts[i]
+		b, _ := os.ReadFile(PartPath(path, p.Part))
+		for _, to := range []struct {
+			sink  Sink
+			store BlobSink
+		}{{dst, dstStore}, {rev, revStore}} {
+			irep, err := ImportBundle(ctx, bytes.NewReader(b), to.sink, to.store, ImportOptions{})
+			if err != nil || len(irep.Refused) != 0 {
+				t.Fatalf("part %d again: %v %s", p.Part, err, refused(irep))
+			}
+		}
+	}
+	sameProject(t, w.proj, w.store, rev, revStore, AllBlobs)
 	if filepath.Base(PartPath(path, 3)) != "stick.3.car" {
 		t.Fatal(PartPath(path, 3))
 	}

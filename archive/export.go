@@ -275,8 +275,11 @@ type exportWriter struct {
 	closer  io.WriteCloser
 	part    *PartReport
 	written map[cid.Cid]bool
-	done    int64 // bytes in closed parts
-	total   int64
+	// partNodes holds the blobs whose skeleton nodes are in the current
+	// part (split bundles only).
+	partNodes map[cid.Cid]bool
+	done      int64 // bytes in closed parts
+	total     int64
 }
 
 func (ew *exportWriter) open() error {
@@ -296,6 +299,7 @@ func (ew *exportWriter) open() error {
 	ew.closer = wc
 	ew.cur = newCARWriter(wc)
 	ew.part = &PartReport{Part: n}
+	ew.partNodes = map[cid.Cid]bool{}
 	if n == 1 {
 		ew.rep.Roots = []cid.Cid{mb.CID}
 	}
@@ -338,6 +342,40 @@ func (ew *exportWriter) reserve(n int64) error {
 		return err
 	}
 	return ew.open()
+}
+
+// ensureSkeleton makes the current part hold b's skeleton nodes before
+// one of b's leaves (leafBytes of section) is written into it, so that
+// every part of a split bundle describes the leaves it carries: a device
+// that already holds the blob counts them as known, and parts imported
+// alone or out of order still place every leaf.
+func (ew *exportWriter) ensureSkeleton(b plannedBlob, leafBytes int64) error {
+	if ew.single != nil || len(b.sk.Nodes) == 0 {
+		return nil
+	}
+	// The leaf may not fit: then it starts a new part, which needs the
+	// nodes again.
+	if err := ew.reserve(leafBytes); err != nil {
+		return err
+	}
+	if ew.partNodes[b.ref.CID] {
+		return nil
+	}
+	need := leafBytes
+	for _, n := range b.sk.Nodes {
+		need += sectionSize(n.CID, len(n.Data))
+	}
+	if err := ew.reserve(need); err != nil {
+		return err
+	}
+	for _, n := range b.sk.Nodes {
+		if err := ew.cur.writeBlock(n.CID, n.Data); err != nil {
+			return err
+		}
+		ew.part.Blocks++
+	}
+	ew.partNodes[b.ref.CID] = true
+	return nil
 }
 
 // put writes one block unless it was already written.
@@ -489,6 +527,9 @@ func (p *exportPlan) write(ctx context.Context, src Source, store BlobSource, ha
 				ew.rep.Nodes++
 			}
 		}
+		if ew.partNodes != nil {
+			ew.partNodes[b.ref.CID] = true
+		}
 	}
 	for _, b := range p.blobs {
 		for i, l := range b.sk.Leaves {
@@ -501,6 +542,11 @@ func (p *exportPlan) write(ctx context.Context, src Source, store BlobSource, ha
 			}
 			if err := chunk.VerifyLeaf(l, data); err != nil {
 				return fmt.Errorf("export blob %s leaf %d: %w: %w", b.ref.CID, i, blob.ErrCorrupt, err)
+			}
+			if !ew.written[l.CID] {
+				if err := ew.ensureSkeleton(b, sectionSize(l.CID, len(data))); err != nil {
+					return err
+				}
 			}
 			ok, err := ew.put(l.CID, data)
 			if err != nil {
