@@ -1,0 +1,418 @@
+package main
+
+// Device processes: the fieldsync binary (and rsync, and the raw TCP
+// helpers) run as separate processes, each in its own process group so a
+// kill takes the whole device down at once, each optionally inside a
+// network namespace (ip netns exec, which execs in place, so the rusage is
+// the device's own).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// command makes an exec.Cmd for name args, inside netns ns if ns != "".
+func command(ctx context.Context, ns, name string, args ...string) *exec.Cmd {
+	var cmd *exec.Cmd
+	if ns != "" {
+		cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, name, args...)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// No fieldsync default data directory may be used by accident.
+	cmd.Env = append(os.Environ(), "FIELDSYNC_DATA=/nonexistent-fieldbench-passes-data")
+	return cmd
+}
+
+// usage reads the finished process's rusage. Its maxrss is not used as
+// the peak when a tracker sampled the process: on Linux a child's maxrss
+// starts at the RSS of the process that exec'ed it (here the bench itself,
+// which may be larger than the device), so the tracker's VmHWM, sampled
+// from /proc, is the device's own peak; rusage's is kept beside it.
+func usage(role string, ps *os.ProcessState, wall time.Duration, tr *rssTracker) ProcUsage {
+	u := ProcUsage{Role: role, WallS: wall.Seconds()}
+	if ps == nil {
+		return u
+	}
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		u.CPUSeconds = tv(ru.Utime) + tv(ru.Stime)
+		u.RusageMaxRSS = int64(ru.Maxrss) * 1024 // kilobytes on Linux
+		u.MaxRSS = u.RusageMaxRSS
+	}
+	if tr != nil {
+		if peak := tr.finish(); peak > 0 {
+			u.MaxRSS = peak
+		}
+	}
+	return u
+}
+
+// rssTracker samples the peak resident set (VmHWM) of a process and its
+// descendants every 50 ms; the peak is the largest single process's.
+type rssTracker struct {
+	pid  int
+	stop chan struct{}
+	done chan struct{}
+	peak int64
+}
+
+func trackRSS(pid int) *rssTracker {
+	t := &rssTracker{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			t.sample(t.pid, 0)
+			select {
+			case <-t.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return t
+}
+
+func (t *rssTracker) sample(pid, depth int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			t.peak = max(t.peak, kb*1024)
+		}
+	}
+	if depth > 4 {
+		return
+	}
+	c, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return
+	}
+	for _, f := range strings.Fields(string(c)) {
+		var child int
+		if _, err := fmt.Sscanf(f, "%d", &child); err == nil {
+			t.sample(child, depth+1)
+		}
+	}
+}
+
+// finish stops sampling (call it after the process was waited for: the
+// last sample is at most 50 ms old) and returns the peak.
+func (t *rssTracker) finish() int64 {
+	select {
+	case <-t.stop:
+	default:
+		close(t.stop)
+	}
+	<-t.done
+	return t.peak
+}
+
+func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// fieldsync drives the binary under test.
+type fieldsync struct {
+	bin string
+}
+
+// run runs one fieldsync command to completion.
+func (f *fieldsync) run(ctx context.Context, role, ns string, args ...string) (stdout []byte, u ProcUsage, err error) {
+	cmd := command(ctx, ns, f.bin, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	start := time.Now()
+	if err = cmd.Start(); err != nil {
+		return nil, u, err
+	}
+	tr := trackRSS(cmd.Process.Pid)
+	err = cmd.Wait()
+	u = usage(role, cmd.ProcessState, time.Since(start), tr)
+	if err != nil {
+		msg := strings.TrimSpace(e.String())
+		if len(msg) > 400 {
+			msg = msg[len(msg)-400:]
+		}
+		return o.Bytes(), u, fmt.Errorf("fieldsync %s: %w: %s", args[0], err, msg)
+	}
+	return o.Bytes(), u, nil
+}
+
+// server is a running 'fieldsync serve'.
+type server struct {
+	role   string
+	cmd    *exec.Cmd
+	start  time.Time
+	Peer   string   `json:"peer"`
+	Addrs  []string `json:"addrs"`
+	Invite string   `json:"invite"`
+	stderr *syncBuffer
+	done   chan struct{}
+	err    error
+	rss    *rssTracker
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b.Len() > 1<<20 {
+		s.b.Reset()
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// serve starts 'fieldsync serve' on data, listening on ip (127.0.0.1, or
+// the namespace's address) only, with an invite if invite (only the
+// creator and coordinators may invite).
+func (f *fieldsync) serve(ctx context.Context, role, ns, data, ip string, invite bool) (*server, error) {
+	args := []string{"serve", "--data", data, "--listen", "/ip4/" + ip + "/tcp/0", "--no-mdns", "--json"}
+	if invite {
+		args = append(args, "--invite")
+	}
+	cmd := command(ctx, ns, f.bin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{role: role, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = s.stderr
+	s.start = time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s.rss = trackRSS(cmd.Process.Pid)
+	go func() { s.err = cmd.Wait(); close(s.done) }()
+	lines := make(chan string, 1)
+	br := bufio.NewReader(out)
+	go func() {
+		l, _ := br.ReadString('\n')
+		lines <- l
+		_, _ = io.Copy(io.Discard, br)
+	}()
+	select {
+	case l := <-lines:
+		if err := json.Unmarshal([]byte(l), s); err != nil || len(s.Addrs) == 0 {
+			s.stop()
+			return nil, fmt.Errorf("serve printed %q: %v: %s", l, err, s.stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		s.stop()
+		return nil, fmt.Errorf("serve printed nothing in 60 s: %s", s.stderr.String())
+	}
+	return s, nil
+}
+
+// HostPort is the server's TCP address.
+func (s *server) HostPort() string {
+	a := strings.Split(s.Addrs[0], "/") // /ip4/H/tcp/P/p2p/ID
+	return a[2] + ":" + a[4]
+}
+
+// stop interrupts the server (as Ctrl-C would) and returns its usage.
+func (s *server) stop() ProcUsage {
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+	return usage(s.role, s.cmd.ProcessState, time.Since(s.start), s.rss)
+}
+
+// snapshot is the part of 'fieldsync sync --json' output the bench reads.
+type snapshot struct {
+	Complete  bool  `json:"complete"`
+	Records   int   `json:"records_applied"`
+	Received  int64 `json:"bytes_received"`
+	Sent      int64 `json:"bytes_sent"`
+	Refetched int   `json:"leaves_refetched"`
+	Classes   map[string]struct {
+		FilesDone   int   `json:"files_done"`
+		FilesWanted int   `json:"files_wanted"`
+		BytesDone   int64 `json:"bytes_done"`
+		BytesWanted int64 `json:"bytes_wanted"`
+	} `json:"classes"`
+	Peers []struct {
+		ID       string `json:"id"`
+		Received int64  `json:"bytes_received"`
+	} `json:"peers"`
+	t time.Duration // since the run's first start, when the bench read it
+}
+
+// syncOpts is one 'fieldsync sync' attempt.
+type syncOpts struct {
+	ns      string
+	data    string
+	listen  string // IP to listen on
+	peers   []string
+	timeout time.Duration
+	origin  time.Time     // the run's first start, for snapshot times
+	kill    time.Duration // SIGKILL after this long (0: never)
+	snap    func(snapshot)
+}
+
+// syncResult is one attempt's outcome.
+type syncResult struct {
+	exit   int
+	killed bool
+	final  *snapshot
+	usage  ProcUsage
+	stderr string
+}
+
+func (f *fieldsync) sync(ctx context.Context, o syncOpts) syncResult {
+	args := []string{"sync", "--data", o.data, "--no-mdns", "--listen", "/ip4/" + o.listen + "/tcp/0", "--json"}
+	for _, p := range o.peers {
+		args = append(args, "--peer", p)
+	}
+	if o.timeout > 0 {
+		args = append(args, "--timeout", o.timeout.String())
+	}
+	cmd := command(ctx, o.ns, f.bin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return syncResult{exit: -1, stderr: err.Error()}
+	}
+	var e syncBuffer
+	cmd.Stderr = &e
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return syncResult{exit: -1, stderr: err.Error()}
+	}
+	tr := trackRSS(cmd.Process.Pid)
+	var res syncResult
+	var killTimer *time.Timer
+	if o.kill > 0 {
+		killTimer = time.AfterFunc(o.kill, func() {
+			res.killed = true
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		})
+	}
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var s snapshot
+		if json.Unmarshal(sc.Bytes(), &s) != nil {
+			continue
+		}
+		s.t = time.Since(o.origin)
+		res.final = &s
+		if o.snap != nil {
+			o.snap(s)
+		}
+	}
+	err = cmd.Wait()
+	if killTimer != nil {
+		killTimer.Stop()
+	}
+	res.exit = exitCode(err)
+	res.usage = usage("receiver: fieldsync sync", cmd.ProcessState, time.Since(start), tr)
+	res.stderr = e.String()
+	return res
+}
+
+// blobInfo is one blob of a project, from 'fieldsync ls --json'.
+type blobInfo struct {
+	CID   string
+	Size  int64
+	Class string
+}
+
+// blobPath is where a complete blob lives in a data directory (see
+// docs/storage.md: blobs/blobs/<next-to-last char>/<the one before>/<cid>).
+func blobPath(data, c string) string {
+	n := len(c)
+	return filepath.Join(data, "blobs", "blobs", c[n-2:n-1], c[n-3:n-2], c)
+}
+
+// blobDir is the directory of a data directory's complete blobs.
+func blobDir(data string) string { return filepath.Join(data, "blobs", "blobs") }
+
+// listBlobs lists the project's blobs from 'fieldsync ls --json'.
+func (f *fieldsync) listBlobs(ctx context.Context, data string) ([]blobInfo, int, error) {
+	out, _, err := f.run(ctx, "ls", "", "ls", "--data", data, "--json")
+	if err != nil {
+		return nil, 0, err
+	}
+	type ref struct {
+		CID  string `json:"cid"`
+		Size int64  `json:"size"`
+	}
+	seen := map[string]bool{}
+	var blobs []blobInfo
+	add := func(r *ref, class string) {
+		if r == nil || r.CID == "" || seen[r.CID] {
+			return
+		}
+		seen[r.CID] = true
+		blobs = append(blobs, blobInfo{r.CID, r.Size, class})
+	}
+	n := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var obs struct {
+			Attachments []struct {
+				Kind      string `json:"kind"`
+				Original  *ref   `json:"original"`
+				Preview   *ref   `json:"preview"`
+				Thumbnail *ref   `json:"thumbnail"`
+			} `json:"attachments"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &obs); err != nil {
+			return nil, 0, fmt.Errorf("ls --json: %w", err)
+		}
+		n++
+		for _, a := range obs.Attachments {
+			add(a.Thumbnail, "thumbnails")
+			add(a.Preview, "previews")
+			if a.Kind == "photo" {
+				add(a.Original, "originals")
+			} else {
+				add(a.Original, "attachments")
+			}
+		}
+	}
+	return blobs, n, sc.Err()
+}
