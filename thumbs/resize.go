@@ -1,5 +1,7 @@
 package thumbs
 
+import "math/bits"
+
 // Resampling of one 8-bit plane: separable, Catmull-Rom (the cubic with
 // a = -0.5), its support stretched by the reduction factor so that it also
 // low-pass filters when shrinking. Everything is fixed-point integer
@@ -12,10 +14,31 @@ type plane struct {
 	w, h   int
 	stride int
 	pix    []uint8
+	// ew, eh: the width and height of the whole picture in this plane's
+	// sample units, × extUnit; 0 means w, h. They differ from w, h when a
+	// plane's samples do not tile the picture exactly: a JPEG decoded at
+	// 7/8 scale is 1837.5 samples wide in a 1838-sample plane, chroma of an
+	// odd-width picture is half a sample short of its plane. Resampling
+	// maps extent to extent, so such planes stay aligned to the pixel.
+	ew, eh int64
 }
+
+// extUnit is the fixed-point unit of plane extents.
+const extUnit = 64
 
 func newPlane(w, h int) plane {
 	return plane{w: w, h: h, stride: w, pix: make([]uint8, w*h)}
+}
+
+func (p plane) extent() (int64, int64) {
+	ew, eh := p.ew, p.eh
+	if ew <= 0 {
+		ew = int64(p.w) * extUnit
+	}
+	if eh <= 0 {
+		eh = int64(p.h) * extUnit
+	}
+	return ew, eh
 }
 
 const (
@@ -51,20 +74,23 @@ func catmullRom(t int64) int64 {
 	return v >> (posBits - weightBits)
 }
 
-// makeTaps builds the filter that maps src samples onto dst samples,
-// pixel centres aligned (output i sits at source (i+0.5)·src/dst - 0.5).
-func makeTaps(src, dst int) taps {
+// makeTaps builds the filter that maps src samples spanning srcExt onto
+// dst samples spanning dstExt (extents × extUnit), pixel centres aligned:
+// output i sits at source (i+0.5)·srcExt/dstExt - 0.5. The reduction
+// srcExt/dstExt must be small (resize pre-shrinks big ones), so the window
+// stays a few dozen taps.
+func makeTaps(src int, srcExt int64, dst int, dstExt int64) taps {
 	const one = int64(1) << posBits
-	// Kernel argument per source pixel: 1 when enlarging, dst/src when
-	// shrinking (the kernel is stretched by src/dst).
+	// Kernel argument per source pixel: 1 when enlarging, dstExt/srcExt
+	// when shrinking (the kernel is stretched by the reduction).
 	num, den := int64(1), int64(1)
-	if src > dst {
-		num, den = int64(dst), int64(src)
+	if srcExt > dstExt {
+		num, den = dstExt, srcExt
 	}
-	// Support radius in source pixels: 2 / (num/den), rounded up.
+	// Support radius in source pixels: 2·den/num, rounded up. The taps that
+	// can be nonzero, |j-c| < 2·den/num, are the 2·radius from
+	// floor(c)-radius+1 to floor(c)+radius.
 	radius := int((2*den + num - 1) / num)
-	// The taps that can be nonzero, |j-c| < 2·den/num, are the 2·radius
-	// from floor(c)-radius+1 to floor(c)+radius.
 	n := 2 * radius
 	if n > src {
 		n = src
@@ -72,8 +98,11 @@ func makeTaps(src, dst int) taps {
 	tp := taps{n: n, start: make([]int, dst), weights: make([]int32, dst*n)}
 	raw := make([]int64, 2*radius)
 	for i := 0; i < dst; i++ {
-		// Centre in Q16 source pixels: ((2i+1)·src/(2·dst) - 0.5).
-		c := ((2*int64(i)+1)*int64(src)*one)/(2*int64(dst)) - one/2
+		// Centre in Q16 source pixels: (2i+1)·srcExt/(2·dstExt) - 0.5, in
+		// 128-bit arithmetic so no extent can overflow it.
+		hi, lo := bits.Mul64(uint64(2*i+1)*uint64(one), uint64(srcExt))
+		q, _ := bits.Div64(hi, lo, uint64(2*dstExt))
+		c := int64(q) - one/2
 		first := int(c>>posBits) - radius + 1 // >> floors negative c too
 		var sum int64
 		for k := range raw {
@@ -125,6 +154,36 @@ func makeTaps(src, dst int) taps {
 	return tp
 }
 
+// maxReduction is the largest reduction makeTaps is given; beyond it,
+// resize first averages boxes of pixels.
+const maxReduction = 6
+
+// boxShrink averages kx×ky boxes of p (partial boxes at the right and
+// bottom edges average what they have) and scales the extent with them.
+func boxShrink(p plane, kx, ky int) plane {
+	ew, eh := p.extent()
+	out := newPlane((p.w+kx-1)/kx, (p.h+ky-1)/ky)
+	out.ew, out.eh = ew/int64(kx), eh/int64(ky)
+	sums := make([]int64, out.w)
+	counts := make([]int64, out.w)
+	for oy := 0; oy < out.h; oy++ {
+		clear(sums)
+		clear(counts)
+		for y := oy * ky; y < min(p.h, (oy+1)*ky); y++ {
+			row := p.pix[y*p.stride:][:p.w]
+			for x, v := range row {
+				sums[x/kx] += int64(v)
+				counts[x/kx]++
+			}
+		}
+		dst := out.pix[oy*out.stride:][:out.w]
+		for x := range dst {
+			dst[x] = uint8((sums[x] + counts[x]/2) / counts[x])
+		}
+	}
+	return out
+}
+
 func clamp8(v int32) uint8 {
 	if v < 0 {
 		return 0
@@ -135,12 +194,24 @@ func clamp8(v int32) uint8 {
 	return uint8(v)
 }
 
-// resize resamples p to w×h.
-func resize(p plane, w, h int) plane {
-	if p.w == w && p.h == h {
+// resize resamples p to w×h samples spanning ew×eh (× extUnit).
+func resize(p plane, w, h int, ew, eh int64) plane {
+	sw, sh := p.extent()
+	if p.w == w && p.h == h && sw == ew && sh == eh {
 		return p
 	}
-	tx, ty := makeTaps(p.w, w), makeTaps(p.h, h)
+	kx, ky := 1, 1
+	if sw > maxReduction*ew {
+		kx = int(sw / (3 * ew))
+	}
+	if sh > maxReduction*eh {
+		ky = int(sh / (3 * eh))
+	}
+	if kx > 1 || ky > 1 {
+		p = boxShrink(p, kx, ky)
+		sw, sh = p.extent()
+	}
+	tx, ty := makeTaps(p.w, sw, w, ew), makeTaps(p.h, sh, h, eh)
 	// Horizontal pass: p.w×p.h → w×p.h, only the rows the vertical pass
 	// reads (all of them, for any reduction this package does).
 	mid := newPlane(w, p.h)
@@ -162,6 +233,7 @@ func resize(p plane, w, h int) plane {
 	// Vertical pass: accumulate whole rows, one weight at a time, so the
 	// inner loop runs along memory.
 	out := newPlane(w, h)
+	out.ew, out.eh = ew, eh
 	acc := make([]int32, w)
 	for y := 0; y < h; y++ {
 		clear(acc)

@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 )
@@ -129,9 +130,17 @@ var (
 )
 
 // bigPhoto returns a 4000×3000 (12-megapixel) camera-like JPEG at quality
-// 90, made once per test binary.
+// 90, made once per test binary; or, when $FIELDSYNC_BENCH_PHOTO names a
+// JPEG file, that file, to measure on a real photo.
 func bigPhoto(tb testing.TB) []byte {
 	tb.Helper()
+	if p := os.Getenv("FIELDSYNC_BENCH_PHOTO"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return b
+	}
 	bigOnce.Do(func() {
 		var buf bytes.Buffer
 		if err := jpeg.Encode(&buf, synthPhoto(4000, 3000, 1), &jpeg.Options{Quality: 90}); err != nil {

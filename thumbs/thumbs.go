@@ -297,15 +297,15 @@ type picture struct {
 	gray      bool
 }
 
-// decodePicture decodes data, at a reduced scale for JPEGs large enough
-// that the preview can be made from a half, quarter or eighth of the pixels.
+// decodePicture decodes data, at a reduced scale (n/8) for JPEGs large
+// enough that the preview can be made from fewer pixels.
 func decodePicture(mt string, data []byte, cfg image.Config, previewSize int) (picture, error) {
 	r := bytes.NewReader(data)
 	var img image.Image
 	var err error
 	switch mt {
 	case "image/jpeg":
-		img, err = ijpeg.DecodeScaled(r, jpegShift(cfg.Width, cfg.Height, previewSize))
+		img, err = ijpeg.DecodeScaled(r, jpegScale(cfg.Width, cfg.Height, previewSize))
 	case "image/png":
 		img, err = png.Decode(r)
 	case "image/gif":
@@ -326,38 +326,48 @@ func decodePicture(mt string, data []byte, cfg image.Config, previewSize int) (p
 	if err != nil {
 		return picture{}, err
 	}
-	return toPicture(img), nil
+	// The picture spans the original's width and height; at scale n/8 that
+	// is W·n/8 decoded samples, maybe a fraction short of the plane.
+	n := int64(8)
+	if mt == "image/jpeg" {
+		n = int64(jpegScale(cfg.Width, cfg.Height, previewSize))
+	}
+	return toPicture(img, int64(cfg.Width)*n*extUnit/8, int64(cfg.Height)*n*extUnit/8), nil
 }
 
-// jpegShift picks the largest DCT reduction 1/2^s (s ≤ 3) that keeps the
+// jpegScale picks the smallest DCT scaling n/8 (n = 1..8) that keeps the
 // decoded long edge at least 1.5 × previewSize. The margin matters: the
 // reduced IDCT filters each block on its own, and the resampler needs room
 // to smooth the seams; at 1.1× the preview loses about 2 dB against the
-// reference, at 1.5× and more it stays above 35 dB on photo-like content.
-func jpegShift(w, h, previewSize int) uint {
+// reference on noisy content, at 1.5× and more it stays above 34 dB.
+func jpegScale(w, h, previewSize int) int {
 	long := max(w, h)
-	s := uint(0)
-	for s < 3 && 2*((long+(2<<s)-1)>>(s+1)) >= 3*previewSize {
-		s++
+	for n := 1; n < 8; n++ {
+		if 2*((long*n+7)/8) >= 3*previewSize {
+			return n
+		}
 	}
-	return s
+	return 8
 }
 
 // toPicture converts a decoded image to planes without copying when it
 // already is planar YCbCr or gray, and otherwise through RGB, compositing
 // any transparency onto white.
-func toPicture(img image.Image) picture {
+//
+// ew, eh are the picture's extent in luma samples × extUnit.
+func toPicture(img image.Image, ew, eh int64) picture {
 	b := img.Bounds()
 	switch m := img.(type) {
 	case *image.YCbCr:
 		cw, ch := chromaSize(b, m.SubsampleRatio)
+		hdiv, vdiv := subsampling(m.SubsampleRatio)
 		return picture{
-			y:  plane{w: b.Dx(), h: b.Dy(), stride: m.YStride, pix: m.Y[m.YOffset(b.Min.X, b.Min.Y):]},
-			cb: plane{w: cw, h: ch, stride: m.CStride, pix: m.Cb[m.COffset(b.Min.X, b.Min.Y):]},
-			cr: plane{w: cw, h: ch, stride: m.CStride, pix: m.Cr[m.COffset(b.Min.X, b.Min.Y):]},
+			y:  plane{w: b.Dx(), h: b.Dy(), stride: m.YStride, pix: m.Y[m.YOffset(b.Min.X, b.Min.Y):], ew: ew, eh: eh},
+			cb: plane{w: cw, h: ch, stride: m.CStride, pix: m.Cb[m.COffset(b.Min.X, b.Min.Y):], ew: ew / hdiv, eh: eh / vdiv},
+			cr: plane{w: cw, h: ch, stride: m.CStride, pix: m.Cr[m.COffset(b.Min.X, b.Min.Y):], ew: ew / hdiv, eh: eh / vdiv},
 		}
 	case *image.Gray:
-		return picture{gray: true, y: plane{w: b.Dx(), h: b.Dy(), stride: m.Stride, pix: m.Pix[m.PixOffset(b.Min.X, b.Min.Y):]}}
+		return picture{gray: true, y: plane{w: b.Dx(), h: b.Dy(), stride: m.Stride, pix: m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], ew: ew, eh: eh}}
 	case *image.Gray16:
 		p := newPlane(b.Dx(), b.Dy())
 		for y := 0; y < p.h; y++ {
@@ -365,10 +375,14 @@ func toPicture(img image.Image) picture {
 				p.pix[y*p.stride+x] = uint8(m.Gray16At(b.Min.X+x, b.Min.Y+y).Y >> 8)
 			}
 		}
+		p.ew, p.eh = ew, eh
 		return picture{gray: true, y: p}
 	}
 	w, h := b.Dx(), b.Dy()
 	pic := picture{y: newPlane(w, h), cb: newPlane(w, h), cr: newPlane(w, h)}
+	for _, p := range []*plane{&pic.y, &pic.cb, &pic.cr} {
+		p.ew, p.eh = ew, eh
+	}
 	rgb := func(r, g, b, a uint32) (uint8, uint8, uint8) {
 		// Premultiplied 16-bit colour over white.
 		r += 0xffff - a
@@ -408,6 +422,24 @@ func toPicture(img image.Image) picture {
 	return pic
 }
 
+// subsampling returns how many luma samples one chroma sample spans,
+// across and down.
+func subsampling(r image.YCbCrSubsampleRatio) (int64, int64) {
+	switch r {
+	case image.YCbCrSubsampleRatio422:
+		return 2, 1
+	case image.YCbCrSubsampleRatio420:
+		return 2, 2
+	case image.YCbCrSubsampleRatio440:
+		return 1, 2
+	case image.YCbCrSubsampleRatio411:
+		return 4, 1
+	case image.YCbCrSubsampleRatio410:
+		return 4, 2
+	}
+	return 1, 1
+}
+
 func chromaSize(b image.Rectangle, r image.YCbCrSubsampleRatio) (int, int) {
 	w, h := b.Dx(), b.Dy()
 	switch r {
@@ -426,13 +458,14 @@ func chromaSize(b image.Rectangle, r image.YCbCrSubsampleRatio) (int, int) {
 }
 
 // resize makes a w×h picture with 4:2:0 chroma (what the JPEG encoder
-// writes anyway).
+// writes anyway): (w+1)/2 × (h+1)/2 chroma samples spanning w/2 × h/2.
 func (p picture) resize(w, h int) picture {
-	out := picture{gray: p.gray, y: resize(p.y, w, h)}
+	out := picture{gray: p.gray, y: resize(p.y, w, h, int64(w)*extUnit, int64(h)*extUnit)}
 	if !p.gray {
 		cw, ch := (w+1)/2, (h+1)/2
-		out.cb = resize(p.cb, cw, ch)
-		out.cr = resize(p.cr, cw, ch)
+		ew, eh := int64(w)*extUnit/2, int64(h)*extUnit/2
+		out.cb = resize(p.cb, cw, ch, ew, eh)
+		out.cr = resize(p.cr, cw, ch, ew, eh)
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"image/color"
 	"image/gif"
 	"image/jpeg"
+	"image/png"
 	"io"
 	"math"
 	"os"
@@ -409,12 +410,12 @@ func TestFitAndShift(t *testing.T) {
 			t.Errorf("fit(%d,%d,%d) = %d,%d; want %d,%d", c.w, c.h, c.box, w, h, c.fw, c.fh)
 		}
 	}
-	for _, c := range []struct {
-		w, h int
-		s    uint
-	}{{4000, 3000, 1}, {3597, 1000, 0}, {3600, 1000, 1}, {6000, 4000, 1}, {7200, 4800, 2}, {1000, 30000, 3}, {640, 480, 0}} {
-		if s := jpegShift(c.w, c.h, 1200); s != c.s {
-			t.Errorf("jpegShift(%d,%d) = %d, want %d", c.w, c.h, s, c.s)
+	for _, c := range []struct{ w, h, n int }{
+		{4000, 3000, 4}, {4032, 3024, 4}, {2560, 1920, 6}, {1801, 1000, 8}, {1900, 1000, 8},
+		{2057, 1000, 7}, {3600, 1000, 4}, {3597, 1000, 5}, {6000, 4000, 3}, {1000, 30000, 1}, {640, 480, 8},
+	} {
+		if n := jpegScale(c.w, c.h, 1200); n != c.n {
+			t.Errorf("jpegScale(%d,%d) = %d, want %d", c.w, c.h, n, c.n)
 		}
 	}
 }
@@ -452,9 +453,9 @@ func naive(tb testing.TB, data []byte, opt Options) (preview, thumb []byte) {
 // TestQualityVsNaive: on large synthetic photos (each DCT reduction), both
 // variants are within 32 dB PSNR of the reference pipeline's.
 func TestQualityVsNaive(t *testing.T) {
-	sizes := [][2]int{{3600, 2400}}
+	sizes := [][2]int{{3600, 2400}, {2560, 1920}}
 	if !testing.Short() {
-		sizes = append(sizes, [2]int{2600, 1950}, [2]int{4000, 3000}, [2]int{3000, 4000}, [2]int{7200, 4000})
+		sizes = append(sizes, [2]int{2100, 1400}, [2]int{4000, 3000}, [2]int{3000, 4000}, [2]int{6000, 4000})
 	}
 	for _, sz := range sizes {
 		data := synthJPEG(t, sz[0], sz[1])
@@ -464,7 +465,7 @@ func TestQualityVsNaive(t *testing.T) {
 		}
 		p, th := naive(t, data, Options{})
 		pp, pt := psnrJPEG(t, p, res.Preview), psnrJPEG(t, th, res.Thumbnail)
-		t.Logf("%d×%d (shift %d): preview %.2f dB (%d bytes), thumbnail %.2f dB (%d bytes)", sz[0], sz[1], jpegShift(sz[0], sz[1], DefaultPreviewSize), pp, len(res.Preview), pt, len(res.Thumbnail))
+		t.Logf("%d×%d (scale %d/8): preview %.2f dB (%d bytes), thumbnail %.2f dB (%d bytes)", sz[0], sz[1], jpegScale(sz[0], sz[1], DefaultPreviewSize), pp, len(res.Preview), pt, len(res.Thumbnail))
 		if pp < 32 || pt < 32 {
 			t.Errorf("%d×%d: PSNR preview %.2f thumbnail %.2f, want ≥ 32", sz[0], sz[1], pp, pt)
 		}
@@ -557,4 +558,50 @@ func ExampleSniff() {
 	// image/jpeg true
 	// image/heic false
 	// application/pdf false
+}
+
+// TestExtremeAspect: a long thin image makes thin variants without a
+// filter as wide as the image (box pre-shrink keeps the taps few).
+func TestExtremeAspect(t *testing.T) {
+	for _, sz := range [][2]int{{200000, 3}, {3, 200000}} {
+		img := image.NewGray(image.Rect(0, 0, sz[0], sz[1]))
+		for i := range img.Pix {
+			img.Pix[i] = uint8(i * 7)
+		}
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, img); err != nil {
+			t.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		res, err := MakeBytes(buf.Bytes(), Options{})
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := decodeJPEG(t, res.Preview).Bounds().Size()
+		if max(p.X, p.Y) != 1200 || min(p.X, p.Y) != 1 {
+			t.Errorf("%v: preview %v", sz, p)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+			t.Errorf("%v: allocated %d MB", sz, alloc>>20)
+		}
+	}
+}
+
+// TestAlignment: at a DCT scale that does not divide the width (7/8 of
+// 2100 is 1837.5 samples), the preview stays aligned with the reference.
+func TestAlignment(t *testing.T) {
+	data := synthJPEG(t, 2100, 1400)
+	if n := jpegScale(2100, 1400, DefaultPreviewSize); n != 7 {
+		t.Fatalf("scale %d/8, want 7/8 for this test", n)
+	}
+	res, err := MakeBytes(data, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := naive(t, data, Options{})
+	if p := psnrJPEG(t, ref, res.Preview); p < 32 {
+		t.Errorf("preview PSNR %.2f dB, want ≥ 32", p)
+	}
 }

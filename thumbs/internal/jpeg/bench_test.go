@@ -21,10 +21,10 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
-	for _, shift := range []uint{0, 1, 2, 3} {
-		b.Run("shift"+string(rune('0'+shift)), func(b *testing.B) {
+	for _, n := range []int{8, 6, 4, 2, 1} {
+		b.Run("scale"+string(rune('0'+n))+"of8", func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if _, err := DecodeScaled(bytes.NewReader(data), shift); err != nil {
+				if _, err := DecodeScaled(bytes.NewReader(data), n); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"testing"
+
+	xdraw "golang.org/x/image/draw"
 )
 
 // TestSameAsStdlib: at full scale the fork decodes exactly as image/jpeg.
@@ -77,16 +79,24 @@ func TestScaledSizes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for shift := uint(1); shift <= 3; shift++ {
-			img, err := DecodeScaled(bytes.NewReader(data), shift)
+		for n := 1; n < 8; n++ {
+			img, err := DecodeScaled(bytes.NewReader(data), n)
 			if err != nil {
-				t.Fatalf("%s shift %d: %v", name, shift, err)
+				t.Fatalf("%s scale %d/8: %v", name, n, err)
 			}
-			k := 1 << shift
 			fb := full.Bounds()
-			want := image.Rect(0, 0, (fb.Dx()+k-1)/k, (fb.Dy()+k-1)/k)
+			want := image.Rect(0, 0, (fb.Dx()*n+7)/8, (fb.Dy()*n+7)/8)
 			if img.Bounds() != want {
-				t.Fatalf("%s shift %d: bounds %v, want %v", name, shift, img.Bounds(), want)
+				t.Fatalf("%s scale %d/8: bounds %v, want %v", name, n, img.Bounds(), want)
+			}
+			k := 8 / n
+			if k*n != 8 {
+				// Cells of 8/n pixels do not tile the image: compare
+				// against the full decode resampled instead.
+				if m := meanDiffSampled(full, img, n); m > 5 {
+					t.Errorf("%s scale %d/8: mean difference %.2f from the full decode", name, n, m)
+				}
+				continue
 			}
 			// Mean absolute difference against k×k box averages of the full
 			// decode, on the first channel.
@@ -110,8 +120,30 @@ func TestScaledSizes(t *testing.T) {
 				}
 			}
 			if mean := float64(diff) / float64(n); mean > 6 {
-				t.Errorf("%s shift %d: mean difference %.2f from box averages", name, shift, mean)
+				t.Errorf("%s scale %d/8: mean difference %.2f from box averages", name, n, mean)
 			}
 		}
 	}
+}
+
+// meanDiffSampled compares small with big scaled to small's size by
+// Catmull-Rom, on the first channel.
+func meanDiffSampled(big, small image.Image, n int) float64 {
+	sb := small.Bounds()
+	ref := image.NewRGBA(sb)
+	xdraw.CatmullRom.Scale(ref, sb, big, big.Bounds(), xdraw.Src, nil)
+	var diff, cnt int
+	for y := 1; y < sb.Dy()-1; y++ {
+		for x := 1; x < sb.Dx()-1; x++ {
+			r1, _, _, _ := ref.At(x, y).RGBA()
+			r2, _, _, _ := small.At(x, y).RGBA()
+			d := int(r1>>8) - int(r2>>8)
+			if d < 0 {
+				d = -d
+			}
+			diff += d
+			cnt++
+		}
+	}
+	return float64(diff) / float64(cnt)
 }

@@ -13,8 +13,49 @@ package jpeg
 // does the same). The higher frequencies are dropped, which low-pass filters
 // the block before it is subsampled.
 
-// idct4 and idct2 hold C(u)/2 · cos((2x+1)uπ/2N) × 2048, rounded; written
-// out rather than computed so that no floating point is involved.
+// blockSize is the decoded size of an 8×8 block.
+func (d *decoder) blockSize() int {
+	if d.scale == 0 {
+		return 8
+	}
+	return d.scale
+}
+
+// idctN[n] (and idct4, idct2) hold C(u)/2 · cos((2x+1)uπ/2N) × 2048,
+// rounded, for x, u < N; written out rather than computed so that no
+// floating point is involved.
+var idctN = [8][][]int32{
+	3: {
+		{724, 887, 512},
+		{724, 0, -1024},
+		{724, -887, 512},
+	},
+	5: {
+		{724, 974, 828, 602, 316},
+		{724, 602, -316, -974, -828},
+		{724, 0, -1024, 0, 1024},
+		{724, -602, -316, 974, -828},
+		{724, -974, 828, -602, 316},
+	},
+	6: {
+		{724, 989, 887, 724, 512, 265},
+		{724, 724, 0, -724, -1024, -724},
+		{724, 265, -887, -724, 512, 989},
+		{724, -265, -887, 724, 512, -989},
+		{724, -724, 0, 724, -1024, 724},
+		{724, -989, 887, -724, 512, -265},
+	},
+	7: {
+		{724, 998, 923, 801, 638, 444, 228},
+		{724, 801, 228, -444, -923, -998, -638},
+		{724, 444, -638, -998, -228, 801, 923},
+		{724, 0, -1024, 0, 1024, 0, -1024},
+		{724, -444, -638, 998, -228, -801, 923},
+		{724, -801, 228, 444, -923, 998, -638},
+		{724, -998, 923, -801, 638, -444, 228},
+	},
+}
+
 var idct4 = [4][4]int32{
 	{724, 946, 724, 392},
 	{724, 392, -724, -946},
@@ -38,10 +79,13 @@ var zigOf = func() (z [blockSize]int) {
 
 // idctScaled dequantises the low N×N corner of b (natural order, quantised)
 // with qt (zig-zag order), runs the N×N reduced IDCT, level shifts, clips,
-// and writes the N×N pixels to dst. N = 8>>shift, shift 1 to 3.
-func idctScaled(b *block, qt *block, shift uint, dst []byte, stride int) {
-	switch shift {
-	case 3:
+// and writes the N×N pixels to dst. N is 1 to 7.
+func idctScaled(b *block, qt *block, n int, dst []byte, stride int) {
+	switch n {
+	case 3, 5, 6, 7:
+		idctGeneral(b, qt, n, dst, stride)
+		return
+	case 1:
 		dc := b[0] * qt[0]
 		dst[0] = clip((dc+4)>>3 + 128)
 		return
@@ -121,6 +165,43 @@ func idctScaled(b *block, qt *block, shift uint, dst []byte, stride int) {
 				s = t[0][x]*c[0] + t[1][x]*c[1]
 			default:
 				s = t[0][x]*c[0] + t[1][x]*c[1] + t[2][x]*c[2] + t[3][x]*c[3]
+			}
+			row[x] = clip((s+1<<13)>>14 + 128)
+		}
+	}
+}
+
+// idctGeneral is idctScaled for any N, with plain loops.
+func idctGeneral(b *block, qt *block, n int, dst []byte, stride int) {
+	tab := idctN[n]
+	var t [8][8]int32 // t[v][x]: rows transformed, scale 2^3
+	var f [8]int32
+	for v := 0; v < n; v++ {
+		nz := false
+		for u := 0; u < n; u++ {
+			k := v*8 + u
+			f[u] = b[k] * qt[zigOf[k]]
+			nz = nz || f[u] != 0
+		}
+		if !nz {
+			continue
+		}
+		for x := 0; x < n; x++ {
+			c := tab[x]
+			var s int32
+			for u := 0; u < n; u++ {
+				s += f[u] * c[u]
+			}
+			t[v][x] = (s + 1<<7) >> 8
+		}
+	}
+	for y := 0; y < n; y++ {
+		c := tab[y]
+		row := dst[y*stride : y*stride+n]
+		for x := range row {
+			var s int32
+			for v := 0; v < n; v++ {
+				s += t[v][x] * c[v]
 			}
 			row[x] = clip((s+1<<13)>>14 + 128)
 		}

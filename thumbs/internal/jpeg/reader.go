@@ -125,8 +125,8 @@ type decoder struct {
 		nUnreadable int
 	}
 	width, height int
-	// shift scales the output by 1/(1<<shift): 0, 1, 2 or 3.
-	shift uint
+	// scale is N: each 8×8 block is decoded to N×N pixels. 0 means 8.
+	scale int
 
 	img1        *image.Gray
 	img3        *image.YCbCr
@@ -789,18 +789,15 @@ func Decode(r io.Reader) (image.Image, error) {
 	return d.decode(r, false)
 }
 
-// DecodeScaled is Decode at 1/(1<<shift) of the size, shift 0 to 3: the
-// image is ceil(width/(1<<shift)) × ceil(height/(1<<shift)). Each 8×8 block
-// becomes an N×N block, N = 8>>shift, by an N-point inverse DCT of its N×N
-// lowest frequencies, so the result is the image band-limited and sampled at
-// the centres of N×N pixel groups. The arithmetic is integer only, so the
-// output is the same on every platform.
-func DecodeScaled(r io.Reader, shift uint) (image.Image, error) {
-	if shift > 3 {
-		shift = 3
-	}
+// DecodeScaled is Decode at n/8 of the size, n from 1 to 8: the image is
+// ceil(width·n/8) × ceil(height·n/8). Each 8×8 block becomes an n×n block
+// by an n-point inverse DCT of its n×n lowest frequencies, so the result is
+// the image band-limited and sampled at the centres of n×n cells. The
+// arithmetic is integer only, so the output is the same on every platform.
+// DecodeScaled(r, 8) is Decode(r).
+func DecodeScaled(r io.Reader, n int) (image.Image, error) {
 	var d decoder
-	d.shift = shift
+	d.scale = min(max(n, 1), 8)
 	return d.decode(r, false)
 }
 

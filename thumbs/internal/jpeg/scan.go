@@ -10,9 +10,9 @@ import (
 
 // makeImg allocates and initializes the destination image.
 func (d *decoder) makeImg(mxx, myy int) {
-	bs := 8 >> d.shift
-	w := (d.width + 1<<d.shift - 1) >> d.shift
-	h := (d.height + 1<<d.shift - 1) >> d.shift
+	bs := d.blockSize()
+	w := (d.width*bs + 7) / 8
+	h := (d.height*bs + 7) / 8
 	if d.nComp == 1 {
 		m := image.NewGray(image.Rect(0, 0, bs*mxx, bs*myy))
 		d.img1 = m.SubImage(image.Rect(0, 0, w, h)).(*image.Gray)
@@ -473,7 +473,7 @@ func (d *decoder) reconstructProgressiveImage() error {
 // to the image.
 func (d *decoder) reconstructBlock(b *block, bx, by, compIndex int) error {
 	qt := &d.quant[d.comp[compIndex].tq]
-	bs := 8 >> d.shift
+	bs := d.blockSize()
 	dst, stride := []byte(nil), 0
 	if d.nComp == 1 {
 		dst, stride = d.img1.Pix[bs*(by*d.img1.Stride+bx):], d.img1.Stride
@@ -491,8 +491,8 @@ func (d *decoder) reconstructBlock(b *block, bx, by, compIndex int) error {
 			return UnsupportedError("too many components")
 		}
 	}
-	if d.shift != 0 {
-		idctScaled(b, qt, d.shift, dst, stride)
+	if bs != 8 {
+		idctScaled(b, qt, bs, dst, stride)
 		return nil
 	}
 	for zig := 0; zig < blockSize; zig++ {
