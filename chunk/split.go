@@ -1,6 +1,7 @@
 package chunk
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,43 @@ import (
 //
 //	reader ──buf──▶ hash workers (parallel) ──in order──▶ fn ──buf──▶ reader
 func Split(ctx context.Context, r io.Reader, fn func(Leaf, []byte) error) (*Skeleton, error) {
+	// Most blobs (thumbnails, previews, records' attachments) fit in one
+	// leaf: read the first chunk and, if the stream ends there, hash it
+	// here without the pipeline.
+	first := bufPool.Get().(*[]byte)
+	n, err := io.ReadFull(r, *first)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		defer bufPool.Put(first)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		data := (*first)[:n]
+		l := Leaf{CID: RawCID(data), Size: n}
+		if fn != nil {
+			if err := fn(l, data); err != nil {
+				return nil, err
+			}
+		}
+		if n == 0 {
+			return Build(nil)
+		}
+		return Build([]Leaf{l})
+	case err != nil:
+		bufPool.Put(first)
+		return nil, err
+	}
+	return split(ctx, io.MultiReader(bytes.NewReader(*first), r), first, fn)
+}
+
+// bufPool holds chunk buffers, so that many small Splits do not allocate
+// and zero a megabyte each.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
+
+// split is the pipeline for streams of more than one chunk. held is the
+// pooled buffer backing the first chunk (read again through r); it goes
+// back to the pool when the split ends.
+func split(ctx context.Context, r io.Reader, held *[]byte, fn func(Leaf, []byte) error) (*Skeleton, error) {
 	depth := Depth()
 	type slot struct {
 		buf  []byte
@@ -27,9 +65,16 @@ func Split(ctx context.Context, r io.Reader, fn func(Leaf, []byte) error) (*Skel
 		done chan struct{}
 	}
 	free := make(chan *slot, depth)
+	bufs := make([]*[]byte, depth)
 	for i := 0; i < depth; i++ {
-		free <- &slot{buf: make([]byte, ChunkSize)}
+		bufs[i] = bufPool.Get().(*[]byte)
+		free <- &slot{buf: *bufs[i]}
 	}
+	defer func() {
+		for _, b := range append(bufs, held) {
+			bufPool.Put(b)
+		}
+	}()
 	ordered := make(chan *slot, depth)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
