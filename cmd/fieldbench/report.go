@@ -360,7 +360,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("| scenario | tool | process | wall | CPU | peak RSS |\n|---|---|---|---:|---:|---:|\n")
 	for _, s := range r.Scenarios {
 		if s.Import != nil {
-			fmt.Fprintf(&b, "| %s | fieldsync | %s | %s | %s | %s |\n", cell(s.Title), cell(s.Import.Usage.Role), secs(s.Import.Usage.WallS), secs(s.Import.Usage.CPUSeconds), mib(s.Import.Usage.MaxRSS))
+			fmt.Fprintf(&b, "| %s | fieldsync | %s | %s | %s | %s |\n", cell(s.Title), cell(s.Import.Usage.Role), secs(s.Import.Seconds), secs(s.Import.Usage.CPUSeconds), mib(s.Import.Usage.MaxRSS))
 		}
 		for _, run := range s.Runs {
 			name := run.Tool

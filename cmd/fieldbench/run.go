@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -578,6 +579,7 @@ func (b *bench) runRaw(ctx context.Context, src *source, p path) *Run {
 			run.Error = err.Error()
 			return run
 		}
+		sendRSS := trackRSS(send.Process.Pid)
 		defer send.Wait()
 		addr, err := bufio.NewReader(so).ReadString('\n')
 		if err != nil {
@@ -586,8 +588,16 @@ func (b *bench) runRaw(ctx context.Context, src *source, p path) *Run {
 		}
 		w.begin()
 		recv := command(ctx, p.ns.B, b.self, "raw-recv", "--addr", strings.TrimSpace(addr))
+		var ob bytes.Buffer
+		recv.Stdout = &ob
 		t1 := time.Now()
-		outb, err := recv.Output()
+		err = recv.Start()
+		var recvRSS *rssTracker
+		if err == nil {
+			recvRSS = trackRSS(recv.Process.Pid)
+			err = recv.Wait()
+		}
+		outb := ob.Bytes()
 		w.end()
 		var rr rawResult
 		if jerr := json.Unmarshal(outb, &rr); jerr != nil || rr.Error != "" {
@@ -596,7 +606,7 @@ func (b *bench) runRaw(ctx context.Context, src *source, p path) *Run {
 		}
 		_ = send.Wait()
 		n, d = rr.Bytes, time.Duration(rr.Seconds*float64(time.Second))
-		run.Procs = []ProcUsage{usage("sender: raw-send", send.ProcessState, time.Since(t0), nil), usage("receiver: raw-recv", recv.ProcessState, time.Since(t1), nil)}
+		run.Procs = []ProcUsage{usage("sender: raw-send", send.ProcessState, time.Since(t0), sendRSS), usage("receiver: raw-recv", recv.ProcessState, time.Since(t1), recvRSS)}
 	}
 	if n != src.blobBytes {
 		run.Error = fmt.Sprintf("received %d bytes, want %d", n, src.blobBytes)
