@@ -41,8 +41,10 @@ type ImportOptions struct {
 	// Tags and Notes are given to every observation made.
 	Tags  []string
 	Notes string
-	// Position is used when a file has no GPS position in its EXIF.
-	Position *Position
+	// Position is used when a file has no GPS position in its EXIF (or
+	// always, with ForcePosition).
+	Position      *Position
+	ForcePosition bool
 	// GroupSize is the number of files per blob batch and record
 	// transaction in ImportDir (default 32).
 	GroupSize int
@@ -100,6 +102,83 @@ func (p *Project) ImportFile(ctx context.Context, path string, opts ImportOption
 		return nil, fmt.Errorf("import %s: %w", path, rep.Skipped[0].Reason)
 	}
 	return rep.Records[0], nil
+}
+
+// ImportFiles imports several files as one observation with one
+// attachment each (a photo and a voice note taken at the same spot, say):
+// photos get their variants; the observation's time and position come from
+// the first photo that has them in its EXIF (opts.Position and
+// opts.ForcePosition as in ImportFile), else the first file's modification
+// time. Every file must import: on any error nothing is stored.
+func (p *Project) ImportFiles(ctx context.Context, paths []string, opts ImportOptions) (*Record, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("import: no files")
+	}
+	if opts.Store == nil {
+		return nil, errors.New("import: no blob store")
+	}
+	files := make([]importFile, len(paths))
+	for i, path := range paths {
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("import %s: %w", path, err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("import %s: %w", path, ErrSkipIrregular)
+		}
+		files[i] = importFile{path: path, name: filepath.Base(path), size: st.Size(), mtime: st.ModTime()}
+	}
+	results := make([]*thumbs.Result, len(files))
+	errs := make([]error, len(files))
+	err := thumbs.MakeAll(ctx, len(files), func(i int) (io.ReadCloser, error) { return os.Open(files[i].path) }, opts.Thumbs,
+		func(i int, res *thumbs.Result, err error) { results[i], errs[i] = res, err })
+	if err != nil {
+		return nil, err
+	}
+	recv := opts.Store
+	var batch blob.Batch
+	if b, ok := opts.Store.(blob.Batcher); ok {
+		if batch, err = b.Batch(ctx); err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		defer batch.Discard()
+		recv = batch
+	}
+	var obs *Observation
+	timed, placed := false, false
+	for i, f := range files {
+		o, _, err := p.importOne(ctx, recv, f, results[i], errs[i], opts)
+		if err != nil {
+			return nil, fmt.Errorf("import %s: %w", f.path, err)
+		}
+		hasTime := results[i] != nil && !results[i].Taken.IsZero()
+		hasGPS := results[i] != nil && results[i].GPS != nil
+		if obs == nil {
+			obs = o
+			timed, placed = hasTime, hasGPS
+			continue
+		}
+		if !timed && hasTime {
+			obs.Created, timed = o.Created, true
+		}
+		if !placed && hasGPS {
+			obs.Position, placed = o.Position, true
+		}
+		obs.Attachments = append(obs.Attachments, o.Attachments...)
+	}
+	if opts.ForcePosition && opts.Position != nil {
+		obs.Position = opts.Position
+	}
+	if batch != nil {
+		if err := batch.Commit(ctx); err != nil {
+			return nil, fmt.Errorf("import: commit blobs: %w", err)
+		}
+	}
+	recs, err := p.commitObservations(ctx, []*Observation{obs})
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	return recs[0], nil
 }
 
 type importFile struct {
@@ -297,7 +376,7 @@ func (p *Project) importOne(ctx context.Context, recv blob.Receiver, f importFil
 		if !res.Taken.IsZero() {
 			o.Created = res.Taken.UTC().Truncate(time.Millisecond)
 		}
-		if res.GPS != nil {
+		if res.GPS != nil && !(opts.ForcePosition && opts.Position != nil) {
 			o.Position = &Position{Lat: res.GPS.Lat, Lon: res.GPS.Lon}
 		}
 	}

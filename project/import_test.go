@@ -119,3 +119,39 @@ func TestImportDir(t *testing.T) {
 		t.Errorf("%d observations", len(obs))
 	}
 }
+
+func TestImportFiles(t *testing.T) {
+	p := newProject(t, "p")
+	store := mem.New()
+	note := filepath.Join(t.TempDir(), "note.wav")
+	os.WriteFile(note, []byte("RIFF....WAVEfmt not really audio"), 0o644)
+	files := []string{note, filepath.Join(photos, "gps.jpg"), filepath.Join(photos, "orient-6.jpg")}
+	r, err := p.ImportFiles(ctx, files, ImportOptions{Store: store, Notes: "heron nest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := r.Observation
+	if len(o.Attachments) != 3 || o.Attachments[0].Kind != AttachAudio || o.Attachments[1].Thumbnail == nil || o.Notes != "heron nest" {
+		t.Fatalf("observation %+v", o)
+	}
+	// Time and place come from the first photo that has them.
+	if want := time.Date(2024, 5, 17, 12, 41, 23, 0, time.UTC); !o.Created.Equal(want) || o.Position == nil || math.Abs(o.Position.Lat+3.4653) > 1e-4 {
+		t.Errorf("created %v position %+v", o.Created, o.Position)
+	}
+	// A forced position wins over EXIF.
+	r, err = p.ImportFiles(ctx, files[1:2], ImportOptions{Store: store, Position: &Position{Lat: 1, Lon: 2}, ForcePosition: true})
+	if err != nil || r.Observation.Position.Lat != 1 {
+		t.Fatalf("forced position: %v %+v", err, r.Observation.Position)
+	}
+	// One bad file: nothing is stored.
+	before := p.Vector()[p.Self().PeerID()]
+	if _, err := p.ImportFiles(ctx, []string{files[1], "/nonexistent.jpg"}, ImportOptions{Store: store}); err == nil {
+		t.Fatal("a missing file was accepted")
+	}
+	if _, err := p.ImportFiles(ctx, []string{files[1], t.TempDir()}, ImportOptions{Store: store}); !errors.Is(err, ErrSkipIrregular) {
+		t.Fatalf("a directory: %v", err)
+	}
+	if p.Vector()[p.Self().PeerID()] != before {
+		t.Fatal("a record was written for a failed import")
+	}
+}
