@@ -223,6 +223,7 @@ func resize(p plane, w, h int, ew, eh int64) plane {
 		for x := range dst {
 			s := src[tx.start[x]:][:n]
 			ws := tx.weights[x*n:][:n]
+			ws = ws[:len(s)] // lets the compiler drop the bounds checks
 			var acc int32
 			for k, v := range s {
 				acc += int32(v) * ws[k]
@@ -244,6 +245,7 @@ func resize(p plane, w, h int, ew, eh int64) plane {
 				continue
 			}
 			row := mid.pix[(ty.start[y]+k)*mid.stride:][:w]
+			acc := acc[:len(row)]
 			for x, v := range row {
 				acc[x] += int32(v) * wt
 			}

@@ -171,42 +171,78 @@ func idctScaled(b *block, qt *block, n int, dst []byte, stride int) {
 	}
 }
 
-// idctGeneral is idctScaled for any N, with plain loops.
+// idctGeneral is idctScaled for any N, with plain loops over fixed-size
+// arrays.
 func idctGeneral(b *block, qt *block, n int, dst []byte, stride int) {
-	tab := idctN[n]
-	var t [8][8]int32 // t[v][x]: rows transformed, scale 2^3
-	var f [8]int32
+	tab := &idctFixed[n&7]
+	var f [8][8]int32
+	var rowLen [8]int // 1 + the index of the row's last nonzero coefficient
+	anyAC := false
 	for v := 0; v < n; v++ {
-		nz := false
+		r := &f[v]
 		for u := 0; u < n; u++ {
-			k := v*8 + u
-			f[u] = b[k] * qt[zigOf[k]]
-			nz = nz || f[u] != 0
+			k := (v*8 + u) & 63
+			if c := b[k]; c != 0 {
+				r[u] = c * qt[zigOf[k]&63]
+				rowLen[v] = u + 1
+				if k != 0 {
+					anyAC = true
+				}
+			}
 		}
-		if !nz {
+	}
+	if !anyAC {
+		s := ((f[0][0]*724 + 1<<7) >> 8) * 724
+		p := clip((s+1<<13)>>14 + 128)
+		for y := 0; y < n; y++ {
+			row := dst[y*stride : y*stride+n]
+			for x := range row {
+				row[x] = p
+			}
+		}
+		return
+	}
+	var t [8][8]int32 // t[v][x]: rows transformed, scale 2^3
+	nv := 0
+	for v := 0; v < n; v++ {
+		nu := rowLen[v]
+		if nu == 0 {
 			continue
 		}
+		nv = v + 1
+		r := &f[v]
+		tv := &t[v]
 		for x := 0; x < n; x++ {
-			c := tab[x]
+			c := &tab[x]
 			var s int32
-			for u := 0; u < n; u++ {
-				s += f[u] * c[u]
+			for u := 0; u < nu; u++ {
+				s += r[u] * c[u]
 			}
-			t[v][x] = (s + 1<<7) >> 8
+			tv[x] = (s + 1<<7) >> 8
 		}
 	}
 	for y := 0; y < n; y++ {
-		c := tab[y]
+		c := &tab[y]
 		row := dst[y*stride : y*stride+n]
 		for x := range row {
 			var s int32
-			for v := 0; v < n; v++ {
-				s += t[v][x] * c[v]
+			for v := 0; v < nv; v++ {
+				s += t[v][x&7] * c[v]
 			}
 			row[x] = clip((s+1<<13)>>14 + 128)
 		}
 	}
 }
+
+// idctFixed is idctN in fixed-size arrays, for bounds-check-free loops.
+var idctFixed = func() (a [8][8][8]int32) {
+	for n, tab := range idctN {
+		for x, row := range tab {
+			copy(a[n][x][:], row)
+		}
+	}
+	return a
+}()
 
 // nat4 lists the natural-order indices of the low 4×4 corner, row by row;
 // zig4 their zig-zag indices (where their quantisers are).
