@@ -113,15 +113,17 @@ func TestNonMemberGetsNothing(t *testing.T) {
 
 func TestBlockedMemberCutOff(t *testing.T) {
 	r := newRoster()
-	a, b := newPeer(t, r, FilterArchive), newPeer(t, r, FilterArchive)
+	a := newPeer(t, r, FilterArchive)
+	// b's view of the roster is its own: it keeps a as a member.
+	br := newRoster()
+	br.set(a.id, RoleMember)
+	bk, bid := newKey(t)
+	r.set(bid, RoleMember)
+	b := startPeer(t, bk, br, FilterArchive, mem.New())
 	addPhotos(t, a.store, a.proj, a.id, 1, smallPhoto, time.Now())
 	connect(t, b, a)
 	syncWithin(t, 30*time.Second, b)
-	// a blocks b: b's view of the roster is its own business.
-	br := newRoster()
-	br.set(a.id, RoleMember)
-	b.n.cfg.Access = br
-	b.proj.access = br
+	// a blocks b.
 	r.set(b.id, RoleBlocked)
 	a.n.Notify()
 	later := addPhotos(t, a.store, a.proj, a.id, 1, smallPhoto, time.Now())
@@ -181,9 +183,7 @@ func TestLiarDroppedHonestPeerCompletes(t *testing.T) {
 			rc.Close()
 		}
 	}
-	liar := startPeer(t, lk, r, FilterArchive, flipStore{ls})
-	liar.proj = honest.proj // same records
-	liar.n.cfg.Records, liar.n.cfg.Wants = honest.proj, honest.proj
+	liar := startPeerWith(t, lk, r, FilterArchive, flipStore{ls}, honest.proj) // same records
 	recv := newPeer(t, r, FilterArchive)
 
 	connect(t, recv, liar)

@@ -264,8 +264,12 @@ func newPeer(t testing.TB, r *roster, filter Filter) *tpeer {
 
 func startPeer(t testing.TB, k crypto.PrivKey, access Access, filter Filter, store blob.Store) *tpeer {
 	t.Helper()
+	return startPeerWith(t, k, access, filter, store, newTestProject(access, filter))
+}
+
+func startPeerWith(t testing.TB, k crypto.PrivKey, access Access, filter Filter, store blob.Store, proj *testProject) *tpeer {
+	t.Helper()
 	id, _ := peer.IDFromPrivateKey(k)
-	proj := newTestProject(access, filter)
 	n, err := New(Config{
 		Key: k, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, ProjectID: "test",
 		Store: store, Access: access, Records: proj, Wants: proj, Filter: filter,
