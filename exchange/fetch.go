@@ -550,6 +550,19 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 	b := t.b
 	leaf := b.sk.Leaves[t.leaf]
 	if m.Total != uint64(leaf.Size) {
+		if len(b.sk.Nodes) == 0 {
+			// A one-leaf blob whose size came from its record, not from a
+			// verified skeleton: the record may be what is wrong. Do not
+			// blame the peer; this blob cannot complete from it.
+			n.log.Warn("blob size differs from its record", "blob", b.want.CID, "record", leaf.Size, "peer", s.peer, "says", m.Total)
+			n.mu.Lock()
+			s.lacks[b.want.CID] = true
+			s.finish(req)
+			n.sched.push(t)
+			n.mu.Unlock()
+			s.cancel(req)
+			return nil
+		}
 		n.dropPeer(s.peer, fmt.Sprintf("leaf %d of %s: size %d, want %d", t.leaf, b.want.CID, m.Total, leaf.Size))
 		return wire.ErrBadRequest
 	}
