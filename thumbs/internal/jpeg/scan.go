@@ -430,10 +430,16 @@ func (d *decoder) refineNonZeroes(b *block, zig, zigEnd, nz, delta int32) (int32
 			nz--
 			continue
 		}
-		bit, err := d.decodeBit()
-		if err != nil {
-			return 0, err
+		// Not upstream: decodeBit inlined; the refill is rare with
+		// ensureNBits filling ahead.
+		if d.bits.n == 0 {
+			if err := d.ensureNBits(1); err != nil {
+				return 0, err
+			}
 		}
+		bit := d.bits.a&d.bits.m != 0
+		d.bits.n--
+		d.bits.m >>= 1
 		if !bit {
 			continue
 		}
