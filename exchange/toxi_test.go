@@ -188,6 +188,11 @@ func TestEndgameAcrossPeers(t *testing.T) {
 	s := dst.n.Progress()
 	t.Logf("synced in %v with %d duplicate requests", time.Since(t0), s.Duplicates)
 	checkHas(t, dst.store, ps[0].blobs()...)
+	for _, pp := range s.Peers {
+		if pp.BytesReceived == 0 {
+			t.Errorf("nothing came from %s: leaves should be spread over both peers", pp.ID)
+		}
+	}
 	if time.Since(t0) > 20*time.Second {
 		t.Errorf("sync took %v: the slow link held it up", time.Since(t0))
 	}
