@@ -68,7 +68,11 @@ type photoSpec struct {
 }
 
 func (p photoSpec) String() string {
-	return fmt.Sprintf("%d × %.0f-MP JPEG", p.N, float64(p.W*p.H)/1e6)
+	mp := float64(p.W*p.H) / 1e6
+	if mp >= 10 {
+		return fmt.Sprintf("%d × %.0f-MP JPEG", p.N, mp)
+	}
+	return fmt.Sprintf("%d × %.1f-MP JPEG (%d×%d)", p.N, mp, p.W, p.H)
 }
 
 // makePhotos puts the photos of spec into dir (hard links to the cache

@@ -391,7 +391,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 // versus is the "vs rsync" cell for run.
 func versus(s *Scenario, run *Run) string {
 	if run.Tool != ToolFieldsync {
-		return ""
+		return run.Note
 	}
 	r := s.find(ToolRsync, run.Phase)
 	if r == nil {
@@ -427,6 +427,9 @@ func versus(s *Scenario, run *Run) string {
 		} else {
 			parts = append(parts, fmt.Sprintf("bytes %s rsync's", ratio(float64(fw), float64(rw))))
 		}
+	}
+	if run.Note != "" {
+		parts = append(parts, run.Note)
 	}
 	return strings.Join(parts, "; ")
 }
