@@ -217,3 +217,32 @@ func dropped(p *tpeer, id peer.ID) bool {
 	}
 	return false
 }
+
+// TestSyncAvailable: an archive device syncing with a field device gets
+// every thumbnail and preview; the originals are nowhere to be had, so
+// SyncAvailable returns incomplete with them counted as unavailable.
+func TestSyncAvailable(t *testing.T) {
+	r := newRoster()
+	field, archive := newPeer(t, r, FilterField), newPeer(t, r, FilterArchive)
+	origin := newPeer(t, r, FilterArchive)
+	ps := addPhotos(t, origin.store, origin.proj, origin.id, 3, smallPhoto, time.Now())
+	connect(t, field, origin)
+	syncWithin(t, 30*time.Second, field)
+	origin.n.Close()
+
+	connect(t, archive, field)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	complete, err := archive.n.SyncAvailable(ctx)
+	if err != nil || complete {
+		t.Fatalf("SyncAvailable = %v, %v; want incomplete, nil", complete, err)
+	}
+	s := archive.n.Progress()
+	if !s.Idle || s.Unavailable != 3 {
+		t.Errorf("idle %v, unavailable %d; want true, 3", s.Idle, s.Unavailable)
+	}
+	for _, ph := range ps {
+		checkHas(t, archive.store, ph.thumb, ph.preview)
+		checkLacks(t, archive.store, ph.original)
+	}
+}

@@ -116,6 +116,7 @@ type scheduler struct {
 	have      map[cid.Cid]bool
 	pending   []*task
 	opening   int
+	finishing int // blobs verified whole and being stored (batch or commit)
 	left      int // tracked blobs not done
 	nextID    uint64
 	smallCh   chan smallItem
@@ -458,6 +459,9 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 	case t.b.small:
 		n.mu.Lock()
 		first := n.taskDone(t, req)
+		if first {
+			n.sched.finishing++
+		}
 		n.mu.Unlock()
 		if first {
 			select {
@@ -530,6 +534,9 @@ func (s *session) leafStored(t *task, req *request) {
 	b.left--
 	b.bytesDone += size
 	commit := b.left == 0
+	if commit {
+		n.sched.finishing++
+	}
 	n.mu.Unlock()
 	n.prog.mu.Lock()
 	n.prog.leaves++
@@ -647,6 +654,12 @@ func (s *session) cancel(r *request) {
 // commit makes a partial blob whose leaves are all verified visible.
 func (n *Node) commit(b *blobState, from peer.ID) {
 	defer n.wg.Done()
+	defer func() {
+		n.mu.Lock()
+		n.sched.finishing--
+		n.mu.Unlock()
+		n.kick()
+	}()
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	if _, err := b.part.Commit(n.ctx); err != nil {
@@ -726,6 +739,9 @@ func (n *Node) openBlob(b *blobState) {
 	n.prog.classes[b.want.Class].BytesDone += had
 	n.prog.mu.Unlock()
 	if len(missing) == 0 {
+		n.mu.Lock()
+		n.sched.finishing++
+		n.mu.Unlock()
 		n.wg.Add(1)
 		go n.commit(b, "")
 	}
@@ -925,6 +941,7 @@ func (n *Node) smallLoop() {
 				// Fetch again later; the bytes were verified but not kept.
 				n.sched.push(&task{b: it.b, kind: tkLeaf, size: it.b.size})
 			}
+			n.sched.finishing -= len(items)
 			n.mu.Unlock()
 			n.kick()
 			continue
@@ -932,6 +949,10 @@ func (n *Node) smallLoop() {
 		for _, it := range items {
 			n.markDone(it.b, it.from)
 		}
+		n.mu.Lock()
+		n.sched.finishing -= len(items)
+		n.mu.Unlock()
+		n.kick()
 	}
 }
 
@@ -1093,13 +1114,22 @@ func (n *Node) schedLoop() {
 		n.mu.Lock()
 		n.fill()
 		complete := n.completeLocked()
+		idle, unavailable := n.idleLocked()
 		n.prog.mu.Lock()
-		was := n.prog.complete
+		was, wasIdle := n.prog.complete, n.prog.idle
 		n.prog.complete = complete
+		n.prog.idle = idle || complete
+		if idle {
+			n.prog.unavailable = unavailable
+		} else if complete {
+			n.prog.unavailable = 0
+		}
 		n.prog.mu.Unlock()
 		n.mu.Unlock()
 		if complete && !was {
 			n.emit(CompleteEvent{})
+		}
+		if (complete && !was) || (idle && !wasIdle) {
 			n.progressChanged()
 		}
 	}
@@ -1120,19 +1150,70 @@ func (n *Node) completeLocked() bool {
 	return true
 }
 
+// idleLocked reports whether nothing more can be fetched from the
+// connected members right now: records pulled, nothing in flight, and
+// every missing piece refused (DONT_HAVE) by every session; unavailable
+// counts the blobs so missing. Called with n.mu held.
+func (n *Node) idleLocked() (idle bool, unavailable int) {
+	if !n.sched.refreshed || n.sched.dirty || len(n.sessions) == 0 || n.sched.opening > 0 || n.sched.finishing > 0 {
+		return false, 0
+	}
+	var ready []*session
+	for p, s := range n.sessions {
+		if len(s.inflight) > 0 {
+			return false, 0
+		}
+		if ps := n.pulls[p]; ps == nil || !ps.synced || ps.running {
+			return false, 0
+		}
+		if s.ready {
+			ready = append(ready, s)
+		}
+	}
+	if len(ready) == 0 {
+		return false, 0
+	}
+	lacking := map[*blobState]bool{}
+	for _, t := range n.sched.pending {
+		if t.done || t.b.done || lacking[t.b] {
+			continue
+		}
+		for _, s := range ready {
+			if !s.lacks[t.b.want.CID] {
+				return false, 0
+			}
+		}
+		lacking[t.b] = true
+	}
+	return true, len(lacking)
+}
+
+// SyncAvailable is Sync that also returns when nothing more can be had
+// from the connected members (every missing blob refused by all of them,
+// Snapshot.Unavailable counts them): complete reports whether everything
+// wanted is here. Use it for "sync with whoever is here, then stop".
+func (n *Node) SyncAvailable(ctx context.Context) (complete bool, err error) {
+	return n.sync(ctx, true)
+}
+
 // Sync pulls records from every connected member, re-reads the wants and
 // returns once everything this device wants is present and verified
 // (Progress().Complete), or when ctx ends. It needs at least one connected
 // member; the node keeps serving and fetching after Sync returns.
 func (n *Node) Sync(ctx context.Context) error {
+	_, err := n.sync(ctx, false)
+	return err
+}
+
+func (n *Node) sync(ctx context.Context, orIdle bool) (bool, error) {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
-		return ErrClosed
+		return false, ErrClosed
 	}
 	if !n.started {
 		n.mu.Unlock()
-		return errors.New("exchange: Sync before Start")
+		return false, errors.New("exchange: Sync before Start")
 	}
 	n.sched.dirty = true
 	var peers []peer.ID
@@ -1144,6 +1225,7 @@ func (n *Node) Sync(ctx context.Context) error {
 	}
 	n.prog.mu.Lock()
 	n.prog.complete = false
+	n.prog.idle = false
 	n.prog.mu.Unlock()
 	n.mu.Unlock()
 	for _, p := range peers {
@@ -1155,16 +1237,16 @@ func (n *Node) Sync(ctx context.Context) error {
 		ch := n.changed
 		n.mu.Unlock()
 		n.prog.mu.Lock()
-		done := n.prog.complete
+		done, idle := n.prog.complete, n.prog.idle
 		n.prog.mu.Unlock()
-		if done {
-			return nil
+		if done || (orIdle && idle) {
+			return done, nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		case <-n.ctx.Done():
-			return ErrClosed
+			return false, ErrClosed
 		case <-ch:
 		}
 	}

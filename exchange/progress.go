@@ -92,6 +92,11 @@ type Snapshot struct {
 	LeavesFetched  int // leaves verified and stored in this run
 	Refetched      int // leaf requests for leaves already verified (should stay 0)
 	Duplicates     int // endgame duplicate requests sent
+	// Idle is true when nothing more can be fetched from the connected
+	// members right now (or everything is here); Unavailable then counts
+	// the wanted blobs that every one of them said it does not have.
+	Idle        bool
+	Unavailable int
 	// Complete is true only when every wanted blob is present and verified
 	// and records have been pulled from every connected member since they
 	// last announced a change.
@@ -122,6 +127,8 @@ type progress struct {
 	refetched      int
 	dups           int
 	complete       bool
+	idle           bool
+	unavailable    int
 	peerLast       map[peer.ID]int64
 }
 
@@ -211,6 +218,8 @@ func (n *Node) Progress() Snapshot {
 		LeavesFetched:  p.leaves,
 		Refetched:      p.refetched,
 		Duplicates:     p.dups,
+		Idle:           p.idle,
+		Unavailable:    p.unavailable,
 		Complete:       p.complete,
 	}
 	for _, pp := range p.peers {
