@@ -171,10 +171,11 @@ func idctScaled(b *block, qt *block, n int, dst []byte, stride int) {
 	}
 }
 
-// idctGeneral is idctScaled for any N, with plain loops over fixed-size
-// arrays.
+//go:generate go run gen_idct.go
+
+// idctGeneral is idctScaled for N = 3, 5, 6, 7: dequantisation, the flat
+// block shortcut, then the generated unrolled transform.
 func idctGeneral(b *block, qt *block, n int, dst []byte, stride int) {
-	tab := &idctFixed[n&7]
 	var f [8][8]int32
 	var rowLen [8]int // 1 + the index of the row's last nonzero coefficient
 	anyAC := false
@@ -202,6 +203,28 @@ func idctGeneral(b *block, qt *block, n int, dst []byte, stride int) {
 		}
 		return
 	}
+	var rows [8]bool
+	for v := range rows {
+		rows[v] = rowLen[v] != 0
+	}
+	switch n {
+	case 3:
+		idct3(&f, &rows, dst, stride)
+	case 5:
+		idct5(&f, &rows, dst, stride)
+	case 6:
+		idct6(&f, &rows, dst, stride)
+	case 7:
+		idct7(&f, &rows, dst, stride)
+	default:
+		idctLoops(&f, &rowLen, n, dst, stride)
+	}
+}
+
+// idctLoops is the reduced IDCT for any N in plain loops: the reference the
+// generated, unrolled idct3, idct5, idct6 and idct7 are tested against.
+func idctLoops(f *[8][8]int32, rowLen *[8]int, n int, dst []byte, stride int) {
+	tab := &idctFixed[n&7]
 	var t [8][8]int32 // t[v][x]: rows transformed, scale 2^3
 	nv := 0
 	for v := 0; v < n; v++ {
@@ -212,24 +235,34 @@ func idctGeneral(b *block, qt *block, n int, dst []byte, stride int) {
 		nv = v + 1
 		r := &f[v]
 		tv := &t[v]
-		for x := 0; x < n; x++ {
+		// Even-odd split: basis u at x and at n-1-x differ by (-1)^u, so
+		// out[x] = E+O and out[n-1-x] = E-O with E, O the sums over even
+		// and odd u. Same integers as the plain sum, half the products.
+		for x := 0; x < (n+1)/2; x++ {
 			c := &tab[x]
-			var s int32
-			for u := 0; u < nu; u++ {
-				s += r[u] * c[u]
+			var e, o int32
+			for u := 0; u < nu; u += 2 {
+				e += r[u] * c[u]
 			}
-			tv[x] = (s + 1<<7) >> 8
+			for u := 1; u < nu; u += 2 {
+				o += r[u] * c[u]
+			}
+			tv[x] = (e + o + 1<<7) >> 8
+			tv[(n-1-x)&7] = (e - o + 1<<7) >> 8
 		}
 	}
-	for y := 0; y < n; y++ {
-		c := &tab[y]
-		row := dst[y*stride : y*stride+n]
-		for x := range row {
-			var s int32
-			for v := 0; v < nv; v++ {
-				s += t[v][x&7] * c[v]
+	for x := 0; x < n; x++ {
+		for y := 0; y < (n+1)/2; y++ {
+			c := &tab[y]
+			var e, o int32
+			for v := 0; v < nv; v += 2 {
+				e += t[v][x] * c[v]
 			}
-			row[x] = clip((s+1<<13)>>14 + 128)
+			for v := 1; v < nv; v += 2 {
+				o += t[v][x] * c[v]
+			}
+			dst[y*stride+x] = clip((e+o+1<<13)>>14 + 128)
+			dst[(n-1-y)*stride+x] = clip((e-o+1<<13)>>14 + 128)
 		}
 	}
 }
