@@ -135,7 +135,7 @@ func (s *scheduler) init() {
 }
 
 func (s *scheduler) push(t *task) {
-	if t.queued || t.req != nil || t.done {
+	if t.queued || t.req != nil || len(t.dups) > 0 || t.done {
 		return
 	}
 	t.queued = true
@@ -298,9 +298,7 @@ func (s *session) stream() (productive bool, err error) {
 	s.ready = false
 	for _, r := range s.inflight {
 		s.finish(r)
-		if !r.dup && r.t.req == nil && len(r.t.dups) == 0 {
-			n.sched.push(r.t)
-		}
+		n.sched.push(r.t) // a no-op while another request for it is in flight, or once done
 	}
 	clear(s.lacks) // the peer may have more after a reconnect
 	productive = s.recv > rx0
@@ -367,9 +365,7 @@ func (s *session) readLoop(st network.Stream) error {
 			if req := s.inflight[m.ID]; req != nil {
 				s.lacks[req.t.b.want.CID] = true
 				s.finish(req)
-				if !req.dup && len(req.t.dups) == 0 {
-					n.sched.push(req.t)
-				}
+				n.sched.push(req.t)
 			}
 			n.mu.Unlock()
 			n.kick()
@@ -439,9 +435,7 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 	if err != nil {
 		n.mu.Lock()
 		s.finish(req)
-		if !req.dup {
-			n.sched.push(t)
-		}
+		n.sched.push(t)
 		n.mu.Unlock()
 		n.dropPeer(s.peer, fmt.Sprintf("%s: %v", t.b.want.CID, err))
 		return err
@@ -491,6 +485,7 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 			n.log.Warn("write leaf", "blob", b.want.CID, "leaf", t.leaf, "err", err)
 			n.mu.Lock()
 			s.finish(req)
+			n.sched.push(t)
 			n.mu.Unlock()
 			return nil
 		}
