@@ -35,7 +35,7 @@
 //
 //	bytes ─ Sniff ─ DecodeConfig ─ limit check ─ EXIF (orientation, time, GPS)
 //	          │
-//	          └─ decode (JPEG: at 1/2, 1/4 or 1/8 scale by reduced IDCT)
+//	          └─ decode (JPEG: at n/8 scale by a reduced IDCT)
 //	               └─ planes Y, Cb, Cr ─ resample to preview ─ orient ─ encode
 //	                                         └─ resample to thumbnail ─ orient ─ encode
 //
@@ -47,7 +47,8 @@
 //
 //   - internal/jpeg is the standard library's JPEG decoder with scaled
 //     decoding added (libjpeg's trick: an N×N inverse DCT of each block's
-//     N×N lowest frequencies) and a faster bit reader. Entropy decoding
+//     N×N lowest frequencies, N = 1..7) and a faster entropy decoder (64-bit
+//     bit buffer, 10-bit look-up, whole-coefficient table, inlined AC loop). Entropy decoding
 //     and the 8×8 IDCT are most of the cost of a 12-MP photo; decoding the
 //     half-size image a 1200-pixel preview needs skips most of the IDCT and
 //     of the memory traffic. The fork is a few small, marked changes, so
