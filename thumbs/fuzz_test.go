@@ -58,6 +58,7 @@ func FuzzExif(f *testing.F) {
 		}
 		f.Add(jpegExif(b))
 	}
+	f.Add(littleEndianExif())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		info := parseExif(data)
 		if info.orientation < 0 || info.orientation > 8 {

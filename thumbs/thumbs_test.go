@@ -68,6 +68,8 @@ var goodFixtures = []struct {
 	{"orient-6.jpg", "image/jpeg", 96, 64},
 	{"orient-7.jpg", "image/jpeg", 96, 64},
 	{"orient-8.jpg", "image/jpeg", 96, 64},
+	{"orient-6.png", "image/png", 96, 64},
+	{"orient-6.webp", "image/webp", 96, 64},
 }
 
 // TestFormats: every supported kind gives two decodable variants of the
@@ -149,23 +151,28 @@ func TestOrientation(t *testing.T) {
 		{24, 48, 30, 30, 220, "blue"},
 		{72, 48, 240, 240, 240, "white"},
 	}
+	names := []string{"orient-6.png", "orient-6.webp"} // eXIf and EXIF chunks
 	for o := 1; o <= 8; o++ {
-		res, err := MakeBytes(readPhoto(t, fmt.Sprintf("orient-%d.jpg", o)), Options{})
+		names = append(names, fmt.Sprintf("orient-%d.jpg", o))
+	}
+	for _, name := range names {
+		o := int(name[len("orient-")] - '0')
+		res, err := MakeBytes(readPhoto(t, name), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if res.Orientation != o || res.Width != 96 || res.Height != 64 {
-			t.Errorf("orientation %d: Result says orientation %d, %d×%d", o, res.Orientation, res.Width, res.Height)
+			t.Errorf("%s: Result says orientation %d, %d×%d", name, res.Orientation, res.Width, res.Height)
 		}
 		for _, v := range [][]byte{res.Thumbnail, res.Preview} {
 			img := decodeJPEG(t, v)
 			if img.Bounds().Dx() != 96 || img.Bounds().Dy() != 64 {
-				t.Fatalf("orientation %d: variant is %v, want 96×64", o, img.Bounds().Size())
+				t.Fatalf("%s: variant is %v, want 96×64", name, img.Bounds().Size())
 			}
 			for _, w := range want {
 				r, g, b, _ := img.At(w.x, w.y).RGBA()
 				if absDiff(r>>8, w.r) > 30 || absDiff(g>>8, w.g) > 30 || absDiff(b>>8, w.b) > 30 {
-					t.Errorf("orientation %d: at (%d,%d) got (%d,%d,%d), want %s", o, w.x, w.y, r>>8, g>>8, b>>8, w.colour)
+					t.Errorf("%s: at (%d,%d) got (%d,%d,%d), want %s", name, w.x, w.y, r>>8, g>>8, b>>8, w.colour)
 				}
 			}
 		}

@@ -17,6 +17,11 @@ for o in 1 2 3 4 5 6 7 8; do
 	exiftool -q -overwrite_original -n -Orientation=$o orient-$o.jpg
 done
 
+# Orientation 6 in a PNG (eXIf chunk) and a WebP (EXIF chunk).
+cp src-orient-6.png orient-6.png
+cwebp -quiet -lossless src-orient-6.png -o orient-6.webp
+exiftool -q -q -overwrite_original -n -Orientation=6 orient-6.png orient-6.webp
+
 # GPS, capture time and other metadata that must not reach a variant.
 exiftool -q -overwrite_original \
 	-DateTimeOriginal='2024:05:17 09:41:23' -OffsetTimeOriginal='-03:00' \

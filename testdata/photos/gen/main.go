@@ -9,7 +9,9 @@
 // The goldens are made by the reference pipeline, independent of package
 // thumbs: the standard library's decoders, alpha composited onto white,
 // orientation applied with imaging, imaging.Fit with Lanczos to 400×400,
-// image/jpeg at quality 90. Tests compare thumbs' thumbnails to them by PSNR.
+// image/jpeg at quality 90; for the orientation fixtures, from the upright
+// picture they were made from. Tests compare thumbs' thumbnails to them by
+// PSNR.
 package main
 
 import (
@@ -153,6 +155,10 @@ func sources(dir string) error {
 		if err := writeJPEG(filepath.Join(dir, fmt.Sprintf("orient-%d.jpg", o)), stored(quadrants(), o), 90); err != nil {
 			return err
 		}
+	}
+	// Orientation 6 once more, losslessly, for the PNG and WebP fixtures.
+	if err := writePNG(filepath.Join(dir, "src-orient-6.png"), stored(quadrants(), 6)); err != nil {
+		return err
 	}
 	if err := writeJPEG(filepath.Join(dir, "baseline.jpg"), photo, 85); err != nil {
 		return err
@@ -301,16 +307,21 @@ func golden(dir string) error {
 			strings.HasSuffix(name, ".sh") || strings.HasSuffix(name, ".heic") || strings.HasSuffix(name, ".md") {
 			continue
 		}
-		f, err := os.Open(filepath.Join(dir, name))
-		if err != nil {
-			return err
-		}
-		// imaging.Decode with AutoOrientation reads the EXIF orientation of
-		// JPEGs; other formats here have none.
-		img, err := imaging.Decode(f, imaging.AutoOrientation(true))
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+		var img image.Image
+		if strings.HasPrefix(name, "orient-") {
+			// The orientation fixtures' golden is the upright truth itself
+			// (imaging reads EXIF orientation from JPEGs only).
+			img = quadrants()
+		} else {
+			f, err := os.Open(filepath.Join(dir, name))
+			if err != nil {
+				return err
+			}
+			img, err = imaging.Decode(f, imaging.AutoOrientation(true))
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
 		}
 		flat := imaging.New(img.Bounds().Dx(), img.Bounds().Dy(), color.White)
 		flat = imaging.Overlay(flat, img, image.Point{}, 1)
