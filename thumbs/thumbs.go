@@ -91,8 +91,9 @@ var (
 	// variants of (HEIC, RAW, video, documents...). Import it as an
 	// attachment with no variants.
 	ErrUnsupported = errors.New("thumbs: no variants for this type")
-	// ErrTooLarge: the image declares more pixels than Options.MaxPixels.
-	// The error is a *TooLargeError.
+	// ErrTooLarge: the image declares more pixels than Options.MaxPixels
+	// (the error is then a *TooLargeError with the declared size), or the
+	// file is larger than any supported image of that many pixels can be.
 	ErrTooLarge = errors.New("thumbs: image too large")
 	// ErrCorrupt: the data is of a supported type but cannot be decoded;
 	// the error wraps the decoder's.
@@ -153,7 +154,12 @@ func Sniff(header []byte) (mediaType string, ok bool) {
 
 // maxFileBytes bounds what Make reads for one original: no supported
 // format holds a MaxPixels image in more than 8 bytes a pixel plus headers.
-func maxFileBytes(o Options) int64 { return o.MaxPixels*8 + 1<<20 }
+func maxFileBytes(o Options) int64 {
+	if o.MaxPixels > 1<<56 {
+		return 1 << 59
+	}
+	return o.MaxPixels*8 + 1<<20
+}
 
 // Make reads one original from r and makes its thumbnail and preview.
 //
@@ -265,7 +271,11 @@ func makeBytes(data []byte, opt Options) (res *Result, err error) {
 	pw, ph := fit(cfg.Width, cfg.Height, opt.PreviewSize)
 	prev := pic.resize(pw, ph)
 	tw, th := fit(cfg.Width, cfg.Height, opt.ThumbSize)
-	thumb := prev.resize(tw, th)
+	src := prev
+	if tw > pw || th > ph { // a thumbnail box larger than the preview's
+		src = pic
+	}
+	thumb := src.resize(tw, th)
 	if res.Preview, err = prev.orient(ex.orientation).encode(opt.Quality); err != nil {
 		return nil, err
 	}

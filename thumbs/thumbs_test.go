@@ -387,6 +387,12 @@ func TestBadFiles(t *testing.T) {
 	if _, err := MakeBytes(anim, Options{}); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "animated") {
 		t.Errorf("animated WebP: %v", err)
 	}
+	// A thumbnail box larger than the preview's still gives its size.
+	if r, err := MakeBytes(readPhoto(t, "baseline.jpg"), Options{ThumbSize: 300, PreviewSize: 100}); err != nil {
+		t.Error(err)
+	} else if b := decodeJPEG(t, r.Thumbnail).Bounds(); b.Dx() != 300 {
+		t.Errorf("thumbnail box 300 over preview box 100: thumbnail %v", b)
+	}
 	// A lower limit refuses a normal photo.
 	_, err := MakeBytes(readPhoto(t, "baseline.jpg"), Options{MaxPixels: 1000})
 	var tl *TooLargeError
