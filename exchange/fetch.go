@@ -1099,7 +1099,10 @@ func (n *Node) schedLoop() {
 		n.sched.dirty = false
 		n.mu.Unlock()
 		if dirty {
-			if err := n.refresh(); err != nil {
+			t0 := time.Now()
+			err := n.refresh()
+			n.log.Debug("wants refreshed", "took", time.Since(t0), "err", err)
+			if err != nil {
 				n.log.Warn("refresh wants", "err", err)
 				n.mu.Lock()
 				n.sched.dirty = true

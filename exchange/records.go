@@ -139,7 +139,9 @@ func (n *Node) pullRecords(p peer.ID) {
 	go func() {
 		defer n.wg.Done()
 		for {
+			t0 := time.Now()
 			err := n.pullOnce(p)
+			n.log.Debug("records pulled", "peer", p, "took", time.Since(t0), "err", err)
 			n.mu.Lock()
 			if err != nil {
 				n.log.Debug("records pull failed", "peer", p, "err", err)
