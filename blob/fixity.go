@@ -30,6 +30,11 @@ const (
 	FixityOrphan Fixity = "orphan"
 )
 
+// DetailNotStored is the Detail of a FixityMissing report for a CID the
+// store knows nothing of (no metadata, no file), as opposed to a stored
+// blob whose file has gone.
+const DetailNotStored = "not stored"
+
 // FixityReport is the result of one fixity check.
 type FixityReport struct {
 	CID    cid.Cid // undefined for an orphan file whose name is not a CID
@@ -50,7 +55,8 @@ func (r FixityReport) OK() bool { return r.Result == FixityOK }
 // CIDs by re-hashing them.
 type Verifier interface {
 	// Verify re-hashes the complete blob c. A blob that is not stored (and
-	// has no file) gives a report with Result FixityMissing. The error is
+	// has no file) gives a report with Result FixityMissing and Detail
+	// DetailNotStored. The error is
 	// for failures to check (I/O, database), never for a bad blob: that is
 	// the report's Result. A corrupt or truncated blob is quarantined and
 	// stops being visible.
@@ -104,7 +110,7 @@ func VerifyDue(ctx context.Context, s FixityStore, olderThan time.Time, fn func(
 		if err != nil {
 			return err
 		}
-		if rep.Result == FixityMissing && rep.Detail == "not stored" {
+		if rep.Result == FixityMissing && rep.Detail == DetailNotStored {
 			continue // removed since it was listed
 		}
 		if err := fn(rep); err != nil {

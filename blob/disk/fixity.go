@@ -62,7 +62,7 @@ func (s *Store) verify(ctx context.Context, c cid.Cid, act bool) (blob.FixityRep
 			}
 			return s.orphan(ctx, path, c, rep.CheckedAt)
 		}
-		rep.Result, rep.Detail = blob.FixityMissing, "not stored"
+		rep.Result, rep.Detail = blob.FixityMissing, blob.DetailNotStored
 		return rep, nil
 	}
 	if err != nil {
@@ -190,7 +190,7 @@ func (s *Store) VerifyAll(ctx context.Context, fn func(blob.FixityReport) error)
 		if err != nil {
 			return err
 		}
-		if rep.Result == blob.FixityMissing && rep.Detail == "not stored" {
+		if rep.Result == blob.FixityMissing && rep.Detail == blob.DetailNotStored {
 			continue // removed while we walked
 		}
 		if err := fn(rep); err != nil {

@@ -458,7 +458,7 @@ func (s *Store) Verify(ctx context.Context, c cid.Cid) (blob.FixityReport, error
 	rep := blob.FixityReport{CID: c, CheckedAt: now, Result: blob.FixityOK}
 	if !ok {
 		rep.Result = blob.FixityMissing
-		rep.Detail = "not stored"
+		rep.Detail = blob.DetailNotStored
 		return rep, nil
 	}
 	sk, err := chunk.Sum(ctx, bytes.NewReader(e.data))
