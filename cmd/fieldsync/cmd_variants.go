@@ -112,21 +112,17 @@ func runVariants(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("make output directory: %w", err)
 	}
 
-	results := make([]*thumbs.Result, len(files))
-	errs := make([]error, len(files))
-	err = thumbs.MakeAll(ctx, len(files), func(i int) (io.ReadCloser, error) {
-		if files[i] == "-" {
-			return io.NopCloser(e.stdin), nil
-		}
-		return openRegular(files[i])
-	}, opt, func(i int, r *thumbs.Result, err error) { results[i], errs[i] = r, err })
-	if err != nil {
-		return err
+	// Results are written and printed in the order of the arguments as soon
+	// as all earlier ones are: MakeAll hands them over in about that order,
+	// so only a few wait here, whatever the number of photos.
+	type made struct {
+		res *thumbs.Result
+		err error
 	}
-
-	failed := 0
-	for i, name := range files {
-		res, err := results[i], errs[i]
+	pending := map[int]made{}
+	next, failed := 0, 0
+	emit := func(i int, res *thumbs.Result, err error) {
+		name := files[i]
 		var thumb, prev variantFile
 		if err == nil {
 			thumb, err = writeVariant(ctx, filepath.Join(*out, names[i]+".thumb.jpg"), res.Thumbnail)
@@ -146,19 +142,40 @@ func runVariants(ctx context.Context, e *env, args []string) error {
 			} else {
 				fmt.Fprintf(e.stderr, "fieldsync variants: %s: %s\n", name, msg)
 			}
-			continue
+			return
 		}
 		if *asJSON {
 			_ = writeJSON(e.stdout, map[string]any{
 				"path": name, "media_type": res.MediaType, "width": res.Width, "height": res.Height,
 				"thumbnail": thumb, "preview": prev,
 			})
-			continue
+			return
 		}
 		fmt.Fprintf(e.stdout, "%s  %s %d×%d\n", name, res.MediaType, res.Width, res.Height)
 		fmt.Fprintf(e.stdout, "  thumbnail  %s  %9s  %s\n", thumb.CID, humanBytes(int64(thumb.Size)), thumb.Path)
 		fmt.Fprintf(e.stdout, "  preview    %s  %9s  %s\n", prev.CID, humanBytes(int64(prev.Size)), prev.Path)
 	}
+	err = thumbs.MakeAll(ctx, len(files), func(i int) (io.ReadCloser, error) {
+		if files[i] == "-" {
+			return io.NopCloser(e.stdin), nil
+		}
+		return openRegular(files[i])
+	}, opt, func(i int, res *thumbs.Result, err error) {
+		pending[i] = made{res, err}
+		for {
+			m, ok := pending[next]
+			if !ok {
+				return
+			}
+			delete(pending, next)
+			emit(next, m.res, m.err)
+			next++
+		}
+	})
+	if err != nil {
+		return err
+	}
+
 	if failed > 0 {
 		return &exitError{code: exitFailure, err: fmt.Errorf("%d of %d files got no variants", failed, len(files))}
 	}
