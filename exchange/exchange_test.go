@@ -246,3 +246,24 @@ func TestSyncAvailable(t *testing.T) {
 		checkLacks(t, archive.store, ph.original)
 	}
 }
+
+// TestTwoPeersDiskStores: the same both-ways sync between two blob/disk
+// stores on real SQLite files.
+func TestTwoPeersDiskStores(t *testing.T) {
+	r := newRoster()
+	mk := func() *tpeer {
+		k, id := newKey(t)
+		r.set(id, RoleMember)
+		return startPeer(t, k, r, FilterArchive, openDisk(t, t.TempDir()))
+	}
+	a, b := mk(), mk()
+	now := time.Now()
+	pa := addPhotos(t, a.store, a.proj, a.id, 2, smallPhoto, now)
+	pb := addPhotos(t, b.store, b.proj, b.id, 2, smallPhoto, now)
+	connect(t, a, b)
+	syncWithin(t, 60*time.Second, a, b)
+	for _, ph := range append(pa, pb...) {
+		checkHas(t, a.store, ph.blobs()...)
+		checkHas(t, b.store, ph.blobs()...)
+	}
+}
