@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -121,7 +122,7 @@ func (d *rsyncd) stop() ProcUsage {
 
 // rsyncPull runs the client once: rsync -a --partial from addr's module
 // into dest. kill > 0 SIGKILLs it (its whole process group) after kill.
-func rsyncPull(ctx context.Context, ns, addr, dest string, kill time.Duration) (exit int, killed bool, u ProcUsage, stderr string) {
+func rsyncPull(ctx context.Context, ns, addr, dest string, kill time.Duration) (exit int, wasKilled bool, u ProcUsage, stderr string) {
 	cmd := command(ctx, ns, "rsync", "-a", "--partial", "--timeout=60", fmt.Sprintf("rsync://%s/blobs/", addr), dest+"/")
 	var e syncBuffer
 	cmd.Stderr = &e
@@ -130,10 +131,11 @@ func rsyncPull(ctx context.Context, ns, addr, dest string, kill time.Duration) (
 		return -1, false, u, err.Error()
 	}
 	tr := trackRSS(cmd.Process.Pid)
+	var killed atomic.Bool
 	var t *time.Timer
 	if kill > 0 {
 		t = time.AfterFunc(kill, func() {
-			killed = true
+			killed.Store(true)
 			_ = killGroup(cmd)
 		})
 	}
@@ -141,7 +143,7 @@ func rsyncPull(ctx context.Context, ns, addr, dest string, kill time.Duration) (
 	if t != nil {
 		t.Stop()
 	}
-	return exitCode(err), killed, usage("receiver: rsync", cmd.ProcessState, time.Since(start), tr), e.String()
+	return exitCode(err), killed.Load(), usage("receiver: rsync", cmd.ProcessState, time.Since(start), tr), e.String()
 }
 
 func killGroup(cmd *exec.Cmd) error {

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -322,10 +323,11 @@ func (f *fieldsync) sync(ctx context.Context, o syncOpts) syncResult {
 	}
 	tr := trackRSS(cmd.Process.Pid)
 	var res syncResult
+	var killed atomic.Bool
 	var killTimer *time.Timer
 	if o.kill > 0 {
 		killTimer = time.AfterFunc(o.kill, func() {
-			res.killed = true
+			killed.Store(true)
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		})
 	}
@@ -347,6 +349,7 @@ func (f *fieldsync) sync(ctx context.Context, o syncOpts) syncResult {
 		killTimer.Stop()
 	}
 	res.exit = exitCode(err)
+	res.killed = killed.Load()
 	res.usage = usage("receiver: fieldsync sync", cmd.ProcessState, time.Since(start), tr)
 	res.stderr = e.String()
 	return res
