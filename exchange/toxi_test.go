@@ -86,6 +86,7 @@ func TestPriorityOnSlowLink(t *testing.T) {
 		thumbs[ph.thumb.CID] = true
 	}
 	var late []photo
+	var lateAt time.Time
 	originalsDone := 0
 	timeout := time.After(2 * time.Minute)
 	for len(thumbs) > 0 || late == nil {
@@ -105,7 +106,7 @@ func TestPriorityOnSlowLink(t *testing.T) {
 				}
 			case ClassOriginal:
 				originalsDone++
-				if len(thumbs) > 0 {
+				if late == nil && len(thumbs) > 0 {
 					t.Fatalf("original %s complete with %d thumbnails missing", be.CID, len(thumbs))
 				}
 			}
@@ -116,12 +117,16 @@ func TestPriorityOnSlowLink(t *testing.T) {
 					thumbs[ph.thumb.CID] = true
 				}
 				src.n.Notify()
+				lateAt = time.Now()
 				originalsDone = 0
 			}
 		case <-timeout:
 			t.Fatalf("timed out; %d thumbnails missing; %+v", len(thumbs), dst.n.Progress())
 		}
 	}
+	t.Logf("late thumbnails in %v after their records were written", time.Since(lateAt))
+	// The records of the late photos take a few round trips to arrive;
+	// the original then on the wire may finish, no other.
 	if originalsDone > 1 {
 		t.Errorf("%d originals completed before the late thumbnails", originalsDone)
 	}
