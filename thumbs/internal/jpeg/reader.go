@@ -700,6 +700,8 @@ func (d *decoder) applyBlack() (image.Image, error) {
 		// above, so in practice, only the fourth channel (black) is inverted.
 		bounds := d.img3.Bounds()
 		img := image.NewRGBA(bounds)
+		// Not upstream: image/internal/imageutil.DrawYCbCr is not
+		// importable; this loop does the same conversion.
 		for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
 			for x := bounds.Min.X; x < bounds.Max.X; x++ {
 				yi, ci := d.img3.YOffset(x, y), d.img3.COffset(x, y)
