@@ -1,9 +1,11 @@
 // Package db opens the project's SQLite database (modernc.org/sqlite, pure
 // Go) with the settings every package relies on: WAL journal, a busy
-// timeout, foreign keys, synchronous=NORMAL (durable at checkpoints and
-// safe against corruption in WAL mode; callers that need a durable commit
-// before they act, such as a partial blob's have-bitmap, use
-// synchronous=FULL through Durable).
+// timeout, foreign keys, immediate write transactions and
+// synchronous=FULL, so that a commit is durable when it returns: a partial
+// blob's have-bitmap marks a leaf only after its bytes are on disk, and the
+// mark itself must survive a crash. Many small writes are batched into one
+// transaction by their callers (blob batches, record batches), so FULL
+// costs one fsync per batch, not per row.
 //
 // Each package owns its tables (blob_*, project_*, exchange_*) and creates
 // them with Migrate.
