@@ -266,7 +266,7 @@ func fit(w, h, box int) (int, int) {
 		return w, h
 	}
 	if w >= h {
-		return box, max(1, h*box/w)
+		return box, max(1, int(int64(h)*int64(box)/int64(w)))
 	}
-	return max(1, w*box/h), box
+	return max(1, int(int64(w)*int64(box)/int64(h))), box
 }

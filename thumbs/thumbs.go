@@ -2,6 +2,7 @@ package thumbs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -228,6 +229,15 @@ func makeBytes(data []byte, opt Options) (res *Result, err error) {
 	if mt == "image/webp" && len(data) >= 21 && string(data[12:16]) == "VP8X" && data[20]&0x02 != 0 {
 		// The VP8X animation flag: x/image/webp decodes single images only.
 		return nil, fmt.Errorf("%w: animated image/webp", ErrUnsupported)
+	}
+	// PNG's declared size is checked before png.DecodeConfig, which on
+	// 32-bit platforms refuses a huge one as corrupt: the error must not
+	// depend on the platform.
+	if mt == "image/png" && len(data) >= 24 && string(data[12:16]) == "IHDR" {
+		w, h := binary.BigEndian.Uint32(data[16:]), binary.BigEndian.Uint32(data[20:])
+		if w <= 1<<31-1 && h <= 1<<31-1 && uint64(w)*uint64(h) > uint64(opt.MaxPixels) {
+			return nil, &TooLargeError{MediaType: mt, Width: int(w), Height: int(h), MaxPixels: opt.MaxPixels}
+		}
 	}
 	cfg, err := decodeConfig(mt, data)
 	if err != nil {

@@ -376,7 +376,7 @@ func TestBadFiles(t *testing.T) {
 			}
 			var tl *TooLargeError
 			if errors.As(err, &tl) {
-				if tl.Width*tl.Height <= 0 || tl.MaxPixels != DefaultMaxPixels {
+				if int64(tl.Width)*int64(tl.Height) <= DefaultMaxPixels || tl.MaxPixels != DefaultMaxPixels {
 					t.Errorf("TooLargeError %+v", tl)
 				}
 			}

@@ -26,7 +26,7 @@ func FuzzSameAsStdlib(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := stdjpeg.DecodeConfig(bytes.NewReader(data))
-		if err != nil || cfg.Width*cfg.Height > 1<<20 {
+		if err != nil || int64(cfg.Width)*int64(cfg.Height) > 1<<20 {
 			return
 		}
 		want, werr := stdjpeg.Decode(bytes.NewReader(data))
