@@ -87,6 +87,9 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Key == nil || cfg.Store == nil || cfg.Access == nil || cfg.Records == nil || cfg.Wants == nil {
 		return nil, errors.New("exchange: Config needs Key, Store, Access, Records and Wants")
 	}
+	if cfg.MDNS && cfg.ProjectID == "" {
+		return nil, errors.New("exchange: mDNS needs Config.ProjectID")
+	}
 	if cfg.Filter == 0 {
 		cfg.Filter = FilterArchive
 	}

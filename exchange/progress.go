@@ -86,8 +86,8 @@ type Snapshot struct {
 	Peers          []PeerProgress            // by peer ID
 	Rate           float64                   // bytes/s of blob data received, recent
 	ETA            time.Duration             // -1 if unknown
-	BytesReceived  int64                     // blob data bytes received (frames delivered)
-	BytesSent      int64                     // blob data bytes sent
+	BytesReceived  int64                     // payload received: blob data frames and record batches
+	BytesSent      int64                     // payload sent: blob data frames and record messages
 	RecordsApplied int
 	LeavesFetched  int // leaves verified and stored in this run
 	Refetched      int // leaf requests for leaves already verified (should stay 0)

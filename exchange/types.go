@@ -137,8 +137,8 @@ type InviteHandler interface {
 	Handle(ctx context.Context, from peer.ID, req []byte) (resp []byte, err error)
 }
 
-// Config configures a Node. Key, ProjectID, Store, Access, Records and
-// Wants are required.
+// Config configures a Node. Key, Store, Access, Records and Wants are
+// required; ProjectID too when MDNS is on.
 type Config struct {
 	Key         crypto.PrivKey // this device's identity
 	ListenAddrs []string       // multiaddrs; default TCP and QUIC on all interfaces, port 0
