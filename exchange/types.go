@@ -113,8 +113,11 @@ type Records interface {
 	// the order given never leaves a gap.
 	Missing(ctx context.Context, theirs map[peer.ID]uint64, limit int) ([][]byte, error)
 	// Apply verifies (signatures, membership, sequence) and stores blocks
-	// received from peer from, returning how many were new. Blocks that fail
-	// a check are rejected with an error; blocks already held are skipped.
+	// received from peer from, returning how many were new. Blocks already
+	// held are skipped. A block that fails a check should be skipped (and
+	// logged or quarantined by the implementation), not returned as an
+	// error: an error means the batch could not be applied at all, stops
+	// the pull from that peer, and keeps Sync from completing.
 	Apply(ctx context.Context, from peer.ID, blocks [][]byte) (applied int, err error)
 }
 
