@@ -3,6 +3,7 @@ package project
 import (
 	"context"
 	"errors"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"strings"
 	"testing"
 	"time"
@@ -231,5 +232,41 @@ func TestCoordinatorInvites(t *testing.T) {
 	mustOK(t, syncOnce(t, a, j))
 	if a.RoleOf(joiner.PeerID()) != RoleMember || !j.Vector().Covers(a.Vector()) {
 		t.Fatal("not converged")
+	}
+}
+
+// TestWelcomeCarriesRoster: a device that joins learns the project's other
+// members from its welcome, so it can sync with them before its inviter.
+func TestWelcomeCarriesRoster(t *testing.T) {
+	a := newProject(t, "p")
+	var others []peer.ID
+	for i := 0; i < 3; i++ {
+		code, err := a.Invite(ctx, InviteOptions{Addrs: testAddrs()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := newIdentity(t)
+		if _, err := redeem(t, a, id, code); err != nil {
+			t.Fatal(err)
+		}
+		others = append(others, id.PeerID())
+	}
+	blocked := others[1]
+	if _, err := a.SetRole(ctx, blocked, RoleBlocked); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := a.Invite(ctx, InviteOptions{Addrs: testAddrs()})
+	c, err := redeem(t, a, newIdentity(t), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range others {
+		want := RoleMember
+		if id == blocked {
+			want = RoleBlocked
+		}
+		if got := c.RoleOf(id); got != want {
+			t.Errorf("new device sees %s as %q, want %q", id, got, want)
+		}
 	}
 }

@@ -1,9 +1,11 @@
 package project
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/fieldsync/fieldsync/internal/db"
 	"github.com/ipfs/go-cid"
@@ -21,7 +23,10 @@ type Welcome struct {
 // welcomeFor builds the Welcome for the grant c: the genesis, the grant,
 // and the valid grants of every device on the chain of authority above it
 // (the grant's author, the author of that device's grants, ...), so the
-// joiner can check the chain; the rest of the roster comes by sync.
+// joiner can check the chain; then the other valid membership records the
+// inviter holds, as many as fit in welcomeBudget, so that the joiner knows
+// the project's other members (and blocked devices) before its first sync
+// and can sync with any of them, not only its inviter.
 func (p *Project) welcomeFor(ctx context.Context, c cid.Cid) (*Welcome, error) {
 	ro := p.state().ro
 	w := &Welcome{Genesis: p.genesis.Block}
@@ -48,8 +53,39 @@ func (p *Project) welcomeFor(ctx context.Context, c cid.Cid) (*Welcome, error) {
 			}
 		}
 	}
+	// The rest of the roster, in a deterministic order, within budget.
+	size := len(w.Genesis)
+	for _, b := range w.Members {
+		size += len(b)
+	}
+	var rest []cid.Cid
+	for _, gs := range ro.grants {
+		for _, g := range gs {
+			if ro.valid[g.cid] && !seen[g.cid] {
+				rest = append(rest, g.cid)
+			}
+		}
+	}
+	slices.SortFunc(rest, func(a, b cid.Cid) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+	for _, c := range rest {
+		var b []byte
+		err := p.db.QueryRowContext(ctx, `SELECT block FROM project_records WHERE cid = ?1
+			UNION ALL SELECT block FROM project_pending WHERE cid = ?1 LIMIT 1`, c.Bytes()).Scan(&b)
+		if err != nil {
+			continue // known to the roster but not stored here: it comes by sync
+		}
+		if size+len(b) > welcomeBudget {
+			break
+		}
+		size += len(b)
+		w.Members = append(w.Members, b)
+	}
 	return w, nil
 }
+
+// welcomeBudget bounds the bytes of records in a Welcome, under the
+// invite protocol's message cap (MaxInviteMessage).
+const welcomeBudget = MaxInviteMessage * 3 / 4
 
 // Join stores the project of a Welcome in the empty database d for device
 // self and opens it. Every block is verified; the membership records are

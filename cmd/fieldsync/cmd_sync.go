@@ -25,7 +25,8 @@ their records, then fetches what this device wants (its filter: see
 'fieldsync filter') in priority order: thumbnails, previews, originals,
 other attachments, newest observations first, from every peer that has
 them. Shows progress per class with rate and ETA and exits when everything
-wanted is present and verified. Interrupted (Ctrl-C, a cut link, a killed
+wanted is present and verified, or when the connected peers have nothing
+more that is wanted (exit 3: the rest comes at a later sync). Interrupted (Ctrl-C, a cut link, a killed
 process), the next run resumes where this one stopped.
 
 Options:
@@ -37,8 +38,8 @@ Examples:
   fieldsync sync --peer /ip4/192.168.1.20/tcp/4747/p2p/12D3KooW... --timeout 10m
 
 Exit codes: 0 everything wanted arrived and verified, 1 failure (e.g. no
-peer reachable), 2 bad usage, 3 stopped before everything arrived (timeout
-or interrupt; run sync again to resume).
+peer reachable), 2 bad usage, 3 stopped before everything arrived (timeout,
+interrupt, or the connected peers lack the rest; run sync again to resume).
 `,
 }
 
@@ -102,13 +103,16 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	vctx, stopView := context.WithCancel(ctx)
 	go view.run(vctx, n.Progress)
 	go logEvents(vctx, e.stderr, n.Events(), false)
-	err = n.Sync(ctx)
+	complete, err := n.SyncAvailable(ctx)
 	stopView()
 	snap := n.Progress()
 	view.draw(snap, true)
 	switch {
-	case err == nil:
+	case err == nil && complete:
 		return nil
+	case err == nil:
+		done, wanted := snap.Files()
+		return &exitError{code: exitIncomplete, err: fmt.Errorf("%d of %d wanted files are here; %d are on no connected peer (they come at a later sync with a device that has them)", done, wanted, snap.Unavailable)}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		done, wanted := snap.Files()
 		return &exitError{code: exitIncomplete, err: fmt.Errorf("stopped with %d of %d wanted files present; run 'fieldsync sync' again to resume", done, wanted)}

@@ -311,3 +311,41 @@ func TestUnwritableData(t *testing.T) {
 		t.Errorf("ls on a missing data directory: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestSyncFromFieldDevice: C wants originals but syncs only with B, a
+// field device holding thumbnails and previews: it gets those, then stops
+// with exit 3 and says the rest is on no connected peer.
+func TestSyncFromFieldDevice(t *testing.T) {
+	root := t.TempDir()
+	A, B, C := filepath.Join(root, "A"), filepath.Join(root, "B"), filepath.Join(root, "C")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "three"), 0, "init A")
+	src := filepath.Join(root, "src")
+	os.MkdirAll(src, 0o755)
+	for _, name := range []string{"gps.jpg", "orient-3.jpg"} {
+		b, _ := os.ReadFile(filepath.Join("..", "..", "testdata", "photos", name))
+		os.WriteFile(filepath.Join(src, name), b, 0o644)
+	}
+	expectCode(t, fsRun(t, "import", "--data", A, src), 0, "import A")
+	sa := startServe(t, A, "--invite")
+	expectCode(t, fsRun(t, "join", "--data", B, "--filter", "field", sa.info["invite"].(string)), 0, "join B")
+	r := fsRun(t, "invite", "--data", A, "--json")
+	expectCode(t, r, 0, "second invite")
+	var inv map[string]any
+	json.Unmarshal([]byte(r.stdout), &inv)
+	expectCode(t, fsRun(t, "join", "--data", C, inv["code"].(string)), 0, "join C")
+	expectCode(t, fsRun(t, "sync", "--data", B, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--timeout", "1m"), 0, "sync B (field)")
+	r = fsRun(t, "status", "--data", B, "--json")
+	if strings.Contains(r.stdout, `"class":"original"`) {
+		t.Fatalf("a field device wants originals: %s", r.stdout)
+	}
+	sb := startServe(t, B)
+	r = fsRun(t, "sync", "--data", C, "--peer", sb.addr(t), "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--timeout", "1m")
+	expectCode(t, r, exitIncomplete, "sync C from the field device only")
+	if !strings.Contains(r.stderr, "on no connected peer") {
+		t.Fatalf("message: %s", r.stderr)
+	}
+	// With the creator too, C completes.
+	r = fsRun(t, "sync", "--data", C, "--peer", sb.addr(t), "--peer", sa.addr(t), "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--timeout", "1m")
+	expectCode(t, r, 0, "sync C from both")
+	expectCode(t, fsRun(t, "verify", "--data", C), 0, "verify C")
+}
