@@ -128,21 +128,12 @@ func (p *Project) ImportFiles(ctx context.Context, paths []string, opts ImportOp
 		}
 		files[i] = importFile{path: path, name: filepath.Base(path), size: st.Size(), mtime: st.ModTime()}
 	}
-	results := make([]*thumbs.Result, len(files))
-	errs := make([]error, len(files))
-	err := thumbs.MakeAll(ctx, len(files), func(i int) (io.ReadCloser, error) { return os.Open(files[i].path) }, opts.Thumbs,
-		func(i int, res *thumbs.Result, err error) { results[i], errs[i] = res, err })
+	results, errs, recv, batch, err := prepareGroup(ctx, files, opts)
 	if err != nil {
 		return nil, err
 	}
-	recv := opts.Store
-	var batch blob.Batch
-	if b, ok := opts.Store.(blob.Batcher); ok {
-		if batch, err = b.Batch(ctx); err != nil {
-			return nil, fmt.Errorf("import: %w", err)
-		}
+	if batch != nil {
 		defer batch.Discard()
-		recv = batch
 	}
 	var obs *Observation
 	timed, placed := false, false
@@ -179,6 +170,27 @@ func (p *Project) ImportFiles(ctx context.Context, paths []string, opts ImportOp
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	return recs[0], nil
+}
+
+// prepareGroup makes the variants of a group of files (in parallel, one
+// result or error per file) and opens a batch on the store if it has one;
+// recv is where the group's blobs go (the batch, or the store itself).
+func prepareGroup(ctx context.Context, files []importFile, opts ImportOptions) (results []*thumbs.Result, errs []error, recv blob.Receiver, batch blob.Batch, err error) {
+	results = make([]*thumbs.Result, len(files))
+	errs = make([]error, len(files))
+	err = thumbs.MakeAll(ctx, len(files), func(i int) (io.ReadCloser, error) { return os.Open(files[i].path) }, opts.Thumbs,
+		func(i int, res *thumbs.Result, err error) { results[i], errs[i] = res, err })
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	recv = opts.Store
+	if b, ok := opts.Store.(blob.Batcher); ok {
+		if batch, err = b.Batch(ctx); err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("import: %w", err)
+		}
+		recv = batch
+	}
+	return results, errs, recv, batch, nil
 }
 
 type importFile struct {
@@ -274,21 +286,12 @@ func (p *Project) importFiles(ctx context.Context, files []importFile, opts Impo
 	if opts.Store == nil {
 		return nil, errors.New("import: no blob store")
 	}
-	results := make([]*thumbs.Result, len(files))
-	errs := make([]error, len(files))
-	err := thumbs.MakeAll(ctx, len(files), func(i int) (io.ReadCloser, error) { return os.Open(files[i].path) }, opts.Thumbs,
-		func(i int, res *thumbs.Result, err error) { results[i], errs[i] = res, err })
+	results, errs, recv, batch, err := prepareGroup(ctx, files, opts)
 	if err != nil {
 		return nil, err
 	}
-	recv := opts.Store
-	var batch blob.Batch
-	if b, ok := opts.Store.(blob.Batcher); ok {
-		if batch, err = b.Batch(ctx); err != nil {
-			return nil, fmt.Errorf("import: %w", err)
-		}
+	if batch != nil {
 		defer batch.Discard()
-		recv = batch
 	}
 	rep := &ImportReport{}
 	type made struct {
