@@ -9,7 +9,6 @@ import (
 	"image/color"
 	"image/draw"
 	"image/gif"
-	"image/jpeg"
 	"image/png"
 	"io"
 	"io/fs"
@@ -499,8 +498,8 @@ func (p picture) orient(o int) picture {
 }
 
 // encode writes p as a baseline JPEG: no APPn segments, so no metadata at
-// all; 4:2:0 chroma; the standard library's encoder, which is integer only
-// and so deterministic.
+// all; 4:2:0 chroma; the standard library's encoder (through the fork, which
+// writes the same bytes faster), integer only and so deterministic.
 func (p picture) encode(quality int) ([]byte, error) {
 	var img image.Image
 	if p.gray {
@@ -514,7 +513,7 @@ func (p picture) encode(quality int) ([]byte, error) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: quality}); err != nil {
+	if err := ijpeg.Encode(&buf, img, &ijpeg.Options{Quality: quality}); err != nil {
 		return nil, fmt.Errorf("encode variant: %w", err)
 	}
 	return buf.Bytes(), nil

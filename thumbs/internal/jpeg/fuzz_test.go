@@ -9,8 +9,9 @@ import (
 )
 
 // FuzzSameAsStdlib: on any input, the fork at full scale agrees with
-// image/jpeg (same pixels, or both fail), and the reduced decodes do not
-// panic. Seeded with the JPEG fixtures.
+// image/jpeg (same pixels, or both fail), its encoder writes the same bytes
+// for the decoded image, and the reduced decodes do not panic. Seeded with
+// the JPEG fixtures.
 //
 //	go test -run '^$' -fuzz FuzzSameAsStdlib -fuzztime 60s ./thumbs/internal/jpeg/
 func FuzzSameAsStdlib(f *testing.F) {
@@ -39,6 +40,15 @@ func FuzzSameAsStdlib(f *testing.F) {
 		}
 		if werr == nil && !samePixels(want, got) {
 			t.Fatal("pixels differ from image/jpeg")
+		}
+		if werr == nil {
+			// And the encoder: the same bytes as image/jpeg's.
+			var eb, gb bytes.Buffer
+			e1 := stdjpeg.Encode(&eb, want, &stdjpeg.Options{Quality: 80})
+			e2 := Encode(&gb, want, &Options{Quality: 80})
+			if (e1 == nil) != (e2 == nil) || !bytes.Equal(eb.Bytes(), gb.Bytes()) {
+				t.Fatalf("encoder differs from image/jpeg (%v, %v)", e1, e2)
+			}
 		}
 		for n := 1; n < 8; n++ {
 			_, _ = DecodeScaled(bytes.NewReader(data), n)

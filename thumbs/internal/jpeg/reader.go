@@ -2,8 +2,8 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in the LICENSE file.
 
-// Package jpeg is the standard library's image/jpeg decoder (Go 1.26) with
-// two additions. DecodeScaled decodes at n/8 of the size by running a
+// Package jpeg is the standard library's image/jpeg (Go 1.26) with two
+// additions to the decoder. DecodeScaled decodes at n/8 of the size by running a
 // reduced inverse DCT on each block's low-frequency corner, as libjpeg's
 // scaled decoding does: a 1200-pixel preview of a 12-MP photo then costs one
 // entropy decode plus a 4×4 IDCT per block instead of an 8×8 one, and a
@@ -11,6 +11,9 @@
 // buffer refilled in bulk, a 10-bit Huffman look-up table, a table of whole
 // coefficients for short codes, an inlined AC loop. At full scale the output
 // is identical to image/jpeg's (TestSameAsStdlib, FuzzSameAsStdlib).
+// The encoder (writer.go) is upstream's too, with a direct path for 4:2:0
+// planes and the quantiser's division done by multiplication; it writes
+// exactly image/jpeg's bytes (TestEncodeSameAsStdlib).
 // Everything else (the marker parser, progressive bookkeeping, CMYK) is the
 // standard library's code; every change is marked "Not upstream", so
 // upstream fixes can be carried over by diffing.
@@ -840,6 +843,5 @@ func DecodeConfig(r io.Reader) (image.Config, error) {
 	return image.Config{}, FormatError("missing SOF marker")
 }
 
-func init() {
-	image.RegisterFormat("jpeg", "\xff\xd8", Decode, DecodeConfig)
-}
+// Not upstream: no init registering the format with package image, so that
+// image.Decode elsewhere in the program keeps using image/jpeg.
