@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 
-	"github.com/fieldsync/fieldsync/internal/device"
 	"github.com/fieldsync/fieldsync/project"
 )
 
@@ -82,15 +81,11 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 			return usagef("%s is a directory (use 'fieldsync import %s')", f, f)
 		}
 	}
-	d, err := device.Open(ctx, *data)
+	d, p, err := openProject(ctx, *data, false)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	p, err := d.NeedProject()
-	if err != nil {
-		return err
-	}
 	r, err := p.ImportFiles(ctx, files, project.ImportOptions{Store: d.Store, Tags: tags, Notes: *note, Position: pos, ForcePosition: pos != nil})
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 
 	"github.com/fieldsync/fieldsync/archive"
 	"github.com/fieldsync/fieldsync/archive/adapter"
-	"github.com/fieldsync/fieldsync/internal/device"
 )
 
 var bundleCmd = &command{
@@ -81,15 +80,11 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 	if sub == "export" && (*forState == "") == !*all {
 		return usagef("bundle export: give exactly one of --for STATE or --all")
 	}
-	d, err := device.Open(ctx, *data)
+	d, p, err := openProject(ctx, *data, false)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	p, err := d.NeedProject()
-	if err != nil {
-		return err
-	}
 	src := adapter.New(p)
 	switch sub {
 	case "state":

@@ -6,7 +6,6 @@ import (
 
 	"github.com/fieldsync/fieldsync/archive"
 	"github.com/fieldsync/fieldsync/archive/adapter"
-	"github.com/fieldsync/fieldsync/internal/device"
 )
 
 var exportCmd = &command{
@@ -81,15 +80,11 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := device.Open(ctx, *data)
+	d, p, err := openProject(ctx, *data, false)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	p, err := d.NeedProject()
-	if err != nil {
-		return err
-	}
 	src := adapter.New(p)
 	if *carPath != "" {
 		rep, err := archive.ExportFile(ctx, *carPath, src, d.Store, archive.ExportOptions{Classes: cs, Key: d.Self.PrivKey()})

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
-	"github.com/fieldsync/fieldsync/internal/device"
 )
 
 var filterCmd = &command{
@@ -50,15 +48,11 @@ func runFilter(ctx context.Context, e *env, args []string) error {
 	if len(rest) > 1 {
 		return usagef("want at most one filter")
 	}
-	d, err := device.OpenShared(ctx, *data)
+	d, p, err := openProject(ctx, *data, true)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	p, err := d.NeedProject()
-	if err != nil {
-		return err
-	}
 	if len(rest) == 1 {
 		if (*variants != "" || *kinds != "") && rest[0] != "custom" {
 			return usagef("--variants and --kinds go with 'custom'")

@@ -9,7 +9,6 @@ import (
 
 	"github.com/fieldsync/fieldsync/archive"
 	"github.com/fieldsync/fieldsync/archive/adapter"
-	"github.com/fieldsync/fieldsync/internal/device"
 	"github.com/fieldsync/fieldsync/project"
 )
 
@@ -86,15 +85,11 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	if !st.IsDir() {
 		return usagef("%s is not a directory (use 'fieldsync add %s' for a single file)", dir, dir)
 	}
-	d, err := device.Open(ctx, *data)
+	d, p, err := openProject(ctx, *data, false)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	p, err := d.NeedProject()
-	if err != nil {
-		return err
-	}
 	tty := isTerminal(e.stderr) && !*asJSON
 	start := time.Now()
 	lastPrint := time.Time{}
@@ -183,15 +178,11 @@ func importCAR(ctx context.Context, e *env, data, path string, asJSON bool) erro
 		return fmt.Errorf("import: %w", err)
 	}
 	defer f.Close()
-	d, err := device.Open(ctx, data)
+	d, p, err := openProject(ctx, data, false)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	p, err := d.NeedProject()
-	if err != nil {
-		return err
-	}
 	rep, err := archive.Import(ctx, f, adapter.New(p), d.Store, archive.ImportOptions{TempDir: d.Dir})
 	if err != nil {
 		return fmt.Errorf("import %s: %w", path, err)

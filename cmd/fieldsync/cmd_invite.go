@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fieldsync/fieldsync/internal/device"
 	"github.com/fieldsync/fieldsync/project"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -82,15 +81,11 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 	if *ttl <= 0 {
 		return usagef("--ttl must be positive")
 	}
-	d, err := device.OpenShared(ctx, *data)
+	d, p, err := openProject(ctx, *data, true)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	p, err := d.NeedProject()
-	if err != nil {
-		return err
-	}
 	var mas []ma.Multiaddr
 	for _, s := range addrs {
 		a, err := ma.NewMultiaddr(s)

@@ -53,15 +53,11 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	if len(rest) > 0 {
 		return usagef("unexpected argument %q", rest[0])
 	}
-	d, err := device.OpenShared(ctx, *data)
+	d, p, err := openProject(ctx, *data, true)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	p, err := d.NeedProject()
-	if err != nil {
-		return err
-	}
 	obs, err := p.Observations(ctx, project.ObservationQuery{Limit: *limit, IncludeDeleted: *deleted})
 	if err != nil {
 		return err

@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/fieldsync/fieldsync/internal/device"
 	"github.com/fieldsync/fieldsync/project"
 )
 
@@ -61,15 +60,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := device.Open(ctx, *data)
+	d, p, err := openProject(ctx, *data, false)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	p, err := d.NeedProject()
-	if err != nil {
-		return err
-	}
 	n, _, err := startNode(ctx, d, nf, e.stderr)
 	if err != nil {
 		return err

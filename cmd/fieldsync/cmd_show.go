@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
-	"github.com/fieldsync/fieldsync/internal/device"
 )
 
 var showCmd = &command{
@@ -44,15 +42,11 @@ func runShow(ctx context.Context, e *env, args []string) error {
 	if len(rest) != 1 {
 		return usagef("want exactly one observation ID (see 'fieldsync ls')")
 	}
-	d, err := device.OpenShared(ctx, *data)
+	d, p, err := openProject(ctx, *data, true)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	p, err := d.NeedProject()
-	if err != nil {
-		return err
-	}
 	o, err := p.Observation(ctx, rest[0])
 	if err != nil {
 		return fmt.Errorf("%w (list them with 'fieldsync ls')", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/exchange"
 	"github.com/fieldsync/fieldsync/internal/device"
+	"github.com/fieldsync/fieldsync/project"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -132,4 +133,24 @@ func logEvents(ctx context.Context, w io.Writer, ev <-chan exchange.Event, blobs
 			}
 		}
 	}
+}
+
+// openProject opens the data directory (shared: also while serve holds the
+// blob store) and its project, or says what to do when there is none. The
+// caller closes the device.
+func openProject(ctx context.Context, data string, shared bool) (*device.Device, *project.Project, error) {
+	open := device.Open
+	if shared {
+		open = device.OpenShared
+	}
+	d, err := open(ctx, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := d.NeedProject()
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return d, p, nil
 }
