@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -300,7 +301,7 @@ func (b *bench) write(out string) error {
 			sub = sub[:107] + "..."
 		}
 		var buf bytes.Buffer
-		if err := timelineChart(title, sub, f.Timeline, ideal, f.ThumbsSeconds).WritePNG(&buf, 1100, 560); err != nil {
+		if err := png.Encode(&buf, timelineImage(title, sub, f.Timeline, ideal, f.ThumbsSeconds)); err != nil {
 			return err
 		}
 		if err := writeAtomic(filepath.Join(out, "timeline-"+sc.ID+".png"), buf.Bytes()); err != nil {

@@ -328,7 +328,7 @@ func timelineChart(title, subtitle string, tl *Timeline, idealThumbs, thumbsAt f
 	c := &Chart{
 		Title: title, Subtitle: subtitle,
 		XLabel: "seconds since sync started",
-		YLabel: "share of the class arrived (bytes; records: count)",
+		YLabel: "% of class arrived (bytes; records: count)",
 		YUnit:  "%", YMax: 100,
 	}
 	if tl == nil {
@@ -363,4 +363,62 @@ func timelineChart(title, subtitle string, tl *Timeline, idealThumbs, thumbsAt f
 		c.Markers = append(c.Markers, Marker{X: thumbsAt, Label: fmt.Sprintf("every thumbnail present: %.2f s", thumbsAt), Color: classColors["thumbnails"], Row: 1})
 	}
 	return c
+}
+
+// zoomEnd returns where a close-up of the start of tl should end: half as
+// long again as the thumbnails and previews took, or 0 when the whole run
+// is short enough to read without one.
+func zoomEnd(tl *Timeline) float64 {
+	if tl == nil || len(tl.Points) == 0 {
+		return 0
+	}
+	total := tl.Points[len(tl.Points)-1].T
+	early := 0.0
+	for _, cl := range []string{"thumbnails", "previews"} {
+		want := tl.Wanted[cl]
+		if want <= 0 {
+			continue
+		}
+		for _, p := range tl.Points {
+			if p.Done[cl] >= want {
+				early = max(early, p.T)
+				break
+			}
+		}
+	}
+	end := max(3, math.Ceil(early*1.5))
+	if early == 0 || end > total*0.4 {
+		return 0
+	}
+	return end
+}
+
+// stack draws images one under the other on a white ground.
+func stack(imgs ...*image.RGBA) *image.RGBA {
+	w, h := 0, 0
+	for _, m := range imgs {
+		w = max(w, m.Rect.Dx())
+		h += m.Rect.Dy()
+	}
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(out, out.Bounds(), image.NewUniform(colWhite), image.Point{}, draw.Src)
+	y := 0
+	for _, m := range imgs {
+		draw.Draw(out, image.Rect(0, y, m.Rect.Dx(), y+m.Rect.Dy()), m, m.Rect.Min, draw.Src)
+		y += m.Rect.Dy()
+	}
+	return out
+}
+
+// timelineImage is the timeline PNG: the whole run and, when the first
+// classes arrive in a small part of it, a close-up of that part below.
+func timelineImage(title, subtitle string, tl *Timeline, idealThumbs, thumbsAt float64) *image.RGBA {
+	whole := timelineChart(title, subtitle, tl, idealThumbs, thumbsAt)
+	end := zoomEnd(tl)
+	if end == 0 {
+		return whole.Render(1100, 560)
+	}
+	zoom := timelineChart(fmt.Sprintf("the first %.0f s, closer", end), "", tl, idealThumbs, thumbsAt)
+	zoom.XMax = end
+	return stack(whole.Render(1100, 520), zoom.Render(1100, 420))
 }

@@ -84,3 +84,20 @@ func TestChartDegenerate(t *testing.T) {
 		t.Errorf("ascii: %q", got)
 	}
 }
+
+func TestZoom(t *testing.T) {
+	tl := sampleReport().Scenarios[1].Runs[0].Timeline
+	if z := zoomEnd(tl); z != 0 {
+		t.Errorf("short run zoomed to %g s", z)
+	}
+	// Previews done at 6 s of a 100 s run: a close-up of the first 9 s.
+	long := *tl
+	long.Points = append(append([]Point(nil), tl.Points...), Point{T: 100, Done: map[string]int64{"originals": 2500000}})
+	if z := zoomEnd(&long); z != 9 {
+		t.Errorf("zoomEnd = %g, want 9", z)
+	}
+	img := timelineImage("t", "s", &long, 0.36, 0.9)
+	if img.Rect.Dy() != 520+420 {
+		t.Errorf("zoomed image %v, want two panels", img.Rect)
+	}
+}
