@@ -45,10 +45,12 @@
 //
 // # What is hand-written, and why
 //
-//   - internal/jpeg is the standard library's JPEG decoder with scaled
+//   - internal/jpeg is the standard library's JPEG codec with scaled
 //     decoding added (libjpeg's trick: an N×N inverse DCT of each block's
 //     N×N lowest frequencies, N = 1..7) and a faster entropy decoder (64-bit
-//     bit buffer, 10-bit look-up, whole-coefficient table, inlined AC loop). Entropy decoding
+//     bit buffer, 10-bit look-up, whole-coefficient table, inlined AC loop),
+//     and an encoder that writes upstream's exact bytes with less work
+//     (direct 4:2:0 planes, division by reciprocal). Entropy decoding
 //     and the 8×8 IDCT are most of the cost of a 12-MP photo; decoding the
 //     half-size image a 1200-pixel preview needs skips most of the IDCT and
 //     of the memory traffic. The fork is a few small, marked changes, so
