@@ -251,6 +251,40 @@ func TestEndToEnd(t *testing.T) {
 	expectCode(t, fsRun(t, "status", "--data", B), 0, "status of B after sync")
 	r = fsRun(t, "verify", "--data", B)
 	expectCode(t, r, 0, "verify B")
+	// Fixity: a blob damaged on disk is found, quarantined, shown in
+	// status, and fetched again from the peer at the next sync.
+	var bigCID string
+	for _, line := range strings.Split(strings.TrimSpace(fsRun(t, "ls", "--data", B, "--json").stdout), "\n") {
+		if strings.Contains(line, "field-recording.wav") {
+			var o map[string]any
+			json.Unmarshal([]byte(line), &o)
+			bigCID = o["attachments"].([]any)[0].(map[string]any)["original"].(map[string]any)["cid"].(string)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(B, "blobs", "*", "*", bigCID))
+	if len(files) != 1 {
+		t.Fatalf("blob file of %s: %v", bigCID, files)
+	}
+	fh, err := os.OpenFile(files[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.WriteAt([]byte{0xff, 0x00, 0xee}, 3<<20+5)
+	fh.Close()
+	r = fsRun(t, "verify", "--data", B)
+	expectCode(t, r, exitCorrupt, "verify after damage")
+	if !strings.Contains(r.stdout, "corrupt") || !strings.Contains(r.stdout, bigCID) {
+		t.Fatalf("verify output: %s", r.stdout)
+	}
+	r = fsRun(t, "status", "--data", B)
+	expectCode(t, r, exitIncomplete, "status after damage")
+	if !strings.Contains(r.stdout, "failed verification") || !strings.Contains(r.stdout, bigCID) {
+		t.Fatalf("status does not show the quarantined blob: %s", r.stdout)
+	}
+	expectCode(t, fsRun(t, "verify", "--data", B, "--older-than", "1h"), 0, "verify --older-than (all checked just now)")
+	r = fsRun(t, "sync", "--data", B, "--peer", s.addr(t), "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--timeout", "2m")
+	expectCode(t, r, 0, "sync after quarantine")
+	expectCode(t, fsRun(t, "verify", "--data", B), 0, "verify after the blob came back")
 	la, lb := fsRun(t, "ls", "--data", A, "--json"), fsRun(t, "ls", "--data", B, "--json")
 	if strings.Count(la.stdout, "\n") != 7 || strings.Count(lb.stdout, "\n") != 7 {
 		t.Fatalf("ls: A has %d, B has %d observations", strings.Count(la.stdout, "\n"), strings.Count(lb.stdout, "\n"))

@@ -6,7 +6,10 @@
 //
 //	key            the device's Ed25519 key (libp2p protobuf, mode 0600)
 //	fieldsync.db   the SQLite database (project records, blob metadata, ...)
-//	blobs/         the blob store's files (see docs/storage.md)
+//	blobs/         complete blobs, plain files named by CID (docs/storage.md)
+//	partial/, quarantine/, tmp/, lock
+//	               the rest of the blob store (the data directory is its root)
+//	peers.json     peers met before; serve.json while serve runs
 package device
 
 import (
@@ -44,7 +47,7 @@ type Device struct {
 // KeyPath, DBPath and BlobDir name the parts of a data directory.
 func KeyPath(dir string) string { return filepath.Join(dir, "key") }
 func DBPath(dir string) string  { return filepath.Join(dir, "fieldsync.db") }
-func BlobDir(dir string) string { return filepath.Join(dir, "blobs") }
+func BlobDir(dir string) string { return dir }
 
 // Init creates the data directory and the device key if they do not exist,
 // and opens the device.
