@@ -321,6 +321,16 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 	}
 
+	var pngs []string
+	for _, s := range r.Scenarios {
+		if f := s.find(ToolFieldsync, ""); f != nil && f.Timeline != nil && len(f.Timeline.Points) > 0 {
+			pngs = append(pngs, fmt.Sprintf("`timeline-%s.png` (%s)", s.ID, s.Title))
+		}
+	}
+	if len(pngs) > 0 {
+		fmt.Fprintf(&b, "\nTimelines (bytes arrived by class over time, from the receiver's `sync --json`), beside this file: %s; `timeline.png` is the 2 Mbit/s one.\n", strings.Join(pngs, ", "))
+	}
+
 	var intr []string
 	for _, s := range r.Scenarios {
 		for _, run := range s.Runs {
