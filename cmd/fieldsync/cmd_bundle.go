@@ -99,7 +99,7 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(rest[0], b); err != nil {
+		if err := writeFileAtomic(rest[0], b, 0o644); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "wrote %s: %d authors, %d blobs held; take it to a device that has the data and run 'fieldsync bundle export --for %s BUNDLE'\n",
@@ -177,28 +177,4 @@ func printImportReport(w io.Writer, path string, rep *archive.Report, asJSON boo
 		fmt.Fprintf(w, "  the rest of the file could not be read: %v\n", rep.Broken)
 	}
 	return problems
-}
-
-// writeFileAtomic writes b to path through a synced temporary file.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -202,22 +202,7 @@ func writeVariant(ctx context.Context, path string, data []byte) (variantFile, e
 	if err != nil {
 		return variantFile{}, fmt.Errorf("hash variant: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".variant-*")
-	if err != nil {
-		return variantFile{}, fmt.Errorf("write variant: %w", err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := writeFileAtomic(path, data, 0o644); err != nil {
 		return variantFile{}, fmt.Errorf("write %s: %w", path, err)
 	}
 	return variantFile{Path: path, CID: sk.Root.String(), Size: len(data)}, nil
