@@ -233,14 +233,18 @@ func rawSend(ln net.Listener, dir string) error {
 	return w.Flush()
 }
 
-// rawRecv connects to addr and reads to EOF, discarding.
-func rawRecv(addr string) (int64, time.Duration, error) {
+// rawRecv connects to addr and reads to EOF, discarding, for at most
+// timeout (or until ctx ends).
+func rawRecv(ctx context.Context, addr string, timeout time.Duration) (int64, time.Duration, error) {
 	start := time.Now()
 	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer c.Close()
+	_ = c.SetDeadline(start.Add(timeout))
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
 	n, err := io.Copy(io.Discard, c)
 	return n, time.Since(start), err
 }
@@ -276,7 +280,7 @@ func rawMain(args []string) int {
 		}
 		return 0
 	case "raw-recv":
-		n, d, err := rawRecv(*addr)
+		n, d, err := rawRecv(context.Background(), *addr, time.Hour)
 		r := rawResult{Bytes: n, Seconds: d.Seconds()}
 		if err != nil {
 			r.Error = err.Error()

@@ -362,15 +362,23 @@ type blobInfo struct {
 	Class string
 }
 
-// blobPath is where a complete blob lives in a data directory (see
-// docs/storage.md: blobs/blobs/<next-to-last char>/<the one before>/<cid>).
-func blobPath(data, c string) string {
-	n := len(c)
-	return filepath.Join(data, "blobs", "blobs", c[n-2:n-1], c[n-3:n-2], c)
+// blobDir is the directory of a data directory's complete blobs, named
+// by CID in a two-level fan-out (docs/storage.md): DATA/blobs/<a>/<b>/<cid>,
+// or DATA/blobs/blobs/<a>/<b>/<cid> in fieldsync before 81c10a8.
+func blobDir(data string) string {
+	if fi, err := os.Stat(filepath.Join(data, "blobs", "blobs")); err == nil && fi.IsDir() {
+		return filepath.Join(data, "blobs", "blobs")
+	}
+	return filepath.Join(data, "blobs")
 }
 
-// blobDir is the directory of a data directory's complete blobs.
-func blobDir(data string) string { return filepath.Join(data, "blobs", "blobs") }
+// blobPath is where a complete blob lives in a data directory: the
+// fan-out directories are the CID's next-to-last character and the one
+// before it.
+func blobPath(data, c string) string {
+	n := len(c)
+	return filepath.Join(blobDir(data), c[n-2:n-1], c[n-3:n-2], c)
+}
 
 // listBlobs lists the project's blobs from 'fieldsync ls --json'.
 func (f *fieldsync) listBlobs(ctx context.Context, data string) ([]blobInfo, int, error) {

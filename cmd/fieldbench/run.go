@@ -54,6 +54,14 @@ func (p path) nsB() string {
 	return ""
 }
 
+// rate is the path's rate in bytes per second, 0 if unshaped.
+func (p path) rate() float64 {
+	if p.shape != nil {
+		return p.shape.RateBps
+	}
+	return 0
+}
+
 func (p path) ipA() string {
 	if p.ns != nil {
 		return p.ns.IPA
@@ -198,9 +206,11 @@ func (b *bench) runFieldsync(ctx context.Context, id string, src *source, p path
 
 	// Watch for the thumbnails to land in the receiver's store.
 	var thumbs []string
+	dir := blobDir(recv) // after the join made the data directory
 	for _, bl := range src.blobs {
 		if bl.Class == "thumbnails" {
-			thumbs = append(thumbs, blobPath(recv, bl.CID))
+			n := len(bl.CID)
+			thumbs = append(thumbs, filepath.Join(dir, bl.CID[n-2:n-1], bl.CID[n-3:n-2], bl.CID))
 		}
 	}
 	origin := time.Now()
@@ -288,7 +298,7 @@ func (b *bench) runFieldsync(ctx context.Context, id string, src *source, p path
 		}
 		lastErr = fmt.Sprintf("sync exit %d: %s", res.exit, lastLine(res.stderr))
 		b.logf("  fieldsync attempt %d: %s; starting it again", attempts, lastErr)
-		if attempts > 200 {
+		if attempts > 200 || (p.cut == nil && attempts-kills >= 5) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -459,7 +469,7 @@ func (b *bench) runRsync(ctx context.Context, id string, src *source, p path, o 
 			continue
 		}
 		lastErr = fmt.Sprintf("rsync exit %d: %s", exit, lastLine(stderr))
-		if attempts > 1000 {
+		if attempts > 1000 || (p.cut == nil && attempts >= 5) {
 			break
 		}
 		if p.cut == nil {
@@ -550,7 +560,11 @@ func (b *bench) runRaw(ctx context.Context, src *source, p path) *Run {
 		}
 		defer ln.Close()
 		sendErr := make(chan error, 1)
-		go func() { sendErr <- rawSend(ln, blobDir(src.data)) }()
+		go func() {
+			err := rawSend(ln, blobDir(src.data))
+			ln.Close() // a sender that failed before accepting must not leave the receiver waiting
+			sendErr <- err
+		}()
 		l, err := OpenLink(ln.Addr().String(), p.shape, nil)
 		if err != nil {
 			run.Error = err.Error()
@@ -559,7 +573,7 @@ func (b *bench) runRaw(ctx context.Context, src *source, p path) *Run {
 		defer l.Close()
 		w.links = append(w.links, l)
 		w.begin()
-		n, d, err = rawRecv(l.Addr())
+		n, d, err = rawRecv(ctx, l.Addr(), expected(src.blobBytes, p.rate()))
 		w.end()
 		if err == nil {
 			err = <-sendErr
