@@ -460,7 +460,10 @@ func fmtRatio(x float64) string {
 	case x >= 10:
 		return fmt.Sprintf("%.1f×", x)
 	case x > 0.95 && x < 1.05:
-		return fmt.Sprintf("%.3f×", x)
+		if s := fmt.Sprintf("%.3f", x); s != "1.000" || x == 1 {
+			return s + "×"
+		}
+		return fmt.Sprintf("%.4f×", x) // not 1.000 when it is not 1
 	default:
 		return fmt.Sprintf("%.2f×", x)
 	}

@@ -169,7 +169,7 @@ func TestJSONSchema(t *testing.T) {
 
 func TestFormat(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
-		{fmtRatio(1.001), "1.001×"}, {fmtRatio(2), "2.00×"}, {fmtRatio(12.34), "12.3×"}, {fmtRatio(250), "250×"},
+		{fmtRatio(1.001), "1.001×"}, {fmtRatio(1.0002), "1.0002×"}, {fmtRatio(1), "1.000×"}, {fmtRatio(2), "2.00×"}, {fmtRatio(12.34), "12.3×"}, {fmtRatio(250), "250×"},
 		{ratio(1, 0), "–"}, {secs(0.123), "0.12 s"}, {secs(12.34), "12.3 s"}, {secs(123.4), "123 s"},
 		{mib(512), "0.5 KiB"}, {mib(3 << 20), "3.0 MiB"}, {mib(512 << 20), "512 MiB"},
 		{bitRate(250000), "2 Mbit/s"}, {bitRate(62500), "500 kbit/s"}, {cell("a|b\nc"), `a\|b c`},
