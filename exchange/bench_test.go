@@ -19,7 +19,7 @@ import (
 
 // Benchmarks report ratios against a reference measured in the same run.
 // Sizes are small unless EXCHANGE_BENCH_LONG=1 (see
-// docs/benchmarks-exchange.md for the commands and figures).
+// docs/benchmarks.md for the commands and figures).
 
 func benchLong() bool { return os.Getenv("EXCHANGE_BENCH_LONG") != "" }
 

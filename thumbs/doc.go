@@ -66,6 +66,6 @@
 //
 // MakeAll spreads many originals over all cores; each original is made on
 // one goroutine, which keeps its bytes independent of scheduling.
-// docs/thumbs.md and docs/benchmarks-thumbs.md give the reasons and the
+// docs/thumbs.md and docs/benchmarks.md give the reasons and the
 // figures.
 package thumbs

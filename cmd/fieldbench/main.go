@@ -11,7 +11,7 @@
 //	go run ./cmd/fieldbench --quick      # a few minutes, scaled down
 //	go run ./cmd/fieldbench              # the full scenarios
 //
-// See docs/benchmarks-fieldbench.md for what each figure means.
+// See docs/benchmarks.md (the field conditions bench) for what each figure means.
 package main
 
 import (
