@@ -3,7 +3,6 @@ package archive
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -571,8 +570,7 @@ func verifyBlock(c cid.Cid, data []byte) error {
 	if p.Version != 1 || p.Codec != codecDagCBOR || p.MhType != mh.SHA2_256 || p.MhLength != 32 {
 		return fmt.Errorf("%w: %s: unsupported CID (want CIDv1 sha2-256 raw, dag-pb or dag-cbor)", chunk.ErrMalformed, c)
 	}
-	sum := sha256.Sum256(data)
-	if got := cborCID(data); !bytes.Equal(c.Hash()[2:], sum[:]) {
+	if got := cborCID(data); got != c {
 		return &chunk.VerifyError{Want: c, Got: got}
 	}
 	return nil
