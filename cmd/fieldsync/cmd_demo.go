@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -196,7 +197,7 @@ func makeSamplePhotos(ctx context.Context, dir string, n int, mp float64) error 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	w := int(sqrt(mp*1e6*4/3) + 0.5)
+	w := int(math.Sqrt(mp*1e6*4/3) + 0.5)
 	h := w * 3 / 4
 	base := time.Date(2026, 5, 17, 8, 0, 0, 0, time.UTC)
 	var wg sync.WaitGroup
@@ -232,12 +233,4 @@ func makeSamplePhotos(ctx context.Context, dir string, n int, mp float64) error 
 		}
 	}
 	return nil
-}
-
-func sqrt(x float64) float64 {
-	z := x / 2
-	for i := 0; i < 40; i++ {
-		z -= (z*z - x) / (2 * z)
-	}
-	return z
 }

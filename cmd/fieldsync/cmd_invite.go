@@ -127,9 +127,8 @@ func parseRole(s string) (project.Role, error) {
 func stripP2P(in []ma.Multiaddr) []ma.Multiaddr {
 	out := make([]ma.Multiaddr, 0, len(in))
 	for _, a := range in {
-		t, _ := ma.SplitLast(a)
-		if _, last := ma.SplitLast(a); last != nil && last.Protocol().Code == ma.P_P2P {
-			a = t
+		if rest, last := ma.SplitLast(a); last != nil && last.Protocol().Code == ma.P_P2P {
+			a = rest
 		}
 		out = append(out, a)
 	}

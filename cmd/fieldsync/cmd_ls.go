@@ -62,7 +62,7 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	has := presence(ctx, d)
+	has := presence(ctx, d, true)
 	for _, o := range obs {
 		if *asJSON {
 			_ = writeJSON(e.stdout, observationJSON(&o, has))
@@ -93,13 +93,20 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// presence returns a function telling whether a blob is complete here
-// ("?" semantics when the store is held by serve: reported as unknown).
-func presence(ctx context.Context, d *device.Device) func(cid.Cid) (bool, bool) {
-	return func(c cid.Cid) (have, known bool) {
-		if d.Store == nil {
-			return false, false
-		}
+// presence returns a function telling whether a blob is complete here,
+// and whether that is known at all (not while serve holds the store). With
+// many lookups to come (ls, status) it lists the store once; for a few
+// (show) it asks per blob.
+func presence(ctx context.Context, d *device.Device, many bool) func(cid.Cid) (have, known bool) {
+	if d.Store == nil {
+		return func(cid.Cid) (bool, bool) { return false, false }
+	}
+	if many {
+		set := map[cid.Cid]bool{}
+		err := d.Store.Enumerate(ctx, func(i blob.Info) error { set[i.CID] = true; return nil })
+		return func(c cid.Cid) (bool, bool) { return set[c], err == nil }
+	}
+	return func(c cid.Cid) (bool, bool) {
 		ok, err := blob.Has(ctx, d.Store, c)
 		return ok && err == nil, err == nil
 	}

@@ -55,7 +55,7 @@ func runShow(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	has := presence(ctx, d)
+	has := presence(ctx, d, false)
 	if *asJSON {
 		var hj []map[string]any
 		for _, v := range hist {

@@ -88,6 +88,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 				return err
 			}
 			var bad []map[string]string
+			has := presence(ctx, d, true)
 			rows := map[project.Class]*classStatus{}
 			var order []project.Class
 			for _, w := range wants {
@@ -99,7 +100,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 				}
 				r.FilesWanted++
 				r.BytesWanted += w.Size
-				if ok, _ := blob.Has(ctx, d.Store, w.CID); ok {
+				if ok, _ := has(w.CID); ok {
 					r.FilesPresent++
 					r.BytesPresent += w.Size
 				} else {
