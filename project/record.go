@@ -287,25 +287,16 @@ func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
 // newRecord fills, encodes and signs a record for author id.
 func newRecord(id *Identity, project cid.Cid, seq uint64, prev cid.Cid, body any) (*Record, error) {
-	var kind Kind
-	switch body.(type) {
-	case *Genesis:
-		kind = KindGenesis
-	case *Membership:
-		kind = KindMembership
-	case *Observation:
-		kind = KindObservation
-	default:
-		return nil, fmt.Errorf("new record: unknown body %T", body)
-	}
-	r := &Record{Author: id.PeerID(), Seq: seq, Prev: prev, Project: project, Kind: kind}
+	r := &Record{Author: id.PeerID(), Seq: seq, Prev: prev, Project: project}
 	switch b := body.(type) {
 	case *Genesis:
-		r.Genesis = b
+		r.Kind, r.Genesis = KindGenesis, b
 	case *Membership:
-		r.Membership = b
+		r.Kind, r.Membership = KindMembership, b
 	case *Observation:
-		r.Observation = b
+		r.Kind, r.Observation = KindObservation, b
+	default:
+		return nil, fmt.Errorf("new record: unknown body %T", body)
 	}
 	if err := validateRecord(r); err != nil {
 		return nil, err
@@ -314,7 +305,7 @@ func newRecord(id *Identity, project cid.Cid, seq uint64, prev cid.Cid, body any
 	if err != nil {
 		return nil, fmt.Errorf("encode record: %w", err)
 	}
-	w := wireRecord{V: recordVersion, Kind: string(kind), Author: []byte(r.Author), Seq: seq,
+	w := wireRecord{V: recordVersion, Kind: string(r.Kind), Author: []byte(r.Author), Seq: seq,
 		Prev: linkOf(prev), Project: linkOf(project), Body: wb}
 	unsigned, err := encMode.Marshal(&w)
 	if err != nil {
