@@ -319,12 +319,18 @@ type picture struct {
 // decodePicture decodes data, at a reduced scale (n/8) for JPEGs large
 // enough that the preview can be made from fewer pixels.
 func decodePicture(mt string, data []byte, cfg image.Config, previewSize int) (picture, error) {
+	// At scale n/8 the picture spans W·n/8 decoded samples, maybe a
+	// fraction short of the plane.
+	n := 8
+	if mt == "image/jpeg" {
+		n = jpegScale(cfg.Width, cfg.Height, previewSize)
+	}
 	r := bytes.NewReader(data)
 	var img image.Image
 	var err error
 	switch mt {
 	case "image/jpeg":
-		img, err = ijpeg.DecodeScaled(r, jpegScale(cfg.Width, cfg.Height, previewSize))
+		img, err = ijpeg.DecodeScaled(r, n)
 	case "image/png":
 		img, err = png.Decode(r)
 	case "image/gif":
@@ -345,13 +351,7 @@ func decodePicture(mt string, data []byte, cfg image.Config, previewSize int) (p
 	if err != nil {
 		return picture{}, err
 	}
-	// The picture spans the original's width and height; at scale n/8 that
-	// is W·n/8 decoded samples, maybe a fraction short of the plane.
-	n := int64(8)
-	if mt == "image/jpeg" {
-		n = int64(jpegScale(cfg.Width, cfg.Height, previewSize))
-	}
-	return toPicture(img, int64(cfg.Width)*n*extUnit/8, int64(cfg.Height)*n*extUnit/8), nil
+	return toPicture(img, int64(cfg.Width)*int64(n)*extUnit/8, int64(cfg.Height)*int64(n)*extUnit/8), nil
 }
 
 // jpegScale picks the smallest DCT scaling n/8 (n = 1..8) that keeps the
