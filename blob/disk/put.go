@@ -1,7 +1,6 @@
 package disk
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,12 +34,6 @@ func (t *temp) remove() {
 	}
 }
 
-// smallBufs holds buffers of one chunk plus one byte: a blob that fits in
-// one leaf (thumbnails, previews, most records' attachments) is read whole,
-// hashed and written without chunk.Split's pipeline, whose per-call buffers
-// (a few MiB) would cost more than the blob.
-var smallBufs = sync.Pool{New: func() any { b := make([]byte, chunk.ChunkSize+1); return &b }}
-
 // writeTemp streams r into a new file under tmp/ while it is chunked and
 // hashed:
 //
@@ -62,36 +55,9 @@ func (s *Store) writeTemp(ctx context.Context, r io.Reader, meta blob.Meta) (*te
 	}
 	w := &fileWriter{s: s, f: f}
 
-	bp := smallBufs.Get().(*[]byte)
-	buf := *bp
-	n, err := io.ReadFull(r, buf)
-	switch {
-	case err == nil: // more than one chunk: the pipeline
-		rest := io.MultiReader(bytes.NewReader(buf[:n]), r)
-		t.sk, err = chunk.Split(ctx, rest, func(_ chunk.Leaf, b []byte) error { return w.write(b) })
-		smallBufs.Put(bp)
-		if err != nil {
-			return fail(err)
-		}
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		var leaves []chunk.Leaf
-		if n > 0 {
-			leaves = []chunk.Leaf{{CID: chunk.RawCID(buf[:n]), Size: n}}
-		}
-		err = w.write(buf[:n])
-		smallBufs.Put(bp)
-		if err != nil {
-			return fail(err)
-		}
-		if err := ctx.Err(); err != nil {
-			return fail(err)
-		}
-		if t.sk, err = chunk.Build(leaves); err != nil {
-			return fail(err)
-		}
-	default:
-		smallBufs.Put(bp)
-		return fail(fmt.Errorf("read: %w", err))
+	t.sk, err = chunk.Split(ctx, r, func(_ chunk.Leaf, b []byte) error { return w.write(b) })
+	if err != nil {
+		return fail(err)
 	}
 	if err := f.Close(); err != nil {
 		t.remove()
