@@ -219,22 +219,30 @@ func appendUint(b []byte, num protowire.Number, v uint64) []byte {
 	return protowire.AppendVarint(b, v)
 }
 
-// field walks the fields of a message; fn gets each field's number, type,
-// varint value (for varint fields) and bytes (for bytes fields).
-func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) error) error {
+// field is one decoded field of a message: its number, wire type, and its
+// varint value (varint fields) or bytes (bytes fields). Its accessors check
+// the wire type, so a decoder's switch has one line per field.
+type field struct {
+	num protowire.Number
+	typ protowire.Type
+	v   uint64
+	bs  []byte
+}
+
+// walk calls fn with each field of a message.
+func walk(b []byte, fn func(f field) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return fmt.Errorf("%w: bad tag", ErrMalformed)
 		}
 		b = b[n:]
-		var v uint64
-		var bs []byte
+		f := field{num: num, typ: typ}
 		switch typ {
 		case protowire.VarintType:
-			v, n = protowire.ConsumeVarint(b)
+			f.v, n = protowire.ConsumeVarint(b)
 		case protowire.BytesType:
-			bs, n = protowire.ConsumeBytes(b)
+			f.bs, n = protowire.ConsumeBytes(b)
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
@@ -242,25 +250,50 @@ func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v uint64, 
 			return fmt.Errorf("%w: field %d", ErrMalformed, num)
 		}
 		b = b[n:]
-		if err := fn(num, typ, v, bs); err != nil {
+		if err := fn(f); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func want(typ, exp protowire.Type, num protowire.Number) error {
-	if typ != exp {
-		return fmt.Errorf("%w: field %d has wire type %d", ErrMalformed, num, typ)
+func (f field) want(exp protowire.Type) error {
+	if f.typ != exp {
+		return fmt.Errorf("%w: field %d has wire type %d", ErrMalformed, f.num, f.typ)
 	}
 	return nil
 }
 
-func u32(v uint64, num protowire.Number) (uint32, error) {
-	if v > 1<<32-1 {
-		return 0, fmt.Errorf("%w: field %d out of range", ErrMalformed, num)
+func (f field) bytes() ([]byte, error) {
+	if err := f.want(protowire.BytesType); err != nil {
+		return nil, err
 	}
-	return uint32(v), nil
+	return f.bs, nil
+}
+
+func (f field) uint64() (uint64, error) {
+	if err := f.want(protowire.VarintType); err != nil {
+		return 0, err
+	}
+	return f.v, nil
+}
+
+func (f field) uint32() (uint32, error) {
+	v, err := f.uint64()
+	if err == nil && v > 1<<32-1 {
+		err = fmt.Errorf("%w: field %d out of range", ErrMalformed, f.num)
+	}
+	return uint32(v), err
+}
+
+func (f field) bool() (bool, error) {
+	v, err := f.uint64()
+	return v != 0, err
+}
+
+func (f field) code() (Code, error) {
+	c, err := f.uint32()
+	return Code(c), err
 }
 
 // Marshal appends the encoded message to b.
@@ -277,37 +310,30 @@ func (m *RecordsRequest) Marshal(b []byte) []byte {
 // Unmarshal decodes b into m.
 func (m *RecordsRequest) Unmarshal(b []byte) error {
 	*m = RecordsRequest{}
-	return walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) (err error) {
-		switch num {
+	return walk(b, func(f field) (err error) {
+		switch f.num {
 		case 1:
-			if err := want(typ, protowire.BytesType, num); err != nil {
+			bs, err := f.bytes()
+			if err != nil {
 				return err
 			}
 			if len(m.Vector) >= MaxRepeated {
 				return fmt.Errorf("%w: vector too long", ErrMalformed)
 			}
 			var e VectorEntry
-			err = walk(bs, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) error {
-				switch num {
+			err = walk(bs, func(f field) (err error) {
+				switch f.num {
 				case 1:
-					if err := want(typ, protowire.BytesType, num); err != nil {
-						return err
-					}
-					e.Author = bs
+					e.Author, err = f.bytes()
 				case 2:
-					if err := want(typ, protowire.VarintType, num); err != nil {
-						return err
-					}
-					e.Seq = v
+					e.Seq, err = f.uint64()
 				}
-				return nil
+				return err
 			})
 			m.Vector = append(m.Vector, e)
+			return err
 		case 2:
-			if err := want(typ, protowire.VarintType, num); err != nil {
-				return err
-			}
-			m.Limit, err = u32(v, num)
+			m.Limit, err = f.uint32()
 		}
 		return err
 	})
@@ -327,10 +353,11 @@ func (m *RecordsBatch) Marshal(b []byte) []byte {
 // Unmarshal decodes b into m; Blocks alias b.
 func (m *RecordsBatch) Unmarshal(b []byte) error {
 	*m = RecordsBatch{}
-	return walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) (err error) {
-		switch num {
+	return walk(b, func(f field) (err error) {
+		switch f.num {
 		case 1:
-			if err := want(typ, protowire.BytesType, num); err != nil {
+			bs, err := f.bytes()
+			if err != nil {
 				return err
 			}
 			if len(m.Blocks) >= MaxRepeated {
@@ -338,17 +365,9 @@ func (m *RecordsBatch) Unmarshal(b []byte) error {
 			}
 			m.Blocks = append(m.Blocks, bs)
 		case 2:
-			if err := want(typ, protowire.VarintType, num); err != nil {
-				return err
-			}
-			m.More = v != 0
+			m.More, err = f.bool()
 		case 3:
-			if err := want(typ, protowire.VarintType, num); err != nil {
-				return err
-			}
-			var c uint32
-			c, err = u32(v, num)
-			m.Code = Code(c)
+			m.Code, err = f.code()
 		}
 		return err
 	})
@@ -372,37 +391,28 @@ func (m *BlobRequest) Marshal(b []byte) []byte {
 // Unmarshal decodes b into m; CID aliases b.
 func (m *BlobRequest) Unmarshal(b []byte) error {
 	*m = BlobRequest{}
-	return walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) (err error) {
-		if num == 3 {
-			if err := want(typ, protowire.BytesType, num); err != nil {
-				return err
-			}
-			m.CID = bs
-			return nil
-		}
-		if num < 1 || num > 9 {
-			return nil
-		}
-		if err := want(typ, protowire.VarintType, num); err != nil {
-			return err
-		}
-		switch num {
+	return walk(b, func(f field) (err error) {
+		switch f.num {
 		case 1:
-			m.Type, err = u32(v, num)
+			m.Type, err = f.uint32()
 		case 2:
-			m.ID = v
+			m.ID, err = f.uint64()
+		case 3:
+			m.CID, err = f.bytes()
 		case 4:
-			m.Kind, err = u32(v, num)
+			m.Kind, err = f.uint32()
 		case 5:
-			m.Leaf, err = u32(v, num)
+			m.Leaf, err = f.uint32()
 		case 6:
-			m.Offset, err = u32(v, num)
+			m.Offset, err = f.uint32()
 		case 7:
-			m.Class, err = u32(v, num)
+			m.Class, err = f.uint32()
 		case 8:
+			var v uint64
+			v, err = f.uint64()
 			m.Observed = protowire.DecodeZigZag(v)
 		case 9:
-			m.Filter, err = u32(v, num)
+			m.Filter, err = f.uint32()
 		}
 		return err
 	})
@@ -430,50 +440,40 @@ func (m *BlobResponse) Marshal(b []byte) []byte {
 // Unmarshal decodes b into m; Data and CIDs alias b.
 func (m *BlobResponse) Unmarshal(b []byte) error {
 	*m = BlobResponse{}
-	return walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) (err error) {
-		switch num {
+	return walk(b, func(f field) (err error) {
+		switch f.num {
+		case 1:
+			m.Type, err = f.uint32()
+		case 2:
+			m.ID, err = f.uint64()
+		case 3:
+			m.Offset, err = f.uint32()
 		case 4:
-			if err := want(typ, protowire.BytesType, num); err != nil {
+			bs, err := f.bytes()
+			if err != nil {
 				return err
 			}
 			if len(bs) > MaxFrameData {
 				return fmt.Errorf("%w: data frame of %d bytes", ErrMalformed, len(bs))
 			}
 			m.Data = bs
-			return nil
+		case 5:
+			m.Last, err = f.bool()
+		case 6:
+			m.Total, err = f.uint64()
+		case 7:
+			m.Code, err = f.code()
 		case 8:
-			if err := want(typ, protowire.BytesType, num); err != nil {
+			bs, err := f.bytes()
+			if err != nil {
 				return err
 			}
 			if len(m.CIDs) >= MaxRepeated {
 				return fmt.Errorf("%w: too many cids", ErrMalformed)
 			}
 			m.CIDs = append(m.CIDs, bs)
-			return nil
-		}
-		if num < 1 || num > 9 {
-			return nil
-		}
-		if err := want(typ, protowire.VarintType, num); err != nil {
-			return err
-		}
-		switch num {
-		case 1:
-			m.Type, err = u32(v, num)
-		case 2:
-			m.ID = v
-		case 3:
-			m.Offset, err = u32(v, num)
-		case 5:
-			m.Last = v != 0
-		case 6:
-			m.Total = v
-		case 7:
-			var c uint32
-			c, err = u32(v, num)
-			m.Code = Code(c)
 		case 9:
-			m.Filter, err = u32(v, num)
+			m.Filter, err = f.uint32()
 		}
 		return err
 	})
@@ -490,20 +490,12 @@ func (m *InviteMessage) Marshal(b []byte) []byte {
 // Unmarshal decodes b into m; Payload aliases b.
 func (m *InviteMessage) Unmarshal(b []byte) error {
 	*m = InviteMessage{}
-	return walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) (err error) {
-		switch num {
+	return walk(b, func(f field) (err error) {
+		switch f.num {
 		case 1:
-			if err := want(typ, protowire.BytesType, num); err != nil {
-				return err
-			}
-			m.Payload = bs
+			m.Payload, err = f.bytes()
 		case 2:
-			if err := want(typ, protowire.VarintType, num); err != nil {
-				return err
-			}
-			var c uint32
-			c, err = u32(v, num)
-			m.Code = Code(c)
+			m.Code, err = f.code()
 		}
 		return err
 	})
