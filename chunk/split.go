@@ -3,7 +3,6 @@ package chunk
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -86,7 +85,6 @@ func split(ctx context.Context, r io.Reader, held *[]byte, fn func(Leaf, []byte)
 		defer wg.Done()
 		defer close(ordered)
 		var off int64
-		first := true
 		for {
 			var s *slot
 			select {
@@ -100,10 +98,9 @@ func split(ctx context.Context, r io.Reader, held *[]byte, fn func(Leaf, []byte)
 				readErr = err
 				return
 			}
-			if n == 0 && !first {
+			if n == 0 {
 				return
 			}
-			first = false
 			s.n = n
 			s.leaf = Leaf{Offset: off, Size: n}
 			off += int64(n)
@@ -149,13 +146,7 @@ func split(ctx context.Context, r io.Reader, held *[]byte, fn func(Leaf, []byte)
 		return nil, fnErr
 	}
 	if readErr != nil {
-		if errors.Is(readErr, context.Canceled) && ctx.Err() != nil {
-			return nil, readErr
-		}
 		return nil, readErr
-	}
-	if len(leaves) == 1 && leaves[0].Size == 0 {
-		leaves = nil
 	}
 	return Build(leaves)
 }
