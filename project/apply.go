@@ -102,10 +102,7 @@ func (p *Project) applyLocked(ctx context.Context, recs []*Record, res []Result)
 	}
 	defer tx.Rollback()
 	defer p.publish()
-	a, err := p.newApplier(ctx, tx)
-	if err != nil {
-		return err
-	}
+	a := p.newApplier(ctx, tx)
 	defer a.close()
 	for {
 		var retry []int
@@ -165,9 +162,9 @@ type applier struct {
 	stmts map[string]*sql.Stmt
 }
 
-func (p *Project) newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
+func (p *Project) newApplier(ctx context.Context, tx *sql.Tx) *applier {
 	return &applier{p: p, ctx: ctx, tx: tx, oldVec: maps.Clone(p.vec), oldMem: slices.Clone(p.members),
-		oldRo: p.ro, dirty: make(map[string]bool), fresh: make(map[string]*Record), stmts: make(map[string]*sql.Stmt)}, nil
+		oldRo: p.ro, dirty: make(map[string]bool), fresh: make(map[string]*Record), stmts: make(map[string]*sql.Stmt)}
 }
 
 func (a *applier) rollback() {
