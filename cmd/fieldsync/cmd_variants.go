@@ -91,22 +91,16 @@ func runVariants(ctx context.Context, e *env, args []string) error {
 	case *out == "":
 		return usagef("--out must name a directory")
 	}
-	// Two photos with one base name would overwrite each other's variants.
+	// Two photos with one base name would overwrite each other's variants
+	// ("-" twice included: both are "stdin").
 	names := make([]string, len(files))
 	seen := map[string]string{}
-	stdin := 0
 	for i, f := range files {
 		names[i] = variantBase(f)
-		if f == "-" {
-			stdin++
-		}
 		if prev, dup := seen[names[i]]; dup {
 			return usagef("%s and %s would both write %s.*: rename one or run them separately", prev, f, names[i])
 		}
 		seen[names[i]] = f
-	}
-	if stdin > 1 {
-		return usagef("- (standard input) given more than once")
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("make output directory: %w", err)
