@@ -152,6 +152,18 @@ func Sniff(header []byte) (mediaType string, ok bool) {
 	return "application/octet-stream", false
 }
 
+// sniffSupported is Sniff with ErrUnsupported for a type Make does not take.
+func sniffSupported(header []byte) (string, error) {
+	mt, ok := Sniff(header)
+	switch {
+	case ok:
+		return mt, nil
+	case len(header) == 0:
+		return "", fmt.Errorf("%w: empty file", ErrUnsupported)
+	}
+	return "", fmt.Errorf("%w: %s", ErrUnsupported, mt)
+}
+
 // maxFileBytes bounds what Make reads for one original: no supported
 // format holds a MaxPixels image in more than 8 bytes a pixel plus headers.
 func maxFileBytes(o Options) int64 {
@@ -180,11 +192,8 @@ func Make(r io.Reader, opt Options) (*Result, error) {
 	case err != nil:
 		return nil, fmt.Errorf("read original: %w", err)
 	}
-	if mt, ok := Sniff(head[:n]); !ok {
-		if n == 0 {
-			return nil, fmt.Errorf("%w: empty file", ErrUnsupported)
-		}
-		return nil, fmt.Errorf("%w: %s", ErrUnsupported, mt)
+	if _, err := sniffSupported(head[:n]); err != nil {
+		return nil, err
 	}
 	limit := maxFileBytes(opt)
 	var buf bytes.Buffer
@@ -210,12 +219,9 @@ func MakeBytes(data []byte, opt Options) (*Result, error) {
 }
 
 func makeBytes(data []byte, opt Options) (res *Result, err error) {
-	mt, ok := Sniff(data)
-	if !ok {
-		if len(data) == 0 {
-			return nil, fmt.Errorf("%w: empty file", ErrUnsupported)
-		}
-		return nil, fmt.Errorf("%w: %s", ErrUnsupported, mt)
+	mt, err := sniffSupported(data)
+	if err != nil {
+		return nil, err
 	}
 	// The decoders are meant not to panic, but this is the trust boundary
 	// for files from anywhere: turn a decoder bug into an error.
