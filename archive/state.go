@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -98,7 +99,7 @@ func NewState(project cid.Cid, device peer.ID, v Vector, wants ClassSet) *State 
 // AddBlob records that the device holds the complete blob c. Only CIDv1
 // sha2-256 raw and dag-pb CIDs (the profile's) can be held.
 func (s *State) AddBlob(c cid.Cid) error {
-	if _, ok := stateCodec(c); !ok {
+	if chunk.CheckCID(c) != nil {
 		return fmt.Errorf("state: %s is not a unixfs-v1-2025 CID", c)
 	}
 	if s.blobs == nil {
@@ -133,7 +134,7 @@ func StateOf(ctx context.Context, src Source, device peer.ID, store blob.Enumera
 	}
 	st := NewState(src.ProjectID(), device, v, wants)
 	err = store.Enumerate(ctx, func(in blob.Info) error {
-		if _, ok := stateCodec(in.CID); ok {
+		if chunk.CheckCID(in.CID) == nil {
 			st.blobs[in.CID] = struct{}{}
 		}
 		return nil
@@ -142,20 +143,6 @@ func StateOf(ctx context.Context, src Source, device peer.ID, store blob.Enumera
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	return st, nil
-}
-
-func stateCodec(c cid.Cid) (byte, bool) {
-	p := c.Prefix()
-	if p.Version != 1 || p.MhType != mh.SHA2_256 || p.MhLength != 32 {
-		return 0, false
-	}
-	switch p.Codec {
-	case cid.Raw:
-		return 0x55, true
-	case cid.DagProtobuf:
-		return 0x70, true
-	}
-	return 0, false
 }
 
 // MarshalBinary encodes the state (see docs/archive.md):
@@ -210,8 +197,7 @@ func (s *State) body() ([]byte, error) {
 	blobs := s.Blobs()
 	b = binary.AppendUvarint(b, uint64(len(blobs)))
 	for _, c := range blobs {
-		codec, _ := stateCodec(c)
-		b = append(b, codec)
+		b = append(b, byte(c.Prefix().Codec)) // 0x55 raw or 0x70 dag-pb
 		b = append(b, c.Hash()[2:]...)
 	}
 	return b, nil
