@@ -176,14 +176,18 @@ func (s *session) hasRoom(t *task) bool {
 	if s.inflightBytes < s.window {
 		return true
 	}
-	worst := ClassSkeleton
+	return t.class() < s.worstClass() && s.inflightBytes < 2*s.window
+}
+
+// worstClass is the worst class in flight on s (ClassSkeleton if none).
+// Called with n.mu held.
+func (s *session) worstClass() Class {
 	for c := NumClasses - 1; c >= 0; c-- {
 		if s.classCount[c] > 0 {
-			worst = c
-			break
+			return c
 		}
 	}
-	return t.class() < worst && s.inflightBytes < 2*s.window
+	return ClassSkeleton
 }
 
 func (s *session) sendChanged() {
@@ -866,14 +870,7 @@ func (n *Node) sendDup(s *session, t *task) {
 func bestWorst(ss []*session) Class {
 	best := NumClasses
 	for _, s := range ss {
-		w := ClassSkeleton
-		for c := NumClasses - 1; c >= 0; c-- {
-			if s.classCount[c] > 0 {
-				w = c
-				break
-			}
-		}
-		best = min(best, w)
+		best = min(best, s.worstClass())
 	}
 	return best
 }
