@@ -35,9 +35,7 @@ func (p *Project) welcomeFor(ctx context.Context, c cid.Cid) (*Welcome, error) {
 	for len(want) > 0 {
 		c := want[0]
 		want = want[1:]
-		var b []byte
-		err := p.db.QueryRowContext(ctx, `SELECT block FROM project_records WHERE cid = ?1
-			UNION ALL SELECT block FROM project_pending WHERE cid = ?1 LIMIT 1`, c.Bytes()).Scan(&b)
+		b, err := p.membershipBlock(ctx, c)
 		if err != nil {
 			return nil, fmt.Errorf("welcome: %w", notFound(err))
 		}
@@ -68,9 +66,7 @@ func (p *Project) welcomeFor(ctx context.Context, c cid.Cid) (*Welcome, error) {
 	}
 	slices.SortFunc(rest, func(a, b cid.Cid) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
 	for _, c := range rest {
-		var b []byte
-		err := p.db.QueryRowContext(ctx, `SELECT block FROM project_records WHERE cid = ?1
-			UNION ALL SELECT block FROM project_pending WHERE cid = ?1 LIMIT 1`, c.Bytes()).Scan(&b)
+		b, err := p.membershipBlock(ctx, c)
 		if err != nil {
 			continue // known to the roster but not stored here: it comes by sync
 		}
@@ -81,6 +77,15 @@ func (p *Project) welcomeFor(ctx context.Context, c cid.Cid) (*Welcome, error) {
 		w.Members = append(w.Members, b)
 	}
 	return w, nil
+}
+
+// membershipBlock returns the block of membership record c, from its
+// author's log or, if that has not arrived yet, from the pending records.
+func (p *Project) membershipBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	var b []byte
+	err := p.db.QueryRowContext(ctx, `SELECT block FROM project_records WHERE cid = ?1
+		UNION ALL SELECT block FROM project_pending WHERE cid = ?1 LIMIT 1`, c.Bytes()).Scan(&b)
+	return b, err
 }
 
 // welcomeBudget bounds the bytes of records in a Welcome, under the
