@@ -9,33 +9,36 @@ func orient(p plane, o int) plane {
 	if o <= 1 || o > 8 {
 		return p
 	}
-	w, h := p.w, p.h
+	w, h, s := p.w, p.h, p.stride
 	dw, dh := w, h
 	if o >= 5 {
 		dw, dh = h, w
 	}
+	// Output (x, y) reads source index first + x·dx + y·dy.
+	var first, dx, dy int
+	switch o {
+	case 2: // source (w-1-x, y)
+		first, dx, dy = w-1, -1, s
+	case 3: // source (w-1-x, h-1-y)
+		first, dx, dy = (h-1)*s+w-1, -1, -s
+	case 4: // source (x, h-1-y)
+		first, dx, dy = (h-1)*s, 1, -s
+	case 5: // source (y, x)
+		first, dx, dy = 0, s, 1
+	case 6: // source (y, h-1-x)
+		first, dx, dy = (h-1)*s, -s, 1
+	case 7: // source (w-1-y, h-1-x)
+		first, dx, dy = (h-1)*s+w-1, -s, -1
+	case 8: // source (w-1-y, x)
+		first, dx, dy = w-1, s, -1
+	}
 	out := newPlane(dw, dh)
 	for y := 0; y < dh; y++ {
 		row := out.pix[y*out.stride:][:dw]
+		i := first + y*dy
 		for x := range row {
-			var sx, sy int
-			switch o {
-			case 2:
-				sx, sy = w-1-x, y
-			case 3:
-				sx, sy = w-1-x, h-1-y
-			case 4:
-				sx, sy = x, h-1-y
-			case 5:
-				sx, sy = y, x
-			case 6:
-				sx, sy = y, h-1-x
-			case 7:
-				sx, sy = w-1-y, h-1-x
-			case 8:
-				sx, sy = w-1-y, x
-			}
-			row[x] = p.pix[sy*p.stride+sx]
+			row[x] = p.pix[i]
+			i += dx
 		}
 	}
 	return out
