@@ -87,14 +87,11 @@ var (
 // modification time) and position (EXIF GPS, else opts.Position); any
 // other file as an attachment with only its original.
 func (p *Project) ImportFile(ctx context.Context, path string, opts ImportOptions) (*Record, error) {
-	st, err := os.Stat(path)
+	f, err := statImportFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("import %s: %w", path, err)
+		return nil, err
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("import %s: %w", path, ErrSkipIrregular)
-	}
-	rep, err := p.importFiles(ctx, []importFile{{path: path, name: filepath.Base(path), size: st.Size(), mtime: st.ModTime()}}, opts, nil)
+	rep, err := p.importFiles(ctx, []importFile{f}, opts, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -119,14 +116,11 @@ func (p *Project) ImportFiles(ctx context.Context, paths []string, opts ImportOp
 	}
 	files := make([]importFile, len(paths))
 	for i, path := range paths {
-		st, err := os.Stat(path)
+		f, err := statImportFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("import %s: %w", path, err)
+			return nil, err
 		}
-		if !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("import %s: %w", path, ErrSkipIrregular)
-		}
-		files[i] = importFile{path: path, name: filepath.Base(path), size: st.Size(), mtime: st.ModTime()}
+		files[i] = f
 	}
 	results, errs, recv, batch, err := prepareGroup(ctx, files, opts)
 	if err != nil {
@@ -197,6 +191,18 @@ type importFile struct {
 	path, name string
 	size       int64
 	mtime      time.Time
+}
+
+// statImportFile describes the regular file at path for import.
+func statImportFile(path string) (importFile, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return importFile{}, fmt.Errorf("import %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return importFile{}, fmt.Errorf("import %s: %w", path, ErrSkipIrregular)
+	}
+	return importFile{path: path, name: filepath.Base(path), size: st.Size(), mtime: st.ModTime()}, nil
 }
 
 // ImportDir imports every file under dir (recursively, in path order),
