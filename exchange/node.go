@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldsync/fieldsync/chunk"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/control"
@@ -78,7 +79,7 @@ type Node struct {
 	prog     progress
 	events   chan Event
 	changed  chan struct{} // closed and replaced on every progress change
-	skCache  map[cid.Cid]*skelEntry
+	skCache  map[cid.Cid]*chunk.Skeleton
 }
 
 // New creates a Node and its libp2p host, listening but not yet serving:
@@ -116,7 +117,7 @@ func New(cfg Config) (*Node, error) {
 		partials: map[cid.Cid]*blobState{},
 		events:   make(chan Event, 1024),
 		changed:  make(chan struct{}),
-		skCache:  map[cid.Cid]*skelEntry{},
+		skCache:  map[cid.Cid]*chunk.Skeleton{},
 	}
 	n.sched.init()
 	n.ctx, n.cancel = context.WithCancel(context.Background())

@@ -287,21 +287,16 @@ func (sv *server) nextFrame(r *serveReq) (*wire.BlobResponse, bool, error) {
 	return m, m.Last, nil
 }
 
-// skelEntry caches a skeleton for serving.
-type skelEntry struct {
-	sk *chunk.Skeleton
-}
-
 // skeleton returns the skeleton of root (complete or partial), cached.
 func (n *Node) skeleton(ctx context.Context, root cid.Cid) (*chunk.Skeleton, error) {
 	n.mu.Lock()
-	e := n.skCache[root]
-	if b := n.partials[root]; e == nil && b != nil && b.sk != nil {
-		e = &skelEntry{sk: b.sk}
+	sk := n.skCache[root]
+	if b := n.partials[root]; sk == nil && b != nil {
+		sk = b.sk
 	}
 	n.mu.Unlock()
-	if e != nil {
-		return e.sk, nil
+	if sk != nil {
+		return sk, nil
 	}
 	sk, err := n.cfg.Store.Skeleton(ctx, root)
 	if err != nil {
@@ -311,7 +306,7 @@ func (n *Node) skeleton(ctx context.Context, root cid.Cid) (*chunk.Skeleton, err
 	if len(n.skCache) >= 4096 {
 		clear(n.skCache)
 	}
-	n.skCache[root] = &skelEntry{sk: sk}
+	n.skCache[root] = sk
 	n.mu.Unlock()
 	return sk, nil
 }
