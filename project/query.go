@@ -280,9 +280,8 @@ func (p *Project) WantedBlobs(ctx context.Context, f Filter) ([]Want, error) {
 		if err := rows.Scan(&b, &kind, &variant, &w.Size, &w.MediaType, &created, &w.ObservationID); err != nil {
 			return nil, fmt.Errorf("wanted blobs: %w", err)
 		}
-		if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, AttachmentKind(kind)) ||
-			len(f.Variants) > 0 && !slices.Contains(f.Variants, VariantName(variant)) {
-			continue
+		if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, AttachmentKind(kind)) {
+			continue // f.Variants is filtered by the query
 		}
 		if w.CID, err = cid.Cast(b); err != nil {
 			return nil, fmt.Errorf("wanted blobs: %w", err)
