@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 
 	"github.com/fieldsync/fieldsync/archive"
 	"github.com/fieldsync/fieldsync/archive/adapter"
@@ -102,6 +104,9 @@ func runExport(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	rep, err := archive.ExportBag(ctx, *bagDir, src, d.Store, archive.BagOptions{AllowMissing: *allowMissing})
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("export %s: it already exists; a bag is written into a new directory, so give a path that does not exist yet", *bagDir)
+	}
 	if err != nil {
 		return fmt.Errorf("export %s: %w", *bagDir, err)
 	}

@@ -53,6 +53,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := nf.check(); err != nil {
+		return err
+	}
 	if len(rest) > 0 {
 		return usagef("unexpected argument %q", rest[0])
 	}
@@ -65,7 +68,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer d.Close()
-	n, _, err := startNode(ctx, d, nf, e.stderr)
+	n, _, err := startNode(ctx, d, nf, e.stderr, false)
 	if err != nil {
 		return err
 	}

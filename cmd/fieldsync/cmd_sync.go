@@ -58,6 +58,9 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := nf.check(); err != nil {
+		return err
+	}
 	if len(rest) > 0 {
 		return usagef("unexpected argument %q (peers go after --peer)", rest[0])
 	}
@@ -74,14 +77,11 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	if _, err := d.NeedProject(); err != nil {
 		return err
 	}
-	n, peers, err := startNode(ctx, d, nf, e.stderr)
+	n, peers, err := startNode(ctx, d, nf, e.stderr, true)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-	if len(peers) == 0 && *nf.noMDNS {
-		return fmt.Errorf("no peer to sync with: give one with --peer ADDR, or allow local discovery (drop --no-mdns)")
-	}
 	view := newProgressView(e.stdout, *asJSON)
 	if !*asJSON {
 		fmt.Fprintf(e.stderr, "looking for peers (%d known) ...\n", len(peers))

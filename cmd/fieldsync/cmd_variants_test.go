@@ -12,19 +12,11 @@ import (
 	"github.com/fieldsync/fieldsync/chunk"
 )
 
-// runVariantsMain runs "fieldsync ARGS..." in process.
-func runVariantsMain(t *testing.T, stdin []byte, args ...string) (int, string, string) {
-	t.Helper()
-	var o, e bytes.Buffer
-	code := runMain(context.Background(), &env{stdin: bytes.NewReader(stdin), stdout: &o, stderr: &e}, args)
-	return code, o.String(), e.String()
-}
-
 const photoDir = "../../testdata/photos"
 
 func TestVariants(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "v")
-	code, stdout, stderr := runVariantsMain(t, nil, "variants",
+	code, stdout, stderr := run(t, "", "variants",
 		filepath.Join(photoDir, "gps.jpg"), filepath.Join(photoDir, "orient-6.jpg"), "--out", out)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -58,7 +50,7 @@ func TestVariants(t *testing.T) {
 
 func TestVariantsJSONAndUnsupported(t *testing.T) {
 	out := t.TempDir()
-	code, stdout, stderr := runVariantsMain(t, nil, "variants", "--json", "--out", out,
+	code, stdout, stderr := run(t, "", "variants", "--json", "--out", out,
 		filepath.Join(photoDir, "other.heic"), filepath.Join(photoDir, "lossy.webp"), filepath.Join(photoDir, "bad-truncated.jpg"))
 	if code != exitFailure {
 		t.Fatalf("exit %d, want 1: %s", code, stderr)
@@ -100,7 +92,7 @@ func TestVariantsStdinAndUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	if code, _, stderr := runVariantsMain(t, data, "variants", "-", "--out", out); code != exitOK {
+	if code, _, stderr := run(t, string(data), "variants", "-", "--out", out); code != exitOK {
 		t.Fatalf("stdin: exit %d: %s", code, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(out, "stdin.preview.jpg")); err != nil {
@@ -112,14 +104,14 @@ func TestVariantsStdinAndUsage(t *testing.T) {
 		{"variants", "a/x.jpg", "b/x.png"},
 		{"variants", "--nosuch", "x.jpg"},
 	} {
-		if code, _, _ := runVariantsMain(t, nil, args...); code != exitUsage {
+		if code, _, _ := run(t, "", args...); code != exitUsage {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}
-	if code, stdout, _ := runVariantsMain(t, nil, "variants", "--help"); code != exitOK || !strings.Contains(stdout, "Exit codes:") {
+	if code, stdout, _ := run(t, "", "variants", "--help"); code != exitOK || !strings.Contains(stdout, "Exit codes:") {
 		t.Errorf("--help: exit %d\n%s", code, stdout)
 	}
-	if code, _, stderr := runVariantsMain(t, nil, "variants", "--out", out, filepath.Join(photoDir, "nosuch.jpg")); code != exitFailure || !strings.Contains(stderr, "nosuch.jpg") {
+	if code, _, stderr := run(t, "", "variants", "--out", out, filepath.Join(photoDir, "nosuch.jpg")); code != exitFailure || !strings.Contains(stderr, "nosuch.jpg") {
 		t.Errorf("missing file: exit %d: %s", code, stderr)
 	}
 }

@@ -314,6 +314,7 @@ func TestBadUsage(t *testing.T) {
 		{"nosuchcommand"},
 		{"verify", "--data", t.TempDir(), "not-a-cid"},
 		{"invite", "--role", "king"},
+		{"serve", "--data", t.TempDir(), "--listen", "not-a-multiaddr"},
 	} {
 		r := fsRun(t, args...)
 		if r.code != exitUsage || r.stderr == "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/device"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // netFlags are the network options serve and sync share.
@@ -41,8 +42,36 @@ func addNetFlags(fs *flag.FlagSet, defaultPort int) *netFlags {
 	return n
 }
 
-// startNode builds and starts d's exchange node and dials the peers.
-func startNode(ctx context.Context, d *device.Device, nf *netFlags, logw io.Writer) (*exchange.Node, []peer.AddrInfo, error) {
+// check validates the addresses given, before anything is opened, so that
+// a typo is a usage error.
+func (nf *netFlags) check() error {
+	for _, s := range nf.peers {
+		if _, err := device.ParsePeer(s); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	for _, s := range nf.listenAddrs() {
+		if _, err := ma.NewMultiaddr(s); err != nil {
+			return usagef("--listen %q: %v", s, err)
+		}
+	}
+	return nil
+}
+
+func (nf *netFlags) listenAddrs() []string {
+	var out []string
+	for _, s := range strings.Split(*nf.listen, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// startNode builds and starts d's exchange node and dials the peers
+// (--peer, else those met before). needPeer (sync) fails early when there
+// is no peer to dial and no discovery.
+func startNode(ctx context.Context, d *device.Device, nf *netFlags, logw io.Writer, needPeer bool) (*exchange.Node, []peer.AddrInfo, error) {
 	var peers []peer.AddrInfo
 	for _, s := range nf.peers {
 		ai, err := device.ParsePeer(s)
@@ -56,11 +85,13 @@ func startNode(ctx context.Context, d *device.Device, nf *netFlags, logw io.Writ
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
-	var listen []string
-	for _, s := range strings.Split(*nf.listen, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			listen = append(listen, s)
-		}
+	listen := nf.listenAddrs()
+	// Explicit peers replace the remembered ones for this run.
+	if len(peers) == 0 {
+		peers, _ = device.KnownPeers(d.Dir)
+	}
+	if needPeer && len(peers) == 0 && *nf.noMDNS {
+		return nil, nil, fmt.Errorf("no peer to sync with: give one with --peer ADDR, or allow local discovery (drop --no-mdns)")
 	}
 	n, err := d.Node(ctx, device.NodeOptions{ListenAddrs: listen, MDNS: !*nf.noMDNS, Logger: logger})
 	if err != nil {
@@ -70,14 +101,9 @@ func startNode(ctx context.Context, d *device.Device, nf *netFlags, logw io.Writ
 		n.Close()
 		return nil, nil, fmt.Errorf("start network: %w", err)
 	}
-	// Explicit peers replace the remembered ones for this run.
-	var known []peer.AddrInfo
-	if len(peers) == 0 {
-		known, _ = device.KnownPeers(d.Dir)
-	}
 	seen := map[peer.ID]bool{}
 	var all []peer.AddrInfo
-	for _, ai := range append(peers, known...) {
+	for _, ai := range peers {
 		if seen[ai.ID] || ai.ID == n.ID() {
 			continue
 		}
