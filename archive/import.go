@@ -727,16 +727,21 @@ func (im *importer) drain(b *openBlob) error {
 		if !ok {
 			continue
 		}
-		delete(im.spill, l.CID)
-		data := make([]byte, sp.n)
-		if _, err := im.spillF.ReadAt(data, sp.off); err != nil {
-			return fmt.Errorf("import: read back waiting leaf: %w", err)
-		}
-		if err := im.raw(l.CID, data, sp.offset, false); err != nil {
+		if err := im.unspill(l.CID, sp); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// unspill reads back leaf c, kept aside by keep, and stores it.
+func (im *importer) unspill(c cid.Cid, sp spilled) error {
+	delete(im.spill, c)
+	data := make([]byte, sp.n)
+	if _, err := im.spillF.ReadAt(data, sp.off); err != nil {
+		return fmt.Errorf("import: read back waiting leaf: %w", err)
+	}
+	return im.raw(c, data, sp.offset, false)
 }
 
 // raw stores a verified raw block: a leaf of a known skeleton, or a whole
@@ -874,13 +879,7 @@ func (im *importer) finish(ok bool) error {
 		}
 		if err == nil {
 			for c, sp := range im.spill {
-				delete(im.spill, c)
-				data := make([]byte, sp.n)
-				if _, rerr := im.spillF.ReadAt(data, sp.off); rerr != nil {
-					err = fmt.Errorf("import: read back waiting leaf: %w", rerr)
-					break
-				}
-				if err = im.raw(c, data, sp.offset, false); err != nil {
+				if err = im.unspill(c, sp); err != nil {
 					break
 				}
 			}
