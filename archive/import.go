@@ -754,7 +754,7 @@ func (im *importer) raw(c cid.Cid, data []byte, off int64, wait bool) error {
 		}
 		return nil
 	}
-	meta, want, err := im.sink.WantBlob(im.ctx, c)
+	_, want, err := im.sink.WantBlob(im.ctx, c)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
@@ -772,7 +772,6 @@ func (im *importer) raw(c cid.Cid, data []byte, off int64, wait bool) error {
 			im.refuse(c, off, ReasonSkeleton, fmt.Errorf("raw blob: %v", err))
 			return nil
 		}
-		_ = meta
 		b := im.register(sk, true)
 		im.writeLeaf(leafRef{b, 0}, data, off)
 		return nil
