@@ -45,6 +45,12 @@ func Split(ctx context.Context, r io.Reader, fn func(Leaf, []byte) error) (*Skel
 		bufPool.Put(first)
 		return nil, err
 	}
+	// The pipeline notices a cancellation only where it waits; check
+	// here so that a canceled context always fails the split.
+	if err := ctx.Err(); err != nil {
+		bufPool.Put(first)
+		return nil, err
+	}
 	return split(ctx, io.MultiReader(bytes.NewReader(*first), r), first, fn)
 }
 
