@@ -846,23 +846,13 @@ func (n *Node) endgame(ss []*session) {
 
 // sendDup issues an endgame duplicate of t to s. Called with n.mu held.
 func (n *Node) sendDup(s *session, t *task) {
-	n.sched.nextID++
-	r := &request{id: n.sched.nextID, t: t, s: s, sent: time.Now(), dup: true, budget: max(t.size, 1<<10)}
-	m := wire.BlobRequest{Type: wire.ReqWant, ID: r.id, CID: t.b.want.CID.Bytes(), Class: uint32(t.class()), Observed: t.b.want.ObservedAt.UnixMilli()}
-	if t.kind == tkSkeleton {
-		m.Kind = wire.KindSkeleton
-	} else {
-		m.Kind = wire.KindLeaf
-		m.Leaf = uint32(t.leaf)
-	}
-	s.inflight[r.id] = r
-	s.inflightBytes += r.budget
-	s.classCount[t.class()]++
+	r, m := n.newRequest(s, t)
+	r.dup, r.budget = true, max(t.size, 1<<10)
 	t.dups = append(t.dups, r)
 	n.prog.mu.Lock()
 	n.prog.dups++
 	n.prog.mu.Unlock()
-	s.out <- m
+	s.issue(r, m)
 }
 
 // bestWorst is the best, over sessions, of the worst class in flight: a
@@ -877,16 +867,11 @@ func bestWorst(ss []*session) Class {
 
 // send issues t to s. Called with n.mu held.
 func (n *Node) send(s *session, t *task) {
-	n.sched.nextID++
-	r := &request{id: n.sched.nextID, t: t, s: s, sent: time.Now()}
-	m := wire.BlobRequest{Type: wire.ReqWant, ID: r.id, CID: t.b.want.CID.Bytes(), Class: uint32(t.class()), Observed: t.b.want.ObservedAt.UnixMilli()}
+	r, m := n.newRequest(s, t)
 	switch {
 	case t.kind == tkSkeleton:
-		m.Kind = wire.KindSkeleton
 		r.budget = 4 << 10
 	default:
-		m.Kind = wire.KindLeaf
-		m.Leaf = uint32(t.leaf)
 		if !t.b.small {
 			r.off = t.progress
 			m.Offset = uint32(r.off)
@@ -898,10 +883,30 @@ func (n *Node) send(s *session, t *task) {
 		}
 		r.budget = max(t.size-int64(r.off), 1<<10)
 	}
+	t.req = r
+	s.issue(r, m)
+}
+
+// newRequest numbers a request for t on s and builds its want, from the
+// start of the item. Called with n.mu held.
+func (n *Node) newRequest(s *session, t *task) (*request, wire.BlobRequest) {
+	n.sched.nextID++
+	r := &request{id: n.sched.nextID, t: t, s: s, sent: time.Now()}
+	m := wire.BlobRequest{Type: wire.ReqWant, ID: r.id, CID: t.b.want.CID.Bytes(), Class: uint32(t.class()), Observed: t.b.want.ObservedAt.UnixMilli()}
+	if t.kind == tkSkeleton {
+		m.Kind = wire.KindSkeleton
+	} else {
+		m.Kind = wire.KindLeaf
+		m.Leaf = uint32(t.leaf)
+	}
+	return r, m
+}
+
+// issue puts r on s's books and sends its want m. Called with n.mu held.
+func (s *session) issue(r *request, m wire.BlobRequest) {
 	s.inflight[r.id] = r
 	s.inflightBytes += r.budget
-	s.classCount[t.class()]++
-	t.req = r
+	s.classCount[r.t.class()]++
 	s.out <- m // room is guaranteed: at most maxInflightReqs wants outstanding
 }
 
