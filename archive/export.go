@@ -148,11 +148,7 @@ func Export(ctx context.Context, w io.Writer, src Source, store BlobSource, opts
 	if err != nil {
 		return nil, err
 	}
-	man := newManifest(KindExport, src.ProjectID(), 1, opts)
-	if err := man.sign(opts.Key); err != nil {
-		return nil, err
-	}
-	mb, err := man.block()
+	mb, err := manifestBlock(KindExport, src.ProjectID(), 1, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -261,6 +257,16 @@ func newManifest(kind string, project cid.Cid, part int, opts ExportOptions) *Ma
 	return &Manifest{Kind: kind, Project: project, Part: part, Created: now().UTC().Truncate(time.Millisecond), Exporter: exp}
 }
 
+// manifestBlock returns the block of part's manifest, signed with
+// opts.Key.
+func manifestBlock(kind string, project cid.Cid, part int, opts ExportOptions) (Block, error) {
+	man := newManifest(kind, project, part, opts)
+	if err := man.sign(opts.Key); err != nil {
+		return Block{}, err
+	}
+	return man.block()
+}
+
 // exportWriter writes blocks to one stream (Export) or to bundle parts,
 // starting a new part when the next block would pass MaxBytes.
 type exportWriter struct {
@@ -283,11 +289,7 @@ type exportWriter struct {
 
 func (ew *exportWriter) open() error {
 	n := len(ew.rep.Parts) + 1
-	man := newManifest(KindBundle, ew.project, n, ew.opts)
-	if err := man.sign(ew.opts.Key); err != nil {
-		return err
-	}
-	mb, err := man.block()
+	mb, err := manifestBlock(KindBundle, ew.project, n, ew.opts)
 	if err != nil {
 		return err
 	}
