@@ -415,6 +415,22 @@ func toPicture(img image.Image, ew, eh int64) picture {
 		b += 0xffff - a
 		return uint8(r >> 8), uint8(g >> 8), uint8(b >> 8)
 	}
+	if m, ok := img.(*image.Paletted); ok && paletteOK(m.Palette) {
+		// One conversion per palette entry, not per pixel.
+		lut := make([][3]uint8, len(m.Palette))
+		for i, c := range m.Palette {
+			lut[i][0], lut[i][1], lut[i][2] = color.RGBToYCbCr(rgb(c.RGBA()))
+		}
+		for y := 0; y < h; y++ {
+			o := y * w
+			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:w]
+			for x, i := range row {
+				c := lut[i] // an index past the palette panics, as At does
+				pic.y.pix[o+x], pic.cb.pix[o+x], pic.cr.pix[o+x] = c[0], c[1], c[2]
+			}
+		}
+		return pic
+	}
 	for y := 0; y < h; y++ {
 		o := y * w
 		switch m := img.(type) {
@@ -445,6 +461,17 @@ func toPicture(img image.Image, ew, eh int64) picture {
 		}
 	}
 	return pic
+}
+
+// paletteOK says whether every entry of p is a colour, so that a
+// look-up table of p converts its pixels as Paletted.At would.
+func paletteOK(p color.Palette) bool {
+	for _, c := range p {
+		if c == nil {
+			return false
+		}
+	}
+	return len(p) > 0
 }
 
 // subsampling returns how many luma samples one chroma sample spans,
