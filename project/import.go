@@ -449,12 +449,9 @@ func (p *Project) commitObservations(ctx context.Context, bodies []*Observation)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	h := p.vec[p.self.PeerID()]
-	switch role := p.ro.roleAt(p.self.PeerID(), h.seq+1); {
-	case role == RoleBlocked:
-		return nil, ErrBlocked
-	case !role.CanWrite():
-		return nil, ErrNotMember
+	h, _, err := p.writableHead()
+	if err != nil {
+		return nil, err
 	}
 	now := p.nowMS()
 	recs := make([]*Record, len(bodies))

@@ -26,15 +26,11 @@ func notFound(err error) error {
 func (p *Project) commit(ctx context.Context, body any) (*Record, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	h := p.vec[p.self.PeerID()]
-	// Never sign a record this device already knows will not count.
-	switch role := p.ro.roleAt(p.self.PeerID(), h.seq+1); {
-	case role == RoleBlocked:
-		return nil, ErrBlocked
-	case !role.CanWrite():
-		return nil, ErrNotMember
+	h, role, err := p.writableHead()
+	if err != nil {
+		return nil, err
 	}
-	if _, ok := body.(*Membership); ok && !p.ro.roleAt(p.self.PeerID(), h.seq+1).CanManage() {
+	if _, ok := body.(*Membership); ok && !role.CanManage() {
 		return nil, ErrNotAuthorized
 	}
 	r, err := newRecord(p.self, p.id, h.seq+1, h.cid, body)
@@ -49,6 +45,21 @@ func (p *Project) commit(ctx context.Context, body any) (*Record, error) {
 		return nil, res[0].Err
 	}
 	return r, nil
+}
+
+// writableHead returns this device's log head and its role for its next
+// record, or ErrBlocked or ErrNotMember: never sign a record this device
+// already knows will not count. p.mu is held.
+func (p *Project) writableHead() (logHead, Role, error) {
+	h := p.vec[p.self.PeerID()]
+	switch role := p.ro.roleAt(p.self.PeerID(), h.seq+1); {
+	case role == RoleBlocked:
+		return h, role, ErrBlocked
+	case !role.CanWrite():
+		return h, role, ErrNotMember
+	default:
+		return h, role, nil
+	}
 }
 
 func (p *Project) nowMS() time.Time { return p.now().UTC().Truncate(time.Millisecond) }
