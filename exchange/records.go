@@ -32,7 +32,7 @@ func (n *Node) handleRecords(s network.Stream) {
 	}
 	defer s.Scope().ReleaseMemory(wire.MaxRecordsRequest)
 	r := bufio.NewReader(s)
-	var buf, out []byte
+	var buf, out, frame []byte
 	for {
 		s.SetReadDeadline(time.Now().Add(time.Minute))
 		msg, err := wire.ReadFrame(r, wire.MaxRecordsRequest, buf)
@@ -82,7 +82,7 @@ func (n *Node) handleRecords(s network.Stream) {
 		batch.Blocks = blocks
 		batch.More = batch.More || len(blocks) == limit
 		out = batch.Marshal(out[:0])
-		frame := wire.AppendFrame(nil, out)
+		frame = wire.AppendFrame(frame[:0], out)
 		s.SetWriteDeadline(streamDeadline(len(frame)))
 		if _, err := s.Write(frame); err != nil {
 			s.Reset()
