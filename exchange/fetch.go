@@ -1029,8 +1029,7 @@ func (n *Node) refresh() error {
 			continue
 		}
 		raw := w.CID.Prefix().Codec == cid.Raw
-		switch {
-		case raw && w.Size > 0 && w.Size <= smallMax:
+		if raw && w.Size > 0 && w.Size <= smallMax {
 			b.small = true
 			preps = append(preps, prep{b, &task{b: b, kind: tkLeaf, size: w.Size}})
 			continue
