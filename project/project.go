@@ -1,11 +1,13 @@
 package project
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -335,7 +337,7 @@ func (p *Project) Members() []Member {
 		}
 		others = append(others, Member{Peer: id, Role: best.role, Since: fromMS(best.time)})
 	}
-	sortMembers(others)
+	slices.SortFunc(others, func(a, b Member) int { return cmp.Compare(a.Peer, b.Peer) })
 	return append(ms, others...)
 }
 
