@@ -396,8 +396,9 @@ func toPicture(img image.Image, ew, eh int64) picture {
 	case *image.Gray16:
 		p := newPlane(b.Dx(), b.Dy())
 		for y := 0; y < p.h; y++ {
-			for x := 0; x < p.w; x++ {
-				p.pix[y*p.stride+x] = uint8(m.Gray16At(b.Min.X+x, b.Min.Y+y).Y >> 8)
+			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:2*p.w]
+			for x := range p.w {
+				p.pix[y*p.stride+x] = row[2*x] // the high byte: samples are big-endian
 			}
 		}
 		p.ew, p.eh = ew, eh
