@@ -301,8 +301,7 @@ func (s *session) stream() (productive bool, err error) {
 	n.mu.Lock()
 	s.ready = false
 	for _, r := range s.inflight {
-		s.finish(r)
-		n.sched.push(r.t) // a no-op while another request for it is in flight, or once done
+		s.requeue(r)
 	}
 	clear(s.lacks) // the peer may have more after a reconnect
 	productive = s.recv > rx0
@@ -315,6 +314,14 @@ func (s *session) recvBytes() int64 {
 	s.n.mu.Lock()
 	defer s.n.mu.Unlock()
 	return s.recv
+}
+
+// requeue finishes r and puts its task back in the pending queue (a no-op
+// for a task that is done or has another request in flight). Called with
+// n.mu held.
+func (s *session) requeue(r *request) {
+	s.finish(r)
+	s.n.sched.push(r.t)
 }
 
 // finish removes r from the session's books. Called with n.mu held.
@@ -368,8 +375,7 @@ func (s *session) readLoop(st network.Stream) error {
 			n.mu.Lock()
 			if req := s.inflight[m.ID]; req != nil {
 				s.lacks[req.t.b.want.CID] = true
-				s.finish(req)
-				n.sched.push(req.t)
+				s.requeue(req)
 			}
 			n.mu.Unlock()
 			n.kick()
@@ -438,8 +444,7 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 	}
 	if err != nil {
 		n.mu.Lock()
-		s.finish(req)
-		n.sched.push(t)
+		s.requeue(req)
 		n.mu.Unlock()
 		n.dropPeer(s.peer, fmt.Sprintf("%s: %v", t.b.want.CID, err))
 		return err
@@ -488,8 +493,7 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 		if err != nil {
 			n.log.Warn("write leaf", "blob", b.want.CID, "leaf", t.leaf, "err", err)
 			n.mu.Lock()
-			s.finish(req)
-			n.sched.push(t)
+			s.requeue(req)
 			n.mu.Unlock()
 			return nil
 		}
@@ -563,8 +567,7 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 			n.log.Warn("blob size differs from its record", "blob", b.want.CID, "record", leaf.Size, "peer", s.peer, "says", m.Total)
 			n.mu.Lock()
 			s.lacks[b.want.CID] = true
-			s.finish(req)
-			n.sched.push(t)
+			s.requeue(req)
 			n.mu.Unlock()
 			s.cancel(req)
 			return nil
@@ -604,8 +607,7 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 		// this peer it lied; otherwise fetch the leaf whole from one peer.
 		n.mu.Lock()
 		t.progress, t.from, t.unknown = 0, nil, false
-		s.finish(req)
-		n.sched.push(t)
+		s.requeue(req)
 		n.mu.Unlock()
 		if single {
 			n.dropPeer(s.peer, fmt.Sprintf("leaf %d of %s failed verification", t.leaf, b.want.CID))
@@ -622,8 +624,7 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 		b.wmu.Unlock()
 		n.mu.Lock()
 		t.progress = p
-		s.finish(req)
-		n.sched.push(t)
+		s.requeue(req)
 		n.mu.Unlock()
 		s.cancel(req)
 		n.kick()
