@@ -2,7 +2,6 @@ package thumbs
 
 import (
 	"bytes"
-	"image"
 	"image/jpeg"
 	"os"
 	"sync"
@@ -11,18 +10,14 @@ import (
 	"github.com/fieldsync/fieldsync/internal/synth"
 )
 
-// synthPhoto is internal/synth's camera-like test image: a sky gradient
-// over textured ground, hard-edged blobs, thin strokes and grain, the mix
-// that makes decoding, resampling and encoding cost what they cost on real
-// photos.
-func synthPhoto(w, h int, seed uint64) *image.RGBA { return synth.Photo(w, h, seed) }
-
 var (
 	bigOnce sync.Once
 	bigJPEG []byte
 )
 
-// bigPhoto returns a 4000×3000 (12-megapixel) camera-like JPEG at quality
+// bigPhoto returns a 4000×3000 (12-megapixel) camera-like JPEG
+// (internal/synth's Photo: sky, textured ground, blobs, strokes and grain,
+// the mix that makes decoding cost what it costs on real photos) at quality
 // 90, made once per test binary; or, when $FIELDSYNC_BENCH_PHOTO names a
 // JPEG file, that file, to measure on a real photo.
 func bigPhoto(tb testing.TB) []byte {
@@ -36,7 +31,7 @@ func bigPhoto(tb testing.TB) []byte {
 	}
 	bigOnce.Do(func() {
 		var buf bytes.Buffer
-		if err := jpeg.Encode(&buf, synthPhoto(4000, 3000, 1), &jpeg.Options{Quality: 90}); err != nil {
+		if err := jpeg.Encode(&buf, synth.Photo(4000, 3000, 1), &jpeg.Options{Quality: 90}); err != nil {
 			panic(err)
 		}
 		bigJPEG = buf.Bytes()

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/disintegration/imaging"
+	"github.com/fieldsync/fieldsync/internal/synth"
 )
 
 const photos = "../testdata/photos"
@@ -460,7 +461,7 @@ func TestFitAndShift(t *testing.T) {
 func synthJPEG(t testing.TB, w, h int) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, synthPhoto(w, h, 2), &jpeg.Options{Quality: 90}); err != nil {
+	if err := jpeg.Encode(&buf, synth.Photo(w, h, 2), &jpeg.Options{Quality: 90}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
