@@ -42,7 +42,7 @@ func TestVariants(t *testing.T) {
 			t.Errorf("%s carries EXIF", f)
 		}
 	}
-	left, _ := filepath.Glob(filepath.Join(out, ".variant-*"))
+	left, _ := filepath.Glob(filepath.Join(out, ".*")) // writeFileAtomic's temporary files
 	if len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
