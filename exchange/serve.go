@@ -229,11 +229,6 @@ func (sv *server) writeLoop(readErr <-chan error) error {
 				return err
 			}
 			if done {
-				select {
-				case err := <-readErr:
-					return err
-				default:
-				}
 				return <-readErr
 			}
 			select {
