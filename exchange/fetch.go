@@ -1077,7 +1077,8 @@ func (n *Node) refresh() error {
 // sessions' windows, updates rates and decides completeness.
 func (n *Node) schedLoop() {
 	defer n.wg.Done()
-	tick := time.NewTicker(200 * time.Millisecond)
+	const period = 200 * time.Millisecond
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
 		select {
@@ -1088,8 +1089,7 @@ func (n *Node) schedLoop() {
 			n.prog.tick(now)
 			n.mu.Lock()
 			for _, s := range n.sessions {
-				dt := 0.2
-				s.rate = 0.7*s.rate + 0.3*float64(s.recv-s.lastRx)/dt
+				s.rate = 0.7*s.rate + 0.3*float64(s.recv-s.lastRx)/period.Seconds()
 				s.lastRx = s.recv
 				bdp := int64(2 * s.rate * s.rtt.Seconds())
 				s.window = min(max(bdp, minWindow), maxWindow)
