@@ -1,7 +1,6 @@
 package chunk
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -51,17 +50,18 @@ func Split(ctx context.Context, r io.Reader, fn func(Leaf, []byte) error) (*Skel
 		bufPool.Put(first)
 		return nil, err
 	}
-	return split(ctx, io.MultiReader(bytes.NewReader(*first), r), first, fn)
+	return split(ctx, r, first, fn)
 }
 
 // bufPool holds chunk buffers, so that many small Splits do not allocate
 // and zero a megabyte each.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
 
-// split is the pipeline for streams of more than one chunk. held is the
-// pooled buffer backing the first chunk (read again through r); it goes
-// back to the pool when the split ends.
-func split(ctx context.Context, r io.Reader, held *[]byte, fn func(Leaf, []byte) error) (*Skeleton, error) {
+// split is the pipeline for streams of more than one chunk. first is a
+// pooled buffer already holding the stream's first chunk, read from r by
+// Split; it is the first of the pipeline's buffers and goes back to the
+// pool with the others when the split ends.
+func split(ctx context.Context, r io.Reader, first *[]byte, fn func(Leaf, []byte) error) (*Skeleton, error) {
 	depth := Depth()
 	type slot struct {
 		buf  []byte
@@ -71,12 +71,13 @@ func split(ctx context.Context, r io.Reader, held *[]byte, fn func(Leaf, []byte)
 	}
 	free := make(chan *slot, depth)
 	bufs := make([]*[]byte, depth)
-	for i := 0; i < depth; i++ {
+	bufs[0] = first
+	for i := 1; i < depth; i++ {
 		bufs[i] = bufPool.Get().(*[]byte)
 		free <- &slot{buf: *bufs[i]}
 	}
 	defer func() {
-		for _, b := range append(bufs, held) {
+		for _, b := range bufs {
 			bufPool.Put(b)
 		}
 	}()
@@ -91,21 +92,27 @@ func split(ctx context.Context, r io.Reader, held *[]byte, fn func(Leaf, []byte)
 		defer wg.Done()
 		defer close(ordered)
 		var off int64
+		next := &slot{buf: *first} // filled by Split
 		for {
-			var s *slot
-			select {
-			case s = <-free:
-			case <-ctx.Done():
-				readErr = ctx.Err()
-				return
-			}
-			n, err := io.ReadFull(r, s.buf)
-			if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-				readErr = err
-				return
-			}
-			if n == 0 {
-				return
+			s, n := next, ChunkSize
+			if s != nil {
+				next = nil
+			} else {
+				select {
+				case s = <-free:
+				case <-ctx.Done():
+					readErr = ctx.Err()
+					return
+				}
+				var err error
+				n, err = io.ReadFull(r, s.buf)
+				if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+					readErr = err
+					return
+				}
+				if n == 0 {
+					return
+				}
 			}
 			s.n = n
 			s.leaf = Leaf{Offset: off, Size: n}
