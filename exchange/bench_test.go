@@ -15,6 +15,7 @@ import (
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/blob/mem"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Benchmarks report ratios against a reference measured in the same run.
@@ -275,7 +276,7 @@ func BenchmarkNothingNew(b *testing.B) {
 	obs := 10000
 	r := newRoster()
 	author, _ := newKey(b)
-	aid, _ := peerID(author)
+	aid, _ := peer.IDFromPrivateKey(author)
 	r.set(aid, RoleMember)
 	src, dst := newPeer(b, r, FilterArchive), newPeer(b, r, FilterArchive)
 	now := time.Now()

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"os"
@@ -335,7 +334,7 @@ func checkHas(t testing.TB, s blob.Store, bs ...testBlob) {
 			t.Errorf("missing %s %s: %v", b.Class, c, err)
 			continue
 		}
-		sk, err := chunk.Split(context.Background(), rc, nil)
+		sk, err := chunk.Sum(context.Background(), rc)
 		rc.Close()
 		if err != nil || sk.Root != c {
 			t.Errorf("blob %s does not verify: %v", c, err)
@@ -353,8 +352,6 @@ func checkLacks(t testing.TB, s blob.Store, bs ...testBlob) {
 	}
 }
 
-var _ = io.EOF
-
 // testLogger logs to stderr at debug level when EXCHANGE_DEBUG is set.
 func testLogger() *slog.Logger {
 	if os.Getenv("EXCHANGE_DEBUG") == "" {
@@ -362,5 +359,3 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
-
-func peerID(k crypto.PrivKey) (peer.ID, error) { return peer.IDFromPrivateKey(k) }
