@@ -640,7 +640,7 @@ func (im *importer) expand(pr *pendingRoot, c cid.Cid) {
 			pr.bad = fmt.Errorf("%w: skeleton of more than %d nodes", chunk.ErrMalformed, maxSkeletonNodes)
 			return
 		}
-		links, _, err := pbLinks(data)
+		links, _, err := chunk.NodeLinks(data)
 		if err != nil {
 			continue // ParseSkeleton will say what is wrong
 		}
@@ -700,7 +700,7 @@ func (im *importer) refuseNodes(pr *pendingRoot, err error) {
 func (im *importer) preorder(root cid.Cid) ([]chunk.Node, uint64) {
 	var out []chunk.Node
 	seen := map[cid.Cid]bool{}
-	_, size, _ := pbLinks(im.nodes[root])
+	_, size, _ := chunk.NodeLinks(im.nodes[root])
 	var walk func(c cid.Cid)
 	walk = func(c cid.Cid) {
 		if seen[c] {
@@ -709,7 +709,7 @@ func (im *importer) preorder(root cid.Cid) ([]chunk.Node, uint64) {
 		seen[c] = true
 		data := im.nodes[c]
 		out = append(out, chunk.Node{CID: c, Data: data})
-		links, _, _ := pbLinks(data)
+		links, _, _ := chunk.NodeLinks(data)
 		for _, l := range links {
 			if l.Prefix().Codec == cid.DagProtobuf {
 				walk(l)

@@ -229,3 +229,19 @@ func lengthDelimited(b []byte) (body, rest []byte, err error) {
 	}
 	return b[k : k+int(n)], b[k+int(n):], nil
 }
+
+// NodeLinks decodes a dag-pb node of this profile, as strictly as
+// ParseSkeleton does, and returns its children's CIDs in order and the
+// file bytes under it: enough to gather a skeleton from blocks that arrive
+// in any order (a CAR file) before ParseSkeleton checks the whole.
+func NodeLinks(data []byte) (links []cid.Cid, fileSize uint64, err error) {
+	n, err := decodeNode(data)
+	if err != nil {
+		return nil, 0, err
+	}
+	links = make([]cid.Cid, len(n.links))
+	for i, l := range n.links {
+		links[i] = l.cid
+	}
+	return links, n.fileSize, nil
+}
