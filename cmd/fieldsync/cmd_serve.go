@@ -15,6 +15,7 @@ var serveCmd = &command{
 	summary: "stay up: accept peers, sync with them, serve invites",
 	usage: `Usage: fieldsync serve [--data DIR] [--listen ADDRS] [--peer ADDR]... [--no-mdns]
                        [--invite [--role ROLE] [--ttl DUR]] [--json] [-v]
+                       [--ui [--http ADDR] [--http-remote] [--basemap FILE]]
 
 Runs this device as a peer until interrupted (Ctrl-C): discovers the
 project's other devices on the local network (mDNS, scoped to the project),
@@ -22,14 +23,21 @@ accepts members, syncs with them both ways, answers invites and logs peers
 coming and going. Only members get project data; blocked devices are cut
 off. Interrupting is safe: partial transfers are kept and resume next time.
 
+With --ui it also serves the web app (see 'fieldsync ui') and prints its
+URL as its first line; the app's sync view then shows this process's peers
+and progress live, and new observations appear as they arrive.
+
 Options:
 ` + dataHelp + netHelp + `  --invite        also make a one-time invite code and print it (see
                   'fieldsync invite'); --role and --ttl as there
   --json          print the addresses (and invite) as JSON, then JSON logs
+  --ui            also serve the web app; these then apply:
+` + uiHelp + `
 
 Examples:
   fieldsync serve --invite
   fieldsync serve --listen /ip4/0.0.0.0/tcp/4747 --no-mdns
+  fieldsync serve --ui --basemap ~/maps/river.mbtiles
 
 Exit codes: 0 stopped by a signal, 1 failure (e.g. the data directory is in
 use by another fieldsync, or the port is taken), 2 bad usage.
@@ -49,6 +57,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	role := fs.String("role", "member", "")
 	ttl := fs.Duration("ttl", 24*time.Hour, "")
 	asJSON := fs.Bool("json", false, "")
+	withUI := fs.Bool("ui", false, "")
+	uf := addUIFlags(fs)
 	rest, err := parseFlags(serveCmd, e, fs, args)
 	if err != nil {
 		return err
@@ -58,6 +68,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if len(rest) > 0 {
 		return usagef("unexpected argument %q", rest[0])
+	}
+	if *uf.maxUpload < 1 {
+		return usagef("--max-upload %d: want at least 1 (MiB)", *uf.maxUpload)
 	}
 	r, err := parseRole(*role)
 	if err != nil {
@@ -73,6 +86,17 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer n.Close()
+	events := n.Events()
+	var uiURL string
+	if *withUI {
+		srv, urls, stop, err := startUI(ctx, e, d, n, uf, *nf.verbose, *asJSON)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		uiURL = urls[0]
+		events = teeEvents(ctx, events, srv)
+	}
 
 	var addrs []string
 	for _, a := range n.Addrs() {
@@ -96,6 +120,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		if code != nil {
 			out["invite"] = code.String()
 		}
+		if uiURL != "" {
+			out["ui"] = uiURL
+		}
 		_ = writeJSON(e.stdout, out)
 	} else {
 		fmt.Fprintf(e.stdout, "serving %q (%s) as %s\n", p.Name(), p.ID(), n.ID())
@@ -107,7 +134,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintln(e.stdout, "press Ctrl-C to stop")
 	}
-	logEvents(ctx, e.stderr, n.Events(), *nf.verbose)
+	logEvents(ctx, e.stderr, events, *nf.verbose)
 	fmt.Fprintln(e.stderr, "stopping; partial transfers are kept")
 	return nil
 }

@@ -1,0 +1,424 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync/exchange"
+	"github.com/fieldsync/fieldsync/project"
+	"github.com/ipfs/go-cid"
+)
+
+// index is every observation as it stands, newest first, kept in memory so
+// that paging, the map and media types cost no database round trip. It is
+// rebuilt when the project's records change (the sum of the version vector
+// grows with every record applied).
+type index struct {
+	key    uint64
+	all    []*project.ObservationState // not deleted; by Created desc, then ID
+	placed []*project.ObservationState
+	other  []*project.ObservationState // without a position
+	media  map[cid.Cid]string          // variant CID → media type from the record
+	names  map[cid.Cid]string          // original CID → file name
+}
+
+type indexCache struct {
+	mu  sync.Mutex
+	cur *index
+}
+
+func vectorKey(p *project.Project) uint64 {
+	var k uint64
+	for _, seq := range p.Vector() {
+		k += seq
+	}
+	return k
+}
+
+// index returns the current index, rebuilding it if records arrived.
+func (s *Server) index(ctx context.Context) (*index, error) {
+	c := &s.idx
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := vectorKey(s.cfg.Project)
+	if c.cur != nil && c.cur.key == key {
+		return c.cur, nil
+	}
+	obs, err := s.cfg.Project.Observations(ctx, project.ObservationQuery{})
+	if err != nil {
+		return nil, err
+	}
+	ix := &index{key: key, media: map[cid.Cid]string{}, names: map[cid.Cid]string{}}
+	ix.all = make([]*project.ObservationState, len(obs))
+	for i := range obs {
+		o := &obs[i]
+		ix.all[i] = o
+		if o.Position != nil {
+			ix.placed = append(ix.placed, o)
+		} else {
+			ix.other = append(ix.other, o)
+		}
+		for _, a := range o.Attachments {
+			if a.Original != nil {
+				ix.media[a.Original.CID] = a.MediaType
+				ix.names[a.Original.CID] = a.Name
+			}
+			for _, v := range []*project.Variant{a.Preview, a.Thumbnail} {
+				if v != nil {
+					ix.media[v.CID] = "image/jpeg"
+				}
+			}
+		}
+	}
+	c.cur = ix
+	return ix, nil
+}
+
+// JSON forms (docs/ui.md).
+
+type obsJSON struct {
+	ID          string           `json:"id"`
+	Created     time.Time        `json:"created"`
+	Updated     time.Time        `json:"updated"`
+	Author      string           `json:"author"`
+	Heads       int              `json:"heads"`
+	Deleted     bool             `json:"deleted"`
+	Position    *posJSON         `json:"position"`
+	Tags        []string         `json:"tags"`
+	Notes       string           `json:"notes"`
+	Attachments []attachmentJSON `json:"attachments"`
+}
+
+type posJSON struct {
+	Lat      float64 `json:"lat"`
+	Lon      float64 `json:"lon"`
+	Accuracy float64 `json:"accuracy"`
+}
+
+type attachmentJSON struct {
+	Kind      string   `json:"kind"`
+	MediaType string   `json:"mediaType"`
+	Name      string   `json:"name"`
+	Thumbnail *varJSON `json:"thumbnail"`
+	Preview   *varJSON `json:"preview"`
+	Original  *varJSON `json:"original"`
+}
+
+type varJSON struct {
+	CID     string `json:"cid"`
+	Size    int64  `json:"size"`
+	Width   int    `json:"width"`
+	Height  int    `json:"height"`
+	State   string `json:"state"` // present, partial, absent
+	Percent int    `json:"percent"`
+}
+
+type versionJSON struct {
+	CID      string    `json:"cid"`
+	Author   string    `json:"author"`
+	Seq      uint64    `json:"seq"`
+	Updated  time.Time `json:"updated"`
+	Deleted  bool      `json:"deleted"`
+	Tags     []string  `json:"tags"`
+	Notes    string    `json:"notes"`
+	Position *posJSON  `json:"position"`
+	Counted  bool      `json:"counted"`
+	Head     bool      `json:"head"`
+	Winner   bool      `json:"winner"`
+}
+
+func toPos(p *project.Position) *posJSON {
+	if p == nil {
+		return nil
+	}
+	return &posJSON{Lat: p.Lat, Lon: p.Lon, Accuracy: p.Accuracy}
+}
+
+func nonNil(t []string) []string {
+	if t == nil {
+		return []string{}
+	}
+	return t
+}
+
+func (s *Server) obsJSON(ctx context.Context, o *project.ObservationState) obsJSON {
+	j := obsJSON{
+		ID: o.ID, Created: o.Created, Updated: o.Updated, Author: o.Author.String(),
+		Heads: o.Heads, Deleted: o.Deleted, Position: toPos(o.Position),
+		Tags: nonNil(o.Tags), Notes: o.Notes, Attachments: []attachmentJSON{},
+	}
+	for _, a := range o.Attachments {
+		j.Attachments = append(j.Attachments, attachmentJSON{
+			Kind: string(a.Kind), MediaType: a.MediaType, Name: a.Name,
+			Thumbnail: s.varJSON(ctx, a.Thumbnail),
+			Preview:   s.varJSON(ctx, a.Preview),
+			Original:  s.varJSON(ctx, a.Original),
+		})
+	}
+	return j
+}
+
+func (s *Server) varJSON(ctx context.Context, v *project.Variant) *varJSON {
+	if v == nil {
+		return nil
+	}
+	j := &varJSON{CID: v.CID.String(), Size: v.Size, Width: v.Width, Height: v.Height}
+	j.State, j.Percent = s.blobState(ctx, v.CID)
+	return j
+}
+
+// blobState says whether blob c is here: present, partial (with the
+// percentage of its bytes verified) or absent.
+func (s *Server) blobState(ctx context.Context, c cid.Cid) (string, int) {
+	if s.cfg.Store == nil {
+		return "absent", 0
+	}
+	if _, err := s.cfg.Store.Stat(ctx, c); err == nil {
+		return "present", 100
+	}
+	if ps, ok := s.cfg.Store.(PartialStatter); ok {
+		if done, size, err := ps.PartialStatus(ctx, c); err == nil {
+			pct := 0
+			if size > 0 {
+				pct = int(done * 100 / size)
+			}
+			return "partial", min(pct, 99)
+		}
+	}
+	return "absent", 0
+}
+
+func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
+	csrf, _ := s.session(r)
+	p := s.cfg.Project
+	self := p.Self().PeerID()
+	role := p.RoleOf(self)
+	out := map[string]any{
+		"project": map[string]any{"id": p.ID().String(), "name": p.Name()},
+		"device":  map[string]any{"id": self.String(), "role": string(role), "canWrite": role.CanWrite() && s.cfg.Store != nil},
+		"csrf":    csrf,
+		"basemap": nil,
+		"syncing": s.cfg.Sync != nil,
+	}
+	if s.tiles != nil {
+		out["basemap"] = s.tiles.meta
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Paging: the cursor is the last item's Created (Unix ms) and ID; the next
+// page starts after it in the index's order (Created desc, then ID asc).
+func cursorOf(o *project.ObservationState) string {
+	return strconv.FormatInt(o.Created.UnixMilli(), 10) + "." + o.ID
+}
+
+func after(list []*project.ObservationState, cursor string) (int, error) {
+	msStr, id, ok := strings.Cut(cursor, ".")
+	ms, err := strconv.ParseInt(msStr, 10, 64)
+	if !ok || err != nil {
+		return 0, fmt.Errorf("bad cursor %q", cursor)
+	}
+	i, _ := slices.BinarySearchFunc(list, struct {
+		ms int64
+		id string
+	}{ms, id}, func(o *project.ObservationState, k struct {
+		ms int64
+		id string
+	}) int {
+		om := o.Created.UnixMilli()
+		switch {
+		case om > k.ms:
+			return -1
+		case om < k.ms:
+			return 1
+		}
+		return strings.Compare(o.ID, k.id)
+	})
+	if i < len(list) && list[i].ID == id {
+		i++
+	}
+	return i, nil
+}
+
+const (
+	defaultPage = 60
+	maxPage     = 500
+)
+
+func (s *Server) handleObservations(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := defaultPage
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			httpError(w, http.StatusBadRequest, "limit %q: want a positive number", v)
+			return
+		}
+		limit = min(n, maxPage)
+	}
+	ix, err := s.index(r.Context())
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "list observations: %v", err)
+		return
+	}
+	list := ix.all
+	switch q.Get("placed") {
+	case "":
+	case "0":
+		list = ix.other
+	case "1":
+		list = ix.placed
+	default:
+		httpError(w, http.StatusBadRequest, "placed %q: want 0 or 1", q.Get("placed"))
+		return
+	}
+	start := 0
+	if c := q.Get("cursor"); c != "" {
+		if start, err = after(list, c); err != nil {
+			httpError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+	}
+	end := min(start+limit, len(list))
+	items := make([]obsJSON, 0, end-start)
+	for _, o := range list[start:end] {
+		items = append(items, s.obsJSON(r.Context(), o))
+	}
+	next := ""
+	if end < len(list) {
+		next = cursorOf(list[end-1])
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next": next, "total": len(list)})
+}
+
+func (s *Server) handleObservation(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	ctx := r.Context()
+	o, err := s.cfg.Project.Observation(ctx, id)
+	if errors.Is(err, project.ErrNotFound) {
+		httpError(w, http.StatusNotFound, "no observation %q on this device", id)
+		return
+	}
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	hist, err := s.cfg.Project.History(ctx, id)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	vs := make([]versionJSON, 0, len(hist))
+	for _, v := range hist {
+		vs = append(vs, versionJSON{
+			CID: v.CID.String(), Author: v.Author.String(), Seq: v.Seq, Updated: v.Updated,
+			Deleted: v.Deleted, Tags: nonNil(v.Tags), Notes: v.Notes, Position: toPos(v.Position),
+			Counted: v.Counted, Head: v.Head, Winner: v.Winner,
+		})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{"observation": s.obsJSON(ctx, o), "history": vs})
+}
+
+func (s *Server) handleMap(w http.ResponseWriter, r *http.Request) {
+	ix, err := s.index(r.Context())
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "map: %v", err)
+		return
+	}
+	pts := make([][3]any, len(ix.placed))
+	for i, o := range ix.placed {
+		pts[i] = [3]any{o.Position.Lat, o.Position.Lon, o.ID}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{"points": pts, "unplaced": len(ix.other)})
+}
+
+// Sync view.
+
+type classJSON struct {
+	FilesDone   int   `json:"filesDone"`
+	FilesWanted int   `json:"filesWanted"`
+	BytesDone   int64 `json:"bytesDone"`
+	BytesWanted int64 `json:"bytesWanted"`
+}
+
+type peerJSON struct {
+	ID       string  `json:"id"`
+	State    string  `json:"state"`
+	Reason   string  `json:"reason,omitempty"`
+	Rate     float64 `json:"rate"`
+	Received int64   `json:"received"`
+	Sent     int64   `json:"sent"`
+	InFlight int     `json:"inFlight"`
+}
+
+type syncJSON struct {
+	Running  bool                 `json:"running"`
+	Complete bool                 `json:"complete"`
+	Idle     bool                 `json:"idle"`
+	Rate     float64              `json:"rate"`
+	ETA      float64              `json:"eta"`
+	Records  map[string]uint64    `json:"records"`
+	Classes  map[string]classJSON `json:"classes"`
+	Peers    []peerJSON           `json:"peers"`
+}
+
+func (s *Server) syncState() syncJSON {
+	out := syncJSON{
+		ETA:     -1,
+		Records: map[string]uint64{"present": vectorKey(s.cfg.Project)},
+		Classes: map[string]classJSON{},
+		Peers:   []peerJSON{},
+	}
+	if s.cfg.Sync == nil {
+		return out
+	}
+	snap := s.cfg.Sync.Progress()
+	out.Running, out.Complete, out.Idle, out.Rate = true, snap.Complete, snap.Idle, snap.Rate
+	if snap.ETA >= 0 {
+		out.ETA = snap.ETA.Seconds()
+	}
+	out.Records["applied"] = uint64(snap.RecordsApplied)
+	for c := exchange.ClassThumbnail; c < exchange.NumClasses; c++ {
+		p := snap.Classes[c]
+		out.Classes[c.String()] = classJSON{p.FilesDone, p.FilesWanted, p.BytesDone, p.BytesWanted}
+	}
+	for _, p := range snap.Peers {
+		out.Peers = append(out.Peers, peerJSON{
+			ID: p.ID.String(), State: p.State.String(), Reason: p.Reason, Rate: p.Rate,
+			Received: p.BytesReceived, Sent: p.BytesSent, InFlight: p.InFlight,
+		})
+	}
+	return out
+}
+
+func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, s.syncState())
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func httpError(w http.ResponseWriter, code int, format string, args ...any) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// notExist reports whether err says a thing is not stored.
+func notExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -1,0 +1,20 @@
+// Package ui serves fieldsync's local web app: the project on a map, its
+// photos in a gallery, each observation's history and variants, the sync
+// live, and a form to add observations from the browser.
+//
+// The server is plain net/http. The front end is static files embedded in
+// the binary (static/): our own small JavaScript, and Leaflet,
+// leaflet.markercluster, topojson-client and world-atlas used unmodified,
+// pinned and brought from the npm registry by vendor.sh. Nothing the page
+// loads comes from another origin, and its Content-Security-Policy says so.
+//
+// Access: the URL printed at start carries a random token; the first
+// request with it gets a session cookie. Every request needs that cookie
+// (401 otherwise) and a Host header naming the address served (403
+// otherwise, against DNS rebinding); a request that changes state also needs
+// the CSRF token of /api/session. docs/ui.md has the whole HTTP API.
+//
+// Written by hand, because no well-kept library does it for this store: the
+// MBTiles reader (a few SQL queries over modernc.org/sqlite) and the
+// server-sent events hub.
+package ui

@@ -1,0 +1,261 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/fieldsync/fieldsync/project"
+	"github.com/fieldsync/fieldsync/thumbs"
+)
+
+// maxFormField caps a text field of the upload form (notes are the longest).
+const maxFormField = 64 << 10
+
+// maxUploadFiles caps the photos of one observation.
+const maxUploadFiles = 64
+
+// uploadError is a refusal with its HTTP status.
+type uploadError struct {
+	code int
+	msg  string
+}
+
+func (e *uploadError) Error() string { return e.msg }
+
+func refuse(code int, format string, args ...any) error {
+	return &uploadError{code, fmt.Sprintf(format, args...)}
+}
+
+// upload is a parsed upload form: photos spooled to files in dir.
+type upload struct {
+	dir      string
+	paths    []string
+	tags     []string
+	notes    string
+	lat, lon string
+}
+
+// handleUpload makes one observation from the photos of a multipart form,
+// through the same import path as `fieldsync add`. The whole form is read
+// and checked before anything is stored: a file that is not a photo, a
+// form over the size cap or a bad field stores nothing.
+func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
+	p := s.cfg.Project
+	if !p.RoleOf(p.Self().PeerID()).CanWrite() {
+		httpError(w, http.StatusForbidden, "this device may not add observations (its role is %s)", p.RoleOf(p.Self().PeerID()))
+		return
+	}
+	if s.cfg.Store == nil {
+		httpError(w, http.StatusServiceUnavailable, "the blob store is not open in this process")
+		return
+	}
+	s.uploadMu.Lock()
+	defer s.uploadMu.Unlock()
+	up, err := s.readUpload(w, r)
+	if up != nil && up.dir != "" {
+		defer os.RemoveAll(up.dir)
+	}
+	if err != nil {
+		var ue *uploadError
+		if errors.As(err, &ue) {
+			httpError(w, ue.code, "%s", ue.msg)
+			return
+		}
+		httpError(w, http.StatusBadRequest, "read upload: %v", err)
+		return
+	}
+	opts := project.ImportOptions{Store: s.cfg.Store, Thumbs: s.cfg.Thumbs, Tags: up.tags, Notes: up.notes}
+	if up.lat != "" || up.lon != "" {
+		pos, err := parsePosition(up.lat, up.lon)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		opts.Position, opts.ForcePosition = pos, true
+	}
+	rec, err := p.ImportFiles(r.Context(), up.paths, opts)
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, project.ErrMalformed) {
+			code = http.StatusBadRequest
+		}
+		httpError(w, code, "%v", err)
+		return
+	}
+	if s.cfg.Sync != nil {
+		s.cfg.Sync.Notify()
+	}
+	s.hub.send("observations", map[string]any{"changed": 1})
+	st := &project.ObservationState{Observation: *rec.Observation, Head: rec.CID, Author: rec.Author, Heads: 1}
+	writeJSON(w, http.StatusCreated, map[string]any{"observation": s.obsJSON(r.Context(), st)})
+}
+
+func parsePosition(lat, lon string) (*project.Position, error) {
+	la, err1 := strconv.ParseFloat(strings.TrimSpace(lat), 64)
+	lo, err2 := strconv.ParseFloat(strings.TrimSpace(lon), 64)
+	if err1 != nil || err2 != nil || math.IsNaN(la) || math.IsNaN(lo) || la < -90 || la > 90 || lo < -180 || lo > 180 {
+		return nil, fmt.Errorf("position %q, %q: want a latitude in [-90, 90] and a longitude in [-180, 180], or neither", lat, lon)
+	}
+	return &project.Position{Lat: la, Lon: lo}, nil
+}
+
+// readUpload spools the form's files into a new directory, checking each
+// one's first bytes, and reads its fields.
+func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (*upload, error) {
+	limit := s.cfg.MaxUpload
+	if r.ContentLength > limit+maxFormField*4 {
+		return nil, refuse(http.StatusRequestEntityTooLarge, "upload of %d bytes is over the limit of %d MiB", r.ContentLength, limit>>20)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit+maxFormField*4)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, "want a multipart form: %v", err)
+	}
+	dir, err := os.MkdirTemp(s.cfg.TempDir, "upload-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool upload: %w", err)
+	}
+	up := &upload{dir: dir}
+	var total int64
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return up, tooLarge(err, limit)
+		}
+		switch name := part.FormName(); name {
+		case "files":
+			if part.FileName() == "" {
+				continue // an empty file input
+			}
+			if len(up.paths) == maxUploadFiles {
+				return up, refuse(http.StatusBadRequest, "more than %d files in one observation", maxUploadFiles)
+			}
+			n, path, err := s.spool(part, dir, len(up.paths), limit-total)
+			if err != nil {
+				return up, tooLarge(err, limit)
+			}
+			total += n
+			up.paths = append(up.paths, path)
+		case "tags", "notes", "lat", "lon":
+			b, err := io.ReadAll(io.LimitReader(part, maxFormField+1))
+			if err != nil {
+				return up, tooLarge(err, limit)
+			}
+			if len(b) > maxFormField || !utf8.Valid(b) {
+				return up, refuse(http.StatusBadRequest, "field %s: over %d KiB or not UTF-8", name, maxFormField>>10)
+			}
+			v := string(b)
+			switch name {
+			case "tags":
+				for _, t := range strings.Split(v, ",") {
+					if t = strings.TrimSpace(t); t != "" {
+						up.tags = append(up.tags, t)
+					}
+				}
+			case "notes":
+				up.notes = strings.TrimSpace(v)
+			case "lat":
+				up.lat = strings.TrimSpace(v)
+			case "lon":
+				up.lon = strings.TrimSpace(v)
+			}
+		default:
+			_, _ = io.Copy(io.Discard, part)
+		}
+	}
+	if len(up.paths) == 0 {
+		return up, refuse(http.StatusBadRequest, "no photo in the upload: choose one or more photos")
+	}
+	return up, nil
+}
+
+// spool writes one uploaded file into dir, refusing it at its first bytes
+// if it is not a photo fieldsync can make variants of.
+func (s *Server) spool(part *multipart.Part, dir string, i int, room int64) (int64, string, error) {
+	name := safeName(part.FileName(), i)
+	head := make([]byte, 512)
+	n, err := io.ReadFull(part, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return 0, "", err
+	}
+	head = head[:n]
+	if n == 0 {
+		return 0, "", refuse(http.StatusBadRequest, "%s is empty", name)
+	}
+	mt, ok := thumbs.Sniff(head)
+	if !ok {
+		if mt == "application/octet-stream" {
+			mt = http.DetectContentType(head)
+		}
+		return 0, "", refuse(http.StatusUnsupportedMediaType,
+			"%s is not a photo fieldsync can show (it looks like %s); the browser takes JPEG, PNG, GIF and WebP photos; add other files with 'fieldsync add'", name, mt)
+	}
+	// One directory per file keeps the uploaded name (the attachment's
+	// name) even when two files share it.
+	sub := filepath.Join(dir, strconv.Itoa(i))
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		return 0, "", fmt.Errorf("spool upload: %w", err)
+	}
+	path := filepath.Join(sub, name)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, "", fmt.Errorf("spool upload: %w", err)
+	}
+	defer f.Close()
+	if int64(n) > room {
+		return 0, "", &http.MaxBytesError{}
+	}
+	if _, err := f.Write(head); err != nil {
+		return 0, "", fmt.Errorf("spool upload: %w", err)
+	}
+	m, err := io.Copy(f, io.LimitReader(part, room-int64(n)+1))
+	if err != nil {
+		return 0, "", err
+	}
+	if int64(n)+m > room {
+		return 0, "", &http.MaxBytesError{}
+	}
+	if err := f.Close(); err != nil {
+		return 0, "", fmt.Errorf("spool upload: %w", err)
+	}
+	return int64(n) + m, path, nil
+}
+
+func tooLarge(err error, limit int64) error {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return refuse(http.StatusRequestEntityTooLarge, "upload is over the limit of %d MiB; nothing was stored", limit>>20)
+	}
+	return err
+}
+
+// safeName keeps the base of an uploaded file's name, for the attachment's
+// name, without path separators or control characters.
+func safeName(name string, i int) string {
+	name = filepath.Base(strings.ReplaceAll(name, `\`, "/"))
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '/' {
+			return -1
+		}
+		return r
+	}, name)
+	if name == "" || name == "." || name == ".." || strings.HasPrefix(name, ".") {
+		name = fmt.Sprintf("photo-%d%s", i+1, filepath.Ext(name))
+	}
+	if len(name) > 200 {
+		name = name[len(name)-200:]
+	}
+	return name
+}
