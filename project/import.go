@@ -50,6 +50,16 @@ type ImportOptions struct {
 	GroupSize int
 }
 
+// check refuses, before any blob is stored, the tags, notes and position
+// that the observation record would refuse.
+func (o ImportOptions) check() error {
+	probe := Observation{ID: "probe", Tags: o.Tags, Notes: o.Notes, Position: o.Position}
+	if err := validateObservation(&probe); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	return nil
+}
+
 // ImportProgress reports on one file of an import.
 type ImportProgress struct {
 	Path        string
@@ -113,6 +123,9 @@ func (p *Project) ImportFiles(ctx context.Context, paths []string, opts ImportOp
 	}
 	if opts.Store == nil {
 		return nil, errors.New("import: no blob store")
+	}
+	if err := opts.check(); err != nil {
+		return nil, err
 	}
 	files := make([]importFile, len(paths))
 	for i, path := range paths {
@@ -291,6 +304,9 @@ func (p *Project) ImportDir(ctx context.Context, dir string, opts ImportOptions,
 func (p *Project) importFiles(ctx context.Context, files []importFile, opts ImportOptions, progress func(ImportProgress)) (*ImportReport, error) {
 	if opts.Store == nil {
 		return nil, errors.New("import: no blob store")
+	}
+	if err := opts.check(); err != nil {
+		return nil, err
 	}
 	results, errs, recv, batch, err := prepareGroup(ctx, files, opts)
 	if err != nil {

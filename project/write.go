@@ -93,6 +93,25 @@ func (p *Project) AddObservation(ctx context.Context, o Observation) (*Record, e
 	return p.commit(ctx, &o)
 }
 
+// AddObservations adds many new observations as AddObservation does, in
+// one transaction (one fsync): for imports and generated test projects.
+// Updated becomes now for all of them. On any error none is stored.
+func (p *Project) AddObservations(ctx context.Context, obs []Observation) ([]*Record, error) {
+	bodies := make([]*Observation, len(obs))
+	for i := range obs {
+		o := obs[i]
+		if len(o.Links) > 0 {
+			return nil, errors.New("add observations: a new observation links nothing")
+		}
+		if o.Created.IsZero() {
+			o.Created = p.nowMS()
+		}
+		o.Created = o.Created.UTC().Truncate(time.Millisecond)
+		bodies[i] = &o
+	}
+	return p.commitObservations(ctx, bodies)
+}
+
 // UpdateObservation signs a new version of observation o.ID with o's
 // content, linking every current head (so it resolves a fork if there is
 // one). Updated becomes now (never before the heads it replaces).

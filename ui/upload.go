@@ -242,8 +242,11 @@ func tooLarge(err error, limit int64) error {
 }
 
 // safeName keeps the base of an uploaded file's name, for the attachment's
-// name, without path separators or control characters.
+// name: valid UTF-8, no path separators or control characters, not hidden,
+// at most maxName bytes (cut at the front, so the extension stays).
 func safeName(name string, i int) string {
+	const maxName = 200
+	name = strings.ToValidUTF8(name, "_")
 	name = filepath.Base(strings.ReplaceAll(name, `\`, "/"))
 	name = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f || r == '/' {
@@ -251,11 +254,16 @@ func safeName(name string, i int) string {
 		}
 		return r
 	}, name)
-	if name == "" || name == "." || name == ".." || strings.HasPrefix(name, ".") {
-		name = fmt.Sprintf("photo-%d%s", i+1, filepath.Ext(name))
+	for len(name) > maxName {
+		_, n := utf8.DecodeRuneInString(name)
+		name = name[n:]
 	}
-	if len(name) > 200 {
-		name = name[len(name)-200:]
+	if name == "" || name == "." || name == ".." || strings.HasPrefix(name, ".") {
+		ext := filepath.Ext(name)
+		if len(ext) > 10 || ext == name {
+			ext = ""
+		}
+		name = fmt.Sprintf("photo-%d%s", i+1, ext)
 	}
 	return name
 }

@@ -1,0 +1,678 @@
+package ui
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/fieldsync/fieldsync/internal/device"
+	"github.com/fieldsync/fieldsync/internal/synth"
+	"github.com/fieldsync/fieldsync/project"
+	"github.com/ipfs/go-cid"
+)
+
+// newDevice makes a data directory with a project.
+func newDevice(t testing.TB) *device.Device {
+	t.Helper()
+	ctx := context.Background()
+	d, err := device.Init(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if _, err := d.CreateProject(ctx, "River survey"); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// photo writes a camera-like JPEG with EXIF (GPS when pos is set).
+func photo(t testing.TB, dir, name string, seed uint64, pos *[2]float64) string {
+	t.Helper()
+	m := synth.Meta{Taken: time.Date(2026, 5, 1, 10, 0, int(seed%60), 0, time.UTC)}
+	if pos != nil {
+		m.Lat, m.Lon = pos[0], pos[1]
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, synth.JPEG(320, 240, seed, 85, m), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func importPhoto(t testing.TB, d *device.Device, path string) *project.Record {
+	t.Helper()
+	r, err := d.Project.ImportFile(context.Background(), path, project.ImportOptions{Store: d.Store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// client is a browser stand-in: a cookie jar, logged in with the token.
+type client struct {
+	*http.Client
+	base string
+	csrf string
+}
+
+func serve(t testing.TB, cfg Config) (*Server, *client) {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, urls, err := s.Listen("127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done; s.Close() })
+	jar, _ := cookiejar.New(nil)
+	c := &client{Client: &http.Client{Jar: jar, Timeout: 30 * time.Second}, base: "http://" + ln.Addr().String()}
+	resp, err := c.Get(urls[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Request.URL.RawQuery != "" {
+		t.Fatalf("token login: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	var sess struct{ CSRF string }
+	c.getJSON(t, "/api/session", 200, &sess)
+	c.csrf = sess.CSRF
+	return s, c
+}
+
+func (c *client) get(t testing.TB, path string, hdr ...string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", c.base+path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func (c *client) getJSON(t testing.TB, path string, code int, v any) {
+	t.Helper()
+	resp := c.get(t, path)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != code {
+		t.Fatalf("GET %s: %d, want %d: %s", path, resp.StatusCode, code, b)
+	}
+	if v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("GET %s: %v: %s", path, err, b)
+		}
+	}
+}
+
+func status(t testing.TB, resp *http.Response) int {
+	t.Helper()
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestAccess(t *testing.T) {
+	d := newDevice(t)
+	s, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	plain := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path, host string) *http.Response {
+		req, _ := http.NewRequest("GET", c.base+path, nil)
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := plain.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for _, path := range []string{"/", "/api/session", "/api/observations", "/static/app.js", "/api/blobs/x"} {
+		if got := status(t, get(path, "")); got != 401 {
+			t.Errorf("GET %s without cookie: %d, want 401", path, got)
+		}
+	}
+	if got := status(t, get("/?token=wrong", "")); got != 401 {
+		t.Errorf("wrong token: %d, want 401", got)
+	}
+	// DNS rebinding: a name that resolves here but is not ours.
+	port := strings.TrimPrefix(c.base, "http://127.0.0.1")
+	for _, h := range []string{"evil.example" + port, "127.0.0.1:1", "localhost.evil" + port} {
+		if got := status(t, get("/?token="+s.Token(), h)); got != 403 {
+			t.Errorf("Host %s: %d, want 403", h, got)
+		}
+	}
+	resp := get("/?token="+s.Token(), "localhost"+port)
+	status(t, resp)
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/" {
+		t.Fatalf("token: %d to %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	ck := resp.Cookies()
+	if len(ck) != 1 || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("cookie %+v: want one HttpOnly SameSite=Strict cookie", ck)
+	}
+	// The logged-in client gets the page, with a CSP that allows no other origin.
+	r := c.get(t, "/")
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 200 || !bytes.Contains(body, []byte("<html")) {
+		t.Fatalf("index: %d %.100s", r.StatusCode, body)
+	}
+	if p := r.Header.Get("Content-Security-Policy"); !strings.Contains(p, "default-src 'none'") || strings.Contains(p, "http") {
+		t.Errorf("CSP %q", p)
+	}
+	// Beyond loopback only when asked.
+	if _, _, err := s.Listen("0.0.0.0:0", false); err == nil || !strings.Contains(err.Error(), "--http-remote") {
+		t.Errorf("listening on 0.0.0.0 without remote: %v", err)
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	d := newDevice(t)
+	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	post := func(csrf, origin string) int {
+		req, _ := http.NewRequest("POST", c.base+"/api/observations", strings.NewReader("x"))
+		req.Header.Set("Content-Type", "text/plain")
+		if csrf != "" {
+			req.Header.Set("X-CSRF-Token", csrf)
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status(t, resp)
+	}
+	if got := post("", ""); got != 403 {
+		t.Errorf("no CSRF token: %d, want 403", got)
+	}
+	if got := post("0000", ""); got != 403 {
+		t.Errorf("wrong CSRF token: %d, want 403", got)
+	}
+	if got := post(c.csrf, "http://evil.example"); got != 403 {
+		t.Errorf("foreign Origin: %d, want 403", got)
+	}
+	// Past the checks, the body is judged: not a form.
+	if got := post(c.csrf, c.base); got != 400 {
+		t.Errorf("right token and origin: %d, want 400 (not a form)", got)
+	}
+}
+
+func TestBlobs(t *testing.T) {
+	d := newDevice(t)
+	dir := t.TempDir()
+	rec := importPhoto(t, d, photo(t, dir, "a.jpg", 1, nil))
+	att := rec.Observation.Attachments[0]
+	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	orig := att.Original.CID.String()
+	want, _ := os.ReadFile(filepath.Join(dir, "a.jpg"))
+
+	r := c.get(t, "/api/blobs/"+orig)
+	got, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 200 || !bytes.Equal(got, want) {
+		t.Fatalf("blob: %d, %d bytes, want %d", r.StatusCode, len(got), len(want))
+	}
+	h := r.Header
+	if h.Get("ETag") != `"`+orig+`"` || h.Get("Content-Type") != "image/jpeg" || !strings.Contains(h.Get("Cache-Control"), "immutable") || h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("headers %v", h)
+	}
+	if got := status(t, c.get(t, "/api/blobs/"+orig, "If-None-Match", `"`+orig+`"`)); got != 304 {
+		t.Errorf("If-None-Match: %d, want 304", got)
+	}
+	r = c.get(t, "/api/blobs/"+orig, "Range", "bytes=10-19")
+	got, _ = io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 206 || !bytes.Equal(got, want[10:20]) || r.Header.Get("Content-Range") != fmt.Sprintf("bytes 10-19/%d", len(want)) {
+		t.Errorf("range: %d %q %s", r.StatusCode, got, r.Header.Get("Content-Range"))
+	}
+	for _, bad := range []string{"nope", "bafy", "Qm123", "%00"} {
+		if got := status(t, c.get(t, "/api/blobs/"+bad)); got != 400 {
+			t.Errorf("CID %q: %d, want 400", bad, got)
+		}
+	}
+	var e struct{ Error, State string }
+	absent := mustSum(t, strings.NewReader("not here"))
+	c.getJSON(t, "/api/blobs/"+absent.String(), 404, &e)
+	if e.State != "absent" || !strings.Contains(e.Error, "not on this device") {
+		t.Errorf("absent blob: %+v", e)
+	}
+
+	// A partial blob says how much has arrived.
+	data := bytes.Repeat([]byte("0123456789abcdef"), 3*chunk.ChunkSize/16+100)
+	sk, err := chunk.Sum(context.Background(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := d.Store.Begin(context.Background(), sk, blob.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := part.WriteLeaf(context.Background(), 0, data[:chunk.ChunkSize]); err != nil {
+		t.Fatal(err)
+	}
+	part.Close()
+	var pe struct {
+		State   string
+		Percent int
+	}
+	c.getJSON(t, "/api/blobs/"+sk.Root.String(), 404, &pe)
+	if pe.State != "partial" || pe.Percent != 100*chunk.ChunkSize/len(data) {
+		t.Errorf("partial blob: %+v, want partial %d %%", pe, 100*chunk.ChunkSize/len(data))
+	}
+}
+
+// A blob whose record says text/html is a download, never a page.
+func TestBlobNeverHTML(t *testing.T) {
+	d := newDevice(t)
+	path := filepath.Join(t.TempDir(), "x.html")
+	os.WriteFile(path, []byte("<html><script>alert(1)</script>"), 0o600)
+	rec := importPhoto(t, d, path)
+	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	r := c.get(t, "/api/blobs/"+rec.Observation.Attachments[0].Original.CID.String())
+	status(t, r)
+	if ct := r.Header.Get("Content-Type"); ct != "application/octet-stream" || !strings.HasPrefix(r.Header.Get("Content-Disposition"), "attachment") ||
+		!strings.Contains(r.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Errorf("html blob served as %q, %q, %q", ct, r.Header.Get("Content-Disposition"), r.Header.Get("Content-Security-Policy"))
+	}
+}
+
+type obsPage struct {
+	Items []struct {
+		ID          string
+		Position    *struct{ Lat, Lon float64 }
+		Tags        []string
+		Notes       string
+		Attachments []struct {
+			Name                         string
+			Thumbnail, Preview, Original *struct{ CID, State string }
+		}
+	}
+	Next  string
+	Total int
+}
+
+func TestObservationsPaging(t *testing.T) {
+	d := newDevice(t)
+	ctx := context.Background()
+	var obs []project.Observation
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 250 {
+		o := project.Observation{Created: base.Add(time.Duration(i/3) * time.Minute), Notes: fmt.Sprint(i),
+			Attachments: []project.Attachment{{Kind: project.AttachFile, MediaType: "text/plain", Name: "n.txt",
+				Original: &project.Variant{CID: mustSum(t, strings.NewReader(fmt.Sprint(i))), Size: 3}}}}
+		if i%2 == 0 {
+			o.Position = &project.Position{Lat: float64(i) / 10, Lon: 1}
+		}
+		obs = append(obs, o)
+	}
+	if _, err := d.Project.AddObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	for _, tc := range []struct {
+		placed string
+		want   int
+	}{{"", 250}, {"1", 125}, {"0", 125}} {
+		seen := map[string]bool{}
+		cursor := ""
+		for pages := 0; ; pages++ {
+			var p obsPage
+			c.getJSON(t, "/api/observations?limit=40&placed="+tc.placed+"&cursor="+url.QueryEscape(cursor), 200, &p)
+			if p.Total != tc.want {
+				t.Fatalf("placed=%s: total %d, want %d", tc.placed, p.Total, tc.want)
+			}
+			for _, it := range p.Items {
+				if seen[it.ID] {
+					t.Fatalf("placed=%s: %s twice", tc.placed, it.ID)
+				}
+				seen[it.ID] = true
+				if (tc.placed == "1") != (it.Position != nil) && tc.placed != "" {
+					t.Fatalf("placed=%s: item with position %v", tc.placed, it.Position)
+				}
+			}
+			if p.Next == "" {
+				break
+			}
+			cursor = p.Next
+		}
+		if len(seen) != tc.want {
+			t.Errorf("placed=%s: %d observations over all pages, want %d", tc.placed, len(seen), tc.want)
+		}
+	}
+	var m struct {
+		Points   [][3]any
+		Unplaced int
+	}
+	c.getJSON(t, "/api/map", 200, &m)
+	if len(m.Points) != 125 || m.Unplaced != 125 {
+		t.Errorf("map: %d points, %d unplaced", len(m.Points), m.Unplaced)
+	}
+	for _, bad := range []string{"limit=0", "limit=x", "cursor=zz", "placed=2"} {
+		if got := status(t, c.get(t, "/api/observations?"+bad)); got != 400 {
+			t.Errorf("%s: %d, want 400", bad, got)
+		}
+	}
+	// Detail with history.
+	var p obsPage
+	c.getJSON(t, "/api/observations?limit=1", 200, &p)
+	var detail struct {
+		Observation struct{ ID string }
+		History     []struct {
+			CID    string
+			Winner bool
+		}
+	}
+	c.getJSON(t, "/api/observations/"+p.Items[0].ID, 200, &detail)
+	if detail.Observation.ID != p.Items[0].ID || len(detail.History) != 1 || !detail.History[0].Winner {
+		t.Errorf("detail: %+v", detail)
+	}
+	c.getJSON(t, "/api/observations/nope", 404, nil)
+}
+
+// form builds a multipart upload.
+func form(t testing.TB, fields map[string]string, files map[string][]byte) (string, *bytes.Buffer) {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	for k, v := range fields {
+		w.WriteField(k, v)
+	}
+	for name, data := range files {
+		fw, _ := w.CreateFormFile("files", name)
+		fw.Write(data)
+	}
+	w.Close()
+	return w.FormDataContentType(), &b
+}
+
+func (c *client) upload(t testing.TB, fields map[string]string, files map[string][]byte) (int, map[string]any) {
+	t.Helper()
+	ct, body := form(t, fields, files)
+	req, _ := http.NewRequest("POST", c.base+"/api/observations", body)
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("X-CSRF-Token", c.csrf)
+	req.Header.Set("Origin", c.base)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// stored counts observations and blobs, and files left in the temp dir.
+func stored(t testing.TB, d *device.Device, tmp string) (obs, blobs, spooled int) {
+	t.Helper()
+	ctx := context.Background()
+	os_, err := d.Project.Observations(ctx, project.ObservationQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Store.Enumerate(ctx, func(blob.Info) error { blobs++; return nil })
+	filepath.WalkDir(tmp, func(p string, e os.DirEntry, err error) error {
+		if err == nil && p != tmp {
+			spooled++
+		}
+		return nil
+	})
+	return len(os_), blobs, spooled
+}
+
+func TestUpload(t *testing.T) {
+	d := newDevice(t)
+	tmp := t.TempDir()
+	_, c := serve(t, Config{Project: d.Project, Store: d.Store, TempDir: tmp, MaxUpload: 1 << 20})
+	dir := t.TempDir()
+	jpg, _ := os.ReadFile(photo(t, dir, "p.jpg", 7, &[2]float64{-3.5, -62.2}))
+	jpg2, _ := os.ReadFile(photo(t, dir, "q.jpg", 8, nil))
+
+	// Non-photos, an oversized file, bad fields: clear errors, nothing stored.
+	big := append(bytes.Clone(jpg), make([]byte, 2<<20)...)
+	for _, tc := range []struct {
+		name   string
+		fields map[string]string
+		files  map[string][]byte
+		code   int
+		msg    string
+	}{
+		{"text", nil, map[string][]byte{"notes.txt": []byte("hello, not a photo")}, 415, "not a photo"},
+		{"html", nil, map[string][]byte{"x.jpg": []byte("<html><body>hi</body></html>")}, 415, "text/html"},
+		{"pdf", nil, map[string][]byte{"doc.pdf": []byte("%PDF-1.7 ...")}, 415, "application/pdf"},
+		{"photo then text", nil, map[string][]byte{"a.jpg": jpg, "b.txt": []byte("text")}, 415, "not a photo"},
+		{"empty", nil, map[string][]byte{"e.jpg": {}}, 400, "empty"},
+		{"oversized", nil, map[string][]byte{"big.jpg": big}, 413, "over the limit"},
+		{"no files", map[string]string{"notes": "x"}, nil, 400, "no photo"},
+		{"bad position", map[string]string{"lat": "91", "lon": "0"}, map[string][]byte{"a.jpg": jpg}, 400, "latitude"},
+		{"half position", map[string]string{"lat": "10"}, map[string][]byte{"a.jpg": jpg}, 400, "latitude"},
+		{"long tag", map[string]string{"tags": strings.Repeat("x", 300)}, map[string][]byte{"a.jpg": jpg}, 400, "tag"},
+	} {
+		code, out := c.upload(t, tc.fields, tc.files)
+		msg, _ := out["error"].(string)
+		if code != tc.code || !strings.Contains(msg, tc.msg) {
+			t.Errorf("%s: %d %q, want %d with %q", tc.name, code, msg, tc.code, tc.msg)
+		}
+		if o, b, s := stored(t, d, tmp); o != 0 || b != 0 || s != 0 {
+			t.Fatalf("%s: left %d observations, %d blobs, %d spooled files", tc.name, o, b, s)
+		}
+	}
+
+	// A photo with EXIF GPS, tags and notes.
+	code, out := c.upload(t, map[string]string{"tags": "river, bank ,", "notes": "erosion"}, map[string][]byte{"p.jpg": jpg})
+	if code != 201 {
+		t.Fatalf("upload: %d %v", code, out)
+	}
+	var p obsPage
+	c.getJSON(t, "/api/observations", 200, &p)
+	if p.Total != 1 {
+		t.Fatalf("%d observations after upload", p.Total)
+	}
+	it := p.Items[0]
+	if it.Position == nil || it.Position.Lat > -3.4 || strings.Join(it.Tags, "|") != "river|bank" || it.Notes != "erosion" ||
+		it.Attachments[0].Name != "p.jpg" || it.Attachments[0].Thumbnail == nil || it.Attachments[0].Thumbnail.State != "present" {
+		t.Errorf("uploaded observation: %+v", it)
+	}
+	// Two photos, position set on the map over the EXIF one.
+	code, out = c.upload(t, map[string]string{"lat": "48.5", "lon": "2.25"}, map[string][]byte{"p.jpg": jpg, "q.jpg": jpg2})
+	if code != 201 {
+		t.Fatalf("upload: %d %v", code, out)
+	}
+	id := out["observation"].(map[string]any)["id"].(string)
+	var one struct {
+		Observation struct {
+			Position    *struct{ Lat, Lon float64 }
+			Attachments []any
+		}
+	}
+	c.getJSON(t, "/api/observations/"+id, 200, &one)
+	if it := one.Observation; len(it.Attachments) != 2 || it.Position == nil || it.Position.Lat != 48.5 || it.Position.Lon != 2.25 {
+		t.Errorf("second upload: %+v", it)
+	}
+	if _, _, s := stored(t, d, tmp); s != 0 {
+		t.Errorf("%d spooled files left", s)
+	}
+}
+
+// A device that may not write gets a clear refusal.
+func TestUploadNoStore(t *testing.T) {
+	d := newDevice(t)
+	_, c := serve(t, Config{Project: d.Project})
+	code, out := c.upload(t, nil, map[string][]byte{"a.jpg": {0xff, 0xd8, 0xff}})
+	if code != 503 {
+		t.Errorf("upload without store: %d %v", code, out)
+	}
+	var sess struct{ Device struct{ CanWrite bool } }
+	c.getJSON(t, "/api/session", 200, &sess)
+	if sess.Device.CanWrite {
+		t.Error("canWrite without a store")
+	}
+}
+
+func TestEvents(t *testing.T) {
+	d := newDevice(t)
+	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	resp := c.get(t, "/api/events")
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("events content type %q", ct)
+	}
+	events := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if ev, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				events <- ev
+			}
+		}
+		close(events)
+	}()
+	next := func() string {
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event")
+		}
+		return ""
+	}
+	if ev := next(); ev != "sync" {
+		t.Fatalf("first event %q, want sync", ev)
+	}
+	jpg, _ := os.ReadFile(photo(t, t.TempDir(), "p.jpg", 3, nil))
+	if code, out := c.upload(t, nil, map[string][]byte{"p.jpg": jpg}); code != 201 {
+		t.Fatalf("upload %d %v", code, out)
+	}
+	for {
+		if ev := next(); ev == "observations" {
+			break
+		}
+	}
+}
+
+// makeMBTiles writes an MBTiles file with one tile at z/x/y (XYZ).
+func makeMBTiles(t testing.TB, format string, z, x, y int, tile []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "map.mbtiles")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`CREATE TABLE metadata (name text, value text)`,
+		`CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row integer, tile_data blob)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range map[string]string{"name": "river", "format": format, "minzoom": "2", "maxzoom": "14", "bounds": "-63,-4,-62,-3"} {
+		db.Exec(`INSERT INTO metadata VALUES (?, ?)`, k, v)
+	}
+	if _, err := db.Exec(`INSERT INTO tiles VALUES (?, ?, ?, ?)`, z, x, (1<<z)-1-y, tile); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestTiles(t *testing.T) {
+	d := newDevice(t)
+	png := []byte("\x89PNG\r\n\x1a\nfake tile")
+	path := makeMBTiles(t, "png", 3, 2, 1, png)
+	_, c := serve(t, Config{Project: d.Project, Store: d.Store, Basemap: path})
+	r := c.get(t, "/tiles/3/2/1")
+	got, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 200 || !bytes.Equal(got, png) || r.Header.Get("Content-Type") != "image/png" {
+		t.Errorf("tile: %d %q %s", r.StatusCode, got, r.Header.Get("Content-Type"))
+	}
+	if got := status(t, c.get(t, "/tiles/3/2/6")); got != 404 {
+		t.Errorf("absent tile: %d", got)
+	}
+	for _, bad := range []string{"/tiles/3/8/1", "/tiles/x/1/1", "/tiles/31/0/0", "/tiles/-1/0/0"} {
+		if got := status(t, c.get(t, bad)); got != 400 {
+			t.Errorf("%s: %d, want 400", bad, got)
+		}
+	}
+	var sess struct {
+		Basemap *struct {
+			MinZoom, MaxZoom int
+			Bounds           [4]float64
+		}
+	}
+	c.getJSON(t, "/api/session", 200, &sess)
+	if sess.Basemap == nil || sess.Basemap.MinZoom != 2 || sess.Basemap.MaxZoom != 14 || sess.Basemap.Bounds[0] != -63 {
+		t.Errorf("basemap %+v", sess.Basemap)
+	}
+
+	// Not an MBTiles file, a vector one, a missing one: clear errors.
+	notDB := filepath.Join(t.TempDir(), "x.mbtiles")
+	os.WriteFile(notDB, []byte("not a database at all, just text"), 0o600)
+	for _, p := range []string{notDB, makeMBTiles(t, "pbf", 0, 0, 0, nil), filepath.Join(t.TempDir(), "none.mbtiles")} {
+		if _, err := New(Config{Project: d.Project, Basemap: p}); err == nil || !strings.Contains(err.Error(), "--basemap") {
+			t.Errorf("basemap %s: %v", p, err)
+		}
+	}
+}
+
+func TestPartialStatusSizes(t *testing.T) {
+	// The percentage for a blob whose last, short leaf is the one had.
+	d := newDevice(t)
+	data := bytes.Repeat([]byte{7}, 2*chunk.ChunkSize+10)
+	for i := range data {
+		data[i] = byte(i * 31)
+	}
+	sk, err := chunk.Sum(context.Background(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := d.Store.Begin(context.Background(), sk, blob.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer part.Close()
+	if err := part.WriteLeaf(context.Background(), 2, data[2*chunk.ChunkSize:]); err != nil {
+		t.Fatal(err)
+	}
+	done, size, err := d.Store.PartialStatus(context.Background(), sk.Root)
+	if err != nil || done != 10 || size != int64(len(data)) {
+		t.Errorf("PartialStatus = %d, %d, %v; want 10, %d", done, size, err, len(data))
+	}
+}
+
+func mustSum(t testing.TB, r io.Reader) cid.Cid {
+	t.Helper()
+	sk, err := chunk.Sum(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sk.Root
+}
