@@ -1,0 +1,482 @@
+//go:build browser
+
+// Browser tests of the web app: the real binary serving a real data
+// directory, driven in headless Chromium (Debian's chromium) with chromedp.
+//
+//	go test -tags browser -run Browser -v ./cmd/fieldsync/
+//
+// FIELDSYNC_SCREENSHOTS=DIR keeps the screenshots there (docs/img is where
+// docs/ui.md takes them from); otherwise they go to a temporary directory.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/fieldsync/fieldsync/internal/device"
+	"github.com/fieldsync/fieldsync/internal/synth"
+	"github.com/fieldsync/fieldsync/project"
+	"github.com/ipfs/go-cid"
+)
+
+// browser starts headless Chromium and returns a tab context. Page errors
+// (exceptions, console errors such as CSP refusals and failed loads) are
+// collected; tests fail on them at their end.
+type browser struct {
+	ctx    context.Context
+	mu     sync.Mutex
+	errors []string
+}
+
+func newBrowser(t *testing.T, width, height int) *browser {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not installed (apt-get install chromium): ", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	// The first run starts the browser; it must not have a timeout.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal("start chromium: ", err)
+	}
+	b := &browser{ctx: ctx}
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.IsException() || m.Type == chromedp.ConsoleError {
+				b.mu.Lock()
+				b.errors = append(b.errors, fmt.Sprintf("%s (%s)", m, m.URL))
+				b.mu.Unlock()
+			}
+		}
+	}()
+	return b
+}
+
+// pageErrors returns the page errors so far.
+func (b *browser) pageErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.errors...)
+}
+
+func (b *browser) run(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatalf("%s: %v (page errors: %v)", what, err, b.pageErrors())
+	}
+}
+
+// js runs a script for its effect.
+func (b *browser) js(t *testing.T, expr string) {
+	t.Helper()
+	evalJS[any](t, b, expr)
+}
+
+// evalJS evaluates a JavaScript expression.
+func evalJS[T any](t *testing.T, b *browser, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v (page errors: %v)", expr, err, b.pageErrors())
+	}
+	return v
+}
+
+// waitJS polls a JavaScript expression until it is true.
+func (b *browser) waitJS(t *testing.T, what, expr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s (%s): %v (page errors: %v)", what, expr, err, b.pageErrors())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// screenshot saves the page as NAME.png in $FIELDSYNC_SCREENSHOTS (or a
+// temporary directory) and returns its path.
+func (b *browser) screenshot(t *testing.T, name string) string {
+	t.Helper()
+	dir := os.Getenv("FIELDSYNC_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	time.Sleep(400 * time.Millisecond) // let tiles, fades and images settle
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", path)
+	return path
+}
+
+// writePhotos writes camera-like JPEGs into dir: n photos, every one with
+// an EXIF time, those with i%4 != 3 with a GPS position near the river.
+func writePhotos(t *testing.T, dir string, n int, seed uint64) (placed int) {
+	t.Helper()
+	os.MkdirAll(dir, 0o755)
+	for i := range n {
+		m := synth.Meta{Taken: time.Date(2026, 5, 1+i%28, 8+i%10, i%60, 0, 0, time.UTC)}
+		if i%4 != 3 {
+			m.Lat = -3.46 + 0.02*math.Sin(float64(i)+float64(seed))
+			m.Lon = -62.21 + 0.03*math.Cos(float64(i)*1.3+float64(seed))
+			placed++
+		}
+		b := synth.JPEG(640, 480, seed*1000+uint64(i), 85, m)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("IMG_%d_%04d.jpg", seed, i)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return placed
+}
+
+// lsCount counts the observations `fieldsync ls --json` lists, those with
+// a position, and those with tag.
+func lsCount(t *testing.T, data, tag string) (all, placed, tagged int) {
+	t.Helper()
+	r := fsRun(t, "ls", "--data", data, "--json")
+	expectCode(t, r, 0, "ls")
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var o struct {
+			Position any
+			Tags     []string
+		}
+		if err := json.Unmarshal([]byte(line), &o); err != nil {
+			t.Fatalf("ls line %q: %v", line, err)
+		}
+		all++
+		if o.Position != nil {
+			placed++
+		}
+		for _, tg := range o.Tags {
+			if tg == tag {
+				tagged++
+			}
+		}
+	}
+	return
+}
+
+func TestBrowserApp(t *testing.T) {
+	root := t.TempDir()
+	A, B := filepath.Join(root, "A"), filepath.Join(root, "B")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "River survey 2026"), 0, "init A")
+	writePhotos(t, filepath.Join(root, "photosA"), 24, 1)
+	expectCode(t, fsRun(t, "import", "--data", A, "--tag", "riverbank", filepath.Join(root, "photosA")), 0, "import A")
+	// The fixtures too: other formats, a non-photo, no position.
+	for _, name := range []string{"gps.jpg", "orient-6.jpg", "alpha8.png", "lossy.webp", "anim.gif"} {
+		expectCode(t, fsRun(t, "add", "--data", A, filepath.Join("..", "..", "testdata", "photos", name)), 0, "add "+name)
+	}
+	total, placed, _ := lsCount(t, A, "")
+
+	s := startServe(t, A, "--ui", "--invite")
+	url, _ := s.info["ui"].(string)
+	if !strings.HasPrefix(url, "http://127.0.0.1:") || !strings.Contains(url, "?token=") {
+		t.Fatalf("serve --ui --json gave ui %q", url)
+	}
+	b := newBrowser(t, 1280, 800)
+
+	// The map: one marker per observation with a position.
+	b.run(t, "open the app", chromedp.Navigate(url))
+	b.waitJS(t, "the map's markers", fmt.Sprintf("window.fieldsync && window.fieldsync.markerCount() === %d", placed), 20*time.Second)
+	b.waitJS(t, "the unplaced list", fmt.Sprintf("document.querySelectorAll('#unplaced li').length === %d", total-placed), 10*time.Second)
+	loc := evalJS[string](t, b, "location.href")
+	if strings.Contains(loc, "token") {
+		t.Errorf("the token stayed in the address bar: %s", loc)
+	}
+	b.screenshot(t, "map")
+
+	// The gallery: every thumbnail decoded.
+	b.js(t, `location.hash = '#/gallery'`)
+	b.waitJS(t, "all cards", fmt.Sprintf("window.fieldsync.galleryCount() === %d", total), 20*time.Second)
+	b.js(t, `window.scrollTo(0, document.body.scrollHeight)`)
+	b.waitJS(t, "every thumbnail decoded",
+		fmt.Sprintf(`(() => { const imgs = [...document.querySelectorAll('#gallery .card img.thumb')];
+			imgs.forEach(i => i.loading = 'eager');
+			return imgs.length === %d && imgs.every(i => i.complete && i.naturalWidth > 0) })()`, total), 20*time.Second)
+	b.js(t, `window.scrollTo(0, 0)`)
+	b.screenshot(t, "gallery")
+
+	// An observation's page.
+	b.js(t, `document.querySelector('#gallery .card a, #gallery .card').click()`)
+	b.waitJS(t, "the observation page", `location.hash.startsWith('#/obs/') && document.body.innerText.includes('bafk')`, 10*time.Second)
+	b.screenshot(t, "observation")
+
+	// A second device joins and syncs into the served one: its
+	// observations appear without a reload, thumbnails first.
+	b.js(t, `window.__notReloaded = true; location.hash = '#/gallery'`)
+	expectCode(t, fsRun(t, "join", "--data", B, s.info["invite"].(string)), 0, "join B")
+	const newOnB = 6
+	writePhotos(t, filepath.Join(root, "photosB"), newOnB, 2)
+	expectCode(t, fsRun(t, "import", "--data", B, "--tag", "from-B", filepath.Join(root, "photosB")), 0, "import B")
+	startServe(t, B, "--peer", s.addr(t))
+	b.waitJS(t, "B's observations in the gallery", fmt.Sprintf("window.__notReloaded === true && window.fieldsync.galleryCount() === %d", total+newOnB), 60*time.Second)
+	b.waitJS(t, "B's thumbnails", fmt.Sprintf(`(() => { const imgs = [...document.querySelectorAll('#gallery .card img.thumb')];
+			return imgs.length === %d && imgs.every(i => i.complete && i.naturalWidth > 0) })()`, total+newOnB), 60*time.Second)
+	b.waitJS(t, "B's markers", fmt.Sprintf("window.fieldsync.markerCount() === %d", placed+writePhotosPlaced(newOnB)), 20*time.Second)
+
+	// The sync view, live.
+	b.js(t, `location.hash = '#/sync'`)
+	b.waitJS(t, "a peer in the sync view", `document.querySelectorAll('#sync .peer').length >= 1`, 20*time.Second)
+	b.screenshot(t, "sync")
+
+	// An upload from the page makes an observation that ls shows.
+	up := filepath.Join(root, "upload")
+	writePhotos(t, up, 1, 3)
+	files, _ := filepath.Glob(filepath.Join(up, "*.jpg"))
+	b.js(t, `location.hash = '#/add'`)
+	b.run(t, "fill the form",
+		chromedp.WaitVisible(chromedp.CSS(`#add-form`)),
+		chromedp.SetUploadFiles(chromedp.CSS(`#add-form input[name=files]`), files),
+		chromedp.SendKeys(chromedp.CSS(`#add-form input[name=tags]`), "uploaded-in-browser, heron"),
+		chromedp.SendKeys(chromedp.CSS(`#add-form textarea[name=notes]`), "nest on the left bank"),
+	)
+	b.screenshot(t, "add")
+	b.run(t, "submit", chromedp.Click(chromedp.CSS(`#add-submit`)))
+	b.waitJS(t, "the upload's result", `document.querySelector('#add-status a[href^="#/obs/"]') !== null`, 30*time.Second)
+	if _, _, tagged := lsCount(t, A, "uploaded-in-browser"); tagged != 1 {
+		t.Errorf("ls shows %d observations tagged uploaded-in-browser, want 1", tagged)
+	}
+
+	// A phone-sized window: the gallery still works.
+	p := newBrowser(t, 800, 900)
+	p.run(t, "open on a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch), chromedp.Navigate(url))
+	p.js(t, `location.hash = '#/gallery'`)
+	p.waitJS(t, "phone cards", "window.fieldsync && window.fieldsync.galleryCount() > 0", 20*time.Second)
+	p.screenshot(t, "phone-gallery")
+
+	if errs := b.pageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}
+
+// writePhotosPlaced is how many of n photos writePhotos places.
+func writePhotosPlaced(n int) int { return n - n/4 }
+
+// generate writes a project of n observations into a new data directory:
+// positions spread over a region, 200 distinct thumbnails and previews
+// (present), originals not on this device.
+func generate(t *testing.T, dir string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := device.Init(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p, err := d.CreateProject(ctx, "Ten thousand")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const distinct = 200
+	thumbsInfo := make([]blob.Info, distinct)
+	for i := range distinct {
+		in, err := d.Store.Put(ctx, strings.NewReader(string(synth.JPEG(400, 300, uint64(i), 75, synth.Meta{}))), blob.Meta{MediaType: "image/jpeg"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		thumbsInfo[i] = in
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for start := 0; start < n; start += 1000 {
+		var obs []project.Observation
+		for i := start; i < min(start+1000, n); i++ {
+			th := thumbsInfo[i%distinct]
+			o := project.Observation{
+				Created: base.Add(time.Duration(i) * time.Minute),
+				Tags:    []string{fmt.Sprintf("transect-%d", i%17)},
+				Notes:   fmt.Sprintf("observation %d", i),
+				Attachments: []project.Attachment{{
+					Kind: project.AttachPhoto, MediaType: "image/jpeg", Name: fmt.Sprintf("IMG_%05d.jpg", i),
+					Thumbnail: &project.Variant{CID: th.CID, Size: th.Size, Width: 400, Height: 300},
+					Preview:   &project.Variant{CID: th.CID, Size: th.Size, Width: 400, Height: 300},
+					Original:  &project.Variant{CID: synthCID(t, i), Size: 4 << 20, Width: 4000, Height: 3000},
+				}},
+			}
+			if i%10 != 0 {
+				o.Position = &project.Position{Lat: -3.5 + float64(i%100)*0.01, Lon: -62.5 + float64(i/100)*0.006}
+			}
+			obs = append(obs, o)
+		}
+		if _, err := p.AddObservations(ctx, obs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// synthCID is the CID of a blob no device has.
+func synthCID(t *testing.T, i int) cid.Cid {
+	t.Helper()
+	sk, err := chunk.Sum(context.Background(), strings.NewReader(fmt.Sprintf("original %d", i)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sk.Root
+}
+
+// startUIProcess runs `fieldsync ui` on data and returns its URL.
+func startUIProcess(t *testing.T, data string) string {
+	t.Helper()
+	cmd := exec.Command(binary(t), "ui", "--data", data)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	buf := make([]byte, 512)
+	n, err := out.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := strings.TrimSpace(strings.SplitN(string(buf[:n]), "\n", 2)[0])
+	if !strings.HasPrefix(url, "http://") {
+		t.Fatalf("ui printed %q first", url)
+	}
+	return url
+}
+
+// TestBrowserScale: 10,000 observations. The first gallery paint is timed
+// from navigation start and compared with a reference in the same run: a
+// static page with the same number of the same thumbnails, served by a
+// plain file server.
+func TestBrowserScale(t *testing.T) {
+	const n = 10000
+	data := filepath.Join(t.TempDir(), "big")
+	t0 := time.Now()
+	generate(t, data, n)
+	t.Logf("generated %d observations in %v", n, time.Since(t0).Round(time.Millisecond))
+	url := startUIProcess(t, data)
+	b := newBrowser(t, 1280, 800)
+
+	// Reference: a static page with the first page's thumbnails.
+	refDir := t.TempDir()
+	thumbsDir := filepath.Join(data, "blobs")
+	var imgs []string
+	filepath.WalkDir(thumbsDir, func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && len(imgs) < 60 {
+			rel := fmt.Sprintf("t%d.jpg", len(imgs))
+			bs, _ := os.ReadFile(p)
+			os.WriteFile(filepath.Join(refDir, rel), bs, 0o644)
+			imgs = append(imgs, rel)
+		}
+		return nil
+	})
+	var page strings.Builder
+	page.WriteString("<!doctype html><meta charset=utf-8><title>ref</title><body>")
+	for _, im := range imgs {
+		fmt.Fprintf(&page, `<img src="%s" width="200" height="150">`, im)
+	}
+	os.WriteFile(filepath.Join(refDir, "index.html"), []byte(page.String()), 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refSrv := &http.Server{Handler: http.FileServer(http.Dir(refDir))}
+	go refSrv.Serve(ln)
+	t.Cleanup(func() { refSrv.Close() })
+
+	// Log in once (the cookie), then time fresh loads of each.
+	b.run(t, "log in", chromedp.Navigate(url))
+	b.waitJS(t, "the app", "window.fieldsync !== undefined", 20*time.Second)
+	appURL := strings.SplitN(url, "?", 2)[0] + "#/gallery"
+	var appTimes, refTimes []float64
+	for range 3 {
+		b.run(t, "reference page", chromedp.Navigate("http://"+ln.Addr().String()+"/"))
+		b.waitJS(t, "reference loaded", "document.readyState === 'complete'", 20*time.Second)
+		ref := evalJS[float64](t, b, "performance.getEntriesByType('navigation')[0].loadEventStart")
+		refTimes = append(refTimes, ref)
+
+		b.run(t, "gallery", chromedp.Navigate(appURL))
+		b.waitJS(t, "first gallery paint", "window.fieldsync && typeof window.fieldsync.firstGalleryPaint === 'number'", 20*time.Second)
+		ms := evalJS[float64](t, b, "window.fieldsync.firstGalleryPaint")
+		appTimes = append(appTimes, ms)
+	}
+	app, ref := median(appTimes), median(refTimes)
+	t.Logf("BENCH first gallery paint, %d observations: %.0f ms (runs %v); reference static page of 60 thumbnails: %.0f ms (runs %v); ratio %.2f×",
+		n, app, appTimes, ref, refTimes, app/ref)
+	if app >= 1000 {
+		t.Errorf("first gallery paint %.0f ms, want under 1 s", app)
+	}
+	total := evalJS[int](t, b, "window.fieldsync.galleryCount()")
+	if total <= 0 || total >= n {
+		t.Errorf("%d cards after the first paint: want one page, not all %d", total, n)
+	}
+	// Scrolling pages in more.
+	b.js(t, `window.scrollTo(0, document.body.scrollHeight)`)
+	b.waitJS(t, "the next page", fmt.Sprintf("window.fieldsync.galleryCount() > %d", total), 10*time.Second)
+	b.screenshot(t, "gallery-10k")
+
+	// The map with every marker, clustered.
+	t1 := time.Now()
+	b.js(t, `location.hash = '#/map'`)
+	b.waitJS(t, "10k markers", fmt.Sprintf("window.fieldsync.markerCount() === %d", n-n/10), 30*time.Second)
+	t.Logf("BENCH map with %d markers ready in %v", n-n/10, time.Since(t1).Round(time.Millisecond))
+	b.screenshot(t, "map-10k")
+	if errs := b.pageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2]
+}
