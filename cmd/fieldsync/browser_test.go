@@ -414,7 +414,7 @@ func TestBrowserScale(t *testing.T) {
 		return nil
 	})
 	var page strings.Builder
-	page.WriteString("<!doctype html><meta charset=utf-8><title>ref</title><body>")
+	page.WriteString(`<!doctype html><meta charset=utf-8><title>ref</title><link rel="icon" href="data:,"><body>`)
 	for _, im := range imgs {
 		fmt.Fprintf(&page, `<img src="%s" width="200" height="150">`, im)
 	}

@@ -185,8 +185,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if bad > 0 || !snap.Complete {
 		return fmt.Errorf("the phone did not end complete and verified")
 	}
-	say("done in %s. Look around:\n   fieldsync ls --data %s\n   fieldsync status --data %s",
-		time.Since(start).Round(time.Millisecond), phone.Dir, phone.Dir)
+	say("done in %s. Look around:\n   fieldsync ls --data %s\n   fieldsync status --data %s\n   fieldsync ui --data %s    (the web app: map, gallery; open the URL it prints)",
+		time.Since(start).Round(time.Millisecond), phone.Dir, phone.Dir, phone.Dir)
 	return nil
 }
 
