@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/exchange"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/ipfs/go-cid"
@@ -120,6 +121,14 @@ type varJSON struct {
 	Height  int    `json:"height"`
 	State   string `json:"state"` // present, partial, absent
 	Percent int    `json:"percent"`
+	// Fixity is the latest fixity check of a present blob (detail only;
+	// nil if never checked since it was stored, verified, on arrival).
+	Fixity *fixityJSON `json:"fixity,omitempty"`
+}
+
+type fixityJSON struct {
+	CheckedAt time.Time `json:"checkedAt"`
+	Result    string    `json:"result"`
 }
 
 type versionJSON struct {
@@ -148,6 +157,29 @@ func nonNil(t []string) []string {
 		return []string{}
 	}
 	return t
+}
+
+// withFixity adds each present variant's latest fixity check.
+func (s *Server) withFixity(ctx context.Context, j *obsJSON) {
+	fl, ok := s.cfg.Store.(blob.FixityLog)
+	if !ok {
+		return
+	}
+	for _, a := range j.Attachments {
+		for _, v := range []*varJSON{a.Thumbnail, a.Preview, a.Original} {
+			if v == nil || v.State != "present" {
+				continue
+			}
+			c, err := cid.Decode(v.CID)
+			if err != nil {
+				continue
+			}
+			if h, err := fl.FixityHistory(ctx, c); err == nil && len(h) > 0 {
+				last := h[len(h)-1]
+				v.Fixity = &fixityJSON{CheckedAt: last.CheckedAt, Result: string(last.Result)}
+			}
+		}
+	}
 }
 
 func (s *Server) obsJSON(ctx context.Context, o *project.ObservationState) obsJSON {
@@ -327,8 +359,10 @@ func (s *Server) handleObservation(w http.ResponseWriter, r *http.Request) {
 			Counted: v.Counted, Head: v.Head, Winner: v.Winner,
 		})
 	}
+	j := s.obsJSON(ctx, o)
+	s.withFixity(ctx, &j)
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{"observation": s.obsJSON(ctx, o), "history": vs})
+	writeJSON(w, http.StatusOK, map[string]any{"observation": j, "history": vs})
 }
 
 func (s *Server) handleMap(w http.ResponseWriter, r *http.Request) {

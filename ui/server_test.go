@@ -676,3 +676,28 @@ func mustSum(t testing.TB, r io.Reader) cid.Cid {
 	}
 	return sk.Root
 }
+
+// The observation page tells when each variant was last checked.
+func TestDetailFixity(t *testing.T) {
+	d := newDevice(t)
+	rec := importPhoto(t, d, photo(t, t.TempDir(), "a.jpg", 1, nil))
+	att := rec.Observation.Attachments[0]
+	if _, err := d.Store.Verify(context.Background(), att.Original.CID); err != nil {
+		t.Fatal(err)
+	}
+	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	var detail struct {
+		Observation struct {
+			Attachments []struct {
+				Original, Thumbnail struct {
+					Fixity *struct{ Result string }
+				}
+			}
+		}
+	}
+	c.getJSON(t, "/api/observations/"+rec.Observation.ID, 200, &detail)
+	a := detail.Observation.Attachments[0]
+	if a.Original.Fixity == nil || a.Original.Fixity.Result != "ok" || a.Thumbnail.Fixity != nil {
+		t.Errorf("fixity: original %+v, thumbnail %+v", a.Original.Fixity, a.Thumbnail.Fixity)
+	}
+}

@@ -10,9 +10,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"math"
 	"net"
 	"net/http"
@@ -31,6 +36,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/synth"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/ipfs/go-cid"
+	_ "modernc.org/sqlite"
 )
 
 // browser starts headless Chromium and returns a tab context. Page errors
@@ -218,7 +224,7 @@ func TestBrowserApp(t *testing.T) {
 	}
 	total, placed, _ := lsCount(t, A, "")
 
-	s := startServe(t, A, "--ui", "--invite")
+	s := startServe(t, A, "--ui", "--invite", "--basemap", makeBasemap(t, root))
 	url, _ := s.info["ui"].(string)
 	if !strings.HasPrefix(url, "http://127.0.0.1:") || !strings.Contains(url, "?token=") {
 		t.Fatalf("serve --ui --json gave ui %q", url)
@@ -228,6 +234,8 @@ func TestBrowserApp(t *testing.T) {
 	// The map: one marker per observation with a position.
 	b.run(t, "open the app", chromedp.Navigate(url))
 	b.waitJS(t, "the map's markers", fmt.Sprintf("window.fieldsync && window.fieldsync.markerCount() === %d", placed), 20*time.Second)
+	b.waitJS(t, "the basemap's tiles", `document.querySelectorAll('#map img.leaflet-tile-loaded').length > 0`, 20*time.Second)
+	b.waitJS(t, "the world outline", `document.querySelectorAll('#map .leaflet-overlay-pane path').length > 0`, 20*time.Second)
 	b.waitJS(t, "the unplaced list", fmt.Sprintf("document.querySelectorAll('#unplaced li').length === %d", total-placed), 10*time.Second)
 	loc := evalJS[string](t, b, "location.href")
 	if strings.Contains(loc, "token") {
@@ -297,6 +305,62 @@ func TestBrowserApp(t *testing.T) {
 	if errs := b.pageErrors(); len(errs) > 0 {
 		t.Errorf("page errors: %q", errs)
 	}
+}
+
+// makeBasemap writes a raster MBTiles file with tiles at zooms 0 to 16
+// over the area the photos are in: pale tiles with a grid, like a survey
+// map.
+func makeBasemap(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "river.mbtiles")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`CREATE TABLE metadata (name text, value text)`,
+		`CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row integer, tile_data blob)`,
+		`INSERT INTO metadata VALUES ('name', 'river'), ('format', 'png'), ('minzoom', '0'), ('maxzoom', '16'), ('bounds', '-62.3,-3.55,-62.1,-3.38')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tileXY := func(lat, lon float64, z int) (int, int) {
+		n := math.Exp2(float64(z))
+		x := int((lon + 180) / 360 * n)
+		r := lat * math.Pi / 180
+		y := int((1 - math.Log(math.Tan(r)+1/math.Cos(r))/math.Pi) / 2 * n)
+		return x, y
+	}
+	for z := 0; z <= 16; z++ {
+		x0, y0 := tileXY(-3.38, -62.3, z)
+		x1, y1 := tileXY(-3.55, -62.1, z)
+		for x := x0; x <= x1; x++ {
+			for y := y0; y <= y1; y++ {
+				img := image.NewRGBA(image.Rect(0, 0, 256, 256))
+				for i := range 256 {
+					for j := range 256 {
+						c := color.RGBA{0xe9, 0xf0, 0xdc, 0xff}
+						if i%64 == 0 || j%64 == 0 {
+							c = color.RGBA{0xb8, 0xc9, 0xa8, 0xff}
+						}
+						if (x+y)%2 == 0 {
+							c.B += 0x10
+						}
+						img.Set(i, j, c)
+					}
+				}
+				var buf bytes.Buffer
+				png.Encode(&buf, img)
+				if _, err := db.Exec(`INSERT INTO tiles VALUES (?, ?, ?, ?)`, z, x, (1<<z)-1-y, buf.Bytes()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	return path
 }
 
 // writePhotosPlaced is how many of n photos writePhotos places.

@@ -69,8 +69,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if len(rest) > 0 {
 		return usagef("unexpected argument %q", rest[0])
 	}
-	if *uf.maxUpload < 1 {
-		return usagef("--max-upload %d: want at least 1 (MiB)", *uf.maxUpload)
+	if *withUI {
+		if err := uf.check(); err != nil {
+			return err
+		}
 	}
 	r, err := parseRole(*role)
 	if err != nil {

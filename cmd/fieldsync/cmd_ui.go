@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 
+	"github.com/fieldsync/fieldsync/blob/disk"
 	"github.com/fieldsync/fieldsync/exchange"
 	"github.com/fieldsync/fieldsync/internal/device"
 	"github.com/fieldsync/fieldsync/ui"
@@ -61,6 +64,25 @@ type uiFlags struct {
 	maxUpload *int64
 }
 
+// check validates the options before anything opens: a bad address or one
+// beyond this machine without --http-remote is a usage error.
+func (uf *uiFlags) check() error {
+	host, _, err := net.SplitHostPort(*uf.http)
+	if err != nil {
+		return usagef("--http %q: want HOST:PORT, e.g. 127.0.0.1:8080", *uf.http)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && host != "" && ip == nil {
+		return usagef("--http %q: give an IP address (a name could be rebound to another machine)", *uf.http)
+	}
+	if ip := net.ParseIP(host); (host == "" || !ip.IsLoopback()) && host != "localhost" && !*uf.remote {
+		return usagef("--http %q listens beyond this machine, where anyone who gets the URL sees the project; add --http-remote if you mean it", *uf.http)
+	}
+	if *uf.maxUpload < 1 {
+		return usagef("--max-upload %d: want at least 1 (MiB)", *uf.maxUpload)
+	}
+	return nil
+}
+
 func addUIFlags(fs *flag.FlagSet) *uiFlags {
 	return &uiFlags{
 		http:      fs.String("http", "127.0.0.1:0", ""),
@@ -82,10 +104,13 @@ func runUI(ctx context.Context, e *env, args []string) error {
 	if len(rest) > 0 {
 		return usagef("unexpected argument %q", rest[0])
 	}
-	if *uf.maxUpload < 1 {
-		return usagef("--max-upload %d: want at least 1 (MiB)", *uf.maxUpload)
+	if err := uf.check(); err != nil {
+		return err
 	}
 	d, _, err := openProject(ctx, *data, false)
+	if errors.Is(err, disk.ErrLocked) {
+		return fmt.Errorf("%w\n(to sync and see the web app at once, stop it and run 'fieldsync serve --ui')", err)
+	}
 	if err != nil {
 		return err
 	}

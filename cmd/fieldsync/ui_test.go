@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestUICommand(t *testing.T) {
+	root := t.TempDir()
+	A := filepath.Join(root, "A")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "ui"), 0, "init")
+	expectCode(t, fsRun(t, "add", "--data", A, filepath.Join("..", "..", "testdata", "photos", "gps.jpg")), 0, "add")
+
+	// Bad usage, before anything opens.
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--http", "0.0.0.0:0"}, "--http-remote"},
+		{[]string{"--http", "nowhere"}, "HOST:PORT"},
+		{[]string{"--http", "example.org:80"}, "IP address"},
+		{[]string{"--max-upload", "0"}, "at least 1"},
+		{[]string{"extra"}, "unexpected argument"},
+	} {
+		r := fsRun(t, append([]string{"ui", "--data", A}, tc.args...)...)
+		expectCode(t, r, 2, "ui "+strings.Join(tc.args, " "))
+		if !strings.Contains(r.stderr, tc.msg) {
+			t.Errorf("ui %v: %q lacks %q", tc.args, r.stderr, tc.msg)
+		}
+	}
+	r := fsRun(t, "ui", "--data", A, "--basemap", filepath.Join(root, "none.mbtiles"))
+	expectCode(t, r, 1, "ui with a missing basemap")
+	if !strings.Contains(r.stderr, "--basemap") {
+		t.Errorf("missing basemap: %q", r.stderr)
+	}
+	r = fsRun(t, "serve", "--data", A, "--ui", "--http", "0.0.0.0:0")
+	expectCode(t, r, 2, "serve --ui beyond loopback")
+
+	// The first line is the URL; the token logs a browser in.
+	cmd := exec.Command(binary(t), "ui", "--data", A)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := strings.TrimSpace(line)
+	if !strings.HasPrefix(url, "http://127.0.0.1:") || !strings.Contains(url, "/?token=") {
+		t.Fatalf("first line %q is not the URL", line)
+	}
+	go io.Copy(io.Discard, out)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	base := strings.SplitN(url, "/?", 2)[0]
+	if resp, err := c.Get(base + "/api/observations"); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("before the token: %v %v", resp.Status, err)
+	}
+	resp, err := c.Get(url)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("with the token: %v", err)
+	}
+	resp.Body.Close()
+	resp, err = c.Get(base + "/api/observations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"total":1`) {
+		t.Fatalf("observations: %d %s", resp.StatusCode, b)
+	}
+
+	// While ui holds the data directory, a second one says what to do.
+	r = fsRun(t, "ui", "--data", A)
+	expectCode(t, r, 1, "a second ui")
+	if !strings.Contains(r.stderr, "serve --ui") {
+		t.Errorf("busy data directory: %q", r.stderr)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ui after SIGINT: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("ui did not stop on SIGINT")
+	}
+}
