@@ -241,7 +241,7 @@ func TestBrowserApp(t *testing.T) {
 	if strings.Contains(loc, "token") {
 		t.Errorf("the token stayed in the address bar: %s", loc)
 	}
-	b.screenshot(t, "map")
+	b.screenshot(t, "ui-map")
 
 	// The gallery: every thumbnail decoded.
 	b.js(t, `location.hash = '#/gallery'`)
@@ -252,12 +252,12 @@ func TestBrowserApp(t *testing.T) {
 			imgs.forEach(i => i.loading = 'eager');
 			return imgs.length === %d && imgs.every(i => i.complete && i.naturalWidth > 0) })()`, total), 20*time.Second)
 	b.js(t, `window.scrollTo(0, 0)`)
-	b.screenshot(t, "gallery")
+	b.screenshot(t, "ui-gallery")
 
 	// An observation's page.
 	b.js(t, `document.querySelector('#gallery .card a, #gallery .card').click()`)
 	b.waitJS(t, "the observation page", `location.hash.startsWith('#/obs/') && document.body.innerText.includes('bafk')`, 10*time.Second)
-	b.screenshot(t, "observation")
+	b.screenshot(t, "ui-observation")
 
 	// A second device joins and syncs into the served one: its
 	// observations appear without a reload, thumbnails first.
@@ -275,7 +275,7 @@ func TestBrowserApp(t *testing.T) {
 	// The sync view, live.
 	b.js(t, `location.hash = '#/sync'`)
 	b.waitJS(t, "a peer in the sync view", `document.querySelectorAll('#sync .peer').length >= 1`, 20*time.Second)
-	b.screenshot(t, "sync")
+	b.screenshot(t, "ui-sync")
 
 	// An upload from the page makes an observation that ls shows.
 	up := filepath.Join(root, "upload")
@@ -288,7 +288,7 @@ func TestBrowserApp(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#add-form input[name=tags]`), "uploaded-in-browser, heron"),
 		chromedp.SendKeys(chromedp.CSS(`#add-form textarea[name=notes]`), "nest on the left bank"),
 	)
-	b.screenshot(t, "add")
+	b.screenshot(t, "ui-add")
 	b.run(t, "submit", chromedp.Click(chromedp.CSS(`#add-submit`)))
 	b.waitJS(t, "the upload's result", `document.querySelector('#add-status a[href^="#/obs/"]') !== null`, 30*time.Second)
 	if _, _, tagged := lsCount(t, A, "uploaded-in-browser"); tagged != 1 {
@@ -300,7 +300,7 @@ func TestBrowserApp(t *testing.T) {
 	p.run(t, "open on a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch), chromedp.Navigate(url))
 	p.js(t, `location.hash = '#/gallery'`)
 	p.waitJS(t, "phone cards", "window.fieldsync && window.fieldsync.galleryCount() > 0", 20*time.Second)
-	p.screenshot(t, "phone-gallery")
+	p.screenshot(t, "ui-phone")
 
 	if errs := b.pageErrors(); len(errs) > 0 {
 		t.Errorf("page errors: %q", errs)
@@ -520,14 +520,14 @@ func TestBrowserScale(t *testing.T) {
 	// Scrolling pages in more.
 	b.js(t, `window.scrollTo(0, document.body.scrollHeight)`)
 	b.waitJS(t, "the next page", fmt.Sprintf("window.fieldsync.galleryCount() > %d", total), 10*time.Second)
-	b.screenshot(t, "gallery-10k")
+	b.screenshot(t, "ui-gallery-10k")
 
 	// The map with every marker, clustered.
 	t1 := time.Now()
 	b.js(t, `location.hash = '#/map'`)
 	b.waitJS(t, "10k markers", fmt.Sprintf("window.fieldsync.markerCount() === %d", n-n/10), 30*time.Second)
 	t.Logf("BENCH map with %d markers ready in %v", n-n/10, time.Since(t1).Round(time.Millisecond))
-	b.screenshot(t, "map-10k")
+	b.screenshot(t, "ui-map-10k")
 	if errs := b.pageErrors(); len(errs) > 0 {
 		t.Errorf("page errors: %q", errs)
 	}
