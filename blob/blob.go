@@ -53,6 +53,16 @@ type RangeReader interface {
 	ReadRange(ctx context.Context, c cid.Cid, off int64, n int) ([]byte, error)
 }
 
+// RangeReaderInto is the optional capability of reading part of a blob into
+// a buffer the caller owns, so that serving a big blob leaf by leaf does not
+// allocate a leaf's worth of memory per read; use ReadRangeInto, which falls
+// back to ReadRange.
+type RangeReaderInto interface {
+	// ReadRangeInto fills p with the bytes of blob c from offset off.
+	// Reading past the end of the blob is an error.
+	ReadRangeInto(ctx context.Context, c cid.Cid, off int64, p []byte) error
+}
+
 // Statter describes complete blobs.
 type Statter interface {
 	// Stat returns the blob's Info, or an error wrapping fs.ErrNotExist.

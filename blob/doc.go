@@ -6,8 +6,8 @@
 //   - blob: the bytes of one file (a photo, a thumbnail, an attachment),
 //     named by its root CID. A blob is immutable: same bytes, same CID.
 //   - complete blob: a blob whose every byte is stored and verified. Only
-//     complete blobs are visible: Fetch, Stat, Enumerate and ReadRange see
-//     nothing else.
+//     complete blobs are visible: Fetch, Stat, Enumerate, ReadRange and
+//     ReadRangeInto see nothing else.
 //   - skeleton: the blob's dag-pb nodes and its ordered leaves
 //     (chunk.Skeleton), kept for complete and partial blobs so a peer can be
 //     served the skeleton before any leaf.
@@ -30,7 +30,7 @@
 // A store is a few small role interfaces (Fetcher, Statter, Enumerator,
 // Remover, Receiver, SkeletonGetter, PartialReceiver, Batcher) embedded in
 // Store; functions should accept the smallest one they need. Optional
-// capabilities (RangeReader, Verifier, FixityLog) are found by a type
+// capabilities (RangeReader, RangeReaderInto, Verifier, FixityLog) are found by a type
 // assertion inside a helper with a fallback, as fs.ReadFile does: see
 // ReadRange.
 //

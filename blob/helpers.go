@@ -21,6 +21,24 @@ var (
 	ErrSourceChanged = errors.New("blob: source changed while reading")
 )
 
+// ReadRangeInto fills p with the bytes of blob c from offset off, using f's
+// RangeReaderInto if it has one and otherwise ReadRange. Errors are those of
+// ReadRange.
+func ReadRangeInto(ctx context.Context, f Fetcher, c cid.Cid, off int64, p []byte) error {
+	if off < 0 {
+		return fmt.Errorf("read range %s [%d,+%d): negative offset", c, off, len(p))
+	}
+	if rr, ok := f.(RangeReaderInto); ok {
+		return rr.ReadRangeInto(ctx, c, off, p)
+	}
+	b, err := ReadRange(ctx, f, c, off, len(p))
+	if err != nil {
+		return err
+	}
+	copy(p, b)
+	return nil
+}
+
 // ReadRange returns n bytes of blob c from offset off, using f's RangeReader
 // if it has one and otherwise reading through Fetch. A missing blob gives an
 // error wrapping fs.ErrNotExist; a range past the end of the blob is an error

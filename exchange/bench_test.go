@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -51,8 +53,32 @@ func BenchmarkLoopbackOriginal(b *testing.B) {
 		s.Close()
 	})
 	var exTotal, rawTotal time.Duration
+	var faults int64
 	for i := 0; i < b.N; i++ {
-		dst := newPeer(b, r, FilterArchive)
+		// The receiver is closed and dropped at the end of its iteration
+		// (newPeer's cleanup would keep it, and its 512 MiB copy, until
+		// the benchmark ends), and garbage is collected before the next
+		// receiver starts, as testing does before each run. Otherwise
+		// each iteration puts its copy in memory never touched before,
+		// and on a VM whose memory is backed lazily those first-touch
+		// page faults can cost more than the whole raw transfer (see
+		// docs/benchmarks.md); minflt/op reports those that remain.
+		runtime.GC()
+		k, id := newKey(b)
+		r.set(id, RoleMember)
+		proj := newTestProject(r, FilterArchive)
+		n, err := New(Config{
+			Key: k, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, ProjectID: "test",
+			Store: mem.New(), Access: r, Records: proj, Wants: proj, Filter: FilterArchive,
+			Logger: testLogger(),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := n.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		dst := &tpeer{n: n, id: id}
 		connect(b, dst, src)
 		// Reference: a raw stream over the same connection, measured
 		// before and after the sync (the mean), so that load from other
@@ -71,20 +97,51 @@ func BenchmarkLoopbackOriginal(b *testing.B) {
 			return time.Since(t0)
 		}
 		r1 := raw()
+		stop := benchProfile(b, i)
+		f0 := minorFaults()
 		t0 := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		if err := dst.n.Sync(ctx); err != nil {
 			b.Fatal(err)
 		}
 		cancel()
-		exTotal += time.Since(t0)
-		rawTotal += (r1 + raw()) / 2
+		ex := time.Since(t0)
+		exTotal += ex
+		f := minorFaults() - f0
+		faults += f
+		stop()
+		r2 := raw()
+		rawTotal += (r1 + r2) / 2
+		b.Logf("iteration %d: sync %v (%d minor faults), raw %v before and %v after", i, ex.Round(time.Millisecond), f, r1.Round(time.Millisecond), r2.Round(time.Millisecond))
 		dst.n.Close()
 	}
 	mb := float64(size) / 1e6 * float64(b.N)
 	b.ReportMetric(mb/exTotal.Seconds(), "MB/s")
 	b.ReportMetric(mb/rawTotal.Seconds(), "raw-MB/s")
 	b.ReportMetric(rawTotal.Seconds()/exTotal.Seconds(), "x-raw")
+	if f0 := minorFaults(); f0 >= 0 {
+		b.ReportMetric(float64(faults)/float64(b.N), "minflt/op")
+	}
+}
+
+// benchProfile writes a CPU profile of the timed part of iteration i to
+// $EXCHANGE_BENCH_CPUPROFILE.i, when that is set; the returned func stops it.
+func benchProfile(b *testing.B, i int) func() {
+	path := os.Getenv("EXCHANGE_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", path, i))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // BenchmarkSlowLink: 2 Mbit/s and 100 ms round trip (toxiproxy). Reports

@@ -31,6 +31,13 @@ import (
 // maxServeQueue bounds the wants queued from one peer.
 const maxServeQueue = 4096
 
+// serveBufs is how many leaf buffers a serving stream keeps for reuse:
+// leaves of complete blobs are read into them rather than into a fresh
+// 1 MiB allocation each, so serving a big original makes no garbage per
+// leaf. Two cover the usual case (one item in flight, one preempted by a
+// thumbnail) and match the memory handleBlobs reserves.
+const serveBufs = 2
+
 type serveReq struct {
 	id       uint64
 	root     cid.Cid
@@ -41,6 +48,7 @@ type serveReq struct {
 	observed int64
 	index    int
 	data     []byte // loaded item (skeleton bytes or leaf), nil until first served
+	pooled   bool   // data is one of the server's leaf buffers
 }
 
 type serveQueue []*serveReq
@@ -78,6 +86,28 @@ type server struct {
 	announce [][]byte
 	hello    bool
 	done     bool
+
+	bufs [][]byte // free leaf buffers; used by the writer goroutine only
+}
+
+// leafBuf returns a free leaf buffer (chunk.ChunkSize bytes).
+func (sv *server) leafBuf() []byte {
+	if k := len(sv.bufs); k > 0 {
+		b := sv.bufs[k-1]
+		sv.bufs = sv.bufs[:k-1]
+		return b
+	}
+	return make([]byte, chunk.ChunkSize)
+}
+
+// release drops r's loaded item, keeping its buffer for reuse if it is a
+// leaf buffer. Only once r's last frame has been written: the stream
+// copies what it is given before Write returns.
+func (sv *server) release(r *serveReq) {
+	if r.pooled && len(sv.bufs) < serveBufs {
+		sv.bufs = append(sv.bufs, r.data[:chunk.ChunkSize])
+	}
+	r.data, r.pooled = nil, false
 }
 
 func (n *Node) handleBlobs(s network.Stream) {
@@ -249,10 +279,12 @@ func (sv *server) writeLoop(readErr <-chan error) error {
 			}
 			delete(sv.byID, top.id)
 			sv.mu.Unlock()
-			top.data = nil
 		}
 		if err := send(m); err != nil {
 			return err
+		}
+		if finished {
+			sv.release(top)
 		}
 	}
 }
@@ -262,8 +294,13 @@ func (sv *server) writeLoop(readErr <-chan error) error {
 func (sv *server) nextFrame(r *serveReq) (*wire.BlobResponse, bool, error) {
 	ctx := sv.n.ctx
 	if r.data == nil {
+		buf := sv.leafBuf()
 		var err error
-		r.data, err = sv.n.load(ctx, r.root, r.kind, r.leaf)
+		r.data, err = sv.n.load(ctx, r.root, r.kind, r.leaf, buf)
+		r.pooled = len(r.data) > 0 && &r.data[0] == &buf[0]
+		if !r.pooled && len(sv.bufs) < serveBufs {
+			sv.bufs = append(sv.bufs, buf)
+		}
 		if err != nil {
 			code := wire.CodeOf(err)
 			if errors.Is(err, fs.ErrNotExist) {
@@ -307,8 +344,10 @@ func (n *Node) skeleton(ctx context.Context, root cid.Cid) (*chunk.Skeleton, err
 }
 
 // load reads what a peer asked for: a blob's marshalled skeleton, or one of
-// its leaves, from a complete blob or from a partial one being received.
-func (n *Node) load(ctx context.Context, root cid.Cid, kind uint32, leaf int) ([]byte, error) {
+// its leaves, from a complete blob or from a partial one being received. A
+// leaf of a complete blob is read into buf (chunk.ChunkSize bytes) when the
+// store can; anything else is returned in memory of its own.
+func (n *Node) load(ctx context.Context, root cid.Cid, kind uint32, leaf int, buf []byte) ([]byte, error) {
 	if kind == wire.KindLeaf && root.Prefix().Codec == cid.Raw && leaf == 0 {
 		// A one-leaf blob: the leaf is the blob.
 		if data, err := readAll(ctx, n.cfg.Store, root); err == nil {
@@ -326,7 +365,11 @@ func (n *Node) load(ctx context.Context, root cid.Cid, kind uint32, leaf int) ([
 		return nil, wire.ErrBadRequest
 	}
 	l := sk.Leaves[leaf]
-	if data, err := blob.ReadRange(ctx, n.cfg.Store, root, l.Offset, l.Size); err == nil {
+	if l.Size <= len(buf) {
+		if err := blob.ReadRangeInto(ctx, n.cfg.Store, root, l.Offset, buf[:l.Size]); err == nil {
+			return buf[:l.Size], nil
+		}
+	} else if data, err := blob.ReadRange(ctx, n.cfg.Store, root, l.Offset, l.Size); err == nil {
 		return data, nil
 	}
 	n.mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"slices"
@@ -207,6 +208,7 @@ func testMissing(t *testing.T, s blob.Store) {
 	wantNotExist(t, "Skeleton", err)
 	_, err = blob.ReadRange(ctx, s, c, 0, 1)
 	wantNotExist(t, "ReadRange", err)
+	wantNotExist(t, "ReadRangeInto", blob.ReadRangeInto(ctx, s, c, 0, make([]byte, 1)))
 	if ok, err := blob.Has(ctx, s, c); ok || err != nil {
 		t.Fatalf("Has: %v %v", ok, err)
 	}
@@ -222,10 +224,22 @@ func testMissing(t *testing.T, s blob.Store) {
 // fetchOnly hides every capability but Fetch, to test the fallback.
 type fetchOnly struct{ blob.Fetcher }
 
+// rangeOnly hides RangeReaderInto (if any), to test ReadRangeInto's
+// fallback to ReadRange.
+type rangeOnly struct{ s blob.Store }
+
+func (r rangeOnly) Fetch(ctx context.Context, c cid.Cid) (io.ReadCloser, error) {
+	return r.s.Fetch(ctx, c)
+}
+
+func (r rangeOnly) ReadRange(ctx context.Context, c cid.Cid, off int64, n int) ([]byte, error) {
+	return blob.ReadRange(ctx, r.s, c, off, n)
+}
+
 func testReadRange(t *testing.T, s blob.Store) {
 	data := Data(3, 2*chunk.ChunkSize+100)
 	in := put(t, s, data, "")
-	for _, f := range []blob.Fetcher{s, fetchOnly{s}} {
+	for _, f := range []blob.Fetcher{s, fetchOnly{s}, rangeOnly{s}} {
 		for _, r := range [][2]int{{0, 0}, {0, 10}, {5, 100}, {chunk.ChunkSize - 3, 7}, {len(data) - 10, 10}, {0, len(data)}, {len(data), 0}} {
 			got, err := blob.ReadRange(ctx, f, in.CID, int64(r[0]), r[1])
 			if err != nil {
@@ -234,11 +248,24 @@ func testReadRange(t *testing.T, s blob.Store) {
 			if !bytes.Equal(got, data[r[0]:r[0]+r[1]]) {
 				t.Fatalf("ReadRange(%d, %d) via %T: wrong bytes", r[0], r[1], f)
 			}
+			into := bytes.Repeat([]byte{0xa5}, r[1])
+			if err := blob.ReadRangeInto(ctx, f, in.CID, int64(r[0]), into); err != nil {
+				t.Fatalf("ReadRangeInto(%d, %d) via %T: %v", r[0], r[1], f, err)
+			}
+			if !bytes.Equal(into, data[r[0]:r[0]+r[1]]) {
+				t.Fatalf("ReadRangeInto(%d, %d) via %T: wrong bytes", r[0], r[1], f)
+			}
 		}
 		for _, r := range [][2]int{{len(data) - 5, 10}, {len(data) + 1, 1}} {
 			if _, err := blob.ReadRange(ctx, f, in.CID, int64(r[0]), r[1]); err == nil {
 				t.Fatalf("ReadRange(%d, %d) past the end via %T: no error", r[0], r[1], f)
 			}
+			if err := blob.ReadRangeInto(ctx, f, in.CID, int64(r[0]), make([]byte, r[1])); err == nil {
+				t.Fatalf("ReadRangeInto(%d, %d) past the end via %T: no error", r[0], r[1], f)
+			}
+		}
+		if err := blob.ReadRangeInto(ctx, f, in.CID, -1, make([]byte, 1)); err == nil {
+			t.Fatalf("ReadRangeInto at a negative offset via %T: no error", f)
 		}
 	}
 }

@@ -90,11 +90,12 @@ type Store struct {
 }
 
 var (
-	_ blob.Store       = (*Store)(nil)
-	_ blob.RangeReader = (*Store)(nil)
-	_ blob.Verifier    = (*Store)(nil)
-	_ blob.FixityLog   = (*Store)(nil)
-	_ blob.FixityStore = (*Store)(nil)
+	_ blob.Store           = (*Store)(nil)
+	_ blob.RangeReader     = (*Store)(nil)
+	_ blob.RangeReaderInto = (*Store)(nil)
+	_ blob.Verifier        = (*Store)(nil)
+	_ blob.FixityLog       = (*Store)(nil)
+	_ blob.FixityStore     = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the blob store whose files live under
@@ -357,6 +358,23 @@ func (s *Store) ReadRange(ctx context.Context, c cid.Cid, off int64, n int) ([]b
 		return nil, fmt.Errorf("read range %s [%d,+%d): %w", c, off, n, err)
 	}
 	return buf, nil
+}
+
+// ReadRangeInto implements blob.RangeReaderInto.
+func (s *Store) ReadRangeInto(ctx context.Context, c cid.Cid, off int64, p []byte) error {
+	f, size, err := s.openBlob(ctx, c)
+	if err != nil {
+		return fmt.Errorf("read range of blob %s: %w", c, err)
+	}
+	defer f.Close()
+	n := len(p)
+	if off < 0 || off+int64(n) > size {
+		return fmt.Errorf("read range %s [%d,+%d) of %d bytes: %w", c, off, n, size, io.ErrUnexpectedEOF)
+	}
+	if _, err := f.ReadAt(p, off); err != nil {
+		return fmt.Errorf("read range %s [%d,+%d): %w", c, off, n, err)
+	}
+	return nil
 }
 
 // enumPage is how many rows Enumerate reads per query. fn runs with no

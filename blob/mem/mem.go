@@ -45,9 +45,10 @@ type Store struct {
 }
 
 var (
-	_ blob.Store     = (*Store)(nil)
-	_ blob.Verifier  = (*Store)(nil)
-	_ blob.FixityLog = (*Store)(nil)
+	_ blob.Store           = (*Store)(nil)
+	_ blob.RangeReaderInto = (*Store)(nil)
+	_ blob.Verifier        = (*Store)(nil)
+	_ blob.FixityLog       = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -96,6 +97,22 @@ func (s *Store) ReadRange(ctx context.Context, c cid.Cid, off int64, n int) ([]b
 		return nil, fmt.Errorf("read range %s [%d,+%d) of %d bytes: %w", c, off, n, len(e.data), io.ErrUnexpectedEOF)
 	}
 	return bytes.Clone(e.data[off : off+int64(n)]), nil
+}
+
+// ReadRangeInto implements blob.RangeReaderInto.
+func (s *Store) ReadRangeInto(ctx context.Context, c cid.Cid, off int64, p []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e, ok := s.get(c)
+	if !ok {
+		return notExist("read range of", c)
+	}
+	if off < 0 || off+int64(len(p)) > int64(len(e.data)) {
+		return fmt.Errorf("read range %s [%d,+%d) of %d bytes: %w", c, off, len(p), len(e.data), io.ErrUnexpectedEOF)
+	}
+	copy(p, e.data[off:])
+	return nil
 }
 
 // Stat implements blob.Statter.
