@@ -146,6 +146,11 @@
     return atts.find((a) => a.kind === 'photo') || atts[0] || null;
   }
 
+  // The phone layout sizes the map from the top bar's height, which wraps.
+  const bar = $('topbar');
+  const setBarHeight = () => document.documentElement.style.setProperty('--bar-h', bar.offsetHeight + 'px');
+  new ResizeObserver(setBarHeight).observe(bar);
+
   // ---------- session, routing ----------
 
   let session = null;
@@ -218,6 +223,13 @@
     return geo;
   }
 
+  // fitZoom is the deepest zoom to fit points at: the world outline says
+  // little beyond zoom 7, an offline tile set says more.
+  function fitZoom() {
+    const bm = session && session.basemap;
+    return bm && bm.format !== 'pbf' ? Math.max(7, Math.min(16, bm.maxZoom + 1)) : 7;
+  }
+
   // newMap makes a Leaflet map with the world outline and, when the session
   // has one, the offline tile set over it.
   function newMap(id) {
@@ -261,7 +273,7 @@
       const m = await getJSON('/api/map');
       const pts = m.points || [];
       addMarkers(pts);
-      if (pts.length) map.fitBounds(L.latLngBounds(pts.map((p) => [p[0], p[1]])), { padding: [30, 30], maxZoom: 15 });
+      if (pts.length) map.fitBounds(L.latLngBounds(pts.map((p) => [p[0], p[1]])), { padding: [30, 30], maxZoom: fitZoom() });
       else if (session && session.basemap && session.basemap.bounds) {
         const [w, s, e, n] = session.basemap.bounds;
         map.fitBounds([[s, w], [n, e]]);
@@ -272,13 +284,28 @@
     loadUnplaced(true);
   }
 
+  // The bounds of every placed observation (for the add form's map), once.
+  let pointBounds = null;
+  function pointsBounds() {
+    if (!pointBounds) {
+      pointBounds = getJSON('/api/map').then((m) => {
+        const pts = m.points || [];
+        return pts.length ? L.latLngBounds(pts.map((p) => [p[0], p[1]])) : null;
+      }).catch(() => null);
+    }
+    return pointBounds;
+  }
+
   function addMarkers(points) {
     const ms = [];
     for (const [lat, lon, id] of points) {
       if (markerIDs.has(id)) continue;
       markerIDs.add(id);
       const m = L.marker([lat, lon], { title: id });
-      m.bindPopup(() => popupFor(id, m), { minWidth: 160, maxWidth: 260 });
+      // the popup's content is made when it first opens (10,000 markers
+      // need no 10,000 elements)
+      m.bindPopup('…', { minWidth: 160, maxWidth: 260 });
+      m.once('popupopen', () => m.setPopupContent(popupFor(id, m)));
       ms.push(m);
     }
     if (ms.length) cluster.addLayers(ms);
@@ -446,6 +473,14 @@
     try {
       const r = await getJSON('/api/observations?limit=' + PAGE);
       remember(r.items);
+      // blobs that completed without our hearing of it (a missed event)
+      for (const o of r.items) {
+        for (const a of o.attachments || []) {
+          for (const v of [a.thumbnail, a.preview, a.original]) {
+            if (v && v.state === 'present' && waiting.has(v.cid)) blobArrived(v.cid);
+          }
+        }
+      }
       if (gallery.started) {
         const fresh = [];
         for (const o of r.items) {
@@ -531,6 +566,14 @@
     return p;
   }
 
+  // fixityText: a present blob is verified against its CID when it is
+  // stored; a later fixity check (fieldsync verify) says when and how.
+  function fixityText(v) {
+    if (stateOf(v) !== 'present') return '–';
+    if (!v.fixity) return 'on arrival';
+    return v.fixity.result + ', ' + fmtTime(v.fixity.checkedAt);
+  }
+
   function renderObs(o, history) {
     const atts = o.attachments || [];
     const title = o.tags && o.tags.length ? o.tags.join(', ') : 'Observation';
@@ -584,14 +627,15 @@
       out.append(el('h2', {}, 'Attachment ' + (a.name || '') + ' ', el('span', { class: 'muted' }, a.mediaType || '')));
       const vrows = ['thumbnail', 'preview', 'original'].map((k) => {
         const v = a[k];
-        if (!v) return el('tr', {}, el('th', {}, k), el('td', { colspan: 4, class: 'muted' }, 'none'));
+        if (!v) return el('tr', {}, el('th', {}, k), el('td', { colspan: 5, class: 'muted' }, 'none'));
         return el('tr', { 'data-variant': k },
           el('th', {}, k), el('td', { class: 'mono cid' }, v.cid), el('td', {}, fmtBytes(v.size)),
           el('td', {}, v.width ? v.width + '×' + v.height : '–'),
-          el('td', { class: 'state state-' + stateOf(v) }, varState(v)));
+          el('td', { class: 'state state-' + stateOf(v) }, varState(v)),
+          el('td', { class: 'fixity' }, fixityText(v)));
       });
       out.append(el('div', { class: 'scroll-x' }, el('table', { class: 'variants' },
-        el('thead', {}, el('tr', {}, ['variant', 'CID', 'size', 'width×height', 'state'].map((h) => el('th', {}, h)))),
+        el('thead', {}, el('tr', {}, ['variant', 'CID', 'size', 'width×height', 'state', 'verified'].map((h) => el('th', {}, h)))),
         el('tbody', {}, vrows))));
     }
     return out;
@@ -624,6 +668,10 @@
   }
 
   function renderSync(s) {
+    // Thumbnails done went up while some are still awaited: look again at
+    // the newest page, in case a "blob" event was missed.
+    const thumbs = (x) => (x && x.classes && x.classes.thumbnail ? x.classes.thumbnail.filesDone : 0);
+    if (lastSync && thumbs(s) > thumbs(lastSync) && waiting.size > 0) observationsChanged();
     lastSync = s;
     renderSyncBadge(s);
     const [state, text] = syncStatus(s);
@@ -635,13 +683,25 @@
 
     const rec = s.records || {};
     const rr = document.querySelector('#sync-classes tr[data-class="records"]');
-    rr.querySelector('.files').textContent = fmtNum(rec.applied) + ' applied / ' + fmtNum(rec.present) + ' present';
+    // records: how many are here, and how many came from peers since start;
+    // there is no "wanted" count for them, so the bar is full once complete.
+    const rp = rr.querySelector('progress');
+    rr.querySelector('.files').textContent = fmtNum(rec.present) + ' here' +
+      (typeof rec.applied === 'number' ? ', ' + fmtNum(rec.applied) + ' received' : '');
+    if (!s.running) setProgress(rp, null, null);
+    else if (s.complete) setProgress(rp, 1, 1);
+    else { rp.removeAttribute('value'); rp.textContent = 'syncing'; }
     rr.querySelector('.bytes').textContent = '';
-    setProgress(rr.querySelector('progress'), rec.applied, rec.present);
 
     for (const k of ['thumbnail', 'preview', 'original', 'attachment']) {
-      const c = (s.classes || {})[k] || { filesDone: 0, filesWanted: 0, bytesDone: 0, bytesWanted: 0 };
+      const c = (s.classes || {})[k];
       const tr = document.querySelector('#sync-classes tr[data-class="' + k + '"]');
+      if (!c) { // not known (no sync running)
+        tr.querySelector('.files').textContent = '–';
+        tr.querySelector('.bytes').textContent = '–';
+        setProgress(tr.querySelector('progress'), null, null);
+        continue;
+      }
       tr.querySelector('.files').textContent = fmtNum(c.filesDone) + ' / ' + fmtNum(c.filesWanted);
       tr.querySelector('.bytes').textContent = fmtBytes(c.bytesDone) + ' / ' + fmtBytes(c.bytesWanted);
       setProgress(tr.querySelector('progress'), c.bytesDone, c.bytesWanted);
@@ -656,7 +716,10 @@
     $('peers-none').hidden = peers.length > 0;
   }
 
+  // setProgress shows done/wanted; nothing wanted is a full bar, unknown
+  // (null) an empty one.
   function setProgress(p, done, wanted) {
+    if (wanted === null) { p.max = 1; p.value = 0; p.textContent = '–'; return; }
     p.max = wanted > 0 ? wanted : 1;
     p.value = wanted > 0 ? Math.min(done || 0, wanted) : 1;
     p.textContent = wanted > 0 ? Math.floor((100 * (done || 0)) / wanted) + ' %' : '–';
@@ -730,6 +793,7 @@
         status.textContent = (e.status ? 'Not added (' + e.status + '): ' : 'Not added: ') + e.message;
       } finally {
         $('add-fieldset').disabled = false;
+        status.scrollIntoView({ block: 'nearest' });
       }
     });
   }
@@ -739,6 +803,8 @@
     if (current !== 'add') return;
     if (addMap) { addMap.invalidateSize(); return; }
     addMap = newMap('add-map');
+    if (map && cluster && cluster.getLayers().length) addMap.fitBounds(cluster.getBounds(), { padding: [20, 20], maxZoom: fitZoom() });
+    else pointsBounds().then((b) => { if (b) addMap.fitBounds(b, { padding: [20, 20], maxZoom: fitZoom() }); });
     const form = $('add-form');
     addMap.on('click', (e) => {
       if ($('add-fieldset').disabled) return;
