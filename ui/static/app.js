@@ -267,6 +267,7 @@
     await sessionReady.catch(() => null);
     if (map) return;
     map = newMap('map');
+    L.control.scale({ position: 'bottomleft' }).addTo(map);
     cluster = L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 50 });
     map.addLayer(cluster);
     try {
@@ -346,8 +347,7 @@
       for (const o of r.items) ul.append(unplacedItem(o));
       unplacedNext = r.next || '';
       $('unplaced-more').hidden = !unplacedNext;
-      $('unplaced-count').textContent = '(' + fmtNum(r.total) + ')';
-      $('unplaced-panel').classList.toggle('empty', r.total === 0);
+      setUnplacedCount(r.total);
     } catch (e) {
       $('unplaced').replaceChildren(el('li', { class: 'error' }, e.message));
     } finally {
@@ -355,6 +355,17 @@
     }
   }
   $('unplaced-more').addEventListener('click', () => loadUnplaced(false));
+
+  // With every observation placed, the list's column goes and the map
+  // takes the width.
+  function setUnplacedCount(n) {
+    $('unplaced-count').textContent = '(' + fmtNum(n) + ')';
+    const panel = $('unplaced-panel');
+    if (panel.hidden !== (n === 0)) {
+      panel.hidden = n === 0;
+      if (map) map.invalidateSize();
+    }
+  }
 
   function unplacedItem(o) {
     const label = [o.tags && o.tags.join(', '), truncate(o.notes, 60)].filter(Boolean).join(' · ');
@@ -521,8 +532,7 @@
   async function loadUnplacedCount() {
     try {
       const r = await getJSON('/api/observations?placed=0&limit=1');
-      $('unplaced-count').textContent = '(' + fmtNum(r.total) + ')';
-      $('unplaced-panel').classList.toggle('empty', r.total === 0);
+      setUnplacedCount(r.total);
     } catch (_) { /* keep the old count */ }
   }
 
@@ -543,8 +553,18 @@
     }
     if (obsShown !== id || current !== 'obs') return;
     obsCache.set(id, r.observation);
+    if (obsMap) { obsMap.remove(); obsMap = null; }
     box.replaceChildren(renderObs(r.observation, r.history || []));
+    const p = r.observation.position;
+    if (p) {
+      obsMap = newMap('obs-map');
+      // without tiles, a wider view says where this is
+      obsMap.setView([p.lat, p.lon], session && session.basemap ? fitZoom() : 4);
+      L.marker([p.lat, p.lon]).addTo(obsMap);
+      if (p.accuracy > 0) L.circle([p.lat, p.lon], { radius: p.accuracy, weight: 1 }).addTo(obsMap);
+    }
   }
+  let obsMap = null;
 
   function varState(v) {
     const st = stateOf(v);
@@ -576,7 +596,7 @@
 
   function renderObs(o, history) {
     const atts = o.attachments || [];
-    const title = o.tags && o.tags.length ? o.tags.join(', ') : 'Observation';
+    const title = o.tags && o.tags.length ? o.tags.join(', ') : 'Observation of ' + fmtTime(o.created);
     const out = el('article', { class: 'obs-page', 'data-id': o.id },
       el('p', { class: 'back' }, el('a', { href: '#/gallery' }, '← gallery'), ' ', el('a', { href: '#/map' }, 'map')),
       el('h1', {}, title),
@@ -597,7 +617,8 @@
     out.append(el('dl', { class: 'record' },
       el('dt', {}, 'time'), el('dd', {}, el('time', { datetime: o.created }, fmtTime(o.created))),
       o.updated && o.updated !== o.created ? [el('dt', {}, 'updated'), el('dd', {}, fmtTime(o.updated))] : null,
-      el('dt', {}, 'position'), el('dd', { class: 'position' }, fmtPos(o.position)),
+      el('dt', {}, 'position'), el('dd', { class: 'position' }, fmtPos(o.position),
+        o.position ? el('div', { id: 'obs-map', 'aria-label': 'map of the position' }) : null),
       el('dt', {}, 'tags'), el('dd', { class: 'tags' }, o.tags && o.tags.length ? o.tags.join(', ') : '–'),
       el('dt', {}, 'notes'), el('dd', { class: 'notes' }, o.notes || '–'),
       el('dt', {}, 'author'), el('dd', { class: 'mono' }, o.author || ''),
