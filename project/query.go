@@ -89,6 +89,47 @@ func (p *Project) Observation(ctx context.Context, id string) (*ObservationState
 	return st, nil
 }
 
+// ChangesSince tells what changed in the project after mark, a value an
+// earlier call returned (0: before anything). ids are the observations
+// that got a new version; all is true when something else changed (a
+// membership record, which can change the state of any observation, or a
+// first call), and then ids is nil. next is the mark for the next call.
+// It lets a view of the observations update itself without listing them
+// all again.
+func (p *Project) ChangesSince(ctx context.Context, mark int64) (ids []string, all bool, next int64, err error) {
+	if err := p.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM project_records`).Scan(&next); err != nil {
+		return nil, false, 0, fmt.Errorf("changes: %w", err)
+	}
+	if mark <= 0 {
+		return nil, true, next, nil
+	}
+	if next <= mark {
+		return nil, false, next, nil
+	}
+	var other int
+	if err := p.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM project_records WHERE rowid > ? AND rowid <= ? AND kind != ?`,
+		mark, next, string(KindObservation)).Scan(&other); err != nil {
+		return nil, false, 0, fmt.Errorf("changes: %w", err)
+	}
+	if other > 0 {
+		return nil, true, next, nil
+	}
+	rows, err := p.db.QueryContext(ctx, `SELECT DISTINCT v.obs FROM project_versions v JOIN project_records r ON r.cid = v.cid
+		WHERE r.rowid > ? AND r.rowid <= ?`, mark, next)
+	if err != nil {
+		return nil, false, 0, fmt.Errorf("changes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, false, 0, fmt.Errorf("changes: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, false, next, rows.Err()
+}
+
 // Version is one version in an observation's history.
 type Version struct {
 	CID    cid.Cid

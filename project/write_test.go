@@ -61,3 +61,31 @@ func TestImportRefusesBadTextFirst(t *testing.T) {
 		}
 	}
 }
+
+func TestChangesSince(t *testing.T) {
+	p := newProject(t, "changes")
+	ctx := context.Background()
+	_, all, m1, err := p.ChangesSince(ctx, 0)
+	if err != nil || !all || m1 == 0 {
+		t.Fatalf("first call: all %v mark %d %v", all, m1, err)
+	}
+	r, err := p.AddObservation(ctx, Observation{Attachments: []Attachment{photo("a.jpg")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, all, m2, err := p.ChangesSince(ctx, m1)
+	if err != nil || all || len(ids) != 1 || ids[0] != r.Observation.ID || m2 <= m1 {
+		t.Fatalf("after an observation: %v %v %d %v", ids, all, m2, err)
+	}
+	if ids, all, m3, _ := p.ChangesSince(ctx, m2); len(ids) != 0 || all || m3 != m2 {
+		t.Fatalf("nothing new: %v %v %d", ids, all, m3)
+	}
+	// A membership record can change any observation's state.
+	other := newIdentity(t)
+	if _, err := p.SetRole(ctx, other.PeerID(), RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	if ids, all, _, _ := p.ChangesSince(ctx, m2); !all || ids != nil {
+		t.Fatalf("after a membership: %v %v", ids, all)
+	}
+}

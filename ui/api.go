@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -20,11 +21,13 @@ import (
 )
 
 // index is every observation as it stands, newest first, kept in memory so
-// that paging, the map and media types cost no database round trip. It is
-// rebuilt when the project's records change (the sum of the version vector
-// grows with every record applied).
+// that paging, the map and media types cost no database round trip. An
+// index is never changed once published (pages read it without a lock);
+// when records arrive the next request gets a new one, made by updating
+// only the observations that changed (project.ChangesSince), or rebuilt
+// whole after a membership change.
 type index struct {
-	key    uint64
+	mark   int64
 	all    []*project.ObservationState // not deleted; by Created desc, then ID
 	placed []*project.ObservationState
 	other  []*project.ObservationState // without a position
@@ -37,6 +40,10 @@ type indexCache struct {
 	cur *index
 }
 
+// maxIncremental is the most changed observations applied one by one;
+// beyond it the index is rebuilt whole.
+const maxIncremental = 2000
+
 func vectorKey(p *project.Project) uint64 {
 	var k uint64
 	for _, seq := range p.Vector() {
@@ -45,43 +52,93 @@ func vectorKey(p *project.Project) uint64 {
 	return k
 }
 
-// index returns the current index, rebuilding it if records arrived.
+// index returns the current index, updated if records arrived.
 func (s *Server) index(ctx context.Context) (*index, error) {
 	c := &s.idx
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key := vectorKey(s.cfg.Project)
-	if c.cur != nil && c.cur.key == key {
-		return c.cur, nil
+	mark := int64(0)
+	if c.cur != nil {
+		mark = c.cur.mark
 	}
-	obs, err := s.cfg.Project.Observations(ctx, project.ObservationQuery{})
+	ids, all, next, err := s.cfg.Project.ChangesSince(ctx, mark)
 	if err != nil {
 		return nil, err
 	}
-	ix := &index{key: key, media: map[cid.Cid]string{}, names: map[cid.Cid]string{}}
-	ix.all = make([]*project.ObservationState, len(obs))
-	for i := range obs {
-		o := &obs[i]
-		ix.all[i] = o
+	switch {
+	case c.cur != nil && !all && len(ids) == 0:
+		return c.cur, nil
+	case c.cur == nil || all || len(ids) > maxIncremental:
+		obs, err := s.cfg.Project.Observations(ctx, project.ObservationQuery{})
+		if err != nil {
+			return nil, err
+		}
+		ix := &index{mark: next, media: map[cid.Cid]string{}, names: map[cid.Cid]string{}}
+		ix.all = make([]*project.ObservationState, len(obs))
+		for i := range obs {
+			ix.all[i] = &obs[i]
+			ix.addMedia(&obs[i])
+		}
+		ix.split()
+		c.cur = ix
+		return ix, nil
+	}
+	ix := &index{mark: next, media: maps.Clone(c.cur.media), names: maps.Clone(c.cur.names)}
+	changed := map[string]bool{}
+	for _, id := range ids {
+		changed[id] = true
+	}
+	ix.all = slices.DeleteFunc(slices.Clone(c.cur.all), func(o *project.ObservationState) bool { return changed[o.ID] })
+	for _, id := range ids {
+		o, err := s.cfg.Project.Observation(ctx, id)
+		if errors.Is(err, project.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if o.Deleted {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(ix.all, o, newestFirst)
+		ix.all = slices.Insert(ix.all, i, o)
+		ix.addMedia(o)
+	}
+	ix.split()
+	c.cur = ix
+	return ix, nil
+}
+
+// newestFirst is the index's order: Created descending, then ID.
+func newestFirst(a, b *project.ObservationState) int {
+	if c := b.Created.Compare(a.Created); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+func (ix *index) split() {
+	for _, o := range ix.all {
 		if o.Position != nil {
 			ix.placed = append(ix.placed, o)
 		} else {
 			ix.other = append(ix.other, o)
 		}
-		for _, a := range o.Attachments {
-			if a.Original != nil {
-				ix.media[a.Original.CID] = a.MediaType
-				ix.names[a.Original.CID] = a.Name
-			}
-			for _, v := range []*project.Variant{a.Preview, a.Thumbnail} {
-				if v != nil {
-					ix.media[v.CID] = "image/jpeg"
-				}
+	}
+}
+
+func (ix *index) addMedia(o *project.ObservationState) {
+	for _, a := range o.Attachments {
+		if a.Original != nil {
+			ix.media[a.Original.CID] = a.MediaType
+			ix.names[a.Original.CID] = a.Name
+		}
+		for _, v := range []*project.Variant{a.Preview, a.Thumbnail} {
+			if v != nil {
+				ix.media[v.CID] = "image/jpeg"
 			}
 		}
 	}
-	c.cur = ix
-	return ix, nil
 }
 
 // JSON forms (docs/ui.md).
@@ -260,23 +317,10 @@ func after(list []*project.ObservationState, cursor string) (int, error) {
 	if !ok || err != nil {
 		return 0, fmt.Errorf("bad cursor %q", cursor)
 	}
-	i, _ := slices.BinarySearchFunc(list, struct {
-		ms int64
-		id string
-	}{ms, id}, func(o *project.ObservationState, k struct {
-		ms int64
-		id string
-	}) int {
-		om := o.Created.UnixMilli()
-		switch {
-		case om > k.ms:
-			return -1
-		case om < k.ms:
-			return 1
-		}
-		return strings.Compare(o.ID, k.id)
-	})
-	if i < len(list) && list[i].ID == id {
+	probe := &project.ObservationState{}
+	probe.ID, probe.Created = id, time.UnixMilli(ms)
+	i, found := slices.BinarySearchFunc(list, probe, newestFirst)
+	if found {
 		i++
 	}
 	return i, nil

@@ -701,3 +701,81 @@ func TestDetailFixity(t *testing.T) {
 		t.Errorf("fixity: original %+v, thumbnail %+v", a.Original.Fixity, a.Thumbnail.Fixity)
 	}
 }
+
+// The index updated observation by observation equals one rebuilt whole.
+func TestIndexIncremental(t *testing.T) {
+	d := newDevice(t)
+	ctx := context.Background()
+	p := d.Project
+	att := func(i int) []project.Attachment {
+		c := mustSum(t, strings.NewReader(fmt.Sprint("blob", i)))
+		return []project.Attachment{{Kind: project.AttachPhoto, MediaType: "image/png", Name: fmt.Sprint(i, ".png"),
+			Original: &project.Variant{CID: c, Size: 1}}}
+	}
+	var obs []project.Observation
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 30 {
+		o := project.Observation{Created: base.Add(time.Duration(i%7) * time.Hour), Attachments: att(i)}
+		if i%3 == 0 {
+			o.Position = &project.Position{Lat: 1, Lon: float64(i)}
+		}
+		obs = append(obs, o)
+	}
+	recs, err := p.AddObservations(ctx, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Project: p, Store: d.Store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string) {
+		t.Helper()
+		got, err := s.index(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh, _ := New(Config{Project: p, Store: d.Store})
+		want, err := fresh.index(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := func(l []*project.ObservationState) string {
+			var b strings.Builder
+			for _, o := range l {
+				fmt.Fprintf(&b, "%s@%d/%v,", o.ID, o.Created.UnixMilli(), o.Position != nil)
+			}
+			return b.String()
+		}
+		if ids(got.all) != ids(want.all) || ids(got.placed) != ids(want.placed) || ids(got.other) != ids(want.other) {
+			t.Fatalf("%s: incremental index differs:\n%s\n%s", what, ids(got.all), ids(want.all))
+		}
+		for c, mt := range want.media {
+			if got.media[c] != mt {
+				t.Fatalf("%s: media type of %s: %q, want %q", what, c, got.media[c], mt)
+			}
+		}
+	}
+	check("first")
+	// New observations, one with the same time as others.
+	if _, err := p.AddObservation(ctx, project.Observation{Created: base, Attachments: att(100)}); err != nil {
+		t.Fatal(err)
+	}
+	check("added")
+	// A position set, another removed, one deleted.
+	o := *recs[1].Observation
+	o.Position = &project.Position{Lat: 5, Lon: 5}
+	if _, err := p.UpdateObservation(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	o = *recs[3].Observation
+	o.Position = nil
+	if _, err := p.UpdateObservation(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DeleteObservation(ctx, recs[4].Observation.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("updated and deleted")
+	check("nothing new")
+}
