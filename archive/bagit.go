@@ -309,7 +309,14 @@ func (bw *bagWriter) write(src Observations) error {
 	if err := writeFileSync(filepath.Join(bw.root, "tagmanifest-sha256.txt"), manifestBytes(tags)); err != nil {
 		return fmt.Errorf("export bag: %w", err)
 	}
-	return syncDir(filepath.Join(bw.root, "data", "originals"))
+	// Every directory of the bag, so that each file's name is durable too
+	// (the root itself is synced before the rename that publishes it).
+	return filepath.WalkDir(bw.root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || path == bw.root {
+			return err
+		}
+		return syncDir(path)
+	})
 }
 
 func manifestBytes(es []bagEntry) []byte {

@@ -1,12 +1,14 @@
 package archive
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/fieldsync/fieldsync/blob"
@@ -226,6 +228,9 @@ func Import(ctx context.Context, r io.Reader, sink Sink, store BlobSink, opts Im
 	if cerr := im.finish(err == nil); err == nil {
 		err = cerr
 	}
+	// Refusals are found in map order for some blocks; report them in the
+	// order of the file.
+	slices.SortStableFunc(im.rep.Refused, func(a, b Refusal) int { return cmp.Compare(a.Offset, b.Offset) })
 	return im.rep, err
 }
 
