@@ -112,7 +112,9 @@
     if (!list) return;
     waiting.delete(cid);
     for (const w of list) {
-      if (w.el.isConnected) w.el.replaceWith(w.make());
+      // a placeholder off the page (a closed popup) is replaced too, if it
+      // still has a parent to be shown in again
+      if (w.el.parentNode) w.el.replaceWith(w.make());
     }
   }
 
@@ -257,7 +259,7 @@
 
   let map = null;
   let cluster = null;
-  const markerIDs = new Set();
+  const markers = new Map(); // observation id → its marker
   const obsCache = new Map(); // id → Obs, from any listing
 
   function remember(items) { for (const o of items) obsCache.set(o.id, o); }
@@ -273,7 +275,7 @@
     try {
       const m = await getJSON('/api/map');
       const pts = m.points || [];
-      addMarkers(pts);
+      syncMarkers(pts, true);
       if (pts.length) map.fitBounds(L.latLngBounds(pts.map((p) => [p[0], p[1]])), { padding: [30, 30], maxZoom: fitZoom() });
       else if (session && session.basemap && session.basemap.bounds) {
         const [w, s, e, n] = session.basemap.bounds;
@@ -297,19 +299,37 @@
     return pointBounds;
   }
 
-  function addMarkers(points) {
-    const ms = [];
+  // syncMarkers makes the cluster group hold one marker per point: new ones
+  // added, moved ones moved, and (with all) those no longer listed removed.
+  function syncMarkers(points, all) {
+    const add = [];
+    const seen = new Set();
     for (const [lat, lon, id] of points) {
-      if (markerIDs.has(id)) continue;
-      markerIDs.add(id);
-      const m = L.marker([lat, lon], { title: id });
-      // the popup's content is made when it first opens (10,000 markers
-      // need no 10,000 elements)
-      m.bindPopup('…', { minWidth: 160, maxWidth: 260 });
-      m.once('popupopen', () => m.setPopupContent(popupFor(id, m)));
-      ms.push(m);
+      seen.add(id);
+      let m = markers.get(id);
+      if (m) {
+        const ll = m.getLatLng();
+        if (ll.lat === lat && ll.lng === lon) continue;
+        cluster.removeLayer(m);
+        m.setLatLng([lat, lon]);
+      } else {
+        m = L.marker([lat, lon], { title: id });
+        // the popup's content is made when it first opens (10,000 markers
+        // need no 10,000 elements)
+        m.bindPopup('…', { minWidth: 160, maxWidth: 260 });
+        m.once('popupopen', () => m.setPopupContent(popupFor(id, m)));
+        markers.set(id, m);
+      }
+      add.push(m);
     }
-    if (ms.length) cluster.addLayers(ms);
+    if (all) {
+      const gone = [];
+      for (const [id, m] of markers) {
+        if (!seen.has(id)) { gone.push(m); markers.delete(id); }
+      }
+      if (gone.length) cluster.removeLayers(gone);
+    }
+    if (add.length) cluster.addLayers(add);
   }
 
   function popupFor(id, marker) {
@@ -343,8 +363,13 @@
       const r = await getJSON(url);
       remember(r.items);
       const ul = $('unplaced');
-      if (first) ul.replaceChildren();
-      for (const o of r.items) ul.append(unplacedItem(o));
+      if (first) { ul.replaceChildren(); unplacedItems.clear(); }
+      for (const o of r.items) {
+        if (unplacedItems.has(o.id)) continue;
+        const li = unplacedItem(o);
+        unplacedItems.set(o.id, li);
+        ul.append(li);
+      }
       unplacedNext = r.next || '';
       $('unplaced-more').hidden = !unplacedNext;
       setUnplacedCount(r.total);
@@ -369,14 +394,14 @@
 
   function unplacedItem(o) {
     const label = [o.tags && o.tags.join(', '), truncate(o.notes, 60)].filter(Boolean).join(' · ');
-    return el('li', { 'data-id': o.id },
+    return el('li', { 'data-id': o.id, 'data-updated': o.updated },
       el('a', { href: '#/obs/' + encodeURIComponent(o.id) },
         el('time', { datetime: o.created }, fmtTime(o.created)), label ? ' ' + label : ''));
   }
 
   // ---------- gallery ----------
 
-  const gallery = { started: false, next: '', loading: false, ids: new Set(), total: 0 };
+  const gallery = { started: false, next: '', loading: false, cards: new Map(), total: 0 }; // cards: id → .card
   let galleryObserver = null;
   window.fieldsync = {
     markerCount: () => (cluster ? cluster.getLayers().length : 0),
@@ -417,7 +442,7 @@
   }
 
   async function loadGalleryPage() {
-    const first = gallery.ids.size === 0 && !gallery.next;
+    const first = gallery.cards.size === 0 && !gallery.next;
     if (gallery.loading || (!first && !gallery.next)) return;
     gallery.loading = true;
     $('gallery-status').textContent = 'loading…';
@@ -427,16 +452,17 @@
       const r = await getJSON(url);
       remember(r.items);
       const frag = document.createDocumentFragment();
-      const start = gallery.ids.size;
+      const start = gallery.cards.size;
       r.items.forEach((o, i) => {
-        if (gallery.ids.has(o.id)) return;
-        gallery.ids.add(o.id);
-        frag.append(card(o, start + i));
+        if (gallery.cards.has(o.id)) return;
+        const c = card(o, start + i);
+        gallery.cards.set(o.id, c);
+        frag.append(c);
       });
       $('gallery').append(frag);
       gallery.next = r.next || '';
       setTotal(r.total);
-      $('gallery-status').textContent = gallery.next ? '' : (gallery.ids.size ? 'That is all.' : 'No observations yet.');
+      $('gallery-status').textContent = gallery.next ? '' : (gallery.cards.size ? 'That is all.' : 'No observations yet.');
       if (first) markFirstPaint();
     } catch (e) {
       $('gallery-status').textContent = 'Could not load: ' + e.message;
@@ -470,57 +496,30 @@
 
   // ---------- live: new observations ----------
 
+  // An "observations" event says records arrived (a sync, an upload): the
+  // gallery, the map and the unplaced list look again, at most once a second.
   let refreshTimer = null;
   let refreshing = false;
+  let lastRefresh = 0;
   function observationsChanged() {
-    // coalesce bursts (a sync can bring many records at once)
     if (refreshTimer) return;
-    refreshTimer = setTimeout(() => { refreshTimer = null; refreshNewest(); }, 300);
+    const wait = Math.max(300, lastRefresh + 1000 - Date.now());
+    refreshTimer = setTimeout(() => { refreshTimer = null; refreshAll(); }, wait);
   }
 
-  async function refreshNewest() {
+  async function refreshAll() {
     if (refreshing) { observationsChanged(); return; }
     refreshing = true;
+    lastRefresh = Date.now();
     try {
-      const r = await getJSON('/api/observations?limit=' + PAGE);
-      remember(r.items);
-      // blobs that completed without our hearing of it (a missed event)
-      for (const o of r.items) {
-        for (const a of o.attachments || []) {
-          for (const v of [a.thumbnail, a.preview, a.original]) {
-            if (v && v.state === 'present' && waiting.has(v.cid)) blobArrived(v.cid);
-          }
-        }
-      }
-      if (gallery.started) {
-        const fresh = [];
-        for (const o of r.items) {
-          if (!gallery.ids.has(o.id)) { fresh.push(o); continue; }
-          const old = document.querySelector('#gallery .card[data-id="' + CSS.escape(o.id) + '"]');
-          if (old && old.dataset.updated !== o.updated) old.replaceWith(card(o, 0));
-        }
-        const frag = document.createDocumentFragment();
-        for (const o of fresh) { gallery.ids.add(o.id); frag.append(card(o, 0)); }
-        $('gallery').prepend(frag);
-        setTotal(r.total);
-        if (fresh.length) $('gallery-status').textContent = gallery.next ? '' : 'That is all.';
-      }
-      if (map) {
-        const newItems = r.items.filter((o) => !markerIDs.has(o.id));
-        if (newItems.length === r.items.length && r.next) {
-          // more changed than one page shows: take the whole point list
-          const m = await getJSON('/api/map');
-          addMarkers(m.points || []);
-        } else {
-          addMarkers(newItems.filter((o) => o.position).map((o) => [o.position.lat, o.position.lon, o.id]));
-        }
-        const ul = $('unplaced');
-        const known = new Set(Array.from(ul.children, (li) => li.dataset.id));
-        const unplaced = newItems.filter((o) => !o.position && !known.has(o.id));
-        if (unplaced.length) {
-          ul.prepend(...unplaced.map(unplacedItem));
-          loadUnplacedCount();
-        }
+      const jobs = [];
+      if (gallery.started) jobs.push(refreshGallery());
+      if (map) jobs.push(refreshMap(), refreshUnplaced());
+      if (!jobs.length) jobs.push(getJSON('/api/observations?limit=' + PAGE).then((r) => noticeBlobs(r.items)));
+      await Promise.all(jobs);
+      // those that got a position leave the unplaced list
+      for (const [id, li] of unplacedItems) {
+        if (markers.has(id)) { li.remove(); unplacedItems.delete(id); }
       }
     } catch (e) {
       console.warn('refresh:', e);
@@ -529,11 +528,77 @@
     }
   }
 
-  async function loadUnplacedCount() {
-    try {
-      const r = await getJSON('/api/observations?placed=0&limit=1');
-      setUnplacedCount(r.total);
-    } catch (_) { /* keep the old count */ }
+  // noticeBlobs: blobs that completed without our hearing of it (a missed
+  // "blob" event) replace their placeholders.
+  function noticeBlobs(items) {
+    remember(items);
+    for (const o of items) {
+      for (const a of o.attachments || []) {
+        for (const v of [a.thumbnail, a.preview, a.original]) {
+          if (v && v.state === 'present' && waiting.has(v.cid)) blobArrived(v.cid);
+        }
+      }
+    }
+  }
+
+  // The newest items again, as many as are shown (up to the server's page
+  // limit of 500), so that one synced with an older date lands in place.
+  function reloadURL(base, shown, page) {
+    return base + 'limit=' + Math.min(500, Math.max(page, shown));
+  }
+
+  // merge puts items (the server's order) into a list whose children
+  // carry data-id: a new item goes right after the one before it; a
+  // changed one is replaced; with more (the list is paged and not all
+  // here), items past the last one shown wait for their page.
+  function merge(container, index, items, make, more) {
+    const last = container.lastElementChild;
+    const lastID = more && last ? last.dataset.id : null;
+    let prev = null;
+    let added = 0;
+    for (const o of items) {
+      const old = index.get(o.id);
+      if (old) {
+        if (old.dataset.updated !== o.updated) {
+          const c = make(o);
+          old.replaceWith(c);
+          index.set(o.id, c);
+          prev = c;
+        } else {
+          prev = old;
+        }
+        if (o.id === lastID) break;
+        continue;
+      }
+      const c = make(o);
+      index.set(o.id, c);
+      if (prev) prev.after(c);
+      else container.prepend(c);
+      prev = c;
+      added++;
+    }
+    return added;
+  }
+
+  async function refreshGallery() {
+    const r = await getJSON(reloadURL('/api/observations?', gallery.cards.size, PAGE));
+    noticeBlobs(r.items);
+    merge($('gallery'), gallery.cards, r.items, (o) => card(o, 0), !!gallery.next);
+    setTotal(r.total);
+    if (gallery.cards.size) $('gallery-status').textContent = gallery.next ? '' : 'That is all.';
+  }
+
+  async function refreshMap() {
+    const m = await getJSON('/api/map');
+    syncMarkers(m.points || [], true);
+  }
+
+  const unplacedItems = new Map(); // id → li
+  async function refreshUnplaced() {
+    const r = await getJSON(reloadURL('/api/observations?placed=0&', unplacedItems.size, UNPLACED_PAGE));
+    noticeBlobs(r.items);
+    merge($('unplaced'), unplacedItems, r.items, unplacedItem, !!unplacedNext);
+    setUnplacedCount(r.total);
   }
 
   // ---------- observation page ----------
@@ -688,11 +753,23 @@
     b.textContent = state === 'not-syncing' ? 'not syncing' : text;
   }
 
+  let lastBlobCheck = 0;
+  // awaitingShown: some placeholder on the page waits for its blob.
+  function awaitingShown() {
+    for (const list of waiting.values()) {
+      if (list.some((w) => w.el.isConnected)) return true;
+    }
+    return false;
+  }
+
   function renderSync(s) {
     // Thumbnails done went up while some are still awaited: look again at
     // the newest page, in case a "blob" event was missed.
     const thumbs = (x) => (x && x.classes && x.classes.thumbnail ? x.classes.thumbnail.filesDone : 0);
-    if (lastSync && thumbs(s) > thumbs(lastSync) && waiting.size > 0) observationsChanged();
+    if (lastSync && thumbs(s) > thumbs(lastSync) && gallery.started && Date.now() - lastBlobCheck > 2000 && awaitingShown()) {
+      lastBlobCheck = Date.now();
+      refreshGallery().catch(() => {});
+    }
     lastSync = s;
     renderSyncBadge(s);
     const [state, text] = syncStatus(s);
