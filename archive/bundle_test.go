@@ -468,3 +468,21 @@ func TestExportFromAnyone(t *testing.T) {
 		t.Fatalf("forged: %v", err)
 	}
 }
+
+func TestRemoveStaleParts(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "b.car")
+	for i := 1; i <= 5; i++ {
+		os.WriteFile(PartPath(path, i), []byte("x"), 0o644)
+	}
+	removed, err := RemoveStaleParts(path, 2)
+	if err != nil || len(removed) != 3 {
+		t.Fatalf("removed %v, %v", removed, err)
+	}
+	for i := 1; i <= 5; i++ {
+		_, err := os.Stat(PartPath(path, i))
+		if (i <= 2) != (err == nil) {
+			t.Errorf("part %d: %v", i, err)
+		}
+	}
+}

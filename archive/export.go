@@ -616,6 +616,25 @@ func FileParts(path string) PartCreator {
 	}
 }
 
+// RemoveStaleParts removes the parts after part n of a bundle written to
+// path that an earlier, longer export left there, so that a later
+// `bundle import path*` does not read an old part. It stops at the first
+// part that does not exist and returns the paths removed.
+func RemoveStaleParts(path string, n int) ([]string, error) {
+	var removed []string
+	for i := max(n, 1) + 1; ; i++ {
+		p := PartPath(path, i)
+		err := os.Remove(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return removed, nil
+		}
+		if err != nil {
+			return removed, err
+		}
+		removed = append(removed, p)
+	}
+}
+
 // PartPath names part n of a bundle written to path: path itself for part
 // 1, then "name.2.car", "name.3.car"... beside it.
 func PartPath(path string, n int) string {

@@ -128,7 +128,11 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 		for _, pr := range rep.Parts {
 			fmt.Fprintf(e.stdout, "  %s  %s\n", archive.PartPath(rest[0], pr.Part), humanBytes(pr.Bytes))
 		}
-		return nil
+		stale, err := archive.RemoveStaleParts(rest[0], len(rep.Parts))
+		for _, p := range stale {
+			fmt.Fprintf(e.stdout, "  removed %s, left by an earlier export\n", p)
+		}
+		return err
 	}
 	// import
 	problems := 0
