@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/fieldsync/fieldsync/internal/dagcbor"
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
 )
@@ -246,17 +247,7 @@ func linkFromTag(t cbor.RawTag) (cid.Cid, error) {
 	if err := carDecMode.Unmarshal(t.Content, &b); err != nil {
 		return cid.Undef, err
 	}
-	if len(b) < 2 || b[0] != 0 {
-		return cid.Undef, errors.New("link without 0x00 prefix")
-	}
-	n, c, err := cid.CidFromBytes(b[1:])
-	if err != nil {
-		return cid.Undef, err
-	}
-	if n != len(b)-1 {
-		return cid.Undef, errors.New("trailing bytes after CID")
-	}
-	return c, nil
+	return dagcbor.LinkCID(b)
 }
 
 // section is one raw CAR section: a CID and the bytes claimed for it. Err

@@ -1,16 +1,15 @@
 package archive
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/dagcbor"
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	mh "github.com/multiformats/go-multihash"
 )
 
 // Manifest kinds.
@@ -27,7 +26,7 @@ const manifestType = "fieldsync/car"
 const manifestSigDomain = "fieldsync/car-manifest/v1\x00"
 
 // codecDagCBOR is the multicodec of dag-cbor blocks.
-const codecDagCBOR = 0x71
+const codecDagCBOR = dagcbor.Codec
 
 // Errors about a CAR's manifest.
 var (
@@ -206,8 +205,4 @@ func decodeManifest(b []byte) (*Manifest, error) {
 }
 
 // cborCID returns the CIDv1 (dag-cbor, sha2-256) of b.
-func cborCID(b []byte) cid.Cid {
-	sum := sha256.Sum256(b)
-	m, _ := mh.Encode(sum[:], mh.SHA2_256)
-	return cid.NewCidV1(codecDagCBOR, m)
-}
+func cborCID(b []byte) cid.Cid { return dagcbor.CID(b) }

@@ -1,13 +1,12 @@
 package project
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 
+	"github.com/fieldsync/fieldsync/internal/dagcbor"
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
-	mh "github.com/multiformats/go-multihash"
 )
 
 // DAG-CBOR (https://ipld.io/specs/codecs/dag-cbor/spec/) in the strict form
@@ -18,7 +17,7 @@ import (
 // bytes, so every accepted block has exactly one encoding.
 
 // codecDagCBOR is the multicodec of dag-cbor blocks.
-const codecDagCBOR = 0x71
+const codecDagCBOR = dagcbor.Codec
 
 var (
 	encMode cbor.EncMode
@@ -83,15 +82,9 @@ func (l *link) UnmarshalCBOR(data []byte) error {
 	if err := decMode.Unmarshal(t.Content, &b); err != nil {
 		return fmt.Errorf("link: %w", err)
 	}
-	if len(b) < 2 || b[0] != 0 {
-		return errors.New("link: missing 0x00 multibase prefix")
-	}
-	n, c, err := cid.CidFromBytes(b[1:])
+	c, err := dagcbor.LinkCID(b)
 	if err != nil {
 		return fmt.Errorf("link: %w", err)
-	}
-	if n != len(b)-1 {
-		return errors.New("link: trailing bytes after CID")
 	}
 	if c.Version() != 1 {
 		return errors.New("link: CID version 0")
@@ -115,14 +108,7 @@ func (l *link) cid() cid.Cid {
 }
 
 // blockCID returns the CIDv1 (dag-cbor, sha2-256) of block.
-func blockCID(block []byte) cid.Cid {
-	sum := sha256.Sum256(block)
-	m, err := mh.Encode(sum[:], mh.SHA2_256)
-	if err != nil {
-		panic(err) // cannot happen with a 32-byte digest
-	}
-	return cid.NewCidV1(codecDagCBOR, m)
-}
+func blockCID(block []byte) cid.Cid { return dagcbor.CID(block) }
 
 // decodeStrict decodes data into v and requires that re-encoding v gives
 // data back byte for byte.
