@@ -241,11 +241,13 @@
     worldOutline().then((w) => {
       L.geoJSON(w.land, { interactive: false, style: { color: '#6d8a5c', weight: 0.6, fillColor: '#e8eedc', fillOpacity: 1 } }).addTo(map);
       L.geoJSON(w.borders, { interactive: false, style: { color: '#9aae8c', weight: 0.6, fill: false } }).addTo(map);
-      map.eachLayer((l) => { if (l instanceof L.TileLayer) l.bringToFront(); });
     }).catch((e) => console.warn('world outline:', e));
     const bm = session && session.basemap;
     if (bm && bm.format !== 'pbf') {
-      const opts = { minZoom: bm.minZoom, maxNativeZoom: bm.maxZoom, maxZoom: 19 };
+      // The outline is drawn in the overlay pane; the tiles go in a pane of
+      // their own over it (and under the markers): see .leaflet-basemap-pane.
+      map.createPane('basemap');
+      const opts = { pane: 'basemap', minZoom: bm.minZoom, maxNativeZoom: bm.maxZoom, maxZoom: 19 };
       if (Array.isArray(bm.bounds) && bm.bounds.length === 4) {
         const [w, s, e, n] = bm.bounds;
         opts.bounds = [[s, w], [n, e]];
@@ -626,7 +628,10 @@
       // without tiles, a wider view says where this is
       obsMap.setView([p.lat, p.lon], session && session.basemap ? fitZoom() : 4);
       L.marker([p.lat, p.lon]).addTo(obsMap);
-      if (p.accuracy > 0) L.circle([p.lat, p.lon], { radius: p.accuracy, weight: 1 }).addTo(obsMap);
+      if (p.accuracy > 0) {
+        obsMap.createPane('accuracy');
+        L.circle([p.lat, p.lon], { pane: 'accuracy', radius: p.accuracy, weight: 1 }).addTo(obsMap);
+      }
     }
   }
   let obsMap = null;
