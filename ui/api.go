@@ -461,6 +461,7 @@ func (s *Server) syncState() syncJSON {
 		Peers:   []peerJSON{},
 	}
 	if s.cfg.Sync == nil {
+		out.Classes = s.storedClasses()
 		return out
 	}
 	snap := s.cfg.Sync.Progress()
@@ -479,6 +480,49 @@ func (s *Server) syncState() syncJSON {
 			Received: p.BytesReceived, Sent: p.BytesSent, InFlight: p.InFlight,
 		})
 	}
+	return out
+}
+
+// storedClasses counts, per class, the blobs this device wants (its filter)
+// against those present, for the sync view of a device that does not sync
+// (`fieldsync ui`). It lists the store once, and is kept until records
+// change (only a new record can change it when nothing syncs).
+func (s *Server) storedClasses() map[string]classJSON {
+	key := vectorKey(s.cfg.Project)
+	s.mu.Lock()
+	if s.stored != nil && s.storedKey == key {
+		defer s.mu.Unlock()
+		return s.stored
+	}
+	s.mu.Unlock()
+	out := map[string]classJSON{}
+	ctx := context.Background()
+	p := s.cfg.Project
+	f, err := p.FilterOf(ctx, p.Self().PeerID())
+	if err != nil {
+		return out
+	}
+	wants, err := p.WantedBlobs(ctx, f)
+	if err != nil {
+		return out
+	}
+	have := map[cid.Cid]bool{}
+	if en, ok := s.cfg.Store.(blob.Enumerator); ok {
+		_ = en.Enumerate(ctx, func(in blob.Info) error { have[in.CID] = true; return nil })
+	}
+	for _, w := range wants {
+		c := out[w.Class.String()]
+		c.FilesWanted++
+		c.BytesWanted += w.Size
+		if have[w.CID] {
+			c.FilesDone++
+			c.BytesDone += w.Size
+		}
+		out[w.Class.String()] = c
+	}
+	s.mu.Lock()
+	s.stored, s.storedKey = out, key
+	s.mu.Unlock()
 	return out
 }
 

@@ -86,6 +86,10 @@ type Server struct {
 	hosts    map[string]bool   // Host headers accepted
 	origin   string            // scheme://host of the server, for Origin checks
 	uploadMu sync.Mutex
+
+	// storedClasses' cache (`fieldsync ui`, no sync), by vectorKey.
+	stored    map[string]classJSON
+	storedKey uint64
 }
 
 // New makes a server for cfg. It opens the basemap, if any, and fails

@@ -779,3 +779,18 @@ func TestIndexIncremental(t *testing.T) {
 	check("updated and deleted")
 	check("nothing new")
 }
+
+// Without a sync, the sync view still counts wanted against present.
+func TestSyncViewOffline(t *testing.T) {
+	d := newDevice(t)
+	importPhoto(t, d, photo(t, t.TempDir(), "a.jpg", 1, nil))
+	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	var st struct {
+		Running bool
+		Classes map[string]struct{ FilesDone, FilesWanted int }
+	}
+	c.getJSON(t, "/api/sync", 200, &st)
+	if st.Running || st.Classes["thumbnail"].FilesWanted != 1 || st.Classes["thumbnail"].FilesDone != 1 || st.Classes["original"].FilesDone != 1 {
+		t.Errorf("offline sync view: %+v", st)
+	}
+}
