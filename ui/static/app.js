@@ -880,11 +880,7 @@
       status.className = 'muted';
       status.textContent = 'uploading…';
       try {
-        const res = await fetch('/api/observations', {
-          method: 'POST', body: fd, headers: { 'X-CSRF-Token': session.csrf, Accept: 'application/json' },
-        });
-        if (!res.ok) throw new HTTPError(res.status, await errorText(res));
-        const r = await res.json();
+        const r = await upload(fd, (pct) => { status.textContent = 'uploading… ' + pct + ' %'; });
         const o = r.observation;
         obsCache.set(o.id, o);
         form.reset();
@@ -898,6 +894,30 @@
         $('add-fieldset').disabled = false;
         status.scrollIntoView({ block: 'nearest' });
       }
+    });
+  }
+
+  // upload POSTs the form with XMLHttpRequest (fetch tells no upload
+  // progress) and resolves with the JSON answer, or rejects with the
+  // server's error text.
+  function upload(fd, progress) {
+    return new Promise((resolve, reject) => {
+      const x = new XMLHttpRequest();
+      x.open('POST', '/api/observations');
+      x.setRequestHeader('X-CSRF-Token', session.csrf);
+      x.setRequestHeader('Accept', 'application/json');
+      x.responseType = 'text';
+      x.upload.addEventListener('progress', (e) => {
+        if (e.lengthComputable && e.total > 0) progress(Math.floor((100 * e.loaded) / e.total));
+      });
+      x.addEventListener('load', () => {
+        let j = null;
+        try { j = JSON.parse(x.responseText); } catch (_) { /* not JSON */ }
+        if (x.status >= 200 && x.status < 300 && j && j.observation) resolve(j);
+        else reject(new HTTPError(x.status, (j && j.error) || x.status + ' ' + x.statusText));
+      });
+      x.addEventListener('error', () => reject(new Error('the connection failed; is fieldsync still running?')));
+      x.send(fd);
     });
   }
 
