@@ -517,6 +517,7 @@
       const jobs = [];
       if (gallery.started) jobs.push(refreshGallery());
       if (map) jobs.push(refreshMap(), refreshUnplaced());
+      if (current === 'obs' && obsShown) jobs.push(refreshObs());
       if (!jobs.length) jobs.push(getJSON('/api/observations?limit=' + PAGE).then((r) => noticeBlobs(r.items)));
       await Promise.all(jobs);
       // those that got a position leave the unplaced list
@@ -619,7 +620,26 @@
       return;
     }
     if (obsShown !== id || current !== 'obs') return;
-    obsCache.set(id, r.observation);
+    drawObs(r);
+  }
+
+  // refreshObs redraws the observation shown if it changed (a new version
+  // synced in), keeping the scroll position.
+  async function refreshObs() {
+    const id = obsShown;
+    const r = await getJSON('/api/observations/' + encodeURIComponent(id));
+    const old = obsDrawn;
+    if (current !== 'obs' || obsShown !== id || (old && old.id === id && old.updated === r.observation.updated && old.heads === r.observation.heads)) return;
+    const y = window.scrollY;
+    drawObs(r);
+    window.scrollTo(0, y);
+  }
+
+  let obsDrawn = null; // the observation on the page
+  function drawObs(r) {
+    const box = $('obs');
+    obsDrawn = r.observation;
+    obsCache.set(r.observation.id, r.observation);
     if (obsMap) { obsMap.remove(); obsMap = null; }
     box.replaceChildren(renderObs(r.observation, r.history || []));
     const p = r.observation.position;
@@ -646,8 +666,9 @@
     const v = att.original;
     if (!v) return el('p', { class: 'original muted' }, 'no original');
     const make = () => el('p', { class: 'original' },
-      el('a', { href: blobURL(v.cid), target: '_blank', rel: 'noopener', download: att.name || null },
-        'original (' + fmtBytes(v.size) + (v.width ? ', ' + v.width + '×' + v.height : '') + ')'));
+      el('a', { href: blobURL(v.cid), target: '_blank', rel: 'noopener', class: 'original-link' },
+        'open the original (' + fmtBytes(v.size) + (v.width ? ', ' + v.width + '×' + v.height : '') + ')'),
+      ' · ', el('a', { href: blobURL(v.cid), download: att.name || '' }, 'download'));
     const st = stateOf(v);
     if (st === 'present') return make();
     const p = el('p', { class: 'original muted', 'data-cid': v.cid },
@@ -876,6 +897,7 @@
         status.textContent = 'Give both lat and lon, or neither.';
         return;
       }
+      if (lat.value === '') { fd.delete('lat'); fd.delete('lon'); } // the photo's EXIF, if any
       $('add-fieldset').disabled = true;
       status.className = 'muted';
       status.textContent = 'uploading…';
