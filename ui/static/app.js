@@ -63,7 +63,7 @@
     const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
     let i = 0;
     while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
-    return (i === 0 ? String(Math.round(n)) : n.toFixed(n < 10 ? 1 : 0)) + ' ' + u[i];
+    return (i === 0 ? String(Math.round(n)) : n.toFixed(n < 10 ? 1 : 0)) + '\u00a0' + u[i]; // no break inside "1.5 MiB"
   }
   const fmtRate = (n) => (n > 0 ? fmtBytes(n) + '/s' : '–');
   function fmtETA(s) {
