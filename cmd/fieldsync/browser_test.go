@@ -297,7 +297,7 @@ func TestBrowserApp(t *testing.T) {
 
 	// A phone-sized window: the gallery still works.
 	p := newBrowser(t, 800, 900)
-	p.run(t, "open on a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch), chromedp.Navigate(url))
+	p.run(t, "open on a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch), chromedp.Navigate(url))
 	p.js(t, `location.hash = '#/gallery'`)
 	p.waitJS(t, "phone cards", "window.fieldsync && window.fieldsync.galleryCount() > 0", 20*time.Second)
 	p.screenshot(t, "ui-phone")
@@ -367,7 +367,7 @@ func makeBasemap(t *testing.T, dir string) string {
 func writePhotosPlaced(n int) int { return n - n/4 }
 
 // generate writes a project of n observations into a new data directory:
-// positions spread over a region, 200 distinct thumbnails and previews
+// positions spread over a region that takes in a coast, 200 distinct thumbnails and previews
 // (present), originals not on this device.
 func generate(t *testing.T, dir string, n int) {
 	t.Helper()
@@ -407,7 +407,7 @@ func generate(t *testing.T, dir string, n int) {
 				}},
 			}
 			if i%10 != 0 {
-				o.Position = &project.Position{Lat: -3.5 + float64(i%100)*0.01, Lon: -62.5 + float64(i/100)*0.006}
+				o.Position = &project.Position{Lat: -12 + float64(i%100)*0.24, Lon: -80 + float64(i/100)*0.5} // across a coast
 			}
 			obs = append(obs, o)
 		}
