@@ -335,6 +335,7 @@ func Redeem(ctx context.Context, rt InviteRoundTrip, self *Identity, code *Invit
 		if err != nil {
 			return nil, fmt.Errorf("redeem invite: %w", err)
 		}
+		w.decoded = append(w.decoded, r)
 		if m := r.Membership; m != nil && r.Author == code.Inviter && m.Subject == self.PeerID() && bytes.Equal(m.Invite, id) {
 			granted = true
 		}

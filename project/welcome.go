@@ -18,6 +18,10 @@ import (
 type Welcome struct {
 	Genesis []byte
 	Members [][]byte
+
+	// decoded holds Members as Redeem already verified them, so that Join
+	// does not check every signature a second time.
+	decoded []*Record
 }
 
 // welcomeFor builds the Welcome for the grant c: the genesis, the grant,
@@ -107,9 +111,11 @@ func Join(ctx context.Context, d *sql.DB, self *Identity, w *Welcome) (*Project,
 	}
 	var pending []*Record
 	var mems []memRec
-	for _, b := range w.Members {
-		r, err := DecodeRecord(b)
-		if err != nil {
+	for i, b := range w.Members {
+		var r *Record
+		if len(w.decoded) == len(w.Members) && bytes.Equal(w.decoded[i].Block, b) {
+			r = w.decoded[i]
+		} else if r, err = DecodeRecord(b); err != nil {
 			return nil, fmt.Errorf("join: membership: %w", err)
 		}
 		if r.Kind != KindMembership {
