@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -79,6 +78,8 @@ type Server struct {
 	hub   *hub
 	idx   indexCache
 	mux   *http.ServeMux
+	// static is the embedded front end by path under static/.
+	static map[string]*staticFile
 
 	mu       sync.Mutex
 	sessions map[string]string // session ID → CSRF token
@@ -119,6 +120,11 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.tiles = t
 	}
+	static, err := loadStatic()
+	if err != nil {
+		return nil, fmt.Errorf("ui: embedded files: %w", err)
+	}
+	s.static = static
 	s.routes()
 	return s, nil
 }
@@ -327,16 +333,8 @@ func (s *Server) session(r *http.Request) (string, bool) {
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
-	static, err := fs.Sub(staticFS, "static")
-	if err != nil {
-		panic(err)
-	}
-	files := http.FileServerFS(static)
-	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		http.ServeFileFS(w, r, static, "index.html")
-	})
-	m.Handle("GET /static/", http.StripPrefix("/static/", withCache(files)))
+	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.serveStatic(w, r, "index.html") })
+	m.HandleFunc("GET /static/{path...}", func(w http.ResponseWriter, r *http.Request) { s.serveStatic(w, r, r.PathValue("path")) })
 	m.HandleFunc("GET /api/session", s.handleSession)
 	m.HandleFunc("GET /api/observations", s.handleObservations)
 	m.HandleFunc("GET /api/observations/{id}", s.handleObservation)
@@ -347,15 +345,6 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/events", s.handleEvents)
 	m.HandleFunc("GET /tiles/{z}/{x}/{y}", s.handleTile)
 	s.mux = m
-}
-
-// withCache lets the browser keep static files but check them each time
-// (they change with the binary).
-func withCache(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		h.ServeHTTP(w, r)
-	})
 }
 
 func randomHex(n int) string {

@@ -794,3 +794,26 @@ func TestSyncViewOffline(t *testing.T) {
 		t.Errorf("offline sync view: %+v", st)
 	}
 }
+
+// Static files carry an ETag, so a reload revalidates instead of
+// downloading Leaflet again.
+func TestStaticETag(t *testing.T) {
+	d := newDevice(t)
+	_, c := serve(t, Config{Project: d.Project})
+	for _, p := range []string{"/", "/static/app.js", "/static/vendor/leaflet/dist/leaflet.js", "/static/vendor/leaflet/dist/leaflet.css"} {
+		r := c.get(t, p)
+		status(t, r)
+		et := r.Header.Get("ETag")
+		if r.StatusCode != 200 || et == "" || r.Header.Get("Content-Type") == "" {
+			t.Fatalf("%s: %d, ETag %q, type %q", p, r.StatusCode, et, r.Header.Get("Content-Type"))
+		}
+		if got := status(t, c.get(t, p, "If-None-Match", et)); got != 304 {
+			t.Errorf("%s revalidated: %d, want 304", p, got)
+		}
+	}
+	for _, p := range []string{"/static/nope.js", "/static/../server.go", "/static/vendor/"} {
+		if got := status(t, c.get(t, p)); got != 404 {
+			t.Errorf("%s: %d, want 404", p, got)
+		}
+	}
+}
