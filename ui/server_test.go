@@ -519,6 +519,28 @@ func TestUpload(t *testing.T) {
 	if _, _, s := stored(t, d, tmp); s != 0 {
 		t.Errorf("%d spooled files left", s)
 	}
+
+	// A photo without an EXIF time is dated as the browser says the file
+	// was; a time that is not plausible is ignored.
+	png, _ := os.ReadFile(filepath.Join("..", "testdata", "photos", "alpha8.png"))
+	when := time.Date(2025, 7, 14, 9, 30, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		mtimes string
+		want   func(time.Time) bool
+	}{
+		{fmt.Sprint(when.UnixMilli()), func(c time.Time) bool { return c.Equal(when) }},
+		{"99999999999999", func(c time.Time) bool { return time.Since(c) < time.Minute }},
+		{"nonsense", func(c time.Time) bool { return time.Since(c) < time.Minute }},
+	} {
+		code, out := c.upload(t, map[string]string{"mtimes": tc.mtimes}, map[string][]byte{"a.png": png})
+		if code != 201 {
+			t.Fatalf("upload: %d %v", code, out)
+		}
+		created, _ := time.Parse(time.RFC3339, out["observation"].(map[string]any)["created"].(string))
+		if !tc.want(created) {
+			t.Errorf("mtimes %q: created %v", tc.mtimes, created)
+		}
+	}
 }
 
 // A device that may not write gets a clear refusal.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync/project"
@@ -42,6 +43,7 @@ type upload struct {
 	tags     []string
 	notes    string
 	lat, lon string
+	mtimes   string // comma-separated Unix ms, one per file (the browser's File.lastModified)
 }
 
 // handleUpload makes one observation from the photos of a multipart form,
@@ -148,7 +150,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (*upload, er
 			}
 			total += n
 			up.paths = append(up.paths, path)
-		case "tags", "notes", "lat", "lon":
+		case "tags", "notes", "lat", "lon", "mtimes":
 			b, err := io.ReadAll(io.LimitReader(part, maxFormField+1))
 			if err != nil {
 				return up, tooLarge(err, limit)
@@ -170,6 +172,8 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (*upload, er
 				up.lat = strings.TrimSpace(v)
 			case "lon":
 				up.lon = strings.TrimSpace(v)
+			case "mtimes":
+				up.mtimes = v
 			}
 		default:
 			_, _ = io.Copy(io.Discard, part)
@@ -178,7 +182,31 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (*upload, er
 	if len(up.paths) == 0 {
 		return up, refuse(http.StatusBadRequest, "no photo in the upload: choose one or more photos")
 	}
+	up.setTimes()
 	return up, nil
+}
+
+// setTimes gives each spooled file the modification time the browser
+// reported for it, so that a photo without an EXIF time is dated as the
+// file was, not as the upload. Times that are missing or not plausible
+// (before 1990, or more than a day ahead) are left alone.
+func (up *upload) setTimes() {
+	if up.mtimes == "" {
+		return
+	}
+	lo, hi := time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC), time.Now().Add(24*time.Hour)
+	for i, f := range strings.Split(up.mtimes, ",") {
+		if i >= len(up.paths) {
+			return
+		}
+		ms, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil {
+			continue
+		}
+		if t := time.UnixMilli(ms); t.After(lo) && t.Before(hi) {
+			_ = os.Chtimes(up.paths[i], t, t)
+		}
+	}
 }
 
 // spool writes one uploaded file into dir, refusing it at its first bytes

@@ -898,6 +898,8 @@
         return;
       }
       if (lat.value === '') { fd.delete('lat'); fd.delete('lon'); } // the photo's EXIF, if any
+      // each file's own date, used for a photo without an EXIF time
+      fd.set('mtimes', fd.getAll('files').filter((f) => f && f.name).map((f) => f.lastModified || 0).join(','));
       $('add-fieldset').disabled = true;
       status.className = 'muted';
       status.textContent = 'uploading…';
