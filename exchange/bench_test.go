@@ -16,6 +16,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/blob/mem"
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -40,6 +41,7 @@ func BenchmarkLoopbackOriginal(b *testing.B) {
 	src := newPeer(b, r, FilterArchive)
 	data := randBytes(size)
 	orig := putBlob(b, src.store, data, ClassOriginal)
+	origCID, _ := cid.Decode(orig.CID)
 	src.proj.add(src.id, time.Now(), orig)
 	data = nil
 	src.n.Host().SetStreamHandler("/bench/raw", func(s network.Stream) {
@@ -67,9 +69,11 @@ func BenchmarkLoopbackOriginal(b *testing.B) {
 		k, id := newKey(b)
 		r.set(id, RoleMember)
 		proj := newTestProject(r, FilterArchive)
+		wants := &gatedWants{Wants: proj}
+		store := mem.New()
 		n, err := New(Config{
 			Key: k, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, ProjectID: "test",
-			Store: mem.New(), Access: r, Records: proj, Wants: proj, Filter: FilterArchive,
+			Store: store, Access: r, Records: proj, Wants: wants, Filter: FilterArchive,
 			Logger: testLogger(),
 		})
 		if err != nil {
@@ -78,12 +82,15 @@ func BenchmarkLoopbackOriginal(b *testing.B) {
 		if err := n.Start(context.Background()); err != nil {
 			b.Fatal(err)
 		}
-		dst := &tpeer{n: n, id: id}
+		dst := &tpeer{n: n, id: id, store: store}
 		connect(b, dst, src)
 		// Reference: a raw stream over the same connection, measured
 		// before and after the sync (the mean), so that load from other
-		// processes hits both sides of the ratio alike.
-		raw := func() time.Duration {
+		// processes hits both sides of the ratio alike. The receiver
+		// wants nothing until the timed Sync (a node starts fetching as
+		// soon as it connects), so neither overlaps the other.
+		raw := func() (time.Duration, time.Duration) {
+			_, c0 := usage()
 			t0 := time.Now()
 			s, err := dst.n.Host().NewStream(context.Background(), src.id, "/bench/raw")
 			if err != nil {
@@ -94,11 +101,14 @@ func BenchmarkLoopbackOriginal(b *testing.B) {
 			if n != int64(size) {
 				b.Fatalf("raw stream moved %d bytes", n)
 			}
-			return time.Since(t0)
+			d := time.Since(t0)
+			_, c1 := usage()
+			return d, c1 - c0
 		}
-		r1 := raw()
+		r1, rc1 := raw()
 		stop := benchProfile(b, i)
-		f0 := minorFaults()
+		f0, c0 := usage()
+		wants.open.Store(true)
 		t0 := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		if err := dst.n.Sync(ctx); err != nil {
@@ -107,21 +117,40 @@ func BenchmarkLoopbackOriginal(b *testing.B) {
 		cancel()
 		ex := time.Since(t0)
 		exTotal += ex
-		f := minorFaults() - f0
+		f1, c1 := usage()
+		f := f1 - f0
 		faults += f
 		stop()
-		r2 := raw()
+		if in, err := store.Stat(context.Background(), origCID); err != nil || in.Size != int64(size) {
+			b.Fatalf("after Sync the receiver lacks the original: %v", err)
+		}
+		r2, rc2 := raw()
 		rawTotal += (r1 + r2) / 2
-		b.Logf("iteration %d: sync %v (%d minor faults), raw %v before and %v after", i, ex.Round(time.Millisecond), f, r1.Round(time.Millisecond), r2.Round(time.Millisecond))
+		ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+		b.Logf("iteration %d: sync %v (CPU %v, %d minor faults); raw %v before (CPU %v), %v after (CPU %v)",
+			i, ms(ex), ms(c1-c0), f, ms(r1), ms(rc1), ms(r2), ms(rc2))
 		dst.n.Close()
 	}
 	mb := float64(size) / 1e6 * float64(b.N)
 	b.ReportMetric(mb/exTotal.Seconds(), "MB/s")
 	b.ReportMetric(mb/rawTotal.Seconds(), "raw-MB/s")
 	b.ReportMetric(rawTotal.Seconds()/exTotal.Seconds(), "x-raw")
-	if f0 := minorFaults(); f0 >= 0 {
+	if f0, _ := usage(); f0 >= 0 {
 		b.ReportMetric(float64(faults)/float64(b.N), "minflt/op")
 	}
+}
+
+// gatedWants wants nothing until open is set.
+type gatedWants struct {
+	Wants
+	open atomic.Bool
+}
+
+func (g *gatedWants) Wanted(ctx context.Context) ([]Want, error) {
+	if !g.open.Load() {
+		return nil, nil
+	}
+	return g.Wants.Wanted(ctx)
 }
 
 // benchProfile writes a CPU profile of the timed part of iteration i to

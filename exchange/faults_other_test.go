@@ -2,4 +2,6 @@
 
 package exchange
 
-func minorFaults() int64 { return -1 }
+import "time"
+
+func usage() (minflt int64, cpu time.Duration) { return -1, 0 }

@@ -346,7 +346,10 @@ func (s *session) finish(r *request) {
 
 func (s *session) readLoop(st network.Stream) error {
 	n := s.n
-	r := bufio.NewReaderSize(st, 64<<10)
+	// A small buffer: ReadFrame reads the bulk of each data frame straight
+	// from the stream into its own buffer; a big one would copy the first
+	// 64 KiB of every frame twice.
+	r := bufio.NewReaderSize(st, 4<<10)
 	var buf []byte
 	for {
 		msg, err := wire.ReadFrame(r, wire.MaxBlobResponse, buf)
