@@ -347,6 +347,10 @@ func (s *Server) handleObservations(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusInternalServerError, "list observations: %v", err)
 		return
 	}
+	if v := q.Get("ids"); v != "" {
+		s.observationsByID(w, r, ix, strings.Split(v, ","))
+		return
+	}
 	list := ix.all
 	switch q.Get("placed") {
 	case "":
@@ -376,6 +380,28 @@ func (s *Server) handleObservations(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next": next, "total": len(list)})
+}
+
+// observationsByID answers ?ids=: those of the observations that exist and
+// are not deleted, in the index's order (an ID missing from the answer is
+// gone). An `observations` event names the IDs to ask for.
+func (s *Server) observationsByID(w http.ResponseWriter, r *http.Request, ix *index, ids []string) {
+	if len(ids) > maxPage {
+		httpError(w, http.StatusBadRequest, "%d ids: at most %d at a time", len(ids), maxPage)
+		return
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	items := []obsJSON{}
+	for _, o := range ix.all {
+		if want[o.ID] {
+			items = append(items, s.obsJSON(r.Context(), o))
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next": "", "total": len(items)})
 }
 
 func (s *Server) handleObservation(w http.ResponseWriter, r *http.Request) {

@@ -119,6 +119,53 @@ func (s *Server) tick(ctx context.Context) {
 	}
 }
 
+// maxEventIDs is the most observation IDs an `observations` event names;
+// past it the event says "all" and pages list again.
+const maxEventIDs = 200
+
+// recordsChanged asks the watcher to tell pages which observations changed.
+func (s *Server) recordsChanged() {
+	select {
+	case s.recs <- struct{}{}:
+	default:
+	}
+}
+
+// watchRecords sends an `observations` event after records arrive (a sync,
+// an upload), at most every syncInterval, naming the observations that
+// changed since the last event (project.ChangesSince), so that a page
+// updates those alone; "all" when a membership changed or too many did.
+func (s *Server) watchRecords(ctx context.Context) {
+	_, _, mark, err := s.cfg.Project.ChangesSince(ctx, 0)
+	if err != nil {
+		s.log.Warn("watch records", "err", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.recs:
+		}
+		ids, all, next, err := s.cfg.Project.ChangesSince(ctx, mark)
+		if err != nil {
+			s.log.Warn("watch records", "err", err)
+			continue
+		}
+		mark = next
+		switch {
+		case all || len(ids) > maxEventIDs:
+			s.hub.send("observations", map[string]any{"changed": len(ids), "all": true})
+		case len(ids) > 0:
+			s.hub.send("observations", map[string]any{"changed": len(ids), "ids": ids})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(syncInterval):
+		}
+	}
+}
+
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {

@@ -76,6 +76,7 @@ type Server struct {
 	token string
 	tiles *mbtiles
 	hub   *hub
+	recs  chan struct{} // records arrived: watchRecords tells the pages
 	idx   indexCache
 	mux   *http.ServeMux
 	// static is the embedded front end by path under static/.
@@ -110,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		token:    randomHex(32),
 		hub:      newHub(),
+		recs:     make(chan struct{}, 1),
 		sessions: map[string]string{},
 		hosts:    map[string]bool{},
 	}
@@ -192,6 +194,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	go s.tick(ctx)
+	go s.watchRecords(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -221,7 +224,7 @@ func (s *Server) Close() error {
 func (s *Server) Publish(e exchange.Event) {
 	switch e := e.(type) {
 	case exchange.RecordsEvent:
-		s.hub.send("observations", map[string]any{"changed": e.Applied})
+		s.recordsChanged()
 	case exchange.BlobEvent:
 		s.hub.send("blob", map[string]any{"cid": e.CID.String(), "class": e.Class.String()})
 		s.hub.poke()

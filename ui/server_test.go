@@ -566,36 +566,69 @@ func TestEvents(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("events content type %q", ct)
 	}
-	events := make(chan string, 16)
+	type event struct{ name, data string }
+	events := make(chan event, 16)
 	go func() {
 		sc := bufio.NewScanner(resp.Body)
+		var ev event
 		for sc.Scan() {
-			if ev, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "event: "); ok {
+				ev.name = v
+			} else if v, ok := strings.CutPrefix(line, "data: "); ok {
+				ev.data = v
+			} else if line == "" && ev.name != "" {
 				events <- ev
+				ev = event{}
 			}
 		}
 		close(events)
 	}()
-	next := func() string {
+	next := func() event {
 		select {
 		case ev := <-events:
 			return ev
 		case <-time.After(10 * time.Second):
 			t.Fatal("no event")
 		}
-		return ""
+		return event{}
 	}
-	if ev := next(); ev != "sync" {
-		t.Fatalf("first event %q, want sync", ev)
+	if ev := next(); ev.name != "sync" {
+		t.Fatalf("first event %q, want sync", ev.name)
 	}
 	jpg, _ := os.ReadFile(photo(t, t.TempDir(), "p.jpg", 3, nil))
-	if code, out := c.upload(t, nil, map[string][]byte{"p.jpg": jpg}); code != 201 {
+	code, out := c.upload(t, nil, map[string][]byte{"p.jpg": jpg})
+	if code != 201 {
 		t.Fatalf("upload %d %v", code, out)
 	}
+	id := out["observation"].(map[string]any)["id"].(string)
 	for {
-		if ev := next(); ev == "observations" {
-			break
+		ev := next()
+		if ev.name != "observations" {
+			continue
 		}
+		var o struct {
+			IDs []string
+			All bool
+		}
+		json.Unmarshal([]byte(ev.data), &o)
+		if len(o.IDs) != 1 || o.IDs[0] != id || o.All {
+			t.Fatalf("observations event %s, want the upload's id %s", ev.data, id)
+		}
+		break
+	}
+	// The page asks for those alone; an ID that is gone is left out.
+	var p obsPage
+	c.getJSON(t, "/api/observations?ids="+id+",nosuchid", 200, &p)
+	if len(p.Items) != 1 || p.Items[0].ID != id {
+		t.Errorf("?ids=: %+v", p)
+	}
+	if _, err := d.Project.DeleteObservation(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	c.getJSON(t, "/api/observations?ids="+id, 200, &p)
+	if len(p.Items) != 0 {
+		t.Errorf("a deleted observation by id: %+v", p.Items)
 	}
 }
 

@@ -96,7 +96,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Sync != nil {
 		s.cfg.Sync.Notify()
 	}
-	s.hub.send("observations", map[string]any{"changed": 1})
+	s.recordsChanged()
 	st := &project.ObservationState{Observation: *rec.Observation, Head: rec.CID, Author: rec.Author, Heads: 1}
 	writeJSON(w, http.StatusCreated, map[string]any{"observation": s.obsJSON(r.Context(), st)})
 }

@@ -517,6 +517,7 @@
       const jobs = [];
       if (gallery.started) jobs.push(refreshGallery());
       if (map) jobs.push(refreshMap(), refreshUnplaced());
+      else { changedIDs = new Set(); changedAll = false; } // the map loads everything when first shown
       if (current === 'obs' && obsShown) jobs.push(refreshObs());
       if (!jobs.length) jobs.push(getJSON('/api/observations?limit=' + PAGE).then((r) => noticeBlobs(r.items)));
       await Promise.all(jobs);
@@ -591,9 +592,35 @@
     if (gallery.cards.size) $('gallery-status').textContent = gallery.next ? '' : 'That is all.';
   }
 
+  // The observations that "observations" events named since the map last
+  // looked (changedAll: an event said "all", or one was missed): the map
+  // asks for those alone instead of every position again.
+  let changedIDs = new Set();
+  let changedAll = false;
+
   async function refreshMap() {
-    const m = await getJSON('/api/map');
-    syncMarkers(m.points || [], true);
+    const ids = [...changedIDs];
+    const all = changedAll || ids.length > 400;
+    changedIDs = new Set();
+    changedAll = false;
+    if (all) {
+      const m = await getJSON('/api/map');
+      syncMarkers(m.points || [], true);
+      return;
+    }
+    if (!ids.length) return;
+    const r = await getJSON('/api/observations?ids=' + ids.map(encodeURIComponent).join(','));
+    remember(r.items);
+    const got = new Map(r.items.map((o) => [o.id, o]));
+    const points = [];
+    const gone = [];
+    for (const id of ids) {
+      const o = got.get(id);
+      if (o && o.position) points.push([o.position.lat, o.position.lon, id]);
+      else if (markers.has(id)) { gone.push(markers.get(id)); markers.delete(id); }
+    }
+    if (gone.length) cluster.removeLayers(gone);
+    syncMarkers(points, false);
   }
 
   const unplacedItems = new Map(); // id → li
@@ -972,13 +999,21 @@
       if (wasDown) {
         // events may have been missed while away
         wasDown = false;
+        changedAll = true;
         observationsChanged();
         getJSON('/api/sync').then(renderSync).catch(() => {});
       }
     });
     es.addEventListener('error', () => { $('conn').hidden = false; wasDown = true; });
     es.addEventListener('sync', (e) => { try { renderSync(JSON.parse(e.data)); } catch (err) { console.warn(err); } });
-    es.addEventListener('observations', () => observationsChanged());
+    es.addEventListener('observations', (e) => {
+      try {
+        const d = JSON.parse(e.data);
+        if (d && Array.isArray(d.ids) && !d.all) d.ids.forEach((id) => changedIDs.add(id));
+        else changedAll = true;
+      } catch (err) { changedAll = true; }
+      observationsChanged();
+    });
     es.addEventListener('blob', (e) => {
       try { const d = JSON.parse(e.data); if (d && d.cid) blobArrived(d.cid); } catch (err) { console.warn(err); }
     });
