@@ -301,6 +301,12 @@ func TestBrowserApp(t *testing.T) {
 	p.js(t, `location.hash = '#/gallery'`)
 	p.waitJS(t, "phone cards", "window.fieldsync && window.fieldsync.galleryCount() > 0", 20*time.Second)
 	p.screenshot(t, "ui-phone")
+	p.js(t, `location.hash = '#/map'`)
+	p.waitJS(t, "phone map", "window.fieldsync.markerCount() > 0", 20*time.Second)
+	p.screenshot(t, "ui-phone-map")
+	p.js(t, `location.hash = '#/sync'`)
+	p.waitJS(t, "phone sync", `document.querySelectorAll('#sync .peer').length >= 1`, 20*time.Second)
+	p.screenshot(t, "ui-phone-sync")
 
 	if errs := b.pageErrors(); len(errs) > 0 {
 		t.Errorf("page errors: %q", errs)
