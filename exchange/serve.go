@@ -38,33 +38,6 @@ const maxServeQueue = 4096
 // thumbnail) and match the memory handleBlobs reserves.
 const serveBufs = 2
 
-// secureChunk is the most the serving side writes to its stream at once:
-// over Noise and yamux, a write of at most this many bytes is one yamux
-// frame (12-byte header) in one Noise message (at most 65,535 bytes, 16 of
-// them the tag), that is one encryption and one write on the socket. A 64
-// KiB write would cost three: a full message, a 17-byte one and a frame
-// of its own for the last 12 bytes that did not fit.
-const secureChunk = 65535 - 16 - 12
-
-// chunkWriter writes to w in pieces of at most max bytes.
-type chunkWriter struct {
-	w   io.Writer
-	max int
-}
-
-func (c chunkWriter) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		k, err := c.w.Write(p[:min(len(p), c.max)])
-		n += k
-		if err != nil {
-			return n, err
-		}
-		p = p[k:]
-	}
-	return n, nil
-}
-
 type serveReq struct {
 	id       uint64
 	root     cid.Cid
@@ -238,7 +211,7 @@ func (sv *server) readLoop() error {
 // writeLoop serves the queue a frame at a time, re-choosing the top of the
 // queue between frames, and flushes whenever the queue runs dry.
 func (sv *server) writeLoop(readErr <-chan error) error {
-	w := bufio.NewWriterSize(chunkWriter{sv.s, secureChunk}, secureChunk)
+	w := bufio.NewWriterSize(sv.s, 64<<10)
 	var head []byte
 	send := func(m *wire.BlobResponse) error {
 		// The data is written straight from the loaded item, not copied
