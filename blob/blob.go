@@ -119,7 +119,8 @@ type Partial interface {
 	// Have reports whether leaf i is verified and durable.
 	Have(i int) bool
 	// LeafProgress returns how many leading bytes of the unfinished leaf i
-	// are durably kept (not yet verified); 0 if none or if i is had.
+	// are kept (not yet verified): written since Begin, or found durable
+	// by Begin; 0 if none or if i is had.
 	LeafProgress(i int) int
 	// WriteLeaf verifies data as leaf i and stores it. Wrong bytes give a
 	// *chunk.VerifyError and store nothing. Writing a leaf already had is
@@ -129,6 +130,9 @@ type Partial interface {
 	// leaf, which must equal LeafProgress(i). When the last byte arrives
 	// the leaf is verified: done is true if it is now had; on a mismatch
 	// its kept bytes are dropped and a *chunk.VerifyError is returned.
+	// Kept bytes need not be durable when it returns (a store may batch
+	// them; Close makes them durable): a crash may lose some of an
+	// unfinished leaf, never a leaf had.
 	WriteLeafPart(ctx context.Context, i int, off int, data []byte) (done bool, err error)
 	// ReadLeaf returns the bytes of a had leaf (so a partial blob can serve
 	// peers), or an error wrapping fs.ErrNotExist.

@@ -27,7 +27,7 @@ import (
 //	                   ▲                                              │
 //	                   └──── requeue (cut, don't-have, bad data) ◀────┤ frames
 //	      small blobs ◀── verify ◀────────────────────────────────────┤
-//	      (batched Put)      partial.WriteLeafPart (durable, resumable) ◀┘
+//	      (batched Put)      partial.WriteLeafPart (kept, resumable)    ◀┘
 
 const (
 	smallMax        = 256 << 10 // one-leaf blobs up to this size are received in memory and batched
@@ -556,8 +556,9 @@ func (s *session) leafStored(t *task, req *request) {
 }
 
 // leafPart handles a frame of a leaf of a partial blob: every frame is
-// made durable at once, so a cut or a crash loses at most the frame on the
-// wire.
+// written to the store at once, so a cut loses at most the frame on the
+// wire (the store makes kept bytes durable within about a second, so a
+// crash loses little more).
 func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 	n, t := s.n, req.t
 	b := t.b

@@ -27,10 +27,11 @@ const crashEnv = "FIELDSYNC_BLOB_CRASH_CHILD"
 
 // TestCrash runs a child process (this test binary, TestCrashChild) that
 // writes complete blobs, batches and partial blobs in a loop and reports on
-// stdout each thing it knows to be durable; the parent SIGKILLs it at a
-// random moment, reopens the store and checks that it verifies clean (no
-// visible blob is wrong) and that every reported leaf, leaf part and blob
-// is still there.
+// stdout each thing it knows to be durable (or, for the kept part of an
+// unfinished leaf, only kept); the parent SIGKILLs it at a random moment,
+// reopens the store and checks that it verifies clean (no visible blob is
+// wrong), that every reported leaf, durable leaf part and blob is still
+// there, and that what is left of a kept part is the leaf's true bytes.
 func TestCrash(t *testing.T) {
 	if os.Getenv(crashEnv) != "" {
 		t.Skip("in the child")
@@ -105,6 +106,7 @@ func checkAfterCrash(t *testing.T, dir string, lines []string) {
 		t.Fatal(err)
 	}
 	skel := map[cid.Cid]*chunk.Skeleton{}
+	datas := map[cid.Cid][]byte{}
 	nleaves, nparts, nblobs := 0, 0, 0
 	for _, line := range lines {
 		f := strings.Fields(line)
@@ -121,7 +123,27 @@ func checkAfterCrash(t *testing.T, dir string, lines []string) {
 		case "begin":
 			seed, _ := strconv.ParseUint(f[2], 10, 64)
 			size, _ := strconv.Atoi(f[3])
-			skel[c] = blobtest.SkeletonOf(t, blobtest.Data(seed, size))
+			datas[c] = blobtest.Data(seed, size)
+			skel[c] = blobtest.SkeletonOf(t, datas[c])
+		case "kept":
+			// Kept, maybe not yet durable: whatever LeafProgress says
+			// now must be the leaf's true leading bytes, which the
+			// rest completes into a leaf that verifies.
+			i, _ := strconv.Atoi(f[2])
+			nparts++
+			p, err := s.Begin(ctx, skel[c], blob.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !p.Have(i) {
+				l := skel[c].Leaves[i]
+				leaf := datas[c][l.Offset:l.End()]
+				k := p.LeafProgress(i)
+				if done, err := p.WriteLeafPart(ctx, i, k, leaf[k:]); err != nil || !done {
+					t.Errorf("%s: the %d bytes kept of leaf %d of %s do not complete: %v %v", line, k, i, c, done, err)
+				}
+			}
+			p.Close()
 		case "had", "part":
 			i, _ := strconv.Atoi(f[2])
 			n := 0
@@ -161,6 +183,14 @@ func TestCrashChild(t *testing.T) {
 	}
 	say := func(format string, args ...any) {
 		io.WriteString(os.Stdout, fmt.Sprintf(format, args...)+"\n")
+	}
+	// Odd iterations make every kept part durable at once and report it
+	// as such ("part"); even ones keep the default (durable after a
+	// second or on Close) and report what is only kept ("kept").
+	partWord := "kept"
+	if it%2 == 1 {
+		disk.SetPartSyncAfter(s, 0)
+		partWord = "part"
 	}
 	say("ready")
 	rng := rand.New(rand.NewPCG(uint64(it), 7))
@@ -218,7 +248,7 @@ func TestCrashChild(t *testing.T) {
 				if done {
 					say("had %s %d", sk.Root, i)
 				} else {
-					say("part %s %d %d", sk.Root, i, off)
+					say("%s %s %d %d", partWord, sk.Root, i, off)
 				}
 			}
 		}

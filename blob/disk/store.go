@@ -77,8 +77,13 @@ type Store struct {
 	stripes [64]sync.Mutex
 
 	mu   sync.Mutex
-	busy map[cid.Cid]bool // partial blobs open in this process
-	dirs sync.Map         // fan-out directories known to exist
+	busy map[cid.Cid]bool      // partial blobs open in this process
+	open map[*partial]struct{} // the same, to flush on Close
+	dirs sync.Map              // fan-out directories known to exist
+
+	// partSyncAfter is how long the kept bytes of an unfinished leaf may
+	// wait before they are made durable (see Begin).
+	partSyncAfter time.Duration
 
 	now func() time.Time
 	// writeHook, if set (tests only), is called before every write of n
@@ -113,7 +118,7 @@ func Open(ctx context.Context, dir string, d *sql.DB) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
-	s := &Store{root: dir, db: d, lock: lock, busy: map[cid.Cid]bool{}, now: time.Now}
+	s := &Store{root: dir, db: d, lock: lock, busy: map[cid.Cid]bool{}, open: map[*partial]struct{}{}, partSyncAfter: time.Second, now: time.Now}
 	// Temp files of Puts and batches that a crash interrupted: nobody else
 	// can be writing them, we hold the lock.
 	if err := clearDir(filepath.Join(dir, tmpDir)); err != nil {
@@ -185,12 +190,23 @@ func clearDir(dir string) error {
 }
 
 // Close releases the store's directory. Open partial blobs should be closed
-// first. It does not close the database.
+// first; those that are not have the kept bytes of their unfinished leaves
+// made durable. It does not close the database.
 func (s *Store) Close() error {
 	if s.lock == nil {
 		return nil
 	}
-	err := s.lock.Close()
+	s.mu.Lock()
+	open := make([]*partial, 0, len(s.open))
+	for q := range s.open {
+		open = append(open, q)
+	}
+	s.mu.Unlock()
+	var err error
+	for _, q := range open {
+		err = errors.Join(err, q.flushParts(context.Background()))
+	}
+	err = errors.Join(err, s.lock.Close())
 	s.lock = nil
 	return err
 }
