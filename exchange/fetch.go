@@ -557,8 +557,8 @@ func (s *session) leafStored(t *task, req *request) {
 
 // leafPart handles a frame of a leaf of a partial blob: every frame is
 // written to the store at once, so a cut loses at most the frame on the
-// wire (the store makes kept bytes durable within about a second, so a
-// crash loses little more).
+// wire (the store makes kept bytes durable within about 100 ms, so a crash
+// loses little more).
 func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 	n, t := s.n, req.t
 	b := t.b

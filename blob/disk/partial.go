@@ -25,10 +25,11 @@ import (
 // marks them is committed, so after a crash the database never claims bytes
 // the file does not hold. A verified leaf is made durable and marked had at
 // once; the kept bytes of an unfinished leaf are made durable (one fsync,
-// then its row) once they have waited a second (Store.partSyncAfter), and
-// on Close: a crash loses at most about a second's worth of each unfinished
-// leaf, never a verified one, and a fast link pays one fsync and one commit
-// per leaf rather than per write.
+// then its row) once they have waited 100 ms (Store.partSyncAfter), and on
+// Close: a crash loses at most about the last 100 ms of each unfinished
+// leaf's transfer, never a verified leaf, and a link fast enough to bring a
+// leaf in under 100 ms pays one fsync and one commit per leaf rather than
+// per write (where fsyncs would cost the most).
 func (s *Store) Begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (blob.Partial, error) {
 	if err := blob.VerifySkeleton(sk); err != nil {
 		return nil, fmt.Errorf("begin partial blob: %w", err)

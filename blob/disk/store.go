@@ -82,7 +82,7 @@ type Store struct {
 	dirs sync.Map              // fan-out directories known to exist
 
 	// partSyncAfter is how long the kept bytes of an unfinished leaf may
-	// wait before they are made durable (see Begin).
+	// wait before they are made durable (see Begin): 100 ms.
 	partSyncAfter time.Duration
 
 	now func() time.Time
@@ -118,7 +118,7 @@ func Open(ctx context.Context, dir string, d *sql.DB) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
-	s := &Store{root: dir, db: d, lock: lock, busy: map[cid.Cid]bool{}, open: map[*partial]struct{}{}, partSyncAfter: time.Second, now: time.Now}
+	s := &Store{root: dir, db: d, lock: lock, busy: map[cid.Cid]bool{}, open: map[*partial]struct{}{}, partSyncAfter: 100 * time.Millisecond, now: time.Now}
 	// Temp files of Puts and batches that a crash interrupted: nobody else
 	// can be writing them, we hold the lock.
 	if err := clearDir(filepath.Join(dir, tmpDir)); err != nil {
