@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -281,4 +282,45 @@ func TestRepeatedSubtrees(t *testing.T) {
 	if _, err := Build(make([]Leaf, MaxSize/ChunkSize+1)); err == nil {
 		t.Fatal("built a skeleton over MaxSize")
 	}
+}
+
+// A split stopped by its callback (or its context) while leaves are being
+// hashed must not hand their buffers to the next split before the hashing
+// is done (go test -race caught this in blob/disk's TestDiskFull).
+func TestSplitStoppedKeepsBuffersUntilHashed(t *testing.T) {
+	data := make([]byte, 6*ChunkSize+5)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	want, err := Sum(context.Background(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("stop")
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				if g%2 == 0 {
+					_, err := Split(context.Background(), bytes.NewReader(data), func(l Leaf, _ []byte) error {
+						if l.Offset > 0 {
+							return stop
+						}
+						return nil
+					})
+					if !errors.Is(err, stop) {
+						t.Errorf("stopped split: %v", err)
+					}
+					continue
+				}
+				got, err := Sum(context.Background(), bytes.NewReader(data))
+				if err != nil || got.Root != want.Root {
+					t.Errorf("split beside stopped ones: %v, %v", got, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -76,7 +76,13 @@ func split(ctx context.Context, r io.Reader, first *[]byte, fn func(Leaf, []byte
 		bufs[i] = bufPool.Get().(*[]byte)
 		free <- &slot{buf: *bufs[i]}
 	}
+	// hashing counts the hash goroutines still reading a buffer: the reader
+	// may stop (cancelled) holding a slot whose leaf is being hashed, and
+	// no buffer may go back to the pool, for another Split to fill, while
+	// one reads it.
+	var hashing sync.WaitGroup
 	defer func() {
+		hashing.Wait()
 		for _, b := range bufs {
 			bufPool.Put(b)
 		}
@@ -123,7 +129,9 @@ func split(ctx context.Context, r io.Reader, first *[]byte, fn func(Leaf, []byte
 				return
 			}
 			s.done = make(chan struct{})
+			hashing.Add(1)
 			go func(s *slot) {
+				defer hashing.Done()
 				s.leaf.CID = RawCID(s.buf[:s.n])
 				close(s.done)
 			}(s)
