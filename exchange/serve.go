@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -302,11 +301,7 @@ func (sv *server) nextFrame(r *serveReq) (*wire.BlobResponse, bool, error) {
 			sv.bufs = append(sv.bufs, buf)
 		}
 		if err != nil {
-			code := wire.CodeOf(err)
-			if errors.Is(err, fs.ErrNotExist) {
-				code = wire.NotFound
-			}
-			return &wire.BlobResponse{Type: wire.RespDontHave, ID: r.id, Code: code}, true, nil
+			return &wire.BlobResponse{Type: wire.RespDontHave, ID: r.id, Code: wire.CodeOf(err)}, true, nil
 		}
 		if r.off > len(r.data) {
 			return &wire.BlobResponse{Type: wire.RespDontHave, ID: r.id, Code: wire.BadRequest}, true, nil

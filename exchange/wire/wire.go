@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -87,7 +88,7 @@ func CodeOf(err error) Code {
 	switch {
 	case err == nil:
 		return OK
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, fs.ErrNotExist): // a blob or leaf not stored here
 		return NotFound
 	case errors.Is(err, ErrDenied):
 		return Denied

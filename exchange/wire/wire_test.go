@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"reflect"
 	"testing"
 )
@@ -59,6 +60,9 @@ func TestCodes(t *testing.T) {
 	}
 	if CodeOf(fmt.Errorf("x: %w", ErrDenied)) != Denied {
 		t.Error("wrapped error not mapped")
+	}
+	if CodeOf(fmt.Errorf("fetch blob: %w", fs.ErrNotExist)) != NotFound {
+		t.Error("a blob not stored here is not NotFound")
 	}
 	if CodeOf(errors.New("secret detail")) != Internal {
 		t.Error("unknown error not Internal")
