@@ -291,9 +291,18 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	p := s.cfg.Project
 	self := p.Self().PeerID()
 	role := p.RoleOf(self)
+	_, canUpload := s.receiver()
+	canWrite := role.CanWrite() && canUpload
+	readOnly := ""
+	switch {
+	case !role.CanWrite():
+		readOnly = fmt.Sprintf("this device's role (%s) may not add observations", role)
+	case !canUpload:
+		readOnly = s.readOnlyReason()
+	}
 	out := map[string]any{
 		"project": map[string]any{"id": p.ID().String(), "name": p.Name()},
-		"device":  map[string]any{"id": self.String(), "role": string(role), "canWrite": role.CanWrite() && s.cfg.Store != nil},
+		"device":  map[string]any{"id": self.String(), "role": string(role), "canWrite": canWrite, "readOnly": readOnly},
 		"csrf":    csrf,
 		"basemap": nil,
 		"syncing": s.cfg.Sync != nil,
@@ -509,14 +518,18 @@ func (s *Server) syncState() syncJSON {
 	return out
 }
 
+// storedTTL bounds how long storedClasses is kept: blobs can arrive
+// without a new record when another process (serve) fetches them.
+const storedTTL = 5 * time.Second
+
 // storedClasses counts, per class, the blobs this device wants (its filter)
 // against those present, for the sync view of a device that does not sync
 // (`fieldsync ui`). It lists the store once, and is kept until records
-// change (only a new record can change it when nothing syncs).
+// change or storedTTL passes.
 func (s *Server) storedClasses() map[string]classJSON {
 	key := vectorKey(s.cfg.Project)
 	s.mu.Lock()
-	if s.stored != nil && s.storedKey == key {
+	if s.stored != nil && s.storedKey == key && time.Since(s.storedAt) < storedTTL {
 		defer s.mu.Unlock()
 		return s.stored
 	}
@@ -547,7 +560,7 @@ func (s *Server) storedClasses() map[string]classJSON {
 		out[w.Class.String()] = c
 	}
 	s.mu.Lock()
-	s.stored, s.storedKey = out, key
+	s.stored, s.storedKey, s.storedAt = out, key, time.Now()
 	s.mu.Unlock()
 	return out
 }

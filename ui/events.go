@@ -123,6 +123,10 @@ func (s *Server) tick(ctx context.Context) {
 // past it the event says "all" and pages list again.
 const maxEventIDs = 200
 
+// pollRecords is how often a server without a sync looks for records that
+// another process stored.
+const pollRecords = 2 * time.Second
+
 // recordsChanged asks the watcher to tell pages which observations changed.
 func (s *Server) recordsChanged() {
 	select {
@@ -140,11 +144,20 @@ func (s *Server) watchRecords(ctx context.Context) {
 	if err != nil {
 		s.log.Warn("watch records", "err", err)
 	}
+	// Without a sync in this process, records can still arrive through
+	// another one (serve, holding the store): look now and then.
+	var poll <-chan time.Time
+	if s.cfg.Sync == nil {
+		t := time.NewTicker(pollRecords)
+		defer t.Stop()
+		poll = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.recs:
+		case <-poll:
 		}
 		ids, all, next, err := s.cfg.Project.ChangesSince(ctx, mark)
 		if err != nil {

@@ -23,12 +23,12 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
-// Store is what the app needs of the blob store: reading blobs, and
-// storing uploads.
+// Store is what the app needs of the blob store: reading blobs. Uploads
+// also need it to be a blob.Receiver (disk.Store is; disk.Reader, for a
+// store another process holds, is not, and the app is then read-only).
 type Store interface {
 	blob.Fetcher
 	blob.Statter
-	blob.Receiver
 }
 
 // PartialStatter is the optional capability of a Store to tell how much of
@@ -47,8 +47,11 @@ type Syncer interface {
 // Config configures a Server.
 type Config struct {
 	Project *project.Project // required
-	Store   Store            // nil: blobs answer 503 and uploads are refused
+	Store   Store            // nil: blobs answer 503; not a blob.Receiver: uploads are refused
 	Sync    Syncer           // nil: the sync view says the device is not syncing
+	// ReadOnly, when not empty, says why uploads are refused (e.g. another
+	// process holds the store); the page shows it.
+	ReadOnly string
 	// Basemap is an MBTiles file of raster tiles to draw under the world
 	// outline ("" for none).
 	Basemap string
@@ -92,6 +95,7 @@ type Server struct {
 	// storedClasses' cache (`fieldsync ui`, no sync), by vectorKey.
 	stored    map[string]classJSON
 	storedKey uint64
+	storedAt  time.Time
 }
 
 // New makes a server for cfg. It opens the basemap, if any, and fails

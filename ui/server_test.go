@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/blob/disk"
 	"github.com/fieldsync/fieldsync/chunk"
 	"github.com/fieldsync/fieldsync/internal/device"
 	"github.com/fieldsync/fieldsync/internal/synth"
@@ -870,5 +871,58 @@ func TestStaticETag(t *testing.T) {
 		if got := status(t, c.get(t, p)); got != 404 {
 			t.Errorf("%s: %d, want 404", p, got)
 		}
+	}
+}
+
+// Beside a process that holds the store: blobs read, uploads refused with
+// the reason, and records that process stores reach the page.
+func TestReadOnly(t *testing.T) {
+	d := newDevice(t)
+	rec := importPhoto(t, d, photo(t, t.TempDir(), "a.jpg", 1, nil))
+	r := disk.OpenReader(device.BlobDir(d.Dir), d.DB)
+	_, c := serve(t, Config{Project: d.Project, Store: r, ReadOnly: "serve holds it; use serve --ui"})
+	var sess struct {
+		Device struct {
+			CanWrite bool
+			ReadOnly string
+		}
+	}
+	c.getJSON(t, "/api/session", 200, &sess)
+	if sess.Device.CanWrite || !strings.Contains(sess.Device.ReadOnly, "serve --ui") {
+		t.Errorf("session %+v", sess)
+	}
+	if got := status(t, c.get(t, "/api/blobs/"+rec.Observation.Attachments[0].Thumbnail.CID.String())); got != 200 {
+		t.Errorf("blob through a Reader: %d", got)
+	}
+	jpg, _ := os.ReadFile(photo(t, t.TempDir(), "b.jpg", 2, nil))
+	code, out := c.upload(t, nil, map[string][]byte{"b.jpg": jpg})
+	if code != 503 || !strings.Contains(fmt.Sprint(out["error"]), "serve --ui") {
+		t.Errorf("upload beside serve: %d %v", code, out)
+	}
+
+	resp := c.get(t, "/api/events")
+	defer resp.Body.Close()
+	got := make(chan string, 8)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "data: ") && strings.Contains(sc.Text(), `"ids"`) {
+				got <- sc.Text()
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	// The other process stores a record: the page hears of it by polling.
+	r2, err := d.Project.AddObservation(context.Background(), project.Observation{Attachments: rec.Observation.Attachments})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case line := <-got:
+		if !strings.Contains(line, r2.Observation.ID) {
+			t.Errorf("event %s lacks %s", line, r2.Observation.ID)
+		}
+	case <-time.After(3 * pollRecords):
+		t.Fatal("no observations event for a record another process stored")
 	}
 }

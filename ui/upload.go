@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/fieldsync/fieldsync/thumbs"
 )
@@ -56,8 +57,9 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusForbidden, "this device may not add observations (its role is %s)", p.RoleOf(p.Self().PeerID()))
 		return
 	}
-	if s.cfg.Store == nil {
-		httpError(w, http.StatusServiceUnavailable, "the blob store is not open in this process")
+	recv, ok := s.receiver()
+	if !ok {
+		httpError(w, http.StatusServiceUnavailable, "%s", s.readOnlyReason())
 		return
 	}
 	s.uploadMu.Lock()
@@ -75,7 +77,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "read upload: %v", err)
 		return
 	}
-	opts := project.ImportOptions{Store: s.cfg.Store, Thumbs: s.cfg.Thumbs, Tags: up.tags, Notes: up.notes}
+	opts := project.ImportOptions{Store: recv, Thumbs: s.cfg.Thumbs, Tags: up.tags, Notes: up.notes}
 	if up.lat != "" || up.lon != "" {
 		pos, err := parsePosition(up.lat, up.lon)
 		if err != nil {
@@ -99,6 +101,23 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	s.recordsChanged()
 	st := &project.ObservationState{Observation: *rec.Observation, Head: rec.CID, Author: rec.Author, Heads: 1}
 	writeJSON(w, http.StatusCreated, map[string]any{"observation": s.obsJSON(r.Context(), st)})
+}
+
+// receiver returns the store to import uploads into, if this process may
+// write it.
+func (s *Server) receiver() (blob.Receiver, bool) {
+	if s.cfg.ReadOnly != "" {
+		return nil, false
+	}
+	r, ok := s.cfg.Store.(blob.Receiver)
+	return r, ok
+}
+
+func (s *Server) readOnlyReason() string {
+	if s.cfg.ReadOnly != "" {
+		return s.cfg.ReadOnly
+	}
+	return "the blob store is not open for writing in this process"
 }
 
 func parsePosition(lat, lon string) (*project.Position, error) {

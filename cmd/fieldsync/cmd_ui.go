@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -26,7 +25,8 @@ the observations on a map (a world outline built in, and your own offline
 tiles with --basemap), a gallery of their photos, each observation's
 history and variants, and a form to add observations from the browser.
 It needs no internet. The URL carries a secret token: whoever has it sees
-the project, so keep it private.
+the project, so keep it private. While 'fieldsync serve' runs on the same
+data directory, 'ui' still works, read-only (no uploads, no live sync).
 
 'fieldsync ui' does not sync; 'fieldsync serve --ui' syncs and serves the
 app from one process, and its sync view then shows peers and progress live.
@@ -38,8 +38,8 @@ Examples:
   fieldsync ui --http 127.0.0.1:8080 --basemap ~/maps/river.mbtiles
   fieldsync serve --ui
 
-Exit codes: 0 stopped by a signal, 1 failure (e.g. the data directory is in
-use by 'fieldsync serve': use 'fieldsync serve --ui' instead), 2 bad usage.
+Exit codes: 0 stopped by a signal, 1 failure (e.g. no project, a bad
+basemap, the port taken), 2 bad usage.
 `,
 }
 
@@ -107,10 +107,7 @@ func runUI(ctx context.Context, e *env, args []string) error {
 	if err := uf.check(); err != nil {
 		return err
 	}
-	d, _, err := openProject(ctx, *data, false)
-	if errors.Is(err, disk.ErrLocked) {
-		return fmt.Errorf("%w\n(to sync and see the web app at once, stop it and run 'fieldsync serve --ui')", err)
-	}
+	d, _, err := openProject(ctx, *data, true)
 	if err != nil {
 		return err
 	}
@@ -141,6 +138,11 @@ func startUI(ctx context.Context, e *env, d *device.Device, n *exchange.Node, uf
 	}
 	if d.Store != nil {
 		cfg.Store = d.Store
+	} else {
+		// Another process (serve) holds the store: browse it read-only.
+		cfg.Store = disk.OpenReader(device.BlobDir(d.Dir), d.DB)
+		cfg.ReadOnly = "another fieldsync process (serve?) holds this data directory, so this web app only reads it; to add observations from the browser, stop it and run 'fieldsync serve --ui'"
+		fmt.Fprintln(e.stderr, "note: another fieldsync process (serve?) holds this data directory: the web app is read-only (no uploads) and shows no live sync; 'fieldsync serve --ui' does both")
 	}
 	if n != nil {
 		cfg.Sync = n

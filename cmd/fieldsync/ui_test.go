@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -81,11 +82,59 @@ func TestUICommand(t *testing.T) {
 		t.Fatalf("observations: %d %s", resp.StatusCode, b)
 	}
 
-	// While ui holds the data directory, a second one says what to do.
-	r = fsRun(t, "ui", "--data", A)
-	expectCode(t, r, 1, "a second ui")
-	if !strings.Contains(r.stderr, "serve --ui") {
-		t.Errorf("busy data directory: %q", r.stderr)
+	// While another process holds the data directory (here the first ui;
+	// usually serve), a second ui still serves it, read-only.
+	ro := exec.Command(binary(t), "ui", "--data", A)
+	roOut, _ := ro.StdoutPipe()
+	var roErr strings.Builder
+	ro.Stderr = &roErr
+	if err := ro.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Process.Kill()
+	line, err = bufio.NewReader(roOut).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read-only ui printed nothing: %v", err)
+	}
+	roURL := strings.TrimSpace(line)
+	jar2, _ := cookiejar.New(nil)
+	c2 := &http.Client{Jar: jar2, Timeout: 10 * time.Second}
+	if resp, err := c2.Get(roURL); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("read-only ui: %v", err)
+	}
+	roBase := strings.SplitN(roURL, "/?", 2)[0]
+	resp, err = c2.Get(roBase + "/api/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"canWrite":false`) || !strings.Contains(string(b), "serve --ui") {
+		t.Errorf("read-only session: %s", b)
+	}
+	var obs struct {
+		Items []struct {
+			Attachments []struct{ Original struct{ CID, State string } }
+		}
+	}
+	resp, err = c2.Get(roBase + "/api/observations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&obs)
+	resp.Body.Close()
+	if len(obs.Items) != 1 || obs.Items[0].Attachments[0].Original.State != "present" {
+		t.Fatalf("read-only observations: %+v", obs)
+	}
+	resp, err = c2.Get(roBase + "/api/blobs/" + obs.Items[0].Attachments[0].Original.CID)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("read-only blob: %v %v", resp.Status, err)
+	}
+	resp.Body.Close()
+	ro.Process.Signal(syscall.SIGINT)
+	ro.Wait()
+	if !strings.Contains(roErr.String(), "read-only") {
+		t.Errorf("read-only ui did not say so: %q", roErr.String())
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)

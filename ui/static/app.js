@@ -890,7 +890,8 @@
     if (!session.device || !session.device.canWrite) {
       $('add-fieldset').disabled = true;
       status.className = 'error';
-      status.textContent = 'This device cannot add observations (its role is ' + ((session.device && session.device.role) || 'unknown') + ').';
+      status.textContent = (session.device && session.device.readOnly) ||
+        'This device cannot add observations (its role is ' + ((session.device && session.device.role) || 'unknown') + ').';
       return;
     }
     const lat = form.elements.lat;

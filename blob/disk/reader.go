@@ -1,0 +1,61 @@
+package disk
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/ipfs/go-cid"
+)
+
+// Reader reads the complete blobs of a store that another process holds
+// open (fieldsync serve), without its lock and without writing anything:
+// complete blobs are files that never change once published (by rename),
+// so reading them beside the writer is safe; one removed or quarantined
+// meanwhile reads as not there. The web app uses it to browse a device
+// while it serves.
+type Reader struct{ s *Store }
+
+var (
+	_ blob.Fetcher    = (*Reader)(nil)
+	_ blob.Statter    = (*Reader)(nil)
+	_ blob.Enumerator = (*Reader)(nil)
+	_ blob.FixityLog  = (*Reader)(nil)
+)
+
+// OpenReader reads the store whose files live under dir and whose
+// metadata lives in d. It takes no lock and creates nothing; a store that
+// was never opened reads as empty.
+func OpenReader(dir string, d *sql.DB) *Reader {
+	return &Reader{s: &Store{root: dir, db: d, now: time.Now}}
+}
+
+// Fetch implements blob.Fetcher (the reader is an *os.File).
+func (r *Reader) Fetch(ctx context.Context, c cid.Cid) (io.ReadCloser, error) {
+	return r.s.Fetch(ctx, c)
+}
+
+// Stat implements blob.Statter.
+func (r *Reader) Stat(ctx context.Context, c cid.Cid) (blob.Info, error) { return r.s.Stat(ctx, c) }
+
+// Enumerate implements blob.Enumerator.
+func (r *Reader) Enumerate(ctx context.Context, fn func(blob.Info) error) error {
+	return r.s.Enumerate(ctx, fn)
+}
+
+// PartialStatus is Store.PartialStatus.
+func (r *Reader) PartialStatus(ctx context.Context, c cid.Cid) (done, size int64, err error) {
+	return r.s.PartialStatus(ctx, c)
+}
+
+// LastChecks implements blob.FixityLog.
+func (r *Reader) LastChecks(ctx context.Context, olderThan time.Time, fn func(blob.FixityRecord) error) error {
+	return r.s.LastChecks(ctx, olderThan, fn)
+}
+
+// FixityHistory implements blob.FixityLog.
+func (r *Reader) FixityHistory(ctx context.Context, c cid.Cid) ([]blob.FixityRecord, error) {
+	return r.s.FixityHistory(ctx, c)
+}
