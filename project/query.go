@@ -89,6 +89,16 @@ func (p *Project) Observation(ctx context.Context, id string) (*ObservationState
 	return st, nil
 }
 
+// RecordCount returns how many records the database holds (those of
+// another process that shares it included).
+func (p *Project) RecordCount(ctx context.Context) (int, error) {
+	var n int
+	if err := p.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM project_records`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count records: %w", err)
+	}
+	return n, nil
+}
+
 // ChangesSince tells what changed in the project after mark, a value an
 // earlier call returned (0: before anything). ids are the observations
 // that got a new version; all is true when something else changed (a

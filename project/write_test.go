@@ -89,3 +89,17 @@ func TestChangesSince(t *testing.T) {
 		t.Fatalf("after a membership: %v %v", ids, all)
 	}
 }
+
+func TestRecordCount(t *testing.T) {
+	p := newProject(t, "count")
+	n0, err := p.RecordCount(context.Background())
+	if err != nil || n0 != 1 { // the genesis
+		t.Fatalf("RecordCount = %d, %v", n0, err)
+	}
+	if _, err := p.AddObservation(context.Background(), Observation{Attachments: []Attachment{photo("a.jpg")}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := p.RecordCount(context.Background()); n != 2 {
+		t.Fatalf("RecordCount after one observation = %d", n)
+	}
+}

@@ -491,9 +491,12 @@ type syncJSON struct {
 func (s *Server) syncState() syncJSON {
 	out := syncJSON{
 		ETA:     -1,
-		Records: map[string]uint64{"present": vectorKey(s.cfg.Project)},
+		Records: map[string]uint64{},
 		Classes: map[string]classJSON{},
 		Peers:   []peerJSON{},
+	}
+	if n, err := s.cfg.Project.RecordCount(context.Background()); err == nil {
+		out.Records["present"] = uint64(n)
 	}
 	if s.cfg.Sync == nil {
 		out.Classes = s.storedClasses()
