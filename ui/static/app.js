@@ -795,6 +795,8 @@
     const running = s ? s.running : session && session.syncing;
     if (!running) return ['not-syncing', 'not syncing (started with fieldsync ui; use fieldsync serve --ui)'];
     if (s && s.complete) return ['complete', 'complete'];
+    const connected = s && (s.peers || []).some((p) => p.state === 'connected');
+    if (s && !connected) return ['waiting', 'waiting for peers'];
     return ['syncing', s && s.idle ? 'syncing (idle)' : 'syncing'];
   }
 
