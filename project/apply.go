@@ -293,7 +293,7 @@ func (a *applier) addVersion(r *Record, ok bool) error {
 	for i, at := range o.Attachments {
 		for _, v := range at.Variants() {
 			if err := a.exec(`INSERT OR IGNORE INTO project_attachments (version, idx, variant, blob, kind, type, size) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				c, i, string(v.Name), v.CID.Bytes(), string(at.Kind), at.MediaType, v.Size); err != nil {
+				c, i, string(v.Name), v.CID.Bytes(), string(at.Kind), at.MediaTypeOf(v.Name), v.Size); err != nil {
 				return err
 			}
 		}

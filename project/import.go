@@ -388,7 +388,7 @@ func (p *Project) importOne(ctx context.Context, recv blob.Receiver, f importFil
 			data []byte
 			dst  **Variant
 		}{{res.Preview, &at.Preview}, {res.Thumbnail, &at.Thumbnail}} {
-			vi, err := recv.Put(ctx, bytes.NewReader(v.data), blob.Meta{MediaType: "image/jpeg"})
+			vi, err := recv.Put(ctx, bytes.NewReader(v.data), blob.Meta{MediaType: thumbs.VariantMediaType})
 			if err != nil {
 				return nil, nil, fmt.Errorf("store variant: %w", err)
 			}

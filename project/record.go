@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/fieldsync/fieldsync/thumbs"
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -178,6 +179,15 @@ type Variant struct {
 	Size   int64
 	Width  int
 	Height int
+}
+
+// MediaTypeOf returns the media type of the attachment's variant v: the
+// attachment's own for the original, JPEG for a thumbnail or preview.
+func (a *Attachment) MediaTypeOf(v VariantName) string {
+	if v == VariantOriginal {
+		return a.MediaType
+	}
+	return thumbs.VariantMediaType
 }
 
 // Variants returns the attachment's variants that are set, original first.

@@ -103,3 +103,27 @@ func TestRecordCount(t *testing.T) {
 		t.Fatalf("RecordCount after one observation = %d", n)
 	}
 }
+
+// A PNG photo's thumbnail and preview are JPEGs: the wants say so, so a
+// device that receives them stores the right type.
+func TestVariantMediaTypes(t *testing.T) {
+	p := newProject(t, "types")
+	path := filepath.Join("..", "testdata", "photos", "alpha8.png")
+	if _, err := p.ImportFile(context.Background(), path, ImportOptions{Store: mem.New()}); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := p.FilterOf(context.Background(), p.Self().PeerID())
+	wants, err := p.WantedBlobs(context.Background(), f)
+	if err != nil || len(wants) != 3 {
+		t.Fatalf("%d wants, %v", len(wants), err)
+	}
+	for _, w := range wants {
+		want := "image/jpeg"
+		if w.Class == ClassOriginal {
+			want = "image/png"
+		}
+		if w.MediaType != want {
+			t.Errorf("%s: media type %q, want %q", w.Class, w.MediaType, want)
+		}
+	}
+}

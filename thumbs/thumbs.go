@@ -72,6 +72,10 @@ type Position struct {
 }
 
 // Result is what Make makes of one original.
+// VariantMediaType is the media type of every thumbnail and preview
+// (baseline JPEG, whatever the original's type).
+const VariantMediaType = "image/jpeg"
+
 type Result struct {
 	Thumbnail []byte // baseline JPEG that fits Options.ThumbSize, no metadata
 	Preview   []byte // baseline JPEG that fits Options.PreviewSize, no metadata

@@ -129,14 +129,11 @@ func (ix *index) split() {
 
 func (ix *index) addMedia(o *project.ObservationState) {
 	for _, a := range o.Attachments {
-		if a.Original != nil {
-			ix.media[a.Original.CID] = a.MediaType
-			ix.names[a.Original.CID] = a.Name
+		for _, v := range a.Variants() {
+			ix.media[v.CID] = a.MediaTypeOf(v.Name)
 		}
-		for _, v := range []*project.Variant{a.Preview, a.Thumbnail} {
-			if v != nil {
-				ix.media[v.CID] = "image/jpeg"
-			}
+		if a.Original != nil {
+			ix.names[a.Original.CID] = a.Name
 		}
 	}
 }
