@@ -213,30 +213,9 @@ func nonNil(t []string) []string {
 	return t
 }
 
-// withFixity adds each present variant's latest fixity check.
-func (s *Server) withFixity(ctx context.Context, j *obsJSON) {
-	fl, ok := s.cfg.Store.(blob.FixityLog)
-	if !ok {
-		return
-	}
-	for _, a := range j.Attachments {
-		for _, v := range []*varJSON{a.Thumbnail, a.Preview, a.Original} {
-			if v == nil || v.State != "present" {
-				continue
-			}
-			c, err := cid.Decode(v.CID)
-			if err != nil {
-				continue
-			}
-			if h, err := fl.FixityHistory(ctx, c); err == nil && len(h) > 0 {
-				last := h[len(h)-1]
-				v.Fixity = &fixityJSON{CheckedAt: last.CheckedAt, Result: string(last.Result)}
-			}
-		}
-	}
-}
-
-func (s *Server) obsJSON(ctx context.Context, o *project.ObservationState) obsJSON {
+// obsJSON is o with each variant's state here; detail (the observation's
+// own page) adds each present variant's latest fixity check.
+func (s *Server) obsJSON(ctx context.Context, o *project.ObservationState, detail bool) obsJSON {
 	j := obsJSON{
 		ID: o.ID, Created: o.Created, Updated: o.Updated, Author: o.Author.String(),
 		Heads: o.Heads, Deleted: o.Deleted, Position: toPos(o.Position),
@@ -245,20 +224,26 @@ func (s *Server) obsJSON(ctx context.Context, o *project.ObservationState) obsJS
 	for _, a := range o.Attachments {
 		j.Attachments = append(j.Attachments, attachmentJSON{
 			Kind: string(a.Kind), MediaType: a.MediaType, Name: a.Name,
-			Thumbnail: s.varJSON(ctx, a.Thumbnail),
-			Preview:   s.varJSON(ctx, a.Preview),
-			Original:  s.varJSON(ctx, a.Original),
+			Thumbnail: s.varJSON(ctx, a.Thumbnail, detail),
+			Preview:   s.varJSON(ctx, a.Preview, detail),
+			Original:  s.varJSON(ctx, a.Original, detail),
 		})
 	}
 	return j
 }
 
-func (s *Server) varJSON(ctx context.Context, v *project.Variant) *varJSON {
+func (s *Server) varJSON(ctx context.Context, v *project.Variant, detail bool) *varJSON {
 	if v == nil {
 		return nil
 	}
 	j := &varJSON{CID: v.CID.String(), Size: v.Size, Width: v.Width, Height: v.Height}
 	j.State, j.Percent = s.blobState(ctx, v.CID)
+	if fl, ok := s.cfg.Store.(blob.FixityLog); ok && detail && j.State == "present" {
+		if h, err := fl.FixityHistory(ctx, v.CID); err == nil && len(h) > 0 {
+			last := h[len(h)-1]
+			j.Fixity = &fixityJSON{CheckedAt: last.CheckedAt, Result: string(last.Result)}
+		}
+	}
 	return j
 }
 
@@ -376,16 +361,21 @@ func (s *Server) handleObservations(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	end := min(start+limit, len(list))
-	items := make([]obsJSON, 0, end-start)
-	for _, o := range list[start:end] {
-		items = append(items, s.obsJSON(r.Context(), o))
-	}
 	next := ""
 	if end < len(list) {
 		next = cursorOf(list[end-1])
 	}
+	s.writePage(w, r, list[start:end], next, len(list))
+}
+
+// writePage answers a list of observations: {"items", "next", "total"}.
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, list []*project.ObservationState, next string, total int) {
+	items := make([]obsJSON, 0, len(list))
+	for _, o := range list {
+		items = append(items, s.obsJSON(r.Context(), o, false))
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next": next, "total": len(list)})
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next": next, "total": total})
 }
 
 // observationsByID answers ?ids=: those of the observations that exist and
@@ -400,14 +390,13 @@ func (s *Server) observationsByID(w http.ResponseWriter, r *http.Request, ix *in
 	for _, id := range ids {
 		want[id] = true
 	}
-	items := []obsJSON{}
+	var list []*project.ObservationState
 	for _, o := range ix.all {
 		if want[o.ID] {
-			items = append(items, s.obsJSON(r.Context(), o))
+			list = append(list, o)
 		}
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next": "", "total": len(items)})
+	s.writePage(w, r, list, "", len(list))
 }
 
 func (s *Server) handleObservation(w http.ResponseWriter, r *http.Request) {
@@ -435,8 +424,7 @@ func (s *Server) handleObservation(w http.ResponseWriter, r *http.Request) {
 			Counted: v.Counted, Head: v.Head, Winner: v.Winner,
 		})
 	}
-	j := s.obsJSON(ctx, o)
-	s.withFixity(ctx, &j)
+	j := s.obsJSON(ctx, o, true)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{"observation": j, "history": vs})
 }

@@ -100,7 +100,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	s.recordsChanged()
 	st := &project.ObservationState{Observation: *rec.Observation, Head: rec.CID, Author: rec.Author, Heads: 1}
-	writeJSON(w, http.StatusCreated, map[string]any{"observation": s.obsJSON(r.Context(), st)})
+	writeJSON(w, http.StatusCreated, map[string]any{"observation": s.obsJSON(r.Context(), st, false)})
 }
 
 // receiver returns the store to import uploads into, if this process may
