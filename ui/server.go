@@ -89,7 +89,6 @@ type Server struct {
 	sessions map[string]string // session ID → CSRF token
 	order    []string          // session IDs, oldest first
 	hosts    map[string]bool   // Host headers accepted
-	origin   string            // scheme://host of the server, for Origin checks
 	uploadMu sync.Mutex
 
 	// storedClasses' cache (`fieldsync ui`, no sync), by vectorKey.
@@ -138,16 +137,30 @@ func New(cfg Config) (*Server, error) {
 // Token is the secret the URL carries.
 func (s *Server) Token() string { return s.token }
 
-// Listen opens addr ("127.0.0.1:0" picks a free port). An address beyond
-// loopback is refused unless remote is true. It returns the listener and
-// the URLs to open (with the token), loopback first.
-func (s *Server) Listen(addr string, remote bool) (net.Listener, []string, error) {
+// CheckAddr says whether addr may be listened on: HOST:PORT with an IP
+// address (or localhost: a name could be rebound to another machine), and
+// beyond loopback only when remote is true.
+func CheckAddr(addr string, remote bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--http %q: want HOST:PORT, e.g. 127.0.0.1:8080: %w", addr, err)
+		return fmt.Errorf("--http %q: want HOST:PORT, e.g. 127.0.0.1:8080", addr)
 	}
-	if !isLoopbackHost(host) && !remote {
-		return nil, nil, fmt.Errorf("--http %q listens beyond this machine: anyone on the network who gets the URL sees the project; add --http-remote to mean it", addr)
+	ip := net.ParseIP(host)
+	if host != "localhost" && host != "" && ip == nil {
+		return fmt.Errorf("--http %q: give an IP address (a name could be rebound to another machine)", addr)
+	}
+	if host != "localhost" && (ip == nil || !ip.IsLoopback()) && !remote {
+		return fmt.Errorf("--http %q listens beyond this machine, where anyone who gets the URL sees the project; add --http-remote if you mean it", addr)
+	}
+	return nil
+}
+
+// Listen opens addr ("127.0.0.1:0" picks a free port), if CheckAddr
+// allows it. It returns the listener and the URLs to open (with the
+// token), loopback first.
+func (s *Server) Listen(addr string, remote bool) (net.Listener, []string, error) {
+	if err := CheckAddr(addr, remote); err != nil {
+		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -173,12 +186,9 @@ func (s *Server) Listen(addr string, remote bool) (net.Listener, []string, error
 	}
 	s.mu.Lock()
 	var urls []string
-	for i, h := range hosts {
+	for _, h := range hosts {
 		hp := net.JoinHostPort(h, port)
 		s.hosts[hp] = true
-		if i == 0 {
-			s.origin = "http://" + hp
-		}
 		if h != "localhost" {
 			urls = append(urls, "http://"+hp+"/?token="+s.token)
 		}
@@ -253,7 +263,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	hostOK := s.hosts[strings.ToLower(r.Host)]
-	origin := s.origin
 	s.mu.Unlock()
 	if !hostOK {
 		httpError(w, http.StatusForbidden, "host %q is not the address this server listens on", r.Host)
@@ -275,7 +284,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		if o := r.Header.Get("Origin"); o != "" && !s.originOK(o, origin) {
+		if o := r.Header.Get("Origin"); o != "" && !s.originOK(o) {
 			httpError(w, http.StatusForbidden, "cross-origin request refused")
 			return
 		}
@@ -288,14 +297,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-func (s *Server) originOK(o, origin string) bool {
+func (s *Server) originOK(o string) bool {
 	u, err := url.Parse(o)
 	if err != nil || u.Scheme != "http" {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.hosts[strings.ToLower(u.Host)] || o == origin
+	return s.hosts[strings.ToLower(u.Host)]
 }
 
 const unauthorizedPage = `<!doctype html><meta charset="utf-8"><title>fieldsync</title>
@@ -360,12 +369,4 @@ func randomHex(n int) string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }

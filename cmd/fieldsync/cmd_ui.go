@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 
 	"github.com/fieldsync/fieldsync/blob/disk"
@@ -67,15 +66,8 @@ type uiFlags struct {
 // check validates the options before anything opens: a bad address or one
 // beyond this machine without --http-remote is a usage error.
 func (uf *uiFlags) check() error {
-	host, _, err := net.SplitHostPort(*uf.http)
-	if err != nil {
-		return usagef("--http %q: want HOST:PORT, e.g. 127.0.0.1:8080", *uf.http)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && host != "" && ip == nil {
-		return usagef("--http %q: give an IP address (a name could be rebound to another machine)", *uf.http)
-	}
-	if ip := net.ParseIP(host); (host == "" || !ip.IsLoopback()) && host != "localhost" && !*uf.remote {
-		return usagef("--http %q listens beyond this machine, where anyone who gets the URL sees the project; add --http-remote if you mean it", *uf.http)
+	if err := ui.CheckAddr(*uf.http, *uf.remote); err != nil {
+		return usagef("%v", err)
 	}
 	if *uf.maxUpload < 1 {
 		return usagef("--max-upload %d: want at least 1 (MiB)", *uf.maxUpload)
