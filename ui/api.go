@@ -273,15 +273,8 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	p := s.cfg.Project
 	self := p.Self().PeerID()
 	role := p.RoleOf(self)
-	_, canUpload := s.receiver()
-	canWrite := role.CanWrite() && canUpload
-	readOnly := ""
-	switch {
-	case !role.CanWrite():
-		readOnly = fmt.Sprintf("this device's role (%s) may not add observations", role)
-	case !canUpload:
-		readOnly = s.readOnlyReason()
-	}
+	recv, _, readOnly := s.writable()
+	canWrite := recv != nil
 	out := map[string]any{
 		"project": map[string]any{"id": p.ID().String(), "name": p.Name()},
 		"device":  map[string]any{"id": self.String(), "role": string(role), "canWrite": canWrite, "readOnly": readOnly},

@@ -41,6 +41,12 @@ func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	etag := `"` + c.String() + `"`
+	if r.Header.Get("If-None-Match") == etag {
+		// The bytes under a CID never change: no need to look.
+		w.Header().Set("ETag", etag)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	rc, err := s.cfg.Store.Fetch(ctx, c)
 	if err != nil {
 		if notExist(err) {
@@ -81,15 +87,9 @@ func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	}
-	rs, ok := rc.(io.ReadSeeker)
-	if !ok {
-		// Not seekable: no ranges, the whole blob.
-		if r.Header.Get("If-None-Match") == etag {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		_, _ = io.Copy(w, rc)
+	if rs, ok := rc.(io.ReadSeeker); ok {
+		http.ServeContent(w, r, "", time.Time{}, rs)
 		return
 	}
-	http.ServeContent(w, r, "", time.Time{}, rs)
+	_, _ = io.Copy(w, rc) // not seekable: no ranges, the whole blob
 }

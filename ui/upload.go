@@ -53,13 +53,9 @@ type upload struct {
 // form over the size cap or a bad field stores nothing.
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	p := s.cfg.Project
-	if !p.RoleOf(p.Self().PeerID()).CanWrite() {
-		httpError(w, http.StatusForbidden, "this device may not add observations (its role is %s)", p.RoleOf(p.Self().PeerID()))
-		return
-	}
-	recv, ok := s.receiver()
-	if !ok {
-		httpError(w, http.StatusServiceUnavailable, "%s", s.readOnlyReason())
+	recv, code, why := s.writable()
+	if recv == nil {
+		httpError(w, code, "%s", why)
 		return
 	}
 	s.uploadMu.Lock()
@@ -103,21 +99,22 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{"observation": s.obsJSON(r.Context(), st, false)})
 }
 
-// receiver returns the store to import uploads into, if this process may
-// write it.
-func (s *Server) receiver() (blob.Receiver, bool) {
-	if s.cfg.ReadOnly != "" {
-		return nil, false
+// writable returns the store to import uploads into, or, when this device
+// may not add observations from the browser, nil with the HTTP status and
+// the reason: its role (403), or a store this process may not write (503:
+// another process holds it, or none is open).
+func (s *Server) writable() (blob.Receiver, int, string) {
+	p := s.cfg.Project
+	if role := p.RoleOf(p.Self().PeerID()); !role.CanWrite() {
+		return nil, http.StatusForbidden, fmt.Sprintf("this device may not add observations (its role is %s)", role)
 	}
-	r, ok := s.cfg.Store.(blob.Receiver)
-	return r, ok
-}
-
-func (s *Server) readOnlyReason() string {
 	if s.cfg.ReadOnly != "" {
-		return s.cfg.ReadOnly
+		return nil, http.StatusServiceUnavailable, s.cfg.ReadOnly
 	}
-	return "the blob store is not open for writing in this process"
+	if r, ok := s.cfg.Store.(blob.Receiver); ok {
+		return r, 0, ""
+	}
+	return nil, http.StatusServiceUnavailable, "the blob store is not open for writing in this process"
 }
 
 func parsePosition(lat, lon string) (*project.Position, error) {
