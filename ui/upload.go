@@ -41,10 +41,21 @@ func refuse(code int, format string, args ...any) error {
 type upload struct {
 	dir      string
 	paths    []string
-	tags     []string
+	tags     string // comma-separated
 	notes    string
 	lat, lon string
 	mtimes   string // comma-separated Unix ms, one per file (the browser's File.lastModified)
+}
+
+// tagList is the form's tags, trimmed, without empty ones.
+func (up *upload) tagList() []string {
+	var out []string
+	for _, t := range strings.Split(up.tags, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // handleUpload makes one observation from the photos of a multipart form,
@@ -73,7 +84,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "read upload: %v", err)
 		return
 	}
-	opts := project.ImportOptions{Store: recv, Thumbs: s.cfg.Thumbs, Tags: up.tags, Notes: up.notes}
+	opts := project.ImportOptions{Store: recv, Thumbs: s.cfg.Thumbs, Tags: up.tagList(), Notes: up.notes}
 	if up.lat != "" || up.lon != "" {
 		pos, err := parsePosition(up.lat, up.lon)
 		if err != nil {
@@ -143,6 +154,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (*upload, er
 		return nil, fmt.Errorf("spool upload: %w", err)
 	}
 	up := &upload{dir: dir}
+	fields := map[string]*string{"tags": &up.tags, "notes": &up.notes, "lat": &up.lat, "lon": &up.lon, "mtimes": &up.mtimes}
 	var total int64
 	for {
 		part, err := mr.NextPart()
@@ -152,8 +164,8 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (*upload, er
 		if err != nil {
 			return up, tooLarge(err, limit)
 		}
-		switch name := part.FormName(); name {
-		case "files":
+		switch name := part.FormName(); {
+		case name == "files":
 			if part.FileName() == "" {
 				continue // an empty file input
 			}
@@ -166,7 +178,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (*upload, er
 			}
 			total += n
 			up.paths = append(up.paths, path)
-		case "tags", "notes", "lat", "lon", "mtimes":
+		case fields[name] != nil:
 			b, err := io.ReadAll(io.LimitReader(part, maxFormField+1))
 			if err != nil {
 				return up, tooLarge(err, limit)
@@ -174,23 +186,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (*upload, er
 			if len(b) > maxFormField || !utf8.Valid(b) {
 				return up, refuse(http.StatusBadRequest, "field %s: over %d KiB or not UTF-8", name, maxFormField>>10)
 			}
-			v := string(b)
-			switch name {
-			case "tags":
-				for _, t := range strings.Split(v, ",") {
-					if t = strings.TrimSpace(t); t != "" {
-						up.tags = append(up.tags, t)
-					}
-				}
-			case "notes":
-				up.notes = strings.TrimSpace(v)
-			case "lat":
-				up.lat = strings.TrimSpace(v)
-			case "lon":
-				up.lon = strings.TrimSpace(v)
-			case "mtimes":
-				up.mtimes = v
-			}
+			*fields[name] = strings.TrimSpace(string(b))
 		default:
 			_, _ = io.Copy(io.Discard, part)
 		}
