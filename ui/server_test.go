@@ -699,31 +699,6 @@ func TestTiles(t *testing.T) {
 	}
 }
 
-func TestPartialStatusSizes(t *testing.T) {
-	// The percentage for a blob whose last, short leaf is the one had.
-	d := newDevice(t)
-	data := bytes.Repeat([]byte{7}, 2*chunk.ChunkSize+10)
-	for i := range data {
-		data[i] = byte(i * 31)
-	}
-	sk, err := chunk.Sum(context.Background(), bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	part, err := d.Store.Begin(context.Background(), sk, blob.Meta{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer part.Close()
-	if err := part.WriteLeaf(context.Background(), 2, data[2*chunk.ChunkSize:]); err != nil {
-		t.Fatal(err)
-	}
-	done, size, err := d.Store.PartialStatus(context.Background(), sk.Root)
-	if err != nil || done != 10 || size != int64(len(data)) {
-		t.Errorf("PartialStatus = %d, %d, %v; want 10, %d", done, size, err, len(data))
-	}
-}
-
 func mustSum(t testing.TB, r io.Reader) cid.Cid {
 	t.Helper()
 	sk, err := chunk.Sum(context.Background(), r)
