@@ -351,16 +351,7 @@ func TestBundleRefused(t *testing.T) {
 	}
 	// A forged signature (manifest re-signed by the outsider, claiming a
 	// member): refused.
-	man := newManifest(KindBundle, w.proj.id, 1, ExportOptions{})
-	man.sign(w.outsider)
-	man.From = pid(w.member)
-	mb, _ := man.block()
-	buf.Reset()
-	cw := newCARWriter(&buf)
-	cw.writeHeader([]cid.Cid{mb.CID})
-	cw.writeBlock(mb.CID, mb.Data)
-	cw.flush()
-	if _, err := ImportBundle(ctx, bytes.NewReader(buf.Bytes()), dst, dstStore, ImportOptions{}); !errors.Is(err, ErrNotMember) {
+	if _, err := ImportBundle(ctx, bytes.NewReader(w.forgedManifest(KindBundle)), dst, dstStore, ImportOptions{}); !errors.Is(err, ErrNotMember) {
 		t.Fatalf("forged: %v", err)
 	}
 
@@ -455,16 +446,7 @@ func TestExportFromAnyone(t *testing.T) {
 	}
 	sameProject(t, w.proj, w.store, dst, dstStore, AllBlobs)
 
-	man := newManifest(KindExport, w.proj.id, 1, ExportOptions{})
-	man.sign(w.outsider)
-	man.From = pid(w.member)
-	mb, _ := man.block()
-	buf.Reset()
-	cw := newCARWriter(&buf)
-	cw.writeHeader([]cid.Cid{mb.CID})
-	cw.writeBlock(mb.CID, mb.Data)
-	cw.flush()
-	if _, err := Import(ctx, bytes.NewReader(buf.Bytes()), dst, dstStore, ImportOptions{}); !errors.Is(err, ErrNotMember) {
+	if _, err := Import(ctx, bytes.NewReader(w.forgedManifest(KindExport)), dst, dstStore, ImportOptions{}); !errors.Is(err, ErrNotMember) {
 		t.Fatalf("forged: %v", err)
 	}
 }
@@ -485,4 +467,19 @@ func TestRemoveStaleParts(t *testing.T) {
 			t.Errorf("part %d: %v", i, err)
 		}
 	}
+}
+
+// forgedManifest is a CAR holding only a manifest of kind signed by the
+// outsider while claiming to come from the member.
+func (w *world) forgedManifest(kind string) []byte {
+	man := newManifest(kind, w.proj.id, 1, ExportOptions{})
+	man.sign(w.outsider)
+	man.From = pid(w.member)
+	mb, _ := man.block()
+	var buf bytes.Buffer
+	cw := newCARWriter(&buf)
+	cw.writeHeader([]cid.Cid{mb.CID})
+	cw.writeBlock(mb.CID, mb.Data)
+	cw.flush()
+	return buf.Bytes()
 }
