@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -164,7 +163,8 @@ type fileInfo struct {
 	size int64
 }
 
-// listFiles lists the regular files under dir with their sizes, sorted.
+// listFiles lists the regular files under dir with their sizes, sorted
+// (WalkDir walks in lexical order).
 func listFiles(dir string) ([]fileInfo, error) {
 	var out []fileInfo
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -186,23 +186,13 @@ func listFiles(dir string) ([]fileInfo, error) {
 // filesUnder lists the regular files under dir, sorted, and their total
 // size.
 func filesUnder(dir string) ([]string, int64, error) {
-	var files []string
+	fis, err := listFiles(dir)
+	files := make([]string, len(fis))
 	var total int64
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			files = append(files, p)
-			total += info.Size()
-		}
-		return nil
-	})
-	sort.Strings(files)
+	for i, f := range fis {
+		files[i] = f.path
+		total += f.size
+	}
 	return files, total, err
 }
 
