@@ -78,7 +78,20 @@ func (p photoSpec) String() string {
 // makePhotos puts the photos of spec into dir (hard links to the cache
 // where possible), drawing the missing ones in parallel.
 func makePhotos(ctx context.Context, cache, dir string, spec photoSpec, logf func(string, ...any)) error {
-	cdir := filepath.Join(cache, fmt.Sprintf("photos-%dx%d-q90", spec.W, spec.H))
+	what := fmt.Sprintf("photos of %d×%d", spec.W, spec.H)
+	return cachedFiles(ctx, filepath.Join(cache, fmt.Sprintf("photos-%dx%d-q90", spec.W, spec.H)), dir, spec.N, what, logf,
+		func(i int) string { return fmt.Sprintf("IMG_%05d.jpg", spec.Seed+uint64(i)) },
+		func(i int) ([]byte, error) {
+			seed := spec.Seed + uint64(i)
+			return synth.JPEG(spec.W, spec.H, seed, 90, photoMeta(seed)), nil
+		})
+}
+
+// cachedFiles puts n files named name(i) into dir, hard links to the ones
+// in cdir where possible, first drawing (draw(i)) those cdir lacks, in
+// parallel.
+func cachedFiles(ctx context.Context, cdir, dir string, n int, what string, logf func(string, ...any),
+	name func(int) string, draw func(int) ([]byte, error)) error {
 	for _, d := range []string{cdir, dir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
@@ -87,30 +100,31 @@ func makePhotos(ctx context.Context, cache, dir string, spec photoSpec, logf fun
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.NumCPU())
 	drawn := 0
-	for i := 0; i < spec.N; i++ {
-		seed := spec.Seed + uint64(i)
-		name := fmt.Sprintf("IMG_%05d.jpg", seed)
-		cp := filepath.Join(cdir, name)
-		if _, err := os.Stat(cp); err != nil {
-			drawn++
-			g.Go(func() error {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				b := synth.JPEG(spec.W, spec.H, seed, 90, photoMeta(seed))
-				return writeAtomic(cp, b)
-			})
+	for i := range n {
+		cp := filepath.Join(cdir, name(i))
+		if _, err := os.Stat(cp); err == nil {
+			continue
 		}
+		drawn++
+		g.Go(func() error {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			b, err := draw(i)
+			if err != nil {
+				return err
+			}
+			return writeAtomic(cp, b)
+		})
 	}
 	if drawn > 0 {
-		logf("drawing %d photos of %d×%d (cached in %s)", drawn, spec.W, spec.H, cdir)
+		logf("drawing %d %s (cached in %s)", drawn, what, cdir)
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	for i := 0; i < spec.N; i++ {
-		name := fmt.Sprintf("IMG_%05d.jpg", spec.Seed+uint64(i))
-		if err := linkOrCopy(filepath.Join(cdir, name), filepath.Join(dir, name)); err != nil {
+	for i := range n {
+		if err := linkOrCopy(filepath.Join(cdir, name(i)), filepath.Join(dir, name(i))); err != nil {
 			return err
 		}
 	}
@@ -131,45 +145,9 @@ func photoMeta(seed uint64) synth.Meta {
 // import: the original, a 400-px thumbnail and a preview (not upscaled, so
 // the original's size, re-encoded without metadata).
 func makeSmallPhotos(ctx context.Context, cache, dir string, n int, logf func(string, ...any)) error {
-	cdir := filepath.Join(cache, "small-440x330")
-	for _, d := range []string{cdir, dir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.NumCPU())
-	drawn := 0
-	for i := 0; i < n; i++ {
-		cp := filepath.Join(cdir, fmt.Sprintf("small-%05d.jpg", i))
-		if _, err := os.Stat(cp); err == nil {
-			continue
-		}
-		drawn++
-		g.Go(func() error {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			b, err := smallPhoto(uint64(i))
-			if err != nil {
-				return err
-			}
-			return writeAtomic(cp, b)
-		})
-	}
-	if drawn > 0 {
-		logf("drawing %d small photos (cached in %s)", drawn, cdir)
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("small-%05d.jpg", i)
-		if err := linkOrCopy(filepath.Join(cdir, name), filepath.Join(dir, name)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return cachedFiles(ctx, filepath.Join(cache, "small-440x330"), dir, n, "small photos", logf,
+		func(i int) string { return fmt.Sprintf("small-%05d.jpg", i) },
+		func(i int) ([]byte, error) { return smallPhoto(uint64(i)) })
 }
 
 func smallPhoto(seed uint64) ([]byte, error) {
