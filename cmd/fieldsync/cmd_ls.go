@@ -98,16 +98,14 @@ func runLs(ctx context.Context, e *env, args []string) error {
 // many lookups to come (ls, status) it lists the store once; for a few
 // (show) it asks per blob.
 func presence(ctx context.Context, d *device.Device, many bool) func(cid.Cid) (have, known bool) {
-	if d.Store == nil {
-		return func(cid.Cid) (bool, bool) { return false, false }
-	}
+	blobs := d.Blobs() // beside a running serve too
 	if many {
 		set := map[cid.Cid]bool{}
-		err := d.Store.Enumerate(ctx, func(i blob.Info) error { set[i.CID] = true; return nil })
+		err := blobs.Enumerate(ctx, func(i blob.Info) error { set[i.CID] = true; return nil })
 		return func(c cid.Cid) (bool, bool) { return set[c], err == nil }
 	}
 	return func(c cid.Cid) (bool, bool) {
-		ok, err := blob.Has(ctx, d.Store, c)
+		ok, err := blob.Has(ctx, blobs, c)
 		return ok && err == nil, err == nil
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"path/filepath"
 
-	"github.com/fieldsync/fieldsync/blob/disk"
 	"github.com/fieldsync/fieldsync/exchange"
 	"github.com/fieldsync/fieldsync/internal/device"
 	"github.com/fieldsync/fieldsync/ui"
@@ -128,11 +127,11 @@ func startUI(ctx context.Context, e *env, d *device.Device, n *exchange.Node, uf
 	if verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, nil))
 	}
+	cfg.Store = d.Blobs()
 	if d.Store != nil {
-		cfg.Store = d.Store
+		cfg.Store = d.Store // also a blob.Receiver: uploads
 	} else {
 		// Another process (serve) holds the store: browse it read-only.
-		cfg.Store = disk.OpenReader(device.BlobDir(d.Dir), d.DB)
 		cfg.ReadOnly = "another fieldsync process (serve?) holds this data directory, so this web app only reads it; to add observations from the browser, stop it and run 'fieldsync serve --ui'"
 		fmt.Fprintln(e.stderr, "note: another fieldsync process (serve?) holds this data directory: the web app is read-only (no uploads) and shows no live sync; 'fieldsync serve --ui' does both")
 	}

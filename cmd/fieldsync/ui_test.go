@@ -82,6 +82,11 @@ func TestUICommand(t *testing.T) {
 		t.Fatalf("observations: %d %s", resp.StatusCode, b)
 	}
 
+	// ls still tells which variants are here while ui holds the store.
+	if r := fsRun(t, "ls", "--data", A); r.code != 0 || !strings.Contains(r.stdout, "[TPO]") {
+		t.Errorf("ls beside a running ui: %d %q", r.code, r.stdout)
+	}
+
 	// While another process holds the data directory (here the first ui;
 	// usually serve), a second ui still serves it, read-only.
 	ro := exec.Command(binary(t), "ui", "--data", A)

@@ -20,9 +20,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/blob/disk"
 	"github.com/fieldsync/fieldsync/internal/db"
 	"github.com/fieldsync/fieldsync/project"
+	"github.com/ipfs/go-cid"
 )
 
 // Errors callers branch on.
@@ -169,6 +171,24 @@ func checkWritable(dir string) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
+}
+
+// Blobs is what reading the device's complete blobs takes.
+type Blobs interface {
+	blob.Fetcher
+	blob.Statter
+	blob.Enumerator
+	blob.FixityLog
+	PartialStatus(ctx context.Context, c cid.Cid) (done, size int64, err error)
+}
+
+// Blobs reads the device's complete blobs: through its store, or, when
+// another process (serve) holds the store, through a disk.Reader beside it.
+func (d *Device) Blobs() Blobs {
+	if d.Store != nil {
+		return d.Store
+	}
+	return disk.OpenReader(BlobDir(d.Dir), d.DB)
 }
 
 // ErrBusy means another fieldsync process holds the blob store.
