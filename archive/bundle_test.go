@@ -37,18 +37,23 @@ func bundleAll(t *testing.T, w *world, opts ExportOptions) (*memParts, *ExportRe
 	return m, rep
 }
 
-// classOrder returns the class of each block of a bundle, in order.
-func classOrder(t *testing.T, w *world, b []byte) []Class {
+// rankRecord is a record's place in a bundle's order: before every blob
+// class (blob.ClassSkeleton is 0).
+const rankRecord blob.Class = -1
+
+// classOrder returns the class of each block of a bundle, in order
+// (rankRecord for records).
+func classOrder(t *testing.T, w *world, b []byte) []blob.Class {
 	t.Helper()
 	ctx := context.Background()
-	classOf := map[cid.Cid]Class{}
+	classOf := map[cid.Cid]blob.Class{}
 	for _, r := range w.proj.order {
-		classOf[r.CID] = ClassRecord
+		classOf[r.CID] = rankRecord
 	}
 	for c, r := range w.proj.refs {
 		sk, _ := w.store.Skeleton(ctx, c)
 		for _, n := range sk.Nodes {
-			classOf[n.CID] = ClassSkeleton
+			classOf[n.CID] = blob.ClassSkeleton
 		}
 		for _, l := range sk.Leaves {
 			if _, ok := classOf[l.CID]; !ok {
@@ -60,7 +65,7 @@ func classOrder(t *testing.T, w *world, b []byte) []Class {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []Class
+	var out []blob.Class
 	for first := true; ; first = false {
 		s, err := cr.next()
 		if err == io.EOF {
@@ -482,4 +487,17 @@ func (w *world) forgedManifest(kind string) []byte {
 	cw.writeBlock(mb.CID, mb.Data)
 	cw.flush()
 	return buf.Bytes()
+}
+
+// TestClassSetBits pins the class sets' bits: bundle state files written
+// before the classes had one definition (blob.Class) must read the same.
+func TestClassSetBits(t *testing.T) {
+	for s, want := range map[ClassSet]uint8{FieldSet: 0x0c, AllBlobs: 0x7c, NoBlobs: 0x80, Classes(blob.ClassOriginal): 0x10, Classes(blob.ClassAttachment): 0x20} {
+		if uint8(s) != want {
+			t.Errorf("set %#x, want %#x", uint8(s), want)
+		}
+	}
+	if Classes(blob.ClassSkeleton) != NoBlobs || FieldSet.Has(blob.ClassSkeleton) || !FieldSet.Has(blob.ClassPreview) {
+		t.Error("a skeleton counted as a blob class")
+	}
 }

@@ -428,7 +428,7 @@ func TestSkeletonAcrossFiles(t *testing.T) {
 	if err != nil || len(sk.Nodes) != 3 {
 		t.Fatalf("%v, %d nodes", err, len(sk.Nodes))
 	}
-	w.add(w.member, &fakeRecord{Name: "video", Blobs: []fakeRef{{CID: sk.Root.String(), Class: int(ClassOther), Type: "video/mp4"}}})
+	w.add(w.member, &fakeRecord{Name: "video", Blobs: []fakeRef{{CID: sk.Root.String(), Class: int(blob.ClassAttachment), Type: "video/mp4"}}})
 	for _, n := range []int{2, 3} {
 		var buf bytes.Buffer
 		cw := newCARWriter(&buf)
@@ -531,7 +531,7 @@ func TestDiamondSkeleton(t *testing.T) {
 		nodes = append(nodes, Block{next, d})
 	}
 	root := next
-	w.add(w.member, &fakeRecord{Name: "diamond", Blobs: []fakeRef{{CID: root.String(), Class: int(ClassOther)}}})
+	w.add(w.member, &fakeRecord{Name: "diamond", Blobs: []fakeRef{{CID: root.String(), Class: int(blob.ClassAttachment)}}})
 	var buf bytes.Buffer
 	cw := newCARWriter(&buf)
 	cw.writeHeader(nil)

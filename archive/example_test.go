@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/fieldsync/fieldsync/archive"
+	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/chunk"
 )
 
@@ -24,7 +25,7 @@ func ExampleParseState() {
 	}
 	fmt.Println(len(b), "bytes")
 	fmt.Println(got.Project == project, len(got.Blobs()), "blobs")
-	fmt.Println("wants originals:", got.Wants.Has(archive.ClassOriginal))
+	fmt.Println("wants originals:", got.Wants.Has(blob.ClassOriginal))
 	// Output:
 	// 117 bytes
 	// true 2 blobs

@@ -32,10 +32,13 @@ const MinPartSize = 2 << 20
 // ErrPartTooSmall means ExportOptions.MaxBytes is below MinPartSize.
 var ErrPartTooSmall = errors.New("archive: part size limit too small")
 
-// ClassSet is a set of blob classes (ClassThumbnail, ClassPreview,
-// ClassOriginal, ClassOther), and whether the blobs of replaced and deleted
-// observation versions count too (WithHistory), as a project filter says.
-// The zero value means every class, history included.
+// ClassSet is a set of blob classes (blob.ClassThumbnail, blob.ClassPreview,
+// blob.ClassOriginal, ClassAttachment), and whether the blobs of replaced and
+// deleted observation versions count too (WithHistory), as a project filter
+// says. The zero value means every class, history included.
+//
+// Class c is bit c+1 (bit 0 and the skeleton's bit 1 are unused): the
+// layout bundle state files have always carried (docs/archive.md).
 type ClassSet uint8
 
 // Sets of classes.
@@ -43,21 +46,24 @@ const (
 	// WithHistory adds the blobs of replaced and deleted versions.
 	WithHistory ClassSet = 1 << 6
 	// AllBlobs is everything: what an archive keeps.
-	AllBlobs ClassSet = 1<<ClassThumbnail | 1<<ClassPreview | 1<<ClassOriginal | 1<<ClassOther | WithHistory
+	AllBlobs ClassSet = 2<<blob.ClassThumbnail | 2<<blob.ClassPreview | 2<<blob.ClassOriginal | 2<<blob.ClassAttachment | WithHistory
 	// FieldSet is what a field device keeps: the thumbnails and previews
 	// of the current observations.
-	FieldSet ClassSet = 1<<ClassThumbnail | 1<<ClassPreview
+	FieldSet ClassSet = 2<<blob.ClassThumbnail | 2<<blob.ClassPreview
 	// NoBlobs is records only.
 	NoBlobs   ClassSet = 1 << 7
-	classBits          = 1<<ClassThumbnail | 1<<ClassPreview | 1<<ClassOriginal | 1<<ClassOther
+	classBits          = 2<<blob.ClassThumbnail | 2<<blob.ClassPreview | 2<<blob.ClassOriginal | 2<<blob.ClassAttachment
 )
 
+// bit is c's bit in a ClassSet.
+func bit(c blob.Class) ClassSet { return 2 << c }
+
 // Has reports whether c is in the set (the zero set holds every class).
-func (s ClassSet) Has(c Class) bool {
+func (s ClassSet) Has(c blob.Class) bool {
 	if s == 0 {
 		s = AllBlobs
 	}
-	return s&(1<<c) != 0
+	return c >= blob.ClassThumbnail && c < blob.NumClasses && s&bit(c) != 0
 }
 
 // History reports whether the set counts the blobs of replaced and deleted
@@ -66,10 +72,12 @@ func (s ClassSet) History() bool { return s == 0 || s&WithHistory != 0 }
 
 // Classes returns a set holding cs, of the current versions only (add
 // WithHistory for the replaced ones too); no class at all is NoBlobs.
-func Classes(cs ...Class) ClassSet {
+func Classes(cs ...blob.Class) ClassSet {
 	var s ClassSet
 	for _, c := range cs {
-		s |= 1 << c
+		if c >= blob.ClassThumbnail && c < blob.NumClasses {
+			s |= bit(c)
+		}
 	}
 	if s == 0 {
 		return NoBlobs
@@ -467,7 +475,7 @@ func plan(ctx context.Context, src Source, store BlobSource, st *State, classes 
 	})
 	seen := map[cid.Cid]bool{}
 	for _, r := range refs {
-		if seen[r.CID] || !classes.Has(r.Class) || r.Class < ClassThumbnail || r.Class > ClassOther {
+		if seen[r.CID] || !classes.Has(r.Class) || r.Class < blob.ClassThumbnail || r.Class > blob.ClassAttachment {
 			continue
 		}
 		seen[r.CID] = true

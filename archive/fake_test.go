@@ -173,7 +173,7 @@ func (p *fakeProject) check(b Block) (bool, error) {
 	for _, ref := range r.Blobs {
 		c, _ := cid.Decode(ref.CID)
 		if _, ok := p.refs[c]; !ok {
-			p.refs[c] = BlobRef{CID: c, Class: Class(ref.Class), Time: time.UnixMilli(ref.Time), MediaType: ref.Type}
+			p.refs[c] = BlobRef{CID: c, Class: blob.Class(ref.Class), Time: time.UnixMilli(ref.Time), MediaType: ref.Type}
 		}
 	}
 	p.logs[author] = append(log, Block{CID: b.CID, Data: bytes.Clone(b.Data)})
@@ -297,9 +297,9 @@ func (w *world) observation(k crypto.PrivKey, id string, at time.Time, rng *mran
 	w.thumbs = append(w.thumbs, th.CID)
 	ms := at.UnixMilli()
 	rec := w.add(k, &fakeRecord{Name: id, Blobs: []fakeRef{
-		{CID: orig.CID.String(), Time: ms, Class: int(ClassOriginal), Type: "image/jpeg"},
-		{CID: prev.CID.String(), Time: ms, Class: int(ClassPreview), Type: "image/jpeg"},
-		{CID: th.CID.String(), Time: ms, Class: int(ClassThumbnail), Type: "image/jpeg"},
+		{CID: orig.CID.String(), Time: ms, Class: int(blob.ClassOriginal), Type: "image/jpeg"},
+		{CID: prev.CID.String(), Time: ms, Class: int(blob.ClassPreview), Type: "image/jpeg"},
+		{CID: th.CID.String(), Time: ms, Class: int(blob.ClassThumbnail), Type: "image/jpeg"},
 	}})
 	w.proj.obs = append(w.proj.obs, Observation{ID: id, Record: rec.CID, Author: pid(k), Created: at, Updated: at,
 		Position: pos, Tags: []string{"river", "survey"}, Notes: "seen from the \"bank\"\nsecond line",
@@ -312,8 +312,8 @@ func (w *world) audio(k crypto.PrivKey, id string, at time.Time, name string) {
 	a := w.put([]byte("not really audio"), "audio/mp4")
 	e := w.put(nil, "text/plain")
 	rec := w.add(k, &fakeRecord{Name: id, Blobs: []fakeRef{
-		{CID: a.CID.String(), Time: at.UnixMilli(), Class: int(ClassOther), Type: "audio/mp4"},
-		{CID: e.CID.String(), Time: at.UnixMilli(), Class: int(ClassOther), Type: "text/plain"},
+		{CID: a.CID.String(), Time: at.UnixMilli(), Class: int(blob.ClassAttachment), Type: "audio/mp4"},
+		{CID: e.CID.String(), Time: at.UnixMilli(), Class: int(blob.ClassAttachment), Type: "text/plain"},
 	}})
 	w.proj.obs = append(w.proj.obs, Observation{ID: id, Record: rec.CID, Author: pid(k), Created: at, Updated: at,
 		Position: &Position{Lat: 89.999999, Lon: 179.9999999},

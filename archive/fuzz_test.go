@@ -28,9 +28,9 @@ func smallWorld(t testing.TB) *world {
 	e := w.put(nil, "text/plain")
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	w.add(w.creator, &fakeRecord{Name: "o", Blobs: []fakeRef{
-		{CID: a.CID.String(), Time: at, Class: int(ClassThumbnail)},
-		{CID: b.CID.String(), Time: at, Class: int(ClassOriginal)},
-		{CID: e.CID.String(), Time: at, Class: int(ClassOther)},
+		{CID: a.CID.String(), Time: at, Class: int(blob.ClassThumbnail)},
+		{CID: b.CID.String(), Time: at, Class: int(blob.ClassOriginal)},
+		{CID: e.CID.String(), Time: at, Class: int(blob.ClassAttachment)},
 	}})
 	return w
 }

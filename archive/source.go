@@ -24,35 +24,11 @@ type Block struct {
 	Data []byte
 }
 
-// Class is what a block is for; it orders exports (records first, then
-// skeletons, thumbnails, previews, photo originals, other attachments), as
-// the exchange orders its queue.
-type Class uint8
-
-// Classes, in export order.
-const (
-	ClassRecord    Class = iota // a signed dag-cbor record
-	ClassSkeleton               // a dag-pb node of a blob larger than one leaf
-	ClassThumbnail              // the leaves of a thumbnail
-	ClassPreview                // the leaves of a preview
-	ClassOriginal               // the leaves of a photo original
-	ClassOther                  // the leaves of any other attachment (audio, video, files)
-)
-
-var classNames = [...]string{"record", "skeleton", "thumbnail", "preview", "original", "other"}
-
-func (c Class) String() string {
-	if int(c) < len(classNames) {
-		return classNames[c]
-	}
-	return "class?"
-}
-
 // BlobRef is a blob the project refers to: an attachment variant of an
 // observation.
 type BlobRef struct {
 	CID   cid.Cid
-	Class Class // ClassThumbnail, ClassPreview, ClassOriginal or ClassOther
+	Class blob.Class // blob.ClassThumbnail, blob.ClassPreview, blob.ClassOriginal or ClassAttachment
 	// Time is the observation's creation time; within a class newer
 	// observations come first.
 	Time      time.Time

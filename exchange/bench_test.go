@@ -40,7 +40,7 @@ func BenchmarkLoopbackOriginal(b *testing.B) {
 	r := newRoster()
 	src := newPeer(b, r, FilterArchive)
 	data := randBytes(size)
-	orig := putBlob(b, src.store, data, ClassOriginal)
+	orig := putBlob(b, src.store, data, blob.ClassOriginal)
 	origCID, _ := cid.Decode(orig.CID)
 	src.proj.add(src.id, time.Now(), orig)
 	data = nil
@@ -245,7 +245,7 @@ func BenchmarkSmallBlobs(b *testing.B) {
 	src := newPeer(b, r, FilterArchive)
 	now := time.Now()
 	for i := 0; i < count; i++ {
-		tb := putBlob(b, src.store, randBytes(4096), ClassThumbnail)
+		tb := putBlob(b, src.store, randBytes(4096), blob.ClassThumbnail)
 		src.proj.add(src.id, now.Add(-time.Duration(i)*time.Millisecond), tb)
 	}
 	for _, kind := range []string{"disk", "mem"} {
@@ -271,7 +271,7 @@ func benchSmall(b *testing.B, r *roster, src *tpeer, count int, kind string) {
 		}
 		cancel()
 		total += time.Since(t0)
-		if got := dst.n.Progress().Classes[ClassThumbnail].FilesDone; got != count {
+		if got := dst.n.Progress().Classes[blob.ClassThumbnail].FilesDone; got != count {
 			b.Fatalf("%d blobs done, want %d", got, count)
 		}
 		dst.n.Close()
@@ -368,7 +368,7 @@ func BenchmarkNothingNew(b *testing.B) {
 	now := time.Now()
 	for i := 0; i < obs; i++ {
 		var bs []testBlob
-		for k, c := range []Class{ClassThumbnail, ClassPreview, ClassOriginal} {
+		for k, c := range []blob.Class{blob.ClassThumbnail, blob.ClassPreview, blob.ClassOriginal} {
 			d := []byte(fmt.Sprintf("obs %d blob %d", i, k))
 			putBlob(b, dst.store, d, c)
 			bs = append(bs, putBlob(b, src.store, d, c))

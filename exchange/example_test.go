@@ -37,7 +37,7 @@ func Example() {
 	// The field device has a thumbnail; the archive wants it.
 	field := mem.New()
 	info, _ := field.Put(ctx, bytes.NewReader([]byte("a tiny thumbnail")), blob.Meta{})
-	want := wants{{CID: info.CID, Class: exchange.ClassThumbnail, Size: info.Size, ObservedAt: time.Now()}}
+	want := wants{{CID: info.CID, Class: blob.ClassThumbnail, Size: info.Size, ObservedAt: time.Now()}}
 
 	start := func(store blob.Store, w exchange.Wants) *exchange.Node {
 		key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
@@ -65,6 +65,6 @@ func Example() {
 	}
 	p := b.Progress()
 	_, err := archive.Stat(ctx, info.CID)
-	fmt.Println("complete:", p.Complete, "thumbnails:", p.Classes[exchange.ClassThumbnail].FilesDone, "stored:", err == nil)
+	fmt.Println("complete:", p.Complete, "thumbnails:", p.Classes[blob.ClassThumbnail].FilesDone, "stored:", err == nil)
 	// Output: complete: true thumbnails: 1 stored: true
 }

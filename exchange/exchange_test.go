@@ -30,7 +30,7 @@ func TestTwoPeersSyncBothWays(t *testing.T) {
 		t.Errorf("records: a %d, b %d, want 5", a.proj.records(), b.proj.records())
 	}
 	s := a.n.Progress()
-	if !s.Complete || s.Classes[ClassOriginal].FilesDone != 5 {
+	if !s.Complete || s.Classes[blob.ClassOriginal].FilesDone != 5 {
 		t.Errorf("progress: %+v", s)
 	}
 }
@@ -69,7 +69,7 @@ func TestFieldDeviceGetsNoOriginals(t *testing.T) {
 		checkLacks(t, f.store, ph.original)
 	}
 	s := f.n.Progress()
-	if s.Classes[ClassOriginal].FilesWanted != 0 || s.Classes[ClassThumbnail].FilesDone != 4 || s.Classes[ClassPreview].FilesDone != 4 {
+	if s.Classes[blob.ClassOriginal].FilesWanted != 0 || s.Classes[blob.ClassThumbnail].FilesDone != 4 || s.Classes[blob.ClassPreview].FilesDone != 4 {
 		t.Errorf("progress: %+v", s.Classes)
 	}
 	var declared Filter

@@ -74,9 +74,9 @@ type task struct {
 	unknown  bool             // kept bytes from a previous run
 }
 
-func (t *task) class() Class {
+func (t *task) class() blob.Class {
 	if t.kind == tkSkeleton {
-		return ClassSkeleton
+		return blob.ClassSkeleton
 	}
 	return t.b.want.Class
 }
@@ -154,7 +154,7 @@ type session struct {
 	ready         bool
 	inflight      map[uint64]*request
 	inflightBytes int64
-	classCount    [NumClasses]int
+	classCount    [blob.NumClasses]int
 	window        int64
 	lacks         map[cid.Cid]bool
 	rtt           time.Duration
@@ -179,15 +179,15 @@ func (s *session) hasRoom(t *task) bool {
 	return t.class() < s.worstClass() && s.inflightBytes < 2*s.window
 }
 
-// worstClass is the worst class in flight on s (ClassSkeleton if none).
+// worstClass is the worst class in flight on s (blob.ClassSkeleton if none).
 // Called with n.mu held.
-func (s *session) worstClass() Class {
-	for c := NumClasses - 1; c >= 0; c-- {
+func (s *session) worstClass() blob.Class {
+	for c := blob.NumClasses - 1; c >= 0; c-- {
 		if s.classCount[c] > 0 {
 			return c
 		}
 	}
-	return ClassSkeleton
+	return blob.ClassSkeleton
 }
 
 func (s *session) sendChanged() {
@@ -862,8 +862,8 @@ func (n *Node) sendDup(s *session, t *task) {
 
 // bestWorst is the best, over sessions, of the worst class in flight: a
 // task of that class or worse cannot overshoot any full window.
-func bestWorst(ss []*session) Class {
-	best := NumClasses
+func bestWorst(ss []*session) blob.Class {
+	best := blob.NumClasses
 	for _, s := range ss {
 		best = min(best, s.worstClass())
 	}
@@ -991,8 +991,8 @@ func (n *Node) refresh() error {
 	var fresh []Want
 	seen := make(map[cid.Cid]bool, len(ws))
 	for _, w := range ws {
-		if w.Class <= ClassSkeleton || w.Class >= NumClasses {
-			w.Class = ClassAttachment
+		if w.Class <= blob.ClassSkeleton || w.Class >= blob.NumClasses {
+			w.Class = blob.ClassAttachment
 		}
 		if seen[w.CID] {
 			continue

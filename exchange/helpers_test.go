@@ -54,9 +54,9 @@ type testRecord struct {
 }
 
 type testBlob struct {
-	CID   string `json:"c"`
-	Class Class  `json:"k"`
-	Size  int64  `json:"z"`
+	CID   string     `json:"c"`
+	Class blob.Class `json:"k"`
+	Size  int64      `json:"z"`
 }
 
 // testProject implements Records and Wants over in-memory logs. Apply
@@ -183,7 +183,7 @@ func randBytes(n int) []byte {
 	return b
 }
 
-func putBlob(t testing.TB, s blob.Store, data []byte, class Class) testBlob {
+func putBlob(t testing.TB, s blob.Store, data []byte, class blob.Class) testBlob {
 	t.Helper()
 	if len(data) <= chunk.ChunkSize {
 		// One leaf: Begin/WriteLeaf/Commit skips chunk.Split, whose
@@ -225,9 +225,9 @@ func addPhotos(t testing.TB, s blob.Store, p *testProject, author peer.ID, n int
 	for i := 0; i < n; i++ {
 		jitter := func(k int) int { return k - k/8 + mrand.IntN(k/4+1) }
 		ph := photo{
-			thumb:    putBlob(t, s, randBytes(jitter(sz.thumb)), ClassThumbnail),
-			preview:  putBlob(t, s, randBytes(jitter(sz.preview)), ClassPreview),
-			original: putBlob(t, s, randBytes(jitter(sz.original)), ClassOriginal),
+			thumb:    putBlob(t, s, randBytes(jitter(sz.thumb)), blob.ClassThumbnail),
+			preview:  putBlob(t, s, randBytes(jitter(sz.preview)), blob.ClassPreview),
+			original: putBlob(t, s, randBytes(jitter(sz.original)), blob.ClassOriginal),
 		}
 		p.add(author, base.Add(-time.Duration(i)*time.Second), ph.blobs()...)
 		out = append(out, ph)

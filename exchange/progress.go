@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldsync/fieldsync/blob"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -49,7 +50,7 @@ type RecordsEvent struct {
 // BlobEvent reports a wanted blob now complete and verified.
 type BlobEvent struct {
 	CID   cid.Cid
-	Class Class
+	Class blob.Class
 	Size  int64
 	From  peer.ID // the peer that sent its last leaf
 }
@@ -82,12 +83,12 @@ type PeerProgress struct {
 
 // Snapshot is the node's progress at one moment.
 type Snapshot struct {
-	Classes        [NumClasses]ClassProgress // indexed by Class; ClassSkeleton stays zero
-	Peers          []PeerProgress            // by peer ID
-	Rate           float64                   // bytes/s of blob data received, recent
-	ETA            time.Duration             // -1 if unknown
-	BytesReceived  int64                     // payload received: blob data frames and record batches
-	BytesSent      int64                     // payload sent: blob data frames and record messages
+	Classes        [blob.NumClasses]ClassProgress // indexed by Class; blob.ClassSkeleton stays zero
+	Peers          []PeerProgress                 // by peer ID
+	Rate           float64                        // bytes/s of blob data received, recent
+	ETA            time.Duration                  // -1 if unknown
+	BytesReceived  int64                          // payload received: blob data frames and record batches
+	BytesSent      int64                          // payload sent: blob data frames and record messages
 	RecordsApplied int
 	LeavesFetched  int // leaves verified and stored in this run
 	Refetched      int // leaf requests for leaves already verified (should stay 0)
@@ -116,7 +117,7 @@ func (s Snapshot) Files() (done, wanted int) {
 // per-peer maps too), separate from Node.mu so hot paths stay cheap.
 type progress struct {
 	mu             sync.Mutex
-	classes        [NumClasses]ClassProgress
+	classes        [blob.NumClasses]ClassProgress
 	peers          map[peer.ID]*PeerProgress
 	recv, sent     int64
 	rate           float64

@@ -97,20 +97,20 @@ func TestPriorityOnSlowLink(t *testing.T) {
 				continue
 			}
 			switch be.Class {
-			case ClassThumbnail:
+			case blob.ClassThumbnail:
 				delete(thumbs, be.CID.String())
 				if len(thumbs) == 0 && late == nil {
 					d := time.Since(start)
 					ideal := time.Duration(float64(thumbBytes) / 250e3 * float64(time.Second))
 					t.Logf("%d thumbnails (%d bytes) in %v; bytes ÷ link rate = %v", n, thumbBytes, d, ideal)
 				}
-			case ClassOriginal:
+			case blob.ClassOriginal:
 				originalsDone++
 				if late == nil && len(thumbs) > 0 {
 					t.Fatalf("original %s complete with %d thumbnails missing", be.CID, len(thumbs))
 				}
 			}
-			if late == nil && len(thumbs) == 0 && dst.n.Progress().Classes[ClassOriginal].BytesDone > 0 {
+			if late == nil && len(thumbs) == 0 && dst.n.Progress().Classes[blob.ClassOriginal].BytesDone > 0 {
 				// An original is in flight: new records arrive now.
 				late = addPhotos(t, src.store, src.proj, src.id, 3, sz, time.Now().Add(time.Hour))
 				for _, ph := range late {

@@ -42,54 +42,32 @@ func (r Role) String() string {
 	return "role?"
 }
 
-// Class is a transfer priority class. Lower classes are fetched, and
-// served, strictly first.
-type Class int
-
-// Classes in priority order. ClassSkeleton is used by the exchange itself
-// for the skeletons of multi-leaf blobs; Wants report the others.
-const (
-	ClassSkeleton Class = iota
-	ClassThumbnail
-	ClassPreview
-	ClassOriginal   // a photo's original
-	ClassAttachment // audio, video, documents, anything else
-	NumClasses      // number of classes
-)
-
-func (c Class) String() string {
-	switch c {
-	case ClassSkeleton:
-		return "skeleton"
-	case ClassThumbnail:
-		return "thumbnail"
-	case ClassPreview:
-		return "preview"
-	case ClassOriginal:
-		return "original"
-	case ClassAttachment:
-		return "attachment"
-	}
-	return "class?"
-}
-
 // Filter is a set of classes a device wants, declared to its peers.
 type Filter uint32
 
 // Common filters.
 const (
-	FilterArchive Filter = 1<<ClassThumbnail | 1<<ClassPreview | 1<<ClassOriginal | 1<<ClassAttachment
-	FilterField   Filter = 1<<ClassThumbnail | 1<<ClassPreview
+	FilterArchive Filter = 1<<blob.ClassThumbnail | 1<<blob.ClassPreview | 1<<blob.ClassOriginal | 1<<blob.ClassAttachment
+	FilterField   Filter = 1<<blob.ClassThumbnail | 1<<blob.ClassPreview
 )
 
+// FilterOf returns the filter holding cs.
+func FilterOf(cs ...blob.Class) Filter {
+	var f Filter
+	for _, c := range cs {
+		f |= 1 << c
+	}
+	return f
+}
+
 // Has reports whether c is in f.
-func (f Filter) Has(c Class) bool { return f&(1<<c) != 0 }
+func (f Filter) Has(c blob.Class) bool { return f&(1<<c) != 0 }
 
 // Want is one blob this device wants, as project/ derives it from its
 // records and this device's filter.
 type Want struct {
 	CID        cid.Cid
-	Class      Class
+	Class      blob.Class
 	Size       int64     // bytes, from the record (0 if unknown)
 	ObservedAt time.Time // the observation's time; newer is fetched first
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/blob"
 	"github.com/ipfs/go-cid"
 )
 
@@ -292,7 +293,7 @@ func TestWantedBlobs(t *testing.T) {
 		}
 	}
 	arch, _ := a.WantedBlobs(ctx, Archive)
-	if len(arch) != 7 || arch[6].Class != ClassAttachment || arch[4].Class != ClassOriginal {
+	if len(arch) != 7 || arch[6].Class != blob.ClassAttachment || arch[4].Class != blob.ClassOriginal {
 		t.Fatalf("archive: %+v", arch)
 	}
 	custom, _ := a.WantedBlobs(ctx, Filter{Mode: FilterCustom, Kinds: []AttachmentKind{AttachAudio}})

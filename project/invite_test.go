@@ -3,11 +3,11 @@ package project
 import (
 	"context"
 	"errors"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/blob"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -191,43 +192,18 @@ func (p *Project) History(ctx context.Context, id string) ([]Version, error) {
 	return out, nil
 }
 
-// Class is a blob's place in the transfer order (DESIGN.md decision 9).
-// Skeletons come before all of these and are the exchange's business.
-type Class int
-
-// Classes, in transfer order.
-const (
-	ClassThumbnail  Class = iota + 1 // thumbnail of a photo
-	ClassPreview                     // preview of a photo
-	ClassOriginal                    // original of a photo
-	ClassAttachment                  // original of any other attachment
-)
-
-func (c Class) String() string {
-	switch c {
-	case ClassThumbnail:
-		return "thumbnail"
-	case ClassPreview:
-		return "preview"
-	case ClassOriginal:
-		return "original"
-	case ClassAttachment:
-		return "attachment"
-	}
-	return fmt.Sprintf("Class(%d)", int(c))
-}
-
-func classOf(kind AttachmentKind, v VariantName) Class {
+// classOf is the transfer class of an attachment's variant.
+func classOf(kind AttachmentKind, v VariantName) blob.Class {
 	switch v {
 	case VariantThumbnail:
-		return ClassThumbnail
+		return blob.ClassThumbnail
 	case VariantPreview:
-		return ClassPreview
+		return blob.ClassPreview
 	}
 	if kind == AttachPhoto {
-		return ClassOriginal
+		return blob.ClassOriginal
 	}
-	return ClassAttachment
+	return blob.ClassAttachment
 }
 
 // FilterMode names a preset filter.
@@ -275,10 +251,40 @@ func (f Filter) normal() (Filter, error) {
 	return f, fmt.Errorf("filter: unknown mode %q", f.Mode)
 }
 
+// Classes returns the transfer classes whose blobs f can want, in order:
+// a custom filter's variants of its kinds (a photo's original is
+// ClassOriginal, any other kind's is ClassAttachment). Archive is every
+// class, Field thumbnails and previews. The exchange declares these to
+// peers and the archive's bundle states carry them.
+func (f Filter) Classes() []blob.Class {
+	n, err := f.normal()
+	if err != nil {
+		return nil
+	}
+	variant := func(v VariantName) bool { return len(n.Variants) == 0 || slices.Contains(n.Variants, v) }
+	kind := func(photo bool) bool {
+		return len(n.Kinds) == 0 || slices.ContainsFunc(n.Kinds, func(k AttachmentKind) bool { return (k == AttachPhoto) == photo })
+	}
+	var out []blob.Class
+	if variant(VariantThumbnail) && kind(true) {
+		out = append(out, blob.ClassThumbnail)
+	}
+	if variant(VariantPreview) && kind(true) {
+		out = append(out, blob.ClassPreview)
+	}
+	if variant(VariantOriginal) && kind(true) {
+		out = append(out, blob.ClassOriginal)
+	}
+	if variant(VariantOriginal) && kind(false) {
+		out = append(out, blob.ClassAttachment)
+	}
+	return out
+}
+
 // Want is a blob wanted under a filter.
 type Want struct {
 	CID           cid.Cid
-	Class         Class
+	Class         blob.Class
 	Size          int64 // as the record states it
 	MediaType     string
 	ObservedAt    time.Time // Created of the newest observation that uses it

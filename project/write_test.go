@@ -119,7 +119,7 @@ func TestVariantMediaTypes(t *testing.T) {
 	}
 	for _, w := range wants {
 		want := "image/jpeg"
-		if w.Class == ClassOriginal {
+		if w.Class == blob.ClassOriginal {
 			want = "image/png"
 		}
 		if w.MediaType != want {

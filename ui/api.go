@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
-	"github.com/fieldsync/fieldsync/exchange"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/ipfs/go-cid"
 )
@@ -486,7 +485,7 @@ func (s *Server) syncState() syncJSON {
 		out.ETA = snap.ETA.Seconds()
 	}
 	out.Records["applied"] = uint64(snap.RecordsApplied)
-	for c := exchange.ClassThumbnail; c < exchange.NumClasses; c++ {
+	for c := blob.ClassThumbnail; c < blob.NumClasses; c++ {
 		p := snap.Classes[c]
 		out.Classes[c.String()] = classJSON{p.FilesDone, p.FilesWanted, p.BytesDone, p.BytesWanted}
 	}

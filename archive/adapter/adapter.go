@@ -11,9 +11,8 @@
 //     history, every variant of the current observations without); on import, under this device's own filter
 //     (project.FilterOf), as a network sync would fetch them;
 //   - members: project.RoleOf(id).CanWrite();
-//   - classes: thumbnail, preview, original (photos), attachment (other
-//     kinds) map to archive.ClassThumbnail, ClassPreview, ClassOriginal,
-//     ClassOther.
+//   - classes: both packages speak blob.Class; a filter's classes are
+//     project.Filter.Classes.
 package adapter
 
 import (
@@ -73,19 +72,6 @@ func (a *Project) Records(ctx context.Context, have archive.Vector, fn func(arch
 	return nil
 }
 
-// ClassOf maps a project class to an archive class.
-func ClassOf(c project.Class) archive.Class {
-	switch c {
-	case project.ClassThumbnail:
-		return archive.ClassThumbnail
-	case project.ClassPreview:
-		return archive.ClassPreview
-	case project.ClassOriginal:
-		return archive.ClassOriginal
-	}
-	return archive.ClassOther
-}
-
 // Blobs implements archive.Source: with history under the Archive filter
 // (every variant of every counted version), without under a custom filter
 // of every kind and variant of the current observations.
@@ -100,7 +86,7 @@ func (a *Project) Blobs(ctx context.Context, history bool) ([]archive.BlobRef, e
 	}
 	out := make([]archive.BlobRef, len(ws))
 	for i, w := range ws {
-		out[i] = archive.BlobRef{CID: w.CID, Class: ClassOf(w.Class), Time: w.ObservedAt, MediaType: w.MediaType, Size: w.Size}
+		out[i] = archive.BlobRef{CID: w.CID, Class: w.Class, Time: w.ObservedAt, MediaType: w.MediaType, Size: w.Size}
 	}
 	return out, nil
 }
@@ -217,7 +203,8 @@ func (a *Project) Wants(ctx context.Context, dev peer.ID) (archive.ClassSet, err
 
 // WantsOf maps a project filter to blob classes: Archive is AllBlobs
 // (history included), Field is FieldSet, a custom filter the classes of its
-// variants and kinds, WithHistory if it counts replaced versions.
+// variants and kinds (project.Filter.Classes), WithHistory if it counts
+// replaced versions.
 func WantsOf(f project.Filter) archive.ClassSet {
 	switch f.Mode {
 	case project.FilterArchive:
@@ -225,34 +212,11 @@ func WantsOf(f project.Filter) archive.ClassSet {
 	case project.FilterField:
 		return archive.FieldSet
 	}
-	variant := func(v project.VariantName) bool { return len(f.Variants) == 0 || slices.Contains(f.Variants, v) }
-	kind := func(photo bool) bool {
-		if len(f.Kinds) == 0 {
-			return true
-		}
-		return slices.ContainsFunc(f.Kinds, func(k project.AttachmentKind) bool { return (k == project.AttachPhoto) == photo })
+	s := archive.Classes(f.Classes()...)
+	if f.History && s != archive.NoBlobs {
+		s |= archive.WithHistory
 	}
-	var hist archive.ClassSet
-	if f.History {
-		hist = archive.WithHistory
-	}
-	var cs []archive.Class
-	if variant(project.VariantThumbnail) && kind(true) {
-		cs = append(cs, archive.ClassThumbnail)
-	}
-	if variant(project.VariantPreview) && kind(true) {
-		cs = append(cs, archive.ClassPreview)
-	}
-	if variant(project.VariantOriginal) && kind(true) {
-		cs = append(cs, archive.ClassOriginal)
-	}
-	if variant(project.VariantOriginal) && kind(false) {
-		cs = append(cs, archive.ClassOther)
-	}
-	if len(cs) == 0 {
-		return archive.NoBlobs
-	}
-	return archive.Classes(cs...) | hist
+	return s
 }
 
 // State returns this device's state for a bundle, signed with its key: its

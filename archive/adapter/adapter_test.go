@@ -249,7 +249,7 @@ func mustOriginal(t *testing.T, a *device) cid.Cid {
 	t.Helper()
 	refs, _ := a.a.Blobs(ctx, true)
 	for _, r := range refs {
-		if r.Class == archive.ClassOriginal {
+		if r.Class == blob.ClassOriginal {
 			return r.CID
 		}
 	}

@@ -89,8 +89,8 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			}
 			var bad []map[string]string
 			has := presence(ctx, d, true)
-			rows := map[project.Class]*classStatus{}
-			var order []project.Class
+			rows := map[blob.Class]*classStatus{}
+			var order []blob.Class
 			for _, w := range wants {
 				r := rows[w.Class]
 				if r == nil {

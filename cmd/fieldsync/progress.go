@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/exchange"
 )
 
@@ -46,7 +47,7 @@ func (v *progressView) run(ctx context.Context, snap func() exchange.Snapshot) {
 	}
 }
 
-var classNames = [exchange.NumClasses]string{"skeletons", "thumbnails", "previews", "originals", "attachments"}
+var classNames = [blob.NumClasses]string{"skeletons", "thumbnails", "previews", "originals", "attachments"}
 
 // snapshotJSON is the --json form of a snapshot.
 type snapshotJSON struct {
@@ -83,7 +84,7 @@ func toJSON(s exchange.Snapshot) snapshotJSON {
 	out := snapshotJSON{Time: time.Now().UTC(), Complete: s.Complete, Rate: s.Rate, ETA: s.ETA.Seconds(),
 		Records: s.RecordsApplied, Received: s.BytesReceived, Sent: s.BytesSent, Classes: map[string]classRow{},
 		Leaves: s.LeavesFetched, Refetch: s.Refetched}
-	for c := exchange.ClassThumbnail; c < exchange.NumClasses; c++ {
+	for c := blob.ClassThumbnail; c < blob.NumClasses; c++ {
 		p := s.Classes[c]
 		out.Classes[classNames[c]] = classRow{p.FilesDone, p.FilesWanted, p.BytesDone, p.BytesWanted}
 	}
@@ -107,7 +108,7 @@ func (v *progressView) draw(s exchange.Snapshot, final bool) {
 	}
 	v.last = time.Now()
 	var b strings.Builder
-	for c := exchange.ClassThumbnail; c < exchange.NumClasses; c++ {
+	for c := blob.ClassThumbnail; c < blob.NumClasses; c++ {
 		p := s.Classes[c]
 		if p.FilesWanted == 0 {
 			continue

@@ -45,43 +45,7 @@ func (d *Device) Node(ctx context.Context, opt NodeOptions) (*exchange.Node, err
 
 // ExchangeFilter maps a project filter to the classes it declares to peers.
 func ExchangeFilter(f project.Filter) exchange.Filter {
-	switch f.Mode {
-	case project.FilterField:
-		return exchange.FilterField
-	case project.FilterCustom:
-		var out exchange.Filter
-		variants := f.Variants
-		if len(variants) == 0 {
-			variants = []project.VariantName{project.VariantThumbnail, project.VariantPreview, project.VariantOriginal}
-		}
-		for _, v := range variants {
-			switch v {
-			case project.VariantThumbnail:
-				out |= 1 << exchange.ClassThumbnail
-			case project.VariantPreview:
-				out |= 1 << exchange.ClassPreview
-			case project.VariantOriginal:
-				out |= 1<<exchange.ClassOriginal | 1<<exchange.ClassAttachment
-			}
-		}
-		return out
-	default:
-		return exchange.FilterArchive
-	}
-}
-
-// ExchangeClass maps a project class to the exchange's.
-func ExchangeClass(c project.Class) exchange.Class {
-	switch c {
-	case project.ClassThumbnail:
-		return exchange.ClassThumbnail
-	case project.ClassPreview:
-		return exchange.ClassPreview
-	case project.ClassOriginal:
-		return exchange.ClassOriginal
-	default:
-		return exchange.ClassAttachment
-	}
+	return exchange.FilterOf(f.Classes()...)
 }
 
 // ExchangeRole maps a project role to the exchange's.
@@ -117,7 +81,7 @@ func (w wants) Wanted(ctx context.Context) ([]exchange.Want, error) {
 	}
 	out := make([]exchange.Want, len(ws))
 	for i, x := range ws {
-		out[i] = exchange.Want{CID: x.CID, Class: ExchangeClass(x.Class), Size: x.Size, ObservedAt: x.ObservedAt}
+		out[i] = exchange.Want{CID: x.CID, Class: x.Class, Size: x.Size, ObservedAt: x.ObservedAt}
 	}
 	return out, nil
 }
