@@ -38,6 +38,17 @@
 // same records agree on every record's standing. docs/trust.md has the
 // rules and what they protect against.
 //
+// What is not here: turning files into observations (sniffing, variants,
+// EXIF time and GPS, the blob store) is package ingest, which gives this
+// package the observations to sign (AddObservations). Invites stay: an
+// invite code's secret, its invite ID (a hash of the secret) and the MAC key
+// of the redemption handshake (derived from the secret) are one security
+// protocol with the membership record they yield (the grant names the
+// invite ID, and is signed only after the proof), so the code's format
+// (binary layout, base32 text, checksum), the handshake and the records are
+// defined and tested in one package. The code's presentation, a QR code on
+// a terminal, lives with the command (cmd/fieldsync).
+//
 // Storage is the project's SQLite database (internal/db), in tables named
 // project_*; one database holds one project. Nothing here touches the
 // network: the exchange carries vectors, record blocks and invite messages

@@ -35,7 +35,7 @@ func Example() {
 		panic(err)
 	}
 	code, _ := alice.Invite(ctx, project.InviteOptions{})
-	text := code.String() // read aloud, pasted, or shown as code.QR(false)
+	text := code.String() // read aloud, pasted, or shown as a QR code
 
 	// On Bob's device: parse, redeem over the exchange (here: in process).
 	parsed, err := project.ParseInviteCode(text)

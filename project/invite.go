@@ -20,7 +20,6 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	mh "github.com/multiformats/go-multihash"
-	"github.com/skip2/go-qrcode"
 )
 
 // Invite errors. A joiner gets the same error values whether the inviter
@@ -277,43 +276,6 @@ func ParseInviteCode(s string) (*InviteCode, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// QR renders the code as a QR code for a terminal, two modules per
-// character cell with the half-block characters ▀ ▄ █. dark is drawn as
-// blocks: set invert for light text on a dark background.
-func (c *InviteCode) QR(invert bool) (string, error) {
-	q, err := qrcode.New(c.String(), qrcode.Low)
-	if err != nil {
-		return "", fmt.Errorf("invite QR: %w", err)
-	}
-	q.DisableBorder = true
-	bm := q.Bitmap()
-	const border = 2
-	size := len(bm) + 2*border
-	at := func(y, x int) bool {
-		y, x = y-border, x-border
-		dark := y >= 0 && x >= 0 && y < len(bm) && x < len(bm) && bm[y][x]
-		return dark != invert
-	}
-	var sb strings.Builder
-	for y := 0; y < size; y += 2 {
-		for x := 0; x < size; x++ {
-			top, bot := at(y, x), y+1 < size && at(y+1, x)
-			switch {
-			case top && bot:
-				sb.WriteString("█")
-			case top:
-				sb.WriteString("▀")
-			case bot:
-				sb.WriteString("▄")
-			default:
-				sb.WriteByte(' ')
-			}
-		}
-		sb.WriteByte('\n')
-	}
-	return sb.String(), nil
 }
 
 // InviteOptions shape an invite.

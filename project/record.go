@@ -521,6 +521,13 @@ func validateRecord(r *Record) error {
 	return nil
 }
 
+// Validate reports, as an error wrapping ErrMalformed, what in o's content
+// (ID, position, tags, notes, attachments, links) an observation record
+// would refuse, without signing or storing anything: for callers that
+// must refuse bad input before work it would waste (package ingest checks
+// tags, notes and position before storing any blob).
+func (o *Observation) Validate() error { return validateObservation(o) }
+
 func validateObservation(o *Observation) error {
 	if o == nil || o.ID == "" || !validText(o.ID, maxIDLen) {
 		return malformed("observation id")

@@ -94,8 +94,9 @@ func (p *Project) AddObservation(ctx context.Context, o Observation) (*Record, e
 }
 
 // AddObservations adds many new observations as AddObservation does, in
-// one transaction (one fsync): for imports and generated test projects.
-// Updated becomes now for all of them. On any error none is stored.
+// one transaction (one fsync): for ingest (a group of files) and generated
+// test projects. Updated becomes now for all of them. On any error none is
+// stored.
 func (p *Project) AddObservations(ctx context.Context, obs []Observation) ([]*Record, error) {
 	bodies := make([]*Observation, len(obs))
 	for i := range obs {
@@ -110,6 +111,44 @@ func (p *Project) AddObservations(ctx context.Context, obs []Observation) ([]*Re
 		bodies[i] = &o
 	}
 	return p.commitObservations(ctx, bodies)
+}
+
+// commitObservations signs bodies as this device's next records and
+// applies them in one transaction.
+func (p *Project) commitObservations(ctx context.Context, bodies []*Observation) ([]*Record, error) {
+	if len(bodies) == 0 {
+		return nil, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h, _, err := p.writableHead()
+	if err != nil {
+		return nil, err
+	}
+	now := p.nowMS()
+	recs := make([]*Record, len(bodies))
+	for i, o := range bodies {
+		if o.ID == "" {
+			o.ID = NewObservationID()
+		}
+		o.Updated = now
+		r, err := newRecord(p.self, p.id, h.seq+1, h.cid, o)
+		if err != nil {
+			return nil, err
+		}
+		recs[i] = r
+		h = logHead{r.Seq, r.CID}
+	}
+	res := make([]Result, len(recs))
+	if err := p.applyLocked(ctx, recs, res); err != nil {
+		return nil, err
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			return nil, r.Err
+		}
+	}
+	return recs, nil
 }
 
 // UpdateObservation signs a new version of observation o.ID with o's

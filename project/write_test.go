@@ -3,12 +3,10 @@ package project
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/blob"
-	"github.com/fieldsync/fieldsync/blob/mem"
 )
 
 func TestAddObservations(t *testing.T) {
@@ -32,33 +30,6 @@ func TestAddObservations(t *testing.T) {
 	}
 	if got, _ := p.Observations(context.Background(), ObservationQuery{}); len(got) != 100 {
 		t.Fatalf("%d observations after a refused batch", len(got))
-	}
-}
-
-// Tags, notes or a position the record would refuse are refused before
-// any blob is stored.
-func TestImportRefusesBadTextFirst(t *testing.T) {
-	p := newProject(t, "import")
-	store := mem.New()
-	path := filepath.Join("..", "testdata", "photos", "gps.jpg")
-	for _, opts := range []ImportOptions{
-		{Tags: []string{strings.Repeat("x", maxTagLen+1)}},
-		{Notes: strings.Repeat("x", maxNotesLen+1)},
-		{Tags: []string{"ok", ""}},
-		{Position: &Position{Lat: 91}},
-	} {
-		opts.Store = store
-		if _, err := p.ImportFiles(context.Background(), []string{path}, opts); !errors.Is(err, ErrMalformed) {
-			t.Errorf("%+v: %v", opts, err)
-		}
-		if _, err := p.ImportFile(context.Background(), path, opts); !errors.Is(err, ErrMalformed) {
-			t.Errorf("ImportFile %+v: %v", opts, err)
-		}
-		n := 0
-		store.Enumerate(context.Background(), func(blob.Info) error { n++; return nil })
-		if n != 0 {
-			t.Fatalf("%+v: %d blobs stored", opts, n)
-		}
 	}
 }
 
@@ -108,8 +79,9 @@ func TestRecordCount(t *testing.T) {
 // device that receives them stores the right type.
 func TestVariantMediaTypes(t *testing.T) {
 	p := newProject(t, "types")
-	path := filepath.Join("..", "testdata", "photos", "alpha8.png")
-	if _, err := p.ImportFile(context.Background(), path, ImportOptions{Store: mem.New()}); err != nil {
+	a := photo("alpha8.png")
+	a.MediaType = "image/png"
+	if _, err := p.AddObservation(context.Background(), Observation{Attachments: []Attachment{a}}); err != nil {
 		t.Fatal(err)
 	}
 	f, _ := p.FilterOf(context.Background(), p.Self().PeerID())

@@ -21,6 +21,7 @@ import (
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/blob/disk"
 	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/fieldsync/fieldsync/ingest"
 	"github.com/fieldsync/fieldsync/internal/device"
 	"github.com/fieldsync/fieldsync/internal/synth"
 	"github.com/fieldsync/fieldsync/project"
@@ -58,7 +59,7 @@ func photo(t testing.TB, dir, name string, seed uint64, pos *[2]float64) string 
 
 func importPhoto(t testing.TB, d *device.Device, path string) *project.Record {
 	t.Helper()
-	r, err := d.Project.ImportFile(context.Background(), path, project.ImportOptions{Store: d.Store})
+	r, err := ingest.File(context.Background(), d.Project, path, ingest.Options{Store: d.Store})
 	if err != nil {
 		t.Fatal(err)
 	}

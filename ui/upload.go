@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/ingest"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/fieldsync/fieldsync/thumbs"
 )
@@ -84,7 +85,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "read upload: %v", err)
 		return
 	}
-	opts := project.ImportOptions{Store: recv, Thumbs: s.cfg.Thumbs, Tags: up.tagList(), Notes: up.notes}
+	opts := ingest.Options{Store: recv, Thumbs: s.cfg.Thumbs, Tags: up.tagList(), Notes: up.notes}
 	if up.lat != "" || up.lon != "" {
 		pos, err := parsePosition(up.lat, up.lon)
 		if err != nil {
@@ -93,7 +94,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Position, opts.ForcePosition = pos, true
 	}
-	rec, err := p.ImportFiles(r.Context(), up.paths, opts)
+	rec, err := ingest.Files(r.Context(), p, up.paths, opts)
 	if err != nil {
 		code := http.StatusInternalServerError
 		if errors.Is(err, project.ErrMalformed) {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 
+	"github.com/fieldsync/fieldsync/ingest"
 	"github.com/fieldsync/fieldsync/project"
 )
 
@@ -86,7 +87,7 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer d.Close()
-	r, err := p.ImportFiles(ctx, files, project.ImportOptions{Store: d.Store, Tags: tags, Notes: *note, Position: pos, ForcePosition: pos != nil})
+	r, err := ingest.Files(ctx, p, files, ingest.Options{Store: d.Store, Tags: tags, Notes: *note, Position: pos, ForcePosition: pos != nil})
 	if err != nil {
 		return err
 	}

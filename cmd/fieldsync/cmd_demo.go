@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/ingest"
 	"github.com/fieldsync/fieldsync/internal/device"
 	"github.com/fieldsync/fieldsync/internal/synth"
 	"github.com/fieldsync/fieldsync/project"
@@ -99,7 +100,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	say("== 2. laptop %s creates project %q\n   %s", shortID(laptop.Self.PeerID().String()), p.Name(), p.ID())
 	t0 := time.Now()
-	rep, err := p.ImportDir(ctx, photos, project.ImportOptions{Store: laptop.Store}, func(pr project.ImportProgress) {
+	rep, err := ingest.Dir(ctx, p, photos, ingest.Options{Store: laptop.Store}, func(pr ingest.Progress) {
 		if !*asJSON && isTerminal(e.stdout) {
 			fmt.Fprintf(e.stdout, "\r   import %s %d/%d", bar(int64(pr.Done), int64(pr.Total), 24), pr.Done, pr.Total)
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/archive"
 	"github.com/fieldsync/fieldsync/archive/adapter"
-	"github.com/fieldsync/fieldsync/project"
+	"github.com/fieldsync/fieldsync/ingest"
 )
 
 var importCmd = &command{
@@ -93,7 +93,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	tty := isTerminal(e.stderr) && !*asJSON
 	start := time.Now()
 	lastPrint := time.Time{}
-	progress := func(pr project.ImportProgress) {
+	progress := func(pr ingest.Progress) {
 		if *asJSON {
 			return
 		}
@@ -120,7 +120,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintln(e.stderr, line)
 		}
 	}
-	rep, err := p.ImportDir(ctx, dir, project.ImportOptions{Store: d.Store, Tags: tags, Notes: *note}, progress)
+	rep, err := ingest.Dir(ctx, p, dir, ingest.Options{Store: d.Store, Tags: tags, Notes: *note}, progress)
 	if rep == nil {
 		return fmt.Errorf("import %s: %w", dir, err)
 	}
@@ -166,7 +166,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 // trimPkg drops a "package: " prefix from an error for display.
 func trimPkg(err error) string {
 	s := err.Error()
-	for _, p := range []string{"project: ", "thumbs: ", "blob: "} {
+	for _, p := range []string{"ingest: ", "project: ", "thumbs: ", "blob: "} {
 		s = strings.ReplaceAll(s, p, "")
 	}
 	return s

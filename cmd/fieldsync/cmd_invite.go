@@ -143,7 +143,7 @@ func printInvite(w io.Writer, code *project.InviteCode, qr, asJSON bool) error {
 		})
 	}
 	if qr {
-		q, err := code.QR(false)
+		q, err := qrText(code.String())
 		if err == nil {
 			fmt.Fprintln(w, q)
 		}

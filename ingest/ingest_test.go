@@ -1,22 +1,50 @@
-package project
+package ingest
 
 import (
+	"context"
 	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/blob/mem"
+	"github.com/fieldsync/fieldsync/internal/db"
+	"github.com/fieldsync/fieldsync/project"
 )
 
+// photos are the fixtures of package thumbs (testdata/photos at the root).
 const photos = "../testdata/photos"
 
-func TestImportFileEXIF(t *testing.T) {
+var ctx = context.Background()
+
+// newProject creates a project with a new device as its creator, in a
+// database of its own.
+func newProject(t testing.TB, name string) *project.Project {
+	t.Helper()
+	d, err := db.Open(filepath.Join(t.TempDir(), "project.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	id, err := project.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := project.Create(ctx, d, id, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestFileEXIF(t *testing.T) {
 	p := newProject(t, "p")
 	store := mem.New()
-	r, err := p.ImportFile(ctx, filepath.Join(photos, "gps.jpg"), ImportOptions{Store: store, Tags: []string{"spring"}})
+	r, err := File(ctx, p, filepath.Join(photos, "gps.jpg"), Options{Store: store, Tags: []string{"spring"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +58,7 @@ func TestImportFileEXIF(t *testing.T) {
 		t.Errorf("position %+v", o.Position)
 	}
 	a := o.Attachments[0]
-	if a.Kind != AttachPhoto || a.MediaType != "image/jpeg" || a.Name != "gps.jpg" || a.Preview == nil || a.Thumbnail == nil {
+	if a.Kind != project.AttachPhoto || a.MediaType != "image/jpeg" || a.Name != "gps.jpg" || a.Preview == nil || a.Thumbnail == nil {
 		t.Fatalf("attachment %+v", a)
 	}
 	if max(a.Thumbnail.Width, a.Thumbnail.Height) > 400 || a.Original.Width == 0 {
@@ -46,13 +74,13 @@ func TestImportFileEXIF(t *testing.T) {
 	if err != nil || st.Tags[0] != "spring" {
 		t.Fatal(st, err)
 	}
-	ws, _ := p.WantedBlobs(ctx, Field)
+	ws, _ := p.WantedBlobs(ctx, project.Field)
 	if len(ws) != 2 || ws[0].CID != a.Thumbnail.CID || ws[1].CID != a.Preview.CID || !ws[0].ObservedAt.Equal(o.Created) {
 		t.Fatalf("wanted %+v", ws)
 	}
 }
 
-func TestImportDir(t *testing.T) {
+func TestDir(t *testing.T) {
 	dir := t.TempDir()
 	copyFile := func(src, dst string) {
 		b, err := os.ReadFile(filepath.Join(photos, src))
@@ -75,20 +103,20 @@ func TestImportDir(t *testing.T) {
 	os.Symlink("notes.txt", filepath.Join(dir, "link.txt"))
 
 	p := newProject(t, "p")
-	var calls []ImportProgress
-	rep, err := p.ImportDir(ctx, dir, ImportOptions{Store: mem.New(), GroupSize: 2}, func(pr ImportProgress) { calls = append(calls, pr) })
+	var calls []Progress
+	rep, err := Dir(ctx, p, dir, Options{Store: mem.New(), GroupSize: 2}, func(pr Progress) { calls = append(calls, pr) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := map[string]AttachmentKind{}
+	kinds := map[string]project.AttachmentKind{}
 	variants := map[string]int{}
 	for _, r := range rep.Records {
 		a := r.Observation.Attachments[0]
 		kinds[a.Name] = a.Kind
 		variants[a.Name] = len(a.Variants())
 	}
-	want := map[string]AttachmentKind{"a.jpg": AttachPhoto, "b.jpg": AttachPhoto, "c.heic": AttachPhoto,
-		"broken.jpg": AttachPhoto, "interview.m4a": AttachAudio, "notes.txt": AttachFile}
+	want := map[string]project.AttachmentKind{"a.jpg": project.AttachPhoto, "b.jpg": project.AttachPhoto, "c.heic": project.AttachPhoto,
+		"broken.jpg": project.AttachPhoto, "interview.m4a": project.AttachAudio, "notes.txt": project.AttachFile}
 	for n, k := range want {
 		if kinds[n] != k {
 			t.Errorf("%s: kind %q, want %q", n, kinds[n], k)
@@ -104,7 +132,7 @@ func TestImportDir(t *testing.T) {
 	for _, s := range rep.Skipped {
 		reasons[filepath.Base(s.Path)] = s.Reason
 	}
-	if !errors.Is(reasons[".DS_Store"], ErrSkipHidden) || !errors.Is(reasons["empty.jpg"], ErrSkipEmpty) || !errors.Is(reasons["link.txt"], ErrSkipIrregular) {
+	if !errors.Is(reasons[".DS_Store"], ErrHidden) || !errors.Is(reasons["empty.jpg"], ErrEmpty) || !errors.Is(reasons["link.txt"], ErrIrregular) {
 		t.Errorf("skipped %v", reasons)
 	}
 	if len(rep.Warnings) != 1 || filepath.Base(rep.Warnings[0].Path) != "broken.jpg" {
@@ -114,24 +142,24 @@ func TestImportDir(t *testing.T) {
 	if len(calls) != len(want) || last.Done != last.Total || last.Bytes != last.TotalBytes {
 		t.Errorf("progress %+v", calls)
 	}
-	obs, _ := p.Observations(ctx, ObservationQuery{})
+	obs, _ := p.Observations(ctx, project.ObservationQuery{})
 	if len(obs) != len(want) {
 		t.Errorf("%d observations", len(obs))
 	}
 }
 
-func TestImportFiles(t *testing.T) {
+func TestFiles(t *testing.T) {
 	p := newProject(t, "p")
 	store := mem.New()
 	note := filepath.Join(t.TempDir(), "note.wav")
 	os.WriteFile(note, []byte("RIFF....WAVEfmt not really audio"), 0o644)
 	files := []string{note, filepath.Join(photos, "gps.jpg"), filepath.Join(photos, "orient-6.jpg")}
-	r, err := p.ImportFiles(ctx, files, ImportOptions{Store: store, Notes: "heron nest"})
+	r, err := Files(ctx, p, files, Options{Store: store, Notes: "heron nest"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := r.Observation
-	if len(o.Attachments) != 3 || o.Attachments[0].Kind != AttachAudio || o.Attachments[1].Thumbnail == nil || o.Notes != "heron nest" {
+	if len(o.Attachments) != 3 || o.Attachments[0].Kind != project.AttachAudio || o.Attachments[1].Thumbnail == nil || o.Notes != "heron nest" {
 		t.Fatalf("observation %+v", o)
 	}
 	// Time and place come from the first photo that has them.
@@ -139,19 +167,72 @@ func TestImportFiles(t *testing.T) {
 		t.Errorf("created %v position %+v", o.Created, o.Position)
 	}
 	// A forced position wins over EXIF.
-	r, err = p.ImportFiles(ctx, files[1:2], ImportOptions{Store: store, Position: &Position{Lat: 1, Lon: 2}, ForcePosition: true})
+	r, err = Files(ctx, p, files[1:2], Options{Store: store, Position: &project.Position{Lat: 1, Lon: 2}, ForcePosition: true})
 	if err != nil || r.Observation.Position.Lat != 1 {
 		t.Fatalf("forced position: %v %+v", err, r.Observation.Position)
 	}
 	// One bad file: nothing is stored.
 	before := p.Vector()[p.Self().PeerID()]
-	if _, err := p.ImportFiles(ctx, []string{files[1], "/nonexistent.jpg"}, ImportOptions{Store: store}); err == nil {
+	if _, err := Files(ctx, p, []string{files[1], "/nonexistent.jpg"}, Options{Store: store}); err == nil {
 		t.Fatal("a missing file was accepted")
 	}
-	if _, err := p.ImportFiles(ctx, []string{files[1], t.TempDir()}, ImportOptions{Store: store}); !errors.Is(err, ErrSkipIrregular) {
+	if _, err := Files(ctx, p, []string{files[1], t.TempDir()}, Options{Store: store}); !errors.Is(err, ErrIrregular) {
 		t.Fatalf("a directory: %v", err)
 	}
 	if p.Vector()[p.Self().PeerID()] != before {
 		t.Fatal("a record was written for a failed import")
+	}
+}
+
+// Tags, notes or a position the record would refuse are refused before
+// any blob is stored.
+func TestRefusesBadTextFirst(t *testing.T) {
+	p := newProject(t, "import")
+	store := mem.New()
+	path := filepath.Join(photos, "gps.jpg")
+	for _, opts := range []Options{
+		{Tags: []string{strings.Repeat("x", 129)}}, // project's limit: 128 bytes
+		{Notes: strings.Repeat("x", 16<<10+1)},     // project's limit: 16 KiB
+		{Tags: []string{"ok", ""}},
+		{Position: &project.Position{Lat: 91}},
+	} {
+		opts.Store = store
+		if _, err := Files(ctx, p, []string{path}, opts); !errors.Is(err, project.ErrMalformed) {
+			t.Errorf("%+v: %v", opts, err)
+		}
+		if _, err := File(ctx, p, path, opts); !errors.Is(err, project.ErrMalformed) {
+			t.Errorf("File %+v: %v", opts, err)
+		}
+		if _, err := Dir(ctx, p, photos, opts, nil); !errors.Is(err, project.ErrMalformed) {
+			t.Errorf("Dir %+v: %v", opts, err)
+		}
+		n := 0
+		store.Enumerate(ctx, func(blob.Info) error { n++; return nil })
+		if n != 0 {
+			t.Fatalf("%+v: %d blobs stored", opts, n)
+		}
+	}
+}
+
+// A PNG photo's thumbnail and preview are JPEGs: the wants say so, so a
+// device that receives them stores the right type.
+func TestVariantMediaTypes(t *testing.T) {
+	p := newProject(t, "types")
+	if _, err := File(ctx, p, filepath.Join(photos, "alpha8.png"), Options{Store: mem.New()}); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := p.FilterOf(ctx, p.Self().PeerID())
+	wants, err := p.WantedBlobs(ctx, f)
+	if err != nil || len(wants) != 3 {
+		t.Fatalf("%d wants, %v", len(wants), err)
+	}
+	for _, w := range wants {
+		want := "image/jpeg"
+		if w.Class == blob.ClassOriginal {
+			want = "image/png"
+		}
+		if w.MediaType != want {
+			t.Errorf("%s: media type %q, want %q", w.Class, w.MediaType, want)
+		}
 	}
 }

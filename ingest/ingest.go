@@ -1,4 +1,4 @@
-package project
+package ingest
 
 import (
 	"bytes"
@@ -16,22 +16,12 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/project"
 	"github.com/fieldsync/fieldsync/thumbs"
 )
 
-// Import turns files into observations, one observation per file:
-//
-//	file ─ thumbs.Make (sniff, EXIF time and GPS, thumbnail, preview)
-//	  │        └─ ErrUnsupported: an attachment with only its original
-//	  ├─ blob store: original, preview, thumbnail (one batch per group)
-//	  └─ observation record (signed, one transaction per group)
-//
-// Blobs are committed before the records that name them, so a crash
-// leaves at worst blobs no record names, never a record whose blobs are
-// missing on this device.
-
-// ImportOptions shape an import.
-type ImportOptions struct {
+// Options shape an ingest.
+type Options struct {
 	// Store receives the blobs. If it is also a blob.Batcher, the blobs of
 	// each group of files share one batch (one fsync).
 	Store blob.Receiver
@@ -43,65 +33,65 @@ type ImportOptions struct {
 	Notes string
 	// Position is used when a file has no GPS position in its EXIF (or
 	// always, with ForcePosition).
-	Position      *Position
+	Position      *project.Position
 	ForcePosition bool
 	// GroupSize is the number of files per blob batch and record
-	// transaction in ImportDir (default 32).
+	// transaction in Dir (default 32).
 	GroupSize int
 }
 
 // check refuses, before any blob is stored, the tags, notes and position
 // that the observation record would refuse.
-func (o ImportOptions) check() error {
-	probe := Observation{ID: "probe", Tags: o.Tags, Notes: o.Notes, Position: o.Position}
-	if err := validateObservation(&probe); err != nil {
+func (o Options) check() error {
+	probe := project.Observation{ID: "probe", Tags: o.Tags, Notes: o.Notes, Position: o.Position}
+	if err := probe.Validate(); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
 	return nil
 }
 
-// ImportProgress reports on one file of an import.
-type ImportProgress struct {
+// Progress reports on one file of a Dir.
+type Progress struct {
 	Path        string
 	Done, Total int   // files handled so far (this one included), files in all
 	Bytes       int64 // bytes of originals handled so far
 	TotalBytes  int64
-	Record      *Record // the observation made; nil if the file was skipped
-	Err         error   // why the file was skipped
+	Record      *project.Record // the observation made; nil if the file was skipped
+	Err         error           // why the file was skipped
 }
 
-// ImportSkip is a file an import left out, and why.
-type ImportSkip struct {
+// Skip is a file an ingest left out, and why.
+type Skip struct {
 	Path   string
 	Reason error
 }
 
-// ImportReport sums up an ImportDir.
-type ImportReport struct {
-	Records []*Record    // one observation per file imported, in path order
-	Skipped []ImportSkip // files not imported
-	// Warnings are files imported with less than usual (a photo too large
-	// or too damaged for variants is imported with its original only).
-	Warnings []ImportSkip
+// Report sums up a Dir.
+type Report struct {
+	Records []*project.Record // one observation per file ingested, in path order
+	Skipped []Skip            // files not ingested
+	// Warnings are files ingested with less than usual (a photo too large
+	// or too damaged for variants is ingested with its original only).
+	Warnings []Skip
 }
 
 // Reasons for skipping a file.
 var (
-	ErrSkipHidden    = errors.New("project: hidden file")
-	ErrSkipEmpty     = errors.New("project: empty file")
-	ErrSkipIrregular = errors.New("project: not a regular file")
+	ErrHidden    = errors.New("ingest: hidden file")
+	ErrEmpty     = errors.New("ingest: empty file")
+	ErrIrregular = errors.New("ingest: not a regular file")
 )
 
-// ImportFile imports one file as a new observation: a photo with its
+// File ingests one file as a new observation of p: a photo with its
 // thumbnail and preview, its time (EXIF DateTimeOriginal, else the file's
 // modification time) and position (EXIF GPS, else opts.Position); any
 // other file as an attachment with only its original.
-func (p *Project) ImportFile(ctx context.Context, path string, opts ImportOptions) (*Record, error) {
-	f, err := statImportFile(path)
+func File(ctx context.Context, p *project.Project, path string, opts Options) (*project.Record, error) {
+	f, err := stat(path)
 	if err != nil {
 		return nil, err
 	}
-	rep, err := p.importFiles(ctx, []importFile{f}, opts, nil)
+	rep, err := ingestGroup(ctx, p, []source{f}, opts, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -111,13 +101,13 @@ func (p *Project) ImportFile(ctx context.Context, path string, opts ImportOption
 	return rep.Records[0], nil
 }
 
-// ImportFiles imports several files as one observation with one
-// attachment each (a photo and a voice note taken at the same spot, say):
-// photos get their variants; the observation's time and position come from
-// the first photo that has them in its EXIF (opts.Position and
-// opts.ForcePosition as in ImportFile), else the first file's modification
-// time. Every file must import: on any error nothing is stored.
-func (p *Project) ImportFiles(ctx context.Context, paths []string, opts ImportOptions) (*Record, error) {
+// Files ingests several files as one observation of p with one attachment
+// each (a photo and a voice note taken at the same spot, say): photos get
+// their variants; the observation's time and position come from the first
+// photo that has them in its EXIF (opts.Position and opts.ForcePosition as
+// in File), else the first file's modification time. Every file must
+// ingest: on any error nothing is stored.
+func Files(ctx context.Context, p *project.Project, paths []string, opts Options) (*project.Record, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("import: no files")
 	}
@@ -127,9 +117,9 @@ func (p *Project) ImportFiles(ctx context.Context, paths []string, opts ImportOp
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
-	files := make([]importFile, len(paths))
+	files := make([]source, len(paths))
 	for i, path := range paths {
-		f, err := statImportFile(path)
+		f, err := stat(path)
 		if err != nil {
 			return nil, err
 		}
@@ -142,10 +132,10 @@ func (p *Project) ImportFiles(ctx context.Context, paths []string, opts ImportOp
 	if batch != nil {
 		defer batch.Discard()
 	}
-	var obs *Observation
+	var obs *project.Observation
 	timed, placed := false, false
 	for i, f := range files {
-		o, _, err := p.importOne(ctx, recv, f, results[i], errs[i], opts)
+		o, _, err := ingestOne(ctx, recv, f, results[i], errs[i], opts)
 		if err != nil {
 			return nil, fmt.Errorf("import %s: %w", f.path, err)
 		}
@@ -172,7 +162,7 @@ func (p *Project) ImportFiles(ctx context.Context, paths []string, opts ImportOp
 			return nil, fmt.Errorf("import: commit blobs: %w", err)
 		}
 	}
-	recs, err := p.commitObservations(ctx, []*Observation{obs})
+	recs, err := p.AddObservations(ctx, []project.Observation{*obs})
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
@@ -182,7 +172,7 @@ func (p *Project) ImportFiles(ctx context.Context, paths []string, opts ImportOp
 // prepareGroup makes the variants of a group of files (in parallel, one
 // result or error per file) and opens a batch on the store if it has one;
 // recv is where the group's blobs go (the batch, or the store itself).
-func prepareGroup(ctx context.Context, files []importFile, opts ImportOptions) (results []*thumbs.Result, errs []error, recv blob.Receiver, batch blob.Batch, err error) {
+func prepareGroup(ctx context.Context, files []source, opts Options) (results []*thumbs.Result, errs []error, recv blob.Receiver, batch blob.Batch, err error) {
 	results = make([]*thumbs.Result, len(files))
 	errs = make([]error, len(files))
 	err = thumbs.MakeAll(ctx, len(files), func(i int) (io.ReadCloser, error) { return os.Open(files[i].path) }, opts.Thumbs,
@@ -200,46 +190,47 @@ func prepareGroup(ctx context.Context, files []importFile, opts ImportOptions) (
 	return results, errs, recv, batch, nil
 }
 
-type importFile struct {
+// source is a file to ingest.
+type source struct {
 	path, name string
 	size       int64
 	mtime      time.Time
 }
 
-// statImportFile describes the regular file at path for import.
-func statImportFile(path string) (importFile, error) {
+// stat describes the regular file at path for ingest.
+func stat(path string) (source, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return importFile{}, fmt.Errorf("import %s: %w", path, err)
+		return source{}, fmt.Errorf("import %s: %w", path, err)
 	}
 	if !st.Mode().IsRegular() {
-		return importFile{}, fmt.Errorf("import %s: %w", path, ErrSkipIrregular)
+		return source{}, fmt.Errorf("import %s: %w", path, ErrIrregular)
 	}
-	return importFile{path: path, name: filepath.Base(path), size: st.Size(), mtime: st.ModTime()}, nil
+	return source{path: path, name: filepath.Base(path), size: st.Size(), mtime: st.ModTime()}, nil
 }
 
-// ImportDir imports every file under dir (recursively, in path order),
+// Dir ingests every file under dir (recursively, in path order) into p,
 // photos and other attachments alike, one observation each. Hidden files
 // (a name starting with "."), empty files, non-regular files and files
 // that cannot be read are skipped and listed with their reasons. progress,
-// if not nil, is called after each file. A cancelled ctx stops the import
-// after the current group; what was imported stays.
-func (p *Project) ImportDir(ctx context.Context, dir string, opts ImportOptions, progress func(ImportProgress)) (*ImportReport, error) {
-	var files []importFile
-	rep := &ImportReport{}
+// if not nil, is called after each file. A cancelled ctx stops the ingest
+// after the current group; what was ingested stays.
+func Dir(ctx context.Context, p *project.Project, dir string, opts Options, progress func(Progress)) (*Report, error) {
+	var files []source
+	rep := &Report{}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if path == dir {
 				return err
 			}
-			rep.Skipped = append(rep.Skipped, ImportSkip{path, err})
+			rep.Skipped = append(rep.Skipped, Skip{path, err})
 			if d != nil && d.IsDir() {
 				return fs.SkipDir
 			}
 			return nil
 		}
 		if path != dir && strings.HasPrefix(d.Name(), ".") {
-			rep.Skipped = append(rep.Skipped, ImportSkip{path, ErrSkipHidden})
+			rep.Skipped = append(rep.Skipped, Skip{path, ErrHidden})
 			if d.IsDir() {
 				return fs.SkipDir
 			}
@@ -249,19 +240,19 @@ func (p *Project) ImportDir(ctx context.Context, dir string, opts ImportOptions,
 			return nil
 		}
 		if !d.Type().IsRegular() {
-			rep.Skipped = append(rep.Skipped, ImportSkip{path, ErrSkipIrregular})
+			rep.Skipped = append(rep.Skipped, Skip{path, ErrIrregular})
 			return nil
 		}
 		info, err := d.Info()
 		if err != nil {
-			rep.Skipped = append(rep.Skipped, ImportSkip{path, err})
+			rep.Skipped = append(rep.Skipped, Skip{path, err})
 			return nil
 		}
 		if info.Size() == 0 {
-			rep.Skipped = append(rep.Skipped, ImportSkip{path, ErrSkipEmpty})
+			rep.Skipped = append(rep.Skipped, Skip{path, ErrEmpty})
 			return nil
 		}
-		files = append(files, importFile{path: path, name: d.Name(), size: info.Size(), mtime: info.ModTime()})
+		files = append(files, source{path: path, name: d.Name(), size: info.Size(), mtime: info.ModTime()})
 		return nil
 	})
 	if err != nil {
@@ -275,16 +266,16 @@ func (p *Project) ImportDir(ctx context.Context, dir string, opts ImportOptions,
 	if group <= 0 {
 		group = 32
 	}
-	done, bytes := 0, int64(0)
+	done, n := 0, int64(0)
 	for start := 0; start < len(files); start += group {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
 		chunk := files[start:min(start+group, len(files))]
-		r, err := p.importFiles(ctx, chunk, opts, func(pr ImportProgress) {
+		r, err := ingestGroup(ctx, p, chunk, opts, func(pr Progress) {
 			done++
-			bytes += pr.Bytes
-			pr.Done, pr.Total, pr.Bytes, pr.TotalBytes = done, len(files), bytes, total
+			n += pr.Bytes
+			pr.Done, pr.Total, pr.Bytes, pr.TotalBytes = done, len(files), n, total
 			if progress != nil {
 				progress(pr)
 			}
@@ -299,9 +290,9 @@ func (p *Project) ImportDir(ctx context.Context, dir string, opts ImportOptions,
 	return rep, nil
 }
 
-// importFiles imports one group: variants in parallel, blobs in one batch,
+// ingestGroup ingests one group: variants in parallel, blobs in one batch,
 // records in one transaction. progress gets Bytes as this file's size.
-func (p *Project) importFiles(ctx context.Context, files []importFile, opts ImportOptions, progress func(ImportProgress)) (*ImportReport, error) {
+func ingestGroup(ctx context.Context, p *project.Project, files []source, opts Options, progress func(Progress)) (*Report, error) {
 	if opts.Store == nil {
 		return nil, errors.New("import: no blob store")
 	}
@@ -315,26 +306,26 @@ func (p *Project) importFiles(ctx context.Context, files []importFile, opts Impo
 	if batch != nil {
 		defer batch.Discard()
 	}
-	rep := &ImportReport{}
+	rep := &Report{}
 	type made struct {
 		i   int
-		obs *Observation
+		obs *project.Observation
 	}
 	var obs []made
 	for i, f := range files {
-		o, warn, err := p.importOne(ctx, recv, f, results[i], errs[i], opts)
+		o, warn, err := ingestOne(ctx, recv, f, results[i], errs[i], opts)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			rep.Skipped = append(rep.Skipped, ImportSkip{f.path, err})
+			rep.Skipped = append(rep.Skipped, Skip{f.path, err})
 			if progress != nil {
-				progress(ImportProgress{Path: f.path, Bytes: f.size, Err: err})
+				progress(Progress{Path: f.path, Bytes: f.size, Err: err})
 			}
 			continue
 		}
 		if warn != nil {
-			rep.Warnings = append(rep.Warnings, ImportSkip{f.path, warn})
+			rep.Warnings = append(rep.Warnings, Skip{f.path, warn})
 		}
 		obs = append(obs, made{i, o})
 	}
@@ -343,25 +334,25 @@ func (p *Project) importFiles(ctx context.Context, files []importFile, opts Impo
 			return nil, fmt.Errorf("import: commit blobs: %w", err)
 		}
 	}
-	bodies := make([]*Observation, len(obs))
+	bodies := make([]project.Observation, len(obs))
 	for k, m := range obs {
-		bodies[k] = m.obs
+		bodies[k] = *m.obs
 	}
-	recs, err := p.commitObservations(ctx, bodies)
+	recs, err := p.AddObservations(ctx, bodies)
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	rep.Records = recs
 	for k, m := range obs {
 		if progress != nil {
-			progress(ImportProgress{Path: files[m.i].path, Bytes: files[m.i].size, Record: recs[k]})
+			progress(Progress{Path: files[m.i].path, Bytes: files[m.i].size, Record: recs[k]})
 		}
 	}
 	return rep, nil
 }
 
-// importOne stores one file's blobs and returns its observation.
-func (p *Project) importOne(ctx context.Context, recv blob.Receiver, f importFile, res *thumbs.Result, terr error, opts ImportOptions) (*Observation, error, error) {
+// ingestOne stores one file's blobs and returns its observation.
+func ingestOne(ctx context.Context, recv blob.Receiver, f source, res *thumbs.Result, terr error, opts Options) (*project.Observation, error, error) {
 	var warn error
 	switch {
 	case terr == nil, errors.Is(terr, thumbs.ErrUnsupported):
@@ -380,13 +371,13 @@ func (p *Project) importOne(ctx context.Context, recv blob.Receiver, f importFil
 	if err != nil {
 		return nil, nil, fmt.Errorf("store original: %w", err)
 	}
-	at := Attachment{Kind: kind, MediaType: mediaType, Name: f.name, Original: &Variant{CID: info.CID, Size: info.Size}}
-	o := &Observation{Created: f.mtime.UTC().Truncate(time.Millisecond), Tags: opts.Tags, Notes: opts.Notes, Position: opts.Position}
+	at := project.Attachment{Kind: kind, MediaType: mediaType, Name: f.name, Original: &project.Variant{CID: info.CID, Size: info.Size}}
+	o := &project.Observation{Created: f.mtime.UTC().Truncate(time.Millisecond), Tags: opts.Tags, Notes: opts.Notes, Position: opts.Position}
 	if res != nil {
 		at.Original.Width, at.Original.Height = res.Width, res.Height
 		for _, v := range []struct {
 			data []byte
-			dst  **Variant
+			dst  **project.Variant
 		}{{res.Preview, &at.Preview}, {res.Thumbnail, &at.Thumbnail}} {
 			vi, err := recv.Put(ctx, bytes.NewReader(v.data), blob.Meta{MediaType: thumbs.VariantMediaType})
 			if err != nil {
@@ -396,24 +387,24 @@ func (p *Project) importOne(ctx context.Context, recv blob.Receiver, f importFil
 			if err != nil {
 				return nil, nil, fmt.Errorf("variant: %w", err)
 			}
-			*v.dst = &Variant{CID: vi.CID, Size: vi.Size, Width: cfg.Width, Height: cfg.Height}
+			*v.dst = &project.Variant{CID: vi.CID, Size: vi.Size, Width: cfg.Width, Height: cfg.Height}
 		}
 		if !res.Taken.IsZero() {
 			o.Created = res.Taken.UTC().Truncate(time.Millisecond)
 		}
 		if res.GPS != nil && !(opts.ForcePosition && opts.Position != nil) {
-			o.Position = &Position{Lat: res.GPS.Lat, Lon: res.GPS.Lon}
+			o.Position = &project.Position{Lat: res.GPS.Lat, Lon: res.GPS.Lon}
 		}
 	}
-	o.Attachments = []Attachment{at}
+	o.Attachments = []project.Attachment{at}
 	return o, warn, nil
 }
 
 // mediaTypeOf names a file's media type (by its first bytes, then its
 // extension) and attachment kind.
-func mediaTypeOf(f importFile, res *thumbs.Result) (string, AttachmentKind) {
+func mediaTypeOf(f source, res *thumbs.Result) (string, project.AttachmentKind) {
 	if res != nil {
-		return res.MediaType, AttachPhoto
+		return res.MediaType, project.AttachPhoto
 	}
 	mt := "application/octet-stream"
 	if fh, err := os.Open(f.path); err == nil {
@@ -439,13 +430,13 @@ func mediaTypeOf(f importFile, res *thumbs.Result) (string, AttachmentKind) {
 	}
 	switch {
 	case strings.HasPrefix(mt, "image/"):
-		return mt, AttachPhoto
+		return mt, project.AttachPhoto
 	case strings.HasPrefix(mt, "audio/"):
-		return mt, AttachAudio
+		return mt, project.AttachAudio
 	case strings.HasPrefix(mt, "video/"):
-		return mt, AttachVideo
+		return mt, project.AttachVideo
 	}
-	return mt, AttachFile
+	return mt, project.AttachFile
 }
 
 // extraTypes are common field formats the system MIME table may lack.
@@ -455,42 +446,4 @@ var extraTypes = map[string]string{
 	".heic": "image/heic", ".heif": "image/heif", ".dng": "image/x-adobe-dng", ".gpx": "application/gpx+xml",
 	".kml": "application/vnd.google-earth.kml+xml", ".geojson": "application/geo+json", ".csv": "text/csv",
 	".pdf": "application/pdf", ".txt": "text/plain",
-}
-
-// commitObservations signs bodies as this device's next records and
-// applies them in one transaction.
-func (p *Project) commitObservations(ctx context.Context, bodies []*Observation) ([]*Record, error) {
-	if len(bodies) == 0 {
-		return nil, nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	h, _, err := p.writableHead()
-	if err != nil {
-		return nil, err
-	}
-	now := p.nowMS()
-	recs := make([]*Record, len(bodies))
-	for i, o := range bodies {
-		if o.ID == "" {
-			o.ID = NewObservationID()
-		}
-		o.Updated = now
-		r, err := newRecord(p.self, p.id, h.seq+1, h.cid, o)
-		if err != nil {
-			return nil, err
-		}
-		recs[i] = r
-		h = logHead{r.Seq, r.CID}
-	}
-	res := make([]Result, len(recs))
-	if err := p.applyLocked(ctx, recs, res); err != nil {
-		return nil, err
-	}
-	for _, r := range res {
-		if r.Err != nil {
-			return nil, r.Err
-		}
-	}
-	return recs, nil
 }
