@@ -37,3 +37,30 @@
 // few and all of the same project, so a want goes to one peer, and a
 // don't-have moves it to the next.
 package exchange
+
+// Files, requester side first (sched.go draws how they fit together):
+//
+//   - sched.go: the scheduler: the pieces it orders (blobState, task,
+//     request), the pending queue, refresh (re-reading the wants),
+//     schedLoop, fill, and the complete and idle checks.
+//   - session.go: a session: its blobs stream, window and books; the wants
+//     and cancels it sends.
+//   - receive.go: a session's DATA frames: items received whole and
+//     verified in memory, leaves written frame by frame to partial blobs.
+//   - batch.go: verified small blobs stored many to a store batch.
+//   - blobs.go: a wanted blob opened (partial blob begun or resumed),
+//     committed and marked done.
+//   - endgame.go: duplicate requests to idle peers once nothing is left to
+//     request.
+//   - sync.go: Sync and SyncAvailable.
+//   - serve.go: the responder side of the blobs protocol (a priority queue
+//     of wants per incoming stream, served a frame at a time).
+//   - records.go: the records protocol, serving and pulling; admit (the
+//     role check of an incoming stream).
+//   - invite.go: the invite protocol.
+//   - node.go: Node: New and Start (the libp2p host, its protocols, mDNS),
+//     Connect and the keepers that redial, the connection gater, a
+//     member's connection starting its session, Close.
+//   - progress.go: Progress snapshots and Events.
+//   - types.go: Role, Filter, Want, Config and the interfaces project/
+//     implements (Access, Records, Wants, InviteHandler).

@@ -1,0 +1,252 @@
+package exchange
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/fieldsync/fieldsync/exchange/wire"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// This file: what a session does with each DATA frame. A skeleton, a
+// small blob or an endgame duplicate is received whole into memory and
+// verified at its last frame; a leaf of a partial blob is written to the
+// store frame by frame (kept, resumable) and verified by the store. Bad
+// data requeues the piece and, when the peer is to blame, drops the peer.
+
+// data handles one data frame.
+func (s *session) data(m *wire.BlobResponse) error {
+	n := s.n
+	n.mu.Lock()
+	req := s.inflight[m.ID]
+	if req != nil && !req.got {
+		req.got = true
+		if d := time.Since(req.sent); s.rtt == 0 || d < s.rtt {
+			s.rtt = d
+		}
+	}
+	s.recv += int64(len(m.Data))
+	n.mu.Unlock()
+	n.prog.addRecv(s.peer, len(m.Data))
+	if req == nil {
+		return nil // cancelled
+	}
+	t := req.t
+	if int(m.Offset) != req.off {
+		n.dropPeer(s.peer, fmt.Sprintf("frame at offset %d, want %d", m.Offset, req.off))
+		return wire.ErrBadRequest
+	}
+	if t.kind == tkSkeleton || t.b.small || req.dup {
+		return s.whole(req, m)
+	}
+	return s.leafPart(req, m)
+}
+
+// whole handles a frame of an item received whole into memory: a
+// skeleton, a small blob, or an endgame duplicate of a leaf.
+func (s *session) whole(req *request, m *wire.BlobResponse) error {
+	n, t := s.n, req.t
+	limit := uint64(maxSkeleton)
+	if t.kind == tkLeaf {
+		limit = chunk.ChunkSize
+	}
+	if m.Total > limit || uint64(len(req.buf)+len(m.Data)) > m.Total {
+		n.dropPeer(s.peer, "oversized item")
+		return wire.ErrBadRequest
+	}
+	req.buf = append(req.buf, m.Data...)
+	req.off += len(m.Data)
+	if !m.Last {
+		return nil
+	}
+	var err error
+	var sk *chunk.Skeleton
+	switch {
+	case t.kind == tkSkeleton:
+		sk, err = chunk.ParseSkeleton(t.b.want.CID, req.buf)
+	case t.b.small:
+		err = chunk.VerifyBlock(t.b.want.CID, req.buf)
+	default:
+		err = chunk.VerifyLeaf(t.b.sk.Leaves[t.leaf], req.buf)
+	}
+	if err != nil {
+		n.mu.Lock()
+		s.requeue(req)
+		n.mu.Unlock()
+		n.dropPeer(s.peer, fmt.Sprintf("%s: %v", t.b.want.CID, err))
+		return err
+	}
+	switch {
+	case t.kind == tkSkeleton:
+		n.mu.Lock()
+		first := n.taskDone(t, req)
+		if first {
+			t.b.sk = sk
+			t.b.size = sk.Size
+			n.sched.push(&task{b: t.b, kind: tkOpen})
+		}
+		n.mu.Unlock()
+	case t.b.small:
+		n.mu.Lock()
+		first := n.taskDone(t, req)
+		if first {
+			n.sched.finishing++
+		}
+		n.mu.Unlock()
+		if first {
+			select {
+			case n.sched.smallCh <- smallItem{b: t.b, data: req.buf, from: s.peer}:
+			case <-n.ctx.Done():
+				return n.ctx.Err()
+			}
+		}
+	default:
+		// An endgame duplicate of a leaf, verified: store it unless the
+		// other request got there first.
+		b := t.b
+		n.mu.Lock()
+		if t.done {
+			s.finish(req)
+			n.mu.Unlock()
+			return nil
+		}
+		n.mu.Unlock()
+		b.wmu.Lock()
+		var err error
+		if !b.part.Have(t.leaf) {
+			err = b.part.WriteLeaf(n.ctx, t.leaf, req.buf)
+		}
+		b.wmu.Unlock()
+		if err != nil {
+			n.log.Warn("write leaf", "blob", b.want.CID, "leaf", t.leaf, "err", err)
+			n.mu.Lock()
+			s.requeue(req)
+			n.mu.Unlock()
+			return nil
+		}
+		s.leafStored(t, req)
+	}
+	n.kick()
+	return nil
+}
+
+// leafStored does the books of a leaf now verified and durable.
+func (s *session) leafStored(t *task, req *request) {
+	n := s.n
+	b := t.b
+	n.mu.Lock()
+	if !n.taskDone(t, req) {
+		n.mu.Unlock()
+		return
+	}
+	t.from = nil
+	size := int64(b.sk.Leaves[t.leaf].Size)
+	b.left--
+	b.bytesDone += size
+	commit := b.left == 0
+	if commit {
+		n.sched.finishing++
+	}
+	n.mu.Unlock()
+	n.prog.mu.Lock()
+	n.prog.leaves++
+	n.prog.classes[b.want.Class].BytesDone += size
+	n.prog.mu.Unlock()
+	if commit {
+		n.wg.Add(1)
+		go n.commit(b, s.peer)
+	}
+	n.kick()
+}
+
+// leafPart handles a frame of a leaf of a partial blob: every frame is
+// written to the store at once, so a cut loses at most the frame on the
+// wire (the store makes kept bytes durable within about 100 ms, so a crash
+// loses little more).
+func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
+	n, t := s.n, req.t
+	b := t.b
+	leaf := b.sk.Leaves[t.leaf]
+	if m.Total != uint64(leaf.Size) {
+		if len(b.sk.Nodes) == 0 {
+			// A one-leaf blob whose size came from its record, not from a
+			// verified skeleton: the record may be what is wrong. Do not
+			// blame the peer; this blob cannot complete from it.
+			n.log.Warn("blob size differs from its record", "blob", b.want.CID, "record", leaf.Size, "peer", s.peer, "says", m.Total)
+			n.mu.Lock()
+			s.lacks[b.want.CID] = true
+			s.requeue(req)
+			n.mu.Unlock()
+			s.cancel(req)
+			return nil
+		}
+		n.dropPeer(s.peer, fmt.Sprintf("leaf %d of %s: size %d, want %d", t.leaf, b.want.CID, m.Total, leaf.Size))
+		return wire.ErrBadRequest
+	}
+	n.mu.Lock()
+	if t.done {
+		s.finish(req)
+		n.mu.Unlock()
+		return nil
+	}
+	if t.from == nil {
+		t.from = map[peer.ID]bool{}
+	}
+	t.from[s.peer] = true
+	single := len(t.from) == 1 && !t.unknown
+	n.mu.Unlock()
+	var done bool
+	var err error
+	b.wmu.Lock()
+	switch {
+	case b.part.Have(t.leaf):
+		done = true // an endgame duplicate stored it
+	case m.Offset == 0 && m.Last:
+		err = b.part.WriteLeaf(n.ctx, t.leaf, m.Data)
+		done = err == nil
+	default:
+		done, err = b.part.WriteLeafPart(n.ctx, t.leaf, int(m.Offset), m.Data)
+	}
+	b.wmu.Unlock()
+	var verr *chunk.VerifyError
+	switch {
+	case errors.As(err, &verr):
+		// The kept bytes are dropped by the store. If they all came from
+		// this peer it lied; otherwise fetch the leaf whole from one peer.
+		n.mu.Lock()
+		t.progress, t.from, t.unknown = 0, nil, false
+		s.requeue(req)
+		n.mu.Unlock()
+		if single {
+			n.dropPeer(s.peer, fmt.Sprintf("leaf %d of %s failed verification", t.leaf, b.want.CID))
+			return err
+		}
+		n.log.Info("leaf from several peers failed verification; refetching whole", "blob", b.want.CID, "leaf", t.leaf)
+		s.cancel(req)
+		n.kick()
+		return nil
+	case err != nil:
+		n.log.Warn("write leaf", "blob", b.want.CID, "leaf", t.leaf, "err", err)
+		b.wmu.Lock()
+		p := b.part.LeafProgress(t.leaf)
+		b.wmu.Unlock()
+		n.mu.Lock()
+		t.progress = p
+		s.requeue(req)
+		n.mu.Unlock()
+		s.cancel(req)
+		n.kick()
+		return nil
+	}
+	req.off += len(m.Data)
+	if !done {
+		n.mu.Lock()
+		t.progress = req.off
+		n.mu.Unlock()
+		return nil
+	}
+	s.leafStored(t, req)
+	return nil
+}

@@ -1,0 +1,423 @@
+package exchange
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The requester side. One scheduler per node orders every missing piece
+// (a skeleton, the opening of a partial blob, a leaf) by class, then newest
+// observation, then blob and leaf; it hands each piece to the least busy
+// member session that may have it and has room in its window:
+//
+//	Wants ─refresh─▶ pending (class, newest, root, leaf) ─fill─▶ session windows ─want─▶ peers
+//	                   ▲                                              │
+//	                   └──── requeue (cut, don't-have, bad data) ◀────┤ frames
+//	      small blobs ◀── verify ◀────────────────────────────────────┤
+//	      (batched Put)      partial.WriteLeafPart (kept, resumable)    ◀┘
+//
+// This file: the scheduler. The pieces it orders (blobState, task,
+// request), its pending queue, refresh (re-reading the wants), schedLoop,
+// fill (handing pieces to sessions) and the completeness checks. The other
+// stages have a file each: session.go (a session's stream, window and
+// wants), receive.go (DATA frames: verify, store), batch.go (small blobs
+// stored in batches), blobs.go (opening, committing and marking blobs
+// done), endgame.go (duplicate requests at the end) and sync.go (Sync).
+
+const (
+	smallMax        = 256 << 10 // one-leaf blobs up to this size are received in memory and batched
+	minWindow       = 4 << 20   // bytes outstanding per peer, at least (four leaves)
+	maxWindow       = 64 << 20
+	maxInflightReqs = 1024 // requests outstanding per peer
+	maxOpening      = 4    // partial blobs being opened at once
+	maxSkeleton     = 8 << 20
+	smallWorkers    = 3 // batches being stored at once: one fsyncs while others write
+)
+
+type taskKind int
+
+const (
+	tkSkeleton taskKind = iota // fetch the blob's skeleton
+	tkOpen                     // local: Begin the partial blob
+	tkLeaf                     // fetch one leaf (or the rest of it)
+)
+
+// blobState is one wanted blob that is not yet complete here.
+type blobState struct {
+	want      Want
+	size      int64
+	sk        *chunk.Skeleton
+	part      blob.Partial // set once opened
+	wmu       sync.Mutex   // serialises calls on part
+	small     bool
+	left      int   // leaves not yet verified
+	bytesDone int64 // verified bytes counted in progress
+	done      bool
+}
+
+type task struct {
+	b        *blobState
+	kind     taskKind
+	leaf     int
+	size     int64
+	progress int        // durable bytes of an unfinished leaf (resume offset)
+	req      *request   // the request in flight, if any
+	dups     []*request // endgame duplicates in flight
+	queued   bool
+	done     bool
+	from     map[peer.ID]bool // peers whose bytes are among the kept ones
+	unknown  bool             // kept bytes from a previous run
+}
+
+func (t *task) class() blob.Class {
+	if t.kind == tkSkeleton {
+		return blob.ClassSkeleton
+	}
+	return t.b.want.Class
+}
+
+func taskLess(a, b *task) bool {
+	if ca, cb := a.class(), b.class(); ca != cb {
+		return ca < cb
+	}
+	if oa, ob := a.b.want.ObservedAt, b.b.want.ObservedAt; !oa.Equal(ob) {
+		return oa.After(ob)
+	}
+	if a.b != b.b {
+		return a.b.want.CID.KeyString() < b.b.want.CID.KeyString()
+	}
+	if a.kind != b.kind {
+		return a.kind < b.kind
+	}
+	return a.leaf < b.leaf
+}
+
+type request struct {
+	id     uint64
+	t      *task
+	s      *session
+	off    int
+	buf    []byte
+	sent   time.Time
+	got    bool
+	budget int64
+	dup    bool // an endgame duplicate: received whole into memory
+}
+
+type scheduler struct {
+	dirty     bool
+	refreshed bool
+	blobs     map[cid.Cid]*blobState
+	have      map[cid.Cid]bool
+	pending   []*task
+	opening   int
+	finishing int // blobs verified whole and being stored (batch or commit)
+	left      int // tracked blobs not done
+	nextID    uint64
+	smallCh   chan smallItem
+}
+
+func (s *scheduler) init() {
+	s.blobs = map[cid.Cid]*blobState{}
+	s.have = map[cid.Cid]bool{}
+	s.smallCh = make(chan smallItem, 4096)
+}
+
+func (s *scheduler) push(t *task) {
+	if t.queued || t.req != nil || len(t.dups) > 0 || t.done {
+		return
+	}
+	t.queued = true
+	i := sort.Search(len(s.pending), func(i int) bool { return taskLess(t, s.pending[i]) })
+	s.pending = append(s.pending, nil)
+	copy(s.pending[i+1:], s.pending[i:])
+	s.pending[i] = t
+}
+
+// refresh re-reads the wants and starts tracking new ones.
+func (n *Node) refresh() error {
+	ctx := n.ctx
+	ws, err := n.cfg.Wants.Wanted(ctx)
+	if err != nil {
+		return fmt.Errorf("read wants: %w", err)
+	}
+	n.mu.Lock()
+	var fresh []Want
+	seen := make(map[cid.Cid]bool, len(ws))
+	for _, w := range ws {
+		if w.Class <= blob.ClassSkeleton || w.Class >= blob.NumClasses {
+			w.Class = blob.ClassAttachment
+		}
+		if seen[w.CID] {
+			continue
+		}
+		seen[w.CID] = true
+		if _, ok := n.sched.blobs[w.CID]; !ok {
+			fresh = append(fresh, w)
+		}
+	}
+	n.mu.Unlock()
+
+	// Which of the new wants are already here?
+	present := map[cid.Cid]int64{}
+	if len(fresh) > 256 {
+		err := n.cfg.Store.Enumerate(ctx, func(i blob.Info) error {
+			present[i.CID] = i.Size
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("enumerate blobs: %w", err)
+		}
+	} else {
+		for _, w := range fresh {
+			if info, err := n.cfg.Store.Stat(ctx, w.CID); err == nil {
+				present[w.CID] = info.Size
+			}
+		}
+	}
+	type prep struct {
+		b    *blobState
+		task *task
+	}
+	var preps []prep
+	for _, w := range fresh {
+		b := &blobState{want: w, size: w.Size}
+		if sz, ok := present[w.CID]; ok {
+			b.size, b.done = sz, true
+			preps = append(preps, prep{b: b})
+			continue
+		}
+		raw := w.CID.Prefix().Codec == cid.Raw
+		if raw && w.Size > 0 && w.Size <= smallMax {
+			b.small = true
+			preps = append(preps, prep{b, &task{b: b, kind: tkLeaf, size: w.Size}})
+			continue
+		}
+		if sk, err := n.cfg.Store.Skeleton(ctx, w.CID); err == nil {
+			b.sk, b.size = sk, sk.Size
+		} else if raw && w.Size > 0 && w.Size <= chunk.ChunkSize {
+			b.sk = &chunk.Skeleton{Root: w.CID, Size: w.Size, Leaves: []chunk.Leaf{{CID: w.CID, Size: int(w.Size)}}}
+		}
+		if b.sk != nil {
+			preps = append(preps, prep{b, &task{b: b, kind: tkOpen}})
+		} else {
+			preps = append(preps, prep{b, &task{b: b, kind: tkSkeleton, size: 4 << 10}})
+		}
+	}
+
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.prog.mu.Lock()
+	for _, p := range preps {
+		if _, ok := n.sched.blobs[p.b.want.CID]; ok {
+			continue
+		}
+		n.sched.blobs[p.b.want.CID] = p.b
+		cp := &n.prog.classes[p.b.want.Class]
+		cp.FilesWanted++
+		cp.BytesWanted += p.b.size
+		if p.b.done {
+			n.sched.have[p.b.want.CID] = true
+			cp.FilesDone++
+			cp.BytesDone += p.b.size
+			p.b.bytesDone = p.b.size
+			continue
+		}
+		n.sched.left++
+		n.sched.push(p.task)
+	}
+	n.prog.mu.Unlock()
+	n.sched.refreshed = true
+	return nil
+}
+
+// schedLoop runs the scheduler: re-reads wants when told, fills the
+// sessions' windows, updates rates and decides completeness.
+func (n *Node) schedLoop() {
+	defer n.wg.Done()
+	const period = 200 * time.Millisecond
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.kickCh:
+		case now := <-tick.C:
+			n.prog.tick(now)
+			n.mu.Lock()
+			for _, s := range n.sessions {
+				s.rate = 0.7*s.rate + 0.3*float64(s.recv-s.lastRx)/period.Seconds()
+				s.lastRx = s.recv
+				bdp := int64(2 * s.rate * s.rtt.Seconds())
+				s.window = min(max(bdp, minWindow), maxWindow)
+			}
+			n.mu.Unlock()
+		}
+		n.mu.Lock()
+		dirty := n.sched.dirty
+		n.sched.dirty = false
+		n.mu.Unlock()
+		if dirty {
+			t0 := time.Now()
+			err := n.refresh()
+			n.log.Debug("wants refreshed", "took", time.Since(t0), "err", err)
+			if err != nil {
+				n.log.Warn("refresh wants", "err", err)
+				n.mu.Lock()
+				n.sched.dirty = true
+				n.mu.Unlock()
+			}
+		}
+		n.mu.Lock()
+		n.fill()
+		complete := n.completeLocked()
+		idle, unavailable := n.idleLocked()
+		n.prog.mu.Lock()
+		was, wasIdle := n.prog.complete, n.prog.idle
+		n.prog.complete = complete
+		n.prog.idle = idle || complete
+		if idle {
+			n.prog.unavailable = unavailable
+		} else if complete {
+			n.prog.unavailable = 0
+		}
+		n.prog.mu.Unlock()
+		n.mu.Unlock()
+		if complete && !was {
+			n.emit(CompleteEvent{})
+		}
+		if (complete && !was) || (idle && !wasIdle) {
+			n.progressChanged()
+		}
+	}
+}
+
+// fill hands pending tasks to sessions. Called with n.mu held.
+func (n *Node) fill() {
+	var ss []*session
+	for _, s := range n.sessions {
+		if s.ready {
+			if _, banned := n.banned[s.peer]; !banned {
+				ss = append(ss, s)
+			}
+		}
+	}
+	if len(ss) == 0 {
+		return
+	}
+	room := func() bool {
+		for _, s := range ss {
+			if s.ready && s.inflightBytes < s.window && len(s.inflight) < maxInflightReqs {
+				return true
+			}
+		}
+		return false
+	}
+	pend := n.sched.pending
+	kept := pend[:0]
+	for i := 0; i < len(pend); i++ {
+		t := pend[i]
+		if !t.queued || t.req != nil || t.done || t.b.done {
+			t.queued = false
+			continue
+		}
+		if t.kind == tkOpen {
+			if n.sched.opening >= maxOpening || !room() {
+				kept = append(kept, t)
+				continue
+			}
+			t.queued = false
+			n.sched.opening++
+			n.wg.Add(1)
+			go n.openBlob(t.b)
+			continue
+		}
+		var best *session
+		var score float64
+		for _, s := range ss {
+			if s.lacks[t.b.want.CID] || !s.hasRoom(t) {
+				continue
+			}
+			if sc := float64(s.inflightBytes) / float64(s.window); best == nil || sc < score {
+				best, score = s, sc
+			}
+		}
+		if best == nil {
+			kept = append(kept, t)
+			if !room() && t.class() >= bestWorst(ss) {
+				// Pending is in priority order: nothing after t can go.
+				kept = append(kept, pend[i+1:]...)
+				break
+			}
+			continue
+		}
+		t.queued = false
+		n.send(best, t)
+	}
+	clear(pend[len(kept):])
+	n.sched.pending = kept
+	if len(kept) == 0 && len(ss) > 1 {
+		n.endgame(ss)
+	}
+}
+
+// completeLocked reports whether every wanted blob is here and records
+// were pulled from every connected member. Called with n.mu held.
+func (n *Node) completeLocked() bool {
+	if !n.sched.refreshed || n.sched.dirty || n.sched.left > 0 || len(n.sessions) == 0 {
+		return false
+	}
+	for p := range n.sessions {
+		ps := n.pulls[p]
+		if ps == nil || !ps.synced || ps.running {
+			return false
+		}
+	}
+	return true
+}
+
+// idleLocked reports whether nothing more can be fetched from the
+// connected members right now: records pulled, nothing in flight, and
+// every missing piece refused (DONT_HAVE) by every session; unavailable
+// counts the blobs so missing. Called with n.mu held.
+func (n *Node) idleLocked() (idle bool, unavailable int) {
+	if !n.sched.refreshed || n.sched.dirty || len(n.sessions) == 0 || n.sched.opening > 0 || n.sched.finishing > 0 {
+		return false, 0
+	}
+	var ready []*session
+	for p, s := range n.sessions {
+		if len(s.inflight) > 0 {
+			return false, 0
+		}
+		if ps := n.pulls[p]; ps == nil || !ps.synced || ps.running {
+			return false, 0
+		}
+		if s.ready {
+			ready = append(ready, s)
+		}
+	}
+	if len(ready) == 0 {
+		return false, 0
+	}
+	lacking := map[*blobState]bool{}
+	for _, t := range n.sched.pending {
+		if t.done || t.b.done || lacking[t.b] {
+			continue
+		}
+		for _, s := range ready {
+			if !s.lacks[t.b.want.CID] {
+				return false, 0
+			}
+		}
+		lacking[t.b] = true
+	}
+	return true, len(lacking)
+}

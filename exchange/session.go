@@ -1,0 +1,322 @@
+package exchange
+
+import (
+	"bufio"
+	"context"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/exchange/wire"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// This file: the session, this device fetching from one member peer. It
+// keeps a blobs stream open while the peer is connected, writes to it the
+// wants that fill and the endgame build (send, newRequest, issue) and
+// their cancels, reads the peer's replies (DATA frames go on to
+// receive.go) and keeps the session's books: the requests in flight, their
+// bytes against the window, the blobs the peer lacks. A request cut by a
+// closed stream or refused by the peer goes back to the scheduler's
+// pending queue (requeue).
+
+// session is this device fetching from one member peer over one blobs
+// stream at a time (reopened while the connection lasts).
+type session struct {
+	n             *Node
+	peer          peer.ID
+	out           chan wire.BlobRequest
+	ready         bool
+	inflight      map[uint64]*request
+	inflightBytes int64
+	classCount    [blob.NumClasses]int
+	window        int64
+	lacks         map[cid.Cid]bool
+	rtt           time.Duration
+	recv, lastRx  int64
+	rate          float64
+}
+
+func newSession(n *Node, p peer.ID) *session {
+	return &session{n: n, peer: p, inflight: map[uint64]*request{}, window: minWindow, lacks: map[cid.Cid]bool{}}
+}
+
+// hasRoom reports whether t may be sent now. A task of a better class than
+// everything outstanding may overshoot the window (up to twice) so that a
+// new thumbnail never waits behind a window full of originals.
+func (s *session) hasRoom(t *task) bool {
+	if !s.ready || len(s.inflight) >= maxInflightReqs {
+		return false
+	}
+	if s.inflightBytes < s.window {
+		return true
+	}
+	return t.class() < s.worstClass() && s.inflightBytes < 2*s.window
+}
+
+// worstClass is the worst class in flight on s (blob.ClassSkeleton if none).
+// Called with n.mu held.
+func (s *session) worstClass() blob.Class {
+	for c := blob.NumClasses - 1; c >= 0; c-- {
+		if s.classCount[c] > 0 {
+			return c
+		}
+	}
+	return blob.ClassSkeleton
+}
+
+func (s *session) sendChanged() {
+	if !s.ready {
+		return
+	}
+	select {
+	case s.out <- wire.BlobRequest{Type: wire.ReqChanged}:
+	default:
+	}
+}
+
+// run keeps a blobs stream open to the peer while it is connected.
+func (s *session) run() {
+	n := s.n
+	defer n.wg.Done()
+	fails := 0
+	for n.ctx.Err() == nil && n.host.Network().Connectedness(s.peer) == network.Connected {
+		productive, err := s.stream()
+		if productive {
+			fails = 0
+		}
+		if err != nil && n.ctx.Err() == nil {
+			n.log.Debug("blobs stream ended", "peer", s.peer, "err", err)
+			if n.host.Network().Connectedness(s.peer) != network.Connected {
+				break // the keeper redials; the next connection starts a session
+			}
+			fails++
+			select {
+			case <-n.ctx.Done():
+			case <-time.After(min(100*time.Millisecond<<min(fails, 8), 10*time.Second)):
+			}
+		}
+	}
+	n.mu.Lock()
+	delete(n.sessions, s.peer)
+	if ps := n.pulls[s.peer]; ps != nil {
+		ps.synced = false
+	}
+	n.prog.peerState(s.peer, PeerDisconnected, "")
+	closed := n.closed
+	n.mu.Unlock()
+	n.emit(PeerEvent{Peer: s.peer, State: PeerDisconnected})
+	if !closed && n.host.Network().Connectedness(s.peer) == network.Connected {
+		n.onConnected(s.peer)
+	}
+	n.progressChanged()
+}
+
+// stream runs one blobs stream; productive reports that data arrived on it.
+func (s *session) stream() (productive bool, err error) {
+	n := s.n
+	ctx, cancel := context.WithTimeout(network.WithNoDial(n.ctx, "blobs"), 30*time.Second)
+	st, err := n.host.NewStream(ctx, s.peer, ProtoBlobs)
+	cancel()
+	if err != nil {
+		return false, err
+	}
+	if err := st.Scope().SetService(svcBlobs); err != nil {
+		st.Reset()
+		return false, err
+	}
+	if err := st.Scope().ReserveMemory(wire.MaxBlobResponse, network.ReservationPriorityHigh); err != nil {
+		st.Reset()
+		return false, err
+	}
+	rx0 := s.recvBytes()
+	defer st.Scope().ReleaseMemory(wire.MaxBlobResponse)
+	out := make(chan wire.BlobRequest, maxInflightReqs+64)
+	out <- wire.BlobRequest{Type: wire.ReqHello, Filter: uint32(n.cfg.Filter)}
+	n.mu.Lock()
+	s.out = out
+	s.ready = true
+	n.mu.Unlock()
+	n.kick()
+
+	done := make(chan struct{})
+	werr := make(chan error, 1)
+	go func() {
+		w := bufio.NewWriterSize(st, 16<<10)
+		var b, f []byte
+		for {
+			select {
+			case m := <-out:
+				b = m.Marshal(b[:0])
+				f = wire.AppendFrame(f[:0], b)
+				st.SetWriteDeadline(streamDeadline(len(f)))
+				if _, err := w.Write(f); err != nil {
+					st.Reset()
+					werr <- err
+					return
+				}
+				if len(out) == 0 {
+					if err := w.Flush(); err != nil {
+						st.Reset()
+						werr <- err
+						return
+					}
+				}
+			case <-done:
+				werr <- nil
+				return
+			}
+		}
+	}()
+	err = s.readLoop(st)
+	close(done)
+	<-werr
+	st.Reset()
+
+	n.mu.Lock()
+	s.ready = false
+	for _, r := range s.inflight {
+		s.requeue(r)
+	}
+	clear(s.lacks) // the peer may have more after a reconnect
+	productive = s.recv > rx0
+	n.mu.Unlock()
+	n.kick()
+	return productive, err
+}
+
+func (s *session) recvBytes() int64 {
+	s.n.mu.Lock()
+	defer s.n.mu.Unlock()
+	return s.recv
+}
+
+// requeue finishes r and puts its task back in the pending queue (a no-op
+// for a task that is done or has another request in flight). Called with
+// n.mu held.
+func (s *session) requeue(r *request) {
+	s.finish(r)
+	s.n.sched.push(r.t)
+}
+
+// finish removes r from the session's books. Called with n.mu held.
+func (s *session) finish(r *request) {
+	if s.inflight[r.id] != r {
+		return
+	}
+	delete(s.inflight, r.id)
+	s.inflightBytes -= r.budget
+	s.classCount[r.t.class()]--
+	t := r.t
+	if t.req == r {
+		t.req = nil
+	}
+	for i, d := range t.dups {
+		if d == r {
+			t.dups = append(t.dups[:i], t.dups[i+1:]...)
+			break
+		}
+	}
+}
+
+func (s *session) readLoop(st network.Stream) error {
+	n := s.n
+	// A small buffer: ReadFrame reads the bulk of each data frame straight
+	// from the stream into its own buffer; a big one would copy the first
+	// 64 KiB of every frame twice.
+	r := bufio.NewReaderSize(st, 4<<10)
+	var buf []byte
+	for {
+		msg, err := wire.ReadFrame(r, wire.MaxBlobResponse, buf)
+		if err != nil {
+			return err
+		}
+		buf = msg[:0]
+		var m wire.BlobResponse
+		if err := m.Unmarshal(msg); err != nil {
+			n.dropPeer(s.peer, "malformed blobs message: "+err.Error())
+			return err
+		}
+		switch m.Type {
+		case wire.RespHello:
+			n.prog.peerFilter(s.peer, Filter(m.Filter))
+		case wire.RespAnnounce:
+			n.mu.Lock()
+			for _, b := range m.CIDs {
+				if c, err := cid.Cast(b); err == nil {
+					delete(s.lacks, c)
+				}
+			}
+			n.mu.Unlock()
+			n.kick()
+		case wire.RespDontHave:
+			n.mu.Lock()
+			if req := s.inflight[m.ID]; req != nil {
+				s.lacks[req.t.b.want.CID] = true
+				s.requeue(req)
+			}
+			n.mu.Unlock()
+			n.kick()
+		case wire.RespData:
+			if err := s.data(&m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// send issues t to s. Called with n.mu held.
+func (n *Node) send(s *session, t *task) {
+	r, m := n.newRequest(s, t)
+	switch {
+	case t.kind == tkSkeleton:
+		r.budget = 4 << 10
+	default:
+		if !t.b.small {
+			r.off = t.progress
+			m.Offset = uint32(r.off)
+			if t.b.part != nil && t.b.part.Have(t.leaf) {
+				n.prog.mu.Lock()
+				n.prog.refetched++
+				n.prog.mu.Unlock()
+			}
+		}
+		r.budget = max(t.size-int64(r.off), 1<<10)
+	}
+	t.req = r
+	s.issue(r, m)
+}
+
+// newRequest numbers a request for t on s and builds its want, from the
+// start of the item. Called with n.mu held.
+func (n *Node) newRequest(s *session, t *task) (*request, wire.BlobRequest) {
+	n.sched.nextID++
+	r := &request{id: n.sched.nextID, t: t, s: s, sent: time.Now()}
+	m := wire.BlobRequest{Type: wire.ReqWant, ID: r.id, CID: t.b.want.CID.Bytes(), Class: uint32(t.class()), Observed: t.b.want.ObservedAt.UnixMilli()}
+	if t.kind == tkSkeleton {
+		m.Kind = wire.KindSkeleton
+	} else {
+		m.Kind = wire.KindLeaf
+		m.Leaf = uint32(t.leaf)
+	}
+	return r, m
+}
+
+// issue puts r on s's books and sends its want m. Called with n.mu held.
+func (s *session) issue(r *request, m wire.BlobRequest) {
+	s.inflight[r.id] = r
+	s.inflightBytes += r.budget
+	s.classCount[r.t.class()]++
+	s.out <- m // room is guaranteed: at most maxInflightReqs wants outstanding
+}
+
+func (s *session) cancel(r *request) {
+	if s.out == nil {
+		return
+	}
+	select {
+	case s.out <- wire.BlobRequest{Type: wire.ReqCancel, ID: r.id}:
+	default:
+	}
+}

@@ -1,0 +1,76 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// This file: the public Sync and SyncAvailable, which ask the node for a
+// fresh records pull and wants refresh and wait until the scheduler
+// reports the sync complete (or idle).
+
+// SyncAvailable is Sync that also returns when nothing more can be had
+// from the connected members (every missing blob refused by all of them,
+// Snapshot.Unavailable counts them): complete reports whether everything
+// wanted is here. Use it for "sync with whoever is here, then stop".
+func (n *Node) SyncAvailable(ctx context.Context) (complete bool, err error) {
+	return n.sync(ctx, true)
+}
+
+// Sync pulls records from every connected member, re-reads the wants and
+// returns once everything this device wants is present and verified
+// (Progress().Complete), or when ctx ends. It needs at least one connected
+// member; the node keeps serving and fetching after Sync returns.
+func (n *Node) Sync(ctx context.Context) error {
+	_, err := n.sync(ctx, false)
+	return err
+}
+
+func (n *Node) sync(ctx context.Context, orIdle bool) (bool, error) {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return false, ErrClosed
+	}
+	if !n.started {
+		n.mu.Unlock()
+		return false, errors.New("exchange: Sync before Start")
+	}
+	n.sched.dirty = true
+	var peers []peer.ID
+	for p := range n.sessions {
+		peers = append(peers, p)
+		if ps := n.pulls[p]; ps != nil {
+			ps.synced = false
+		}
+	}
+	n.prog.mu.Lock()
+	n.prog.complete = false
+	n.prog.idle = false
+	n.prog.mu.Unlock()
+	n.mu.Unlock()
+	for _, p := range peers {
+		n.pullRecords(p)
+	}
+	n.kick()
+	for {
+		n.mu.Lock()
+		ch := n.changed
+		n.mu.Unlock()
+		n.prog.mu.Lock()
+		done, idle := n.prog.complete, n.prog.idle
+		n.prog.mu.Unlock()
+		if done || (orIdle && idle) {
+			return done, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-n.ctx.Done():
+			return false, ErrClosed
+		case <-ch:
+		}
+	}
+}
