@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The baselines: an rsync daemon (Debian's rsync, as people run it) and a

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The scenarios' files: random bytes, camera-like 12-MP photos (from

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // A link between two devices on 127.0.0.1:

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command fieldbench measures fieldsync in field conditions, beside rsync
 // and a raw TCP copy on the same files and the same link.
 //

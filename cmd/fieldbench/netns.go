@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // A kernel-shaped link: two network namespaces made for the bench, joined

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // A small line plotter: enough for one timeline (a few series of a few

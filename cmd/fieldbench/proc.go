@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Device processes: the fieldsync binary (and rsync, and the raw TCP

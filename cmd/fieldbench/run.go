@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Running one tool over one link: fieldsync (serve on the source, join and
@@ -251,7 +253,8 @@ func (b *bench) runFieldsync(ctx context.Context, id string, src *source, p path
 	onSnap := func(s snapshot) {
 		if tl != nil {
 			pt := Point{T: s.t.Seconds(), Records: base.Records + s.Records, Done: map[string]int64{}}
-			for cl, c := range s.Classes {
+			for name, c := range s.Classes {
+				cl := name + "s" // the report's labels: thumbnails, previews, ...
 				pt.Done[cl] = c.BytesDone
 				if c.BytesWanted > 0 {
 					tl.Wanted[cl] = c.BytesWanted
