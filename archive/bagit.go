@@ -22,6 +22,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/fieldsync/fieldsync/view"
 	"github.com/ipfs/go-cid"
 )
 
@@ -120,45 +121,15 @@ type bagEntry struct {
 // JSON forms.
 
 type bagJSON struct {
-	Project      bagProject   `json:"project"`
-	Exported     string       `json:"exported"`
-	Exporter     string       `json:"exporter"`
-	Observations []bagObsJSON `json:"observations"`
+	Project      bagProject         `json:"project"`
+	Exported     string             `json:"exported"`
+	Exporter     string             `json:"exporter"`
+	Observations []view.Observation `json:"observations"`
 }
 
 type bagProject struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
-}
-
-type bagObsJSON struct {
-	ID          string          `json:"id"`
-	Record      string          `json:"record"`
-	Author      string          `json:"author"`
-	Created     string          `json:"created"`
-	Updated     string          `json:"updated"`
-	Position    *bagPosJSON     `json:"position"`
-	Tags        []string        `json:"tags"`
-	Notes       string          `json:"notes"`
-	Attachments []bagAttachJSON `json:"attachments"`
-}
-
-type bagPosJSON struct {
-	Lat      float64 `json:"lat"`
-	Lon      float64 `json:"lon"`
-	Accuracy float64 `json:"accuracy_m,omitempty"`
-}
-
-type bagAttachJSON struct {
-	Name         string  `json:"name"`
-	Kind         string  `json:"kind"`
-	MediaType    string  `json:"media_type"`
-	Path         *string `json:"path"` // relative to data/; null when not exported
-	CID          string  `json:"cid"`
-	Size         int64   `json:"size"`
-	SHA256       string  `json:"sha256,omitempty"`
-	PreviewCID   string  `json:"preview_cid,omitempty"`
-	ThumbnailCID string  `json:"thumbnail_cid,omitempty"`
 }
 
 type geoFC struct {
@@ -179,15 +150,15 @@ type geoPoint struct {
 }
 
 func (bw *bagWriter) write(src Observations) error {
-	var all []Observation
-	err := src.Observations(bw.ctx, func(o Observation) error {
+	var all []view.Observation
+	err := src.Observations(bw.ctx, func(o view.Observation) error {
 		all = append(all, o)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("export bag: %w", err)
 	}
-	slices.SortStableFunc(all, func(a, b Observation) int {
+	slices.SortStableFunc(all, func(a, b view.Observation) int {
 		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.ID, b.ID))
 	})
 	now := time.Now
@@ -196,55 +167,63 @@ func (bw *bagWriter) write(src Observations) error {
 	}
 	exporter := cmp.Or(bw.opts.Exporter, Exporter)
 	t := now().UTC()
-	doc := bagJSON{Project: bagProject{ID: src.ProjectID().String(), Name: src.ProjectName()}, Exported: t.Format(time.RFC3339), Exporter: exporter, Observations: []bagObsJSON{}}
+	doc := bagJSON{Project: bagProject{ID: src.ProjectID().String(), Name: src.ProjectName()}, Exported: t.Format(time.RFC3339), Exporter: exporter, Observations: []view.Observation{}}
 	fc := geoFC{Type: "FeatureCollection", Features: []geoFeature{}}
 	if err := os.MkdirAll(filepath.Join(bw.root, "data", "originals"), 0o755); err != nil {
 		return fmt.Errorf("export bag: %w", err)
 	}
 	attachments := 0
 	for _, o := range all {
-		jo := bagObsJSON{ID: o.ID, Record: o.Record.String(), Author: o.Author.String(),
-			Created: o.Created.UTC().Format(time.RFC3339Nano), Updated: o.Updated.UTC().Format(time.RFC3339Nano),
-			Tags: append([]string{}, o.Tags...), Notes: o.Notes, Attachments: []bagAttachJSON{}}
+		o.Tags = slices.Clone(o.Tags)
+		if o.Tags == nil {
+			o.Tags = []string{}
+		}
+		o.Attachments = slices.Clone(o.Attachments)
 		var paths []string
-		for i, a := range o.Attach {
+		for i := range o.Attachments {
+			a := &o.Attachments[i]
+			if a.Original == nil {
+				continue
+			}
 			attachments++
-			ja := bagAttachJSON{Name: a.Name, Kind: a.Kind, MediaType: a.MediaType, CID: a.Original.CID.String(), Size: a.Original.Size}
-			if a.Preview != nil {
-				ja.PreviewCID = a.Preview.CID.String()
+			orig := *a.Original
+			a.Original = &orig
+			c, err := cid.Decode(orig.CID)
+			if err != nil {
+				return fmt.Errorf("export bag: observation %s: original %q: %w", o.ID, orig.CID, err)
 			}
-			if a.Thumbnail != nil {
-				ja.ThumbnailCID = a.Thumbnail.CID.String()
-			}
-			rel := bw.originalName(o, i, a)
-			sum, err := bw.copyOriginal(a.Original.CID, rel)
+			rel := bw.originalName(o, i, *a)
+			sum, err := bw.copyOriginal(c, rel)
 			switch {
 			case errors.Is(err, ErrMissingOriginal) && bw.opts.AllowMissing:
-				bw.rep.Missing = append(bw.rep.Missing, a.Original.CID)
+				bw.rep.Missing = append(bw.rep.Missing, c)
+				orig.State = "absent"
 			case err != nil:
 				return err
 			default:
 				p := strings.TrimPrefix(rel, "data/")
-				ja.Path, ja.SHA256 = &p, sum
+				orig.Path, orig.SHA256, orig.State = p, sum, "present"
 				paths = append(paths, p)
 				bw.rep.Originals++
 			}
-			jo.Attachments = append(jo.Attachments, ja)
 		}
-		if pos := o.Position; pos != nil && validLonLat(pos.Lon, pos.Lat) {
-			jo.Position = &bagPosJSON{Lat: pos.Lat, Lon: pos.Lon, Accuracy: pos.Accuracy}
+		if pos := o.Position; pos != nil && !validLonLat(pos.Lon, pos.Lat) {
+			o.Position = nil
+		}
+		if pos := o.Position; pos != nil {
+			created, updated := o.Created.UTC().Format(time.RFC3339Nano), o.Updated.UTC().Format(time.RFC3339Nano)
 			props := map[string]any{
 				"id":          o.ID,
-				"record":      o.Record.String(),
-				"author":      o.Author.String(),
-				"created":     jo.Created,
-				"updated":     jo.Updated,
+				"record":      o.Record,
+				"author":      o.Author,
+				"created":     created,
+				"updated":     updated,
 				"tags":        strings.Join(o.Tags, ", "),
 				"notes":       o.Notes,
 				"attachments": append([]string{}, paths...),
 			}
-			if pos.Accuracy > 0 {
-				props["accuracy_m"] = pos.Accuracy
+			if pos.AccuracyM > 0 {
+				props["accuracy_m"] = pos.AccuracyM
 			}
 			if len(paths) > 0 {
 				props["first_attachment"] = paths[0]
@@ -254,7 +233,7 @@ func (bw *bagWriter) write(src Observations) error {
 				Properties: props})
 			bw.rep.Located++
 		}
-		doc.Observations = append(doc.Observations, jo)
+		doc.Observations = append(doc.Observations, o)
 		bw.rep.Observations++
 	}
 	if err := bw.payloadJSON("data/observations.json", doc); err != nil {
@@ -396,7 +375,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // originalName returns a unique, readable payload path for attachment i of
 // o: data/originals/DATE_ID_NAME, sanitized to [A-Za-z0-9._-], unique even
 // on case-insensitive file systems.
-func (bw *bagWriter) originalName(o Observation, i int, a Attachment) string {
+func (bw *bagWriter) originalName(o view.Observation, i int, a view.Attachment) string {
 	date := o.Created.UTC().Format("2006-01-02")
 	id := sanitize(o.ID, 16)
 	if id == "" {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/fieldsync/fieldsync/view"
 	"github.com/ipfs/go-cid"
 )
 
@@ -122,8 +123,9 @@ func TestExportBag(t *testing.T) {
 	}
 	for _, o := range doc.Observations {
 		for _, a := range o.Attachments {
-			if a.Path == nil || cids["data/"+*a.Path] != a.CID || manifest["data/"+*a.Path] != a.SHA256 {
-				t.Fatalf("json attachment %+v", a)
+			v := a.Original
+			if v.Path == "" || v.State != "present" || cids["data/"+v.Path] != v.CID || manifest["data/"+v.Path] != v.SHA256 {
+				t.Fatalf("json attachment %+v", v)
 			}
 		}
 	}
@@ -159,8 +161,8 @@ func TestExportBagMissing(t *testing.T) {
 	}
 	var doc bagJSON
 	readJSON(t, filepath.Join(dir, "data", "observations.json"), &doc)
-	if doc.Observations[0].Attachments[0].Path != nil {
-		t.Fatal("missing original has a path")
+	if v := doc.Observations[0].Attachments[0].Original; v.Path != "" || v.State != "absent" {
+		t.Fatalf("missing original: %+v", v)
 	}
 	validGeoJSON(t, filepath.Join(dir, "data", "observations.geojson"), dir)
 }
@@ -336,10 +338,10 @@ func TestSanitize(t *testing.T) {
 		}
 	}
 	bw := &bagWriter{names: map[string]bool{}}
-	o := Observation{ID: "", Created: time.Date(2026, 1, 2, 23, 0, 0, 0, time.FixedZone("x", -3*3600))}
+	o := view.Observation{ID: "", Created: time.Date(2026, 1, 2, 23, 0, 0, 0, time.FixedZone("x", -3*3600))}
 	var got []string
 	for _, n := range []string{"a.jpg", "A.JPG", "", "a.jpg"} {
-		got = append(got, bw.originalName(o, len(got), Attachment{Name: n, MediaType: "image/jpeg"}))
+		got = append(got, bw.originalName(o, len(got), view.Attachment{Name: n, MediaType: "image/jpeg"}))
 	}
 	want := []string{"data/originals/2026-01-03_obs_a.jpg", "data/originals/2026-01-03_obs_A-2.JPG", "data/originals/2026-01-03_obs_attachment-3.jpg", "data/originals/2026-01-03_obs_a-3.jpg"}
 	for i := range want {

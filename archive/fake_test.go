@@ -13,6 +13,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/blob/mem"
+	"github.com/fieldsync/fieldsync/view"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -58,7 +59,7 @@ type fakeProject struct {
 	logs    map[peer.ID][]Block
 	order   []Block // every record in the order applied
 	refs    map[cid.Cid]BlobRef
-	obs     []Observation
+	obs     []view.Observation
 }
 
 func newFakeProject(id cid.Cid) *fakeProject {
@@ -205,7 +206,7 @@ func (p *fakeProject) CheckMember(ctx context.Context, id peer.ID) error {
 	return nil
 }
 
-func (p *fakeProject) Observations(ctx context.Context, fn func(Observation) error) error {
+func (p *fakeProject) Observations(ctx context.Context, fn func(view.Observation) error) error {
 	for _, o := range p.obs {
 		if err := fn(o); err != nil {
 			return err
@@ -248,8 +249,8 @@ func newWorld(t testing.TB) *world {
 	w.add(w.creator, &fakeRecord{Member: []byte(pid(w.member))})
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	day := time.Date(2026, 5, 1, 9, 30, 0, 0, time.UTC)
-	w.big = w.observation(w.member, "obs-river-1", day, rng, 2*1024*1024+512*1024, "IMG 0001.JPG", &Position{Lat: -3.46, Lon: -62.21, Accuracy: 4})
-	w.observation(w.creator, "obs-bird-2", day.Add(24*time.Hour), rng, 300*1024, "IMG 0001.JPG", &Position{Lat: 51.5, Lon: -0.12})
+	w.big = w.observation(w.member, "obs-river-1", day, rng, 2*1024*1024+512*1024, "IMG 0001.JPG", &view.Position{Lat: -3.46, Lon: -62.21, AccuracyM: 4})
+	w.observation(w.creator, "obs-bird-2", day.Add(24*time.Hour), rng, 300*1024, "IMG 0001.JPG", &view.Position{Lat: 51.5, Lon: -0.12})
 	w.observation(w.member, "obs-night-3", day.Add(48*time.Hour), rng, 5000, "", nil)
 	w.audio(w.creator, "obs-song-4", day.Add(72*time.Hour), "song.m4a")
 	return w
@@ -290,7 +291,7 @@ func randBytes(rng *mrand.Rand, n int) []byte {
 
 // observation adds a photo observation with original, preview and
 // thumbnail variants, and returns the original's CID.
-func (w *world) observation(k crypto.PrivKey, id string, at time.Time, rng *mrand.Rand, size int, name string, pos *Position) cid.Cid {
+func (w *world) observation(k crypto.PrivKey, id string, at time.Time, rng *mrand.Rand, size int, name string, pos *view.Position) cid.Cid {
 	orig := w.put(randBytes(rng, size), "image/jpeg")
 	prev := w.put(randBytes(rng, 60*1024), "image/jpeg")
 	th := w.put(randBytes(rng, 8*1024), "image/jpeg")
@@ -301,10 +302,11 @@ func (w *world) observation(k crypto.PrivKey, id string, at time.Time, rng *mran
 		{CID: prev.CID.String(), Time: ms, Class: int(blob.ClassPreview), Type: "image/jpeg"},
 		{CID: th.CID.String(), Time: ms, Class: int(blob.ClassThumbnail), Type: "image/jpeg"},
 	}})
-	w.proj.obs = append(w.proj.obs, Observation{ID: id, Record: rec.CID, Author: pid(k), Created: at, Updated: at,
+	w.proj.obs = append(w.proj.obs, view.Observation{ID: id, Record: rec.CID.String(), Author: pid(k).String(), Created: at, Updated: at,
 		Position: pos, Tags: []string{"river", "survey"}, Notes: "seen from the \"bank\"\nsecond line",
-		Attach: []Attachment{{Name: name, Kind: "photo", MediaType: "image/jpeg",
-			Original: Variant{orig.CID, orig.Size}, Preview: &Variant{prev.CID, prev.Size}, Thumbnail: &Variant{th.CID, th.Size}}}})
+		Attachments: []view.Attachment{{Name: name, Kind: "photo", MediaType: "image/jpeg",
+			Original: &view.Variant{CID: orig.CID.String(), Size: orig.Size}, Preview: &view.Variant{CID: prev.CID.String(), Size: prev.Size},
+			Thumbnail: &view.Variant{CID: th.CID.String(), Size: th.Size}}}})
 	return orig.CID
 }
 
@@ -315,10 +317,10 @@ func (w *world) audio(k crypto.PrivKey, id string, at time.Time, name string) {
 		{CID: a.CID.String(), Time: at.UnixMilli(), Class: int(blob.ClassAttachment), Type: "audio/mp4"},
 		{CID: e.CID.String(), Time: at.UnixMilli(), Class: int(blob.ClassAttachment), Type: "text/plain"},
 	}})
-	w.proj.obs = append(w.proj.obs, Observation{ID: id, Record: rec.CID, Author: pid(k), Created: at, Updated: at,
-		Position: &Position{Lat: 89.999999, Lon: 179.9999999},
-		Attach: []Attachment{{Name: name, Kind: "audio", MediaType: "audio/mp4", Original: Variant{a.CID, a.Size}},
-			{Name: "notes", Kind: "file", MediaType: "text/plain", Original: Variant{e.CID, e.Size}}}})
+	w.proj.obs = append(w.proj.obs, view.Observation{ID: id, Record: rec.CID.String(), Author: pid(k).String(), Created: at, Updated: at,
+		Position: &view.Position{Lat: 89.999999, Lon: 179.9999999},
+		Attachments: []view.Attachment{{Name: name, Kind: "audio", MediaType: "audio/mp4", Original: &view.Variant{CID: a.CID.String(), Size: a.Size}},
+			{Name: "notes", Kind: "file", MediaType: "text/plain", Original: &view.Variant{CID: e.CID.String(), Size: e.Size}}}})
 }
 
 // fresh returns an empty device that knows the project ID (as after

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/view"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -85,43 +86,6 @@ type Sink interface {
 	CheckMember(ctx context.Context, p peer.ID) error
 }
 
-// Observation is the current version of an observation, as an archive
-// shows it.
-type Observation struct {
-	ID       string
-	Record   cid.Cid // the CID of the version shown
-	Author   peer.ID
-	Created  time.Time
-	Updated  time.Time
-	Position *Position // nil when unknown
-	Tags     []string
-	Notes    string
-	Attach   []Attachment
-}
-
-// Position is a WGS 84 position in decimal degrees; Accuracy (metres) is 0
-// when unknown.
-type Position struct {
-	Lat, Lon, Accuracy float64
-}
-
-// Attachment is a file attached to an observation. Original is always set;
-// Preview and Thumbnail only for photos.
-type Attachment struct {
-	Name      string // as given by the author; may be empty
-	Kind      string // photo, audio, video, file
-	MediaType string
-	Original  Variant
-	Preview   *Variant
-	Thumbnail *Variant
-}
-
-// Variant is one stored form of an attachment.
-type Variant struct {
-	CID  cid.Cid
-	Size int64
-}
-
 // Observations is the project side of a BagIt export.
 type Observations interface {
 	// ProjectID returns the project ID.
@@ -129,7 +93,7 @@ type Observations interface {
 	// ProjectName returns the project's name.
 	ProjectName() string
 	// Observations calls fn for the current version of every observation
-	// that is not deleted. An error from fn stops the walk and is
-	// returned.
-	Observations(ctx context.Context, fn func(Observation) error) error
+	// that is not deleted, as its JSON document (package view). An error
+	// from fn stops the walk and is returned.
+	Observations(ctx context.Context, fn func(view.Observation) error) error
 }

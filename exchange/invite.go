@@ -13,7 +13,9 @@ import (
 
 // handleInvite serves /fieldsync/invite/1.0.0: one opaque request, one
 // opaque response, handled by the project's InviteHandler. Any peer that is
-// not blocked may use it, but only while an invite is open.
+// not blocked may use it; a refusal is an answer with its reason (an invite
+// used, expired, revoked or unknown), never a reset, so that a joiner
+// learns why.
 func (n *Node) handleInvite(s network.Stream) {
 	p := s.Conn().RemotePeer()
 	inv := n.cfg.Invites
@@ -22,7 +24,7 @@ func (n *Node) handleInvite(s network.Stream) {
 		n.host.Network().ClosePeer(p) //nolint:errcheck
 		return
 	}
-	if inv == nil || !inv.Open() {
+	if inv == nil {
 		s.Reset()
 		return
 	}

@@ -12,16 +12,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// testInvites admits whoever sends the right code while open.
+// testInvites admits whoever sends the right code while open, and refuses
+// with a reason otherwise.
 type testInvites struct {
 	open   atomic.Bool
 	roster *roster
 }
 
-func (i *testInvites) Open() bool { return i.open.Load() }
-
 func (i *testInvites) Handle(ctx context.Context, from peer.ID, req []byte) ([]byte, error) {
-	if string(req) != "secret" {
+	if !i.open.Load() || string(req) != "secret" {
 		return nil, wire.ErrDenied
 	}
 	i.roster.set(from, RoleMember)
@@ -51,9 +50,9 @@ func TestInviteThenSync(t *testing.T) {
 	joiner := startPeer(t, jk, jr, FilterArchive, mem.New())
 	ctx := context.Background()
 
-	// No invite open: refused.
-	if _, err := joiner.n.Invite(ctx, inviter.info(), []byte("secret")); err == nil {
-		t.Fatal("invite accepted while none is open")
+	// No invite open: refused with its reason, not a reset.
+	if _, err := joiner.n.Invite(ctx, inviter.info(), []byte("secret")); !errors.Is(err, wire.ErrDenied) {
+		t.Fatalf("invite while none is open: got %v, want ErrDenied", err)
 	}
 	inv.open.Store(true)
 	if _, err := joiner.n.Invite(ctx, inviter.info(), []byte("wrong")); !errors.Is(err, wire.ErrDenied) {

@@ -186,7 +186,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.host.SetStreamHandler(ProtoRecords, n.handleRecords)
 	n.host.SetStreamHandler(ProtoBlobs, n.handleBlobs)
 	n.host.Network().Notify(&network.NotifyBundle{
-		ConnectedF: func(_ network.Network, c network.Conn) { n.onConnected(c.RemotePeer()) },
+		ConnectedF: func(_ network.Network, c network.Conn) { n.onConnected(c.RemotePeer(), true) },
 	})
 	if n.cfg.MDNS {
 		n.mdns = mdns.NewMdnsService(n.host, MDNSServiceName(n.cfg.ProjectID), mdnsNotifee{n})
@@ -202,7 +202,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.sched.dirty = true
 	n.kick()
 	for _, c := range n.host.Network().Conns() {
-		n.onConnected(c.RemotePeer())
+		n.onConnected(c.RemotePeer(), true)
 	}
 	return nil
 }
@@ -358,8 +358,10 @@ func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnM
 func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
 
 // onConnected starts the member session with p (records pull and blob
-// fetching), or disconnects p if it is blocked.
-func (n *Node) onConnected(p peer.ID) {
+// fetching), or disconnects p if it is blocked. fresh is a new connection:
+// its records are pulled even if a session is running, since the peer may
+// have restarted with records the session never heard of.
+func (n *Node) onConnected(p peer.ID, fresh bool) {
 	switch role := n.cfg.Access.Role(p); {
 	case role == RoleBlocked:
 		go n.host.Network().ClosePeer(p) //nolint:errcheck
@@ -388,6 +390,8 @@ func (n *Node) onConnected(p peer.ID) {
 	n.mu.Unlock()
 	if !running {
 		n.emit(PeerEvent{Peer: p, State: PeerConnected})
+	}
+	if !running || fresh {
 		n.pullRecords(p)
 	}
 }
@@ -409,7 +413,7 @@ func (n *Node) Notify() {
 			n.host.Network().ClosePeer(p) //nolint:errcheck
 			continue
 		}
-		n.onConnected(p)
+		n.onConnected(p, false)
 	}
 }
 

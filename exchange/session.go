@@ -24,18 +24,21 @@ import (
 // session is this device fetching from one member peer over one blobs
 // stream at a time (reopened while the connection lasts).
 type session struct {
-	n             *Node
-	peer          peer.ID
-	out           chan wire.BlobRequest
-	ready         bool
-	inflight      map[uint64]*request
-	inflightBytes int64
-	classCount    [blob.NumClasses]int
-	window        int64
-	lacks         map[cid.Cid]bool
-	rtt           time.Duration
-	recv, lastRx  int64
-	rate          float64
+	n     *Node
+	peer  peer.ID
+	out   chan wire.BlobRequest
+	ready bool
+	// changedPending: local records changed while the stream was not up;
+	// the peer is told as soon as it is.
+	changedPending bool
+	inflight       map[uint64]*request
+	inflightBytes  int64
+	classCount     [blob.NumClasses]int
+	window         int64
+	lacks          map[cid.Cid]bool
+	rtt            time.Duration
+	recv, lastRx   int64
+	rate           float64
 }
 
 func newSession(n *Node, p peer.ID) *session {
@@ -68,6 +71,7 @@ func (s *session) worstClass() blob.Class {
 
 func (s *session) sendChanged() {
 	if !s.ready {
+		s.changedPending = true // sent once the stream is up
 		return
 	}
 	select {
@@ -108,7 +112,7 @@ func (s *session) run() {
 	n.mu.Unlock()
 	n.emit(PeerEvent{Peer: s.peer, State: PeerDisconnected})
 	if !closed && n.host.Network().Connectedness(s.peer) == network.Connected {
-		n.onConnected(s.peer)
+		n.onConnected(s.peer, false)
 	}
 	n.progressChanged()
 }
@@ -137,6 +141,10 @@ func (s *session) stream() (productive bool, err error) {
 	n.mu.Lock()
 	s.out = out
 	s.ready = true
+	if s.changedPending {
+		s.changedPending = false
+		out <- wire.BlobRequest{Type: wire.ReqChanged}
+	}
 	n.mu.Unlock()
 	n.kick()
 

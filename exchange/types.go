@@ -110,9 +110,6 @@ type Wants interface {
 // InviteHandler is project/'s side of the invite protocol. Messages are
 // opaque to the exchange: one request from the joiner, one response.
 type InviteHandler interface {
-	// Open reports whether an invite is open; while none is, peers that
-	// are not members are refused even on the invite protocol.
-	Open() bool
 	// Handle answers a joiner's request. An error is sent as a code (see
 	// wire.CodeOf); details stay local.
 	Handle(ctx context.Context, from peer.ID, req []byte) (resp []byte, err error)

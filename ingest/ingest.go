@@ -108,6 +108,24 @@ func File(ctx context.Context, p *project.Project, path string, opts Options) (*
 // in File), else the first file's modification time. Every file must
 // ingest: on any error nothing is stored.
 func Files(ctx context.Context, p *project.Project, paths []string, opts Options) (*project.Record, error) {
+	obs, err := Prepare(ctx, paths, opts)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := p.AddObservations(ctx, []project.Observation{*obs})
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	return recs[0], nil
+}
+
+// Prepare stores the blobs of files (originals, and the variants of
+// photos) and returns the observation Files would sign, unsigned: its
+// attachments, time and position. It is for callers that sign the
+// observation themselves, such as an edit that attaches files to an
+// existing observation. Every file must ingest: on any error no blob is
+// committed.
+func Prepare(ctx context.Context, paths []string, opts Options) (*project.Observation, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("import: no files")
 	}
@@ -162,11 +180,7 @@ func Files(ctx context.Context, p *project.Project, paths []string, opts Options
 			return nil, fmt.Errorf("import: commit blobs: %w", err)
 		}
 	}
-	recs, err := p.AddObservations(ctx, []project.Observation{*obs})
-	if err != nil {
-		return nil, fmt.Errorf("import: %w", err)
-	}
-	return recs[0], nil
+	return obs, nil
 }
 
 // prepareGroup makes the variants of a group of files (in parallel, one

@@ -126,9 +126,38 @@ func inviteProof(key, nonce []byte, joiner peer.ID, project cid.Cid) []byte {
 // InviteHandler is the inviter's side of the protocol; it satisfies the
 // exchange's InviteHandler interface. Get it from Project.InviteHandler.
 type InviteHandler struct {
-	p      *Project
-	mu     sync.Mutex
-	nonces map[string]time.Time // joiner ‖ invite ID ‖ nonce → expiry
+	p       *Project
+	mu      sync.Mutex
+	nonces  map[string]time.Time // joiner ‖ invite ID ‖ nonce → expiry
+	observe func(InviteOutcome)
+}
+
+// InviteOutcome is what became of one redemption attempt: a device joined
+// (Err nil, with the Role granted), or it was refused and Err says why
+// (ErrInviteExpired, ErrInviteUsed, ErrInviteRevoked, ErrInviteUnknown,
+// ErrInviteProof, ErrWrongProject, ErrBlocked, ErrInviteProtocol).
+type InviteOutcome struct {
+	Peer peer.ID
+	Role Role
+	Err  error
+}
+
+// Observe calls fn after each redemption that ends (a welcome sent or a
+// refusal), from the goroutine handling it; fn must not block. A
+// challenge sent is not an outcome. Observe(nil) stops the calls.
+func (h *InviteHandler) Observe(fn func(InviteOutcome)) {
+	h.mu.Lock()
+	h.observe = fn
+	h.mu.Unlock()
+}
+
+func (h *InviteHandler) report(o InviteOutcome) {
+	h.mu.Lock()
+	fn := h.observe
+	h.mu.Unlock()
+	if fn != nil {
+		fn(o)
+	}
 }
 
 // InviteHandler returns the project's invite handler (one per project).
@@ -161,6 +190,12 @@ func (h *InviteHandler) Open() bool {
 // (a retry after a cut connection) and gets the same membership.
 func (h *InviteHandler) Handle(ctx context.Context, from peer.ID, req []byte) (resp []byte, err error) {
 	out, err := h.handle(ctx, from, req)
+	switch {
+	case err != nil:
+		h.report(InviteOutcome{Peer: from, Err: err})
+	case out.T == "welcome":
+		h.report(InviteOutcome{Peer: from, Role: h.p.RoleOf(from)})
+	}
 	if err != nil {
 		code := inviteErrorToCode(err)
 		if code == 10 {

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/project"
+	"github.com/fieldsync/fieldsync/view"
 	"github.com/ipfs/go-cid"
 )
 
@@ -43,14 +45,6 @@ type indexCache struct {
 // beyond it the index is rebuilt whole.
 const maxIncremental = 2000
 
-func vectorKey(p *project.Project) uint64 {
-	var k uint64
-	for _, seq := range p.Vector() {
-		k += seq
-	}
-	return k
-}
-
 // index returns the current index, updated if records arrived.
 func (s *Server) index(ctx context.Context) (*index, error) {
 	c := &s.idx
@@ -60,7 +54,7 @@ func (s *Server) index(ctx context.Context) (*index, error) {
 	if c.cur != nil {
 		mark = c.cur.mark
 	}
-	ids, all, next, err := s.cfg.Project.ChangesSince(ctx, mark)
+	ids, all, next, err := s.cfg.Node.ChangesSince(ctx, mark)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +62,7 @@ func (s *Server) index(ctx context.Context) (*index, error) {
 	case c.cur != nil && !all && len(ids) == 0:
 		return c.cur, nil
 	case c.cur == nil || all || len(ids) > maxIncremental:
-		obs, err := s.cfg.Project.Observations(ctx, project.ObservationQuery{})
+		obs, err := s.cfg.Node.Observations(ctx, project.ObservationQuery{})
 		if err != nil {
 			return nil, err
 		}
@@ -89,8 +83,8 @@ func (s *Server) index(ctx context.Context) (*index, error) {
 	}
 	ix.all = slices.DeleteFunc(slices.Clone(c.cur.all), func(o *project.ObservationState) bool { return changed[o.ID] })
 	for _, id := range ids {
-		o, err := s.cfg.Project.Observation(ctx, id)
-		if errors.Is(err, project.ErrNotFound) {
+		o, err := s.cfg.Node.Observation(ctx, id)
+		if errors.Is(err, node.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -137,149 +131,17 @@ func (ix *index) addMedia(o *project.ObservationState) {
 	}
 }
 
-// JSON forms (docs/ui.md).
-
-type obsJSON struct {
-	ID          string           `json:"id"`
-	Created     time.Time        `json:"created"`
-	Updated     time.Time        `json:"updated"`
-	Author      string           `json:"author"`
-	Heads       int              `json:"heads"`
-	Deleted     bool             `json:"deleted"`
-	Position    *posJSON         `json:"position"`
-	Tags        []string         `json:"tags"`
-	Notes       string           `json:"notes"`
-	Attachments []attachmentJSON `json:"attachments"`
-}
-
-type posJSON struct {
-	Lat      float64 `json:"lat"`
-	Lon      float64 `json:"lon"`
-	Accuracy float64 `json:"accuracy"`
-}
-
-type attachmentJSON struct {
-	Kind      string   `json:"kind"`
-	MediaType string   `json:"mediaType"`
-	Name      string   `json:"name"`
-	Thumbnail *varJSON `json:"thumbnail"`
-	Preview   *varJSON `json:"preview"`
-	Original  *varJSON `json:"original"`
-}
-
-type varJSON struct {
-	CID     string `json:"cid"`
-	Size    int64  `json:"size"`
-	Width   int    `json:"width"`
-	Height  int    `json:"height"`
-	State   string `json:"state"` // present, partial, absent
-	Percent int    `json:"percent"`
-	// Fixity is the latest fixity check of a present blob (detail only;
-	// nil if never checked since it was stored, verified, on arrival).
-	Fixity *fixityJSON `json:"fixity,omitempty"`
-}
-
-type fixityJSON struct {
-	CheckedAt time.Time `json:"checkedAt"`
-	Result    string    `json:"result"`
-}
-
-type versionJSON struct {
-	CID      string    `json:"cid"`
-	Author   string    `json:"author"`
-	Seq      uint64    `json:"seq"`
-	Updated  time.Time `json:"updated"`
-	Deleted  bool      `json:"deleted"`
-	Tags     []string  `json:"tags"`
-	Notes    string    `json:"notes"`
-	Position *posJSON  `json:"position"`
-	Counted  bool      `json:"counted"`
-	Head     bool      `json:"head"`
-	Winner   bool      `json:"winner"`
-}
-
-func toPos(p *project.Position) *posJSON {
-	if p == nil {
-		return nil
-	}
-	return &posJSON{Lat: p.Lat, Lon: p.Lon, Accuracy: p.Accuracy}
-}
-
-func nonNil(t []string) []string {
-	if t == nil {
-		return []string{}
-	}
-	return t
-}
-
-// obsJSON is o with each variant's state here; detail (the observation's
-// own page) adds each present variant's latest fixity check.
-func (s *Server) obsJSON(ctx context.Context, o *project.ObservationState, detail bool) obsJSON {
-	j := obsJSON{
-		ID: o.ID, Created: o.Created, Updated: o.Updated, Author: o.Author.String(),
-		Heads: o.Heads, Deleted: o.Deleted, Position: toPos(o.Position),
-		Tags: nonNil(o.Tags), Notes: o.Notes, Attachments: []attachmentJSON{},
-	}
-	for _, a := range o.Attachments {
-		j.Attachments = append(j.Attachments, attachmentJSON{
-			Kind: string(a.Kind), MediaType: a.MediaType, Name: a.Name,
-			Thumbnail: s.varJSON(ctx, a.Thumbnail, detail),
-			Preview:   s.varJSON(ctx, a.Preview, detail),
-			Original:  s.varJSON(ctx, a.Original, detail),
-		})
-	}
-	return j
-}
-
-func (s *Server) varJSON(ctx context.Context, v *project.Variant, detail bool) *varJSON {
-	if v == nil {
-		return nil
-	}
-	j := &varJSON{CID: v.CID.String(), Size: v.Size, Width: v.Width, Height: v.Height}
-	j.State, j.Percent = s.blobState(ctx, v.CID)
-	if fl, ok := s.cfg.Store.(blob.FixityLog); ok && detail && j.State == "present" {
-		if h, err := fl.FixityHistory(ctx, v.CID); err == nil && len(h) > 0 {
-			last := h[len(h)-1]
-			j.Fixity = &fixityJSON{CheckedAt: last.CheckedAt, Result: string(last.Result)}
-		}
-	}
-	return j
-}
-
-// blobState says whether blob c is here: present, partial (with the
-// percentage of its bytes verified) or absent.
-func (s *Server) blobState(ctx context.Context, c cid.Cid) (string, int) {
-	if s.cfg.Store == nil {
-		return "absent", 0
-	}
-	if _, err := s.cfg.Store.Stat(ctx, c); err == nil {
-		return "present", 100
-	}
-	if ps, ok := s.cfg.Store.(PartialStatter); ok {
-		if done, size, err := ps.PartialStatus(ctx, c); err == nil {
-			pct := 0
-			if size > 0 {
-				pct = int(done * 100 / size)
-			}
-			return "partial", min(pct, 99)
-		}
-	}
-	return "absent", 0
-}
-
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	csrf, _ := s.session(r)
-	p := s.cfg.Project
-	self := p.Self().PeerID()
-	role := p.RoleOf(self)
-	recv, _, readOnly := s.writable()
-	canWrite := recv != nil
+	n := s.cfg.Node
+	info, _ := n.Project()
+	_, readOnly := s.writable()
 	out := map[string]any{
-		"project": map[string]any{"id": p.ID().String(), "name": p.Name()},
-		"device":  map[string]any{"id": self.String(), "role": string(role), "canWrite": canWrite, "readOnly": readOnly},
+		"project": map[string]any{"id": info.ID, "name": info.Name},
+		"device":  map[string]any{"id": n.ID().String(), "role": string(info.Role), "canWrite": readOnly == "", "readOnly": readOnly},
 		"csrf":    csrf,
 		"basemap": nil,
-		"syncing": s.cfg.Sync != nil,
+		"syncing": n.Running(),
 	}
 	if s.tiles != nil {
 		out["basemap"] = s.tiles.meta
@@ -362,10 +224,7 @@ func (s *Server) handleObservations(w http.ResponseWriter, r *http.Request) {
 
 // writePage answers a list of observations: {"items", "next", "total"}.
 func (s *Server) writePage(w http.ResponseWriter, r *http.Request, list []*project.ObservationState, next string, total int) {
-	items := make([]obsJSON, 0, len(list))
-	for _, o := range list {
-		items = append(items, s.obsJSON(r.Context(), o, false))
-	}
+	items := s.cfg.Node.Views(r.Context(), list, false)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next": next, "total": total})
 }
@@ -394,8 +253,8 @@ func (s *Server) observationsByID(w http.ResponseWriter, r *http.Request, ix *in
 func (s *Server) handleObservation(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	ctx := r.Context()
-	o, err := s.cfg.Project.Observation(ctx, id)
-	if errors.Is(err, project.ErrNotFound) {
+	o, err := s.cfg.Node.Observation(ctx, id)
+	if errors.Is(err, node.ErrNotFound) {
 		httpError(w, http.StatusNotFound, "no observation %q on this device", id)
 		return
 	}
@@ -403,20 +262,16 @@ func (s *Server) handleObservation(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	hist, err := s.cfg.Project.History(ctx, id)
+	hist, err := s.cfg.Node.History(ctx, id)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	vs := make([]versionJSON, 0, len(hist))
+	vs := make([]view.Version, 0, len(hist))
 	for _, v := range hist {
-		vs = append(vs, versionJSON{
-			CID: v.CID.String(), Author: v.Author.String(), Seq: v.Seq, Updated: v.Updated,
-			Deleted: v.Deleted, Tags: nonNil(v.Tags), Notes: v.Notes, Position: toPos(v.Position),
-			Counted: v.Counted, Head: v.Head, Winner: v.Winner,
-		})
+		vs = append(vs, v.JSON())
 	}
-	j := s.obsJSON(ctx, o, true)
+	j := s.cfg.Node.View(ctx, o, true)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{"observation": j, "history": vs})
 }
@@ -472,14 +327,15 @@ func (s *Server) syncState() syncJSON {
 		Classes: map[string]classJSON{},
 		Peers:   []peerJSON{},
 	}
-	if n, err := s.cfg.Project.RecordCount(context.Background()); err == nil {
-		out.Records["present"] = uint64(n)
+	n := s.cfg.Node
+	if c, err := n.RecordCount(context.Background()); err == nil {
+		out.Records["present"] = uint64(c)
 	}
-	if s.cfg.Sync == nil {
+	if !n.Running() {
 		out.Classes = s.storedClasses()
 		return out
 	}
-	snap := s.cfg.Sync.Progress()
+	snap := n.Progress()
 	out.Running, out.Complete, out.Idle, out.Rate = true, snap.Complete, snap.Idle, snap.Rate
 	if snap.ETA >= 0 {
 		out.ETA = snap.ETA.Seconds()
@@ -503,11 +359,12 @@ func (s *Server) syncState() syncJSON {
 const storedTTL = 5 * time.Second
 
 // storedClasses counts, per class, the blobs this device wants (its filter)
-// against those present, for the sync view of a device that does not sync
-// (`fieldsync ui`). It lists the store once, and is kept until records
-// change or storedTTL passes.
+// against those present (node.Status), for the sync view of a device that
+// does not sync (`fieldsync ui`). It is kept until records change or
+// storedTTL passes.
 func (s *Server) storedClasses() map[string]classJSON {
-	key := vectorKey(s.cfg.Project)
+	ctx := context.Background()
+	key, _ := s.cfg.Node.RecordCount(ctx)
 	s.mu.Lock()
 	if s.stored != nil && s.storedKey == key && time.Since(s.storedAt) < storedTTL {
 		defer s.mu.Unlock()
@@ -515,29 +372,12 @@ func (s *Server) storedClasses() map[string]classJSON {
 	}
 	s.mu.Unlock()
 	out := map[string]classJSON{}
-	ctx := context.Background()
-	p := s.cfg.Project
-	f, err := p.FilterOf(ctx, p.Self().PeerID())
+	st, err := s.cfg.Node.Status(ctx)
 	if err != nil {
 		return out
 	}
-	wants, err := p.WantedBlobs(ctx, f)
-	if err != nil {
-		return out
-	}
-	have := map[cid.Cid]bool{}
-	if en, ok := s.cfg.Store.(blob.Enumerator); ok {
-		_ = en.Enumerate(ctx, func(in blob.Info) error { have[in.CID] = true; return nil })
-	}
-	for _, w := range wants {
-		c := out[w.Class.String()]
-		c.FilesWanted++
-		c.BytesWanted += w.Size
-		if have[w.CID] {
-			c.FilesDone++
-			c.BytesDone += w.Size
-		}
-		out[w.Class.String()] = c
+	for _, c := range st.Classes {
+		out[c.Name] = classJSON{c.FilesPresent, c.FilesWanted, c.BytesPresent, c.BytesWanted}
 	}
 	s.mu.Lock()
 	s.stored, s.storedKey, s.storedAt = out, key, time.Now()

@@ -35,10 +35,6 @@ func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%q is not a CID: %v", raw, err)
 		return
 	}
-	if s.cfg.Store == nil {
-		httpError(w, http.StatusServiceUnavailable, "the blob store is not open in this process")
-		return
-	}
 	ctx := r.Context()
 	etag := `"` + c.String() + `"`
 	if r.Header.Get("If-None-Match") == etag {
@@ -47,16 +43,16 @@ func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	rc, err := s.cfg.Store.Fetch(ctx, c)
+	rc, err := s.cfg.Node.OpenBlob(ctx, c)
 	if err != nil {
 		if notExist(err) {
-			state, pct := s.blobState(ctx, c)
+			st := s.cfg.Node.BlobState(ctx, c)
 			msg := "not on this device"
-			if state == "partial" {
-				msg = "arriving: " + strconv.Itoa(pct) + " % here"
+			if st.State == "partial" {
+				msg = "arriving: " + strconv.Itoa(st.Percent()) + " % here"
 			}
 			w.Header().Set("Cache-Control", "no-store")
-			writeJSON(w, http.StatusNotFound, map[string]any{"error": "blob " + c.String() + " " + msg, "state": state, "percent": pct})
+			writeJSON(w, http.StatusNotFound, map[string]any{"error": "blob " + c.String() + " " + msg, "state": st.State, "percent": st.Percent()})
 			return
 		}
 		httpError(w, http.StatusInternalServerError, "read blob %s: %v", c, err)
@@ -69,7 +65,7 @@ func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request) {
 		mt, name = ix.media[c], ix.names[c]
 	}
 	if mt == "" {
-		if in, err := s.cfg.Store.Stat(ctx, c); err == nil {
+		if in, err := s.cfg.Node.StatBlob(ctx, c); err == nil {
 			mt = in.MediaType
 		}
 	}

@@ -140,14 +140,14 @@ func (s *Server) recordsChanged() {
 // changed since the last event (project.ChangesSince), so that a page
 // updates those alone; "all" when a membership changed or too many did.
 func (s *Server) watchRecords(ctx context.Context) {
-	_, _, mark, err := s.cfg.Project.ChangesSince(ctx, 0)
+	_, _, mark, err := s.cfg.Node.ChangesSince(ctx, 0)
 	if err != nil {
 		s.log.Warn("watch records", "err", err)
 	}
 	// Without a sync in this process, records can still arrive through
 	// another one (serve, holding the store): look now and then.
 	var poll <-chan time.Time
-	if s.cfg.Sync == nil {
+	if !s.cfg.Node.Running() {
 		t := time.NewTicker(pollRecords)
 		defer t.Stop()
 		poll = t.C
@@ -159,7 +159,7 @@ func (s *Server) watchRecords(ctx context.Context) {
 		case <-s.recs:
 		case <-poll:
 		}
-		ids, all, next, err := s.cfg.Project.ChangesSince(ctx, mark)
+		ids, all, next, err := s.cfg.Node.ChangesSince(ctx, mark)
 		if err != nil {
 			s.log.Warn("watch records", "err", err)
 			continue

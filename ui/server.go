@@ -16,54 +16,21 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fieldsync/fieldsync/blob"
-	"github.com/fieldsync/fieldsync/exchange"
-	"github.com/fieldsync/fieldsync/project"
-	"github.com/fieldsync/fieldsync/thumbs"
-	"github.com/ipfs/go-cid"
+	"github.com/fieldsync/fieldsync/node"
 )
-
-// Store is what the app needs of the blob store: reading blobs. Uploads
-// also need it to be a blob.Receiver (disk.Store is; disk.Reader, for a
-// store another process holds, is not, and the app is then read-only).
-type Store interface {
-	blob.Fetcher
-	blob.Statter
-}
-
-// PartialStatter is the optional capability of a Store to tell how much of
-// a partial blob is here (disk.Store has it), for "arriving, 40 %".
-type PartialStatter interface {
-	PartialStatus(ctx context.Context, c cid.Cid) (done, size int64, err error)
-}
-
-// Syncer is the running exchange node (exchange.Node), when the app is
-// served by `fieldsync serve --ui`.
-type Syncer interface {
-	Progress() exchange.Snapshot
-	Notify()
-}
 
 // Config configures a Server.
 type Config struct {
-	Project *project.Project // required
-	Store   Store            // nil: blobs answer 503; not a blob.Receiver: uploads are refused
-	Sync    Syncer           // nil: the sync view says the device is not syncing
-	// ReadOnly, when not empty, says why uploads are refused (e.g. another
-	// process holds the store); the page shows it.
-	ReadOnly string
+	// Node is the device the app shows (required). Opened shared beside
+	// another process that holds it, the app reads and refuses uploads;
+	// with its network running (serve --ui), the sync view is live.
+	Node *node.Node
 	// Basemap is an MBTiles file of raster tiles to draw under the world
 	// outline ("" for none).
 	Basemap string
 	// MaxUpload caps the bytes of one upload (default 256 MiB).
 	MaxUpload int64
-	// Thumbs are the variant options for uploads (zero: thumbs defaults,
-	// as `fieldsync add` uses).
-	Thumbs thumbs.Options
-	// TempDir is where uploads are spooled before import (default: the
-	// system's); it should be on the data directory's file system.
-	TempDir string
-	Logger  *slog.Logger
+	Logger    *slog.Logger
 }
 
 // DefaultMaxUpload is the default cap on one upload.
@@ -93,14 +60,14 @@ type Server struct {
 
 	// storedClasses' cache (`fieldsync ui`, no sync), by vectorKey.
 	stored    map[string]classJSON
-	storedKey uint64
+	storedKey int
 	storedAt  time.Time
 }
 
 // New makes a server for cfg. It opens the basemap, if any, and fails
 // clearly when it is not a raster MBTiles file.
 func New(cfg Config) (*Server, error) {
-	if cfg.Project == nil {
+	if cfg.Node == nil || !cfg.Node.HasProject() {
 		return nil, errors.New("ui: no project")
 	}
 	if cfg.MaxUpload <= 0 {
@@ -207,8 +174,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	sub := s.cfg.Node.Subscribe()
+	defer sub.Close()
 	go s.tick(ctx)
 	go s.watchRecords(ctx)
+	go s.watchEvents(ctx, sub)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -234,16 +204,30 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Publish forwards an exchange event to the open pages.
-func (s *Server) Publish(e exchange.Event) {
-	switch e := e.(type) {
-	case exchange.RecordsEvent:
-		s.recordsChanged()
-	case exchange.BlobEvent:
-		s.hub.send("blob", map[string]any{"cid": e.CID.String(), "class": e.Class.String()})
-		s.hub.poke()
-	default:
-		s.hub.poke()
+// watchEvents forwards the node's events to the open pages until ctx
+// ends.
+func (s *Server) watchEvents(ctx context.Context, sub *node.Subscription) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-sub.C:
+			if !ok {
+				return
+			}
+			switch e := e.(type) {
+			case node.RecordsEvent, node.ObservationsEvent, node.RoleEvent:
+				// A role change can change what counts (a blocked
+				// author's versions): pages are told to look again.
+				s.recordsChanged()
+				s.hub.poke()
+			case node.BlobEvent:
+				s.hub.send("blob", map[string]any{"cid": e.CID.String(), "class": e.Class.String()})
+				s.hub.poke()
+			default:
+				s.hub.poke()
+			}
+		}
 	}
 }
 

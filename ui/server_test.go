@@ -21,26 +21,132 @@ import (
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/blob/disk"
 	"github.com/fieldsync/fieldsync/chunk"
-	"github.com/fieldsync/fieldsync/ingest"
-	"github.com/fieldsync/fieldsync/internal/device"
+	fsdb "github.com/fieldsync/fieldsync/internal/db"
 	"github.com/fieldsync/fieldsync/internal/synth"
+	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/ipfs/go-cid"
 )
 
-// newDevice makes a data directory with a project.
-func newDevice(t testing.TB) *device.Device {
+// newDevice makes a data directory with a project and opens it.
+func newDevice(t testing.TB) *node.Node {
 	t.Helper()
 	ctx := context.Background()
-	d, err := device.Init(ctx, t.TempDir())
+	n, err := node.Init(ctx, t.TempDir(), node.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := d.CreateProject(ctx, "River survey"); err != nil {
+	t.Cleanup(func() { n.Close() })
+	if _, err := n.CreateProject(ctx, "River survey"); err != nil {
 		t.Fatal(err)
 	}
-	return d
+	return n
+}
+
+// pieces are a data directory opened without a node: its database, blob
+// store and project, for what the node does not expose (a partial blob,
+// thousands of observations in one transaction).
+type pieces struct {
+	db    *sql.DB
+	store *disk.Store
+	proj  *project.Project
+}
+
+// offline closes n, opens its data directory's pieces, runs fn with them,
+// closes them, and returns the node opened again.
+func offline(t testing.TB, n *node.Node, fn func(pieces)) *node.Node {
+	t.Helper()
+	ctx := context.Background()
+	dir := n.Dir()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		self, err := project.LoadOrCreateIdentity(filepath.Join(dir, "key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := fsdb.Open(filepath.Join(dir, "fieldsync.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		st, err := disk.Open(ctx, dir, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		p, err := project.Open(ctx, d, self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(pieces{db: d, store: st, proj: p})
+	}()
+	n, err := node.Open(ctx, dir, node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// addMany adds obs in one transaction (project.AddObservations), with n
+// closed meanwhile; it returns the node opened again and the records.
+func addMany(t testing.TB, n *node.Node, obs []project.Observation) (*node.Node, []*project.Record) {
+	t.Helper()
+	var recs []*project.Record
+	n = offline(t, n, func(pc pieces) {
+		var err error
+		if recs, err = pc.proj.AddObservations(context.Background(), obs); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return n, recs
+}
+
+// beside opens holder's data directory a second time, shared: holder keeps
+// the blob store, as 'fieldsync serve' does while 'fieldsync ui' reads
+// beside it.
+func beside(t testing.TB, holder *node.Node) *node.Node {
+	t.Helper()
+	n, err := node.Open(context.Background(), holder.Dir(), node.Options{Shared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if !n.Shared() {
+		t.Fatal("a second open of a held data directory is not shared")
+	}
+	return n
+}
+
+var loopback = node.NetOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}
+
+// start starts n's network on loopback.
+func start(t testing.TB, ctx context.Context, n *node.Node) {
+	t.Helper()
+	if err := n.Start(ctx, loopback); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// joined returns a new device that joined a's project (a's network must
+// run) with an invite, as a member.
+func joined(t testing.TB, ctx context.Context, a *node.Node) *node.Node {
+	t.Helper()
+	inv, err := a.Invite(ctx, node.InviteOptions{Role: project.RoleMember, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := node.Init(ctx, t.TempDir(), node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if _, err := b.Join(ctx, inv.Code, node.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // photo writes a camera-like JPEG with EXIF (GPS when pos is set).
@@ -57,9 +163,11 @@ func photo(t testing.TB, dir, name string, seed uint64, pos *[2]float64) string 
 	return path
 }
 
-func importPhoto(t testing.TB, d *device.Device, path string) *project.Record {
+// importPhoto makes an observation of the file at path (any file: a
+// non-photo is an attachment with its original only).
+func importPhoto(t testing.TB, n *node.Node, path string) *project.Record {
 	t.Helper()
-	r, err := ingest.File(context.Background(), d.Project, path, ingest.Options{Store: d.Store})
+	r, err := n.Add(context.Background(), []string{path}, node.ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +248,7 @@ func status(t testing.TB, resp *http.Response) int {
 
 func TestAccess(t *testing.T) {
 	d := newDevice(t)
-	s, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	s, c := serve(t, Config{Node: d})
 	plain := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(path, host string) *http.Response {
 		req, _ := http.NewRequest("GET", c.base+path, nil)
@@ -195,7 +303,7 @@ func TestAccess(t *testing.T) {
 
 func TestCSRF(t *testing.T) {
 	d := newDevice(t)
-	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	_, c := serve(t, Config{Node: d})
 	post := func(csrf, origin string) int {
 		req, _ := http.NewRequest("POST", c.base+"/api/observations", strings.NewReader("x"))
 		req.Header.Set("Content-Type", "text/plain")
@@ -231,7 +339,24 @@ func TestBlobs(t *testing.T) {
 	dir := t.TempDir()
 	rec := importPhoto(t, d, photo(t, dir, "a.jpg", 1, nil))
 	att := rec.Observation.Attachments[0]
-	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	// A partial blob, a quarter of it here, as a sync interrupted leaves
+	// it: the node makes none of its own, so the store makes it.
+	data := bytes.Repeat([]byte("0123456789abcdef"), 3*chunk.ChunkSize/16+100)
+	sk, err := chunk.Sum(context.Background(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = offline(t, d, func(pc pieces) {
+		part, err := pc.store.Begin(context.Background(), sk, blob.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer part.Close()
+		if err := part.WriteLeaf(context.Background(), 0, data[:chunk.ChunkSize]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	_, c := serve(t, Config{Node: d})
 	orig := att.Original.CID.String()
 	want, _ := os.ReadFile(filepath.Join(dir, "a.jpg"))
 
@@ -267,19 +392,6 @@ func TestBlobs(t *testing.T) {
 	}
 
 	// A partial blob says how much has arrived.
-	data := bytes.Repeat([]byte("0123456789abcdef"), 3*chunk.ChunkSize/16+100)
-	sk, err := chunk.Sum(context.Background(), bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	part, err := d.Store.Begin(context.Background(), sk, blob.Meta{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := part.WriteLeaf(context.Background(), 0, data[:chunk.ChunkSize]); err != nil {
-		t.Fatal(err)
-	}
-	part.Close()
 	var pe struct {
 		State   string
 		Percent int
@@ -296,7 +408,7 @@ func TestBlobNeverHTML(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.html")
 	os.WriteFile(path, []byte("<html><script>alert(1)</script>"), 0o600)
 	rec := importPhoto(t, d, path)
-	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	_, c := serve(t, Config{Node: d})
 	r := c.get(t, "/api/blobs/"+rec.Observation.Attachments[0].Original.CID.String())
 	status(t, r)
 	if ct := r.Header.Get("Content-Type"); ct != "application/octet-stream" || !strings.HasPrefix(r.Header.Get("Content-Disposition"), "attachment") ||
@@ -322,7 +434,6 @@ type obsPage struct {
 
 func TestObservationsPaging(t *testing.T) {
 	d := newDevice(t)
-	ctx := context.Background()
 	var obs []project.Observation
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 250 {
@@ -334,10 +445,8 @@ func TestObservationsPaging(t *testing.T) {
 		}
 		obs = append(obs, o)
 	}
-	if _, err := d.Project.AddObservations(ctx, obs); err != nil {
-		t.Fatal(err)
-	}
-	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	d, _ = addMany(t, d, obs)
+	_, c := serve(t, Config{Node: d})
 	for _, tc := range []struct {
 		placed string
 		want   int
@@ -385,14 +494,16 @@ func TestObservationsPaging(t *testing.T) {
 	var p obsPage
 	c.getJSON(t, "/api/observations?limit=1", 200, &p)
 	var detail struct {
-		Observation struct{ ID string }
+		Observation struct{ ID, Record string }
 		History     []struct {
-			CID    string
+			Record string
+			Links  []string
 			Winner bool
 		}
 	}
 	c.getJSON(t, "/api/observations/"+p.Items[0].ID, 200, &detail)
-	if detail.Observation.ID != p.Items[0].ID || len(detail.History) != 1 || !detail.History[0].Winner {
+	if detail.Observation.ID != p.Items[0].ID || len(detail.History) != 1 || !detail.History[0].Winner ||
+		detail.History[0].Record == "" || detail.History[0].Record != detail.Observation.Record || detail.History[0].Links == nil {
 		t.Errorf("detail: %+v", detail)
 	}
 	c.getJSON(t, "/api/observations/nope", 404, nil)
@@ -431,28 +542,36 @@ func (c *client) upload(t testing.TB, fields map[string]string, files map[string
 	return resp.StatusCode, out
 }
 
-// stored counts observations and blobs, and files left in the temp dir.
-func stored(t testing.TB, d *device.Device, tmp string) (obs, blobs, spooled int) {
+// stored counts the device's observations, the blob files in its store,
+// and the files left in its temp directory (where uploads are spooled).
+func stored(t testing.TB, d *node.Node) (obs, blobs, spooled int) {
 	t.Helper()
-	ctx := context.Background()
-	os_, err := d.Project.Observations(ctx, project.ObservationQuery{})
+	list, err := d.Observations(context.Background(), project.ObservationQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Store.Enumerate(ctx, func(blob.Info) error { blobs++; return nil })
+	count := func(dir string) (n int) {
+		filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+			if err == nil && p != dir && !e.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	tmp := d.TempDir()
 	filepath.WalkDir(tmp, func(p string, e os.DirEntry, err error) error {
 		if err == nil && p != tmp {
 			spooled++
 		}
 		return nil
 	})
-	return len(os_), blobs, spooled
+	return len(list), count(filepath.Join(d.Dir(), "blobs")), spooled
 }
 
 func TestUpload(t *testing.T) {
 	d := newDevice(t)
-	tmp := t.TempDir()
-	_, c := serve(t, Config{Project: d.Project, Store: d.Store, TempDir: tmp, MaxUpload: 1 << 20})
+	_, c := serve(t, Config{Node: d, MaxUpload: 1 << 20})
 	dir := t.TempDir()
 	jpg, _ := os.ReadFile(photo(t, dir, "p.jpg", 7, &[2]float64{-3.5, -62.2}))
 	jpg2, _ := os.ReadFile(photo(t, dir, "q.jpg", 8, nil))
@@ -482,7 +601,7 @@ func TestUpload(t *testing.T) {
 		if code != tc.code || !strings.Contains(msg, tc.msg) {
 			t.Errorf("%s: %d %q, want %d with %q", tc.name, code, msg, tc.code, tc.msg)
 		}
-		if o, b, s := stored(t, d, tmp); o != 0 || b != 0 || s != 0 {
+		if o, b, s := stored(t, d); o != 0 || b != 0 || s != 0 {
 			t.Fatalf("%s: left %d observations, %d blobs, %d spooled files", tc.name, o, b, s)
 		}
 	}
@@ -518,7 +637,7 @@ func TestUpload(t *testing.T) {
 	if it := one.Observation; len(it.Attachments) != 2 || it.Position == nil || it.Position.Lat != 48.5 || it.Position.Lon != 2.25 {
 		t.Errorf("second upload: %+v", it)
 	}
-	if _, _, s := stored(t, d, tmp); s != 0 {
+	if _, _, s := stored(t, d); s != 0 {
 		t.Errorf("%d spooled files left", s)
 	}
 
@@ -545,13 +664,18 @@ func TestUpload(t *testing.T) {
 	}
 }
 
-// A device that may not write gets a clear refusal.
+// A device that may not write gets a clear refusal: here, one whose blob
+// store another process holds.
 func TestUploadNoStore(t *testing.T) {
-	d := newDevice(t)
-	_, c := serve(t, Config{Project: d.Project})
+	holder := newDevice(t)
+	d := beside(t, holder)
+	_, c := serve(t, Config{Node: d})
 	code, out := c.upload(t, nil, map[string][]byte{"a.jpg": {0xff, 0xd8, 0xff}})
 	if code != 503 {
 		t.Errorf("upload without store: %d %v", code, out)
+	}
+	if o, b, _ := stored(t, holder); o != 0 || b != 0 {
+		t.Errorf("a refused upload stored %d observations, %d blobs", o, b)
 	}
 	var sess struct{ Device struct{ CanWrite bool } }
 	c.getJSON(t, "/api/session", 200, &sess)
@@ -562,7 +686,7 @@ func TestUploadNoStore(t *testing.T) {
 
 func TestEvents(t *testing.T) {
 	d := newDevice(t)
-	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	_, c := serve(t, Config{Node: d})
 	resp := c.get(t, "/api/events")
 	defer resp.Body.Close()
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
@@ -625,7 +749,7 @@ func TestEvents(t *testing.T) {
 	if len(p.Items) != 1 || p.Items[0].ID != id {
 		t.Errorf("?ids=: %+v", p)
 	}
-	if _, err := d.Project.DeleteObservation(context.Background(), id); err != nil {
+	if _, err := d.Delete(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
 	c.getJSON(t, "/api/observations?ids="+id, 200, &p)
@@ -664,7 +788,7 @@ func TestTiles(t *testing.T) {
 	d := newDevice(t)
 	png := []byte("\x89PNG\r\n\x1a\nfake tile")
 	path := makeMBTiles(t, "png", 3, 2, 1, png)
-	_, c := serve(t, Config{Project: d.Project, Store: d.Store, Basemap: path})
+	_, c := serve(t, Config{Node: d, Basemap: path})
 	r := c.get(t, "/tiles/3/2/1")
 	got, _ := io.ReadAll(r.Body)
 	r.Body.Close()
@@ -694,7 +818,7 @@ func TestTiles(t *testing.T) {
 	notDB := filepath.Join(t.TempDir(), "x.mbtiles")
 	os.WriteFile(notDB, []byte("not a database at all, just text"), 0o600)
 	for _, p := range []string{notDB, makeMBTiles(t, "pbf", 0, 0, 0, nil), filepath.Join(t.TempDir(), "none.mbtiles")} {
-		if _, err := New(Config{Project: d.Project, Basemap: p}); err == nil || !strings.Contains(err.Error(), "--basemap") {
+		if _, err := New(Config{Node: d, Basemap: p}); err == nil || !strings.Contains(err.Error(), "--basemap") {
 			t.Errorf("basemap %s: %v", p, err)
 		}
 	}
@@ -714,22 +838,32 @@ func TestDetailFixity(t *testing.T) {
 	d := newDevice(t)
 	rec := importPhoto(t, d, photo(t, t.TempDir(), "a.jpg", 1, nil))
 	att := rec.Observation.Attachments[0]
-	if _, err := d.Store.Verify(context.Background(), att.Original.CID); err != nil {
+	before := time.Now().Add(-time.Second)
+	err := d.Verify(context.Background(), node.VerifyOptions{CIDs: []cid.Cid{att.Original.CID}}, func(r blob.FixityReport) error {
+		if r.Result != blob.FixityOK {
+			t.Errorf("verify %s: %+v", r.CID, r)
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	_, c := serve(t, Config{Node: d})
 	var detail struct {
 		Observation struct {
 			Attachments []struct {
 				Original, Thumbnail struct {
-					Fixity *struct{ Result string }
+					Fixity *struct {
+						CheckedAt time.Time `json:"checked_at"`
+						Result    string
+					}
 				}
 			}
 		}
 	}
 	c.getJSON(t, "/api/observations/"+rec.Observation.ID, 200, &detail)
 	a := detail.Observation.Attachments[0]
-	if a.Original.Fixity == nil || a.Original.Fixity.Result != "ok" || a.Thumbnail.Fixity != nil {
+	if a.Original.Fixity == nil || a.Original.Fixity.Result != "ok" || a.Original.Fixity.CheckedAt.Before(before) || a.Thumbnail.Fixity != nil {
 		t.Errorf("fixity: original %+v, thumbnail %+v", a.Original.Fixity, a.Thumbnail.Fixity)
 	}
 }
@@ -738,7 +872,6 @@ func TestDetailFixity(t *testing.T) {
 func TestIndexIncremental(t *testing.T) {
 	d := newDevice(t)
 	ctx := context.Background()
-	p := d.Project
 	att := func(i int) []project.Attachment {
 		c := mustSum(t, strings.NewReader(fmt.Sprint("blob", i)))
 		return []project.Attachment{{Kind: project.AttachPhoto, MediaType: "image/png", Name: fmt.Sprint(i, ".png"),
@@ -753,11 +886,8 @@ func TestIndexIncremental(t *testing.T) {
 		}
 		obs = append(obs, o)
 	}
-	recs, err := p.AddObservations(ctx, obs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{Project: p, Store: d.Store})
+	d, recs := addMany(t, d, obs)
+	s, err := New(Config{Node: d})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -767,7 +897,7 @@ func TestIndexIncremental(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fresh, _ := New(Config{Project: p, Store: d.Store})
+		fresh, _ := New(Config{Node: d})
 		want, err := fresh.index(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -790,22 +920,18 @@ func TestIndexIncremental(t *testing.T) {
 	}
 	check("first")
 	// New observations, one with the same time as others.
-	if _, err := p.AddObservation(ctx, project.Observation{Created: base, Attachments: att(100)}); err != nil {
+	if _, err := d.AddObservation(ctx, project.Observation{Created: base, Attachments: att(100)}); err != nil {
 		t.Fatal(err)
 	}
 	check("added")
 	// A position set, another removed, one deleted.
-	o := *recs[1].Observation
-	o.Position = &project.Position{Lat: 5, Lon: 5}
-	if _, err := p.UpdateObservation(ctx, o); err != nil {
+	if _, err := d.Edit(ctx, recs[1].Observation.ID, node.Edit{Position: &project.Position{Lat: 5, Lon: 5}}); err != nil {
 		t.Fatal(err)
 	}
-	o = *recs[3].Observation
-	o.Position = nil
-	if _, err := p.UpdateObservation(ctx, o); err != nil {
+	if _, err := d.Edit(ctx, recs[3].Observation.ID, node.Edit{RemovePosition: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.DeleteObservation(ctx, recs[4].Observation.ID); err != nil {
+	if _, err := d.Delete(ctx, recs[4].Observation.ID); err != nil {
 		t.Fatal(err)
 	}
 	check("updated and deleted")
@@ -816,7 +942,7 @@ func TestIndexIncremental(t *testing.T) {
 func TestSyncViewOffline(t *testing.T) {
 	d := newDevice(t)
 	importPhoto(t, d, photo(t, t.TempDir(), "a.jpg", 1, nil))
-	_, c := serve(t, Config{Project: d.Project, Store: d.Store})
+	_, c := serve(t, Config{Node: d})
 	var st struct {
 		Running bool
 		Classes map[string]struct{ FilesDone, FilesWanted int }
@@ -831,7 +957,7 @@ func TestSyncViewOffline(t *testing.T) {
 // downloading Leaflet again.
 func TestStaticETag(t *testing.T) {
 	d := newDevice(t)
-	_, c := serve(t, Config{Project: d.Project})
+	_, c := serve(t, Config{Node: d})
 	for _, p := range []string{"/", "/static/app.js", "/static/vendor/leaflet/dist/leaflet.js", "/static/vendor/leaflet/dist/leaflet.css"} {
 		r := c.get(t, p)
 		status(t, r)
@@ -853,10 +979,10 @@ func TestStaticETag(t *testing.T) {
 // Beside a process that holds the store: blobs read, uploads refused with
 // the reason, and records that process stores reach the page.
 func TestReadOnly(t *testing.T) {
-	d := newDevice(t)
-	rec := importPhoto(t, d, photo(t, t.TempDir(), "a.jpg", 1, nil))
-	r := disk.OpenReader(device.BlobDir(d.Dir), d.DB)
-	_, c := serve(t, Config{Project: d.Project, Store: r, ReadOnly: "serve holds it; use serve --ui"})
+	holder := newDevice(t) // 'fieldsync serve', holding the store
+	rec := importPhoto(t, holder, photo(t, t.TempDir(), "a.jpg", 1, nil))
+	d := beside(t, holder) // 'fieldsync ui' beside it
+	_, c := serve(t, Config{Node: d})
 	var sess struct {
 		Device struct {
 			CanWrite bool
@@ -869,6 +995,11 @@ func TestReadOnly(t *testing.T) {
 	}
 	if got := status(t, c.get(t, "/api/blobs/"+rec.Observation.Attachments[0].Thumbnail.CID.String())); got != 200 {
 		t.Errorf("blob through a Reader: %d", got)
+	}
+	var p obsPage
+	c.getJSON(t, "/api/observations", 200, &p)
+	if len(p.Items) != 1 || p.Items[0].Attachments[0].Thumbnail == nil || p.Items[0].Attachments[0].Thumbnail.State != "present" {
+		t.Errorf("observations beside serve: %+v", p.Items)
 	}
 	jpg, _ := os.ReadFile(photo(t, t.TempDir(), "b.jpg", 2, nil))
 	code, out := c.upload(t, nil, map[string][]byte{"b.jpg": jpg})
@@ -889,7 +1020,7 @@ func TestReadOnly(t *testing.T) {
 	}()
 	time.Sleep(200 * time.Millisecond)
 	// The other process stores a record: the page hears of it by polling.
-	r2, err := d.Project.AddObservation(context.Background(), project.Observation{Attachments: rec.Observation.Attachments})
+	r2, err := holder.AddObservation(context.Background(), project.Observation{Attachments: rec.Observation.Attachments})
 	if err != nil {
 		t.Fatal(err)
 	}

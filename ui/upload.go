@@ -14,8 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/fieldsync/fieldsync/blob"
-	"github.com/fieldsync/fieldsync/ingest"
+	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/fieldsync/fieldsync/thumbs"
 )
@@ -64,9 +63,7 @@ func (up *upload) tagList() []string {
 // and checked before anything is stored: a file that is not a photo, a
 // form over the size cap or a bad field stores nothing.
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
-	p := s.cfg.Project
-	recv, code, why := s.writable()
-	if recv == nil {
+	if code, why := s.writable(); why != "" {
 		httpError(w, code, "%s", why)
 		return
 	}
@@ -85,16 +82,16 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "read upload: %v", err)
 		return
 	}
-	opts := ingest.Options{Store: recv, Thumbs: s.cfg.Thumbs, Tags: up.tagList(), Notes: up.notes}
+	opts := node.ImportOptions{Tags: up.tagList(), Notes: up.notes}
 	if up.lat != "" || up.lon != "" {
 		pos, err := parsePosition(up.lat, up.lon)
 		if err != nil {
 			httpError(w, http.StatusBadRequest, "%v", err)
 			return
 		}
-		opts.Position, opts.ForcePosition = pos, true
+		opts.Position = pos
 	}
-	rec, err := ingest.Files(r.Context(), p, up.paths, opts)
+	rec, err := s.cfg.Node.Add(r.Context(), up.paths, opts)
 	if err != nil {
 		code := http.StatusInternalServerError
 		if errors.Is(err, project.ErrMalformed) {
@@ -103,30 +100,22 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		httpError(w, code, "%v", err)
 		return
 	}
-	if s.cfg.Sync != nil {
-		s.cfg.Sync.Notify()
-	}
 	s.recordsChanged()
 	st := &project.ObservationState{Observation: *rec.Observation, Head: rec.CID, Author: rec.Author, Heads: 1}
-	writeJSON(w, http.StatusCreated, map[string]any{"observation": s.obsJSON(r.Context(), st, false)})
+	writeJSON(w, http.StatusCreated, map[string]any{"observation": s.cfg.Node.View(r.Context(), st, false)})
 }
 
-// writable returns the store to import uploads into, or, when this device
-// may not add observations from the browser, nil with the HTTP status and
-// the reason: its role (403), or a store this process may not write (503:
-// another process holds it, or none is open).
-func (s *Server) writable() (blob.Receiver, int, string) {
-	p := s.cfg.Project
-	if role := p.RoleOf(p.Self().PeerID()); !role.CanWrite() {
-		return nil, http.StatusForbidden, fmt.Sprintf("this device may not add observations (its role is %s)", role)
+// writable says whether this device may add observations from the
+// browser: "" if so, else the HTTP status and the reason: its role (403),
+// or a store this process may not write (503: another process holds it).
+func (s *Server) writable() (int, string) {
+	if info, _ := s.cfg.Node.Project(); !info.Role.CanWrite() {
+		return http.StatusForbidden, fmt.Sprintf("this device may not add observations (its role is %s)", info.Role)
 	}
-	if s.cfg.ReadOnly != "" {
-		return nil, http.StatusServiceUnavailable, s.cfg.ReadOnly
+	if errors.Is(s.cfg.Node.Writable(), node.ErrBusy) {
+		return http.StatusServiceUnavailable, "another fieldsync process (serve?) holds this data directory, so this web app only reads it; to add observations from the browser, stop it and run 'fieldsync serve --ui'"
 	}
-	if r, ok := s.cfg.Store.(blob.Receiver); ok {
-		return r, 0, ""
-	}
-	return nil, http.StatusServiceUnavailable, "the blob store is not open for writing in this process"
+	return 0, ""
 }
 
 func parsePosition(lat, lon string) (*project.Position, error) {
@@ -150,7 +139,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (*upload, er
 	if err != nil {
 		return nil, refuse(http.StatusBadRequest, "want a multipart form: %v", err)
 	}
-	dir, err := os.MkdirTemp(s.cfg.TempDir, "upload-*")
+	dir, err := os.MkdirTemp(s.cfg.Node.TempDir(), "upload-*")
 	if err != nil {
 		return nil, fmt.Errorf("spool upload: %w", err)
 	}

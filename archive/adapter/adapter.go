@@ -18,12 +18,12 @@ package adapter
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/fieldsync/fieldsync/archive"
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/project"
+	"github.com/fieldsync/fieldsync/view"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -158,32 +158,13 @@ func (a *Project) CheckMember(ctx context.Context, id peer.ID) error {
 
 // Observations implements archive.Observations: the current state of every
 // observation that is not deleted.
-func (a *Project) Observations(ctx context.Context, fn func(archive.Observation) error) error {
+func (a *Project) Observations(ctx context.Context, fn func(view.Observation) error) error {
 	obs, err := a.p.Observations(ctx, project.ObservationQuery{})
 	if err != nil {
 		return err
 	}
-	for _, o := range obs {
-		ao := archive.Observation{ID: o.ID, Record: o.Head, Author: o.Author, Created: o.Created, Updated: o.Updated,
-			Tags: slices.Clone(o.Tags), Notes: o.Notes}
-		if o.Position != nil {
-			ao.Position = &archive.Position{Lat: o.Position.Lat, Lon: o.Position.Lon, Accuracy: o.Position.Accuracy}
-		}
-		for _, at := range o.Attachments {
-			if at.Original == nil {
-				continue
-			}
-			aa := archive.Attachment{Name: at.Name, Kind: string(at.Kind), MediaType: at.MediaType,
-				Original: archive.Variant{CID: at.Original.CID, Size: at.Original.Size}}
-			if at.Preview != nil {
-				aa.Preview = &archive.Variant{CID: at.Preview.CID, Size: at.Preview.Size}
-			}
-			if at.Thumbnail != nil {
-				aa.Thumbnail = &archive.Variant{CID: at.Thumbnail.CID, Size: at.Thumbnail.Size}
-			}
-			ao.Attach = append(ao.Attach, aa)
-		}
-		if err := fn(ao); err != nil {
+	for i := range obs {
+		if err := fn(obs[i].JSON()); err != nil {
 			return err
 		}
 	}

@@ -31,9 +31,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/blob/disk"
 	"github.com/fieldsync/fieldsync/chunk"
-	"github.com/fieldsync/fieldsync/internal/device"
+	fsdb "github.com/fieldsync/fieldsync/internal/db"
 	"github.com/fieldsync/fieldsync/internal/synth"
+	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/ipfs/go-cid"
 	_ "modernc.org/sqlite"
@@ -257,6 +259,11 @@ func TestBrowserApp(t *testing.T) {
 	// An observation's page.
 	b.js(t, `document.querySelector('#gallery .card a, #gallery .card').click()`)
 	b.waitJS(t, "the observation page", `location.hash.startsWith('#/obs/') && document.body.innerText.includes('bafk')`, 10*time.Second)
+	// Its history names each version by its record's CID (dag-cbor: bafy…),
+	// its variants table gives each variant's state.
+	b.waitJS(t, "the history", `(() => { const rows = [...document.querySelectorAll('#obs table.history tbody tr')];
+			return rows.length >= 1 && rows.every(r => (r.lastElementChild.title || '').startsWith('bafy')) })()`, 10*time.Second)
+	b.waitJS(t, "the variants' states", `[...document.querySelectorAll('#obs table.variants td.state')].some(td => td.textContent === 'present')`, 10*time.Second)
 	b.screenshot(t, "ui-observation")
 
 	// A second device joins and syncs into the served one: its
@@ -374,23 +381,46 @@ func writePhotosPlaced(n int) int { return n - n/4 }
 
 // generate writes a project of n observations into a new data directory:
 // positions spread over a region that takes in a coast, 200 distinct thumbnails and previews
-// (present), originals not on this device.
+// (present), originals not on this device. The node makes the device and
+// its project; the blobs and the observations (a thousand to a
+// transaction) go in through the data directory's store and project,
+// which the node does not expose, with the node closed.
 func generate(t *testing.T, dir string, n int) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := device.Init(ctx, dir)
+	nd, err := node.Init(ctx, dir, node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nd.CreateProject(ctx, "Ten thousand"); err != nil {
+		nd.Close()
+		t.Fatal(err)
+	}
+	if err := nd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	self, err := project.LoadOrCreateIdentity(filepath.Join(dir, "key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := fsdb.Open(filepath.Join(dir, "fieldsync.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	p, err := d.CreateProject(ctx, "Ten thousand")
+	store, err := disk.Open(ctx, dir, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	p, err := project.Open(ctx, d, self)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const distinct = 200
 	thumbsInfo := make([]blob.Info, distinct)
 	for i := range distinct {
-		in, err := d.Store.Put(ctx, strings.NewReader(string(synth.JPEG(400, 300, uint64(i), 75, synth.Meta{}))), blob.Meta{MediaType: "image/jpeg"})
+		in, err := store.Put(ctx, strings.NewReader(string(synth.JPEG(400, 300, uint64(i), 75, synth.Meta{}))), blob.Meta{MediaType: "image/jpeg"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,7 +6,7 @@ import (
 	"math"
 	"os"
 
-	"github.com/fieldsync/fieldsync/ingest"
+	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/project"
 )
 
@@ -82,12 +82,12 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 			return usagef("%s is a directory (use 'fieldsync import %s')", f, f)
 		}
 	}
-	d, p, err := openProject(ctx, *data, false)
+	n, err := openNode(ctx, *data, false, true, node.Options{})
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	r, err := ingest.Files(ctx, p, files, ingest.Options{Store: d.Store, Tags: tags, Notes: *note, Position: pos, ForcePosition: pos != nil})
+	defer n.Close()
+	r, err := n.Add(ctx, files, node.ImportOptions{Tags: tags, Notes: *note, Position: pos})
 	if err != nil {
 		return err
 	}

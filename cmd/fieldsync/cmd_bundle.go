@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/fieldsync/fieldsync/archive"
-	"github.com/fieldsync/fieldsync/archive/adapter"
+	"github.com/fieldsync/fieldsync/node"
 )
 
 var bundleCmd = &command{
@@ -80,19 +80,15 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 	if sub == "export" && (*forState == "") == !*all {
 		return usagef("bundle export: give exactly one of --for STATE or --all")
 	}
-	d, p, err := openProject(ctx, *data, false)
+	n, err := openNode(ctx, *data, false, true, node.Options{})
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	src := adapter.New(p)
+	defer n.Close()
 	switch sub {
 	case "state":
-		st, err := src.State(ctx, d.Store)
+		st, err := n.BundleState(ctx)
 		if err != nil {
-			return err
-		}
-		if err := st.Sign(d.Self.PrivKey()); err != nil {
 			return err
 		}
 		b, err := st.MarshalBinary()
@@ -106,21 +102,17 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 			rest[0], len(st.Vector), len(st.Blobs()), rest[0])
 		return nil
 	case "export":
-		opts := archive.ExportOptions{Key: d.Self.PrivKey(), MaxBytes: *maxSize}
-		var rep *archive.ExportReport
-		if *all {
-			rep, err = archive.ExportAll(ctx, archive.FileParts(rest[0]), src, d.Store, opts)
-		} else {
-			b, rerr := os.ReadFile(*forState)
-			if rerr != nil {
-				return rerr
+		var st *archive.State
+		if !*all {
+			b, err := os.ReadFile(*forState)
+			if err != nil {
+				return err
 			}
-			st, perr := archive.ParseState(b)
-			if perr != nil {
-				return fmt.Errorf("%s: %w", *forState, perr)
+			if st, err = archive.ParseState(b); err != nil {
+				return fmt.Errorf("%s: %w", *forState, err)
 			}
-			rep, err = archive.ExportFor(ctx, archive.FileParts(rest[0]), st, src, d.Store, opts)
 		}
+		rep, err := n.ExportBundle(ctx, rest[0], st, *maxSize)
 		if err != nil {
 			return fmt.Errorf("bundle export: %w", err)
 		}
@@ -137,12 +129,7 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 	// import
 	problems := 0
 	for _, path := range rest {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		rep, err := archive.ImportBundle(ctx, f, src, d.Store, archive.ImportOptions{TempDir: d.Dir})
-		f.Close()
+		rep, err := n.ImportBundle(ctx, path)
 		if err != nil {
 			return fmt.Errorf("bundle import %s: %w", path, err)
 		}

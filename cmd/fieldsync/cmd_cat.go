@@ -8,7 +8,7 @@ import (
 	"io"
 	"io/fs"
 
-	"github.com/fieldsync/fieldsync/internal/device"
+	"github.com/fieldsync/fieldsync/node"
 	"github.com/ipfs/go-cid"
 )
 
@@ -50,17 +50,13 @@ func runCat(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("%q is not a CID: %v", rest[0], err)
 	}
-	d, err := device.OpenShared(ctx, *data)
+	n, err := openNode(ctx, *data, true, false, node.Options{})
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer n.Close()
 	if c.Prefix().Codec == cid.DagCBOR {
-		p, err := d.NeedProject()
-		if err != nil {
-			return err
-		}
-		r, err := p.Record(ctx, c)
+		r, err := n.Record(ctx, c)
 		if err != nil {
 			return fmt.Errorf("record %s: %w", c, err)
 		}
@@ -68,10 +64,7 @@ func runCat(ctx context.Context, e *env, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	if err := d.NeedStore(); err != nil {
-		return err
-	}
-	rc, err := d.Store.Fetch(ctx, c)
+	rc, err := n.OpenBlob(ctx, c)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("blob %s is not (completely) on this device: run 'fieldsync sync', or check 'fieldsync status'", c)

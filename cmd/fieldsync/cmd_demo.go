@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -11,10 +12,8 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
-	"github.com/fieldsync/fieldsync/ingest"
-	"github.com/fieldsync/fieldsync/internal/device"
 	"github.com/fieldsync/fieldsync/internal/synth"
-	"github.com/fieldsync/fieldsync/project"
+	"github.com/fieldsync/fieldsync/node"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -86,21 +85,21 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err := makeSamplePhotos(ctx, photos, *nPhotos, *mp); err != nil {
 		return fmt.Errorf("make sample photos: %w", err)
 	}
-	laptop, err := device.Init(ctx, filepath.Join(*dir, "laptop"))
+	laptop, err := node.Init(ctx, filepath.Join(*dir, "laptop"), node.Options{})
 	if err != nil {
 		return err
 	}
 	defer laptop.Close()
 	p, err := laptop.CreateProject(ctx, "Demo: river survey")
-	if err != nil {
-		if laptop.Project == nil {
-			return err
-		}
-		p = laptop.Project // an earlier demo in the same --dir
+	if errors.Is(err, node.ErrHasProject) {
+		p, err = laptop.Project() // an earlier demo in the same --dir
 	}
-	say("== 2. laptop %s creates project %q\n   %s", shortID(laptop.Self.PeerID().String()), p.Name(), p.ID())
+	if err != nil {
+		return err
+	}
+	say("== 2. laptop %s creates project %q\n   %s", shortID(laptop.ID().String()), p.Name, p.ID)
 	t0 := time.Now()
-	rep, err := ingest.Dir(ctx, p, photos, ingest.Options{Store: laptop.Store}, func(pr ingest.Progress) {
+	rep, err := laptop.Import(ctx, photos, node.ImportOptions{}, func(pr node.ImportProgress) {
 		if !*asJSON && isTerminal(e.stdout) {
 			fmt.Fprintf(e.stdout, "\r   import %s %d/%d", bar(int64(pr.Done), int64(pr.Total), 24), pr.Done, pr.Total)
 		}
@@ -114,64 +113,46 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	say("   imported %d observations (original + preview + thumbnail each) in %s", len(rep.Records), time.Since(t0).Round(time.Millisecond))
 
 	// 2. The laptop serves and invites.
-	na, err := laptop.Node(ctx, device.NodeOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}})
+	if err := laptop.Start(ctx, node.NetOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}}); err != nil {
+		return err
+	}
+	inv, err := laptop.Invite(ctx, node.InviteOptions{TTL: time.Hour})
 	if err != nil {
 		return err
 	}
-	defer na.Close()
-	if err := na.Start(ctx); err != nil {
-		return err
-	}
-	code, err := p.Invite(ctx, project.InviteOptions{TTL: time.Hour, Addrs: na.Host().Addrs()})
-	if err != nil {
-		return err
-	}
-	say("== 3. laptop serves on %v and makes a one-time invite:\n   %s", na.Host().Addrs(), code.String())
+	say("== 3. laptop serves on %v and makes a one-time invite:\n   %s", laptop.Addrs(), inv.Code)
 
 	// 3. The phone joins and syncs.
-	phone, err := device.Init(ctx, filepath.Join(*dir, "phone"))
+	phone, err := node.Init(ctx, filepath.Join(*dir, "phone"), node.Options{})
 	if err != nil {
 		return err
 	}
 	defer phone.Close()
-	parsed, err := project.ParseInviteCode(code.String())
+	info, err := phone.Join(ctx, inv.Code, node.JoinOptions{})
 	if err != nil {
-		return err
-	}
-	if _, err := phone.Join(ctx, parsed, nil); err != nil {
 		return fmt.Errorf("phone join: %w", err)
 	}
-	say("== 4. phone %s joins as %s, then syncs", shortID(phone.Self.PeerID().String()), phone.Project.RoleOf(phone.Self.PeerID()))
-	nb, err := phone.Node(ctx, device.NodeOptions{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	if err := nb.Start(ctx); err != nil {
-		return err
-	}
-	if err := nb.Connect(ctx, peer.AddrInfo{ID: na.ID(), Addrs: na.Host().Addrs()}); err != nil {
-		return fmt.Errorf("phone connect: %w", err)
-	}
+	say("== 4. phone %s joins as %s, then syncs", shortID(phone.ID().String()), info.Role)
 	view := newProgressView(e.stdout, *asJSON)
 	view.interval = 200 * time.Millisecond
 	vctx, stopView := context.WithCancel(ctx)
-	go view.run(vctx, nb.Progress)
+	go view.run(vctx, phone.Progress)
 	t1 := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	err = nb.Sync(sctx)
+	res, err := phone.Sync(sctx, node.SyncOptions{NetOptions: node.NetOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+		Peers: []peer.AddrInfo{{ID: laptop.ID(), Addrs: laptop.Addrs()}}}})
 	cancel()
 	stopView()
-	snap := nb.Progress()
-	view.draw(snap, true)
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
+	snap := res.Progress
+	view.draw(snap, true)
 	say("   synced %d records and %s of blobs in %s", snap.RecordsApplied, humanBytes(snap.BytesReceived), time.Since(t1).Round(time.Millisecond))
 
 	// 4. The phone verifies everything it holds.
 	ok, bad := 0, 0
-	err = phone.Store.VerifyAll(ctx, func(r blob.FixityReport) error {
+	err = phone.Verify(ctx, node.VerifyOptions{}, func(r blob.FixityReport) error {
 		if r.OK() {
 			ok++
 		} else {
@@ -183,11 +164,11 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	say("== 5. phone re-hashes every blob against its CID: %d intact, %d bad", ok, bad)
-	if bad > 0 || !snap.Complete {
+	if bad > 0 || !res.Complete {
 		return fmt.Errorf("the phone did not end complete and verified")
 	}
 	say("done in %s. Look around:\n   fieldsync ls --data %s\n   fieldsync status --data %s\n   fieldsync ui --data %s    (the web app: map, gallery; open the URL it prints)",
-		time.Since(start).Round(time.Millisecond), phone.Dir, phone.Dir, phone.Dir)
+		time.Since(start).Round(time.Millisecond), phone.Dir(), phone.Dir(), phone.Dir())
 	return nil
 }
 

@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/fieldsync/fieldsync/archive"
-	"github.com/fieldsync/fieldsync/archive/adapter"
+	"github.com/fieldsync/fieldsync/node"
 )
 
 var exportCmd = &command{
@@ -82,14 +82,13 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, p, err := openProject(ctx, *data, false)
+	n, err := openNode(ctx, *data, false, true, node.Options{})
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	src := adapter.New(p)
+	defer n.Close()
 	if *carPath != "" {
-		rep, err := archive.ExportFile(ctx, *carPath, src, d.Store, archive.ExportOptions{Classes: cs, Key: d.Self.PrivKey()})
+		rep, err := n.ExportCAR(ctx, *carPath, cs)
 		if err != nil {
 			return fmt.Errorf("export %s: %w", *carPath, err)
 		}
@@ -103,7 +102,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	rep, err := archive.ExportBag(ctx, *bagDir, src, d.Store, archive.BagOptions{AllowMissing: *allowMissing})
+	rep, err := n.ExportBag(ctx, *bagDir, archive.BagOptions{AllowMissing: *allowMissing})
 	if errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("export %s: it already exists; a bag is written into a new directory, so give a path that does not exist yet", *bagDir)
 	}

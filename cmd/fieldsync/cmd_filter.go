@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/fieldsync/fieldsync/node"
 )
 
 var filterCmd = &command{
@@ -48,11 +50,11 @@ func runFilter(ctx context.Context, e *env, args []string) error {
 	if len(rest) > 1 {
 		return usagef("want at most one filter")
 	}
-	d, p, err := openProject(ctx, *data, true)
+	n, err := openNode(ctx, *data, true, true, node.Options{})
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer n.Close()
 	if len(rest) == 1 {
 		if (*variants != "" || *kinds != "") && rest[0] != "custom" {
 			return usagef("--variants and --kinds go with 'custom'")
@@ -61,11 +63,11 @@ func runFilter(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := p.SetFilter(ctx, d.Self.PeerID(), f); err != nil {
+		if err := n.SetFilter(ctx, f); err != nil {
 			return err
 		}
 	}
-	f, err := p.FilterOf(ctx, d.Self.PeerID())
+	f, err := n.Filter(ctx)
 	if err != nil {
 		return err
 	}

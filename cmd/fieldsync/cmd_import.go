@@ -7,9 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fieldsync/fieldsync/archive"
-	"github.com/fieldsync/fieldsync/archive/adapter"
-	"github.com/fieldsync/fieldsync/ingest"
+	"github.com/fieldsync/fieldsync/node"
 )
 
 var importCmd = &command{
@@ -85,15 +83,15 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	if !st.IsDir() {
 		return usagef("%s is not a directory (use 'fieldsync add %s' for a single file)", dir, dir)
 	}
-	d, p, err := openProject(ctx, *data, false)
+	n, err := openNode(ctx, *data, false, true, node.Options{})
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer n.Close()
 	tty := isTerminal(e.stderr) && !*asJSON
 	start := time.Now()
 	lastPrint := time.Time{}
-	progress := func(pr ingest.Progress) {
+	progress := func(pr node.ImportProgress) {
 		if *asJSON {
 			return
 		}
@@ -120,7 +118,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintln(e.stderr, line)
 		}
 	}
-	rep, err := ingest.Dir(ctx, p, dir, ingest.Options{Store: d.Store, Tags: tags, Notes: *note}, progress)
+	rep, err := n.Import(ctx, dir, node.ImportOptions{Tags: tags, Notes: *note}, progress)
 	if rep == nil {
 		return fmt.Errorf("import %s: %w", dir, err)
 	}
@@ -173,22 +171,17 @@ func trimPkg(err error) string {
 }
 
 func importCAR(ctx context.Context, e *env, data, path string, asJSON bool) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	defer f.Close()
-	d, p, err := openProject(ctx, data, false)
+	n, err := openNode(ctx, data, false, true, node.Options{})
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	rep, err := archive.Import(ctx, f, adapter.New(p), d.Store, archive.ImportOptions{TempDir: d.Dir})
+	defer n.Close()
+	rep, err := n.ImportCAR(ctx, path)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", path, err)
 	}
-	if n := printImportReport(e.stdout, path, rep, asJSON); n > 0 {
-		return &exitError{code: exitSkipped, err: fmt.Errorf("%d problems (listed above)", n)}
+	if k := printImportReport(e.stdout, path, rep, asJSON); k > 0 {
+		return &exitError{code: exitSkipped, err: fmt.Errorf("%d problems (listed above)", k)}
 	}
 	return nil
 }

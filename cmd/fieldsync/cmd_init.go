@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/fieldsync/fieldsync/internal/device"
+	"github.com/fieldsync/fieldsync/node"
 )
 
 var initCmd = &command{
@@ -47,26 +47,27 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	if len(rest) > 0 {
 		return usagef("unexpected argument %q (a project name goes after --project)", rest[0])
 	}
-	d, err := device.Init(ctx, *data)
+	n, err := node.Init(ctx, *data, node.Options{})
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer n.Close()
 	if *name != "" {
-		if _, err := d.CreateProject(ctx, *name); err != nil {
+		if _, err := n.CreateProject(ctx, *name); err != nil {
 			return err
 		}
 	}
-	out := map[string]string{"dir": d.Dir, "peer": d.Self.PeerID().String()}
-	if d.Project != nil {
-		out["project"] = d.Project.ID().String()
-		out["name"] = d.Project.Name()
+	out := map[string]string{"dir": n.Dir(), "peer": n.ID().String()}
+	info, perr := n.Project()
+	if perr == nil {
+		out["project"] = info.ID
+		out["name"] = info.Name
 	}
 	if *asJSON {
 		return writeJSON(e.stdout, out)
 	}
 	fmt.Fprintf(e.stdout, "device   %s\ndata     %s\n", out["peer"], out["dir"])
-	if d.Project != nil {
+	if perr == nil {
 		fmt.Fprintf(e.stdout, "project  %s (%s)\n", out["name"], out["project"])
 		fmt.Fprintln(e.stdout, "next: add photos with 'fieldsync import DIR', then 'fieldsync serve --invite' to let another device join")
 	} else {

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/project"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -81,11 +79,6 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 	if *ttl <= 0 {
 		return usagef("--ttl must be positive")
 	}
-	d, p, err := openProject(ctx, *data, true)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
 	var mas []ma.Multiaddr
 	for _, s := range addrs {
 		a, err := ma.NewMultiaddr(s)
@@ -94,22 +87,16 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 		}
 		mas = append(mas, a)
 	}
-	if len(mas) == 0 {
-		st, err := readServeState(d.Dir)
-		if err != nil {
-			return fmt.Errorf("no address to put in the invite: start 'fieldsync serve' on this data directory first (or use 'fieldsync serve --invite'), or give --addr")
-		}
-		for _, s := range st.Addrs {
-			if a, err := ma.NewMultiaddr(s); err == nil {
-				mas = append(mas, a)
-			}
-		}
-	}
-	code, err := p.Invite(ctx, project.InviteOptions{Role: r, TTL: *ttl, Addrs: stripP2P(mas)})
+	n, err := openNode(ctx, *data, true, true, node.Options{})
 	if err != nil {
 		return err
 	}
-	return printInvite(e.stdout, code, !*noQR, *asJSON)
+	defer n.Close()
+	inv, err := n.Invite(ctx, node.InviteOptions{Role: r, TTL: *ttl, Addrs: mas})
+	if err != nil {
+		return err
+	}
+	return printInvite(e.stdout, inv, !*noQR, *asJSON)
 }
 
 func parseRole(s string) (project.Role, error) {
@@ -122,62 +109,20 @@ func parseRole(s string) (project.Role, error) {
 	return "", usagef("--role %q: want member or coordinator", s)
 }
 
-// stripP2P removes a trailing /p2p/ID from addresses (the code carries the
-// peer ID once).
-func stripP2P(in []ma.Multiaddr) []ma.Multiaddr {
-	out := make([]ma.Multiaddr, 0, len(in))
-	for _, a := range in {
-		if rest, last := ma.SplitLast(a); last != nil && last.Protocol().Code == ma.P_P2P {
-			a = rest
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
-func printInvite(w io.Writer, code *project.InviteCode, qr, asJSON bool) error {
+func printInvite(w io.Writer, inv *node.Invite, qr, asJSON bool) error {
 	if asJSON {
 		return writeJSON(w, map[string]any{
-			"code": code.String(), "project": code.Project.String(),
-			"role": string(code.Role), "expires": code.Expires.UTC().Format(time.RFC3339),
+			"code": inv.Code, "project": inv.Project,
+			"role": string(inv.Role), "expires": inv.Expires.UTC().Format(time.RFC3339),
 		})
 	}
 	if qr {
-		q, err := qrText(code.String())
-		if err == nil {
+		if q, err := qrText(inv.Code); err == nil {
 			fmt.Fprintln(w, q)
 		}
 	}
 	fmt.Fprintf(w, "invite code (one-time, %s, valid until %s):\n\n  %s\n\n",
-		code.Role, code.Expires.Local().Format("2006-01-02 15:04"), code.String())
+		inv.Role, inv.Expires.Local().Format("2006-01-02 15:04"), inv.Code)
 	fmt.Fprintln(w, "on the other device:  fieldsync join CODE   (while this device runs 'fieldsync serve')")
 	return nil
-}
-
-// serveState is what a running 'fieldsync serve' writes to serve.json in
-// its data directory, so that invite and status know its addresses.
-type serveState struct {
-	PID     int       `json:"pid"`
-	Peer    string    `json:"peer"`
-	Addrs   []string  `json:"addrs"`
-	Started time.Time `json:"started"`
-}
-
-func serveStatePath(dir string) string { return filepath.Join(dir, "serve.json") }
-
-// readServeState returns the state of the serve process running on dir,
-// or an error if none is running.
-func readServeState(dir string) (*serveState, error) {
-	b, err := os.ReadFile(serveStatePath(dir))
-	if err != nil {
-		return nil, err
-	}
-	var st serveState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, err
-	}
-	if st.PID <= 0 || !processAlive(st.PID) {
-		return nil, fmt.Errorf("serve is not running")
-	}
-	return &st, nil
 }

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/fieldsync/fieldsync/internal/device"
+	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/project"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 var joinCmd = &command{
@@ -58,31 +57,27 @@ func runJoin(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	code, err := project.ParseInviteCode(strings.Join(rest, ""))
-	if err != nil {
-		return fmt.Errorf("%w (check the code for typos, or ask for a new one)", err)
-	}
-	d, err := device.Init(ctx, *data)
+	code := strings.Join(rest, "")
+	inv, err := node.ParseInvite(code)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	n, err := node.Init(ctx, *data, node.Options{})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
 	if !*asJSON {
-		fmt.Fprintf(e.stderr, "contacting %s ...\n", code.Inviter)
+		fmt.Fprintf(e.stderr, "contacting the inviting device for project %s ...\n", inv.Project)
 	}
-	p, err := d.Join(ctx, code, nil)
+	info, err := n.Join(ctx, code, node.JoinOptions{Filter: f})
 	if err != nil {
 		return err
 	}
-	if err := p.SetFilter(ctx, d.Self.PeerID(), f); err != nil {
-		return err
-	}
-	_ = device.RememberPeers(d.Dir, peer.AddrInfo{ID: code.Inviter, Addrs: code.Addrs})
-	role := p.RoleOf(d.Self.PeerID())
 	if *asJSON {
-		return writeJSON(e.stdout, map[string]string{"project": p.ID().String(), "name": p.Name(), "role": string(role), "peer": d.Self.PeerID().String()})
+		return writeJSON(e.stdout, map[string]string{"project": info.ID, "name": info.Name, "role": string(info.Role), "peer": n.ID().String()})
 	}
-	fmt.Fprintf(e.stdout, "joined %q (%s) as %s\nnext: fieldsync sync\n", p.Name(), p.ID(), role)
+	fmt.Fprintf(e.stdout, "joined %q (%s) as %s\nnext: fieldsync sync\n", info.Name, info.ID, info.Role)
 	return nil
 }
 

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
-	"github.com/fieldsync/fieldsync/project"
+	"github.com/fieldsync/fieldsync/node"
 )
 
 var serveCmd = &command{
@@ -63,7 +61,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := nf.check(); err != nil {
+	nopts, err := nf.options()
+	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
@@ -78,65 +77,69 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, p, err := openProject(ctx, *data, false)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	n, _, err := startNode(ctx, d, nf, e.stderr, false)
+	n, err := openNode(ctx, *data, false, true, node.Options{Logger: nf.logger(e.stderr)})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-	events := n.Events()
-	var uiURL string
-	if *withUI {
-		srv, urls, stop, err := startUI(ctx, e, d, n, uf, *nf.verbose, *asJSON)
-		if err != nil {
-			return err
+	info, _ := n.Project()
+	sub := n.Subscribe()
+	defer sub.Close()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var ready error
+	var stopUI func()
+	defer func() {
+		if stopUI != nil {
+			stopUI()
 		}
-		defer stop()
-		uiURL = urls[0]
-		events = teeEvents(ctx, events, srv)
+	}()
+	fail := func(err error) { ready = err; cancel() }
+	err = n.Serve(sctx, node.ServeOptions{NetOptions: nopts, Ready: func(st node.ServeInfo) {
+		var uiURL string
+		if *withUI {
+			urls, stop, err := startUI(sctx, e, n, uf, *nf.verbose, *asJSON)
+			if err != nil {
+				fail(err)
+				return
+			}
+			stopUI, uiURL = stop, urls[0]
+		}
+		var inv *node.Invite
+		if *invite {
+			var err error
+			if inv, err = n.Invite(sctx, node.InviteOptions{Role: r, TTL: *ttl}); err != nil {
+				fail(err)
+				return
+			}
+		}
+		if *asJSON {
+			out := map[string]any{"peer": st.Peer, "addrs": st.Addrs, "project": info.ID}
+			if inv != nil {
+				out["invite"] = inv.Code
+			}
+			if uiURL != "" {
+				out["ui"] = uiURL
+			}
+			_ = writeJSON(e.stdout, out)
+		} else {
+			fmt.Fprintf(e.stdout, "serving %q (%s) as %s\n", info.Name, info.ID, st.Peer)
+			for _, a := range st.Addrs {
+				fmt.Fprintf(e.stdout, "  listening on %s\n", a)
+			}
+			if inv != nil {
+				_ = printInvite(e.stdout, inv, true, false)
+			}
+			fmt.Fprintln(e.stdout, "press Ctrl-C to stop")
+		}
+		go logEvents(sctx, e.stderr, sub, *nf.verbose)
+	}})
+	if err == nil {
+		err = ready
 	}
-
-	var addrs []string
-	for _, a := range n.Addrs() {
-		addrs = append(addrs, a.String())
+	if err != nil {
+		return err
 	}
-	st := serveState{PID: os.Getpid(), Peer: n.ID().String(), Addrs: addrs, Started: time.Now().UTC()}
-	if b, err := json.Marshal(st); err == nil {
-		_ = os.WriteFile(serveStatePath(d.Dir), b, 0o600)
-	}
-	defer os.Remove(serveStatePath(d.Dir))
-
-	var code *project.InviteCode
-	if *invite {
-		code, err = p.Invite(ctx, project.InviteOptions{Role: r, TTL: *ttl, Addrs: n.Host().Addrs()})
-		if err != nil {
-			return err
-		}
-	}
-	if *asJSON {
-		out := map[string]any{"peer": st.Peer, "addrs": addrs, "project": p.ID().String()}
-		if code != nil {
-			out["invite"] = code.String()
-		}
-		if uiURL != "" {
-			out["ui"] = uiURL
-		}
-		_ = writeJSON(e.stdout, out)
-	} else {
-		fmt.Fprintf(e.stdout, "serving %q (%s) as %s\n", p.Name(), p.ID(), n.ID())
-		for _, a := range addrs {
-			fmt.Fprintf(e.stdout, "  listening on %s\n", a)
-		}
-		if code != nil {
-			_ = printInvite(e.stdout, code, true, false)
-		}
-		fmt.Fprintln(e.stdout, "press Ctrl-C to stop")
-	}
-	logEvents(ctx, e.stderr, events, *nf.verbose)
 	fmt.Fprintln(e.stderr, "stopping; partial transfers are kept")
 	return nil
 }

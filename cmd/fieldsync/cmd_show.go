@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/fieldsync/fieldsync/node"
+	"github.com/fieldsync/fieldsync/view"
 )
 
 var showCmd = &command{
@@ -42,32 +46,30 @@ func runShow(ctx context.Context, e *env, args []string) error {
 	if len(rest) != 1 {
 		return usagef("want exactly one observation ID (see 'fieldsync ls')")
 	}
-	d, p, err := openProject(ctx, *data, true)
+	n, err := openNode(ctx, *data, true, true, node.Options{})
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	o, err := p.Observation(ctx, rest[0])
-	if err != nil {
-		return fmt.Errorf("%w (list them with 'fieldsync ls')", err)
+	defer n.Close()
+	o, err := n.Observation(ctx, rest[0])
+	if errors.Is(err, node.ErrNotFound) {
+		return fmt.Errorf("no observation %q on this device (list them with 'fieldsync ls')", rest[0])
 	}
-	hist, err := p.History(ctx, rest[0])
 	if err != nil {
 		return err
 	}
-	has := presence(ctx, d, false)
+	hist, err := n.History(ctx, rest[0])
+	if err != nil {
+		return err
+	}
 	if *asJSON {
-		var hj []map[string]any
+		hj := make([]view.Version, 0, len(hist))
 		for _, v := range hist {
-			links := []string{}
-			for _, l := range v.Links {
-				links = append(links, l.String())
-			}
-			hj = append(hj, map[string]any{"cid": v.CID.String(), "author": v.Author.String(), "seq": v.Seq,
-				"updated": v.Updated, "links": links, "counted": v.Counted, "head": v.Head, "winner": v.Winner, "deleted": v.Deleted})
+			hj = append(hj, v.JSON())
 		}
-		return writeJSON(e.stdout, map[string]any{"observation": observationJSON(o, has), "history": hj})
+		return writeJSON(e.stdout, map[string]any{"observation": n.View(ctx, o, true), "history": hj})
 	}
+	has := n.Presence(ctx, false)
 	w := e.stdout
 	fmt.Fprintf(w, "observation %s\n", o.ID)
 	fmt.Fprintf(w, "  created   %s\n  updated   %s\n", o.Created.Local().Format("2006-01-02 15:04:05 -0700"), o.Updated.Local().Format("2006-01-02 15:04:05 -0700"))

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fieldsync/fieldsync/internal/device"
+	"github.com/fieldsync/fieldsync/node"
 )
 
 // exitIncomplete is sync's exit code when it stopped before everything
@@ -58,7 +58,8 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := nf.check(); err != nil {
+	nopts, err := nf.options()
+	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
@@ -69,54 +70,62 @@ func runSync(ctx context.Context, e *env, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	d, err := device.Open(ctx, *data)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if _, err := d.NeedProject(); err != nil {
-		return err
-	}
-	n, peers, err := startNode(ctx, d, nf, e.stderr, true)
+	n, err := openNode(ctx, *data, false, true, node.Options{Logger: nf.logger(e.stderr)})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-	view := newProgressView(e.stdout, *asJSON)
+	known, _ := n.KnownPeers()
+	if len(nopts.Peers) == 0 && len(known) == 0 && !nopts.MDNS {
+		return fmt.Errorf("no peer to sync with: give one with --peer ADDR, or allow local discovery (drop --no-mdns)")
+	}
 	if !*asJSON {
-		fmt.Fprintf(e.stderr, "looking for peers (%d known) ...\n", len(peers))
-	}
-	// Wait for a member to connect.
-	wait := time.NewTicker(100 * time.Millisecond)
-	defer wait.Stop()
-	deadline := time.Now().Add(60 * time.Second)
-	for connectedPeers(n.Progress()) == 0 {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no project member reachable after 60s: check that a peer runs 'fieldsync serve' and the address (--peer)")
+		npeers := len(nopts.Peers)
+		if npeers == 0 {
+			npeers = len(known)
 		}
-		select {
-		case <-ctx.Done():
-			return &exitError{code: exitIncomplete, err: fmt.Errorf("stopped before any peer connected")}
-		case <-wait.C:
-		}
+		fmt.Fprintf(e.stderr, "looking for peers (%d known) ...\n", npeers)
 	}
+	sub := n.Subscribe()
+	defer sub.Close()
+	view := newProgressView(e.stdout, *asJSON)
 	vctx, stopView := context.WithCancel(ctx)
-	go view.run(vctx, n.Progress)
-	go logEvents(vctx, e.stderr, n.Events(), false)
-	complete, err := n.SyncAvailable(ctx)
+	defer stopView()
+	started := false
+	go func() {
+		// Progress is drawn once a member is connected.
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for !started {
+			select {
+			case <-vctx.Done():
+				return
+			case <-t.C:
+				for _, p := range n.Progress().Peers {
+					started = started || p.State == node.PeerConnected
+				}
+			}
+		}
+		go logEvents(vctx, e.stderr, sub, false)
+		view.run(vctx, n.Progress)
+	}()
+	res, err := n.Sync(ctx, node.SyncOptions{NetOptions: nopts})
 	stopView()
-	snap := n.Progress()
-	view.draw(snap, true)
 	switch {
-	case err == nil && complete:
-		return nil
-	case err == nil:
-		done, wanted := snap.Files()
-		return &exitError{code: exitIncomplete, err: fmt.Errorf("%d of %d wanted files are here; %d are on no connected peer (they come at a later sync with a device that has them)", done, wanted, snap.Unavailable)}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		done, wanted := snap.Files()
+		if res == nil || !res.Met {
+			return &exitError{code: exitIncomplete, err: fmt.Errorf("stopped before any peer connected")}
+		}
+		view.draw(res.Progress, true)
+		done, wanted := res.Progress.Files()
 		return &exitError{code: exitIncomplete, err: fmt.Errorf("stopped with %d of %d wanted files present; run 'fieldsync sync' again to resume", done, wanted)}
-	default:
+	case err != nil:
 		return err
 	}
+	view.draw(res.Progress, true)
+	if res.Complete {
+		return nil
+	}
+	done, wanted := res.Progress.Files()
+	return &exitError{code: exitIncomplete, err: fmt.Errorf("%d of %d wanted files are here; %d are on no connected peer (they come at a later sync with a device that has them)", done, wanted, res.Progress.Unavailable)}
 }

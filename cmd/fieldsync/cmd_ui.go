@@ -5,10 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
-	"github.com/fieldsync/fieldsync/exchange"
-	"github.com/fieldsync/fieldsync/internal/device"
+	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/ui"
 )
 
@@ -98,12 +96,12 @@ func runUI(ctx context.Context, e *env, args []string) error {
 	if err := uf.check(); err != nil {
 		return err
 	}
-	d, _, err := openProject(ctx, *data, true)
+	n, err := openNode(ctx, *data, true, true, node.Options{})
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	_, _, stop, err := startUI(ctx, e, d, nil, uf, *verbose, false)
+	defer n.Close()
+	_, stop, err := startUI(ctx, e, n, uf, *verbose, false)
 	if err != nil {
 		return err
 	}
@@ -113,39 +111,30 @@ func runUI(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// startUI starts the web app for d (with n's progress when it syncs). Unless
-// quiet, it prints the app's URL as the first line of stdout. stop shuts
-// the server down and waits for it.
-func startUI(ctx context.Context, e *env, d *device.Device, n *exchange.Node, uf *uiFlags, verbose, quiet bool) (srv *ui.Server, urls []string, stop func(), err error) {
+// startUI starts the web app for n (its sync view live when n's network
+// runs). Unless quiet, it prints the app's URL as the first line of stdout.
+// stop shuts the server down and waits for it.
+func startUI(ctx context.Context, e *env, n *node.Node, uf *uiFlags, verbose, quiet bool) (urls []string, stop func(), err error) {
 	cfg := ui.Config{
-		Project:   d.Project,
+		Node:      n,
 		Basemap:   *uf.basemap,
 		MaxUpload: *uf.maxUpload << 20,
-		TempDir:   filepath.Join(d.Dir, "tmp"),
 		Logger:    slog.New(slog.DiscardHandler),
 	}
 	if verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, nil))
 	}
-	cfg.Store = d.Blobs()
-	if d.Store != nil {
-		cfg.Store = d.Store // also a blob.Receiver: uploads
-	} else {
-		// Another process (serve) holds the store: browse it read-only.
-		cfg.ReadOnly = "another fieldsync process (serve?) holds this data directory, so this web app only reads it; to add observations from the browser, stop it and run 'fieldsync serve --ui'"
+	if n.Shared() {
 		fmt.Fprintln(e.stderr, "note: another fieldsync process (serve?) holds this data directory: the web app is read-only (no uploads) and shows no live sync; 'fieldsync serve --ui' does both")
 	}
-	if n != nil {
-		cfg.Sync = n
-	}
-	srv, err = ui.New(cfg)
+	srv, err := ui.New(cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	ln, urls, err := srv.Listen(*uf.http, *uf.remote)
 	if err != nil {
 		srv.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if !quiet {
 		fmt.Fprintln(e.stdout, urls[0])
@@ -169,30 +158,5 @@ func startUI(ctx context.Context, e *env, d *device.Device, n *exchange.Node, uf
 		<-done
 		srv.Close()
 	}
-	return srv, urls, stop, nil
-}
-
-// teeEvents forwards the node's events to the web app and returns a channel
-// with the same events for the log.
-func teeEvents(ctx context.Context, in <-chan exchange.Event, srv *ui.Server) <-chan exchange.Event {
-	out := make(chan exchange.Event, 256)
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-in:
-				if !ok {
-					return
-				}
-				srv.Publish(ev)
-				select {
-				case out <- ev:
-				default: // the log is behind; the web app has it
-				}
-			}
-		}
-	}()
-	return out
+	return urls, stop, nil
 }

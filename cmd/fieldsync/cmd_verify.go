@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
-	"github.com/fieldsync/fieldsync/internal/device"
+	"github.com/fieldsync/fieldsync/node"
 	"github.com/ipfs/go-cid"
 )
 
@@ -67,11 +67,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if *older < 0 {
 		return usagef("--older-than must be positive")
 	}
-	d, err := device.Open(ctx, *data)
+	n, err := openNode(ctx, *data, false, false, node.Options{})
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer n.Close()
 	ok, bad := 0, 0
 	start := time.Now()
 	lastPrint := start
@@ -109,39 +109,8 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	switch {
-	case len(cids) > 0:
-		for _, c := range cids {
-			r, err := d.Store.Verify(ctx, c)
-			if err != nil {
-				return err
-			}
-			if err := report(r); err != nil {
-				return err
-			}
-		}
-	case *older > 0:
-		var todo []cid.Cid
-		err := d.Store.LastChecks(ctx, time.Now().Add(-*older), func(r blob.FixityRecord) error {
-			todo = append(todo, r.CID)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, c := range todo {
-			r, err := d.Store.Verify(ctx, c)
-			if err != nil {
-				return err
-			}
-			if err := report(r); err != nil {
-				return err
-			}
-		}
-	default:
-		if err := d.Store.VerifyAll(ctx, report); err != nil {
-			return err
-		}
+	if err := n.Verify(ctx, node.VerifyOptions{CIDs: cids, OlderThan: *older}, report); err != nil {
+		return err
 	}
 	if !*asJSON {
 		fmt.Fprintf(e.stdout, "%d blobs intact, %d with problems (%s)\n", ok, bad, time.Since(start).Round(time.Millisecond))

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/fieldsync/fieldsync/view"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
@@ -215,7 +216,7 @@ func TestEndToEnd(t *testing.T) {
 	sc := bufio.NewScanner(out)
 	interrupted := false
 	for sc.Scan() {
-		var snap snapshotJSON
+		var snap view.Progress
 		if json.Unmarshal(sc.Bytes(), &snap) == nil && snap.Received > 2<<20 && !interrupted {
 			cmd.Process.Signal(syscall.SIGINT)
 			interrupted = true
@@ -238,7 +239,7 @@ func TestEndToEnd(t *testing.T) {
 	r = fsRun(t, "sync", "--data", B, "--peer", s.addr(t), "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--json", "--timeout", "2m")
 	expectCode(t, r, 0, "resumed sync")
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	var final snapshotJSON
+	var final view.Progress
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &final); err != nil {
 		t.Fatal(err)
 	}

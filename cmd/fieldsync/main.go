@@ -105,7 +105,7 @@ func runMain(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "fieldsync %s: %s\nrun 'fieldsync %s --help' for usage\n", c.name, ue.msg, c.name)
 		return exitUsage
 	}
-	fmt.Fprintf(e.stderr, "fieldsync %s: %v\n", c.name, err)
+	fmt.Fprintf(e.stderr, "fieldsync %s: %v\n", c.name, words(err))
 	var xe *exitError
 	if errors.As(err, &xe) {
 		return xe.code

@@ -9,9 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fieldsync/fieldsync/exchange"
-	"github.com/fieldsync/fieldsync/internal/device"
-	"github.com/fieldsync/fieldsync/project"
+	"github.com/fieldsync/fieldsync/node"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -42,141 +40,112 @@ func addNetFlags(fs *flag.FlagSet, defaultPort int) *netFlags {
 	return n
 }
 
-// check validates the addresses given, before anything is opened, so that
-// a typo is a usage error.
-func (nf *netFlags) check() error {
+// options validates the addresses given, before anything is opened (a
+// typo is a usage error), and returns the node's network options.
+func (nf *netFlags) options() (node.NetOptions, error) {
+	opts := node.NetOptions{MDNS: !*nf.noMDNS}
 	for _, s := range nf.peers {
-		if _, err := device.ParsePeer(s); err != nil {
-			return usagef("%v", err)
-		}
-	}
-	for _, s := range nf.listenAddrs() {
-		if _, err := ma.NewMultiaddr(s); err != nil {
-			return usagef("--listen %q: %v", s, err)
-		}
-	}
-	return nil
-}
-
-func (nf *netFlags) listenAddrs() []string {
-	var out []string
-	for _, s := range strings.Split(*nf.listen, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// startNode builds and starts d's exchange node and dials the peers
-// (--peer, else those met before). needPeer (sync) fails early when there
-// is no peer to dial and no discovery.
-func startNode(ctx context.Context, d *device.Device, nf *netFlags, logw io.Writer, needPeer bool) (*exchange.Node, []peer.AddrInfo, error) {
-	var peers []peer.AddrInfo
-	for _, s := range nf.peers {
-		ai, err := device.ParsePeer(s)
+		ai, err := node.ParsePeer(s)
 		if err != nil {
-			return nil, nil, usagef("%v", err)
+			return opts, usagef("%v", err)
 		}
-		peers = append(peers, ai)
+		opts.Peers = append(opts.Peers, ai)
 	}
+	for _, s := range strings.Split(*nf.listen, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if _, err := ma.NewMultiaddr(s); err != nil {
+			return opts, usagef("--listen %q: %v", s, err)
+		}
+		opts.Listen = append(opts.Listen, s)
+	}
+	return opts, nil
+}
+
+// logger is the node's logger: warnings, or everything with -v.
+func (nf *netFlags) logger(w io.Writer) *slog.Logger {
 	level := slog.LevelWarn
 	if *nf.verbose {
 		level = slog.LevelDebug
 	}
-	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
-	listen := nf.listenAddrs()
-	// Explicit peers replace the remembered ones for this run.
-	if len(peers) == 0 {
-		peers, _ = device.KnownPeers(d.Dir)
-	}
-	if needPeer && len(peers) == 0 && *nf.noMDNS {
-		return nil, nil, fmt.Errorf("no peer to sync with: give one with --peer ADDR, or allow local discovery (drop --no-mdns)")
-	}
-	n, err := d.Node(ctx, device.NodeOptions{ListenAddrs: listen, MDNS: !*nf.noMDNS, Logger: logger})
-	if err != nil {
-		return nil, nil, fmt.Errorf("start network: %w", err)
-	}
-	if err := n.Start(ctx); err != nil {
-		n.Close()
-		return nil, nil, fmt.Errorf("start network: %w", err)
-	}
-	seen := map[peer.ID]bool{}
-	var all []peer.AddrInfo
-	for _, ai := range peers {
-		if seen[ai.ID] || ai.ID == n.ID() {
-			continue
-		}
-		seen[ai.ID] = true
-		all = append(all, ai)
-		go func(ai peer.AddrInfo) {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			_ = n.Connect(cctx, ai)
-		}(ai)
-	}
-	return n, all, nil
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// connectedPeers counts the member sessions running.
-func connectedPeers(s exchange.Snapshot) int {
-	c := 0
-	for _, p := range s.Peers {
-		if p.State == exchange.PeerConnected {
-			c++
-		}
-	}
-	return c
-}
-
-// logEvents prints peers coming and going and blobs arriving until ctx
-// ends or the channel closes.
-func logEvents(ctx context.Context, w io.Writer, ev <-chan exchange.Event, blobs bool) {
+// logEvents prints what happens (peers coming and going, records, blobs
+// with blobs, invites, roles) until ctx ends or the subscription closes.
+func logEvents(ctx context.Context, w io.Writer, sub *node.Subscription, blobs bool) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case e, ok := <-ev:
+		case e, ok := <-sub.C:
 			if !ok {
 				return
 			}
-			ts := time.Now().Format("15:04:05")
-			switch e := e.(type) {
-			case exchange.PeerEvent:
-				msg := fmt.Sprintf("%s peer %s %s", ts, e.Peer, e.State)
-				if e.Reason != "" {
-					msg += ": " + e.Reason
-				}
-				fmt.Fprintln(w, msg)
-			case exchange.RecordsEvent:
-				fmt.Fprintf(w, "%s %d records from %s\n", ts, e.Applied, e.From)
-			case exchange.BlobEvent:
-				if blobs {
-					fmt.Fprintf(w, "%s %s %s (%s) complete\n", ts, e.Class, e.CID, humanBytes(e.Size))
-				}
-			case exchange.CompleteEvent:
-				fmt.Fprintf(w, "%s everything wanted is present and verified\n", ts)
+			if line := eventLine(e, blobs); line != "" {
+				fmt.Fprintf(w, "%s %s\n", time.Now().Format("15:04:05"), line)
 			}
 		}
 	}
 }
 
-// openProject opens the data directory (shared: also while serve holds the
-// blob store) and its project, or says what to do when there is none. The
-// caller closes the device.
-func openProject(ctx context.Context, data string, shared bool) (*device.Device, *project.Project, error) {
-	open := device.Open
-	if shared {
-		open = device.OpenShared
+// eventLine says what an event means, or "" for one not logged.
+func eventLine(e node.Event, blobs bool) string {
+	switch e := e.(type) {
+	case node.PeerEvent:
+		msg := fmt.Sprintf("peer %s %s", e.Peer, e.State)
+		if e.Reason != "" {
+			msg += ": " + e.Reason
+		}
+		return msg
+	case node.RecordsEvent:
+		return fmt.Sprintf("%d records from %s", e.Applied, e.From)
+	case node.BlobEvent:
+		if blobs {
+			return fmt.Sprintf("%s %s (%s) complete", e.Class, e.CID, humanBytes(e.Size))
+		}
+	case node.CompleteEvent:
+		return "everything wanted is present and verified"
+	case node.InviteEvent:
+		if e.Err != nil {
+			return fmt.Sprintf("invite refused to %s: %s", e.Peer, trimPkg(e.Err))
+		}
+		return fmt.Sprintf("%s joined with an invite, as %s", e.Peer, e.Role)
+	case node.RoleEvent:
+		switch {
+		case e.To == "blocked":
+			return fmt.Sprintf("%s is blocked: it gets nothing more from this device", e.Peer)
+		case e.From == "":
+			return fmt.Sprintf("%s is a %s now", e.Peer, e.To)
+		default:
+			return fmt.Sprintf("%s is %s now (was %s)", e.Peer, e.To, e.From)
+		}
 	}
-	d, err := open(ctx, data)
+	return ""
+}
+
+// openNode opens the data directory. Shared opens it beside a running
+// serve (reads work). With needProject, a device without a project is an
+// error saying what to do. The caller closes the node.
+func openNode(ctx context.Context, data string, shared, needProject bool, opts node.Options) (*node.Node, error) {
+	opts.Shared = shared
+	n, err := node.Open(ctx, data, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	p, err := d.NeedProject()
-	if err != nil {
-		d.Close()
-		return nil, nil, err
+	if needProject && !n.HasProject() {
+		n.Close()
+		return nil, node.ErrNoProject
 	}
-	return d, p, nil
+	return n, nil
+}
+
+// peerIDs is a list of peer IDs for display.
+func peerIDs(ais []peer.AddrInfo) []string {
+	out := make([]string, 0, len(ais))
+	for _, ai := range ais {
+		out = append(out, ai.ID.String())
+	}
+	return out
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
-	"github.com/fieldsync/fieldsync/exchange"
+	"github.com/fieldsync/fieldsync/node"
 )
 
 // progressView draws a node's progress: bars per class with files, bytes,
@@ -34,7 +34,7 @@ func newProgressView(w io.Writer, asJSON bool) *progressView {
 }
 
 // run redraws until ctx ends.
-func (v *progressView) run(ctx context.Context, snap func() exchange.Snapshot) {
+func (v *progressView) run(ctx context.Context, snap func() node.Progress) {
 	t := time.NewTicker(v.interval)
 	defer t.Stop()
 	for {
@@ -49,58 +49,10 @@ func (v *progressView) run(ctx context.Context, snap func() exchange.Snapshot) {
 
 var classNames = [blob.NumClasses]string{"skeletons", "thumbnails", "previews", "originals", "attachments"}
 
-// snapshotJSON is the --json form of a snapshot.
-type snapshotJSON struct {
-	Time     time.Time           `json:"time"`
-	Complete bool                `json:"complete"`
-	Rate     float64             `json:"rate_bytes_per_s"`
-	ETA      float64             `json:"eta_s"`
-	Records  int                 `json:"records_applied"`
-	Received int64               `json:"bytes_received"`
-	Sent     int64               `json:"bytes_sent"`
-	Leaves   int                 `json:"leaves_fetched"`
-	Refetch  int                 `json:"leaves_refetched"`
-	Classes  map[string]classRow `json:"classes"`
-	Peers    []peerRow           `json:"peers"`
-}
-
-type classRow struct {
-	FilesDone   int   `json:"files_done"`
-	FilesWanted int   `json:"files_wanted"`
-	BytesDone   int64 `json:"bytes_done"`
-	BytesWanted int64 `json:"bytes_wanted"`
-}
-
-type peerRow struct {
-	ID       string  `json:"id"`
-	State    string  `json:"state"`
-	Reason   string  `json:"reason,omitempty"`
-	Rate     float64 `json:"rate_bytes_per_s"`
-	Received int64   `json:"bytes_received"`
-	Sent     int64   `json:"bytes_sent"`
-}
-
-func toJSON(s exchange.Snapshot) snapshotJSON {
-	out := snapshotJSON{Time: time.Now().UTC(), Complete: s.Complete, Rate: s.Rate, ETA: s.ETA.Seconds(),
-		Records: s.RecordsApplied, Received: s.BytesReceived, Sent: s.BytesSent, Classes: map[string]classRow{},
-		Leaves: s.LeavesFetched, Refetch: s.Refetched}
-	for c := blob.ClassThumbnail; c < blob.NumClasses; c++ {
-		p := s.Classes[c]
-		out.Classes[classNames[c]] = classRow{p.FilesDone, p.FilesWanted, p.BytesDone, p.BytesWanted}
-	}
-	for _, p := range s.Peers {
-		out.Peers = append(out.Peers, peerRow{p.ID.String(), p.State.String(), p.Reason, p.Rate, p.BytesReceived, p.BytesSent})
-	}
-	if s.ETA < 0 {
-		out.ETA = -1
-	}
-	return out
-}
-
 // draw prints s; final forces a full print on non-terminals.
-func (v *progressView) draw(s exchange.Snapshot, final bool) {
+func (v *progressView) draw(s node.Progress, final bool) {
 	if v.json {
-		_ = writeJSON(v.w, toJSON(s))
+		_ = writeJSON(v.w, node.ProgressView(s))
 		return
 	}
 	if !v.tty && !final && time.Since(v.last) < v.interval {
@@ -118,7 +70,7 @@ func (v *progressView) draw(s exchange.Snapshot, final bool) {
 	}
 	connected := 0
 	for _, p := range s.Peers {
-		if p.State == exchange.PeerConnected {
+		if p.State == node.PeerConnected {
 			connected++
 		}
 	}

@@ -84,7 +84,7 @@
   function fmtPos(p) {
     if (!p) return 'no position';
     let s = p.lat.toFixed(5) + ', ' + p.lon.toFixed(5);
-    if (p.accuracy) s += ' (±' + Math.round(p.accuracy) + ' m)';
+    if (p.accuracy_m) s += ' (±' + Math.round(p.accuracy_m) + ' m)';
     return s;
   }
   const blobURL = (cid) => '/api/blobs/' + encodeURIComponent(cid);
@@ -94,9 +94,12 @@
   const arrived = new Set();     // cids that completed since the page loaded
   const waiting = new Map();     // cid → [{el, make}]
 
+  // stateOf is a variant's state here: present, partial or absent, as
+  // the server says it; unknown when it could not tell (it leaves the
+  // field out); none for a variant the attachment does not have.
   function stateOf(v) {
     if (!v) return 'none';
-    return arrived.has(v.cid) ? 'present' : v.state;
+    return arrived.has(v.cid) ? 'present' : v.state || 'unknown';
   }
 
   // wait registers a placeholder element to be replaced by make() when the
@@ -675,9 +678,9 @@
       // without tiles, a wider view says where this is
       obsMap.setView([p.lat, p.lon], session && session.basemap ? fitZoom() : 4);
       L.marker([p.lat, p.lon]).addTo(obsMap);
-      if (p.accuracy > 0) {
+      if (p.accuracy_m > 0) {
         obsMap.createPane('accuracy');
-        L.circle([p.lat, p.lon], { pane: 'accuracy', radius: p.accuracy, weight: 1 }).addTo(obsMap);
+        L.circle([p.lat, p.lon], { pane: 'accuracy', radius: p.accuracy_m, weight: 1 }).addTo(obsMap);
       }
     }
   }
@@ -709,7 +712,7 @@
   function fixityText(v) {
     if (stateOf(v) !== 'present') return '–';
     if (!v.fixity) return 'on arrival';
-    return v.fixity.result + ', ' + fmtTime(v.fixity.checkedAt);
+    return v.fixity.result + ', ' + fmtTime(v.fixity.checked_at);
   }
 
   function renderObs(o, history) {
@@ -756,14 +759,14 @@
         el('td', {}, (v.tags || []).join(', ')), el('td', {}, truncate(v.notes, 80)),
         el('td', {}, v.position ? fmtPos(v.position) : '–'),
         el('td', { class: 'marks' }, marks.join(', ')),
-        el('td', { class: 'mono', title: v.cid }, shortID(v.cid)));
+        el('td', { class: 'mono', title: v.record }, shortID(v.record)));
     });
     out.append(el('div', { class: 'scroll-x' }, el('table', { class: 'history' },
       el('thead', {}, el('tr', {}, ['seq', 'updated', 'author', 'tags', 'notes', 'position', '', 'version'].map((h) => el('th', {}, h)))),
       el('tbody', {}, rows))));
 
     for (const a of atts) {
-      out.append(el('h2', {}, 'Attachment ' + (a.name || '') + ' ', el('span', { class: 'muted' }, a.mediaType || '')));
+      out.append(el('h2', {}, 'Attachment ' + (a.name || '') + ' ', el('span', { class: 'muted' }, a.media_type || '')));
       const vrows = ['thumbnail', 'preview', 'original'].map((k) => {
         const v = a[k];
         if (!v) return el('tr', {}, el('th', {}, k), el('td', { colspan: 5, class: 'muted' }, 'none'));

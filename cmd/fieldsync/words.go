@@ -1,0 +1,46 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/fieldsync/fieldsync/node"
+)
+
+// words turns the node's typed errors into what a person at this command
+// line reads: what happened and what to do next, naming the commands to
+// run. Errors it does not know pass through unchanged.
+func words(err error) error {
+	var de *node.DirError
+	var pe *node.ProjectError
+	var ie *node.InviteError
+	switch {
+	case errors.As(err, &de) && errors.Is(err, node.ErrNoDevice):
+		return fmt.Errorf("no fieldsync device in %s: run 'fieldsync init --data %s' (or 'fieldsync join CODE --data %s')", de.Dir, de.Dir, de.Dir)
+	case errors.As(err, &de) && errors.Is(err, node.ErrBusy):
+		return fmt.Errorf("data directory %s is in use by another fieldsync process (is 'fieldsync serve' running there? stop it, or use another --data)", de.Dir)
+	case errors.As(err, &de) && errors.Is(err, node.ErrNotWritable):
+		return fmt.Errorf("data directory %s is not writable: check its permissions or pick another --data (%v)", de.Dir, errors.Unwrap(de.Err))
+	case errors.As(err, &de) && errors.Is(err, node.ErrNotDir):
+		return fmt.Errorf("data directory %s is not a directory: give a directory with --data", de.Dir)
+	case errors.Is(err, node.ErrNoProject):
+		return errors.New("this device has no project yet: create one with 'fieldsync init --project NAME' or join one with 'fieldsync join CODE'")
+	case errors.As(err, &pe) && errors.Is(err, node.ErrHasProject):
+		return fmt.Errorf("this device already holds project %q (%s): use another --data directory for a second project", pe.Name, pe.ID)
+	case errors.Is(err, node.ErrNoPeer):
+		return fmt.Errorf("%v: check that a project member runs 'fieldsync serve' and its address (--peer)", err)
+	case errors.Is(err, node.ErrNoAddress):
+		return errors.New("no address to put in the invite: start 'fieldsync serve' on this data directory first (or use 'fieldsync serve --invite'), or give --addr")
+	case errors.Is(err, node.ErrInviteMalformed), errors.Is(err, node.ErrInviteChecksum), errors.Is(err, node.ErrInviteVersion):
+		return fmt.Errorf("%s (check the code for typos, or ask for a new one)", trimPkg(err))
+	case errors.As(err, &ie):
+		switch {
+		case errors.Is(err, node.ErrInviteExpired), errors.Is(err, node.ErrInviteUsed), errors.Is(err, node.ErrInviteRevoked),
+			errors.Is(err, node.ErrInviteUnknown), errors.Is(err, node.ErrInviteProof):
+			return fmt.Errorf("%s: ask the project's coordinator for a new code", trimPkg(err))
+		case errors.Is(err, node.ErrInviterUnreachable):
+			return fmt.Errorf("the inviting device %s did not accept this invite: it may have already been used, been revoked or expired, or that device is not running 'fieldsync serve' at %v (%v)", ie.Inviter, ie.Addrs, errors.Unwrap(ie.Err))
+		}
+	}
+	return err
+}

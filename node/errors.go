@@ -1,0 +1,90 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/fieldsync/fieldsync/project"
+)
+
+// Errors callers branch on with errors.Is. Their text says what happened
+// in a device's words; what a person should do next is the caller's to say
+// (the command names its own subcommands, an app its own buttons).
+var (
+	// ErrNoDevice: the data directory does not exist or holds no device
+	// key (Init makes one).
+	ErrNoDevice = errors.New("no fieldsync device here")
+	// ErrNotDir: the data directory's path is a file.
+	ErrNotDir = errors.New("not a directory")
+	// ErrNotWritable: the data directory cannot be written.
+	ErrNotWritable = errors.New("data directory is not writable")
+	// ErrBusy: another process (a running serve) holds the data
+	// directory's blob store.
+	ErrBusy = errors.New("data directory in use by another fieldsync process")
+	// ErrNoProject: the device has not created or joined a project.
+	ErrNoProject = errors.New("this device has no project yet")
+	// ErrHasProject: the device already holds a project (one per data
+	// directory).
+	ErrHasProject = errors.New("this device already holds a project")
+	// ErrNoPeer: no member of the project could be reached.
+	ErrNoPeer = errors.New("no project member reachable")
+	// ErrNoAddress: an invite needs an address where this device can be
+	// reached, and none is known (the network is not started here, no
+	// serve runs on this data directory, and none was given).
+	ErrNoAddress = errors.New("no address to put in the invite")
+	// ErrNotStarted: the network is not started (Start, Sync or Serve).
+	ErrNotStarted = errors.New("the network is not started")
+	// ErrStarted: Start was called twice with different options.
+	ErrStarted = errors.New("the network is already started")
+	// ErrNotFound: no observation, record or blob by that name here.
+	ErrNotFound = project.ErrNotFound
+)
+
+// Invite errors, shared with package project: a joiner gets the same
+// values whether the inviting device or its own parser found the problem.
+var (
+	ErrInviteMalformed = project.ErrInviteMalformed
+	ErrInviteChecksum  = project.ErrInviteChecksum
+	ErrInviteVersion   = project.ErrInviteVersion
+	ErrInviteExpired   = project.ErrInviteExpired
+	ErrInviteUsed      = project.ErrInviteUsed
+	ErrInviteRevoked   = project.ErrInviteRevoked
+	ErrInviteUnknown   = project.ErrInviteUnknown
+	ErrInviteProof     = project.ErrInviteProof
+	// ErrInviterUnreachable: the inviting device did not answer at the
+	// code's addresses (it is not running, or not reachable from here).
+	ErrInviterUnreachable = errors.New("the inviting device did not answer")
+)
+
+// DirError is an error about the data directory itself.
+type DirError struct {
+	Dir string
+	Err error // ErrNoDevice, ErrNotDir, ErrNotWritable, ErrBusy, or an OS error
+}
+
+func (e *DirError) Error() string { return fmt.Sprintf("data directory %s: %v", e.Dir, e.Err) }
+func (e *DirError) Unwrap() error { return e.Err }
+
+// ProjectError names the project an error is about.
+type ProjectError struct {
+	Name, ID string
+	Err      error // ErrHasProject
+}
+
+func (e *ProjectError) Error() string { return fmt.Sprintf("%v (%q, %s)", e.Err, e.Name, e.ID) }
+func (e *ProjectError) Unwrap() error { return e.Err }
+
+// InviteError is a failed join: the code's inviter and addresses, and why.
+type InviteError struct {
+	Inviter string   // the inviting device's peer ID
+	Addrs   []string // where the code said it is
+	Err     error    // one of the ErrInvite* values, ErrInviterUnreachable, or a network error
+}
+
+func (e *InviteError) Error() string {
+	if errors.Is(e.Err, ErrInviterUnreachable) {
+		return fmt.Sprintf("%v: %s at %v", e.Err, e.Inviter, e.Addrs)
+	}
+	return e.Err.Error()
+}
+func (e *InviteError) Unwrap() error { return e.Err }

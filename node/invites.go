@@ -1,0 +1,184 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/exchange"
+	"github.com/fieldsync/fieldsync/project"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// InviteOptions shape Invite.
+type InviteOptions struct {
+	Role project.Role  // RoleMember (default) or RoleCoordinator
+	TTL  time.Duration // how long the code can be redeemed (default 24 h)
+	// Addrs are where the joiner reaches this device. Empty: the addresses
+	// the network listens on (Start), else those of the serve running on
+	// this data directory; with neither, Invite fails with ErrNoAddress.
+	Addrs []ma.Multiaddr
+}
+
+// Invite is a one-time invite code and what it grants.
+type Invite struct {
+	Code    string       // the text to pass on (it also fits a QR code)
+	Project string       // the project ID
+	Role    project.Role // the role the joiner gets
+	Expires time.Time
+}
+
+// Invite makes a one-time invite code: the device that redeems it first,
+// before it expires, becomes a member with opts.Role. This device must be
+// running (Serve, or another process serving the same data directory) when
+// the joiner redeems it.
+func (n *Node) Invite(ctx context.Context, opts InviteOptions) (*Invite, error) {
+	p, err := n.project()
+	if err != nil {
+		return nil, err
+	}
+	addrs := opts.Addrs
+	if len(addrs) == 0 {
+		addrs = n.Addrs()
+	}
+	if len(addrs) == 0 {
+		if st := n.RunningServe(); st != nil {
+			for _, s := range st.Addrs {
+				if a, err := ma.NewMultiaddr(s); err == nil {
+					addrs = append(addrs, a)
+				}
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, ErrNoAddress
+	}
+	code, err := p.Invite(ctx, project.InviteOptions{Role: opts.Role, TTL: opts.TTL, Addrs: stripP2P(addrs)})
+	if err != nil {
+		return nil, err
+	}
+	return &Invite{Code: code.String(), Project: code.Project.String(), Role: code.Role, Expires: code.Expires}, nil
+}
+
+// JoinOptions shape Join.
+type JoinOptions struct {
+	// Filter is what this device will want of the project's blobs
+	// (default project.Archive: everything).
+	Filter project.Filter
+	// Listen are the addresses the joining device listens on while it
+	// redeems the code (default: loopback, a random port).
+	Listen []string
+}
+
+// ParseInvite checks an invite code's text (spaces and line breaks are
+// ignored) without contacting anyone.
+func ParseInvite(code string) (*Invite, error) {
+	c, err := project.ParseInviteCode(strings.Join(strings.Fields(code), ""))
+	if err != nil {
+		return nil, err
+	}
+	return &Invite{Code: c.String(), Project: c.Project.String(), Role: c.Role, Expires: c.Expires}, nil
+}
+
+// Join redeems an invite code with the inviting device over the network
+// and makes this device a member of its project. The inviter must be
+// running (Serve) at one of the code's addresses. Errors are *InviteError
+// wrapping one of the ErrInvite* values or ErrInviterUnreachable. Joining
+// the project this device is already in is a no-op (a retry); another
+// project gives ErrHasProject.
+func (n *Node) Join(ctx context.Context, code string, opts JoinOptions) (ProjectInfo, error) {
+	c, err := project.ParseInviteCode(strings.Join(strings.Fields(code), ""))
+	if err != nil {
+		return ProjectInfo{}, err
+	}
+	ie := &InviteError{Inviter: c.Inviter.String()}
+	for _, a := range c.Addrs {
+		ie.Addrs = append(ie.Addrs, a.String())
+	}
+	if p, err := n.project(); err == nil {
+		if p.ID() == c.Project {
+			return n.Project()
+		}
+		return ProjectInfo{}, &ProjectError{Name: p.Name(), ID: p.ID().String(), Err: ErrHasProject}
+	}
+	if err := n.needStore(); err != nil {
+		return ProjectInfo{}, err
+	}
+	if time.Now().After(c.Expires) {
+		ie.Err = fmt.Errorf("%w (at %s)", ErrInviteExpired, c.Expires.Local().Format("2006-01-02 15:04"))
+		return ProjectInfo{}, ie
+	}
+	listen := opts.Listen
+	if len(listen) == 0 {
+		listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	}
+	// A node that is in no project yet: it speaks the invite protocol only,
+	// as a client.
+	ex, err := exchange.New(exchange.Config{
+		Key:         n.self.PrivKey(),
+		ListenAddrs: listen,
+		ProjectID:   c.Project.String(),
+		Store:       n.store,
+		Access:      noAccess{},
+		Records:     noRecords{},
+		Wants:       noWants{},
+		Logger:      n.log,
+	})
+	if err != nil {
+		return ProjectInfo{}, err
+	}
+	defer ex.Close()
+	if err := ex.Start(ctx); err != nil {
+		return ProjectInfo{}, err
+	}
+	ai := peer.AddrInfo{ID: c.Inviter, Addrs: c.Addrs}
+	rt := func(ctx context.Context, req []byte) ([]byte, error) { return ex.Invite(ctx, ai, req) }
+	w, err := project.Redeem(ctx, rt, n.self, c)
+	if err != nil {
+		ie.Err = err
+		known := false
+		for _, k := range []error{ErrInviteExpired, ErrInviteUsed, ErrInviteRevoked, ErrInviteUnknown, ErrInviteProof,
+			ErrInviteMalformed, ErrInviteChecksum, project.ErrWrongProject, project.ErrBlocked} {
+			known = known || errors.Is(err, k)
+		}
+		if !known && ctx.Err() == nil {
+			ie.Err = fmt.Errorf("%w (%v)", ErrInviterUnreachable, err)
+		}
+		return ProjectInfo{}, ie
+	}
+	p, err := project.Join(ctx, n.db, n.self, w)
+	if err != nil {
+		return ProjectInfo{}, err
+	}
+	f := opts.Filter
+	if f.Mode == "" {
+		f = project.Archive
+	}
+	if err := p.SetFilter(ctx, n.ID(), f); err != nil {
+		return ProjectInfo{}, err
+	}
+	_ = rememberPeers(n.dir, ai)
+	n.setProject(p)
+	return n.Project()
+}
+
+type noAccess struct{}
+
+func (noAccess) Role(peer.ID) exchange.Role { return exchange.RoleNone }
+
+type noRecords struct{}
+
+func (noRecords) Vector(context.Context) (map[peer.ID]uint64, error) { return nil, nil }
+func (noRecords) Missing(context.Context, map[peer.ID]uint64, int) ([][]byte, error) {
+	return nil, nil
+}
+func (noRecords) Apply(context.Context, peer.ID, [][]byte) (int, error) {
+	return 0, errors.New("not in a project yet")
+}
+
+type noWants struct{}
+
+func (noWants) Wanted(context.Context) ([]exchange.Want, error) { return nil, nil }

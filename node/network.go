@@ -1,0 +1,359 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/fieldsync/fieldsync/exchange"
+	"github.com/fieldsync/fieldsync/project"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// NetOptions shape the device's network (Start, Sync, Serve).
+type NetOptions struct {
+	// Listen are the multiaddrs to listen on (default: TCP and QUIC on
+	// every interface, on random ports).
+	Listen []string
+	// Peers are dialled at once and kept connected (redialled whenever a
+	// link drops). Nil: the peers this device met before (the inviter
+	// after a join, peers given before), as Status lists them.
+	Peers []peer.AddrInfo
+	// MDNS discovers the project's other devices on the local network.
+	MDNS bool
+}
+
+// Progress is the sync's state at one moment: per class, files and bytes
+// wanted and here; per peer, state and traffic; rate, ETA, completeness.
+type (
+	Progress      = exchange.Snapshot
+	ClassProgress = exchange.ClassProgress
+	PeerProgress  = exchange.PeerProgress
+)
+
+// Start starts the device's network: it listens, serves the project to
+// its members, answers invites, and dials opts.Peers (else the peers met
+// before). It returns once listening; the network runs until Close.
+// Starting again is a no-op.
+func (n *Node) Start(ctx context.Context, opts NetOptions) error {
+	p, err := n.project()
+	if err != nil {
+		return err
+	}
+	if err := n.needStore(); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return errors.New("node: closed")
+	}
+	if n.ex != nil {
+		n.mu.Unlock()
+		return nil
+	}
+	n.mu.Unlock()
+	f, err := p.FilterOf(ctx, n.ID())
+	if err != nil {
+		return fmt.Errorf("node: read filter: %w", err)
+	}
+	ex, err := exchange.New(exchange.Config{
+		Key:         n.self.PrivKey(),
+		ListenAddrs: opts.Listen,
+		ProjectID:   p.ID().String(),
+		Store:       n.store,
+		Access:      access{p},
+		Records:     project.ExchangeRecords{P: p},
+		Wants:       wants{p},
+		Invites:     p.InviteHandler(),
+		Filter:      exchange.FilterOf(f.Classes()...),
+		MDNS:        opts.MDNS,
+		Logger:      n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("node: start network: %w", err)
+	}
+	done, stop := make(chan struct{}), make(chan struct{})
+	go n.pump(ex.Events(), done, stop)
+	if err := ex.Start(ctx); err != nil {
+		close(stop)
+		ex.Close()
+		<-done
+		return fmt.Errorf("node: start network: %w", err)
+	}
+	n.mu.Lock()
+	if n.closed || n.ex != nil {
+		n.mu.Unlock()
+		close(stop)
+		ex.Close()
+		<-done
+		return nil
+	}
+	n.ex, n.exDone, n.exStop = ex, done, stop
+	n.mu.Unlock()
+
+	peers := opts.Peers
+	if peers == nil {
+		peers, _ = knownPeers(n.dir)
+	}
+	seen := map[peer.ID]bool{n.ID(): true}
+	for _, ai := range peers {
+		if seen[ai.ID] {
+			continue
+		}
+		seen[ai.ID] = true
+		go func(ai peer.AddrInfo) {
+			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = ex.Connect(cctx, ai) // the exchange keeps redialling
+		}(ai)
+	}
+	return nil
+}
+
+// exchange returns the running exchange node, or ErrNotStarted.
+func (n *Node) exchange() (*exchange.Node, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ex == nil {
+		return nil, ErrNotStarted
+	}
+	return n.ex, nil
+}
+
+// Running reports whether the network is started.
+func (n *Node) Running() bool {
+	_, err := n.exchange()
+	return err == nil
+}
+
+// Addrs are the addresses this device listens on, each ending in
+// /p2p/<its peer ID> (none before Start).
+func (n *Node) Addrs() []ma.Multiaddr {
+	ex, err := n.exchange()
+	if err != nil {
+		return nil
+	}
+	return ex.Addrs()
+}
+
+// Connect dials a peer and keeps it connected (redialled whenever the link
+// drops) until Close. It returns the first dial's error. The peer is
+// remembered for later runs.
+func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	ex, err := n.exchange()
+	if err != nil {
+		return err
+	}
+	_ = rememberPeers(n.dir, ai)
+	return ex.Connect(ctx, ai)
+}
+
+// Progress is the sync's state now (zero before Start).
+func (n *Node) Progress() Progress {
+	ex, err := n.exchange()
+	if err != nil {
+		return Progress{ETA: -1}
+	}
+	return ex.Progress()
+}
+
+// notify tells the running exchange that local records, wants or roles
+// changed.
+func (n *Node) notify() {
+	if ex, err := n.exchange(); err == nil {
+		ex.Notify()
+	}
+}
+
+// SyncOptions shape Sync.
+type SyncOptions struct {
+	// NetOptions start the network if it is not started yet.
+	NetOptions
+	// PeerWait bounds the wait for a first member to connect (default
+	// 60 s); past it Sync fails with ErrNoPeer.
+	PeerWait time.Duration
+}
+
+// SyncResult is how a sync ended.
+type SyncResult struct {
+	// Complete: everything this device wants is present and verified.
+	// When false, the connected peers had nothing more of what is wanted:
+	// the rest comes at a later sync with a device that has it.
+	Complete bool
+	// Met: a member connected (false when Sync ended while waiting for
+	// the first one).
+	Met      bool
+	Progress Progress
+}
+
+// Sync starts the network if needed, waits for a member to connect, pulls
+// the records of every connected member and fetches what this device
+// wants, in priority order, from every peer that has it. It returns when
+// everything wanted is here, or when the connected peers have nothing more
+// of it (SyncResult.Complete tells which), or when ctx ends (the result
+// then says how far it got, with ctx's error). Interrupted, the next Sync
+// resumes where this one stopped.
+func (n *Node) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) {
+	if err := n.Start(ctx, opts.NetOptions); err != nil {
+		return nil, err
+	}
+	ex, err := n.exchange()
+	if err != nil {
+		return nil, err
+	}
+	wait := opts.PeerWait
+	if wait <= 0 {
+		wait = 60 * time.Second
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(wait)
+	for connected(ex.Progress()) == 0 {
+		if time.Now().After(deadline) {
+			return &SyncResult{Progress: ex.Progress()}, fmt.Errorf("%w after %s", ErrNoPeer, wait.Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return &SyncResult{Progress: ex.Progress()}, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	complete, err := ex.SyncAvailable(ctx)
+	return &SyncResult{Complete: complete && err == nil, Met: true, Progress: ex.Progress()}, err
+}
+
+// connected counts the member sessions running.
+func connected(s Progress) int {
+	c := 0
+	for _, p := range s.Peers {
+		if p.State == exchange.PeerConnected {
+			c++
+		}
+	}
+	return c
+}
+
+// ServeOptions shape Serve.
+type ServeOptions struct {
+	NetOptions
+	// Ready, if set, is called once the device listens, before Serve
+	// blocks: the place to print addresses or make an invite.
+	Ready func(ServeInfo)
+}
+
+// ServeInfo describes a running Serve: the process, its peer ID and the
+// addresses it listens on. While it runs, other processes on the same data
+// directory read it (Status, Invite).
+type ServeInfo struct {
+	PID     int       `json:"pid"`
+	Peer    string    `json:"peer"`
+	Addrs   []string  `json:"addrs"`
+	Started time.Time `json:"started"`
+}
+
+func serveStatePath(dir string) string { return filepath.Join(dir, "serve.json") }
+
+// Serve runs the device as a peer until ctx ends: it starts the network
+// (Start), accepts members, syncs with them both ways and answers invites;
+// what happens comes as events (Subscribe). It returns nil when ctx ends;
+// partial transfers are kept for the next run.
+func (n *Node) Serve(ctx context.Context, opts ServeOptions) error {
+	if err := n.Start(ctx, opts.NetOptions); err != nil {
+		return err
+	}
+	info := ServeInfo{PID: os.Getpid(), Peer: n.ID().String(), Started: time.Now().UTC()}
+	for _, a := range n.Addrs() {
+		info.Addrs = append(info.Addrs, a.String())
+	}
+	if b, err := json.Marshal(info); err == nil {
+		_ = os.WriteFile(serveStatePath(n.dir), b, 0o600)
+	}
+	defer os.Remove(serveStatePath(n.dir))
+	n.mu.Lock()
+	n.serving = true
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		n.serving = false
+		n.mu.Unlock()
+	}()
+	if opts.Ready != nil {
+		opts.Ready(info)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// RunningServe returns the state of the serve running on this data
+// directory (this process or another), or nil if none runs.
+func (n *Node) RunningServe() *ServeInfo {
+	b, err := os.ReadFile(serveStatePath(n.dir))
+	if err != nil {
+		return nil
+	}
+	var st ServeInfo
+	if err := json.Unmarshal(b, &st); err != nil || st.PID <= 0 || !processAlive(st.PID) {
+		return nil
+	}
+	return &st
+}
+
+// The exchange's view of the project.
+
+// exchangeRole maps a project role to the exchange's.
+func exchangeRole(r project.Role) exchange.Role {
+	switch r {
+	case project.RoleCreator:
+		return exchange.RoleCreator
+	case project.RoleCoordinator:
+		return exchange.RoleCoordinator
+	case project.RoleMember:
+		return exchange.RoleMember
+	case project.RoleBlocked:
+		return exchange.RoleBlocked
+	}
+	return exchange.RoleNone
+}
+
+type access struct{ p *project.Project }
+
+func (a access) Role(id peer.ID) exchange.Role { return exchangeRole(a.p.RoleOf(id)) }
+
+type wants struct{ p *project.Project }
+
+func (w wants) Wanted(ctx context.Context) ([]exchange.Want, error) {
+	f, err := w.p.FilterOf(ctx, w.p.Self().PeerID())
+	if err != nil {
+		return nil, err
+	}
+	ws, err := w.p.WantedBlobs(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]exchange.Want, len(ws))
+	for i, x := range ws {
+		out[i] = exchange.Want{CID: x.CID, Class: x.Class, Size: x.Size, ObservedAt: x.ObservedAt}
+	}
+	return out, nil
+}
+
+// stripP2P removes a trailing /p2p/ID from addresses.
+func stripP2P(in []ma.Multiaddr) []ma.Multiaddr {
+	out := make([]ma.Multiaddr, 0, len(in))
+	for _, a := range in {
+		if rest, last := ma.SplitLast(a); last != nil && last.Protocol().Code == ma.P_P2P {
+			a = rest
+		}
+		if !slices.ContainsFunc(out, a.Equal) {
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -1,0 +1,193 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/project"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Status is the device at one moment: what it is, what it wants and has,
+// and what its network does.
+type Status struct {
+	Device  peer.ID         `json:"device"`
+	Dir     string          `json:"data"`
+	Project *ProjectInfo    `json:"project,omitempty"` // nil: no project yet
+	Members []MemberInfo    `json:"members,omitempty"`
+	Filter  *project.Filter `json:"filter,omitempty"`
+	// Classes count, per class in transfer order, the blobs wanted under
+	// the filter against those present and verified. Empty when another
+	// process holds the store and a class count is not known (StoreBusy).
+	Classes []ClassStatus `json:"classes,omitempty"`
+	// Partial are blobs partly received: the next sync resumes them.
+	Partial []PartialBlob `json:"partial,omitempty"`
+	// Fixity are wanted blobs whose last fixity check failed: they were
+	// quarantined and are fetched again at the next sync.
+	Fixity []FixityProblem `json:"quarantined,omitempty"`
+	// StoreBusy: another process (serve) holds the blob store, so blob
+	// counts come from reading its files.
+	StoreBusy bool `json:"store_busy,omitempty"`
+	// Serve is the serve running on this data directory, if any.
+	Serve      *ServeInfo `json:"serve,omitempty"`
+	KnownPeers []peer.ID  `json:"known_peers"`
+	// Sync is the network's progress when it runs in this process.
+	Sync *Progress `json:"-"`
+}
+
+// MemberInfo is one device of the project.
+type MemberInfo struct {
+	Peer  peer.ID      `json:"peer"`
+	Role  project.Role `json:"role"`
+	Since time.Time    `json:"since"`
+}
+
+// ClassStatus counts one class's wanted blobs against those here.
+type ClassStatus struct {
+	Class        blob.Class `json:"-"`
+	Name         string     `json:"class"`
+	FilesWanted  int        `json:"files_wanted"`
+	FilesPresent int        `json:"files_present"`
+	BytesWanted  int64      `json:"bytes_wanted"`
+	BytesPresent int64      `json:"bytes_present"`
+}
+
+// PartialBlob is a blob partly received.
+type PartialBlob struct {
+	CID    cid.Cid
+	Size   int64
+	Leaves int
+	Done   int64 // bytes verified and kept
+}
+
+// MarshalJSON writes the CID as its string.
+func (b PartialBlob) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		CID    string `json:"cid"`
+		Size   int64  `json:"size"`
+		Leaves int    `json:"leaves"`
+		Done   int64  `json:"done"`
+	}{b.CID.String(), b.Size, b.Leaves, b.Done})
+}
+
+// FixityProblem is a wanted blob whose last check failed.
+type FixityProblem struct {
+	CID     cid.Cid
+	Result  blob.Fixity
+	Checked time.Time
+}
+
+// MarshalJSON writes the CID as its string.
+func (f FixityProblem) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		CID     string      `json:"cid"`
+		Result  blob.Fixity `json:"result"`
+		Checked time.Time   `json:"checked"`
+	}{f.CID.String(), f.Result, f.Checked.UTC()})
+}
+
+// Complete reports whether everything wanted is present (false while a
+// class count is unknown).
+func (s *Status) Complete() bool {
+	if s.Project == nil || len(s.Classes) == 0 && s.StoreBusy {
+		return false
+	}
+	for _, c := range s.Classes {
+		if c.FilesPresent < c.FilesWanted {
+			return false
+		}
+	}
+	return true
+}
+
+// Status describes the device now. It lists the store once; on a device
+// of tens of thousands of blobs it takes a moment.
+func (n *Node) Status(ctx context.Context) (*Status, error) {
+	st := &Status{Device: n.ID(), Dir: n.dir, StoreBusy: n.store == nil, Serve: n.RunningServe(), KnownPeers: []peer.ID{}}
+	known, _ := knownPeers(n.dir)
+	for _, ai := range known {
+		st.KnownPeers = append(st.KnownPeers, ai.ID)
+	}
+	if n.Running() {
+		pr := n.Progress()
+		st.Sync = &pr
+	}
+	p, err := n.project()
+	if err != nil {
+		return st, nil
+	}
+	info, _ := n.Project()
+	st.Project = &info
+	for _, m := range p.Members() {
+		st.Members = append(st.Members, MemberInfo{Peer: m.Peer, Role: m.Role, Since: m.Since})
+	}
+	f, err := p.FilterOf(ctx, n.ID())
+	if err != nil {
+		return nil, err
+	}
+	st.Filter = &f
+	classes, err := n.classStatus(ctx, p, f)
+	if err != nil {
+		return nil, err
+	}
+	st.Classes = classes.list
+	st.Fixity = classes.bad
+	if n.store != nil {
+		partials, err := n.store.Partials(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range partials {
+			pb := PartialBlob{CID: c}
+			if sk, err := n.store.Skeleton(ctx, c); err == nil {
+				pb.Size, pb.Leaves = sk.Size, len(sk.Leaves)
+			}
+			if done, _, err := n.store.PartialStatus(ctx, c); err == nil {
+				pb.Done = done
+			}
+			st.Partial = append(st.Partial, pb)
+		}
+	}
+	return st, nil
+}
+
+type classCounts struct {
+	list []ClassStatus
+	bad  []FixityProblem
+}
+
+// classStatus counts the wanted blobs per class against those present,
+// listing the store once, and finds the wanted blobs that failed fixity.
+func (n *Node) classStatus(ctx context.Context, p *project.Project, f project.Filter) (classCounts, error) {
+	var out classCounts
+	wants, err := p.WantedBlobs(ctx, f)
+	if err != nil {
+		return out, err
+	}
+	has := n.Presence(ctx, true)
+	idx := map[blob.Class]int{}
+	for _, w := range wants {
+		i, ok := idx[w.Class]
+		if !ok {
+			i = len(out.list)
+			idx[w.Class] = i
+			out.list = append(out.list, ClassStatus{Class: w.Class, Name: w.Class.String()})
+		}
+		r := &out.list[i]
+		r.FilesWanted++
+		r.BytesWanted += w.Size
+		if ok, _ := has(w.CID); ok {
+			r.FilesPresent++
+			r.BytesPresent += w.Size
+			continue
+		}
+		if h, err := n.blobs().FixityHistory(ctx, w.CID); err == nil && len(h) > 0 && h[len(h)-1].Result != blob.FixityOK {
+			last := h[len(h)-1]
+			out.bad = append(out.bad, FixityProblem{CID: w.CID, Result: last.Result, Checked: last.CheckedAt})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,139 @@
+// Package view defines the JSON documents fieldsync writes for people
+// and programs to read: an observation, its attachments and their
+// variants, and a version of its history. They are the one shape of an
+// observation in `fieldsync ls --json` and `show --json`, in the web app's
+// HTTP API and in the exports (BagIt's observations.json); docs/json.md
+// documents every field once.
+//
+// The signed records themselves are dag-cbor (package project,
+// docs/records.md); these documents are views of them, with what this
+// device knows besides (whether a variant is here, its last fixity check,
+// where an export wrote it). Field names are snake_case; times are RFC
+// 3339 in UTC; CIDs and peer IDs are their usual strings. A field this
+// device does not know is left out, never guessed.
+//
+// The package imports nothing of fieldsync: a program reading fieldsync's
+// output can use these types alone.
+package view
+
+import "time"
+
+// Observation is one observation as it stands: the winning version's
+// content.
+type Observation struct {
+	ID      string    `json:"id"`
+	Record  string    `json:"record"` // CID of the version shown (the winner)
+	Author  string    `json:"author"` // peer ID of the device that signed it
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+	// Heads is the number of concurrent versions no other replaces: more
+	// than one is a fork (two devices edited it without seeing each
+	// other's edit); the winner is shown, the others are in the history.
+	Heads       int          `json:"heads"`
+	Deleted     bool         `json:"deleted"`
+	Position    *Position    `json:"position"` // null when unknown
+	Tags        []string     `json:"tags"`     // never null
+	Notes       string       `json:"notes"`
+	Attachments []Attachment `json:"attachments"` // never null
+}
+
+// Position is a WGS 84 position in decimal degrees.
+type Position struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+	// AccuracyM is the radius of uncertainty in metres; left out when
+	// unknown.
+	AccuracyM float64 `json:"accuracy_m,omitempty"`
+}
+
+// Attachment is a file attached to an observation.
+type Attachment struct {
+	Kind      string   `json:"kind"` // photo, audio, video or file
+	MediaType string   `json:"media_type"`
+	Name      string   `json:"name"` // the file's name as its author gave it; may be empty
+	Original  *Variant `json:"original,omitempty"`
+	Preview   *Variant `json:"preview,omitempty"`   // photos only
+	Thumbnail *Variant `json:"thumbnail,omitempty"` // photos only
+}
+
+// Variant is one stored form of an attachment: a blob named by its CID.
+type Variant struct {
+	CID    string `json:"cid"`
+	Size   int64  `json:"size"`
+	Width  int    `json:"width,omitempty"` // images only
+	Height int    `json:"height,omitempty"`
+	// State is whether this device holds the blob: present (complete and
+	// verified), partial (Percent of its bytes verified) or absent. Left
+	// out where it is not known.
+	State   string `json:"state,omitempty"`
+	Percent int    `json:"percent,omitempty"`
+	// Fixity is the blob's last fixity check here, when asked for.
+	Fixity *Fixity `json:"fixity,omitempty"`
+	// Path and SHA256 are set by exports that write the blob as a file:
+	// the path relative to the export's payload directory and the file's
+	// sha256 (hex).
+	Path   string `json:"path,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// Fixity is one fixity check: the blob's bytes hashed against its CID.
+type Fixity struct {
+	CheckedAt time.Time `json:"checked_at"`
+	Result    string    `json:"result"` // ok, corrupt, truncated, missing
+}
+
+// Version is one version in an observation's history.
+type Version struct {
+	Record   string    `json:"record"` // the version's CID
+	Author   string    `json:"author"`
+	Seq      uint64    `json:"seq"` // its place in its author's log
+	Updated  time.Time `json:"updated"`
+	Links    []string  `json:"links"` // the versions it replaces; never null
+	Deleted  bool      `json:"deleted"`
+	Position *Position `json:"position"`
+	Tags     []string  `json:"tags"`
+	Notes    string    `json:"notes"`
+	// Counted is false when its author had no right to sign it (blocked):
+	// it is kept, but does not count.
+	Counted bool `json:"counted"`
+	// Head: no counted version replaces it. Winner: the head shown.
+	Head   bool `json:"head"`
+	Winner bool `json:"winner"`
+}
+
+// Progress is a sync's state at one moment, as `fieldsync sync --json`
+// prints it once a second and the mobile binding reports it.
+type Progress struct {
+	Time     time.Time `json:"time"`
+	Complete bool      `json:"complete"` // everything wanted is here and verified
+	// Idle: nothing more can be fetched from the connected peers now.
+	Idle     bool                     `json:"idle"`
+	Rate     float64                  `json:"rate_bytes_per_s"`
+	ETA      float64                  `json:"eta_s"` // -1 when unknown
+	Records  int                      `json:"records_applied"`
+	Received int64                    `json:"bytes_received"`
+	Sent     int64                    `json:"bytes_sent"`
+	Leaves   int                      `json:"leaves_fetched"`
+	Refetch  int                      `json:"leaves_refetched"`
+	Classes  map[string]ClassProgress `json:"classes"` // by class name: thumbnail, preview, original, attachment
+	Peers    []PeerProgress           `json:"peers"`
+}
+
+// ClassProgress counts one class's wanted files and bytes against those
+// here.
+type ClassProgress struct {
+	FilesDone   int   `json:"files_done"`
+	FilesWanted int   `json:"files_wanted"`
+	BytesDone   int64 `json:"bytes_done"`
+	BytesWanted int64 `json:"bytes_wanted"`
+}
+
+// PeerProgress is one peer's state and traffic in a sync.
+type PeerProgress struct {
+	ID       string  `json:"id"`
+	State    string  `json:"state"` // connected, disconnected, dropped
+	Reason   string  `json:"reason,omitempty"`
+	Rate     float64 `json:"rate_bytes_per_s"`
+	Received int64   `json:"bytes_received"`
+	Sent     int64   `json:"bytes_sent"`
+}
