@@ -3,12 +3,14 @@ package exchange
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/blob/mem"
+	"github.com/fieldsync/fieldsync/exchange/wire"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -101,8 +103,17 @@ func TestNonMemberGetsNothing(t *testing.T) {
 	if x.proj.records() != 0 {
 		t.Errorf("non-member got %d records", x.proj.records())
 	}
-	if s := x.n.Progress(); s.BytesReceived != 0 {
+	s := x.n.Progress()
+	if s.BytesReceived != 0 {
 		t.Errorf("non-member received %d blob bytes", s.BytesReceived)
+	}
+	// It was told why, not reset: its view of a says refused, not a member.
+	told := false
+	for _, pp := range s.Peers {
+		told = told || pp.ID == a.id && pp.State == PeerRefused && errors.Is(pp.Refused, wire.ErrNotMember)
+	}
+	if !told {
+		t.Errorf("non-member not told: %+v", s.Peers)
 	}
 	for _, pp := range a.n.Progress().Peers {
 		if pp.ID == x.id && pp.BytesSent != 0 {

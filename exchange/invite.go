@@ -109,6 +109,11 @@ func (n *Node) Invite(ctx context.Context, ai peer.AddrInfo, req []byte) ([]byte
 	if err := resp.Code.Err(); err != nil {
 		return nil, fmt.Errorf("invite: %w", err)
 	}
+	// The inviter may know this device now: a refusal it gave before no
+	// longer holds.
+	n.mu.Lock()
+	delete(n.coolUntil, ai.ID)
+	n.mu.Unlock()
 	go n.Notify()
 	return resp.Payload, nil
 }

@@ -66,20 +66,22 @@ type Node struct {
 	wg     sync.WaitGroup
 	kickCh chan struct{}
 
-	mu       sync.Mutex
-	started  bool
-	closed   bool
-	known    map[peer.ID]*keeper // peers to keep connected (Connect, mDNS)
-	banned   map[peer.ID]string  // dropped for this session, and why
-	sessions map[peer.ID]*session
-	servers  map[*server]struct{}
-	pulls    map[peer.ID]*pullState
-	partials map[cid.Cid]*blobState // open partial blobs, served to peers too
-	sched    scheduler
-	prog     progress
-	events   chan Event
-	changed  chan struct{} // closed and replaced on every progress change
-	skCache  map[cid.Cid]*chunk.Skeleton
+	mu        sync.Mutex
+	started   bool
+	closed    bool
+	known     map[peer.ID]*keeper   // peers to keep connected (Connect, mDNS)
+	banned    map[peer.ID]string    // dropped for this session, and why
+	refusedAt map[peer.ID]time.Time // when a refusal of each peer was last reported
+	coolUntil map[peer.ID]time.Time // peers that refused this device: no session with them until then
+	sessions  map[peer.ID]*session
+	servers   map[*server]struct{}
+	pulls     map[peer.ID]*pullState
+	partials  map[cid.Cid]*blobState // open partial blobs, served to peers too
+	sched     scheduler
+	prog      progress
+	events    chan Event
+	changed   chan struct{} // closed and replaced on every progress change
+	skCache   map[cid.Cid]*chunk.Skeleton
 }
 
 // New creates a Node and its libp2p host, listening but not yet serving:
@@ -106,18 +108,20 @@ func New(cfg Config) (*Node, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	n := &Node{
-		cfg:      cfg,
-		log:      log,
-		kickCh:   make(chan struct{}, 1),
-		known:    map[peer.ID]*keeper{},
-		banned:   map[peer.ID]string{},
-		sessions: map[peer.ID]*session{},
-		servers:  map[*server]struct{}{},
-		pulls:    map[peer.ID]*pullState{},
-		partials: map[cid.Cid]*blobState{},
-		events:   make(chan Event, 1024),
-		changed:  make(chan struct{}),
-		skCache:  map[cid.Cid]*chunk.Skeleton{},
+		cfg:       cfg,
+		log:       log,
+		kickCh:    make(chan struct{}, 1),
+		known:     map[peer.ID]*keeper{},
+		banned:    map[peer.ID]string{},
+		refusedAt: map[peer.ID]time.Time{},
+		coolUntil: map[peer.ID]time.Time{},
+		sessions:  map[peer.ID]*session{},
+		servers:   map[*server]struct{}{},
+		pulls:     map[peer.ID]*pullState{},
+		partials:  map[cid.Cid]*blobState{},
+		events:    make(chan Event, 1024),
+		changed:   make(chan struct{}),
+		skCache:   map[cid.Cid]*chunk.Skeleton{},
 	}
 	n.sched.init()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -183,8 +187,10 @@ func (n *Node) Start(ctx context.Context) error {
 	n.mu.Unlock()
 
 	n.host.SetStreamHandler(ProtoInvite, n.handleInvite)
-	n.host.SetStreamHandler(ProtoRecords, n.handleRecords)
-	n.host.SetStreamHandler(ProtoBlobs, n.handleBlobs)
+	if !n.cfg.InviteOnly {
+		n.host.SetStreamHandler(ProtoRecords, n.handleRecords)
+		n.host.SetStreamHandler(ProtoBlobs, n.handleBlobs)
+	}
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) { n.onConnected(c.RemotePeer(), true) },
 	})
@@ -367,6 +373,18 @@ func (n *Node) onConnected(p peer.ID, fresh bool) {
 		go n.host.Network().ClosePeer(p) //nolint:errcheck
 		return
 	case !role.IsMember():
+		// A peer this device dialled on purpose but does not know as a
+		// member: ask it for records all the same. Either it is a member
+		// this device has not heard of yet (its records say so and are
+		// checked like any others), or it refuses, and this device can
+		// say why instead of waiting.
+		n.mu.Lock()
+		_, dialled := n.known[p]
+		ok := dialled && fresh && n.started && !n.closed && !n.cfg.InviteOnly && !time.Now().Before(n.coolUntil[p])
+		n.mu.Unlock()
+		if ok {
+			n.pullRecords(p)
+		}
 		return
 	}
 	n.mu.Lock()
@@ -377,6 +395,10 @@ func (n *Node) onConnected(p peer.ID, fresh bool) {
 	if _, ok := n.banned[p]; ok {
 		n.mu.Unlock()
 		go n.host.Network().ClosePeer(p) //nolint:errcheck
+		return
+	}
+	if time.Now().Before(n.coolUntil[p]) {
+		n.mu.Unlock() // it refused this device a moment ago: not yet
 		return
 	}
 	_, running := n.sessions[p]

@@ -18,6 +18,7 @@ const (
 	PeerDisconnected PeerState = iota
 	PeerConnected              // a member session is running
 	PeerDropped                // dropped for this run (bad data or protocol)
+	PeerRefused                // it refused this device (Refused says why); tried again later
 )
 
 func (s PeerState) String() string {
@@ -26,12 +27,14 @@ func (s PeerState) String() string {
 		return "connected"
 	case PeerDropped:
 		return "dropped"
+	case PeerRefused:
+		return "refused"
 	}
 	return "disconnected"
 }
 
 // Event is something that happened, for progress displays and logs. It is
-// one of PeerEvent, RecordsEvent, BlobEvent, CompleteEvent.
+// one of PeerEvent, RecordsEvent, BlobEvent, CompleteEvent, RefusedEvent.
 type Event interface{ event() }
 
 // PeerEvent reports a peer's state change; Reason says why it was dropped.
@@ -58,10 +61,21 @@ type BlobEvent struct {
 // CompleteEvent reports that everything wanted is present and verified.
 type CompleteEvent struct{}
 
+// RefusedEvent reports a refusal: with Inbound, this device refused Peer
+// (it is not a member: Err is wire.ErrNotMember); without, Peer refused
+// this device (wire.ErrNotMember or wire.ErrBlocked), which then stops
+// asking it for this run.
+type RefusedEvent struct {
+	Peer    peer.ID
+	Err     error
+	Inbound bool
+}
+
 func (PeerEvent) event()     {}
 func (RecordsEvent) event()  {}
 func (BlobEvent) event()     {}
 func (CompleteEvent) event() {}
+func (RefusedEvent) event()  {}
 
 // ClassProgress counts one class's wanted blobs (files) and bytes.
 type ClassProgress struct {
@@ -73,7 +87,8 @@ type ClassProgress struct {
 type PeerProgress struct {
 	ID            peer.ID
 	State         PeerState
-	Reason        string  // why it was dropped
+	Reason        string  // why it was dropped or refused this device
+	Refused       error   // PeerRefused: wire.ErrNotMember or wire.ErrBlocked
 	Filter        Filter  // what it declared it wants (0 until it says)
 	Rate          float64 // bytes/s of blob data received from it, recent
 	BytesReceived int64   // blob data and records received from it
@@ -149,8 +164,21 @@ func (p *progress) peer(id peer.ID) *PeerProgress {
 func (p *progress) peerState(id peer.ID, s PeerState, reason string) {
 	p.mu.Lock()
 	pp := p.peer(id)
+	switch {
+	case pp.State == PeerDropped:
+	case pp.State == PeerRefused && s == PeerDisconnected: // stays refused until it connects again
+	default:
+		pp.State, pp.Reason, pp.Refused = s, reason, nil
+	}
+	p.mu.Unlock()
+}
+
+// peerRefused marks that id refused this device.
+func (p *progress) peerRefused(id peer.ID, err error, reason string) {
+	p.mu.Lock()
+	pp := p.peer(id)
 	if pp.State != PeerDropped {
-		pp.State, pp.Reason = s, reason
+		pp.State, pp.Reason, pp.Refused = PeerRefused, reason, err
 	}
 	p.mu.Unlock()
 }

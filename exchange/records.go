@@ -3,6 +3,7 @@ package exchange
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -101,6 +102,13 @@ func (n *Node) admit(s network.Stream, svc string) bool {
 	n.mu.Lock()
 	_, banned := n.banned[p]
 	n.mu.Unlock()
+	if role == RoleNone && !banned && svc == svcRecords {
+		// A device this project does not know is told so, once, on the
+		// records protocol (the one a device opens first): it can stop
+		// and say why, instead of retrying a reset stream.
+		n.refuse(s, p, wire.NotMember)
+		return false
+	}
 	if banned || !role.IsMember() {
 		s.Reset()
 		if banned || role == RoleBlocked {
@@ -117,6 +125,51 @@ func (n *Node) admit(s network.Stream, svc string) bool {
 		return false
 	}
 	return true
+}
+
+// refuse answers a records stream with a refusal code and closes it, and
+// reports the refusal (at most once a minute per peer).
+func (n *Node) refuse(s network.Stream, p peer.ID, code wire.Code) {
+	frame := wire.AppendFrame(nil, (&wire.RecordsBatch{Code: code}).Marshal(nil))
+	s.SetWriteDeadline(streamDeadline(len(frame)))
+	if _, err := s.Write(frame); err != nil {
+		s.Reset()
+	} else {
+		s.Close()
+	}
+	n.mu.Lock()
+	last := n.refusedAt[p]
+	report := time.Since(last) > time.Minute
+	if report {
+		n.refusedAt[p] = time.Now()
+	}
+	n.mu.Unlock()
+	if report {
+		n.log.Info("refused a device", "peer", p, "why", code.Err())
+		n.emit(RefusedEvent{Peer: p, Err: code.Err(), Inbound: true})
+	}
+}
+
+// refusalCooldown is how long a peer that refused this device is left
+// alone before it is tried again (it may learn of this device meanwhile,
+// from the device that invited it).
+const refusalCooldown = time.Minute
+
+// refusedBy handles a peer's refusal of this device: its session ends,
+// no other starts for refusalCooldown, and the refusal is reported.
+func (n *Node) refusedBy(p peer.ID, err error) {
+	reason := "it refused this device: not a member of its project"
+	if errors.Is(err, wire.ErrBlocked) {
+		reason = "it refused this device: blocked from its project"
+	}
+	n.mu.Lock()
+	n.coolUntil[p] = time.Now().Add(refusalCooldown)
+	n.prog.peerRefused(p, err, reason)
+	n.mu.Unlock()
+	n.log.Warn("refused by peer", "peer", p, "reason", reason)
+	n.emit(PeerEvent{Peer: p, State: PeerRefused, Reason: reason})
+	n.kick() // its session ends (session.run); the connection stays for other protocols (invites)
+	n.emit(RefusedEvent{Peer: p, Err: err})
 }
 
 // pullRecords pulls the records p has that this device lacks, unless a
@@ -208,14 +261,17 @@ func (n *Node) pullOnce(p peer.ID) (err error) {
 		if err != nil {
 			return fmt.Errorf("read records: %w", err)
 		}
-		n.prog.addRecv(p, len(msg))
 		var batch wire.RecordsBatch
 		if err := batch.Unmarshal(msg); err != nil {
 			return err
 		}
 		if err := batch.Code.Err(); err != nil {
+			if errors.Is(err, wire.ErrNotMember) || errors.Is(err, wire.ErrBlocked) {
+				n.refusedBy(p, err)
+			}
 			return fmt.Errorf("records from %s: %w", p, err)
 		}
+		n.prog.addRecv(p, len(msg))
 		applied := 0
 		if len(batch.Blocks) > 0 {
 			applied, err = n.cfg.Records.Apply(ctx, p, batch.Blocks)
@@ -250,4 +306,11 @@ func (n *Node) recordsApplied(from peer.ID, applied int) {
 	}
 	n.mu.Unlock()
 	n.kick()
+}
+
+// cooling reports whether p refused this device a moment ago.
+func (n *Node) cooling(p peer.ID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return time.Now().Before(n.coolUntil[p])
 }

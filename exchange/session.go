@@ -85,7 +85,7 @@ func (s *session) run() {
 	n := s.n
 	defer n.wg.Done()
 	fails := 0
-	for n.ctx.Err() == nil && n.host.Network().Connectedness(s.peer) == network.Connected {
+	for n.ctx.Err() == nil && n.host.Network().Connectedness(s.peer) == network.Connected && !n.cooling(s.peer) {
 		productive, err := s.stream()
 		if productive {
 			fails = 0

@@ -128,7 +128,10 @@ type Config struct {
 	Invites     InviteHandler // nil: the invite protocol is refused
 	Filter      Filter        // declared to peers; 0 means FilterArchive
 	MDNS        bool          // discover project peers on the LAN
-	Logger      *slog.Logger  // nil: discard
+	// InviteOnly: a device that is in no project yet, redeeming an
+	// invite: it serves neither records nor blobs (so it refuses nobody).
+	InviteOnly bool
+	Logger     *slog.Logger // nil: discard
 
 	// Tuning; zero means the default.
 	FrameSize int // bytes of leaf data per frame (default 128 KiB, at most 256 KiB)

@@ -165,7 +165,7 @@ func Prepare(ctx context.Context, paths []string, opts Options) (*project.Observ
 			continue
 		}
 		if !timed && hasTime {
-			obs.Created, timed = o.Created, true
+			obs.Created, obs.TimeGuessed, timed = o.Created, false, true
 		}
 		if !placed && hasGPS {
 			obs.Position, placed = o.Position, true
@@ -386,7 +386,9 @@ func ingestOne(ctx context.Context, recv blob.Receiver, f source, res *thumbs.Re
 		return nil, nil, fmt.Errorf("store original: %w", err)
 	}
 	at := project.Attachment{Kind: kind, MediaType: mediaType, Name: f.name, Original: &project.Variant{CID: info.CID, Size: info.Size}}
-	o := &project.Observation{Created: f.mtime.UTC().Truncate(time.Millisecond), Tags: opts.Tags, Notes: opts.Notes, Position: opts.Position}
+	// Without an EXIF time, the file's modification date is the best
+	// guess, and the record says it is one.
+	o := &project.Observation{Created: f.mtime.UTC().Truncate(time.Millisecond), TimeGuessed: true, Tags: opts.Tags, Notes: opts.Notes, Position: opts.Position}
 	if res != nil {
 		at.Original.Width, at.Original.Height = res.Width, res.Height
 		for _, v := range []struct {
@@ -404,7 +406,7 @@ func ingestOne(ctx context.Context, recv blob.Receiver, f source, res *thumbs.Re
 			*v.dst = &project.Variant{CID: vi.CID, Size: vi.Size, Width: cfg.Width, Height: cfg.Height}
 		}
 		if !res.Taken.IsZero() {
-			o.Created = res.Taken.UTC().Truncate(time.Millisecond)
+			o.Created, o.TimeGuessed = res.Taken.UTC().Truncate(time.Millisecond), false
 		}
 		if res.GPS != nil && !(opts.ForcePosition && opts.Position != nil) {
 			o.Position = &project.Position{Lat: res.GPS.Lat, Lon: res.GPS.Lon}

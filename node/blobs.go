@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
 	"github.com/ipfs/go-cid"
 )
 
@@ -17,6 +18,8 @@ type blobs interface {
 	blob.Enumerator
 	blob.FixityLog
 	PartialStatus(ctx context.Context, c cid.Cid) (done, size int64, err error)
+	Partials(ctx context.Context) ([]cid.Cid, error)
+	Skeleton(ctx context.Context, c cid.Cid) (*chunk.Skeleton, error)
 }
 
 func (n *Node) blobs() blobs {

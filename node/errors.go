@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/fieldsync/fieldsync/project"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Errors callers branch on with errors.Is. Their text says what happened
@@ -21,6 +22,8 @@ var (
 	// ErrBusy: another process (a running serve) holds the data
 	// directory's blob store.
 	ErrBusy = errors.New("data directory in use by another fieldsync process")
+	// ErrReadOnly: the node was opened ReadOnly and cannot write blobs.
+	ErrReadOnly = errors.New("data directory opened read-only")
 	// ErrNoProject: the device has not created or joined a project.
 	ErrNoProject = errors.New("this device has no project yet")
 	// ErrHasProject: the device already holds a project (one per data
@@ -28,6 +31,12 @@ var (
 	ErrHasProject = errors.New("this device already holds a project")
 	// ErrNoPeer: no member of the project could be reached.
 	ErrNoPeer = errors.New("no project member reachable")
+	// ErrNotMember: the peers reached do not know this device as a member
+	// of their project (it never joined, or joined through a device they
+	// have not synced with yet).
+	ErrNotMember = errors.New("this device is not a member of that project")
+	// ErrBlocked: this device was blocked from the project.
+	ErrBlocked = errors.New("this device was blocked from the project")
 	// ErrNoAddress: an invite needs an address where this device can be
 	// reached, and none is known (the network is not started here, no
 	// serve runs on this data directory, and none was given).
@@ -36,8 +45,12 @@ var (
 	ErrNotStarted = errors.New("the network is not started")
 	// ErrStarted: Start was called twice with different options.
 	ErrStarted = errors.New("the network is already started")
-	// ErrNotFound: no observation, record or blob by that name here.
+	// ErrNotFound: no observation, record, device or blob by that name
+	// here.
 	ErrNotFound = project.ErrNotFound
+	// ErrNotAuthorized: this device's role does not allow it (only the
+	// creator and coordinators change roles and block).
+	ErrNotAuthorized = errors.New("not allowed")
 )
 
 // Invite errors, shared with package project: a joiner gets the same
@@ -88,3 +101,13 @@ func (e *InviteError) Error() string {
 	return e.Err.Error()
 }
 func (e *InviteError) Unwrap() error { return e.Err }
+
+// RefusedError is a sync refused by a peer: it does not know this device
+// as a member (ErrNotMember), or blocked it (ErrBlocked).
+type RefusedError struct {
+	Peer peer.ID
+	Err  error
+}
+
+func (e *RefusedError) Error() string { return fmt.Sprintf("%v (peer %s refused it)", e.Err, e.Peer) }
+func (e *RefusedError) Unwrap() error { return e.Err }

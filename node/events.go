@@ -1,10 +1,12 @@
 package node
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/exchange"
+	"github.com/fieldsync/fieldsync/exchange/wire"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -12,7 +14,7 @@ import (
 
 // Event is something that happened on this device, for logs, progress
 // displays and apps. It is one of PeerEvent, RecordsEvent, BlobEvent,
-// CompleteEvent, InviteEvent, RoleEvent, ObservationsEvent.
+// CompleteEvent, RefusedEvent, InviteEvent, RoleEvent, ObservationsEvent.
 type Event interface{ event() }
 
 // PeerState is where a peer stands in this run.
@@ -50,6 +52,16 @@ type BlobEvent struct {
 // CompleteEvent: everything this device wants is present and verified.
 type CompleteEvent struct{}
 
+// RefusedEvent: a refusal. With Inbound, this device refused Peer (Err is
+// ErrNotMember: the project does not know it). Without, Peer refused this
+// device (ErrNotMember: it does not know this device as a member; or
+// ErrBlocked), and this device stops asking it.
+type RefusedEvent struct {
+	Peer    peer.ID
+	Err     error
+	Inbound bool
+}
+
 // InviteEvent: a device redeemed one of this device's invites (Err nil,
 // Role granted) or was refused, and Err says why (ErrInviteUsed,
 // ErrInviteExpired, ErrInviteRevoked, ErrInviteUnknown, ErrInviteProof,
@@ -78,6 +90,7 @@ func (PeerEvent) event()         {}
 func (RecordsEvent) event()      {}
 func (BlobEvent) event()         {}
 func (CompleteEvent) event()     {}
+func (RefusedEvent) event()      {}
 func (InviteEvent) event()       {}
 func (RoleEvent) event()         {}
 func (ObservationsEvent) event() {}
@@ -180,6 +193,7 @@ func (n *Node) pump(ev <-chan exchange.Event, done chan struct{}, stop <-chan st
 		}
 		switch e := e.(type) {
 		case exchange.PeerEvent:
+			n.saw(e.Peer)
 			n.hub.publish(PeerEvent{Peer: e.Peer, State: e.State, Reason: e.Reason})
 		case exchange.RecordsEvent:
 			n.hub.publish(RecordsEvent{From: e.From, Applied: e.Applied})
@@ -188,6 +202,8 @@ func (n *Node) pump(ev <-chan exchange.Event, done chan struct{}, stop <-chan st
 			n.hub.publish(BlobEvent{CID: e.CID, Class: e.Class, Size: e.Size, From: e.From})
 		case exchange.CompleteEvent:
 			n.hub.publish(CompleteEvent{})
+		case exchange.RefusedEvent:
+			n.hub.publish(RefusedEvent{Peer: e.Peer, Err: refusal(e.Err), Inbound: e.Inbound})
 		}
 	}
 }
@@ -219,4 +235,12 @@ func (n *Node) checkRoles() {
 			n.hub.publish(RoleEvent{Peer: id, From: old[id], To: r})
 		}
 	}
+}
+
+// refusal maps a refusal on the wire to the node's error.
+func refusal(err error) error {
+	if errors.Is(err, wire.ErrBlocked) {
+		return ErrBlocked
+	}
+	return ErrNotMember
 }

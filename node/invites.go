@@ -125,6 +125,7 @@ func (n *Node) Join(ctx context.Context, code string, opts JoinOptions) (Project
 		Access:      noAccess{},
 		Records:     noRecords{},
 		Wants:       noWants{},
+		InviteOnly:  true,
 		Logger:      n.log,
 	})
 	if err != nil {
@@ -161,6 +162,9 @@ func (n *Node) Join(ctx context.Context, code string, opts JoinOptions) (Project
 		return ProjectInfo{}, err
 	}
 	_ = rememberPeers(n.dir, ai)
+	if err := n.publishName(ctx, p); err != nil {
+		return ProjectInfo{}, err
+	}
 	n.setProject(p)
 	return n.Project()
 }

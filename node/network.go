@@ -97,6 +97,7 @@ func (n *Node) Start(ctx context.Context, opts NetOptions) error {
 	}
 	n.ex, n.exDone, n.exStop = ex, done, stop
 	n.mu.Unlock()
+	go n.watch(p, stop)
 
 	peers := opts.Peers
 	if peers == nil {
@@ -115,6 +116,36 @@ func (n *Node) Start(ctx context.Context, opts NetOptions) error {
 		}(ai)
 	}
 	return nil
+}
+
+// watchEvery is how often a running network looks for records that
+// another process stored (a block from the command line beside a serve).
+const watchEvery = 250 * time.Millisecond
+
+// watch applies what other processes write to the data directory while
+// the network runs: a role they change takes effect here within a second
+// (a blocked device's sessions are cut), and records they add are offered
+// to peers.
+func (n *Node) watch(p *project.Project, stop <-chan struct{}) {
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		changed, err := p.Refresh(context.Background())
+		if err != nil {
+			n.log.Warn("watch the database", "err", err)
+			continue
+		}
+		if changed {
+			n.checkRoles()
+			n.notify()
+			n.hub.publish(ObservationsEvent{})
+		}
+	}
 }
 
 // exchange returns the running exchange node, or ErrNotStarted.
@@ -201,12 +232,35 @@ type SyncResult struct {
 // then says how far it got, with ctx's error). Interrupted, the next Sync
 // resumes where this one stopped.
 func (n *Node) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) {
+	sub := n.Subscribe()
+	defer sub.Close()
 	if err := n.Start(ctx, opts.NetOptions); err != nil {
 		return nil, err
 	}
 	ex, err := n.exchange()
 	if err != nil {
 		return nil, err
+	}
+	// A peer that refuses this device ends the sync at once when no other
+	// member is connected: waiting would not change its mind.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		for e := range sub.C {
+			if r, ok := e.(RefusedEvent); ok && !r.Inbound && connected(ex.Progress()) == 0 {
+				cancel()
+				return
+			}
+		}
+	}()
+	result := func(res *SyncResult, err error) (*SyncResult, error) {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return res, err
+		}
+		if r := refusedBy(res.Progress); r != nil && connected(res.Progress) == 0 {
+			return res, r
+		}
+		return res, err
 	}
 	wait := opts.PeerWait
 	if wait <= 0 {
@@ -221,12 +275,22 @@ func (n *Node) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) 
 		}
 		select {
 		case <-ctx.Done():
-			return &SyncResult{Progress: ex.Progress()}, ctx.Err()
+			return result(&SyncResult{Progress: ex.Progress()}, ctx.Err())
 		case <-tick.C:
 		}
 	}
 	complete, err := ex.SyncAvailable(ctx)
-	return &SyncResult{Complete: complete && err == nil, Met: true, Progress: ex.Progress()}, err
+	return result(&SyncResult{Complete: complete && err == nil, Met: true, Progress: ex.Progress()}, err)
+}
+
+// refusedBy returns the refusal of a peer that refused this device, or nil.
+func refusedBy(p Progress) *RefusedError {
+	for _, pp := range p.Peers {
+		if pp.State == exchange.PeerRefused {
+			return &RefusedError{Peer: pp.ID, Err: refusal(pp.Refused)}
+		}
+	}
+	return nil
 }
 
 // connected counts the member sessions running.

@@ -25,6 +25,12 @@ type Options struct {
 	// included; whatever would write blobs (imports, sync) fails with
 	// ErrBusy. Without Shared, a held data directory gives ErrBusy at once.
 	Shared bool
+	// ReadOnly opens the blob store for reading only and never takes the
+	// data directory's lock, so that a concurrent sync or serve is never
+	// refused because of it: for listing, showing, status, and changes
+	// that are records only (edits without files, roles, names).
+	// Whatever would write blobs fails with ErrReadOnly.
+	ReadOnly bool
 	// Logger receives the node's and the exchange's logs (nil: none).
 	Logger *slog.Logger
 	// Thumbs are the options of the thumbnails and previews made at import
@@ -105,9 +111,16 @@ func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := disk.Open(ctx, dir, d)
-	if err != nil && opts.Shared && errors.Is(err, disk.ErrLocked) {
-		store, err = nil, nil
+	if err := migrate(ctx, d); err != nil {
+		d.Close()
+		return nil, err
+	}
+	var store *disk.Store
+	if !opts.ReadOnly {
+		store, err = disk.Open(ctx, dir, d)
+		if err != nil && opts.Shared && errors.Is(err, disk.ErrLocked) {
+			store, err = nil, nil
+		}
 	}
 	if err != nil {
 		d.Close()
@@ -184,16 +197,21 @@ func (n *Node) TempDir() string { return filepath.Join(n.dir, "tmp") }
 // project's records.
 func (n *Node) ID() peer.ID { return n.self.PeerID() }
 
-// Shared reports whether another process holds the blob store (Options
-// Shared): reads work, blob writes fail with ErrBusy.
+// Shared reports whether this node reads the blob store without holding
+// it (another process holds it, or it was opened ReadOnly): reads work,
+// blob writes fail.
 func (n *Node) Shared() bool { return n.store == nil }
 
-// needStore returns ErrBusy when another process holds the blob store.
+// needStore returns ErrReadOnly or ErrBusy when this node may not write
+// blobs.
 func (n *Node) needStore() error {
-	if n.store == nil {
-		return &DirError{Dir: n.dir, Err: ErrBusy}
+	switch {
+	case n.store != nil:
+		return nil
+	case n.opts.ReadOnly:
+		return &DirError{Dir: n.dir, Err: ErrReadOnly}
 	}
-	return nil
+	return &DirError{Dir: n.dir, Err: ErrBusy}
 }
 
 // setProject installs p and starts reporting its invite outcomes.
@@ -251,6 +269,9 @@ func (n *Node) CreateProject(ctx context.Context, name string) (ProjectInfo, err
 	}
 	p, err := project.Create(ctx, n.db, n.self, name)
 	if err != nil {
+		return ProjectInfo{}, err
+	}
+	if err := n.publishName(ctx, p); err != nil {
 		return ProjectInfo{}, err
 	}
 	n.setProject(p)

@@ -304,3 +304,31 @@ func TestJoinAddStart(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestNotMember: a device the serving device does not know is told at
+// once, not after the whole wait, and the serving side reports it.
+func TestNotMember(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := newDevice(t, "river")
+	sub := a.Subscribe()
+	defer sub.Close()
+	if err := a.Start(ctx, loopback); err != nil {
+		t.Fatal(err)
+	}
+	// c is a device of another project, sent to a by mistake.
+	c := newDevice(t, "another project")
+	start := time.Now()
+	res, err := c.Sync(ctx, SyncOptions{NetOptions: NetOptions{Listen: loopback.Listen, Peers: []peer.AddrInfo{{ID: a.ID(), Addrs: a.Addrs()}}}})
+	var re *RefusedError
+	if !errors.Is(err, ErrNotMember) || !errors.As(err, &re) || re.Peer != a.ID() {
+		t.Fatalf("sync of a stranger: %v %+v", err, res)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("told after %s", d)
+	}
+	r := waitEvent(t, sub, 10*time.Second, func(e Event) bool { r, ok := e.(RefusedEvent); return ok && r.Inbound }).(RefusedEvent)
+	if r.Peer != c.ID() || !errors.Is(r.Err, ErrNotMember) {
+		t.Fatalf("a's refusal: %+v", r)
+	}
+}

@@ -17,32 +17,21 @@ type Status struct {
 	Device  peer.ID         `json:"device"`
 	Dir     string          `json:"data"`
 	Project *ProjectInfo    `json:"project,omitempty"` // nil: no project yet
-	Members []MemberInfo    `json:"members,omitempty"`
+	Members []Member        `json:"members,omitempty"`
 	Filter  *project.Filter `json:"filter,omitempty"`
 	// Classes count, per class in transfer order, the blobs wanted under
-	// the filter against those present and verified. Empty when another
-	// process holds the store and a class count is not known (StoreBusy).
+	// the filter against those present and verified.
 	Classes []ClassStatus `json:"classes,omitempty"`
 	// Partial are blobs partly received: the next sync resumes them.
 	Partial []PartialBlob `json:"partial,omitempty"`
 	// Fixity are wanted blobs whose last fixity check failed: they were
 	// quarantined and are fetched again at the next sync.
 	Fixity []FixityProblem `json:"quarantined,omitempty"`
-	// StoreBusy: another process (serve) holds the blob store, so blob
-	// counts come from reading its files.
-	StoreBusy bool `json:"store_busy,omitempty"`
 	// Serve is the serve running on this data directory, if any.
 	Serve      *ServeInfo `json:"serve,omitempty"`
 	KnownPeers []peer.ID  `json:"known_peers"`
 	// Sync is the network's progress when it runs in this process.
 	Sync *Progress `json:"-"`
-}
-
-// MemberInfo is one device of the project.
-type MemberInfo struct {
-	Peer  peer.ID      `json:"peer"`
-	Role  project.Role `json:"role"`
-	Since time.Time    `json:"since"`
 }
 
 // ClassStatus counts one class's wanted blobs against those here.
@@ -92,7 +81,7 @@ func (f FixityProblem) MarshalJSON() ([]byte, error) {
 // Complete reports whether everything wanted is present (false while a
 // class count is unknown).
 func (s *Status) Complete() bool {
-	if s.Project == nil || len(s.Classes) == 0 && s.StoreBusy {
+	if s.Project == nil {
 		return false
 	}
 	for _, c := range s.Classes {
@@ -106,7 +95,7 @@ func (s *Status) Complete() bool {
 // Status describes the device now. It lists the store once; on a device
 // of tens of thousands of blobs it takes a moment.
 func (n *Node) Status(ctx context.Context) (*Status, error) {
-	st := &Status{Device: n.ID(), Dir: n.dir, StoreBusy: n.store == nil, Serve: n.RunningServe(), KnownPeers: []peer.ID{}}
+	st := &Status{Device: n.ID(), Dir: n.dir, Serve: n.RunningServe(), KnownPeers: []peer.ID{}}
 	known, _ := knownPeers(n.dir)
 	for _, ai := range known {
 		st.KnownPeers = append(st.KnownPeers, ai.ID)
@@ -121,8 +110,8 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	}
 	info, _ := n.Project()
 	st.Project = &info
-	for _, m := range p.Members() {
-		st.Members = append(st.Members, MemberInfo{Peer: m.Peer, Role: m.Role, Since: m.Since})
+	if st.Members, err = n.Members(ctx); err != nil {
+		return nil, err
 	}
 	f, err := p.FilterOf(ctx, n.ID())
 	if err != nil {
@@ -135,21 +124,8 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	}
 	st.Classes = classes.list
 	st.Fixity = classes.bad
-	if n.store != nil {
-		partials, err := n.store.Partials(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range partials {
-			pb := PartialBlob{CID: c}
-			if sk, err := n.store.Skeleton(ctx, c); err == nil {
-				pb.Size, pb.Leaves = sk.Size, len(sk.Leaves)
-			}
-			if done, _, err := n.store.PartialStatus(ctx, c); err == nil {
-				pb.Done = done
-			}
-			st.Partial = append(st.Partial, pb)
-		}
+	if st.Partial, err = n.partials(ctx); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
@@ -188,6 +164,27 @@ func (n *Node) classStatus(ctx context.Context, p *project.Project, f project.Fi
 			last := h[len(h)-1]
 			out.bad = append(out.bad, FixityProblem{CID: w.CID, Result: last.Result, Checked: last.CheckedAt})
 		}
+	}
+	return out, nil
+}
+
+// partials lists the blobs partly received, with how much of each is here.
+func (n *Node) partials(ctx context.Context) ([]PartialBlob, error) {
+	b := n.blobs()
+	cids, err := b.Partials(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []PartialBlob
+	for _, c := range cids {
+		pb := PartialBlob{CID: c}
+		if sk, err := b.Skeleton(ctx, c); err == nil {
+			pb.Size, pb.Leaves = sk.Size, len(sk.Leaves)
+		}
+		if done, _, err := b.PartialStatus(ctx, c); err == nil {
+			pb.Done = done
+		}
+		out = append(out, pb)
 	}
 	return out, nil
 }

@@ -265,6 +265,16 @@ func (a *applier) apply(r *Record) (stored, dup bool, err error) {
 		if err := a.addVersion(r, ok); err != nil {
 			return false, false, err
 		}
+	case KindDevice:
+		if ok {
+			// The latest in the device's own log counts.
+			if err := a.exec(`INSERT INTO project_devices (peer, name, seq, cid) VALUES (?, ?, ?, ?)
+				ON CONFLICT (peer) DO UPDATE SET name = excluded.name, seq = excluded.seq, cid = excluded.cid
+				WHERE excluded.seq > project_devices.seq`,
+				[]byte(r.Author), r.Device.Name, r.Seq, r.CID.Bytes()); err != nil {
+				return false, false, err
+			}
+		}
 	}
 	if ok {
 		return true, false, nil

@@ -10,7 +10,7 @@ import (
 func (o *ObservationState) JSON() view.Observation {
 	j := view.Observation{
 		ID: o.ID, Record: o.Head.String(), Author: o.Author.String(),
-		Created: o.Created.UTC(), Updated: o.Updated.UTC(), Heads: o.Heads, Deleted: o.Deleted,
+		Created: o.Created.UTC(), TimeGuessed: o.TimeGuessed, Updated: o.Updated.UTC(), Heads: o.Heads, Deleted: o.Deleted,
 		Position: o.Position.JSON(), Tags: nonNil(o.Tags), Notes: o.Notes, Attachments: []view.Attachment{},
 	}
 	for _, a := range o.Attachments {

@@ -100,6 +100,13 @@ var schema = []string{
 		used_by BLOB,
 		record BLOB
 	)`,
+	// Each device's name: its latest counted device record.
+	`CREATE TABLE IF NOT EXISTS project_devices (
+		peer BLOB PRIMARY KEY,
+		name TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		cid BLOB NOT NULL
+	)`,
 	`CREATE TABLE IF NOT EXISTS project_filters (
 		peer BLOB PRIMARY KEY,
 		filter TEXT NOT NULL,
@@ -137,6 +144,8 @@ type Project struct {
 
 	wantMu    sync.Mutex
 	wantCache map[string]wantCache
+
+	mark [2]int64 // what Refresh last saw of the records (max rowid, pending count)
 }
 
 type wantCache struct {
@@ -231,44 +240,85 @@ func Open(ctx context.Context, d *sql.DB, self *Identity) (*Project, error) {
 	if p.genesis, err = decodeRecord(gb, false); err != nil {
 		return nil, fmt.Errorf("open project: genesis: %w", err)
 	}
+	if p.vec, p.members, err = loadState(ctx, d); err != nil {
+		return nil, fmt.Errorf("open project: %w", err)
+	}
+	p.ro = buildRoster(p.genesis.Author, p.members)
+	p.publish()
+	return p, nil
+}
+
+// loadState reads the log heads and every membership record (logged or
+// pending) from the database.
+func loadState(ctx context.Context, d *sql.DB) (map[peer.ID]logHead, []memRec, error) {
+	vec := make(map[peer.ID]logHead)
 	rows, err := d.QueryContext(ctx, `SELECT author, seq, cid FROM project_records r
 		WHERE seq = (SELECT MAX(seq) FROM project_records WHERE author = r.author)`)
 	if err != nil {
-		return nil, fmt.Errorf("open project: %w", err)
+		return nil, nil, err
 	}
 	for rows.Next() {
 		var a, c []byte
 		var h logHead
 		if err := rows.Scan(&a, &h.seq, &c); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("open project: %w", err)
+			return nil, nil, err
 		}
 		h.cid, _ = cid.Cast(c)
-		p.vec[peer.ID(a)] = h
+		vec[peer.ID(a)] = h
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("open project: %w", err)
+		return nil, nil, err
 	}
+	var members []memRec
 	for _, q := range []string{
 		`SELECT block FROM project_records WHERE kind = 'member'`,
 		`SELECT block FROM project_pending`,
 	} {
 		blocks, err := queryBlocks(ctx, d, q)
 		if err != nil {
-			return nil, fmt.Errorf("open project: %w", err)
+			return nil, nil, err
 		}
 		for _, b := range blocks {
 			r, err := decodeRecord(b, false)
 			if err != nil {
-				return nil, fmt.Errorf("open project: stored record: %w", err)
+				return nil, nil, fmt.Errorf("stored record: %w", err)
 			}
-			p.members = append(p.members, memRecOf(r))
+			members = append(members, memRecOf(r))
 		}
 	}
+	return vec, members, nil
+}
+
+// Refresh picks up what another process stored in the same database (a
+// command run beside a serve: an edit, a block): it re-reads the log heads
+// and the membership records when the records changed, and reports
+// whether the project's state did. It is cheap when nothing changed (one
+// query).
+func (p *Project) Refresh(ctx context.Context) (changed bool, err error) {
+	var mark [2]int64
+	if err := p.db.QueryRowContext(ctx, `SELECT (SELECT COALESCE(MAX(rowid), 0) FROM project_records),
+		(SELECT COUNT(*) FROM project_pending)`).Scan(&mark[0], &mark[1]); err != nil {
+		return false, fmt.Errorf("refresh: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if mark == p.mark {
+		return false, nil
+	}
+	vec, members, err := loadState(ctx, p.db)
+	if err != nil {
+		return false, fmt.Errorf("refresh: %w", err)
+	}
+	p.mark = mark
+	if maps.Equal(vec, p.vec) && len(members) == len(p.members) {
+		return false, nil
+	}
+	p.vec, p.members = vec, members
 	p.ro = buildRoster(p.genesis.Author, p.members)
 	p.publish()
-	return p, nil
+	return true, nil
 }
 
 func queryBlocks(ctx context.Context, q interface {
@@ -320,6 +370,12 @@ type Member struct {
 	Peer  peer.ID
 	Role  Role
 	Since time.Time // time of the membership record that gave the role (genesis time for the creator)
+	// Invite is the ID of the invite the device redeemed to join, and
+	// InvitedBy the device that made it (empty for the creator, or a
+	// device granted a role directly).
+	Invite    []byte
+	InvitedBy peer.ID
+	Joined    time.Time // when that invite's grant was signed
 }
 
 // Members lists the creator and every device with a valid grant, creator
@@ -335,10 +391,47 @@ func (p *Project) Members() []Member {
 				best = g
 			}
 		}
-		others = append(others, Member{Peer: id, Role: best.role, Since: fromMS(best.time)})
+		m := Member{Peer: id, Role: best.role, Since: fromMS(best.time)}
+		for _, g := range gs {
+			if len(g.invite) > 0 && (m.Invite == nil || g.time < m.Joined.UnixMilli()) {
+				m.Invite, m.InvitedBy, m.Joined = g.invite, g.author, fromMS(g.time)
+			}
+		}
+		others = append(others, m)
 	}
 	slices.SortFunc(others, func(a, b Member) int { return cmp.Compare(a.Peer, b.Peer) })
 	return append(ms, others...)
+}
+
+// DeviceNames returns the name each device gave itself (its latest
+// counted device record), by peer ID; a device that never named itself
+// is absent.
+func (p *Project) DeviceNames(ctx context.Context) (map[peer.ID]string, error) {
+	rows, err := p.db.QueryContext(ctx, `SELECT peer, name FROM project_devices`)
+	if err != nil {
+		return nil, fmt.Errorf("device names: %w", err)
+	}
+	defer rows.Close()
+	out := map[peer.ID]string{}
+	for rows.Next() {
+		var id []byte
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, fmt.Errorf("device names: %w", err)
+		}
+		out[peer.ID(id)] = name
+	}
+	return out, rows.Err()
+}
+
+// SetDeviceName signs this device's device record: the name the project's
+// devices show for it. A name is 1 to 64 bytes of text without control
+// characters.
+func (p *Project) SetDeviceName(ctx context.Context, name string) (*Record, error) {
+	if !validDeviceName(name) {
+		return nil, fmt.Errorf("%w: a device name is 1 to %d bytes of text on one line", ErrMalformed, maxDeviceName)
+	}
+	return p.commit(ctx, &Device{Name: name, Time: p.nowMS()})
 }
 
 // Vector returns this device's version vector. It is kept in memory, so

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync/thumbs"
@@ -42,6 +44,7 @@ const (
 	KindGenesis     Kind = "genesis"
 	KindMembership  Kind = "member"
 	KindObservation Kind = "obs"
+	KindDevice      Kind = "device"
 )
 
 // Role is what a device may do in a project.
@@ -95,7 +98,7 @@ const (
 )
 
 // Record is one signed version in an author's log. Exactly one of Genesis,
-// Membership and Observation is set, as Kind says. Block is the dag-cbor
+// Membership, Observation and Device is set, as Kind says. Block is the dag-cbor
 // block as signed and CID its CIDv1 (dag-cbor, sha2-256); they are what
 // crosses the wire and what is stored.
 type Record struct {
@@ -110,6 +113,7 @@ type Record struct {
 	Genesis     *Genesis
 	Membership  *Membership
 	Observation *Observation
+	Device      *Device
 }
 
 // Time returns the time a record claims for itself: the genesis time, the
@@ -122,8 +126,18 @@ func (r *Record) Time() time.Time {
 		return r.Membership.Time
 	case r.Observation != nil:
 		return r.Observation.Updated
+	case r.Device != nil:
+		return r.Device.Time
 	}
 	return time.Time{}
+}
+
+// Device is what a device says of itself: the human name shown wherever
+// it appears ("Maria's phone", "base camp laptop"). Only a device signs its
+// own; the latest counts.
+type Device struct {
+	Name string
+	Time time.Time
 }
 
 // Genesis starts a project. Its author is the creator; its CID is the
@@ -155,6 +169,9 @@ type Observation struct {
 	Attachments []Attachment
 	Links       []cid.Cid // the versions this one replaces
 	Deleted     bool
+	// TimeGuessed: Created is not a time the observation carried (a
+	// photo's EXIF time) but a guess: the file's modification date.
+	TimeGuessed bool
 }
 
 // Position is a WGS 84 position; Accuracy (metres) is 0 when unknown.
@@ -245,6 +262,12 @@ type wireObservation struct {
 	Attach  []wireAttachment `cbor:"attach,omitempty"`
 	Links   []link           `cbor:"links,omitempty"`
 	Deleted bool             `cbor:"deleted,omitempty"`
+	Guessed bool             `cbor:"tguess,omitempty"`
+}
+
+type wireDevice struct {
+	Name string `cbor:"name"`
+	Time int64  `cbor:"time"`
 }
 
 type wirePosition struct {
@@ -305,6 +328,8 @@ func newRecord(id *Identity, project cid.Cid, seq uint64, prev cid.Cid, body any
 		r.Kind, r.Membership = KindMembership, b
 	case *Observation:
 		r.Kind, r.Observation = KindObservation, b
+	case *Device:
+		r.Kind, r.Device = KindDevice, b
 	default:
 		return nil, fmt.Errorf("new record: unknown body %T", body)
 	}
@@ -343,13 +368,15 @@ func encodeBody(r *Record) (cbor.RawMessage, error) {
 		return encMode.Marshal(&wireMembership{Subject: []byte(m.Subject), Role: string(m.Role), After: m.After, Time: ms(m.Time), Invite: m.Invite})
 	case KindObservation:
 		return encMode.Marshal(toWireObservation(r.Observation))
+	case KindDevice:
+		return encMode.Marshal(&wireDevice{Name: r.Device.Name, Time: ms(r.Device.Time)})
 	}
 	return nil, fmt.Errorf("unknown kind %q", r.Kind)
 }
 
 func toWireObservation(o *Observation) *wireObservation {
 	w := &wireObservation{ID: o.ID, Created: ms(o.Created), Updated: ms(o.Updated),
-		Tags: o.Tags, Notes: o.Notes, Deleted: o.Deleted}
+		Tags: o.Tags, Notes: o.Notes, Deleted: o.Deleted, Guessed: o.TimeGuessed}
 	if p := o.Position; p != nil {
 		w.Pos = &wirePosition{Lat: p.Lat, Lon: p.Lon, Acc: p.Accuracy}
 	}
@@ -426,7 +453,7 @@ func decodeRecord(block []byte, verify bool) (*Record, error) {
 		if err := decodeStrict(w.Body, &b); err != nil {
 			return nil, malformed("observation: %v", err)
 		}
-		o := &Observation{ID: b.ID, Created: fromMS(b.Created), Updated: fromMS(b.Updated), Tags: b.Tags, Notes: b.Notes, Deleted: b.Deleted}
+		o := &Observation{ID: b.ID, Created: fromMS(b.Created), Updated: fromMS(b.Updated), Tags: b.Tags, Notes: b.Notes, Deleted: b.Deleted, TimeGuessed: b.Guessed}
 		if b.Pos != nil {
 			o.Position = &Position{Lat: b.Pos.Lat, Lon: b.Pos.Lon, Accuracy: b.Pos.Acc}
 		}
@@ -438,6 +465,12 @@ func decodeRecord(block []byte, verify bool) (*Record, error) {
 			o.Links = append(o.Links, l.c)
 		}
 		r.Observation = o
+	case KindDevice:
+		var b wireDevice
+		if err := decodeStrict(w.Body, &b); err != nil {
+			return nil, malformed("device: %v", err)
+		}
+		r.Device = &Device{Name: b.Name, Time: fromMS(b.Time)}
 	default:
 		return nil, malformed("unknown kind %q", w.Kind)
 	}
@@ -465,6 +498,13 @@ func decodeRecord(block []byte, verify bool) (*Record, error) {
 
 func validText(s string, max int) bool {
 	return len(s) <= max && utf8.ValidString(s)
+}
+
+// maxDeviceName is the longest device name, in bytes.
+const maxDeviceName = 64
+
+func validDeviceName(s string) bool {
+	return s != "" && validText(s, maxDeviceName) && !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 func validPeer(p peer.ID) bool {
@@ -515,6 +555,10 @@ func validateRecord(r *Record) error {
 		}
 	case KindObservation:
 		return validateObservation(r.Observation)
+	case KindDevice:
+		if d := r.Device; d == nil || !validDeviceName(d.Name) {
+			return malformed("device name")
+		}
 	default:
 		return malformed("unknown kind %q", r.Kind)
 	}

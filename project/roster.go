@@ -23,11 +23,12 @@ type memRec struct {
 	subject peer.ID
 	role    Role
 	after   uint64
+	invite  []byte
 }
 
 func memRecOf(r *Record) memRec {
 	m := r.Membership
-	return memRec{cid: r.CID, author: r.Author, seq: r.Seq, time: ms(m.Time), subject: m.Subject, role: m.Role, after: m.After}
+	return memRec{cid: r.CID, author: r.Author, seq: r.Seq, time: ms(m.Time), subject: m.Subject, role: m.Role, after: m.After, invite: m.Invite}
 }
 
 type roster struct {

@@ -24,6 +24,11 @@ func notFound(err error) error {
 // commit signs body as this device's next record and applies it locally,
 // through the same checks as a peer's record.
 func (p *Project) commit(ctx context.Context, body any) (*Record, error) {
+	// Another process (a command beside a serve) may have signed records
+	// of this device since: sign after its head, not beside it.
+	if _, err := p.Refresh(ctx); err != nil {
+		return nil, err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h, role, err := p.writableHead()
@@ -119,6 +124,9 @@ func (p *Project) commitObservations(ctx context.Context, bodies []*Observation)
 	if len(bodies) == 0 {
 		return nil, nil
 	}
+	if _, err := p.Refresh(ctx); err != nil {
+		return nil, err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h, _, err := p.writableHead()
@@ -198,6 +206,9 @@ func (p *Project) SetRole(ctx context.Context, subject peer.ID, role Role) (*Rec
 func (p *Project) setRole(ctx context.Context, subject peer.ID, role Role, invite []byte) (*Record, error) {
 	if subject == p.Creator() {
 		return nil, fmt.Errorf("set role: %w: the creator's role cannot change", ErrNotAuthorized)
+	}
+	if _, err := p.Refresh(ctx); err != nil {
+		return nil, err
 	}
 	if !p.RoleOf(p.self.PeerID()).CanManage() {
 		return nil, fmt.Errorf("set role: %w", ErrNotAuthorized)

@@ -25,7 +25,10 @@ type Observation struct {
 	Record  string    `json:"record"` // CID of the version shown (the winner)
 	Author  string    `json:"author"` // peer ID of the device that signed it
 	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
+	// TimeGuessed: Created is a guess (the file's modification date: the
+	// photo carried no time), not a time the observation recorded.
+	TimeGuessed bool      `json:"time_guessed,omitempty"`
+	Updated     time.Time `json:"updated"`
 	// Heads is the number of concurrent versions no other replaces: more
 	// than one is a fork (two devices edited it without seeing each
 	// other's edit); the winner is shown, the others are in the history.
@@ -136,4 +139,16 @@ type PeerProgress struct {
 	Rate     float64 `json:"rate_bytes_per_s"`
 	Received int64   `json:"bytes_received"`
 	Sent     int64   `json:"bytes_sent"`
+}
+
+// Member is one device of the project as a device knows it.
+type Member struct {
+	Peer      string     `json:"peer"`
+	Name      string     `json:"name"` // the name it gave itself; "" if none reached this device
+	Role      string     `json:"role"` // creator, coordinator, member, blocked
+	Since     time.Time  `json:"since"`
+	LastSeen  *time.Time `json:"last_seen"`            // when this device last had a session with it; null: never
+	Invite    string     `json:"invite,omitempty"`     // the invite it redeemed (first 8 hex digits of its ID)
+	InvitedBy string     `json:"invited_by,omitempty"` // the device that made that invite
+	Self      bool       `json:"self,omitempty"`       // the device answering
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
 	"github.com/ipfs/go-cid"
 )
 
@@ -58,4 +59,12 @@ func (r *Reader) LastChecks(ctx context.Context, olderThan time.Time, fn func(bl
 // FixityHistory implements blob.FixityLog.
 func (r *Reader) FixityHistory(ctx context.Context, c cid.Cid) ([]blob.FixityRecord, error) {
 	return r.s.FixityHistory(ctx, c)
+}
+
+// Partials is Store.Partials: the blobs partly received.
+func (r *Reader) Partials(ctx context.Context) ([]cid.Cid, error) { return r.s.Partials(ctx) }
+
+// Skeleton is Store.Skeleton, for complete and partial blobs.
+func (r *Reader) Skeleton(ctx context.Context, c cid.Cid) (*chunk.Skeleton, error) {
+	return r.s.Skeleton(ctx, c)
 }

@@ -10,7 +10,7 @@ import (
 var initCmd = &command{
 	name:    "init",
 	summary: "create this device's identity, and optionally a project",
-	usage: `Usage: fieldsync init [--data DIR] [--project NAME] [--json]
+	usage: `Usage: fieldsync init [--data DIR] [--project NAME] [--name DEVICE] [--json]
 
 Creates the data directory and this device's key (an Ed25519 key, which is
 also its libp2p peer ID). With --project, also creates a project with this
@@ -19,7 +19,10 @@ device as its creator; without it, the device can join a project with
 
 Options:
 ` + dataHelp + `  --project NAME  create a project named NAME
-  --json          print {"dir","peer","project","name"} as JSON
+  --name DEVICE   this device's name, shown to the project's other devices
+                  (default: this machine's host name; change it with
+                  'fieldsync name')
+  --json          print {"dir","peer","device_name","project","name"} as JSON
 
 Examples:
   fieldsync init --project "River survey 2026"
@@ -39,6 +42,7 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(initCmd, e)
 	data := dataFlag(fs)
 	name := fs.String("project", "", "")
+	devName := fs.String("name", defaultName(), "")
 	asJSON := fs.Bool("json", false, "")
 	rest, err := parseFlags(initCmd, e, fs, args)
 	if err != nil {
@@ -47,17 +51,27 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	if len(rest) > 0 {
 		return usagef("unexpected argument %q (a project name goes after --project)", rest[0])
 	}
+	if *devName != "" {
+		if err := checkName(*devName); err != nil {
+			return err
+		}
+	}
 	n, err := node.Init(ctx, *data, node.Options{})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
+	if *devName != "" && n.Name(ctx) == "" {
+		if err := n.SetName(ctx, *devName); err != nil {
+			return err
+		}
+	}
 	if *name != "" {
 		if _, err := n.CreateProject(ctx, *name); err != nil {
 			return err
 		}
 	}
-	out := map[string]string{"dir": n.Dir(), "peer": n.ID().String()}
+	out := map[string]string{"dir": n.Dir(), "peer": n.ID().String(), "device_name": n.Name(ctx)}
 	info, perr := n.Project()
 	if perr == nil {
 		out["project"] = info.ID
@@ -66,7 +80,7 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	if *asJSON {
 		return writeJSON(e.stdout, out)
 	}
-	fmt.Fprintf(e.stdout, "device   %s\ndata     %s\n", out["peer"], out["dir"])
+	fmt.Fprintf(e.stdout, "device   %s (%s)\ndata     %s\n", out["device_name"], out["peer"], out["dir"])
 	if perr == nil {
 		fmt.Fprintf(e.stdout, "project  %s (%s)\n", out["name"], out["project"])
 		fmt.Fprintln(e.stdout, "next: add photos with 'fieldsync import DIR', then 'fieldsync serve --invite' to let another device join")

@@ -12,7 +12,7 @@ import (
 var joinCmd = &command{
 	name:    "join",
 	summary: "join a project with an invite code",
-	usage: `Usage: fieldsync join [--data DIR] [--filter archive|field] [--json] CODE
+	usage: `Usage: fieldsync join [--data DIR] [--filter archive|field] [--name DEVICE] [--json] CODE
 
 Redeems a one-time invite code with the inviting device, which must be
 running 'fieldsync serve' at an address in the code. The secret in the code
@@ -25,6 +25,8 @@ The code may be given in pieces (spaces and dashes are ignored).
 Options:
 ` + dataHelp + `  --filter F    what this device wants: archive (everything, default) or
                 field (thumbnails and previews only)
+  --name DEVICE this device's name, shown to the project's other devices
+                (default: this machine's host name)
   --json        print {"project","name","role","peer"} as JSON
 
 Examples:
@@ -45,6 +47,7 @@ func runJoin(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(joinCmd, e)
 	data := dataFlag(fs)
 	filter := fs.String("filter", "archive", "")
+	devName := fs.String("name", defaultName(), "")
 	asJSON := fs.Bool("json", false, "")
 	rest, err := parseFlags(joinCmd, e, fs, args)
 	if err != nil {
@@ -62,11 +65,21 @@ func runJoin(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *devName != "" {
+		if err := checkName(*devName); err != nil {
+			return err
+		}
+	}
 	n, err := node.Init(ctx, *data, node.Options{})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
+	if *devName != "" && n.Name(ctx) == "" {
+		if err := n.SetName(ctx, *devName); err != nil {
+			return err
+		}
+	}
 	if !*asJSON {
 		fmt.Fprintf(e.stderr, "contacting the inviting device for project %s ...\n", inv.Project)
 	}

@@ -18,7 +18,8 @@ var lsCmd = &command{
 Lists the project's observations, newest first: id, time, position, tags,
 attachments and which of their variants this device holds (T thumbnail,
 P preview, O original; '-' not here yet). A fork (two concurrent edits not
-yet merged) is marked with '*'.
+yet merged) is marked with '*'; a time guessed from the file's date (the
+photo carried no time of its own) with '~'.
 
 Options:
 ` + dataHelp + `  --limit N   at most N observations (default all)
@@ -71,6 +72,7 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	has := n.Presence(ctx, true)
+	guessed := false
 	for _, o := range obs {
 		fork := " "
 		if o.Heads > 1 {
@@ -88,8 +90,15 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		if o.Deleted {
 			del = " (deleted)"
 		}
-		fmt.Fprintf(e.stdout, "%s%s %s %-21s %s %s%s\n", fork, o.ID, o.Created.Local().Format("2006-01-02 15:04"), pos,
+		when := " " + o.Created.Local().Format("2006-01-02 15:04")
+		if o.TimeGuessed {
+			when, guessed = "~"+when[1:], true
+		}
+		fmt.Fprintf(e.stdout, "%s%s %s %-21s %s %s%s\n", fork, o.ID, when, pos,
 			strings.Join(o.Tags, ","), strings.Join(atts, " "), del)
+	}
+	if guessed {
+		fmt.Fprintln(e.stdout, "~ time guessed from the file's date (the photo carried no time)")
 	}
 	if len(obs) == 0 {
 		fmt.Fprintln(e.stderr, "no observations yet: 'fieldsync import DIR' or 'fieldsync sync'")

@@ -72,7 +72,11 @@ func runShow(ctx context.Context, e *env, args []string) error {
 	has := n.Presence(ctx, false)
 	w := e.stdout
 	fmt.Fprintf(w, "observation %s\n", o.ID)
-	fmt.Fprintf(w, "  created   %s\n  updated   %s\n", o.Created.Local().Format("2006-01-02 15:04:05 -0700"), o.Updated.Local().Format("2006-01-02 15:04:05 -0700"))
+	guess := ""
+	if o.TimeGuessed {
+		guess = " (time guessed from the file's date: the photo carried no time)"
+	}
+	fmt.Fprintf(w, "  created   %s%s\n  updated   %s\n", o.Created.Local().Format("2006-01-02 15:04:05 -0700"), guess, o.Updated.Local().Format("2006-01-02 15:04:05 -0700"))
 	if o.Position != nil {
 		fmt.Fprintf(w, "  position  %.6f, %.6f", o.Position.Lat, o.Position.Lon)
 		if o.Position.Accuracy > 0 {
@@ -119,7 +123,7 @@ func runShow(ctx context.Context, e *env, args []string) error {
 		case !v.Counted:
 			mark = "x"
 		}
-		fmt.Fprintf(w, "  %s %s by %s seq %d at %s\n", mark, v.CID, shortID(v.Author.String()), v.Seq, v.Updated.Local().Format("2006-01-02 15:04:05"))
+		fmt.Fprintf(w, "  %s %s by %s seq %d at %s\n", mark, v.CID, n.PeerName(ctx, v.Author), v.Seq, v.Updated.Local().Format("2006-01-02 15:04:05"))
 	}
 	fmt.Fprintln(w, "  (* current, + concurrent head, x refused author)")
 	return nil

@@ -75,12 +75,13 @@ func printStatus(w io.Writer, st *node.Status) {
 	fmt.Fprintf(w, "project  %s (%s), this device is %s\n", st.Project.Name, st.Project.ID, st.Project.Role)
 	fmt.Fprintf(w, "members  %d\n", len(st.Members))
 	for _, m := range st.Members {
-		fmt.Fprintf(w, "  %-12s %s\n", m.Role, m.Peer)
+		self := ""
+		if m.Self {
+			self = " (this device)"
+		}
+		fmt.Fprintf(w, "  %-12s %-24s %s%s\n", m.Role, m.Label(), m.Peer, self)
 	}
 	fmt.Fprintf(w, "filter   %s\n", st.Filter.Mode)
-	if st.StoreBusy {
-		fmt.Fprintln(w, "blobs    read beside 'fieldsync serve', which holds the store")
-	}
 	fmt.Fprintln(w, "wanted   present/wanted")
 	for _, r := range st.Classes {
 		fmt.Fprintf(w, "  %-11s %s %4d/%-4d files %10s/%s\n", r.Name, bar(r.BytesPresent, r.BytesWanted, 20),

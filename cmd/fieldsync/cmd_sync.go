@@ -106,7 +106,7 @@ func runSync(ctx context.Context, e *env, args []string) error {
 				}
 			}
 		}
-		go logEvents(vctx, e.stderr, sub, false)
+		go logEvents(vctx, e.stderr, n, sub, false)
 		view.run(vctx, n.Progress)
 	}()
 	res, err := n.Sync(ctx, node.SyncOptions{NetOptions: nopts})

@@ -96,7 +96,7 @@ func runUI(ctx context.Context, e *env, args []string) error {
 	if err := uf.check(); err != nil {
 		return err
 	}
-	n, err := openNode(ctx, *data, true, true, node.Options{})
+	n, err := openNode(ctx, *data, false, true, node.Options{Shared: true})
 	if err != nil {
 		return err
 	}

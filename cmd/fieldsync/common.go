@@ -137,3 +137,27 @@ func writeFileAtomic(path string, b []byte, perm os.FileMode) error {
 	}
 	return err
 }
+
+// ago says how long ago t was, roughly, for a person.
+func ago(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	}
+	return t.Local().Format("2006-01-02")
+}
+
+// defaultName is a device's name when none is given: the machine's
+// host name.
+func defaultName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" || len(h) > 64 {
+		return ""
+	}
+	return h
+}

@@ -24,6 +24,9 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	// exitNotMember: a peer does not know this device as a member of its
+	// project (sync, serve).
+	exitNotMember = 5
 )
 
 // command is one subcommand.
@@ -75,6 +78,11 @@ func main() {
 }
 
 func runMain(ctx context.Context, e *env, args []string) int {
+	args, err := globalOptions(args)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "fieldsync: %v; run 'fieldsync help' for the list\n", err)
+		return exitUsage
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		if len(args) > 1 {
 			if c, ok := commands[args[1]]; ok {
@@ -88,12 +96,16 @@ func runMain(ctx context.Context, e *env, args []string) int {
 		}
 		return exitOK
 	}
+	if strings.HasPrefix(args[0], "-") {
+		fmt.Fprintf(e.stderr, "fieldsync: %q before the command: only --data DIR may come there (like git -C); run 'fieldsync help'\n", args[0])
+		return exitUsage
+	}
 	c, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(e.stderr, "fieldsync: unknown command %q; run 'fieldsync help' for the list\n", args[0])
 		return exitUsage
 	}
-	err := c.run(ctx, e, args[1:])
+	err = c.run(ctx, e, args[1:])
 	if err == nil {
 		return exitOK
 	}
@@ -105,17 +117,50 @@ func runMain(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "fieldsync %s: %s\nrun 'fieldsync %s --help' for usage\n", c.name, ue.msg, c.name)
 		return exitUsage
 	}
-	fmt.Fprintf(e.stderr, "fieldsync %s: %v\n", c.name, words(err))
+	msg, code := words(err)
+	fmt.Fprintf(e.stderr, "fieldsync %s: %v\n", c.name, msg)
 	var xe *exitError
 	if errors.As(err, &xe) {
 		return xe.code
 	}
-	return exitFailure
+	return code
+}
+
+// globalOptions moves a --data DIR given before the command to after it,
+// so that 'fieldsync --data DIR ls' works as 'fieldsync ls --data DIR'
+// (like git -C and restic -r).
+func globalOptions(args []string) ([]string, error) {
+	var global []string
+	for len(args) > 0 {
+		a := args[0]
+		switch {
+		case a == "--data" || a == "-data":
+			if len(args) < 2 {
+				return nil, fmt.Errorf("%s needs a directory", a)
+			}
+			global, args = append(global, "--data", args[1]), args[2:]
+		case strings.HasPrefix(a, "--data=") || strings.HasPrefix(a, "-data="):
+			global, args = append(global, a), args[1:]
+		default:
+			if len(global) == 0 {
+				return args, nil
+			}
+			if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+				return args, nil
+			}
+			out := append([]string{args[0]}, global...)
+			return append(out, args[1:]...), nil
+		}
+	}
+	if len(global) > 0 {
+		return nil, fmt.Errorf("--data given, but no command after it")
+	}
+	return args, nil
 }
 
 func printCommands(w io.Writer) {
 	fmt.Fprintln(w, "fieldsync syncs photo-heavy field projects device to device, with no server.")
-	fmt.Fprintln(w, "\nUsage: fieldsync COMMAND [options] [args]\n\nCommands:")
+	fmt.Fprintln(w, "\nUsage: fieldsync [--data DIR] COMMAND [options] [args]\n\nCommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
@@ -125,7 +170,8 @@ func printCommands(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'fieldsync COMMAND --help' for a command's options, examples and exit codes.")
-	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 bad usage (commands may add more).")
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 bad usage, 5 not a member of the peers' project")
+	fmt.Fprintln(w, "(commands may add more).")
 }
 
 // newFlags makes a FlagSet for c whose -h/--help prints c.usage and whose

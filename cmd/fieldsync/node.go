@@ -74,7 +74,13 @@ func (nf *netFlags) logger(w io.Writer) *slog.Logger {
 
 // logEvents prints what happens (peers coming and going, records, blobs
 // with blobs, invites, roles) until ctx ends or the subscription closes.
-func logEvents(ctx context.Context, w io.Writer, sub *node.Subscription, blobs bool) {
+func logEvents(ctx context.Context, w io.Writer, n *node.Node, sub *node.Subscription, blobs bool) {
+	name := func(id peer.ID) string {
+		if l := n.PeerName(ctx, id); l != node.ShortID(id) {
+			return fmt.Sprintf("%s (%s)", l, node.ShortID(id))
+		}
+		return id.String()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -83,7 +89,7 @@ func logEvents(ctx context.Context, w io.Writer, sub *node.Subscription, blobs b
 			if !ok {
 				return
 			}
-			if line := eventLine(e, blobs); line != "" {
+			if line := eventLine(e, blobs, name); line != "" {
 				fmt.Fprintf(w, "%s %s\n", time.Now().Format("15:04:05"), line)
 			}
 		}
@@ -91,45 +97,52 @@ func logEvents(ctx context.Context, w io.Writer, sub *node.Subscription, blobs b
 }
 
 // eventLine says what an event means, or "" for one not logged.
-func eventLine(e node.Event, blobs bool) string {
+func eventLine(e node.Event, blobs bool, name func(peer.ID) string) string {
 	switch e := e.(type) {
 	case node.PeerEvent:
-		msg := fmt.Sprintf("peer %s %s", e.Peer, e.State)
+		msg := fmt.Sprintf("peer %s %s", name(e.Peer), e.State)
 		if e.Reason != "" {
 			msg += ": " + e.Reason
 		}
 		return msg
 	case node.RecordsEvent:
-		return fmt.Sprintf("%d records from %s", e.Applied, e.From)
+		return fmt.Sprintf("%d records from %s", e.Applied, name(e.From))
 	case node.BlobEvent:
 		if blobs {
 			return fmt.Sprintf("%s %s (%s) complete", e.Class, e.CID, humanBytes(e.Size))
 		}
 	case node.CompleteEvent:
 		return "everything wanted is present and verified"
+	case node.RefusedEvent:
+		if e.Inbound {
+			return fmt.Sprintf("refused %s: not a member of this project (a device without a valid invite, or one that joined through a device this one has not synced with yet)", name(e.Peer))
+		}
+		return fmt.Sprintf("%s refused this device: %v", name(e.Peer), e.Err)
 	case node.InviteEvent:
 		if e.Err != nil {
-			return fmt.Sprintf("invite refused to %s: %s", e.Peer, trimPkg(e.Err))
+			return fmt.Sprintf("invite refused to %s: %s", name(e.Peer), trimPkg(e.Err))
 		}
-		return fmt.Sprintf("%s joined with an invite, as %s", e.Peer, e.Role)
+		return fmt.Sprintf("%s joined with an invite, as %s", name(e.Peer), e.Role)
 	case node.RoleEvent:
 		switch {
 		case e.To == "blocked":
-			return fmt.Sprintf("%s is blocked: it gets nothing more from this device", e.Peer)
+			return fmt.Sprintf("%s is blocked: it gets nothing more from this device", name(e.Peer))
 		case e.From == "":
-			return fmt.Sprintf("%s is a %s now", e.Peer, e.To)
+			return fmt.Sprintf("%s is a %s now", name(e.Peer), e.To)
 		default:
-			return fmt.Sprintf("%s is %s now (was %s)", e.Peer, e.To, e.From)
+			return fmt.Sprintf("%s is %s now (was %s)", name(e.Peer), e.To, e.From)
 		}
 	}
 	return ""
 }
 
-// openNode opens the data directory. Shared opens it beside a running
-// serve (reads work). With needProject, a device without a project is an
-// error saying what to do. The caller closes the node.
-func openNode(ctx context.Context, data string, shared, needProject bool, opts node.Options) (*node.Node, error) {
-	opts.Shared = shared
+// openNode opens the data directory. readOnly opens it without taking its
+// lock, for commands that write no blob (listing, showing, status, record
+// changes): they never make a concurrent sync or serve fail. With
+// needProject, a device without a project is an error saying what to do.
+// The caller closes the node.
+func openNode(ctx context.Context, data string, readOnly, needProject bool, opts node.Options) (*node.Node, error) {
+	opts.ReadOnly = opts.ReadOnly || readOnly
 	n, err := node.Open(ctx, data, opts)
 	if err != nil {
 		return nil, err
@@ -141,11 +154,3 @@ func openNode(ctx context.Context, data string, shared, needProject bool, opts n
 	return n, nil
 }
 
-// peerIDs is a list of peer IDs for display.
-func peerIDs(ais []peer.AddrInfo) []string {
-	out := make([]string, 0, len(ais))
-	for _, ai := range ais {
-		out = append(out, ai.ID.String())
-	}
-	return out
-}

@@ -8,9 +8,23 @@ import (
 )
 
 // words turns the node's typed errors into what a person at this command
-// line reads: what happened and what to do next, naming the commands to
-// run. Errors it does not know pass through unchanged.
-func words(err error) error {
+// line reads (what happened and what to do next, naming the commands to
+// run) and the exit code they give. Errors it does not know pass through
+// unchanged, as failures.
+func words(err error) (error, int) {
+	if errors.Is(err, node.ErrNotMember) {
+		var re *node.RefusedError
+		who := "the peer"
+		if errors.As(err, &re) {
+			who = "peer " + re.Peer.String()
+		}
+		return fmt.Errorf("this device is not a member of that project: ask a coordinator for an invite (%s does not know this device; if it joined through another device, sync with that one first)", who), exitNotMember
+	}
+	return sentence(err), exitFailure
+}
+
+// sentence says what went wrong for the errors that fail with code 1.
+func sentence(err error) error {
 	var de *node.DirError
 	var pe *node.ProjectError
 	var ie *node.InviteError
@@ -23,6 +37,8 @@ func words(err error) error {
 		return fmt.Errorf("data directory %s is not writable: check its permissions or pick another --data (%v)", de.Dir, errors.Unwrap(de.Err))
 	case errors.As(err, &de) && errors.Is(err, node.ErrNotDir):
 		return fmt.Errorf("data directory %s is not a directory: give a directory with --data", de.Dir)
+	case errors.As(err, &de) && errors.Is(err, node.ErrReadOnly):
+		return fmt.Errorf("%v: this command does not write files", err)
 	case errors.Is(err, node.ErrNoProject):
 		return errors.New("this device has no project yet: create one with 'fieldsync init --project NAME' or join one with 'fieldsync join CODE'")
 	case errors.As(err, &pe) && errors.Is(err, node.ErrHasProject):
@@ -41,6 +57,14 @@ func words(err error) error {
 		case errors.Is(err, node.ErrInviterUnreachable):
 			return fmt.Errorf("the inviting device %s did not accept this invite: it may have already been used, been revoked or expired, or that device is not running 'fieldsync serve' at %v (%v)", ie.Inviter, ie.Addrs, errors.Unwrap(ie.Err))
 		}
+	}
+	return err
+}
+
+// observationErr says what went wrong with observation id.
+func observationErr(id string, err error) error {
+	if errors.Is(err, node.ErrNotFound) {
+		return fmt.Errorf("no observation %q on this device (list them with 'fieldsync ls')", id)
 	}
 	return err
 }

@@ -52,6 +52,8 @@ const (
 	BadRequest
 	Busy
 	Internal
+	NotMember // the requester is not a member of the responder's project
+	Blocked   // the requester is blocked in the responder's project
 )
 
 // Errors callers branch on, one per Code.
@@ -61,6 +63,8 @@ var (
 	ErrBadRequest = errors.New("remote: bad request")
 	ErrBusy       = errors.New("remote: busy")
 	ErrInternal   = errors.New("remote: internal error")
+	ErrNotMember  = errors.New("remote: not a member of the project")
+	ErrBlocked    = errors.New("remote: blocked from the project")
 )
 
 // Err maps a code to its error (nil for OK). With CodeOf it is the one
@@ -77,6 +81,10 @@ func (c Code) Err() error {
 		return ErrBadRequest
 	case Busy:
 		return ErrBusy
+	case NotMember:
+		return ErrNotMember
+	case Blocked:
+		return ErrBlocked
 	default:
 		return ErrInternal
 	}
@@ -96,6 +104,10 @@ func CodeOf(err error) Code {
 		return BadRequest
 	case errors.Is(err, ErrBusy):
 		return Busy
+	case errors.Is(err, ErrNotMember):
+		return NotMember
+	case errors.Is(err, ErrBlocked):
+		return Blocked
 	default:
 		return Internal
 	}

@@ -53,7 +53,7 @@ func TestFrameCap(t *testing.T) {
 }
 
 func TestCodes(t *testing.T) {
-	for c := OK; c <= Internal; c++ {
+	for c := OK; c <= Blocked; c++ {
 		if got := CodeOf(c.Err()); got != c {
 			t.Errorf("CodeOf(%v.Err()) = %v", c, got)
 		}
