@@ -38,6 +38,12 @@ type Options struct {
 	// GroupSize is the number of files per blob batch and record
 	// transaction in Dir (default 32).
 	GroupSize int
+	// RequireVariants refuses a file that cannot have a thumbnail and a
+	// preview (not an image fieldsync decodes, a decompression bomb, a
+	// corrupt image: the thumbs error) instead of storing it as an
+	// attachment with its original only: for surfaces that take photos
+	// only, such as the web app's upload.
+	RequireVariants bool
 }
 
 // check refuses, before any blob is stored, the tags, notes and position
@@ -220,6 +226,10 @@ func stat(path string) (source, error) {
 	if !st.Mode().IsRegular() {
 		return source{}, fmt.Errorf("import %s: %w", path, ErrIrregular)
 	}
+	if st.Size() == 0 {
+		// As Dir skips it: an empty file is no observation.
+		return source{}, fmt.Errorf("import %s: %w", path, ErrEmpty)
+	}
 	return source{path: path, name: filepath.Base(path), size: st.Size(), mtime: st.ModTime()}, nil
 }
 
@@ -369,7 +379,10 @@ func ingestGroup(ctx context.Context, p *project.Project, files []source, opts O
 func ingestOne(ctx context.Context, recv blob.Receiver, f source, res *thumbs.Result, terr error, opts Options) (*project.Observation, error, error) {
 	var warn error
 	switch {
-	case terr == nil, errors.Is(terr, thumbs.ErrUnsupported):
+	case terr == nil:
+	case opts.RequireVariants && (errors.Is(terr, thumbs.ErrUnsupported) || errors.Is(terr, thumbs.ErrTooLarge) || errors.Is(terr, thumbs.ErrCorrupt)):
+		return nil, nil, terr
+	case errors.Is(terr, thumbs.ErrUnsupported):
 	case errors.Is(terr, thumbs.ErrTooLarge), errors.Is(terr, thumbs.ErrCorrupt):
 		warn = fmt.Errorf("no variants: %w", terr)
 	default:

@@ -32,6 +32,11 @@ type ImportOptions struct {
 	// Position is used when a photo has no GPS position in its EXIF
 	// (Import), or always (Add).
 	Position *project.Position
+	// RequireVariants (Add) refuses, storing nothing, a file that cannot
+	// have a thumbnail and a preview (the error wraps thumbs.ErrTooLarge,
+	// ErrCorrupt or ErrUnsupported), where Add would otherwise keep it
+	// with its original only: for surfaces that take photos only.
+	RequireVariants bool
 }
 
 // Import turns every file under dir (recursively, in path order) into an
@@ -71,7 +76,7 @@ func (n *Node) Add(ctx context.Context, files []string, opts ImportOptions) (*pr
 		return nil, err
 	}
 	r, err := ingest.Files(ctx, p, files, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs, Tags: opts.Tags, Notes: opts.Notes,
-		Position: opts.Position, ForcePosition: opts.Position != nil})
+		Position: opts.Position, ForcePosition: opts.Position != nil, RequireVariants: opts.RequireVariants})
 	if err != nil {
 		return nil, err
 	}

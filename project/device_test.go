@@ -58,7 +58,9 @@ func TestMemberInvite(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := newIdentity(t)
-	rt := func(ctx context.Context, req []byte) ([]byte, error) { return a.InviteHandler().Handle(ctx, id.PeerID(), req) }
+	rt := func(ctx context.Context, req []byte) ([]byte, error) {
+		return a.InviteHandler().Handle(ctx, id.PeerID(), req)
+	}
 	w, err := Redeem(ctx, rt, id, code)
 	if err != nil {
 		t.Fatal(err)

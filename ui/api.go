@@ -17,7 +17,6 @@ import (
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/project"
-	"github.com/fieldsync/fieldsync/view"
 	"github.com/ipfs/go-cid"
 )
 
@@ -135,10 +134,12 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	csrf, _ := s.session(r)
 	n := s.cfg.Node
 	info, _ := n.Project()
-	_, readOnly := s.writable()
+	_, readOnly := s.writable("add or edit observations")
+	_, busy := s.busy()
 	out := map[string]any{
 		"project": map[string]any{"id": info.ID, "name": info.Name},
-		"device":  map[string]any{"id": n.ID().String(), "role": string(info.Role), "canWrite": readOnly == "", "readOnly": readOnly},
+		"device": map[string]any{"id": n.ID().String(), "role": string(info.Role), "canWrite": readOnly == "", "readOnly": readOnly,
+			"canManage": info.Role.CanManage() && busy == ""},
 		"csrf":    csrf,
 		"basemap": nil,
 		"syncing": n.Running(),
@@ -251,29 +252,7 @@ func (s *Server) observationsByID(w http.ResponseWriter, r *http.Request, ix *in
 }
 
 func (s *Server) handleObservation(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	ctx := r.Context()
-	o, err := s.cfg.Node.Observation(ctx, id)
-	if errors.Is(err, node.ErrNotFound) {
-		httpError(w, http.StatusNotFound, "no observation %q on this device", id)
-		return
-	}
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, "%v", err)
-		return
-	}
-	hist, err := s.cfg.Node.History(ctx, id)
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, "%v", err)
-		return
-	}
-	vs := make([]view.Version, 0, len(hist))
-	for _, v := range hist {
-		vs = append(vs, v.JSON())
-	}
-	j := s.cfg.Node.View(ctx, o, true)
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{"observation": j, "history": vs})
+	s.writeDetail(w, r, r.PathValue("id"))
 }
 
 func (s *Server) handleMap(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,10 @@
 // Package ui serves fieldsync's local web app: the project on a map, its
-// photos in a gallery, each observation's history and variants, the sync
-// live, and a form to add observations from the browser.
+// photos in a gallery, each observation's history and variants (edit,
+// delete and undo, a fork's versions side by side with "keep this one"),
+// the sync live, the members (and blocking one), and a form to add
+// observations from the browser. Its words come from message catalogs,
+// one file per language (static/i18n/CODE.json): adding a language is
+// adding a file.
 //
 // The server is plain net/http. The front end is static files embedded in
 // the binary (static/): our own small JavaScript, and Leaflet,

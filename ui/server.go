@@ -51,6 +51,7 @@ type Server struct {
 	mux   *http.ServeMux
 	// static is the embedded front end by path under static/.
 	static map[string]*staticFile
+	langs  []language // the message catalogs in static/i18n
 
 	mu       sync.Mutex
 	sessions map[string]string // session ID → CSRF token
@@ -97,6 +98,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("ui: embedded files: %w", err)
 	}
 	s.static = static
+	if s.langs, err = languages(static); err != nil {
+		return nil, fmt.Errorf("ui: embedded files: %w", err)
+	}
 	s.routes()
 	return s, nil
 }
@@ -216,9 +220,19 @@ func (s *Server) watchEvents(ctx context.Context, sub *node.Subscription) {
 				return
 			}
 			switch e := e.(type) {
-			case node.RecordsEvent, node.ObservationsEvent, node.RoleEvent:
+			case node.RoleEvent:
 				// A role change can change what counts (a blocked
-				// author's versions): pages are told to look again.
+				// author's versions): pages are told to look again, and
+				// the members view to list the members again.
+				s.recordsChanged()
+				s.hub.send("members", map[string]any{"peer": e.Peer.String(), "role": string(e.To)})
+				s.hub.poke()
+			case node.InviteEvent:
+				if e.Err == nil {
+					s.hub.send("members", map[string]any{"peer": e.Peer.String(), "role": string(e.Role)})
+				}
+				s.hub.poke()
+			case node.RecordsEvent, node.ObservationsEvent:
 				s.recordsChanged()
 				s.hub.poke()
 			case node.BlobEvent:
@@ -339,6 +353,13 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/observations", s.handleObservations)
 	m.HandleFunc("GET /api/observations/{id}", s.handleObservation)
 	m.HandleFunc("POST /api/observations", s.handleUpload)
+	m.HandleFunc("PATCH /api/observations/{id}", s.handleEdit)
+	m.HandleFunc("DELETE /api/observations/{id}", s.handleDelete)
+	m.HandleFunc("POST /api/observations/{id}/keep", s.handleKeep)
+	m.HandleFunc("GET /api/members", s.handleMembers)
+	m.HandleFunc("POST /api/members/{peer}/block", s.handleBlock)
+	m.HandleFunc("POST /api/members/{peer}/role", s.handleRole)
+	m.HandleFunc("GET /api/languages", s.handleLanguages)
 	m.HandleFunc("GET /api/map", s.handleMap)
 	m.HandleFunc("GET /api/blobs/{cid}", s.handleBlob)
 	m.HandleFunc("GET /api/sync", s.handleSync)

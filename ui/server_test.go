@@ -589,7 +589,14 @@ func TestUpload(t *testing.T) {
 		{"html", nil, map[string][]byte{"x.jpg": []byte("<html><body>hi</body></html>")}, 415, "text/html"},
 		{"pdf", nil, map[string][]byte{"doc.pdf": []byte("%PDF-1.7 ...")}, 415, "application/pdf"},
 		{"photo then text", nil, map[string][]byte{"a.jpg": jpg, "b.txt": []byte("text")}, 415, "not a photo"},
-		{"empty", nil, map[string][]byte{"e.jpg": {}}, 400, "empty"},
+		{"empty", nil, map[string][]byte{"e.jpg": {}}, 400, "e.jpg: empty file; nothing was stored"},
+		{"bomb, JPEG", nil, map[string][]byte{"huge.jpg": fixture(t, "bad-huge.jpg")}, 422, "huge.jpg: image/jpeg declares 65000×65000 pixels, more than the limit of 100000000; nothing was stored"},
+		{"bomb, PNG", nil, map[string][]byte{"huge.png": fixture(t, "bad-huge.png")}, 422, "image/png declares 100000×100000 pixels"},
+		{"bomb after a photo", nil, map[string][]byte{"a.jpg": jpg, "huge.png": fixture(t, "bad-huge.png")}, 422, "declares 100000×100000 pixels"},
+		{"truncated", nil, map[string][]byte{"t.jpg": fixture(t, "bad-truncated.jpg")}, 422, "corrupt image"},
+		{"noise", nil, map[string][]byte{"n.jpg": fixture(t, "bad-noise.jpg")}, 422, "corrupt image"},
+		{"random", nil, map[string][]byte{"r.jpg": fixture(t, "bad-random.bin")}, 415, "not a photo"},
+		{"heic", nil, map[string][]byte{"o.heic": fixture(t, "other.heic")}, 415, "image/heic"},
 		{"oversized", nil, map[string][]byte{"big.jpg": big}, 413, "over the limit"},
 		{"no files", map[string]string{"notes": "x"}, nil, 400, "no photo"},
 		{"bad position", map[string]string{"lat": "91", "lon": "0"}, map[string][]byte{"a.jpg": jpg}, 400, "latitude"},
@@ -661,6 +668,63 @@ func TestUpload(t *testing.T) {
 		if !tc.want(created) {
 			t.Errorf("mtimes %q: created %v", tc.mtimes, created)
 		}
+	}
+}
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "photos", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The web app refuses what the import refuses (an empty file), and what
+// it would keep without variants (a decompression bomb, a photo that does
+// not decode): the browser takes photos it can show. Each refusal is a
+// 4xx with the reason, and nothing is stored.
+func TestUploadRefusesWhatImportRefuses(t *testing.T) {
+	dir := t.TempDir()
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "photos", "bad-*"))
+	if err != nil || len(files) < 5 {
+		t.Fatalf("fixtures: %v %v", files, err)
+	}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), fixture(t, filepath.Base(f)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	imp := newDevice(t)
+	rep, err := imp.Import(context.Background(), dir, node.ImportOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := map[string]bool{}
+	for _, s := range append(rep.Skipped, rep.Warnings...) {
+		short[filepath.Base(s.Path)] = true
+	}
+	for _, name := range []string{"bad-empty.jpg", "bad-huge.jpg", "bad-huge.png"} {
+		if !short[name] {
+			t.Errorf("import took %s whole: this test's premise is gone", name)
+		}
+	}
+	d := newDevice(t)
+	_, c := serve(t, Config{Node: d})
+	for name := range short {
+		code, out := c.upload(t, nil, map[string][]byte{name: fixture(t, name)})
+		msg, _ := out["error"].(string)
+		if code < 400 || code >= 500 || !strings.Contains(msg, name) || !strings.Contains(msg, "nothing was stored") {
+			t.Errorf("%s, which import skips or takes without variants: %d %q", name, code, msg)
+		}
+		if o, b, s := stored(t, d); o != 0 || b != 0 || s != 0 {
+			t.Fatalf("%s: left %d observations, %d blobs, %d spooled files", name, o, b, s)
+		}
+	}
+	// The words for an empty file are the import's.
+	_, out := c.upload(t, nil, map[string][]byte{"e.jpg": {}})
+	if msg, _ := out["error"].(string); !strings.Contains(msg, strings.TrimPrefix(node.ErrSkipEmpty.Error(), "ingest: ")) {
+		t.Errorf("empty file: %q", msg)
 	}
 }
 

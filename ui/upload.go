@@ -63,7 +63,7 @@ func (up *upload) tagList() []string {
 // and checked before anything is stored: a file that is not a photo, a
 // form over the size cap or a bad field stores nothing.
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
-	if code, why := s.writable(); why != "" {
+	if code, why := s.writable("add observations"); why != "" {
 		httpError(w, code, "%s", why)
 		return
 	}
@@ -82,7 +82,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "read upload: %v", err)
 		return
 	}
-	opts := node.ImportOptions{Tags: up.tagList(), Notes: up.notes}
+	opts := node.ImportOptions{Tags: up.tagList(), Notes: up.notes, RequireVariants: true}
 	if up.lat != "" || up.lon != "" {
 		pos, err := parsePosition(up.lat, up.lon)
 		if err != nil {
@@ -93,6 +93,11 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	rec, err := s.cfg.Node.Add(r.Context(), up.paths, opts)
 	if err != nil {
+		var ue *uploadError
+		if errors.As(noVariants(err), &ue) {
+			httpError(w, ue.code, "%s", ue.msg)
+			return
+		}
 		code := http.StatusInternalServerError
 		if errors.Is(err, project.ErrMalformed) {
 			code = http.StatusBadRequest
@@ -105,17 +110,32 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{"observation": s.cfg.Node.View(r.Context(), st, false)})
 }
 
-// writable says whether this device may add observations from the
-// browser: "" if so, else the HTTP status and the reason: its role (403),
-// or a store this process may not write (503: another process holds it).
-func (s *Server) writable() (int, string) {
+// writable says whether this device may add or change observations from
+// the browser, in words about what (e.g. "add observations"): "" if so,
+// else the HTTP status and the reason: its role (403), or a store this
+// process may not write (503: another process holds it).
+func (s *Server) writable(what string) (int, string) {
 	if info, _ := s.cfg.Node.Project(); !info.Role.CanWrite() {
-		return http.StatusForbidden, fmt.Sprintf("this device may not add observations (its role is %s)", info.Role)
+		return http.StatusForbidden, fmt.Sprintf("this device may not %s: its role in the project is %s (the creator, coordinators and members may)", what, roleWord(info.Role))
 	}
+	return s.busy()
+}
+
+// busy is 503 and the reason when another process holds the data
+// directory, so that this web app only reads it.
+func (s *Server) busy() (int, string) {
 	if errors.Is(s.cfg.Node.Writable(), node.ErrBusy) {
-		return http.StatusServiceUnavailable, "another fieldsync process (serve?) holds this data directory, so this web app only reads it; to add observations from the browser, stop it and run 'fieldsync serve --ui'"
+		return http.StatusServiceUnavailable, "another fieldsync process (serve?) holds this data directory, so this web app only reads it; to add or change anything from the browser, stop it and run 'fieldsync serve --ui'"
 	}
 	return 0, ""
+}
+
+// roleWord names a role in a sentence.
+func roleWord(r project.Role) string {
+	if r == project.RoleNone {
+		return "not a member"
+	}
+	return string(r)
 }
 
 func parsePosition(lat, lon string) (*project.Position, error) {
@@ -222,7 +242,8 @@ func (s *Server) spool(part *multipart.Part, dir string, i int, room int64) (int
 	}
 	head = head[:n]
 	if n == 0 {
-		return 0, "", refuse(http.StatusBadRequest, "%s is empty", name)
+		// The words of 'fieldsync import' for the file it skips.
+		return 0, "", refuse(http.StatusBadRequest, "%s: %s; nothing was stored", name, strings.TrimPrefix(node.ErrSkipEmpty.Error(), "ingest: "))
 	}
 	mt, ok := thumbs.Sniff(head)
 	if !ok {
@@ -230,7 +251,7 @@ func (s *Server) spool(part *multipart.Part, dir string, i int, room int64) (int
 			mt = http.DetectContentType(head)
 		}
 		return 0, "", refuse(http.StatusUnsupportedMediaType,
-			"%s is not a photo fieldsync can show (it looks like %s); the browser takes JPEG, PNG, GIF and WebP photos; add other files with 'fieldsync add'", name, mt)
+			"%s is not a photo fieldsync can show (it looks like %s); nothing was stored (the browser takes JPEG, PNG, GIF and WebP photos; add other files with 'fieldsync add')", name, mt)
 	}
 	// One directory per file keeps the uploaded name (the attachment's
 	// name) even when two files share it.
@@ -261,6 +282,33 @@ func (s *Server) spool(part *multipart.Part, dir string, i int, room int64) (int
 		return 0, "", fmt.Errorf("spool upload: %w", err)
 	}
 	return int64(n) + m, path, nil
+}
+
+// noVariants turns the refusal of a photo that cannot have variants
+// (node.ImportOptions.RequireVariants) into the upload's words: a photo
+// whose header declares more pixels than the limit (a decompression bomb,
+// thumbs.ErrTooLarge) or that does not decode (thumbs.ErrCorrupt) gets
+// 422, a type fieldsync cannot show 415; nothing is stored. The import
+// would keep such a file as an attachment without variants, a photo the
+// browser can never show; the web app takes photos only.
+func noVariants(err error) error {
+	why := err.Error()
+	for _, p := range []string{"thumbs: ", "ingest: "} {
+		why = strings.ReplaceAll(why, p, "")
+	}
+	why = strings.TrimPrefix(why, "import ")
+	if i := strings.LastIndex(why[:max(0, strings.Index(why, ": "))], "/"); i >= 0 {
+		why = why[i+1:] // the spooled file's path: its name is enough
+	}
+	switch {
+	case errors.Is(err, thumbs.ErrTooLarge), errors.Is(err, thumbs.ErrCorrupt):
+		return refuse(http.StatusUnprocessableEntity,
+			"%s; nothing was stored (the browser takes photos fieldsync can make a thumbnail of; 'fieldsync add' keeps any file as it is, without one)", why)
+	case errors.Is(err, thumbs.ErrUnsupported):
+		return refuse(http.StatusUnsupportedMediaType,
+			"%s; nothing was stored (the browser takes JPEG, PNG, GIF and WebP photos; add other files with 'fieldsync add')", why)
+	}
+	return err
 }
 
 func tooLarge(err error, limit int64) error {

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,7 +51,7 @@ type browser struct {
 	errors []string
 }
 
-func newBrowser(t *testing.T, width, height int) *browser {
+func newBrowser(t *testing.T, width, height int, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
@@ -67,6 +68,7 @@ func newBrowser(t *testing.T, width, height int) *browser {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(width, height),
 	)
+	opts = append(opts, extra...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)
@@ -579,4 +581,229 @@ func median(v []float64) float64 {
 		}
 	}
 	return s[len(s)/2]
+}
+
+// stop ends a serve (as Ctrl-C does) and waits for it.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	s.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// lsIDs lists the IDs `fieldsync ls --json` gives, newest first.
+func lsIDs(t *testing.T, data string) []string {
+	t.Helper()
+	r := fsRun(t, "ls", "--data", data, "--json")
+	expectCode(t, r, 0, "ls")
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var o struct{ ID string }
+		if err := json.Unmarshal([]byte(line), &o); err != nil {
+			t.Fatalf("ls line %q: %v", line, err)
+		}
+		ids = append(ids, o.ID)
+	}
+	return ids
+}
+
+// shown is an observation as `fieldsync show --json` prints it.
+type shown struct {
+	Observation struct {
+		Notes    string
+		Tags     []string
+		Heads    int
+		Deleted  bool
+		Position *struct{ Lat, Lon float64 }
+	}
+	History []struct{ Record string }
+}
+
+func show(t *testing.T, data, id string) shown {
+	t.Helper()
+	r := fsRun(t, "show", "--data", data, "--json", id)
+	expectCode(t, r, 0, "show "+id)
+	var s shown
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatalf("show --json: %v\n%s", err, r.stdout)
+	}
+	return s
+}
+
+// editOn signs a version of observation id on the device at data, through
+// the node, as that device's app would while it is away from the others.
+func editOn(t *testing.T, data, id, notes string, tags []string) {
+	t.Helper()
+	ctx := context.Background()
+	n, err := node.Open(ctx, data, node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if _, err := n.Edit(ctx, id, node.Edit{Notes: &notes, Tags: &tags}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserEdit: edits, deletes, a fork and a block, from the web app
+// of a device that a second one joined; and the app in Spanish, then
+// Portuguese.
+func TestBrowserEdit(t *testing.T) {
+	root := t.TempDir()
+	A, B := filepath.Join(root, "A"), filepath.Join(root, "B")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "River survey 2026", "--name", "Ana's laptop"), 0, "init A")
+	writePhotos(t, filepath.Join(root, "photosA"), 8, 1)
+	expectCode(t, fsRun(t, "import", "--data", A, "--tag", "riverbank", filepath.Join(root, "photosA")), 0, "import A")
+	net := []string{"--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--timeout", "2m"}
+
+	// B joins and takes everything A has; then A stops.
+	s1 := startServe(t, A, "--invite")
+	expectCode(t, fsRun(t, "join", "--data", B, "--name", "Field phone 2", s1.info["invite"].(string)), 0, "join B")
+	expectCode(t, fsRun(t, append([]string{"sync", "--data", B, "--peer", s1.addr(t)}, net...)...), 0, "sync B")
+	s1.stop(t)
+	ids := lsIDs(t, A)
+	if len(ids) != 8 {
+		t.Fatalf("A lists %d observations", len(ids))
+	}
+	forked, edited, deleted := ids[0], ids[1], ids[2]
+
+	// Apart, each device edits the same observation: a fork.
+	notesA, notesB := "Two nests on the left bank, one with eggs.", "One nest only: the other fell in the flood."
+	editOn(t, A, forked, notesA, []string{"heron", "nest"})
+	editOn(t, B, forked, notesB, []string{"heron", "flood"})
+
+	s := startServe(t, A, "--ui", "--basemap", makeBasemap(t, root))
+	url := s.info["ui"].(string)
+	startServe(t, B, "--peer", s.addr(t)) // they meet again: A gets B's version
+	b := newBrowser(t, 1280, 1000)
+	b.run(t, "open the app", chromedp.Navigate(url))
+	b.waitJS(t, "the app", "window.fieldsync !== undefined && window.fieldsync.lang() === 'en'", 20*time.Second)
+	b.js(t, `location.hash = '#/gallery'`)
+	b.waitJS(t, "the gallery", "window.fieldsync.galleryCount() === 8", 20*time.Second)
+
+	// The fork: both versions side by side, the winner marked.
+	b.js(t, `location.hash = '#/obs/`+forked+`'`)
+	b.waitJS(t, "both versions side by side",
+		`document.querySelectorAll('#fork .version').length === 2 && document.querySelectorAll('#fork .version.winner').length === 1 &&
+		 document.querySelectorAll('#fork .version .keep').length === 2`, 60*time.Second)
+	// the authors by name, once B's name reached A
+	b.waitJS(t, "the authors' names", `[...document.querySelectorAll('#fork .version .author')].map(e => e.textContent).sort().join('|') === "Ana's laptop|Field phone 2"`, 30*time.Second)
+	winner := evalJS[string](t, b, `document.querySelector('#fork .version.winner .notes').textContent`)
+	loser := evalJS[string](t, b, `document.querySelector('#fork .version:not(.winner) .notes').textContent`)
+	if shownNotes := evalJS[string](t, b, `document.querySelector('#obs .record dd.notes').textContent`); winner != shownNotes ||
+		!(winner == notesA && loser == notesB || winner == notesB && loser == notesA) {
+		t.Fatalf("fork: winner %q, other %q, shown %q", winner, loser, shownNotes)
+	}
+	b.js(t, `window.scrollTo(0, 0)`)
+	b.screenshot(t, "ui-fork")
+	// Keep the one that lost: it becomes the observation, here and for show.
+	b.js(t, `document.querySelector('#fork .version:not(.winner) .keep').click()`)
+	b.waitJS(t, "the kept version", fmt.Sprintf(`!document.querySelector('#fork') && document.querySelector('#obs .record dd.notes').textContent === %q &&
+		document.querySelector('#obs-status').textContent !== ''`, loser), 20*time.Second)
+	if got := show(t, A, forked); got.Observation.Notes != loser || got.Observation.Heads != 1 {
+		t.Errorf("show after keep: %+v", got.Observation)
+	}
+
+	// Edit from the observation's page: notes, tags, a position set on the map.
+	b.js(t, `location.hash = '#/obs/`+edited+`'`)
+	b.waitJS(t, "the page", `document.querySelector('#obs-edit') !== null && !document.querySelector('#obs-edit').disabled`, 20*time.Second)
+	b.js(t, `document.querySelector('#obs-edit').click()`)
+	b.waitJS(t, "the edit form", `document.querySelector('#edit-form textarea[name=notes]') !== null`, 10*time.Second)
+	const newNotes = "Heron nest on the left bank; two chicks seen at dawn."
+	b.js(t, fmt.Sprintf(`document.querySelector('#edit-form textarea[name=notes]').value = %q;
+		document.querySelector('#edit-form input[name=tags]').value = 'heron, nest, dawn';
+		document.querySelector('#edit-map').scrollIntoView({block: 'center'})`, newNotes))
+	time.Sleep(300 * time.Millisecond)
+	xy := evalJS[[]float64](t, b, `(() => { const r = document.querySelector('#edit-map').getBoundingClientRect(); return [r.left + r.width * 0.62, r.top + r.height * 0.38]; })()`)
+	oldLat := evalJS[string](t, b, `document.querySelector('#edit-form input[name=lat]').value`)
+	b.run(t, "click the map", chromedp.MouseClickXY(xy[0], xy[1]))
+	b.waitJS(t, "the position from the map", fmt.Sprintf(`document.querySelector('#edit-form input[name=lat]').value !== %q`, oldLat), 10*time.Second)
+	lat := evalJS[string](t, b, `document.querySelector('#edit-form input[name=lat]').value`)
+	lon := evalJS[string](t, b, `document.querySelector('#edit-form input[name=lon]').value`)
+	b.js(t, `window.scrollTo(0, 0)`)
+	b.screenshot(t, "ui-edit")
+	b.js(t, `document.querySelector('#edit-save').click()`)
+	b.waitJS(t, "the new notes", fmt.Sprintf(`!document.querySelector('#edit-form') && document.querySelector('#obs .record dd.notes').textContent === %q`, newNotes), 20*time.Second)
+	got := show(t, A, edited)
+	if o := got.Observation; o.Notes != newNotes || strings.Join(o.Tags, ",") != "heron,nest,dawn" || o.Position == nil ||
+		fmt.Sprintf("%.6f,%.6f", o.Position.Lat, o.Position.Lon) != lat+","+lon {
+		t.Errorf("show after the edit: %+v %+v, want the position %s, %s", o, o.Position, lat, lon)
+	}
+
+	// Delete, with a confirm step: gone from the gallery; undo brings it back.
+	b.js(t, `location.hash = '#/obs/`+deleted+`'`)
+	b.waitJS(t, "the page", `document.querySelector('#obs-delete') !== null && document.querySelector('.obs-page').dataset.id === '`+deleted+`'`, 20*time.Second)
+	b.js(t, `document.querySelector('#obs-delete').click()`)
+	b.waitJS(t, "the confirm step", `document.querySelector('.obs-actions .confirm .confirm-yes') !== null`, 10*time.Second)
+	if n, _, _ := lsCount(t, A, ""); n != 8 {
+		t.Fatalf("deleted before the confirm: ls shows %d", n)
+	}
+	b.js(t, `document.querySelector('.obs-actions .confirm .confirm-yes').click()`)
+	b.waitJS(t, "shown as deleted", `document.querySelector('.obs-page').dataset.deleted === 'true' && document.querySelector('#obs-undo') !== null`, 20*time.Second)
+	if n, _, _ := lsCount(t, A, ""); n != 7 {
+		t.Errorf("ls shows %d observations after the delete, want 7", n)
+	}
+	b.js(t, `location.hash = '#/gallery'`)
+	b.waitJS(t, "gone from the gallery", `window.fieldsync.galleryCount() === 7 && !document.querySelector('#gallery .card[data-id="`+deleted+`"]')`, 20*time.Second)
+	b.js(t, `location.hash = '#/obs/`+deleted+`'`)
+	b.waitJS(t, "the undo button", `document.querySelector('.obs-page') !== null && document.querySelector('.obs-page').dataset.id === '`+deleted+`' && document.querySelector('#obs-undo') !== null`, 20*time.Second)
+	b.js(t, `document.querySelector('#obs-undo').click()`)
+	b.waitJS(t, "brought back", `document.querySelector('.obs-page').dataset.deleted === 'false'`, 20*time.Second)
+	b.js(t, `location.hash = '#/gallery'`)
+	b.waitJS(t, "back in the gallery", `window.fieldsync.galleryCount() === 8 && document.querySelector('#gallery .card[data-id="`+deleted+`"]') !== null`, 20*time.Second)
+
+	// Members: block B from the creator's page; it says what blocking does.
+	bID := strings.TrimSpace(fsRun(t, "status", "--data", B, "--json").stdout)
+	var bst struct{ Device string }
+	json.Unmarshal([]byte(bID), &bst)
+	b.js(t, `location.hash = '#/members'`)
+	row := `#members-body tr[data-peer="` + bst.Device + `"]`
+	b.waitJS(t, "the members", `document.querySelectorAll('#members-body tr').length === 2 && document.querySelector('`+row+` .name').textContent === 'Field phone 2' &&
+		document.querySelector('`+row+` .role').textContent === 'member'`, 20*time.Second)
+	b.js(t, `document.querySelector('`+row+` button.block').click()`)
+	b.waitJS(t, "the block's confirm", `(document.querySelector('`+row+` .confirm') || {}).textContent.includes('nothing more from any device that learns of the block')`, 10*time.Second)
+	b.screenshot(t, "ui-members")
+	b.js(t, `document.querySelector('`+row+` .confirm-yes').click()`)
+	b.waitJS(t, "blocked", `document.querySelector('`+row+` .role').textContent === 'blocked' && !document.querySelector('`+row+` button.block')`, 20*time.Second)
+	var st struct {
+		Members []struct{ Peer, Role string }
+	}
+	if err := json.Unmarshal([]byte(fsRun(t, "status", "--data", A, "--json").stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range st.Members {
+		if m.Peer == bst.Device && m.Role != "blocked" {
+			t.Errorf("status after the block: %+v", m)
+		}
+	}
+	if errs := b.pageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+
+	// Spanish from the browser's language; then Portuguese, chosen in the
+	// page and remembered.
+	es := newBrowser(t, 1280, 1000, chromedp.Flag("lang", "es-PE"), chromedp.Flag("accept-lang", "es-PE,es"))
+	es.run(t, "open in Spanish", chromedp.Navigate(url))
+	es.waitJS(t, "the app in Spanish", `window.fieldsync && window.fieldsync.lang() === 'es' && document.documentElement.lang === 'es' &&
+		document.querySelector('#tabs a[data-view=gallery]').textContent === 'Galería'`, 20*time.Second)
+	es.js(t, `location.hash = '#/obs/`+edited+`'`)
+	es.waitJS(t, "the observation in Spanish", `document.querySelector('#obs-edit') !== null && document.querySelector('#obs-edit').textContent === 'Editar' &&
+		document.querySelector('#obs-delete').textContent === 'Borrar'`, 20*time.Second)
+	es.js(t, `window.scrollTo(0, document.querySelector('#obs .record').getBoundingClientRect().top + window.scrollY - 70)`)
+	es.screenshot(t, "ui-spanish")
+	es.js(t, `const s = document.getElementById('lang'); s.value = 'pt'; s.dispatchEvent(new Event('change'))`)
+	es.waitJS(t, "the page in Portuguese", `window.fieldsync.lang() === 'pt' && document.documentElement.lang === 'pt' &&
+		document.querySelector('#tabs a[data-view=gallery]').textContent === 'Galeria' && document.querySelector('#obs-delete').textContent === 'Apagar'`, 20*time.Second)
+	es.run(t, "reload", chromedp.Reload())
+	es.waitJS(t, "Portuguese remembered", `window.fieldsync && window.fieldsync.lang() === 'pt' && document.querySelector('#obs-delete') !== null &&
+		document.querySelector('#obs-delete').textContent === 'Apagar'`, 20*time.Second)
+	if errs := es.pageErrors(); len(errs) > 0 {
+		t.Errorf("page errors (Spanish, Portuguese): %q", errs)
+	}
 }

@@ -153,4 +153,3 @@ func openNode(ctx context.Context, data string, readOnly, needProject bool, opts
 	}
 	return n, nil
 }
-

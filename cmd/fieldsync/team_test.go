@@ -344,3 +344,25 @@ func randomBytes(n int) []byte {
 	rand.Read(b)
 	return b
 }
+
+// TestEmptyFile: add refuses an empty file with the words import gives
+// when it skips one, and stores nothing.
+func TestEmptyFile(t *testing.T) {
+	root := t.TempDir()
+	A := filepath.Join(root, "A")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "p"), 0, "init")
+	empty := filepath.Join(root, "dir", "empty.jpg")
+	os.MkdirAll(filepath.Dir(empty), 0o755)
+	os.WriteFile(empty, nil, 0o644)
+	r := fsRun(t, "import", "--data", A, filepath.Dir(empty))
+	if r.code != exitSkipped || !strings.Contains(r.stdout, "empty.jpg: empty file") {
+		t.Fatalf("import: %+v", r)
+	}
+	r = fsRun(t, "add", "--data", A, empty)
+	if r.code != 1 || !strings.Contains(r.stderr, "empty.jpg: empty file") {
+		t.Fatalf("add: %+v", r)
+	}
+	if r := fsRun(t, "ls", "--data", A, "--json"); strings.TrimSpace(r.stdout) != "" {
+		t.Fatalf("something was stored: %s", r.stdout)
+	}
+}

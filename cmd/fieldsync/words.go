@@ -58,7 +58,8 @@ func sentence(err error) error {
 			return fmt.Errorf("the inviting device %s did not accept this invite: it may have already been used, been revoked or expired, or that device is not running 'fieldsync serve' at %v (%v)", ie.Inviter, ie.Addrs, errors.Unwrap(ie.Err))
 		}
 	}
-	return err
+	// The packages' own prefixes ("project: ") mean nothing to a person.
+	return errors.New(trimPkg(err))
 }
 
 // observationErr says what went wrong with observation id.

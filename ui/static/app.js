@@ -1,13 +1,18 @@
-// fieldsync web app: map, gallery, observation page, sync view, add form.
+// fieldsync web app: map, gallery, observation page (with edits, deletes
+// and forks), sync view, members, add form.
 // Plain JavaScript, no build step. The HTTP API is described in docs/ui.md.
 // Every text that comes from the API is put in the page with textContent
-// (through el() below), never as HTML.
+// (through el() below), never as HTML. Every word of ours comes from a
+// message catalog (static/i18n/CODE.json) through the function t, whose
+// keys are literal strings, so that a test can check them against en.json
+// (index.html's keys, in data-i18n attributes, go through htmlWord).
 'use strict';
 
 (function () {
   const PAGE = 60;           // gallery page size
   const EAGER = 24;          // first cards whose thumbnails load eagerly
   const UNPLACED_PAGE = 100;
+  const LANG_KEY = 'fieldsync.lang'; // localStorage: the language chosen
 
   // ---------- small helpers ----------
 
@@ -30,6 +35,122 @@
   }
   const $ = (id) => document.getElementById(id);
 
+  // ---------- words: the message catalogs ----------
+
+  let lang = 'en';
+  let words = {};      // the chosen catalog
+  let fallback = {};   // en.json, for a key a catalog lacks
+  let languages = [];  // [{code, name}], from /api/languages
+  let wordsReady = null; // a promise: the catalogs are loaded
+
+  // t returns the words of key in the chosen language, with {name}
+  // placeholders replaced by params.name.
+  function t(key, params) {
+    let s = words[key];
+    if (s === undefined) s = fallback[key];
+    if (s === undefined) s = key;
+    if (params) s = s.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
+    return s;
+  }
+  const htmlWord = (key) => t(key);
+
+  function savedLanguage() {
+    try { return localStorage.getItem(LANG_KEY); } catch (_) { return null; }
+  }
+
+  // pickLanguage: the one chosen before in this browser, else the first of
+  // the browser's languages there is a catalog of (the whole tag, else
+  // its language: es-PE → es), else the server's default.
+  function pickLanguage(list, dflt) {
+    const codes = new Map(list.map((l) => [l.code.toLowerCase(), l.code]));
+    const saved = savedLanguage();
+    if (saved && codes.has(saved.toLowerCase())) return codes.get(saved.toLowerCase());
+    for (const tag of navigator.languages || [navigator.language || '']) {
+      const x = String(tag).toLowerCase();
+      if (codes.has(x)) return codes.get(x);
+      const primary = x.split('-')[0];
+      if (codes.has(primary)) return codes.get(primary);
+    }
+    return dflt || 'en';
+  }
+
+  async function fetchCatalog(code) {
+    const res = await fetch('/static/i18n/' + encodeURIComponent(code) + '.json', { headers: { Accept: 'application/json' } });
+    if (!res.ok) throw new Error(res.status + ' ' + res.statusText);
+    return res.json();
+  }
+
+  // loadWords asks for the list of catalogs and, meanwhile, English (the
+  // fallback, and most often the default); then the chosen one.
+  async function loadWords() {
+    let dflt = 'en';
+    const english = fetchCatalog('en').catch(() => ({}));
+    try {
+      const res = await fetch('/api/languages', { headers: { Accept: 'application/json' } });
+      if (res.ok) {
+        const j = await res.json();
+        languages = j.languages || [];
+        dflt = j.default || 'en';
+      }
+    } catch (_) { /* the catalogs below still load */ }
+    lang = pickLanguage(languages, dflt);
+    const [en, cat] = await Promise.all([
+      dflt === 'en' ? english : fetchCatalog(dflt).catch(() => ({})),
+      lang === dflt ? null : fetchCatalog(lang).catch(() => null),
+    ]);
+    fallback = en;
+    if (cat) words = cat;
+    else { words = en; lang = dflt; }
+  }
+
+  // applyStatic fills the page's fixed elements: data-i18n="key" sets an
+  // element's text, data-i18n-ATTR="key" its attribute ATTR.
+  function applyStatic() {
+    document.documentElement.lang = lang;
+    for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = htmlWord(e.dataset.i18n);
+    for (const attr of ['aria-label', 'placeholder', 'title']) {
+      for (const e of document.querySelectorAll('[data-i18n-' + attr + ']')) e.setAttribute(attr, htmlWord(e.getAttribute('data-i18n-' + attr)));
+    }
+    const sel = $('lang');
+    sel.replaceChildren(...languages.map((l) => el('option', { value: l.code, selected: l.code === lang }, l.name)));
+    sel.hidden = languages.length < 2;
+  }
+
+  // switchLanguage loads another catalog and says everything again in it.
+  async function switchLanguage(code) {
+    try {
+      const cat = await fetchCatalog(code);
+      words = cat;
+      lang = code;
+      try { localStorage.setItem(LANG_KEY, code); } catch (_) { /* not remembered */ }
+    } catch (e) {
+      showBanner(t('error.language', { error: e.message }));
+      return;
+    }
+    applyStatic();
+    redraw();
+  }
+
+  // redraw says again, in the new language, whatever is on the page.
+  function redraw() {
+    if (session) { applyPermissions(); renderSyncBadge(lastSync); }
+    if (lastSync) renderSync(lastSync);
+    for (const [id, c] of gallery.cards) {
+      const o = obsCache.get(id);
+      if (o) { const n = card(o, EAGER); c.replaceWith(n); gallery.cards.set(id, n); }
+    }
+    if (gallery.started) { setTotal(gallery.total); setGalleryStatus(); }
+    for (const [id, li] of unplacedItems) {
+      const o = obsCache.get(id);
+      if (o) { const n = unplacedItem(o); li.replaceWith(n); unplacedItems.set(id, n); }
+    }
+    if (unplacedTotal !== null) setUnplacedCount(unplacedTotal);
+    if (current === 'obs' && obsLast) drawObs(obsLast);
+    if (membersLast) renderMembers(membersLast);
+  }
+
+  // ---------- formats ----------
+
   class HTTPError extends Error {
     constructor(status, message) { super(message); this.status = status; }
   }
@@ -46,10 +167,34 @@
     const res = await fetch(url, { headers: { Accept: 'application/json' } });
     if (!res.ok) {
       const msg = await errorText(res);
-      if (res.status === 401) showBanner('Not signed in: open the URL that fieldsync printed (the one with ?token=).');
+      if (res.status === 401) Promise.resolve(wordsReady).then(() => showBanner(t('error.signedOut')));
       throw new HTTPError(res.status, msg);
     }
     return res.json();
+  }
+
+  // send makes a change (PATCH, DELETE, POST) with the session's CSRF
+  // token and returns the JSON answer, or throws the server's words.
+  async function send(method, url, body) {
+    const opts = { method, headers: { Accept: 'application/json', 'X-CSRF-Token': session.csrf } };
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(url, opts);
+    } catch (_) {
+      throw new HTTPError(0, t('error.connection'));
+    }
+    if (!res.ok) throw new HTTPError(res.status, await errorText(res));
+    return res.json();
+  }
+
+  // failed: a refusal in words, with the server's reason as it comes
+  // ("Not saved: observation … is already deleted …").
+  function failed(text, e) {
+    return text + ' ' + e.message;
   }
 
   function showBanner(msg) {
@@ -63,11 +208,12 @@
     const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
     let i = 0;
     while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
-    return (i === 0 ? String(Math.round(n)) : n.toFixed(n < 10 ? 1 : 0)) + '\u00a0' + u[i]; // no break inside "1.5 MiB"
+    const digits = i === 0 ? 0 : (n < 10 ? 1 : 0);
+    return n.toLocaleString(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits }) + '\u00a0' + u[i]; // no break inside "1.5 MiB"
   }
   const fmtRate = (n) => (n > 0 ? fmtBytes(n) + '/s' : '–');
   function fmtETA(s) {
-    if (s === null || s === undefined || s < 0) return 'unknown';
+    if (s === null || s === undefined || s < 0) return t('sync.etaUnknown');
     s = Math.round(s);
     if (s < 60) return s + ' s';
     if (s < 3600) return Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
@@ -76,18 +222,43 @@
   function fmtTime(iso) {
     const d = new Date(iso);
     if (isNaN(d)) return iso || '';
-    return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+    return d.toLocaleString(lang, { dateStyle: 'medium', timeStyle: 'short' });
   }
-  const fmtNum = (n) => (typeof n === 'number' ? n.toLocaleString() : '–');
+  // fmtTimeExact: to the second, for versions made minutes apart.
+  function fmtTimeExact(iso) {
+    const d = new Date(iso);
+    if (isNaN(d)) return iso || '';
+    return d.toLocaleString(lang, { dateStyle: 'medium', timeStyle: 'medium' });
+  }
+  const fmtNum = (n) => (typeof n === 'number' ? n.toLocaleString(lang) : '–');
+  const fmtCoord = (x) => x.toLocaleString(lang, { minimumFractionDigits: 5, maximumFractionDigits: 5 });
   const shortID = (id) => (id && id.length > 16 ? id.slice(0, 8) + '…' + id.slice(-6) : id || '');
   const truncate = (s, n) => (s && s.length > n ? s.slice(0, n - 1).trimEnd() + '…' : s || '');
   function fmtPos(p) {
-    if (!p) return 'no position';
-    let s = p.lat.toFixed(5) + ', ' + p.lon.toFixed(5);
-    if (p.accuracy_m) s += ' (±' + Math.round(p.accuracy_m) + ' m)';
-    return s;
+    if (!p) return t('obs.noPosition');
+    const s = t('obs.positionFormat', { lat: fmtCoord(p.lat), lon: fmtCoord(p.lon) });
+    return p.accuracy_m ? t('obs.positionAccuracy', { position: s, metres: Math.round(p.accuracy_m) }) : s;
   }
   const blobURL = (cid) => '/api/blobs/' + encodeURIComponent(cid);
+
+  function roleWord(r) {
+    switch (r) {
+      case 'creator': return t('role.creator');
+      case 'coordinator': return t('role.coordinator');
+      case 'member': return t('role.member');
+      case 'blocked': return t('role.blocked');
+    }
+    return r ? r : t('role.none');
+  }
+
+  function peerStateWord(s) {
+    switch (s) {
+      case 'connected': return t('peer.connected');
+      case 'disconnected': return t('peer.disconnected');
+      case 'dropped': return t('peer.dropped');
+    }
+    return s;
+  }
 
   // ---------- blobs that arrive: cid → placeholders waiting for it ----------
 
@@ -100,6 +271,16 @@
   function stateOf(v) {
     if (!v) return 'none';
     return arrived.has(v.cid) ? 'present' : v.state || 'unknown';
+  }
+
+  function stateWord(st) {
+    switch (st) {
+      case 'present': return t('state.present');
+      case 'partial': return t('state.partial');
+      case 'absent': return t('state.absent');
+      case 'none': return t('state.none');
+    }
+    return t('state.unknown');
   }
 
   // wait registers a placeholder element to be replaced by make() when the
@@ -121,6 +302,17 @@
     }
   }
 
+  // placeholderText: why a thumbnail or preview is not shown.
+  function placeholderText(what, st, v) {
+    const pct = v && st === 'partial' && v.percent > 0 ? Math.floor(v.percent) : 0;
+    if (what === 'thumbnail') {
+      if (st === 'none') return t('thumb.none');
+      return pct ? t('thumb.arrivingPercent', { percent: pct }) : t('thumb.arriving');
+    }
+    if (st === 'none') return t('preview.none');
+    return pct ? t('preview.arrivingPercent', { percent: pct }) : t('preview.notHere');
+  }
+
   // A thumbnail or preview: the <img> when the blob is here, otherwise a
   // placeholder that says why (and becomes the image when it arrives).
   function varImage(v, cls, what, opts) {
@@ -136,11 +328,7 @@
     };
     const st = stateOf(v);
     if (st === 'present') return make();
-    let text;
-    if (st === 'none') text = 'no ' + what;
-    else if (st === 'partial' && v.percent > 0) text = what + ' arriving, ' + Math.floor(v.percent) + ' %';
-    else text = opts.absentText || what + ' arriving';
-    const ph = el('div', { class: 'placeholder ' + cls + '-placeholder', 'data-state': st }, el('span', {}, text));
+    const ph = el('div', { class: 'placeholder ' + cls + '-placeholder', 'data-state': st }, el('span', {}, placeholderText(what, st, v)));
     if (v) { ph.setAttribute('data-cid', v.cid); wait(v.cid, ph, make); }
     return ph;
   }
@@ -159,17 +347,38 @@
   // ---------- session, routing ----------
 
   let session = null;
-  const sessionReady = getJSON('/api/session').then((s) => {
+  let sessionReady = null; // a promise of the session, once the words are loaded
+
+  function applySession(s) {
     session = s;
     const name = (s.project && s.project.name) || 'fieldsync';
     $('project-name').textContent = name;
     document.title = name + ' · fieldsync';
     setupAdd();
+    applyPermissions();
     renderSyncBadge(lastSync);
     return s;
-  }).catch((e) => { showBanner('Could not load the session: ' + e.message); throw e; });
+  }
 
-  const views = ['map', 'gallery', 'obs', 'sync', 'add'];
+  // refreshSession looks again at this device's role (a block or a new
+  // role arrived) and says what it may do now.
+  async function refreshSession() {
+    try {
+      const s = await getJSON('/api/session');
+      const was = session && session.device;
+      session = s;
+      const now = s.device || {};
+      if (!was || was.canWrite !== now.canWrite || was.canManage !== now.canManage || was.role !== now.role) {
+        applyPermissions();
+        if (current === 'obs' && obsLast) drawObs(obsLast);
+        if (membersLast) renderMembers(membersLast);
+      }
+    } catch (e) {
+      console.warn('session:', e);
+    }
+  }
+
+  const views = ['map', 'gallery', 'obs', 'sync', 'members', 'add'];
   let current = null;
 
   function route() {
@@ -188,11 +397,11 @@
     else if (view === 'gallery') showGallery();
     else if (view === 'obs') showObs(decodeURIComponent(parts.slice(1).join('/')));
     else if (view === 'sync') showSync();
+    else if (view === 'members') showMembers();
     else if (view === 'add') showAdd();
   }
-  window.addEventListener('hashchange', route);
 
-  // ---------- world outline (both maps) ----------
+  // ---------- world outline (every map) ----------
 
   let outline = null;
   function worldOutline() {
@@ -287,7 +496,7 @@
         map.fitBounds([[s, w], [n, e]]);
       }
     } catch (e) {
-      showBanner('Could not load the map points: ' + e.message);
+      showBanner(t('error.mapPoints', { error: e.message }));
     }
     loadUnplaced(true);
   }
@@ -319,10 +528,10 @@
         m.setLatLng([lat, lon]);
       } else {
         m = L.marker([lat, lon], { title: id });
-        // the popup's content is made when it first opens (10,000 markers
-        // need no 10,000 elements)
+        // the popup's content is made when it opens (10,000 markers need
+        // no 10,000 elements), in the language of the moment
         m.bindPopup('…', { minWidth: 160, maxWidth: 260 });
-        m.once('popupopen', () => m.setPopupContent(popupFor(id, m)));
+        m.on('popupopen', () => m.setPopupContent(popupFor(id, m)));
         markers.set(id, m);
       }
       add.push(m);
@@ -338,16 +547,16 @@
   }
 
   function popupFor(id, marker) {
-    const box = el('div', { class: 'popup' }, el('p', { class: 'muted' }, 'loading…'));
+    const box = el('div', { class: 'popup' }, el('p', { class: 'muted' }, t('common.loading')));
     const fill = (o) => {
       const att = mainAttachment(o);
       const refresh = () => marker.getPopup() && marker.getPopup().update();
       box.replaceChildren(
         el('a', { href: '#/obs/' + encodeURIComponent(o.id), class: 'popup-link' },
-          att ? varImage(att.thumbnail, 'thumb', 'thumbnail', { onload: refresh }) : el('div', { class: 'placeholder thumb-placeholder' }, 'no thumbnail'),
+          att ? varImage(att.thumbnail, 'thumb', 'thumbnail', { onload: refresh }) : el('div', { class: 'placeholder thumb-placeholder' }, t('thumb.none')),
           el('span', { class: 'popup-time' }, fmtTime(o.created))),
         o.tags && o.tags.length ? el('p', { class: 'tags' }, o.tags.join(', ')) : null,
-        el('a', { href: '#/obs/' + encodeURIComponent(o.id) }, 'open observation'));
+        el('a', { href: '#/obs/' + encodeURIComponent(o.id) }, t('map.open')));
       refresh();
     };
     if (obsCache.has(id)) fill(obsCache.get(id));
@@ -359,6 +568,7 @@
 
   let unplacedNext = '';
   let unplacedLoading = false;
+  let unplacedTotal = null;
   async function loadUnplaced(first) {
     if (unplacedLoading) return;
     unplacedLoading = true;
@@ -389,6 +599,7 @@
   // With every observation placed, the list's column goes and the map
   // takes the width.
   function setUnplacedCount(n) {
+    unplacedTotal = n;
     $('unplaced-count').textContent = '(' + fmtNum(n) + ')';
     const panel = $('unplaced-panel');
     if (panel.hidden !== (n === 0)) {
@@ -412,22 +623,24 @@
     markerCount: () => (cluster ? cluster.getLayers().length : 0),
     galleryCount: () => document.querySelectorAll('#gallery .card').length,
     firstGalleryPaint: null,
+    lang: () => lang,
   };
 
   function card(o, i) {
     const att = mainAttachment(o);
     const href = '#/obs/' + encodeURIComponent(o.id);
     let media;
-    if (!att || !att.thumbnail) media = el('div', { class: 'placeholder thumb-placeholder', 'data-state': 'none' }, el('span', {}, 'no thumbnail'));
+    if (!att || !att.thumbnail) media = el('div', { class: 'placeholder thumb-placeholder', 'data-state': 'none' }, el('span', {}, t('thumb.none')));
     else media = varImage(att.thumbnail, 'thumb', 'thumbnail', { lazy: i >= EAGER, alt: att.name || '' });
     const n = (o.attachments || []).length;
     return el('a', { class: 'card' + (o.deleted ? ' deleted' : ''), href, 'data-id': o.id, 'data-updated': o.updated },
       el('div', { class: 'media' }, media, n > 1 ? el('span', { class: 'count-badge' }, String(n)) : null),
       el('div', { class: 'meta' },
         el('time', { datetime: o.created }, fmtTime(o.created)),
-        o.tags && o.tags.length ? el('ul', { class: 'tags' }, o.tags.map((t) => el('li', {}, t))) : null,
+        o.tags && o.tags.length ? el('ul', { class: 'tags' }, o.tags.map((x) => el('li', {}, x))) : null,
         o.notes ? el('p', { class: 'notes' }, truncate(o.notes, 120)) : null,
-        o.deleted ? el('p', { class: 'error' }, 'deleted') : null));
+        o.heads > 1 ? el('p', { class: 'fork-mark' }, t('gallery.fork')) : null,
+        o.deleted ? el('p', { class: 'error' }, t('gallery.deleted')) : null));
   }
 
   function showGallery() {
@@ -446,11 +659,15 @@
     if (r.top < window.innerHeight + 800) loadGalleryPage();
   }
 
+  function setGalleryStatus() {
+    $('gallery-status').textContent = gallery.next ? '' : (gallery.cards.size ? t('gallery.end') : t('gallery.empty'));
+  }
+
   async function loadGalleryPage() {
     const first = gallery.cards.size === 0 && !gallery.next;
     if (gallery.loading || (!first && !gallery.next)) return;
     gallery.loading = true;
-    $('gallery-status').textContent = 'loading…';
+    $('gallery-status').textContent = t('common.loading');
     try {
       let url = '/api/observations?limit=' + PAGE;
       if (!first) url += '&cursor=' + encodeURIComponent(gallery.next);
@@ -467,10 +684,10 @@
       $('gallery').append(frag);
       gallery.next = r.next || '';
       setTotal(r.total);
-      $('gallery-status').textContent = gallery.next ? '' : (gallery.cards.size ? 'That is all.' : 'No observations yet.');
+      setGalleryStatus();
       if (first) markFirstPaint();
     } catch (e) {
-      $('gallery-status').textContent = 'Could not load: ' + e.message;
+      $('gallery-status').textContent = t('error.load', { error: e.message });
     } finally {
       gallery.loading = false;
     }
@@ -479,7 +696,7 @@
 
   function setTotal(n) {
     gallery.total = n;
-    $('gallery-total').textContent = fmtNum(n) + (n === 1 ? ' observation' : ' observations') + ', newest first';
+    $('gallery-total').textContent = n === 1 ? t('gallery.totalOne') : t('gallery.total', { n: fmtNum(n) });
   }
 
   // firstGalleryPaint: when the first page's cards are in the DOM and their
@@ -499,10 +716,22 @@
     }
   }
 
+  // forget takes an observation that is gone (deleted) off the gallery,
+  // the map and the list of unplaced ones at once.
+  function forget(id) {
+    const c = gallery.cards.get(id);
+    if (c) { c.remove(); gallery.cards.delete(id); setTotal(Math.max(0, gallery.total - 1)); }
+    const m = markers.get(id);
+    if (m) { cluster.removeLayer(m); markers.delete(id); }
+    const li = unplacedItems.get(id);
+    if (li) { li.remove(); unplacedItems.delete(id); if (unplacedTotal) setUnplacedCount(unplacedTotal - 1); }
+  }
+
   // ---------- live: new observations ----------
 
-  // An "observations" event says records arrived (a sync, an upload): the
-  // gallery, the map and the unplaced list look again, at most once a second.
+  // An "observations" event says records arrived (a sync, an upload, an
+  // edit): the gallery, the map and the unplaced list look again, at most
+  // once a second.
   let refreshTimer = null;
   let refreshing = false;
   let lastRefresh = 0;
@@ -512,15 +741,31 @@
     refreshTimer = setTimeout(() => { refreshTimer = null; refreshAll(); }, wait);
   }
 
+  // The observations that "observations" events named since the last
+  // refresh (changedAll: an event said "all", or one was missed): the
+  // page asks for those alone instead of every position again.
+  let changedIDs = new Set();
+  let changedAll = false;
+
   async function refreshAll() {
     if (refreshing) { observationsChanged(); return; }
     refreshing = true;
     lastRefresh = Date.now();
+    const ids = [...changedIDs];
+    const all = changedAll || ids.length > 400;
+    changedIDs = new Set();
+    changedAll = false;
     try {
+      // got: the changed observations as they stand; one missing is gone
+      let got = null;
+      if (!all && ids.length && (gallery.started || map)) {
+        const r = await getJSON('/api/observations?ids=' + ids.map(encodeURIComponent).join(','));
+        remember(r.items);
+        got = new Map(r.items.map((o) => [o.id, o]));
+      }
       const jobs = [];
-      if (gallery.started) jobs.push(refreshGallery());
-      if (map) jobs.push(refreshMap(), refreshUnplaced());
-      else { changedIDs = new Set(); changedAll = false; } // the map loads everything when first shown
+      if (gallery.started) jobs.push(refreshGallery(all ? null : ids, got));
+      if (map) jobs.push(refreshMap(all, ids, got), refreshUnplaced(all ? null : ids, got));
       if (current === 'obs' && obsShown) jobs.push(refreshObs());
       if (!jobs.length) jobs.push(getJSON('/api/observations?limit=' + PAGE).then((r) => noticeBlobs(r.items)));
       await Promise.all(jobs);
@@ -587,34 +832,35 @@
     return added;
   }
 
-  async function refreshGallery() {
+  // prune removes from a list the items that are gone: those of ids the
+  // server no longer lists (deleted), or, when the whole list came back
+  // (complete), every item not in it.
+  function prune(index, ids, got, items, complete) {
+    const keep = ids ? null : new Set(items.map((o) => o.id));
+    for (const [id, e] of index) {
+      if (ids ? ids.includes(id) && !got.has(id) : complete && !keep.has(id)) {
+        e.remove();
+        index.delete(id);
+      }
+    }
+  }
+
+  async function refreshGallery(ids, got) {
     const r = await getJSON(reloadURL('/api/observations?', gallery.cards.size, PAGE));
     noticeBlobs(r.items);
     merge($('gallery'), gallery.cards, r.items, (o) => card(o, 0), !!gallery.next);
+    prune(gallery.cards, ids, got, r.items, !r.next);
     setTotal(r.total);
-    if (gallery.cards.size) $('gallery-status').textContent = gallery.next ? '' : 'That is all.';
+    if (gallery.cards.size) setGalleryStatus();
   }
 
-  // The observations that "observations" events named since the map last
-  // looked (changedAll: an event said "all", or one was missed): the map
-  // asks for those alone instead of every position again.
-  let changedIDs = new Set();
-  let changedAll = false;
-
-  async function refreshMap() {
-    const ids = [...changedIDs];
-    const all = changedAll || ids.length > 400;
-    changedIDs = new Set();
-    changedAll = false;
+  async function refreshMap(all, ids, got) {
     if (all) {
       const m = await getJSON('/api/map');
       syncMarkers(m.points || [], true);
       return;
     }
     if (!ids.length) return;
-    const r = await getJSON('/api/observations?ids=' + ids.map(encodeURIComponent).join(','));
-    remember(r.items);
-    const got = new Map(r.items.map((o) => [o.id, o]));
     const points = [];
     const gone = [];
     for (const id of ids) {
@@ -627,11 +873,142 @@
   }
 
   const unplacedItems = new Map(); // id → li
-  async function refreshUnplaced() {
+  async function refreshUnplaced(ids, got) {
     const r = await getJSON(reloadURL('/api/observations?placed=0&', unplacedItems.size, UNPLACED_PAGE));
     noticeBlobs(r.items);
     merge($('unplaced'), unplacedItems, r.items, unplacedItem, !!unplacedNext);
+    prune(unplacedItems, ids, got, r.items, !r.next);
     setUnplacedCount(r.total);
+  }
+
+  // ---------- members (names for authors, and the members view) ----------
+
+  let membersLast = null;     // the last list drawn or fetched
+  let membersLoading = null;  // a promise of the list
+  let membersPending = false; // a newer list waits for a confirm step to close
+
+  function loadMembers() {
+    if (!membersLoading) {
+      membersLoading = getJSON('/api/members').then((r) => {
+        membersLast = r.members || [];
+        return membersLast;
+      }).catch((e) => { membersLoading = null; throw e; });
+    }
+    return membersLoading;
+  }
+
+  // memberLabel: a device's name, else a short form of its peer ID.
+  function memberLabel(id) {
+    const m = membersLast && membersLast.find((x) => x.peer === id);
+    return m && m.name ? m.name : shortID(id);
+  }
+
+  // membersChanged: a role changed or a device joined; the list, this
+  // device's own role and the names shown are fetched again.
+  function membersChanged() {
+    membersLoading = null;
+    refreshSession();
+    loadMembers().then((ms) => {
+      if (current === 'members') renderMembers(ms);
+    }).catch((e) => console.warn('members:', e));
+  }
+
+  async function showMembers() {
+    await sessionReady.catch(() => null);
+    if (current !== 'members') return;
+    if (membersLast) renderMembers(membersLast);
+    membersLoading = null;
+    try {
+      const ms = await loadMembers();
+      if (current === 'members') renderMembers(ms);
+    } catch (e) {
+      $('members-status').className = 'error';
+      $('members-status').textContent = t('error.load', { error: e.message });
+    }
+  }
+
+  function renderMembers(ms) {
+    membersLast = ms;
+    // not under a confirm step: the list is drawn again when it closes
+    if (document.querySelector('#members-body .confirm')) { membersPending = true; return; }
+    membersPending = false;
+    const dev = (session && session.device) || {};
+    const note = $('members-note');
+    if (!dev.canManage) {
+      note.hidden = false;
+      note.textContent = dev.role === 'creator' || dev.role === 'coordinator'
+        ? t('members.readOnly', { reason: dev.readOnly || '' })
+        : t('members.cannotManage', { role: roleWord(dev.role) });
+    } else {
+      note.hidden = true;
+    }
+    $('members-body').replaceChildren(...ms.map((m) => memberRow(m, dev.canManage)));
+  }
+
+  function memberRow(m, canManage) {
+    const label = m.name || shortID(m.peer);
+    let invite = '–';
+    if (m.role === 'creator') invite = t('members.createdProject');
+    else if (m.invite) invite = m.invited_by ? t('members.inviteBy', { invite: m.invite, by: memberLabel(m.invited_by) }) : m.invite;
+    let seen = t('members.never');
+    if (m.self) seen = t('members.now');
+    else if (m.last_seen) seen = fmtTime(m.last_seen);
+    const actions = el('td', { class: 'actions' });
+    if (canManage && !m.self && m.role !== 'creator') {
+      if (m.role === 'blocked') {
+        actions.append(el('button', { type: 'button', class: 'unblock', onclick: (ev) => setRole(m, 'member', ev.target) }, t('members.unblock')));
+      } else {
+        const b = el('button', { type: 'button', class: 'danger block' }, t('members.block'));
+        b.addEventListener('click', () => askFirst(b, t('members.blockConfirm', { name: label }), t('members.blockYes'), () => setRole(m, 'blocked', b),
+          () => { if (membersPending && membersLast) renderMembers(membersLast); }));
+        actions.append(b);
+      }
+    }
+    return el('tr', { class: 'member' + (m.self ? ' self' : '') + ' role-' + (m.role || 'none'), 'data-peer': m.peer },
+      el('td', { class: 'name' }, label, m.self ? el('span', { class: 'badge self-badge' }, t('members.thisDevice')) : null),
+      el('td', { class: 'mono peer', title: m.peer, 'data-label': t('members.col.peer') }, m.peer),
+      el('td', { class: 'role', 'data-label': t('members.col.role') }, roleWord(m.role)),
+      el('td', { class: 'seen', 'data-label': t('members.col.lastSeen') }, seen),
+      el('td', { class: 'invite', 'data-label': t('members.col.invite') }, invite),
+      actions);
+  }
+
+  async function setRole(m, role, button) {
+    const st = $('members-status');
+    st.className = 'muted';
+    st.textContent = t('common.saving');
+    if (button) button.disabled = true;
+    try {
+      const url = '/api/members/' + encodeURIComponent(m.peer) + (role === 'blocked' ? '/block' : '/role');
+      const r = await send('POST', url, role === 'blocked' ? undefined : { role });
+      membersLoading = null;
+      for (const c of document.querySelectorAll('#members-body .confirm')) c.remove();
+      renderMembers(r.members || []);
+      st.className = 'ok';
+      st.textContent = role === 'blocked' ? t('members.blocked', { name: m.name || shortID(m.peer) }) : t('members.unblocked', { name: m.name || shortID(m.peer) });
+    } catch (e) {
+      st.className = 'error';
+      st.textContent = failed(t('members.failed'), e);
+      if (button) button.disabled = false;
+      if (membersLast) renderMembers(membersLast);
+    }
+  }
+
+  // askFirst puts a confirm step in place of a button: what will happen,
+  // and a button to do it or to cancel; closed is called when it closes.
+  function askFirst(trigger, text, yes, action, closed) {
+    const ok = el('button', { type: 'button', class: 'danger confirm-yes' }, yes);
+    const no = el('button', { type: 'button', class: 'confirm-no' }, t('common.cancel'));
+    const box = el('div', { class: 'confirm', role: 'alertdialog' }, el('p', {}, text), el('div', { class: 'buttons' }, ok, no));
+    ok.addEventListener('click', async () => {
+      ok.disabled = true;
+      no.disabled = true;
+      try { await action(); } finally { box.remove(); trigger.hidden = false; if (closed) closed(); }
+    });
+    no.addEventListener('click', () => { box.remove(); trigger.hidden = false; trigger.focus(); if (closed) closed(); });
+    trigger.hidden = true;
+    trigger.after(box);
+    ok.focus();
   }
 
   // ---------- observation page ----------
@@ -640,38 +1017,50 @@
   async function showObs(id) {
     obsShown = id;
     const box = $('obs');
-    box.replaceChildren(el('p', { class: 'muted' }, 'loading…'));
+    box.replaceChildren(el('p', { class: 'muted' }, t('common.loading')));
     window.scrollTo(0, 0);
     let r;
     try {
+      loadMembers().catch(() => null); // names for the authors
       r = await getJSON('/api/observations/' + encodeURIComponent(id));
     } catch (e) {
-      if (obsShown === id) box.replaceChildren(el('p', { class: 'error' }, e.status === 404 ? 'No such observation: ' + id : e.message));
+      if (obsShown === id) box.replaceChildren(el('p', { class: 'error' }, e.status === 404 ? t('obs.notFound', { id }) : e.message));
       return;
     }
     if (obsShown !== id || current !== 'obs') return;
     drawObs(r);
+    if (!membersLast) loadMembers().then(() => { if (obsShown === id && current === 'obs' && !editing) drawObs(obsLast); }).catch(() => null);
   }
 
   // refreshObs redraws the observation shown if it changed (a new version
-  // synced in), keeping the scroll position.
+  // synced in), keeping the scroll position; not while it is being edited.
   async function refreshObs() {
     const id = obsShown;
     const r = await getJSON('/api/observations/' + encodeURIComponent(id));
     const old = obsDrawn;
-    if (current !== 'obs' || obsShown !== id || (old && old.id === id && old.updated === r.observation.updated && old.heads === r.observation.heads)) return;
+    if (current !== 'obs' || obsShown !== id || editing || document.querySelector('#obs .confirm') ||
+      (old && old.id === id && old.updated === r.observation.updated && old.heads === r.observation.heads && old.deleted === r.observation.deleted)) return;
     const y = window.scrollY;
     drawObs(r);
     window.scrollTo(0, y);
   }
 
   let obsDrawn = null; // the observation on the page
-  function drawObs(r) {
+  let obsLast = null;  // its detail: {observation, history}
+  let obsMap = null;
+  let editMap = null;
+  let editing = false; // the edit form is open
+
+  function drawObs(r, note) {
     const box = $('obs');
     obsDrawn = r.observation;
+    obsLast = r;
+    editing = false;
     obsCache.set(r.observation.id, r.observation);
     if (obsMap) { obsMap.remove(); obsMap = null; }
+    if (editMap) { editMap.remove(); editMap = null; }
     box.replaceChildren(renderObs(r.observation, r.history || []));
+    if (note) setObsStatus(note[0], note[1]);
     const p = r.observation.position;
     if (p) {
       obsMap = newMap('obs-map');
@@ -684,103 +1073,321 @@
       }
     }
   }
-  let obsMap = null;
+
+  function setObsStatus(cls, text) {
+    const st = $('obs-status');
+    if (!st) return;
+    st.className = cls;
+    st.textContent = text;
+  }
 
   function varState(v) {
     const st = stateOf(v);
-    if (st === 'partial') return 'partial, ' + Math.floor(v.percent || 0) + ' %';
-    return st;
+    if (st === 'partial') return t('state.partialPercent', { percent: Math.floor(v.percent || 0) });
+    return stateWord(st);
   }
 
   function originalLink(att) {
     const v = att.original;
-    if (!v) return el('p', { class: 'original muted' }, 'no original');
+    if (!v) return el('p', { class: 'original muted' }, t('original.none'));
     const make = () => el('p', { class: 'original' },
       el('a', { href: blobURL(v.cid), target: '_blank', rel: 'noopener', class: 'original-link' },
-        'open the original (' + fmtBytes(v.size) + (v.width ? ', ' + v.width + '×' + v.height : '') + ')'),
-      ' · ', el('a', { href: blobURL(v.cid), download: att.name || '' }, 'download'));
+        v.width ? t('original.openSized', { size: fmtBytes(v.size), width: v.width, height: v.height }) : t('original.open', { size: fmtBytes(v.size) })),
+      ' · ', el('a', { href: blobURL(v.cid), download: att.name || '' }, t('original.download')));
     const st = stateOf(v);
     if (st === 'present') return make();
     const p = el('p', { class: 'original muted', 'data-cid': v.cid },
-      st === 'partial' && v.percent > 0 ? 'original arriving, ' + Math.floor(v.percent) + ' %' : 'original not on this device');
+      st === 'partial' && v.percent > 0 ? t('original.arrivingPercent', { percent: Math.floor(v.percent) }) : t('original.notHere'));
     wait(v.cid, p, make);
     return p;
+  }
+
+  function fixityResult(r) {
+    switch (r) {
+      case 'ok': return t('fixity.ok');
+      case 'corrupt': return t('fixity.corrupt');
+      case 'truncated': return t('fixity.truncated');
+      case 'missing': return t('fixity.missing');
+    }
+    return r;
   }
 
   // fixityText: a present blob is verified against its CID when it is
   // stored; a later fixity check (fieldsync verify) says when and how.
   function fixityText(v) {
     if (stateOf(v) !== 'present') return '–';
-    if (!v.fixity) return 'on arrival';
-    return v.fixity.result + ', ' + fmtTime(v.fixity.checked_at);
+    if (!v.fixity) return t('fixity.onArrival');
+    return t('fixity.checked', { result: fixityResult(v.fixity.result), time: fmtTime(v.fixity.checked_at) });
+  }
+
+  function variantWord(k) {
+    switch (k) {
+      case 'thumbnail': return t('variant.thumbnail');
+      case 'preview': return t('variant.preview');
+    }
+    return t('variant.original');
+  }
+
+  // canEdit: "" when this device may change observations here, else why not.
+  function cannotEdit() {
+    const d = session && session.device;
+    if (!d) return t('common.loading');
+    if (d.canWrite) return '';
+    return d.readOnly || t('obs.cannotEdit', { role: roleWord(d.role) });
   }
 
   function renderObs(o, history) {
     const atts = o.attachments || [];
-    const title = o.tags && o.tags.length ? o.tags.join(', ') : 'Observation of ' + fmtTime(o.created);
-    const out = el('article', { class: 'obs-page', 'data-id': o.id },
-      el('p', { class: 'back' }, el('a', { href: '#/gallery' }, '← gallery'), ' ', el('a', { href: '#/map' }, 'map')),
-      el('h1', {}, title),
-      o.heads > 1 ? el('p', { class: 'fork' }, 'This observation has ' + o.heads + ' heads (a fork): the winning version is shown, the others are in the history.') : null,
-      o.deleted ? el('p', { class: 'error' }, 'This observation is deleted.') : null);
+    const title = o.tags && o.tags.length ? o.tags.join(', ') : t('obs.untitled', { time: fmtTime(o.created) });
+    const why = cannotEdit();
+    const out = el('article', { class: 'obs-page', 'data-id': o.id, 'data-heads': o.heads, 'data-deleted': o.deleted ? 'true' : 'false' },
+      el('p', { class: 'back' }, el('a', { href: '#/gallery' }, t('obs.backGallery')), ' ', el('a', { href: '#/map' }, t('obs.backMap'))),
+      el('h1', {}, title));
+
+    if (o.deleted) {
+      const undo = el('button', { type: 'button', id: 'obs-undo', disabled: !!why }, t('obs.undo'));
+      undo.addEventListener('click', () => restoreObs(o, undo));
+      out.append(el('div', { class: 'deleted-note' }, el('p', {}, t('obs.deleted')), undo));
+    }
+
+    // the actions: edit and delete, with a confirm step before a delete
+    const actions = el('div', { class: 'obs-actions' });
+    if (!o.deleted) {
+      const edit = el('button', { type: 'button', id: 'obs-edit', disabled: !!why }, t('obs.edit'));
+      const del = el('button', { type: 'button', id: 'obs-delete', class: 'danger', disabled: !!why }, t('obs.delete'));
+      edit.addEventListener('click', () => openEdit(o, actions));
+      del.addEventListener('click', () => askFirst(del, t('obs.deleteConfirm'), t('obs.deleteYes'), () => deleteObs(o)));
+      actions.append(edit, del);
+    }
+    actions.append(el('p', { id: 'obs-status', role: 'status' }, why ? why : ''));
+    if (why) actions.lastChild.className = 'muted';
+    out.append(actions);
+
+    if (o.heads > 1) out.append(renderFork(o, history, why));
 
     const media = el('div', { class: 'obs-media' });
-    if (!atts.length) media.append(el('p', { class: 'muted' }, 'No attachments.'));
+    if (!atts.length) media.append(el('p', { class: 'muted' }, t('obs.noAttachments')));
     for (const a of atts) {
       const fig = el('figure', { class: 'attachment' });
-      if (a.preview) fig.append(varImage(a.preview, 'preview', 'preview', { absentText: 'preview not on this device yet', alt: a.name || '' }));
-      else fig.append(el('div', { class: 'placeholder preview-placeholder', 'data-state': 'none' }, el('span', {}, 'no preview')));
+      if (a.preview) fig.append(varImage(a.preview, 'preview', 'preview', { alt: a.name || '' }));
+      else fig.append(el('div', { class: 'placeholder preview-placeholder', 'data-state': 'none' }, el('span', {}, t('preview.none'))));
       fig.append(el('figcaption', {}, a.name || a.kind || ''), originalLink(a));
       media.append(fig);
     }
     out.append(media);
 
     out.append(el('dl', { class: 'record' },
-      el('dt', {}, 'time'), el('dd', {}, el('time', { datetime: o.created }, fmtTime(o.created))),
-      o.updated && o.updated !== o.created ? [el('dt', {}, 'updated'), el('dd', {}, fmtTime(o.updated))] : null,
-      el('dt', {}, 'position'), el('dd', { class: 'position' }, fmtPos(o.position),
-        o.position ? el('div', { id: 'obs-map', 'aria-label': 'map of the position' }) : null),
-      el('dt', {}, 'tags'), el('dd', { class: 'tags' }, o.tags && o.tags.length ? o.tags.join(', ') : '–'),
-      el('dt', {}, 'notes'), el('dd', { class: 'notes' }, o.notes || '–'),
-      el('dt', {}, 'author'), el('dd', { class: 'mono' }, o.author || ''),
-      el('dt', {}, 'id'), el('dd', { class: 'mono' }, o.id)));
+      el('dt', {}, t('obs.time')), el('dd', {}, el('time', { datetime: o.created }, fmtTime(o.created))),
+      o.updated && o.updated !== o.created ? [el('dt', {}, t('obs.updated')), el('dd', {}, fmtTime(o.updated))] : null,
+      el('dt', {}, t('obs.position')), el('dd', { class: 'position' }, fmtPos(o.position),
+        o.position ? el('div', { id: 'obs-map', 'aria-label': t('obs.mapLabel') }) : null),
+      el('dt', {}, t('obs.tags')), el('dd', { class: 'tags' }, o.tags && o.tags.length ? o.tags.join(', ') : '–'),
+      el('dt', {}, t('obs.notes')), el('dd', { class: 'notes' }, o.notes || '–'),
+      el('dt', {}, t('obs.author')), el('dd', { class: 'author' }, memberLabel(o.author), ' ', el('span', { class: 'mono muted' }, o.author || '')),
+      el('dt', {}, t('obs.id')), el('dd', { class: 'mono' }, o.id)));
 
-    out.append(el('h2', {}, 'History'));
+    out.append(el('h2', {}, t('obs.history')));
+    out.append(el('p', { class: 'muted' }, t('obs.historyHelp')));
     const rows = history.map((v) => {
       const marks = [];
-      if (v.winner) marks.push('wins');
-      else if (v.head) marks.push('head (fork)');
-      if (v.counted === false) marks.push('refused');
-      if (v.deleted) marks.push('deletes');
+      if (v.winner) marks.push(t('history.wins'));
+      else if (v.head) marks.push(t('history.fork'));
+      if (v.counted === false) marks.push(t('history.refused'));
+      if (v.deleted) marks.push(t('history.deletes'));
       const cls = [v.winner ? 'winner' : '', v.head ? 'head' : '', v.counted === false ? 'refused' : ''].filter(Boolean).join(' ');
-      return el('tr', { class: cls || null },
-        el('td', {}, String(v.seq)), el('td', {}, fmtTime(v.updated)),
-        el('td', { class: 'mono', title: v.author }, shortID(v.author)),
+      return el('tr', { class: cls || null, 'data-record': v.record },
+        el('td', {}, String(v.seq)), el('td', {}, fmtTimeExact(v.updated)),
+        el('td', { title: v.author }, memberLabel(v.author)),
         el('td', {}, (v.tags || []).join(', ')), el('td', {}, truncate(v.notes, 80)),
         el('td', {}, v.position ? fmtPos(v.position) : '–'),
         el('td', { class: 'marks' }, marks.join(', ')),
         el('td', { class: 'mono', title: v.record }, shortID(v.record)));
     });
     out.append(el('div', { class: 'scroll-x' }, el('table', { class: 'history' },
-      el('thead', {}, el('tr', {}, ['seq', 'updated', 'author', 'tags', 'notes', 'position', '', 'version'].map((h) => el('th', {}, h)))),
+      el('thead', {}, el('tr', {}, [t('history.seq'), t('history.updated'), t('history.author'), t('obs.tags'), t('obs.notes'),
+        t('obs.position'), '', t('history.version')].map((h) => el('th', {}, h)))),
       el('tbody', {}, rows))));
 
     for (const a of atts) {
-      out.append(el('h2', {}, 'Attachment ' + (a.name || '') + ' ', el('span', { class: 'muted' }, a.media_type || '')));
+      out.append(el('h2', {}, t('obs.attachment', { name: a.name || '' }) + ' ', el('span', { class: 'muted' }, a.media_type || '')));
       const vrows = ['thumbnail', 'preview', 'original'].map((k) => {
         const v = a[k];
-        if (!v) return el('tr', {}, el('th', {}, k), el('td', { colspan: 5, class: 'muted' }, 'none'));
+        if (!v) return el('tr', {}, el('th', {}, variantWord(k)), el('td', { colspan: 5, class: 'muted' }, t('state.none')));
         return el('tr', { 'data-variant': k },
-          el('th', {}, k), el('td', { class: 'mono cid' }, v.cid), el('td', {}, fmtBytes(v.size)),
+          el('th', {}, variantWord(k)), el('td', { class: 'mono cid' }, v.cid), el('td', {}, fmtBytes(v.size)),
           el('td', {}, v.width ? v.width + '×' + v.height : '–'),
           el('td', { class: 'state state-' + stateOf(v) }, varState(v)),
           el('td', { class: 'fixity' }, fixityText(v)));
       });
       out.append(el('div', { class: 'scroll-x' }, el('table', { class: 'variants' },
-        el('thead', {}, el('tr', {}, ['variant', 'CID', 'size', 'width×height', 'state', 'verified'].map((h) => el('th', {}, h)))),
+        el('thead', {}, el('tr', {}, [t('variant.variant'), 'CID', t('variant.size'), t('variant.dimensions'), t('variant.state'), t('variant.verified')].map((h) => el('th', {}, h)))),
         el('tbody', {}, vrows))));
     }
     return out;
+  }
+
+  // renderFork shows the competing versions of a fork side by side, the
+  // one that wins for now marked, each with a button to keep it.
+  function renderFork(o, history, why) {
+    const heads = history.filter((v) => v.head && v.counted !== false);
+    heads.sort((a, b) => (b.winner ? 1 : 0) - (a.winner ? 1 : 0));
+    const cards = heads.map((v) => {
+      const keep = el('button', { type: 'button', class: 'keep', disabled: !!why }, t('fork.keep'));
+      keep.addEventListener('click', () => keepVersion(o, v, keep));
+      return el('section', { class: 'version' + (v.winner ? ' winner' : ''), 'data-record': v.record },
+        el('p', { class: 'version-mark' }, v.winner ? t('fork.winner') : t('fork.other')),
+        v.deleted ? el('p', { class: 'error' }, t('fork.deletes')) : null,
+        el('dl', {},
+          el('dt', {}, t('obs.notes')), el('dd', { class: 'notes' }, v.notes || '–'),
+          el('dt', {}, t('obs.tags')), el('dd', { class: 'tags' }, (v.tags || []).length ? v.tags.join(', ') : '–'),
+          el('dt', {}, t('obs.position')), el('dd', { class: 'position' }, v.position ? fmtPos(v.position) : t('obs.noPosition')),
+          el('dt', {}, t('obs.author')), el('dd', { class: 'author', title: v.author }, memberLabel(v.author)),
+          el('dt', {}, t('fork.changed')), el('dd', {}, fmtTimeExact(v.updated))),
+        keep);
+    });
+    return el('div', { class: 'fork', id: 'fork' },
+      el('h2', {}, t('fork.title', { n: heads.length })),
+      el('p', {}, t('fork.help')),
+      el('div', { class: 'versions' }, cards));
+  }
+
+  async function keepVersion(o, v, button) {
+    button.disabled = true;
+    setObsStatus('muted', t('common.saving'));
+    try {
+      const r = await send('POST', '/api/observations/' + encodeURIComponent(o.id) + '/keep', { record: v.record });
+      drawObs(r, ['ok', t('fork.kept')]);
+      observationsChanged();
+    } catch (e) {
+      button.disabled = false;
+      setObsStatus('error', failed(t('obs.notSaved'), e));
+    }
+  }
+
+  async function deleteObs(o) {
+    setObsStatus('muted', t('common.saving'));
+    try {
+      const r = await send('DELETE', '/api/observations/' + encodeURIComponent(o.id));
+      forget(o.id);
+      drawObs(r, ['ok', t('obs.deletedNow')]);
+      observationsChanged();
+    } catch (e) {
+      setObsStatus('error', failed(t('obs.notDeleted'), e));
+    }
+  }
+
+  async function restoreObs(o, button) {
+    button.disabled = true;
+    try {
+      const r = await send('PATCH', '/api/observations/' + encodeURIComponent(o.id), { deleted: false });
+      drawObs(r, ['ok', t('obs.restored')]);
+      changedIDs.add(o.id);
+      observationsChanged();
+    } catch (e) {
+      button.disabled = false;
+      setObsStatus('error', failed(t('obs.notSaved'), e));
+    }
+  }
+
+  // openEdit shows the edit form under the actions: notes, tags, and the
+  // position on a map (click to move it) or removed.
+  function openEdit(o, actions) {
+    if ($('edit-form')) return;
+    editing = true;
+    const notes = el('textarea', { name: 'notes', rows: 4 });
+    notes.value = o.notes || '';
+    const tags = el('input', { type: 'text', name: 'tags', autocomplete: 'off', placeholder: t('field.tagsPlaceholder') });
+    tags.value = (o.tags || []).join(', ');
+    const lat = el('input', { type: 'number', name: 'lat', step: 'any', min: -90, max: 90, inputmode: 'decimal' });
+    const lon = el('input', { type: 'number', name: 'lon', step: 'any', min: -180, max: 180, inputmode: 'decimal' });
+    if (o.position) { lat.value = String(o.position.lat); lon.value = String(o.position.lon); }
+    const status = el('p', { id: 'edit-status', role: 'status' });
+    const save = el('button', { type: 'submit', id: 'edit-save' }, t('common.save'));
+    const cancel = el('button', { type: 'button', id: 'edit-cancel' }, t('common.cancel'));
+    const clear = el('button', { type: 'button', id: 'edit-clear' }, t('edit.removePosition'));
+    const form = el('form', { id: 'edit-form', class: 'edit-form' },
+      el('fieldset', { id: 'edit-fieldset' },
+        el('legend', {}, t('edit.title')),
+        el('label', {}, el('span', {}, t('field.notes')), notes),
+        el('label', {}, el('span', {}, t('field.tags')), tags),
+        el('p', { class: 'muted' }, t('edit.positionHelp')),
+        el('div', { id: 'edit-map', 'aria-label': t('edit.mapLabel') }),
+        el('div', { class: 'latlon' },
+          el('label', {}, el('span', {}, t('field.lat')), lat),
+          el('label', {}, el('span', {}, t('field.lon')), lon),
+          clear),
+        el('div', { class: 'submit-row' }, save, cancel, status)));
+    actions.after(form);
+    $('obs-edit').disabled = true;
+
+    editMap = newMap('edit-map');
+    let marker = null;
+    const place = () => {
+      const a = parseFloat(lat.value);
+      const b = parseFloat(lon.value);
+      if (isNaN(a) || isNaN(b)) { if (marker) { marker.remove(); marker = null; } return; }
+      if (marker) marker.setLatLng([a, b]);
+      else marker = L.marker([a, b]).addTo(editMap);
+    };
+    if (o.position) editMap.setView([o.position.lat, o.position.lon], session && session.basemap ? Math.max(5, fitZoom() - 3) : 5);
+    else if (map && cluster && cluster.getLayers().length) editMap.fitBounds(cluster.getBounds(), { padding: [20, 20], maxZoom: fitZoom() });
+    else pointsBounds().then((bd) => { if (bd && editMap) editMap.fitBounds(bd, { padding: [20, 20], maxZoom: fitZoom() }); });
+    place();
+    editMap.on('click', (e) => {
+      const ll = e.latlng.wrap();
+      lat.value = ll.lat.toFixed(6);
+      lon.value = ll.lng.toFixed(6);
+      place();
+    });
+    lat.addEventListener('input', place);
+    lon.addEventListener('input', place);
+    clear.addEventListener('click', () => { lat.value = ''; lon.value = ''; place(); });
+    cancel.addEventListener('click', () => {
+      editing = false;
+      if (editMap) { editMap.remove(); editMap = null; }
+      form.remove();
+      $('obs-edit').disabled = false;
+      $('obs-edit').focus();
+    });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const body = {};
+      const n = notes.value.trim();
+      if (n !== (o.notes || '')) body.notes = n;
+      const tg = tags.value.split(',').map((x) => x.trim()).filter(Boolean);
+      if (tg.join('\n') !== (o.tags || []).join('\n')) body.tags = tg;
+      if ((lat.value === '') !== (lon.value === '')) {
+        status.className = 'error';
+        status.textContent = t('edit.bothOrNeither');
+        return;
+      }
+      if (lat.value === '') {
+        if (o.position) body.remove_position = true;
+      } else {
+        const a = parseFloat(lat.value);
+        const b = parseFloat(lon.value);
+        if (!o.position || Math.abs(a - o.position.lat) > 1e-9 || Math.abs(b - o.position.lon) > 1e-9) { body.lat = a; body.lon = b; }
+      }
+      if (!Object.keys(body).length) {
+        status.className = 'muted';
+        status.textContent = t('edit.nothing');
+        return;
+      }
+      $('edit-fieldset').disabled = true;
+      status.className = 'muted';
+      status.textContent = t('common.saving');
+      try {
+        const r = await send('PATCH', '/api/observations/' + encodeURIComponent(o.id), body);
+        drawObs(r, ['ok', t('edit.saved')]);
+        changedIDs.add(o.id);
+        observationsChanged();
+      } catch (e) {
+        $('edit-fieldset').disabled = false;
+        status.className = 'error';
+        status.textContent = failed(t('obs.notSaved'), e);
+      }
+    });
+    notes.focus();
   }
 
   // ---------- sync ----------
@@ -790,17 +1397,17 @@
   function showSync() {
     if (!syncLoaded) {
       syncLoaded = true;
-      getJSON('/api/sync').then(renderSync).catch((e) => { $('sync-status').textContent = 'Could not load: ' + e.message; });
+      getJSON('/api/sync').then(renderSync).catch((e) => { $('sync-status').textContent = t('error.load', { error: e.message }); });
     }
   }
 
   function syncStatus(s) {
     const running = s ? s.running : session && session.syncing;
-    if (!running) return ['not-syncing', 'not syncing (started with fieldsync ui; use fieldsync serve --ui)'];
-    if (s && s.complete) return ['complete', 'complete'];
+    if (!running) return ['not-syncing', t('sync.notSyncing')];
+    if (s && s.complete) return ['complete', t('sync.complete')];
     const connected = s && (s.peers || []).some((p) => p.state === 'connected');
-    if (s && !connected) return ['waiting', 'waiting for peers'];
-    return ['syncing', s && s.idle ? 'syncing (idle)' : 'syncing'];
+    if (s && !connected) return ['waiting', t('sync.waiting')];
+    return ['syncing', s && s.idle ? t('sync.idle') : t('sync.syncing')];
   }
 
   function renderSyncBadge(s) {
@@ -808,7 +1415,7 @@
     const [state, text] = syncStatus(s);
     const b = $('sync-badge');
     b.dataset.state = state;
-    b.textContent = state === 'not-syncing' ? 'not syncing' : text;
+    b.textContent = state === 'not-syncing' ? t('sync.badgeNotSyncing') : text;
   }
 
   let lastBlobCheck = 0;
@@ -826,7 +1433,7 @@
     const thumbs = (x) => (x && x.classes && x.classes.thumbnail ? x.classes.thumbnail.filesDone : 0);
     if (lastSync && thumbs(s) > thumbs(lastSync) && gallery.started && Date.now() - lastBlobCheck > 2000 && awaitingShown()) {
       lastBlobCheck = Date.now();
-      refreshGallery().catch(() => {});
+      refreshGallery(null, null).catch(() => {});
     }
     lastSync = s;
     renderSyncBadge(s);
@@ -835,18 +1442,19 @@
     st.dataset.state = state;
     st.textContent = text;
     $('sync-rate').textContent = fmtRate(s.rate);
-    $('sync-eta').textContent = s.complete ? 'done' : fmtETA(s.eta);
+    $('sync-eta').textContent = s.complete ? t('sync.done') : fmtETA(s.eta);
 
     const rec = s.records || {};
     const rr = document.querySelector('#sync-classes tr[data-class="records"]');
     // records: how many are here, and how many came from peers since start;
     // there is no "wanted" count for them, so the bar is full once complete.
     const rp = rr.querySelector('progress');
-    rr.querySelector('.files').textContent = fmtNum(rec.present) + ' here' +
-      (typeof rec.applied === 'number' ? ', ' + fmtNum(rec.applied) + ' received' : '');
+    rr.querySelector('.files').textContent = typeof rec.applied === 'number'
+      ? t('sync.recordsReceived', { here: fmtNum(rec.present), received: fmtNum(rec.applied) })
+      : t('sync.recordsHere', { here: fmtNum(rec.present) });
     if (!s.running) setProgress(rp, null, null);
     else if (s.complete) setProgress(rp, 1, 1);
-    else { rp.removeAttribute('value'); rp.textContent = 'syncing'; }
+    else { rp.removeAttribute('value'); rp.textContent = t('sync.syncing'); }
     rr.querySelector('.bytes').textContent = '';
 
     for (const k of ['thumbnail', 'preview', 'original', 'attachment']) {
@@ -865,8 +1473,8 @@
 
     const peers = s.peers || [];
     $('peers-body').replaceChildren(...peers.map((p) => el('tr', { class: 'peer', 'data-peer': p.id, 'data-state': p.state },
-      el('td', { class: 'mono', title: p.id }, shortID(p.id)),
-      el('td', { title: p.reason || null }, p.state + (p.reason ? ' (' + p.reason + ')' : '')),
+      el('td', { title: p.id }, memberLabel(p.id)),
+      el('td', { title: p.reason || null }, peerStateWord(p.state) + (p.reason ? ' (' + p.reason + ')' : '')),
       el('td', {}, fmtRate(p.rate)), el('td', {}, fmtBytes(p.received)), el('td', {}, fmtBytes(p.sent)),
       el('td', {}, fmtNum(p.inFlight)))));
     $('peers-none').hidden = peers.length > 0;
@@ -887,18 +1495,28 @@
   let addMarker = null;
   let addReady = false;
 
+  // applyPermissions says what this device may do: the add form is
+  // closed, with the reason, when it may not add observations.
+  function applyPermissions() {
+    const d = (session && session.device) || {};
+    const status = $('add-status');
+    const closed = !d.canWrite;
+    const was = $('add-fieldset').disabled && status.dataset.closed === 'true';
+    $('add-fieldset').disabled = closed;
+    status.dataset.closed = closed ? 'true' : 'false';
+    if (closed) {
+      status.className = 'error';
+      status.textContent = d.readOnly || t('add.cannot', { role: roleWord(d.role) });
+    } else if (was) {
+      status.textContent = '';
+    }
+  }
+
   function setupAdd() {
     if (addReady) return;
     addReady = true;
     const form = $('add-form');
     const status = $('add-status');
-    if (!session.device || !session.device.canWrite) {
-      $('add-fieldset').disabled = true;
-      status.className = 'error';
-      status.textContent = (session.device && session.device.readOnly) ||
-        'This device cannot add observations (its role is ' + ((session.device && session.device.role) || 'unknown') + ').';
-      return;
-    }
     const lat = form.elements.lat;
     const lon = form.elements.lon;
     const syncMarker = () => {
@@ -919,15 +1537,16 @@
 
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
+      if (!session.device || !session.device.canWrite) return;
       const fd = new FormData(form);
       if (!fd.getAll('files').some((f) => f && f.size > 0)) {
         status.className = 'error';
-        status.textContent = 'Choose one or more photos.';
+        status.textContent = t('add.choosePhotos');
         return;
       }
       if ((lat.value === '') !== (lon.value === '')) {
         status.className = 'error';
-        status.textContent = 'Give both lat and lon, or neither.';
+        status.textContent = t('edit.bothOrNeither');
         return;
       }
       if (lat.value === '') { fd.delete('lat'); fd.delete('lon'); } // the photo's EXIF, if any
@@ -935,20 +1554,20 @@
       fd.set('mtimes', fd.getAll('files').filter((f) => f && f.name).map((f) => f.lastModified || 0).join(','));
       $('add-fieldset').disabled = true;
       status.className = 'muted';
-      status.textContent = 'uploading…';
+      status.textContent = t('add.uploading');
       try {
-        const r = await upload(fd, (pct) => { status.textContent = 'uploading… ' + pct + ' %'; });
+        const r = await upload(fd, (pct) => { status.textContent = t('add.uploadingPercent', { percent: pct }); });
         const o = r.observation;
         obsCache.set(o.id, o);
         form.reset();
         status.className = 'ok';
-        status.replaceChildren('Added: ', el('a', { href: '#/obs/' + encodeURIComponent(o.id), id: 'add-result' }, 'open the new observation'));
+        status.replaceChildren(t('add.added') + ' ', el('a', { href: '#/obs/' + encodeURIComponent(o.id), id: 'add-result' }, t('add.open')));
         observationsChanged();
       } catch (e) {
         status.className = 'error';
-        status.textContent = (e.status ? 'Not added (' + e.status + '): ' : 'Not added: ') + e.message;
+        status.textContent = failed(t('add.notAdded'), e);
       } finally {
-        $('add-fieldset').disabled = false;
+        $('add-fieldset').disabled = !session.device.canWrite;
         status.scrollIntoView({ block: 'nearest' });
       }
     });
@@ -973,7 +1592,7 @@
         if (x.status >= 200 && x.status < 300 && j && j.observation) resolve(j);
         else reject(new HTTPError(x.status, (j && j.error) || x.status + ' ' + x.statusText));
       });
-      x.addEventListener('error', () => reject(new Error('the connection failed; is fieldsync still running?')));
+      x.addEventListener('error', () => reject(new HTTPError(0, t('error.connection'))));
       x.send(fd);
     });
   }
@@ -1007,24 +1626,43 @@
         wasDown = false;
         changedAll = true;
         observationsChanged();
+        membersChanged();
         getJSON('/api/sync').then(renderSync).catch(() => {});
       }
     });
     es.addEventListener('error', () => { $('conn').hidden = false; wasDown = true; });
     es.addEventListener('sync', (e) => { try { renderSync(JSON.parse(e.data)); } catch (err) { console.warn(err); } });
     es.addEventListener('observations', (e) => {
+      let all = false;
       try {
         const d = JSON.parse(e.data);
         if (d && Array.isArray(d.ids) && !d.all) d.ids.forEach((id) => changedIDs.add(id));
-        else changedAll = true;
-      } catch (err) { changedAll = true; }
+        else all = true;
+      } catch (err) { all = true; }
+      if (all) {
+        changedAll = true;
+        membersChanged(); // a membership change re-counts everything
+      }
       observationsChanged();
     });
+    es.addEventListener('members', () => membersChanged());
     es.addEventListener('blob', (e) => {
       try { const d = JSON.parse(e.data); if (d && d.cid) blobArrived(d.cid); } catch (err) { console.warn(err); }
     });
   }
 
-  route();
-  connect();
+  // ---------- start: the words first, then the session and the view ----------
+
+  $('lang').addEventListener('change', (e) => switchLanguage(e.target.value));
+  wordsReady = loadWords().catch((e) => console.warn('words:', e));
+  const sessionAsked = getJSON('/api/session'); // meanwhile
+  sessionAsked.catch(() => {}); // handled below, once the words are here
+  sessionReady = wordsReady.then(() => sessionAsked).then(applySession);
+  sessionReady.catch((e) => showBanner(t('error.session', { error: e.message })));
+  wordsReady.then(() => {
+    applyStatic();
+    window.addEventListener('hashchange', route);
+    route();
+    connect();
+  });
 })();
