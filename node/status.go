@@ -168,7 +168,10 @@ func (n *Node) classStatus(ctx context.Context, p *project.Project, f project.Fi
 	return out, nil
 }
 
-// partials lists the blobs partly received, with how much of each is here.
+// Partials lists the blobs partly received (a sync resumes them), with
+// how much of each is here.
+func (n *Node) Partials(ctx context.Context) ([]PartialBlob, error) { return n.partials(ctx) }
+
 func (n *Node) partials(ctx context.Context) ([]PartialBlob, error) {
 	b := n.blobs()
 	cids, err := b.Partials(ctx)

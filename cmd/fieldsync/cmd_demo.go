@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,6 +92,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer laptop.Close()
+	if err := laptop.SetName(ctx, "laptop"); err != nil {
+		return err
+	}
 	p, err := laptop.CreateProject(ctx, "Demo: river survey")
 	if errors.Is(err, node.ErrHasProject) {
 		p, err = laptop.Project() // an earlier demo in the same --dir
@@ -128,6 +133,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer phone.Close()
+	if err := phone.SetName(ctx, "phone"); err != nil {
+		return err
+	}
 	info, err := phone.Join(ctx, inv.Code, node.JoinOptions{})
 	if err != nil {
 		return fmt.Errorf("phone join: %w", err)
@@ -167,9 +175,47 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if bad > 0 || !res.Complete {
 		return fmt.Errorf("the phone did not end complete and verified")
 	}
-	say("done in %s. Look around:\n   fieldsync ls --data %s\n   fieldsync status --data %s\n   fieldsync ui --data %s    (the web app: map, gallery; open the URL it prints)",
-		time.Since(start).Round(time.Millisecond), phone.Dir(), phone.Dir(), phone.Dir())
+	say("done in %s. Look around (copy a line into a terminal):\n   %s\n   %s\n   %s\n   %s    (the web app: map, gallery; open the URL it prints)",
+		time.Since(start).Round(time.Millisecond), selfCommand("ls", "--data", phone.Dir()), selfCommand("members", "--data", phone.Dir()),
+		selfCommand("status", "--data", phone.Dir()), selfCommand("ui", "--data", phone.Dir()))
 	return nil
+}
+
+// selfCommand is a command line that runs this fieldsync with args from
+// any directory, as a person types it: "fieldsync ARGS" when that is what
+// the PATH finds, the binary's absolute path otherwise, and, under 'go
+// run' (a binary in the Go build cache, gone when it exits), 'go run' in
+// the directory it ran from.
+func selfCommand(args ...string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = shellQuote(a)
+	}
+	tail := strings.Join(q, " ")
+	exe, err := os.Executable()
+	if err != nil {
+		return "fieldsync " + tail
+	}
+	exe, _ = filepath.EvalSymlinks(exe)
+	if onPath, err := exec.LookPath("fieldsync"); err == nil {
+		if p, err := filepath.EvalSymlinks(onPath); err == nil && p == exe {
+			return "fieldsync " + tail
+		}
+	}
+	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		if wd, err := os.Getwd(); err == nil {
+			return fmt.Sprintf("(cd %s && go run ./cmd/fieldsync %s)", shellQuote(wd), tail)
+		}
+	}
+	return shellQuote(exe) + " " + tail
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"$`\\*?[]{}()<>|&;#~!") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // makeSamplePhotos writes n synthetic camera photos of about mp megapixels

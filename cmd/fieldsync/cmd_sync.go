@@ -86,6 +86,13 @@ func runSync(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stderr, "looking for peers (%d known) ...\n", npeers)
 	}
+	if ps, err := n.Partials(ctx); err == nil && len(ps) > 0 {
+		var here, size int64
+		for _, p := range ps {
+			here, size = here+p.Done, size+p.Size
+		}
+		fmt.Fprintf(e.stderr, "resuming %d partial blob(s): %s of %s already here\n", len(ps), humanBytes(here), humanBytes(size))
+	}
 	sub := n.Subscribe()
 	defer sub.Close()
 	view := newProgressView(e.stdout, *asJSON)

@@ -238,6 +238,9 @@ func TestEndToEnd(t *testing.T) {
 	// The next run resumes (directly this time) and completes.
 	r = fsRun(t, "sync", "--data", B, "--peer", s.addr(t), "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--json", "--timeout", "2m")
 	expectCode(t, r, 0, "resumed sync")
+	if !strings.Contains(r.stderr, "resuming 1 partial blob(s): ") || !strings.Contains(r.stderr, " already here") {
+		t.Errorf("the resumed sync did not say what it resumes: %s", r.stderr)
+	}
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	var final view.Progress
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &final); err != nil {

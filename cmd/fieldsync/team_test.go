@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -364,5 +366,55 @@ func TestEmptyFile(t *testing.T) {
 	}
 	if r := fsRun(t, "ls", "--data", A, "--json"); strings.TrimSpace(r.stdout) != "" {
 		t.Fatalf("something was stored: %s", r.stdout)
+	}
+}
+
+// TestDemoScript: the README's first command says what it does from the
+// first line, and the commands the demo prints to look around work as
+// printed, from any directory.
+func TestDemoScript(t *testing.T) {
+	if testing.Short() && os.Getenv("CI") == "" {
+		t.Skip("builds and runs the demo (about 20 s); CI runs it")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("../../demo.sh", "--photos", "2", "--megapixels", "0.5", "--dir", dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo.sh: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if !strings.HasPrefix(lines[0], "== building fieldsync") {
+		t.Fatalf("demo.sh's first line: %q", lines[0])
+	}
+	var looks []string
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); strings.Contains(l, "--data "+filepath.Join(dir, "phone")) {
+			looks = append(looks, strings.SplitN(l, "    (", 2)[0])
+		}
+	}
+	if len(looks) != 4 {
+		t.Fatalf("look-around commands: %q\n%s", looks, out)
+	}
+	for _, l := range looks {
+		sh := exec.Command("sh", "-c", l)
+		sh.Dir = os.TempDir() // not the repository: printed commands work from anywhere
+		if strings.Contains(l, " ui ") {
+			// The web app runs until stopped: its first line is its URL.
+			stdout, _ := sh.StdoutPipe()
+			sh.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := sh.Start(); err != nil {
+				t.Fatal(err)
+			}
+			first, _ := bufio.NewReader(stdout).ReadString('\n')
+			syscall.Kill(-sh.Process.Pid, syscall.SIGKILL)
+			sh.Wait()
+			if !strings.HasPrefix(first, "http://127.0.0.1:") {
+				t.Errorf("%s printed %q", l, first)
+			}
+			continue
+		}
+		if o, err := sh.CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", l, err, o)
+		}
 	}
 }
