@@ -60,6 +60,7 @@ type Node struct {
 	log  *slog.Logger
 	host host.Host
 	mdns mdns.Service
+	lan  invitesLAN
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -467,6 +468,7 @@ func (n *Node) Close() error {
 	n.closed = true
 	n.mu.Unlock()
 	n.cancel()
+	n.closeLAN()
 	if n.mdns != nil {
 		n.mdns.Close()
 	}

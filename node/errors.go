@@ -64,9 +64,13 @@ var (
 	ErrInviteRevoked   = project.ErrInviteRevoked
 	ErrInviteUnknown   = project.ErrInviteUnknown
 	ErrInviteProof     = project.ErrInviteProof
+	ErrInviteBusy      = project.ErrInviteBusy
 	// ErrInviterUnreachable: the inviting device did not answer at the
 	// code's addresses (it is not running, or not reachable from here).
 	ErrInviterUnreachable = errors.New("the inviting device did not answer")
+	// ErrInviterNotFound: no device on the local network answered for a
+	// short code (the inviter is not serving here, or on another network).
+	ErrInviterNotFound = errors.New("the inviting device was not found on this network")
 )
 
 // DirError is an error about the data directory itself.

@@ -25,7 +25,12 @@ type InviteOptions struct {
 
 // Invite is a one-time invite code and what it grants.
 type Invite struct {
-	Code    string       // the text to pass on (it also fits a QR code)
+	Code string // the text to pass on (it also fits a QR code)
+	// Short is the same invite in a form to read aloud over a radio or a
+	// phone ("K7QM-2XD4-R9TP-J"): the joiner finds the inviter on the
+	// local network (or is given its address). Whichever form is redeemed
+	// first uses the invite up.
+	Short   string
 	Project string       // the project ID
 	Role    project.Role // the role the joiner gets
 	Expires time.Time
@@ -60,7 +65,8 @@ func (n *Node) Invite(ctx context.Context, opts InviteOptions) (*Invite, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Invite{Code: code.String(), Project: code.Project.String(), Role: code.Role, Expires: code.Expires}, nil
+	short, _ := code.Short()
+	return &Invite{Code: code.String(), Short: short, Project: code.Project.String(), Role: code.Role, Expires: code.Expires}, nil
 }
 
 // JoinOptions shape Join.
@@ -69,13 +75,28 @@ type JoinOptions struct {
 	// (default project.Archive: everything).
 	Filter project.Filter
 	// Listen are the addresses the joining device listens on while it
-	// redeems the code (default: loopback, a random port).
+	// redeems the code (default: loopback, a random port; with a short
+	// code, every interface, to be found and answered on the LAN).
 	Listen []string
+	// Inviter is where the inviting device is, for a short code beyond
+	// the local network (a short code carries no address; without this,
+	// the inviter is looked for by mDNS for FindTimeout).
+	Inviter *peer.AddrInfo
+	// FindTimeout bounds the search for a short code's inviter on the
+	// local network (default 30 s).
+	FindTimeout time.Duration
 }
 
 // ParseInvite checks an invite code's text (spaces and line breaks are
-// ignored) without contacting anyone.
+// ignored) without contacting anyone. A short code gives an Invite with
+// only Short set: what it invites to is learnt from the inviter.
 func ParseInvite(code string) (*Invite, error) {
+	if project.IsShortCode(code) {
+		if _, err := project.ParseShortCode(code); err != nil {
+			return nil, err
+		}
+		return &Invite{Short: code}, nil
+	}
 	c, err := project.ParseInviteCode(strings.Join(strings.Fields(code), ""))
 	if err != nil {
 		return nil, err
@@ -90,16 +111,26 @@ func ParseInvite(code string) (*Invite, error) {
 // the project this device is already in is a no-op (a retry); another
 // project gives ErrHasProject.
 func (n *Node) Join(ctx context.Context, code string, opts JoinOptions) (ProjectInfo, error) {
-	c, err := project.ParseInviteCode(strings.Join(strings.Fields(code), ""))
+	var full *project.InviteCode
+	var short *project.ShortCode
+	var err error
+	if project.IsShortCode(code) {
+		short, err = project.ParseShortCode(code)
+	} else {
+		full, err = project.ParseInviteCode(strings.Join(strings.Fields(code), ""))
+	}
 	if err != nil {
 		return ProjectInfo{}, err
 	}
-	ie := &InviteError{Inviter: c.Inviter.String()}
-	for _, a := range c.Addrs {
-		ie.Addrs = append(ie.Addrs, a.String())
+	ie := &InviteError{}
+	if full != nil {
+		ie.Inviter = full.Inviter.String()
+		for _, a := range full.Addrs {
+			ie.Addrs = append(ie.Addrs, a.String())
+		}
 	}
 	if p, err := n.project(); err == nil {
-		if p.ID() == c.Project {
+		if full != nil && p.ID() == full.Project {
 			return n.Project()
 		}
 		return ProjectInfo{}, &ProjectError{Name: p.Name(), ID: p.ID().String(), Err: ErrHasProject}
@@ -107,20 +138,27 @@ func (n *Node) Join(ctx context.Context, code string, opts JoinOptions) (Project
 	if err := n.needStore(); err != nil {
 		return ProjectInfo{}, err
 	}
-	if time.Now().After(c.Expires) {
-		ie.Err = fmt.Errorf("%w (at %s)", ErrInviteExpired, c.Expires.Local().Format("2006-01-02 15:04"))
+	if full != nil && time.Now().After(full.Expires) {
+		ie.Err = fmt.Errorf("%w (at %s)", ErrInviteExpired, full.Expires.Local().Format("2006-01-02 15:04"))
 		return ProjectInfo{}, ie
 	}
 	listen := opts.Listen
 	if len(listen) == 0 {
 		listen = []string{"/ip4/127.0.0.1/tcp/0"}
+		if short != nil && opts.Inviter == nil {
+			listen = []string{"/ip4/0.0.0.0/tcp/0"} // mDNS answers where it is heard
+		}
 	}
 	// A node that is in no project yet: it speaks the invite protocol only,
 	// as a client.
+	projectID := ""
+	if full != nil {
+		projectID = full.Project.String()
+	}
 	ex, err := exchange.New(exchange.Config{
 		Key:         n.self.PrivKey(),
 		ListenAddrs: listen,
-		ProjectID:   c.Project.String(),
+		ProjectID:   projectID,
 		Store:       n.store,
 		Access:      noAccess{},
 		Records:     noRecords{},
@@ -135,9 +173,38 @@ func (n *Node) Join(ctx context.Context, code string, opts JoinOptions) (Project
 	if err := ex.Start(ctx); err != nil {
 		return ProjectInfo{}, err
 	}
-	ai := peer.AddrInfo{ID: c.Inviter, Addrs: c.Addrs}
+	var ai peer.AddrInfo
+	switch {
+	case full != nil:
+		ai = peer.AddrInfo{ID: full.Inviter, Addrs: full.Addrs}
+	case opts.Inviter != nil:
+		ai = *opts.Inviter
+	default:
+		wait := opts.FindTimeout
+		if wait <= 0 {
+			wait = 30 * time.Second
+		}
+		fctx, cancel := context.WithTimeout(ctx, wait)
+		ai, err = ex.FindInviter(fctx, short.Tag())
+		cancel()
+		if err != nil {
+			ie.Err = fmt.Errorf("%w: no device on this network answered for this code in %s", ErrInviterNotFound, wait)
+			return ProjectInfo{}, ie
+		}
+	}
+	ie.Inviter = ai.ID.String()
+	if len(ie.Addrs) == 0 {
+		for _, a := range ai.Addrs {
+			ie.Addrs = append(ie.Addrs, a.String())
+		}
+	}
 	rt := func(ctx context.Context, req []byte) ([]byte, error) { return ex.Invite(ctx, ai, req) }
-	w, err := project.Redeem(ctx, rt, n.self, c)
+	var w *project.Welcome
+	if full != nil {
+		w, err = project.Redeem(ctx, rt, n.self, full)
+	} else {
+		w, err = project.RedeemShort(ctx, rt, n.self, short, ai.ID)
+	}
 	if err != nil {
 		ie.Err = err
 		known := false

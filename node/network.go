@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/exchange"
@@ -97,7 +98,7 @@ func (n *Node) Start(ctx context.Context, opts NetOptions) error {
 	}
 	n.ex, n.exDone, n.exStop = ex, done, stop
 	n.mu.Unlock()
-	go n.watch(p, stop)
+	go n.watch(p, ex, opts.MDNS, stop)
 
 	peers := opts.Peers
 	if peers == nil {
@@ -125,11 +126,26 @@ const watchEvery = 250 * time.Millisecond
 // watch applies what other processes write to the data directory while
 // the network runs: a role they change takes effect here within a second
 // (a blocked device's sessions are cut), and records they add are offered
-// to peers.
-func (n *Node) watch(p *project.Project, stop <-chan struct{}) {
+// to peers. With mDNS, it also advertises the open invites on the local
+// network, for joiners with a short code (an invite made by 'fieldsync
+// invite' beside a serve included).
+func (n *Node) watch(p *project.Project, ex *exchange.Node, lan bool, stop <-chan struct{}) {
 	t := time.NewTicker(watchEvery)
 	defer t.Stop()
-	for {
+	var invites string
+	for i := 0; ; i++ {
+		if lan && i%4 == 0 {
+			if ids, err := p.OpenInvites(context.Background()); err == nil {
+				tags := make([]string, len(ids))
+				for k, id := range ids {
+					tags[k] = project.InviteTag(id)
+				}
+				if key := strings.Join(tags, ","); key != invites {
+					invites = key
+					ex.AdvertiseInvites(tags)
+				}
+			}
+		}
 		select {
 		case <-stop:
 			return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -330,5 +331,47 @@ func TestNotMember(t *testing.T) {
 	r := waitEvent(t, sub, 10*time.Second, func(e Event) bool { r, ok := e.(RefusedEvent); return ok && r.Inbound }).(RefusedEvent)
 	if r.Peer != c.ID() || !errors.Is(r.Err, ErrNotMember) {
 		t.Fatalf("a's refusal: %+v", r)
+	}
+}
+
+// TestShortCodeJoin: the short form of an invite joins as the full one
+// does (here with the inviter's address; on a LAN mDNS finds it, see
+// cmd/fieldsync's TestMDNSDiscovery), and uses the same invite up.
+func TestShortCodeJoin(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := newDevice(t, "river")
+	if err := a.Start(ctx, loopback); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := a.Invite(ctx, InviteOptions{TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Short) != 16 {
+		t.Fatalf("short code %q", inv.Short)
+	}
+	if p, err := ParseInvite(inv.Short); err != nil || p.Short != inv.Short {
+		t.Fatalf("parse short: %+v %v", p, err)
+	}
+	b := newDevice(t, "")
+	info, err := b.Join(ctx, strings.ToLower(inv.Short), JoinOptions{Inviter: &peer.AddrInfo{ID: a.ID(), Addrs: a.Addrs()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa, _ := a.Project()
+	if info.ID != pa.ID || info.Role != project.RoleMember {
+		t.Fatalf("joined %+v", info)
+	}
+	c := newDevice(t, "")
+	if _, err := c.Join(ctx, inv.Code, JoinOptions{}); !errors.Is(err, ErrInviteUsed) {
+		t.Fatalf("the full code after the short one: %v", err)
+	}
+	// Without an address and with nobody answering on the LAN, the search
+	// ends with words.
+	d := newDevice(t, "")
+	inv2, _ := a.Invite(ctx, InviteOptions{TTL: time.Hour})
+	if _, err := d.Join(ctx, inv2.Short, JoinOptions{FindTimeout: 300 * time.Millisecond, Listen: loopback.Listen}); !errors.Is(err, ErrInviterNotFound) {
+		t.Fatalf("no inviter: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package project
 import (
 	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -129,6 +130,35 @@ func FuzzInviteHandle(f *testing.F) {
 		}
 		if p.RoleOf(joiner) != RoleNone {
 			t.Fatal("granted a role without the secret")
+		}
+	})
+}
+
+// FuzzParseShortCode: any text either parses to a code whose short form
+// reads back the same, or gives an invite error; never a panic.
+func FuzzParseShortCode(f *testing.F) {
+	for range 4 {
+		s, _ := (&InviteCode{Secret: newSecret()}).Short()
+		f.Add(s)
+	}
+	f.Add("K7QM-2XD4-R9TP-*")
+	f.Add("oooo-llll-iiii-0")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseShortCode(s)
+		if err != nil {
+			if !errors.Is(err, ErrInviteMalformed) && !errors.Is(err, ErrInviteChecksum) {
+				t.Fatalf("%q: %v", s, err)
+			}
+			return
+		}
+		back, ok := (&InviteCode{Secret: c.secret}).Short()
+		if !ok {
+			t.Fatalf("%q parsed to a secret with no short form", s)
+		}
+		again, err := ParseShortCode(back)
+		if err != nil || again.secret != c.secret {
+			t.Fatalf("%q → %q → %v", s, back, err)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package project
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
@@ -34,6 +33,7 @@ var (
 	ErrInviteUnknown   = errors.New("project: invite unknown to the inviter")
 	ErrInviteProof     = errors.New("project: invite secret does not match")
 	ErrInviteProtocol  = errors.New("project: invite protocol error")
+	ErrInviteBusy      = errors.New("project: the inviting device takes no more attempts for a minute (too many wrong codes)")
 )
 
 // InviteVersion is the version of the invite code this package writes.
@@ -320,8 +320,10 @@ func pickAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
 }
 
 // Invite makes a one-time invite to this project, served by this device,
-// which must be the creator or a coordinator. The secret is not stored:
-// only the invite ID and a key derived from the secret (for the proof).
+// which must be the creator or a coordinator. Its secret is 60 random bits
+// (ShortBits), so the code has a short form to read aloud (Short). The
+// secret is not stored: only the invite ID and a key derived from the
+// secret (for the proofs).
 func (p *Project) Invite(ctx context.Context, opts InviteOptions) (*InviteCode, error) {
 	if opts.Role == RoleNone {
 		opts.Role = RoleMember
@@ -334,7 +336,7 @@ func (p *Project) Invite(ctx context.Context, opts InviteOptions) (*InviteCode, 
 	}
 	c := &InviteCode{Project: p.id, Inviter: p.self.PeerID(), Addrs: pickAddrs(opts.Addrs), Role: opts.Role,
 		Expires: p.now().Add(opts.TTL).UTC().Truncate(time.Second)}
-	rand.Read(c.Secret[:])
+	c.Secret = newSecret()
 	if _, err := c.MarshalBinary(); err != nil {
 		return nil, fmt.Errorf("invite: %w", err)
 	}
@@ -374,6 +376,26 @@ func (p *Project) Invites(ctx context.Context) ([]InviteInfo, error) {
 		}
 		in.Role, in.Created, in.Expires, in.UsedBy = Role(role), fromMS(cr), fromMS(ex), peer.ID(by)
 		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// OpenInvites returns the IDs of this device's invites that can still be
+// redeemed (not used, revoked or expired): a serving device advertises
+// them on the local network (InviteTag) for joiners with a short code.
+func (p *Project) OpenInvites(ctx context.Context) ([][]byte, error) {
+	rows, err := p.db.QueryContext(ctx, `SELECT id FROM project_invites WHERE revoked = 0 AND used_by IS NULL AND expires > ?`, ms(p.now()))
+	if err != nil {
+		return nil, fmt.Errorf("open invites: %w", err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var id []byte
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("open invites: %w", err)
+		}
+		out = append(out, id)
 	}
 	return out, rows.Err()
 }

@@ -23,19 +23,27 @@ import (
 // connection.
 //
 //	joiner                                     inviter
-//	hello {invite: ID, project}          ──▶   look up the invite: unknown,
+//	hello {invite: ID, project?,
+//	  nonce: J (32 random bytes)}        ──▶   look up the invite: unknown,
 //	                                           revoked, used, expired → error
-//	                                     ◀──   challenge {nonce: 32 random bytes}
-//	proof {invite, project, nonce,
+//	                                     ◀──   challenge {nonce: N (32 random bytes),
+//	                                             project, mac: HMAC-SHA256(K,
+//	                                             domain' ‖ J ‖ inviter ID ‖ project ID)}
+//	check the inviter's MAC
+//	proof {invite, project, nonce: N,
 //	  mac: HMAC-SHA256(K, domain ‖
-//	  nonce ‖ joiner ID ‖ project ID)}    ──▶   check nonce (one use, 2 min) and
+//	  N ‖ joiner ID ‖ project ID)}        ──▶   check nonce (one use, 2 min) and
 //	                                           MAC; claim the invite; sign the
 //	                                           joiner's membership
 //	                                     ◀──   welcome {genesis, members}
 //
 // K is SHA-256 of a domain string and the secret; the inviter stores K, not
 // the secret. The secret never crosses the wire, and a proof is bound to
-// one nonce, one joiner and one project, so it cannot be replayed.
+// one nonce, one joiner and one project, so it cannot be replayed. The
+// inviter proves first: a joiner with a short code (no project ID, the
+// inviter found on the LAN) learns the project from the challenge and
+// trusts it only because the MAC says the other end knows the secret; a
+// device that merely pretends to be the inviter gets no proof to attack.
 // Refusals are responses too ({t: "error", code}), so the joiner gets the
 // exact error (ErrInviteUsed, ErrInviteExpired, ...).
 
@@ -71,6 +79,8 @@ var inviteCodes = []error{
 	7: ErrInviteProtocol,
 	8: ErrNotAuthorized,
 	9: ErrBlocked,
+	// 10 is an inviter's internal error.
+	11: ErrInviteBusy,
 }
 
 func inviteErrorToCode(err error) int {
@@ -114,6 +124,16 @@ func decodeMsg(b []byte, want string) (*inviteMsg, error) {
 	return &m, nil
 }
 
+// inviterProof is the inviter's answer to the joiner's nonce.
+func inviterProof(key, nonce []byte, inviter peer.ID, project cid.Cid) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte("fieldsync/invite-inviter/v1\x00"))
+	h.Write(nonce)
+	h.Write([]byte(inviter))
+	h.Write(project.Bytes())
+	return h.Sum(nil)
+}
+
 func inviteProof(key, nonce []byte, joiner peer.ID, project cid.Cid) []byte {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte("fieldsync/invite-proof/v1\x00"))
@@ -130,6 +150,33 @@ type InviteHandler struct {
 	mu      sync.Mutex
 	nonces  map[string]time.Time // joiner ‖ invite ID ‖ nonce → expiry
 	observe func(InviteOutcome)
+	// wrong is when each recent wrong guess (an unknown invite, a wrong
+	// proof) came, within the last minute: past MaxWrongGuesses of them
+	// the handler answers ErrInviteBusy, which bounds online guessing of
+	// a code (docs/trust.md).
+	wrong []time.Time
+}
+
+// MaxWrongGuesses is how many redemptions naming an unknown invite or
+// proving a wrong secret an inviting device answers in a minute, from all
+// devices together; beyond, it answers ErrInviteBusy until the minute has
+// passed.
+const MaxWrongGuesses = 60
+
+// guessing reports whether too many wrong guesses came in the last minute.
+func (h *InviteHandler) guessing(now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for len(h.wrong) > 0 && now.Sub(h.wrong[0]) > time.Minute {
+		h.wrong = h.wrong[1:]
+	}
+	return len(h.wrong) >= MaxWrongGuesses
+}
+
+func (h *InviteHandler) wrongGuess(now time.Time) {
+	h.mu.Lock()
+	h.wrong = append(h.wrong, now)
+	h.mu.Unlock()
 }
 
 // InviteOutcome is what became of one redemption attempt: a device joined
@@ -189,7 +236,15 @@ func (h *InviteHandler) Open() bool {
 // by another, even after a restart. The same device may redeem it again
 // (a retry after a cut connection) and gets the same membership.
 func (h *InviteHandler) Handle(ctx context.Context, from peer.ID, req []byte) (resp []byte, err error) {
-	out, err := h.handle(ctx, from, req)
+	var out *inviteMsg
+	if h.guessing(h.p.now()) {
+		err = ErrInviteBusy
+	} else {
+		out, err = h.handle(ctx, from, req)
+		if errors.Is(err, ErrInviteUnknown) || errors.Is(err, ErrInviteProof) {
+			h.wrongGuess(h.p.now())
+		}
+	}
 	switch {
 	case err != nil:
 		h.report(InviteOutcome{Peer: from, Err: err})
@@ -215,7 +270,7 @@ func (h *InviteHandler) handle(ctx context.Context, from peer.ID, req []byte) (*
 		return nil, fmt.Errorf("%w: %v", ErrInviteProtocol, err)
 	}
 	p := h.p
-	if m.Project.cid() != p.id {
+	if m.Project != nil && m.Project.cid() != p.id || m.Project == nil && m.T != "hello" {
 		return nil, ErrWrongProject
 	}
 	row, err := p.inviteRow(ctx, m.Invite)
@@ -230,7 +285,11 @@ func (h *InviteHandler) handle(ctx context.Context, from peer.ID, req []byte) (*
 		nonce := make([]byte, 32)
 		rand.Read(nonce)
 		h.remember(string(from)+string(m.Invite)+string(nonce), p.now())
-		return &inviteMsg{T: "challenge", Nonce: nonce}, nil
+		ch := &inviteMsg{T: "challenge", Nonce: nonce, Project: linkOf(p.id)}
+		if len(m.Nonce) == 32 {
+			ch.MAC = inviterProof(row.macKey, m.Nonce, p.self.PeerID(), p.id)
+		}
+		return ch, nil
 	case "proof":
 		if !h.consume(string(from)+string(m.Invite)+string(m.Nonce), p.now()) {
 			return nil, fmt.Errorf("%w: unknown or stale nonce", ErrInviteProtocol)
@@ -330,17 +389,30 @@ func (p *Project) claimInvite(ctx context.Context, id []byte, joiner peer.ID, ro
 }
 
 // Redeem runs the joiner's side over rt (round trips to code.Inviter): it
-// proves knowledge of the code's secret and receives the welcome, which it
-// checks: the genesis must be the code's project and the members must hold
-// a grant for self naming this invite, signed by the inviter. Pass the
-// welcome to Join.
+// checks that the inviter knows the code's secret, proves it knows it too,
+// and receives the welcome, which it checks: the genesis must be the code's
+// project and the members must hold a grant for self naming this invite,
+// signed by the inviter. Pass the welcome to Join.
 //
 // Expiry is judged by the inviter's clock, not this device's: field
 // devices often have no network time, and the inviter is the one that
 // made the code.
 func Redeem(ctx context.Context, rt InviteRoundTrip, self *Identity, code *InviteCode) (*Welcome, error) {
-	id := code.ID()
-	resp, err := rt(ctx, encodeMsg(&inviteMsg{T: "hello", Invite: id, Project: linkOf(code.Project)}))
+	return redeemSecret(ctx, rt, self, code.Secret[:], code.Project, code.Inviter)
+}
+
+// RedeemShort is Redeem with a short code, from the device inviter (found
+// on the local network, or given): the project is the one the inviter
+// proves it holds the invite of.
+func RedeemShort(ctx context.Context, rt InviteRoundTrip, self *Identity, code *ShortCode, inviter peer.ID) (*Welcome, error) {
+	return redeemSecret(ctx, rt, self, code.secret[:], cid.Undef, inviter)
+}
+
+func redeemSecret(ctx context.Context, rt InviteRoundTrip, self *Identity, secret []byte, project cid.Cid, inviter peer.ID) (*Welcome, error) {
+	id, key := inviteID(secret), inviteMACKey(secret)
+	jn := make([]byte, 32)
+	rand.Read(jn)
+	resp, err := rt(ctx, encodeMsg(&inviteMsg{T: "hello", Invite: id, Project: linkOf(project), Nonce: jn}))
 	if err != nil {
 		return nil, fmt.Errorf("redeem invite: %w", err)
 	}
@@ -351,8 +423,16 @@ func Redeem(ctx context.Context, rt InviteRoundTrip, self *Identity, code *Invit
 	if len(ch.Nonce) != 32 {
 		return nil, fmt.Errorf("redeem invite: %w: nonce", ErrInviteProtocol)
 	}
-	mac := inviteProof(inviteMACKey(code.Secret[:]), ch.Nonce, self.PeerID(), code.Project)
-	resp, err = rt(ctx, encodeMsg(&inviteMsg{T: "proof", Invite: id, Project: linkOf(code.Project), Nonce: ch.Nonce, MAC: mac}))
+	got := ch.Project.cid()
+	if !got.Defined() || project.Defined() && got != project {
+		return nil, fmt.Errorf("redeem invite: %w: the inviter answered for another project", ErrWrongProject)
+	}
+	if !hmac.Equal(ch.MAC, inviterProof(key, jn, inviter, got)) {
+		return nil, fmt.Errorf("redeem invite: %w: the device answering does not know this invite's secret", ErrInviteProof)
+	}
+	project = got
+	mac := inviteProof(key, ch.Nonce, self.PeerID(), project)
+	resp, err = rt(ctx, encodeMsg(&inviteMsg{T: "proof", Invite: id, Project: linkOf(project), Nonce: ch.Nonce, MAC: mac}))
 	if err != nil {
 		return nil, fmt.Errorf("redeem invite: %w", err)
 	}
@@ -361,7 +441,7 @@ func Redeem(ctx context.Context, rt InviteRoundTrip, self *Identity, code *Invit
 		return nil, fmt.Errorf("redeem invite: %w", err)
 	}
 	w := &Welcome{Genesis: wm.Genesis, Members: wm.Members}
-	if blockCID(w.Genesis) != code.Project {
+	if blockCID(w.Genesis) != project {
 		return nil, fmt.Errorf("redeem invite: %w: genesis is not the invited project", ErrWrongProject)
 	}
 	granted := false
@@ -371,7 +451,7 @@ func Redeem(ctx context.Context, rt InviteRoundTrip, self *Identity, code *Invit
 			return nil, fmt.Errorf("redeem invite: %w", err)
 		}
 		w.decoded = append(w.decoded, r)
-		if m := r.Membership; m != nil && r.Author == code.Inviter && m.Subject == self.PeerID() && bytes.Equal(m.Invite, id) {
+		if m := r.Membership; m != nil && r.Author == inviter && m.Subject == self.PeerID() && bytes.Equal(m.Invite, id) {
 			granted = true
 		}
 	}

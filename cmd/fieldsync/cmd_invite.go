@@ -112,7 +112,7 @@ func parseRole(s string) (project.Role, error) {
 func printInvite(w io.Writer, inv *node.Invite, qr, asJSON bool) error {
 	if asJSON {
 		return writeJSON(w, map[string]any{
-			"code": inv.Code, "project": inv.Project,
+			"code": inv.Code, "short": inv.Short, "project": inv.Project,
 			"role": string(inv.Role), "expires": inv.Expires.UTC().Format(time.RFC3339),
 		})
 	}
@@ -123,6 +123,9 @@ func printInvite(w io.Writer, inv *node.Invite, qr, asJSON bool) error {
 	}
 	fmt.Fprintf(w, "invite code (one-time, %s, valid until %s):\n\n  %s\n\n",
 		inv.Role, inv.Expires.Local().Format("2006-01-02 15:04"), inv.Code)
+	if inv.Short != "" {
+		fmt.Fprintf(w, "or, to read aloud (the same invite; the other device finds this one on the local network):\n\n  %s\n\n", inv.Short)
+	}
 	fmt.Fprintln(w, "on the other device:  fieldsync join CODE   (while this device runs 'fieldsync serve')")
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 var joinCmd = &command{
 	name:    "join",
 	summary: "join a project with an invite code",
-	usage: `Usage: fieldsync join [--data DIR] [--filter archive|field] [--name DEVICE] [--json] CODE
+	usage: `Usage: fieldsync join [--data DIR] [--filter archive|field] [--name DEVICE] [--peer ADDR] [--json] CODE
 
 Redeems a one-time invite code with the inviting device, which must be
 running 'fieldsync serve' at an address in the code. The secret in the code
@@ -20,11 +20,16 @@ is never sent: this device proves it knows it. On success this device is a
 member of the project (or coordinator, as the code says) and remembers the
 inviter as a peer; run 'fieldsync sync' to fetch the project.
 
-The code may be given in pieces (spaces and dashes are ignored).
+The code may be given in pieces (spaces and dashes are ignored). The short
+form of a code, read aloud over a radio or a phone (4-4-4-1 symbols, e.g.
+K7QM-2XD4-R9TP-J), carries no address: the inviting device is found on the
+local network, or given with --peer.
 
 Options:
 ` + dataHelp + `  --filter F    what this device wants: archive (everything, default) or
                 field (thumbnails and previews only)
+  --peer ADDR   where the inviting device is (/ip4/.../tcp/.../p2p/ID), for a
+                short code beyond the local network
   --name DEVICE this device's name, shown to the project's other devices
                 (default: this machine's host name)
   --json        print {"project","name","role","peer"} as JSON
@@ -48,6 +53,7 @@ func runJoin(ctx context.Context, e *env, args []string) error {
 	data := dataFlag(fs)
 	filter := fs.String("filter", "archive", "")
 	devName := fs.String("name", defaultName(), "")
+	inviter := fs.String("peer", "", "")
 	asJSON := fs.Bool("json", false, "")
 	rest, err := parseFlags(joinCmd, e, fs, args)
 	if err != nil {
@@ -65,6 +71,14 @@ func runJoin(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	jo := node.JoinOptions{Filter: f}
+	if *inviter != "" {
+		ai, err := node.ParsePeer(*inviter)
+		if err != nil {
+			return usagef("--peer: %v", err)
+		}
+		jo.Inviter = &ai
+	}
 	if *devName != "" {
 		if err := checkName(*devName); err != nil {
 			return err
@@ -81,9 +95,13 @@ func runJoin(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if !*asJSON {
-		fmt.Fprintf(e.stderr, "contacting the inviting device for project %s ...\n", inv.Project)
+		if inv.Project != "" {
+			fmt.Fprintf(e.stderr, "contacting the inviting device for project %s ...\n", inv.Project)
+		} else if jo.Inviter == nil {
+			fmt.Fprintln(e.stderr, "looking for the inviting device on this network (up to 30 s) ...")
+		}
 	}
-	info, err := n.Join(ctx, code, node.JoinOptions{Filter: f})
+	info, err := n.Join(ctx, code, jo)
 	if err != nil {
 		return err
 	}

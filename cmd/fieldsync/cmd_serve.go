@@ -117,6 +117,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			out := map[string]any{"peer": st.Peer, "addrs": st.Addrs, "project": info.ID}
 			if inv != nil {
 				out["invite"] = inv.Code
+				out["short"] = inv.Short
 			}
 			if uiURL != "" {
 				out["ui"] = uiURL

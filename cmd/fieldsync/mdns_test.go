@@ -100,6 +100,24 @@ func TestMDNSDiscovery(t *testing.T) {
 		t.Fatalf("B knew a peer: %s", r.stderr)
 	}
 
+	// A short code, read aloud: another invite made beside the running
+	// serve (by a second process), redeemed by a device that knows no
+	// address: serve advertises it on the network within a second.
+	r = runNS("invite", "--data", A, "--json")
+	expectCode(t, r, 0, "invite beside serve")
+	var inv map[string]any
+	json.Unmarshal([]byte(r.stdout), &inv)
+	short, _ := inv["short"].(string)
+	if len(short) != 16 {
+		t.Fatalf("short code %q", short)
+	}
+	C := filepath.Join(root, "C")
+	r = runNS("join", "--data", C, "--name", "radio", strings.ToLower(short))
+	expectCode(t, r, 0, "join C with the short code")
+	if !strings.Contains(r.stdout, `joined "mdns"`) {
+		t.Fatalf("join with the short code: %s", r.stdout)
+	}
+
 	// A device of another project on the same network sees nobody.
 	expectCode(t, fsRun(t, "init", "--data", X, "--project", "other"), 0, "init X")
 	r = runNS("sync", "--data", X, "--listen", "/ip4/127.0.0.1/tcp/0", "--timeout", "8s")

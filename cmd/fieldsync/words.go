@@ -54,6 +54,10 @@ func sentence(err error) error {
 		case errors.Is(err, node.ErrInviteExpired), errors.Is(err, node.ErrInviteUsed), errors.Is(err, node.ErrInviteRevoked),
 			errors.Is(err, node.ErrInviteUnknown), errors.Is(err, node.ErrInviteProof):
 			return fmt.Errorf("%s: ask the project's coordinator for a new code", trimPkg(err))
+		case errors.Is(err, node.ErrInviterNotFound):
+			return fmt.Errorf("%v: check that the inviting device runs 'fieldsync serve' on this same network (Wi-Fi or hotspot), or give its address with --peer", trimPkg(ie.Err))
+		case errors.Is(err, node.ErrInviteBusy):
+			return fmt.Errorf("%s: wait a minute and try again, checking the code", trimPkg(err))
 		case errors.Is(err, node.ErrInviterUnreachable):
 			return fmt.Errorf("the inviting device %s did not accept this invite: it may have already been used, been revoked or expired, or that device is not running 'fieldsync serve' at %v (%v)", ie.Inviter, ie.Addrs, errors.Unwrap(ie.Err))
 		}
