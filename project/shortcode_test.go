@@ -102,7 +102,9 @@ func TestRedeemShort(t *testing.T) {
 		t.Fatal("the joiner sent a proof to an impostor")
 	}
 
-	rt = func(ctx context.Context, req []byte) ([]byte, error) { return a.InviteHandler().Handle(ctx, joiner.PeerID(), req) }
+	rt = func(ctx context.Context, req []byte) ([]byte, error) {
+		return a.InviteHandler().Handle(ctx, joiner.PeerID(), req)
+	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	w, err := RedeemShort(cctx, rt, joiner, sc, a.Self().PeerID())
