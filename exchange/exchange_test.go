@@ -139,12 +139,24 @@ func TestBlockedMemberCutOff(t *testing.T) {
 	a.n.Notify()
 	later := addPhotos(t, a.store, a.proj, a.id, 1, smallPhoto, time.Now())
 	a.n.Notify()
-	// b keeps redialling (its keeper); a refuses every connection.
+	// b redials (its keeper); a lets it in only to tell it it is blocked,
+	// then cuts it, and gives it nothing.
 	b.n.Connect(context.Background(), a.info())
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
-		if a.n.Host().Network().Connectedness(b.id) == network.Connected {
-			t.Fatal("blocked member connected")
+	told := false
+	deadline := time.Now().Add(10 * time.Second)
+	for !told && time.Now().Before(deadline) {
+		for _, pp := range b.n.Progress().Peers {
+			told = told || pp.ID == a.id && pp.State == PeerRefused && errors.Is(pp.Refused, wire.ErrBlocked)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !told {
+		t.Fatalf("the blocked member was not told: %+v", b.n.Progress().Peers)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for a.n.Host().Network().Connectedness(b.id) == network.Connected {
+		if time.Now().After(deadline) {
+			t.Fatal("the blocked member stayed connected")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

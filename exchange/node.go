@@ -340,6 +340,11 @@ func (g *gater) refused(p peer.ID) bool {
 
 func (g *gater) InterceptPeerDial(p peer.ID) bool { return !g.refused(p) }
 
+// A blocked device may connect (InterceptSecured lets it through) so that
+// it can be told it is blocked: it gets a refusal with the records that
+// block it on the records protocol, and nothing else; this device never
+// dials it.
+
 func (g *gater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
 	n := g.n()
 	n.mu.Lock()
@@ -358,7 +363,14 @@ func (g *gater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
 
 func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
 
-func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	n := g.n()
+	if dir == network.DirInbound && n.cfg.Access.Role(p) == RoleBlocked {
+		n.mu.Lock()
+		_, banned := n.banned[p]
+		n.mu.Unlock()
+		return !banned
+	}
 	return !g.refused(p)
 }
 
@@ -371,7 +383,14 @@ func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason)
 func (n *Node) onConnected(p peer.ID, fresh bool) {
 	switch role := n.cfg.Access.Role(p); {
 	case role == RoleBlocked:
-		go n.host.Network().ClosePeer(p) //nolint:errcheck
+		// No session. It is told it is blocked when it asks for records
+		// (admit), and then cut; a session it had is cut by Notify.
+		n.mu.Lock()
+		_, running := n.sessions[p]
+		n.mu.Unlock()
+		if running {
+			go n.host.Network().ClosePeer(p) //nolint:errcheck
+		}
 		return
 	case !role.IsMember():
 		// A peer this device dialled on purpose but does not know as a

@@ -102,10 +102,20 @@ func (n *Node) admit(s network.Stream, svc string) bool {
 	n.mu.Lock()
 	_, banned := n.banned[p]
 	n.mu.Unlock()
-	if role == RoleNone && !banned && svc == svcRecords {
-		// A device this project does not know is told so, once, on the
-		// records protocol (the one a device opens first): it can stop
-		// and say why, instead of retrying a reset stream.
+	if (role == RoleNone || role == RoleBlocked) && !banned && svc == svcRecords {
+		// A device this project does not know, or has blocked, is told so
+		// on the records protocol (the one a device opens first): it can
+		// stop and say why, instead of retrying a reset stream. A blocked
+		// one gets the signed records that block it, and is cut.
+		if role == RoleBlocked {
+			var evidence [][]byte
+			if ev, ok := n.cfg.Records.(Evidencer); ok {
+				evidence, _ = ev.Evidence(n.ctx, p)
+			}
+			n.refuse(s, p, wire.Blocked, evidence...)
+			time.AfterFunc(2*time.Second, func() { n.host.Network().ClosePeer(p) }) //nolint:errcheck
+			return false
+		}
 		n.refuse(s, p, wire.NotMember)
 		return false
 	}
@@ -129,8 +139,8 @@ func (n *Node) admit(s network.Stream, svc string) bool {
 
 // refuse answers a records stream with a refusal code and closes it, and
 // reports the refusal (at most once a minute per peer).
-func (n *Node) refuse(s network.Stream, p peer.ID, code wire.Code) {
-	frame := wire.AppendFrame(nil, (&wire.RecordsBatch{Code: code}).Marshal(nil))
+func (n *Node) refuse(s network.Stream, p peer.ID, code wire.Code, evidence ...[]byte) {
+	frame := wire.AppendFrame(nil, (&wire.RecordsBatch{Code: code, Blocks: evidence}).Marshal(nil))
 	s.SetWriteDeadline(streamDeadline(len(frame)))
 	if _, err := s.Write(frame); err != nil {
 		s.Reset()
@@ -266,6 +276,14 @@ func (n *Node) pullOnce(p peer.ID) (err error) {
 			return err
 		}
 		if err := batch.Code.Err(); err != nil {
+			if errors.Is(err, wire.ErrBlocked) && len(batch.Blocks) > 0 {
+				// The records that block this device: checked like any.
+				if ev, ok := n.cfg.Records.(Evidencer); ok {
+					if aerr := ev.AcceptEvidence(ctx, p, batch.Blocks); aerr != nil {
+						n.log.Warn("evidence of a block", "peer", p, "err", aerr)
+					}
+				}
+			}
 			if errors.Is(err, wire.ErrNotMember) || errors.Is(err, wire.ErrBlocked) {
 				n.refusedBy(p, err)
 			}

@@ -99,6 +99,15 @@ type Records interface {
 	Apply(ctx context.Context, from peer.ID, blocks [][]byte) (applied int, err error)
 }
 
+// Evidencer is the optional capability of Records to give a blocked peer
+// the signed records that block it (so that it learns why, and by whom,
+// from records it verifies itself), and to take those a peer gives this
+// device.
+type Evidencer interface {
+	Evidence(ctx context.Context, p peer.ID) ([][]byte, error)
+	AcceptEvidence(ctx context.Context, from peer.ID, blocks [][]byte) error
+}
+
 // Wants lists what this device wants under its filter.
 type Wants interface {
 	// Wanted returns every blob this device wants, present or not. The

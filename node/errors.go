@@ -1,8 +1,10 @@
 package node
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -115,3 +117,26 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string { return fmt.Sprintf("%v (peer %s refused it)", e.Err, e.Peer) }
 func (e *RefusedError) Unwrap() error { return e.Err }
+
+// BlockedError: this device was blocked from the project, by device By
+// (its name ByName, when this device knows it) at At. errors.Is(err,
+// ErrBlocked) holds.
+type BlockedError struct {
+	By     peer.ID
+	ByName string
+	At     time.Time
+}
+
+func (e *BlockedError) Error() string {
+	who := e.ByName
+	if who == "" {
+		who = ShortID(e.By)
+	}
+	return fmt.Sprintf("%v by %s on %s", ErrBlocked, who, e.At.Local().Format("2006-01-02 15:04"))
+}
+func (e *BlockedError) Unwrap() error { return ErrBlocked }
+
+// MarshalJSON writes {"by", "by_name", "at"}.
+func (e *BlockedError) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{"by": e.By.String(), "by_name": e.ByName, "at": e.At.UTC()})
+}

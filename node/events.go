@@ -203,6 +203,9 @@ func (n *Node) pump(ev <-chan exchange.Event, done chan struct{}, stop <-chan st
 		case exchange.CompleteEvent:
 			n.hub.publish(CompleteEvent{})
 		case exchange.RefusedEvent:
+			if !e.Inbound {
+				n.checkRoles() // a block's evidence may have come with it
+			}
 			n.hub.publish(RefusedEvent{Peer: e.Peer, Err: refusal(e.Err), Inbound: e.Inbound})
 		}
 	}

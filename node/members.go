@@ -252,3 +252,19 @@ func (n *Node) saw(id peer.ID) {
 	_, _ = n.db.Exec(`INSERT INTO node_peers (peer, last_seen) VALUES (?, ?) ON CONFLICT (peer) DO UPDATE SET last_seen = excluded.last_seen`,
 		[]byte(id), time.Now().UnixMilli())
 }
+
+// Blocked returns the block of this device, if it is blocked: who, and
+// when (a *BlockedError), else nil.
+func (n *Node) Blocked(ctx context.Context) *BlockedError {
+	p, err := n.project()
+	if err != nil {
+		return nil
+	}
+	by, at, ok := p.BlockOf(n.ID())
+	if !ok {
+		return nil
+	}
+	// The name is read even when ctx just ended (a sync cut short by the
+	// very refusal that told this device).
+	return &BlockedError{By: by, ByName: n.PeerName(context.WithoutCancel(ctx), by), At: at}
+}

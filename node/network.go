@@ -248,6 +248,9 @@ type SyncResult struct {
 // then says how far it got, with ctx's error). Interrupted, the next Sync
 // resumes where this one stopped.
 func (n *Node) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) {
+	if b := n.Blocked(ctx); b != nil {
+		return &SyncResult{Progress: n.Progress()}, b
+	}
 	sub := n.Subscribe()
 	defer sub.Close()
 	if err := n.Start(ctx, opts.NetOptions); err != nil {
@@ -274,6 +277,9 @@ func (n *Node) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) 
 			return res, err
 		}
 		if r := refusedBy(res.Progress); r != nil && connected(res.Progress) == 0 {
+			if b := n.Blocked(ctx); b != nil {
+				return res, b
+			}
 			return res, r
 		}
 		return res, err
@@ -343,8 +349,15 @@ func serveStatePath(dir string) string { return filepath.Join(dir, "serve.json")
 // Serve runs the device as a peer until ctx ends: it starts the network
 // (Start), accepts members, syncs with them both ways and answers invites;
 // what happens comes as events (Subscribe). It returns nil when ctx ends;
-// partial transfers are kept for the next run.
+// partial transfers are kept for the next run. A device that is, or
+// learns it is, blocked from the project gets a *BlockedError (who, when)
+// and stops.
 func (n *Node) Serve(ctx context.Context, opts ServeOptions) error {
+	if b := n.Blocked(ctx); b != nil {
+		return b
+	}
+	sub := n.Subscribe()
+	defer sub.Close()
 	if err := n.Start(ctx, opts.NetOptions); err != nil {
 		return err
 	}
@@ -367,8 +380,24 @@ func (n *Node) Serve(ctx context.Context, opts ServeOptions) error {
 	if opts.Ready != nil {
 		opts.Ready(info)
 	}
-	<-ctx.Done()
-	return nil
+	// A device that learns it was blocked (a peer tells it, or a record
+	// says so) stops: nobody will sync with it any more.
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-sub.C:
+			if !ok {
+				return nil
+			}
+			if r, isRole := e.(RoleEvent); isRole && r.Peer == n.ID() && r.To == project.RoleBlocked {
+				if b := n.Blocked(ctx); b != nil {
+					return b
+				}
+				return ErrBlocked
+			}
+		}
+	}
 }
 
 // RunningServe returns the state of the serve running on this data

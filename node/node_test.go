@@ -375,3 +375,50 @@ func TestShortCodeJoin(t *testing.T) {
 		t.Fatalf("no inviter: %v", err)
 	}
 }
+
+// TestBlockedTold: a blocked device learns it at once, from the device
+// that refuses it (with the signed record that blocks it): its sync and
+// its serve stop with who blocked it and when.
+func TestBlockedTold(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := newDevice(t, "river")
+	if err := a.SetName(ctx, "base camp"); err != nil {
+		t.Fatal(err)
+	}
+	b := joined(t, ctx, a, project.RoleMember)
+	peers := NetOptions{Listen: loopback.Listen, Peers: []peer.AddrInfo{{ID: a.ID(), Addrs: a.Addrs()}}}
+	if _, err := b.Sync(ctx, SyncOptions{NetOptions: peers}); err != nil {
+		t.Fatal(err)
+	}
+	// b serves; a blocks it: b's serve stops with the block.
+	served := make(chan error, 1)
+	go func() { served <- b.Serve(ctx, ServeOptions{NetOptions: peers}) }()
+	time.Sleep(300 * time.Millisecond)
+	if err := a.Block(ctx, b.ID()); err != nil {
+		t.Fatal(err)
+	}
+	blocked := time.Now()
+	var err error
+	select {
+	case err = <-served:
+	case <-time.After(15 * time.Second):
+		t.Fatal("b's serve did not learn it was blocked")
+	}
+	var be *BlockedError
+	if !errors.As(err, &be) || !errors.Is(err, ErrBlocked) || be.By != a.ID() || be.ByName != "base camp" {
+		t.Fatalf("b's serve ended with %v", err)
+	}
+	t.Logf("told %s after the block: %v", time.Since(blocked).Round(time.Millisecond), err)
+	if !strings.Contains(err.Error(), "blocked from the project by base camp on ") {
+		t.Fatalf("words: %v", err)
+	}
+	// And a later sync says so at once, without the network.
+	if _, err := b.Sync(ctx, SyncOptions{NetOptions: peers}); !errors.As(err, &be) {
+		t.Fatalf("sync of a blocked device: %v", err)
+	}
+	st, _ := b.Status(ctx)
+	if st.Project.Role != project.RoleBlocked {
+		t.Fatalf("status of the blocked device: %+v", st.Project)
+	}
+}

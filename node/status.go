@@ -14,10 +14,12 @@ import (
 // Status is the device at one moment: what it is, what it wants and has,
 // and what its network does.
 type Status struct {
-	Device  peer.ID         `json:"device"`
-	Dir     string          `json:"data"`
-	Project *ProjectInfo    `json:"project,omitempty"` // nil: no project yet
-	Members []Member        `json:"members,omitempty"`
+	Device  peer.ID      `json:"device"`
+	Dir     string       `json:"data"`
+	Project *ProjectInfo `json:"project,omitempty"` // nil: no project yet
+	Members []Member     `json:"members,omitempty"`
+	// Blocked says who blocked this device and when, if it is blocked.
+	Blocked *BlockedError   `json:"blocked,omitempty"`
 	Filter  *project.Filter `json:"filter,omitempty"`
 	// Classes count, per class in transfer order, the blobs wanted under
 	// the filter against those present and verified.
@@ -113,6 +115,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	if st.Members, err = n.Members(ctx); err != nil {
 		return nil, err
 	}
+	st.Blocked = n.Blocked(ctx)
 	f, err := p.FilterOf(ctx, n.ID())
 	if err != nil {
 		return nil, err

@@ -76,3 +76,14 @@ func (e ExchangeRecords) Apply(ctx context.Context, from peer.ID, blocks [][]byt
 	}
 	return n, nil
 }
+
+// Evidence implements the exchange's Evidencer: the signed records that
+// give device id its current role (Project.Evidence).
+func (e ExchangeRecords) Evidence(ctx context.Context, id peer.ID) ([][]byte, error) {
+	return e.P.Evidence(ctx, id)
+}
+
+// AcceptEvidence implements the exchange's Evidencer (Project.AcceptEvidence).
+func (e ExchangeRecords) AcceptEvidence(ctx context.Context, from peer.ID, blocks [][]byte) error {
+	return e.P.AcceptEvidence(ctx, blocks)
+}

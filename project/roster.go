@@ -67,6 +67,18 @@ func (ro *roster) roleAt(p peer.ID, seq uint64) Role {
 	return best.role
 }
 
+// best is the grant that gives p its current role (nil for the creator
+// and strangers).
+func (ro *roster) best(p peer.ID) *memRec {
+	var best *memRec
+	for _, g := range ro.grants[p] {
+		if best == nil || later(g, best) > 0 {
+			best = g
+		}
+	}
+	return best
+}
+
 // current returns p's role for its next record.
 func (ro *roster) current(p peer.ID) Role { return ro.roleAt(p, ^uint64(0)) }
 

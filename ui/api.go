@@ -139,7 +139,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{
 		"project": map[string]any{"id": info.ID, "name": info.Name},
 		"device": map[string]any{"id": n.ID().String(), "role": string(info.Role), "canWrite": readOnly == "", "readOnly": readOnly,
-			"canManage": info.Role.CanManage() && busy == ""},
+			"canManage": info.Role.CanManage() && busy == "", "blocked": n.Blocked(r.Context())},
 		"csrf":    csrf,
 		"basemap": nil,
 		"syncing": n.Running(),

@@ -2,13 +2,16 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/project"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 type membersJSON struct {
@@ -154,4 +157,44 @@ func mustRead(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestSessionBlocked: on a device that learnt it was blocked, the session
+// says by whom and when, for the page's banner.
+func TestSessionBlocked(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := newDevice(t)
+	if err := a.SetName(ctx, "base camp"); err != nil {
+		t.Fatal(err)
+	}
+	start(t, ctx, a)
+	b := joined(t, ctx, a)
+	opts := node.SyncOptions{NetOptions: node.NetOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+		Peers: []peer.AddrInfo{{ID: a.ID(), Addrs: a.Addrs()}}}}
+	if _, err := b.Sync(ctx, opts); err != nil { // b learns a's name
+		t.Fatal(err)
+	}
+	if err := a.Block(ctx, b.ID()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.Sync(ctx, opts)
+	if !errors.Is(err, node.ErrBlocked) {
+		t.Fatalf("b's sync: %v", err)
+	}
+	_, c := serve(t, Config{Node: b})
+	var sess struct {
+		Device struct {
+			Role     string `json:"role"`
+			CanWrite bool   `json:"canWrite"`
+			Blocked  struct {
+				By     string `json:"by"`
+				ByName string `json:"by_name"`
+			} `json:"blocked"`
+		} `json:"device"`
+	}
+	c.getJSON(t, "/api/session", 200, &sess)
+	if sess.Device.Role != "blocked" || sess.Device.CanWrite || sess.Device.Blocked.ByName != "base camp" || sess.Device.Blocked.By != a.ID().String() {
+		t.Fatalf("session of a blocked device: %+v", sess)
+	}
 }

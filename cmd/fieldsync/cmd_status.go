@@ -73,6 +73,9 @@ func printStatus(w io.Writer, st *node.Status) {
 		return
 	}
 	fmt.Fprintf(w, "project  %s (%s), this device is %s\n", st.Project.Name, st.Project.ID, st.Project.Role)
+	if st.Blocked != nil {
+		fmt.Fprintf(w, "blocked  %v: the project's devices give it nothing more\n", st.Blocked)
+	}
 	fmt.Fprintf(w, "members  %d\n", len(st.Members))
 	for _, m := range st.Members {
 		self := ""

@@ -27,6 +27,8 @@ const (
 	// exitNotMember: a peer does not know this device as a member of its
 	// project (sync, serve).
 	exitNotMember = 5
+	// exitBlocked: this device was blocked from the project (sync, serve).
+	exitBlocked = 6
 )
 
 // command is one subcommand.
@@ -170,8 +172,8 @@ func printCommands(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'fieldsync COMMAND --help' for a command's options, examples and exit codes.")
-	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 bad usage, 5 not a member of the peers' project")
-	fmt.Fprintln(w, "(commands may add more).")
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 bad usage, 5 not a member of the peers' project,")
+	fmt.Fprintln(w, "6 this device was blocked from the project (commands may add more).")
 }
 
 // newFlags makes a FlagSet for c whose -h/--help prints c.usage and whose

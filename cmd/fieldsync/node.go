@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -114,6 +115,9 @@ func eventLine(e node.Event, blobs bool, name func(peer.ID) string) string {
 	case node.CompleteEvent:
 		return "everything wanted is present and verified"
 	case node.RefusedEvent:
+		if e.Inbound && errors.Is(e.Err, node.ErrBlocked) {
+			return fmt.Sprintf("refused %s: it is blocked (told so, with the record that blocks it)", name(e.Peer))
+		}
 		if e.Inbound {
 			return fmt.Sprintf("refused %s: not a member of this project (a device without a valid invite, or one that joined through a device this one has not synced with yet)", name(e.Peer))
 		}

@@ -288,11 +288,13 @@ func TestBlockMidTransfer(t *testing.T) {
 	if last.Received <= 1<<20 {
 		t.Fatalf("the transfer never got going: %+v\n%s", last, syncErr.String())
 	}
+	before := len(s.log()) // earlier lines (the join's own connection) do not count
 	r := fsRun(t, "block", "--data", A, "lost phone")
 	expectCode(t, r, 0, "block")
 	blocked := time.Now()
 	waitFor(t, 5*time.Second, "serve to cut the blocked device", func() bool {
-		return strings.Contains(s.log(), "lost phone") && strings.Contains(s.log(), "disconnected")
+		l := s.log()[before:]
+		return strings.Contains(l, "lost phone") && strings.Contains(l, "disconnected")
 	})
 	if d := time.Since(blocked); d > time.Second {
 		t.Errorf("cut %s after the block", d)
@@ -302,7 +304,7 @@ func TestBlockMidTransfer(t *testing.T) {
 	}
 	// Nothing more arrives: what B has stops growing.
 	at := last.Received
-	stop := time.After(2 * time.Second)
+	stop := time.After(10 * time.Second) // it should end by itself well before
 drain:
 	for {
 		select {
@@ -316,10 +318,20 @@ drain:
 			stop = nil
 		}
 	}
-	cmd.Wait()
+	err := cmd.Wait()
+	t.Logf("the blocked sync ended %s after the block", time.Since(blocked).Round(time.Millisecond))
 	if last.Complete || last.Received > at+(1<<20) {
 		t.Fatalf("the blocked device went on receiving: %d bytes, then %d (complete %v)", at, last.Received, last.Complete)
 	}
+	// The blocked side is told, in words, with its own exit code.
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitBlocked ||
+		!strings.Contains(syncErr.String(), "this device was blocked from the project by base camp on ") {
+		t.Fatalf("the blocked device's sync: %v\n%s", err, syncErr.String())
+	}
+	if r := fsRun(t, "status", "--data", B); !strings.Contains(r.stdout, "blocked  this device was blocked from the project by base camp") {
+		t.Fatalf("status of the blocked device: %s", r.stdout)
+	}
+	waitFor(t, 5*time.Second, "serve to log the refusal", func() bool { return strings.Contains(s.log(), "it is blocked (told so") })
 }
 
 // slowProxy puts a toxiproxy with a bandwidth limit (KB/s) in front of

@@ -12,6 +12,13 @@ import (
 // run) and the exit code they give. Errors it does not know pass through
 // unchanged, as failures.
 func words(err error) (error, int) {
+	var be *node.BlockedError
+	if errors.As(err, &be) {
+		return fmt.Errorf("%v: the project's devices give it nothing more; if this is a mistake, ask a coordinator to give this device its role back", be), exitBlocked
+	}
+	if errors.Is(err, node.ErrBlocked) {
+		return fmt.Errorf("%v: it gets nothing more from the project's devices", err), exitBlocked
+	}
 	if errors.Is(err, node.ErrNotMember) {
 		var re *node.RefusedError
 		who := "the peer"

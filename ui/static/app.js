@@ -1499,6 +1499,9 @@
   // closed, with the reason, when it may not add observations.
   function applyPermissions() {
     const d = (session && session.device) || {};
+    if (d.blocked) {
+      showBanner(t('device.blocked', { name: d.blocked.by_name || shortID(d.blocked.by), date: fmtTime(d.blocked.at) }));
+    }
     const status = $('add-status');
     const closed = !d.canWrite;
     const was = $('add-fieldset').disabled && status.dataset.closed === 'true';
