@@ -52,9 +52,14 @@ func (n *Node) openBlob(b *blobState) {
 	}
 	had := b.size - missingBytes - b.bytesDone
 	b.bytesDone += had
+	var kept int64 // of missing leaves, from a previous run
+	for _, k := range progress {
+		kept += int64(k)
+	}
 	n.mu.Unlock()
 	n.prog.mu.Lock()
 	n.prog.classes[b.want.Class].BytesDone += had
+	n.prog.kept += kept
 	n.prog.mu.Unlock()
 	if len(missing) == 0 {
 		n.mu.Lock()

@@ -62,5 +62,7 @@ package exchange
 //     Connect and the keepers that redial, the connection gater, a
 //     member's connection starting its session, Close.
 //   - progress.go: Progress snapshots and Events.
+//   - rate.go: the rate (measured between arrivals of payload) and the
+//     smoothed ETA that progress reports.
 //   - types.go: Role, Filter, Want, Config and the interfaces project/
 //     implements (Access, Records, Wants, InviteHandler).

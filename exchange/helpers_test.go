@@ -322,6 +322,16 @@ func syncWithin(t testing.TB, d time.Duration, ps ...*tpeer) {
 			t.Fatalf("sync: %v", err)
 		}
 	}
+	for _, p := range ps {
+		// Every leaf verified: nothing is left counted as kept, and the
+		// ETA says so.
+		p.n.prog.mu.Lock()
+		kept := p.n.prog.kept
+		p.n.prog.mu.Unlock()
+		if s := p.n.Progress(); kept != 0 || s.ETA != 0 {
+			t.Errorf("%s: complete with %d bytes still counted as kept, ETA %s", p.id, kept, s.ETA)
+		}
+	}
 }
 
 // checkHas verifies that s holds every blob, by re-hashing its bytes.

@@ -90,7 +90,7 @@ type PeerProgress struct {
 	Reason        string  // why it was dropped or refused this device
 	Refused       error   // PeerRefused: wire.ErrNotMember or wire.ErrBlocked
 	Filter        Filter  // what it declared it wants (0 until it says)
-	Rate          float64 // bytes/s of blob data received from it, recent
+	Rate          float64 // bytes/s of payload received from it over the last 10 s or so; 0 until known
 	BytesReceived int64   // blob data and records received from it
 	BytesSent     int64   // blob data and records sent to it
 	InFlight      int     // requests outstanding
@@ -98,12 +98,17 @@ type PeerProgress struct {
 
 // Snapshot is the node's progress at one moment.
 type Snapshot struct {
-	Classes        [blob.NumClasses]ClassProgress // indexed by Class; blob.ClassSkeleton stays zero
-	Peers          []PeerProgress                 // by peer ID
-	Rate           float64                        // bytes/s of blob data received, recent
-	ETA            time.Duration                  // -1 if unknown
-	BytesReceived  int64                          // payload received: blob data frames and record batches
-	BytesSent      int64                          // payload sent: blob data frames and record messages
+	Classes       [blob.NumClasses]ClassProgress // indexed by Class; blob.ClassSkeleton stays zero
+	Peers         []PeerProgress                 // by peer ID
+	Rate          float64                        // bytes/s of payload received over the last 10 s or so (rate.go); 0 until known
+	ETA           time.Duration                  // time left to fetch what is missing, smoothed; 0 when nothing is; -1 if unknown (no rate yet, stalled, idle)
+	BytesReceived int64                          // payload received: blob data frames and record batches
+	BytesSent     int64                          // payload sent: blob data frames and record messages
+	// Stalled is how long no payload has arrived, once that is overdue
+	// (over 10 s and over three of the recent intervals between arrivals)
+	// while wanted blobs are missing and being fetched; 0 otherwise, and
+	// before the first bytes.
+	Stalled        time.Duration
 	RecordsApplied int
 	LeavesFetched  int // leaves verified and stored in this run
 	Refetched      int // leaf requests for leaves already verified (should stay 0)
@@ -135,9 +140,10 @@ type progress struct {
 	classes        [blob.NumClasses]ClassProgress
 	peers          map[peer.ID]*PeerProgress
 	recv, sent     int64
-	rate           float64
-	lastRecv       int64
-	lastTick       time.Time
+	kept           int64 // bytes of leaves received and kept but not yet verified whole
+	meter          rateMeter
+	eta            etaSmoother
+	clock          func() time.Time // time.Now unless a test sets it
 	recordsApplied int
 	leaves         int
 	refetched      int
@@ -145,18 +151,26 @@ type progress struct {
 	complete       bool
 	idle           bool
 	unavailable    int
-	peerLast       map[peer.ID]int64
+	peerMeters     map[peer.ID]*rateMeter
+}
+
+func (p *progress) now() time.Time {
+	if p.clock != nil {
+		return p.clock()
+	}
+	return time.Now()
 }
 
 func (p *progress) peer(id peer.ID) *PeerProgress {
 	if p.peers == nil {
 		p.peers = map[peer.ID]*PeerProgress{}
-		p.peerLast = map[peer.ID]int64{}
+		p.peerMeters = map[peer.ID]*rateMeter{}
 	}
 	pp := p.peers[id]
 	if pp == nil {
 		pp = &PeerProgress{ID: id}
 		p.peers[id] = pp
+		p.peerMeters[id] = &rateMeter{}
 	}
 	return pp
 }
@@ -189,10 +203,15 @@ func (p *progress) peerFilter(id peer.ID, f Filter) {
 	p.mu.Unlock()
 }
 
+// addRecv counts n bytes of payload (a DATA frame, a records batch)
+// received from id.
 func (p *progress) addRecv(id peer.ID, n int) {
 	p.mu.Lock()
+	now := p.now()
 	p.recv += int64(n)
 	p.peer(id).BytesReceived += int64(n)
+	p.meter.add(now, n)
+	p.peerMeters[id].add(now, n)
 	p.mu.Unlock()
 }
 
@@ -203,44 +222,43 @@ func (p *progress) addSent(id peer.ID, n int) {
 	p.mu.Unlock()
 }
 
-// tick updates the rates (EWMA over ~1 s).
+// left is the bytes still to fetch: wanted, less verified, less kept in
+// unfinished leaves. Called with p.mu held.
+func (p *progress) left() int64 {
+	var left int64
+	for _, c := range p.classes {
+		left += c.BytesWanted - c.BytesDone
+	}
+	return max(left-p.kept, 0)
+}
+
+// stalled is the meter's stall while wanted blobs are being fetched.
+// Called with p.mu held.
+func (p *progress) stalled(now time.Time, left int64) time.Duration {
+	if left <= 0 || p.idle || p.complete {
+		return 0
+	}
+	return p.meter.stalled(now)
+}
+
+// tick updates the ETA (the scheduler calls it every 200 ms).
 func (p *progress) tick(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.lastTick.IsZero() {
-		p.lastTick = now
-		p.lastRecv = p.recv
-		return
-	}
-	dt := now.Sub(p.lastTick).Seconds()
-	if dt < 0.05 {
-		return
-	}
-	const alpha = 0.3
-	p.rate = (1-alpha)*p.rate + alpha*float64(p.recv-p.lastRecv)/dt
-	p.lastRecv = p.recv
-	for id, pp := range p.peers {
-		pp.Rate = (1-alpha)*pp.Rate + alpha*float64(pp.BytesReceived-p.peerLast[id])/dt
-		p.peerLast[id] = pp.BytesReceived
-	}
-	p.lastTick = now
+	left := p.left()
+	r, ok := p.meter.rate(now)
+	ok = ok && p.stalled(now, left) == 0 && !p.idle
+	p.eta.update(now, left, r, ok)
 }
 
-// Progress returns a snapshot of the node's progress.
-func (n *Node) Progress() Snapshot {
-	n.mu.Lock()
-	inflight := map[peer.ID]int{}
-	for id, s := range n.sessions {
-		inflight[id] = len(s.inflight)
-	}
-	n.mu.Unlock()
-	p := &n.prog
+// snapshot is the progress at now, without the sessions' requests in
+// flight.
+func (p *progress) snapshot(now time.Time) Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Snapshot{
 		Classes:        p.classes,
-		Rate:           p.rate,
-		ETA:            -1,
+		ETA:            p.eta.get(now),
 		BytesReceived:  p.recv,
 		BytesSent:      p.sent,
 		RecordsApplied: p.recordsApplied,
@@ -251,23 +269,55 @@ func (n *Node) Progress() Snapshot {
 		Unavailable:    p.unavailable,
 		Complete:       p.complete,
 	}
-	for _, pp := range p.peers {
-		c := *pp
-		c.InFlight = inflight[pp.ID]
-		s.Peers = append(s.Peers, c)
+	if r, ok := p.meter.rate(now); ok {
+		s.Rate = r
 	}
-	sort.Slice(s.Peers, func(i, j int) bool { return s.Peers[i].ID < s.Peers[j].ID })
-	var left int64
-	for _, c := range s.Classes {
-		left += c.BytesWanted - c.BytesDone
-	}
+	left := p.left()
+	s.Stalled = p.stalled(now, left)
 	switch {
 	case left <= 0:
 		s.ETA = 0
-	case p.rate > 1:
-		s.ETA = time.Duration(float64(left) / p.rate * float64(time.Second))
+	case s.Stalled > 0 || p.idle:
+		s.ETA = -1
+	}
+	for _, pp := range p.peers {
+		c := *pp
+		c.Rate = 0
+		if r, ok := p.peerMeters[pp.ID].rate(now); ok {
+			c.Rate = r
+		}
+		s.Peers = append(s.Peers, c)
+	}
+	sort.Slice(s.Peers, func(i, j int) bool { return s.Peers[i].ID < s.Peers[j].ID })
+	return s
+}
+
+// Progress returns a snapshot of the node's progress.
+func (n *Node) Progress() Snapshot {
+	n.mu.Lock()
+	inflight := map[peer.ID]int{}
+	for id, s := range n.sessions {
+		inflight[id] = len(s.inflight)
+	}
+	n.mu.Unlock()
+	s := n.prog.snapshot(n.prog.now())
+	for i := range s.Peers {
+		s.Peers[i].InFlight = inflight[s.Peers[i].ID]
 	}
 	return s
+}
+
+// setKept sets t's kept bytes (its resume offset) to v, and counts the
+// change in the bytes kept in unfinished leaves, which the ETA counts as
+// here. Called with n.mu held.
+func (n *Node) setKept(t *task, v int) {
+	d := v - t.progress
+	t.progress = v
+	if d != 0 {
+		n.prog.mu.Lock()
+		n.prog.kept += int64(d)
+		n.prog.mu.Unlock()
+	}
 }
 
 // progressChanged wakes Sync callers.

@@ -149,10 +149,13 @@ func (s *session) leafStored(t *task, req *request) {
 	if commit {
 		n.sched.finishing++
 	}
+	kept := t.progress // now counted in BytesDone
+	t.progress = 0
 	n.mu.Unlock()
 	n.prog.mu.Lock()
 	n.prog.leaves++
 	n.prog.classes[b.want.Class].BytesDone += size
+	n.prog.kept -= int64(kept)
 	n.prog.mu.Unlock()
 	if commit {
 		n.wg.Add(1)
@@ -216,7 +219,8 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 		// The kept bytes are dropped by the store. If they all came from
 		// this peer it lied; otherwise fetch the leaf whole from one peer.
 		n.mu.Lock()
-		t.progress, t.from, t.unknown = 0, nil, false
+		n.setKept(t, 0)
+		t.from, t.unknown = nil, false
 		s.requeue(req)
 		n.mu.Unlock()
 		if single {
@@ -233,7 +237,9 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 		p := b.part.LeafProgress(t.leaf)
 		b.wmu.Unlock()
 		n.mu.Lock()
-		t.progress = p
+		if !t.done {
+			n.setKept(t, p)
+		}
 		s.requeue(req)
 		n.mu.Unlock()
 		s.cancel(req)
@@ -243,7 +249,9 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 	req.off += len(m.Data)
 	if !done {
 		n.mu.Lock()
-		t.progress = req.off
+		if !t.done { // else an endgame duplicate completed it meanwhile
+			n.setKept(t, req.off)
+		}
 		n.mu.Unlock()
 		return nil
 	}

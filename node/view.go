@@ -76,6 +76,7 @@ func ProgressView(p Progress) view.Progress {
 	if p.ETA >= 0 {
 		out.ETA = p.ETA.Seconds()
 	}
+	out.Stalled = p.Stalled.Seconds()
 	for c := blob.ClassThumbnail; c < blob.NumClasses; c++ {
 		cp := p.Classes[c]
 		out.Classes[c.String()] = view.ClassProgress{FilesDone: cp.FilesDone, FilesWanted: cp.FilesWanted, BytesDone: cp.BytesDone, BytesWanted: cp.BytesWanted}

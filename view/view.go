@@ -111,8 +111,9 @@ type Progress struct {
 	Complete bool      `json:"complete"` // everything wanted is here and verified
 	// Idle: nothing more can be fetched from the connected peers now.
 	Idle     bool                     `json:"idle"`
-	Rate     float64                  `json:"rate_bytes_per_s"`
-	ETA      float64                  `json:"eta_s"` // -1 when unknown
+	Rate     float64                  `json:"rate_bytes_per_s"` // over the last 10 s or so; 0 until known
+	ETA      float64                  `json:"eta_s"`            // seconds left, smoothed; 0 when nothing is missing; -1 when unknown (no rate yet, stalled, idle)
+	Stalled  float64                  `json:"stalled_s"`        // seconds without payload, once overdue (over 10 s); 0 otherwise
 	Records  int                      `json:"records_applied"`
 	Received int64                    `json:"bytes_received"`
 	Sent     int64                    `json:"bytes_sent"`

@@ -24,7 +24,8 @@ before such as the inviter, and those found on the local network), pulls
 their records, then fetches what this device wants (its filter: see
 'fieldsync filter') in priority order: thumbnails, previews, originals,
 other attachments, newest observations first, from every peer that has
-them. Shows progress per class with rate and ETA and exits when everything
+them. Shows progress per class with the rate and the time left (or what
+is happening instead: waiting, estimating, stalled), and exits when everything
 wanted is present and verified, or when the connected peers have nothing
 more that is wanted (exit 3: the rest comes at a later sync). Interrupted (Ctrl-C, a cut link, a killed
 process), the next run resumes where this one stopped.

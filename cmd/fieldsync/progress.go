@@ -11,9 +11,10 @@ import (
 	"github.com/fieldsync/fieldsync/node"
 )
 
-// progressView draws a node's progress: bars per class with files, bytes,
-// rate and ETA, redrawn in place on a terminal, or a line every few seconds
-// otherwise; with --json, one snapshot object per line.
+// progressView draws a node's progress: bars per class with files and
+// bytes, and a line saying what is happening (the rate and the time left
+// once they are known), redrawn in place on a terminal, or every few
+// seconds otherwise; with --json, one snapshot object per line.
 type progressView struct {
 	w        io.Writer
 	json     bool
@@ -74,12 +75,8 @@ func (v *progressView) draw(s node.Progress, final bool) {
 			connected++
 		}
 	}
-	state := "syncing"
-	if s.Complete {
-		state = "complete"
-	}
-	fmt.Fprintf(&b, "%s: %d records, %s received at %s, ETA %s, %d peer(s) connected\n",
-		state, s.RecordsApplied, humanBytes(s.BytesReceived), humanRate(s.Rate), humanETA(s.ETA), connected)
+	state, doing := syncState(s)
+	fmt.Fprintf(&b, "%s: %s, %d peer(s) connected\n", state, doing, connected)
 	out := b.String()
 	if v.tty {
 		if v.lines > 0 {
@@ -88,4 +85,59 @@ func (v *progressView) draw(s node.Progress, final bool) {
 		v.lines = strings.Count(out, "\n")
 	}
 	fmt.Fprint(v.w, out)
+}
+
+// syncState says in words where a sync stands: its state, and what is
+// happening with the bytes. It never prints a placeholder: before a rate
+// or a time left is known it says why (waiting for the first bytes,
+// estimating), and when bytes stop coming, for how long (a stale time
+// left would mislead).
+func syncState(s node.Progress) (state, doing string) {
+	got := fmt.Sprintf("%d records, %s received", s.RecordsApplied, humanBytes(s.BytesReceived))
+	switch {
+	case s.Complete:
+		return "complete", got
+	case s.BytesReceived == 0:
+		return "syncing", "waiting for the first bytes"
+	case s.ETA == 0:
+		return "syncing", got + ", all wanted files here, finishing"
+	case s.Idle && s.Unavailable > 0:
+		return "idle", fmt.Sprintf("%s, the connected peers have none of the %d missing file(s)", got, s.Unavailable)
+	case s.Stalled > 0:
+		return "syncing", fmt.Sprintf("%s, stalled for %s", got, humanSpan(s.Stalled))
+	case s.Rate <= 0:
+		return "syncing", got + ", estimating the rate"
+	case s.ETA < 0:
+		return "syncing", fmt.Sprintf("%s at %s, estimating the time left", got, humanRate(s.Rate))
+	}
+	return "syncing", fmt.Sprintf("%s at %s, %s", got, humanRate(s.Rate), humanLeft(s.ETA))
+}
+
+// humanLeft says how long is left, as roughly as an estimate deserves:
+// "a few seconds left", "about 45 s left", "about 3 min left",
+// "about 1 h 20 min left".
+func humanLeft(d time.Duration) string {
+	switch {
+	case d < 10*time.Second:
+		return "a few seconds left"
+	case d < 90*time.Second:
+		return fmt.Sprintf("about %d s left", int(d.Round(5*time.Second).Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("about %d min left", int(d.Round(time.Minute).Minutes()))
+	}
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("about %d h %02d min left", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// humanSpan formats a span of time to the second: "40 s", "2 min 10 s",
+// "1 h 05 min".
+func humanSpan(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min %02d s", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%d h %02d min", int(d.Hours()), int(d.Minutes())%60)
 }
