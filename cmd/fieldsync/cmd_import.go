@@ -102,13 +102,18 @@ func runImport(ctx context.Context, e *env, args []string) error {
 			return
 		}
 		lastPrint = time.Now()
+		// Import's own pace (bytes of originals since it began): steady
+		// enough, as each file's variants cost about the same per byte.
 		rate := float64(pr.Bytes) / time.Since(start).Seconds()
-		var eta time.Duration
-		if rate > 0 {
-			eta = time.Duration(float64(pr.TotalBytes-pr.Bytes) / rate * float64(time.Second))
+		pace := "estimating the time left"
+		switch {
+		case pr.Done == pr.Total:
+			pace = "done"
+		case rate > 0 && time.Since(start) > time.Second:
+			pace = humanRate(rate) + ", " + humanLeft(time.Duration(float64(pr.TotalBytes-pr.Bytes)/rate*float64(time.Second)))
 		}
-		line := fmt.Sprintf("import %s %d/%d files %s/%s %s ETA %s", bar(pr.Bytes, pr.TotalBytes, 24),
-			pr.Done, pr.Total, humanBytes(pr.Bytes), humanBytes(pr.TotalBytes), humanRate(rate), humanETA(eta))
+		line := fmt.Sprintf("import %s %d/%d files %s/%s %s", bar(pr.Bytes, pr.TotalBytes, 24),
+			pr.Done, pr.Total, humanBytes(pr.Bytes), humanBytes(pr.TotalBytes), pace)
 		if tty {
 			fmt.Fprintf(e.stderr, "\r\x1b[K%s", line)
 			if pr.Done == pr.Total {

@@ -64,18 +64,6 @@ func humanRate(bps float64) string {
 	return humanBytes(int64(bps)) + "/s"
 }
 
-// humanETA formats a remaining duration, or "-" if unknown.
-func humanETA(d time.Duration) string {
-	if d <= 0 {
-		return "-"
-	}
-	d = d.Round(time.Second)
-	if d >= time.Hour {
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-}
-
 // bar renders a progress bar of width cells for done out of total.
 func bar(done, total int64, width int) string {
 	if total <= 0 {

@@ -17,8 +17,8 @@ func TestHuman(t *testing.T) {
 			t.Errorf("humanBytes(%d) = %q, want %q", c.n, got, c.want)
 		}
 	}
-	if got := humanETA(90 * time.Second); got != "1m30s" {
-		t.Errorf("eta %q", got)
+	if got := humanLeft(90 * time.Second); got != "about 2 min left" {
+		t.Errorf("time left %q", got)
 	}
 	if got := bar(5, 10, 10); got != "[=====>    ]" {
 		t.Errorf("bar %q", got)
