@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -253,3 +254,66 @@ func (noRecords) Apply(context.Context, peer.ID, [][]byte) (int, error) {
 type noWants struct{}
 
 func (noWants) Wanted(context.Context) ([]exchange.Want, error) { return nil, nil }
+
+// InviteInfo is an invite this device made.
+type InviteInfo struct {
+	ID      string // 8 hex digits of the invite ID: what members list as the invite they joined with
+	Role    project.Role
+	Created time.Time
+	Expires time.Time
+	State   string  // open, used, revoked, expired
+	UsedBy  peer.ID // the device that redeemed it
+}
+
+// Invites lists the invites this device made, newest first.
+func (n *Node) Invites(ctx context.Context) ([]InviteInfo, error) {
+	p, err := n.project()
+	if err != nil {
+		return nil, err
+	}
+	ins, err := p.Invites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]InviteInfo, len(ins))
+	for i, in := range ins {
+		info := InviteInfo{ID: hex.EncodeToString(in.ID[:min(4, len(in.ID))]), Role: in.Role, Created: in.Created, Expires: in.Expires, UsedBy: in.UsedBy, State: "open"}
+		switch {
+		case in.UsedBy != "":
+			info.State = "used"
+		case in.Revoked:
+			info.State = "revoked"
+		case !time.Now().Before(in.Expires):
+			info.State = "expired"
+		}
+		out[i] = info
+	}
+	return out, nil
+}
+
+// RevokeInvite makes an invite this device made unusable, named by its
+// ID or a unique prefix of it (as Invites lists it). An unknown one gives
+// ErrInviteUnknown.
+func (n *Node) RevokeInvite(ctx context.Context, id string) error {
+	p, err := n.project()
+	if err != nil {
+		return err
+	}
+	ins, err := p.Invites(ctx)
+	if err != nil {
+		return err
+	}
+	var match [][]byte
+	for _, in := range ins {
+		if id != "" && strings.HasPrefix(hex.EncodeToString(in.ID), strings.ToLower(id)) {
+			match = append(match, in.ID)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return fmt.Errorf("invite %q: %w", id, ErrInviteUnknown)
+	case 1:
+		return p.RevokeInvite(ctx, match[0])
+	}
+	return fmt.Errorf("invite %q names %d invites: give more of its ID", id, len(match))
+}

@@ -17,6 +17,7 @@ var inviteCmd = &command{
 	summary: "make a one-time invite code for another device",
 	usage: `Usage: fieldsync invite [--data DIR] [--role member|coordinator] [--ttl 24h]
                         [--addr MULTIADDR]... [--no-qr] [--json]
+       fieldsync invite --list | --revoke ID
 
 Makes a one-time invite code to this device's project and prints it as text
 and as a QR code for a terminal. The code carries the project ID, this
@@ -26,14 +27,23 @@ device runs 'fieldsync join CODE' while this device runs 'fieldsync serve'.
 Addresses: by default those of the running 'fieldsync serve' on this data
 directory; --addr gives them explicitly (e.g. when serve listens on a fixed
 port: /ip4/192.168.1.20/tcp/4747). Only the creator and coordinators may
-invite. 'fieldsync serve --invite' makes a code too, in one step.
+invite. 'fieldsync serve --invite' makes a code too, in one step. The
+code has a short form too (4-4-4-1 symbols), to read aloud over a radio
+or a phone: the joining device then finds this one on the local network.
+
+--list shows the invites this device made (open, used and by whom,
+revoked, expired); --revoke ID makes one unusable (a code read out on an
+open channel, a phone lost before it joined): whoever tries it is told it
+was revoked.
 
 Options:
 ` + dataHelp + `  --role ROLE   member (default) or coordinator
   --ttl DUR     how long the code stays valid (default 24h)
   --addr ADDR   an address to put in the code (repeatable)
   --no-qr       do not print the QR code
-  --json        print {"code","project","role","expires"} as JSON
+  --json        print {"code","short","project","role","expires"} as JSON
+  --list        list the invites this device made
+  --revoke ID   revoke an invite (its ID, or a prefix of it, from --list)
 
 Examples:
   fieldsync serve &              # then, in another terminal:
@@ -65,12 +75,17 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 	fs.Var(&addrs, "addr", "")
 	noQR := fs.Bool("no-qr", false, "")
 	asJSON := fs.Bool("json", false, "")
+	list := fs.Bool("list", false, "")
+	revoke := fs.String("revoke", "", "")
 	rest, err := parseFlags(inviteCmd, e, fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
 		return usagef("unexpected argument %q", rest[0])
+	}
+	if *list || *revoke != "" {
+		return inviteList(ctx, e, *data, *revoke, *asJSON)
 	}
 	r, err := parseRole(*role)
 	if err != nil {
@@ -97,6 +112,45 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return printInvite(e.stdout, inv, !*noQR, *asJSON)
+}
+
+// inviteList lists this device's invites, or revokes one.
+func inviteList(ctx context.Context, e *env, data, revoke string, asJSON bool) error {
+	n, err := openNode(ctx, data, true, true, node.Options{})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	if revoke != "" {
+		if err := n.RevokeInvite(ctx, revoke); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "revoked invite %s: whoever tries its code is told it was revoked\n", revoke)
+		return nil
+	}
+	ins, err := n.Invites(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		for _, in := range ins {
+			_ = writeJSON(e.stdout, map[string]any{"id": in.ID, "role": in.Role, "created": in.Created.UTC(), "expires": in.Expires.UTC(), "state": in.State, "used_by": string(in.UsedBy)})
+		}
+		return nil
+	}
+	if len(ins) == 0 {
+		fmt.Fprintln(e.stdout, "this device has made no invite yet")
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%-9s %-12s %-8s %-17s %s\n", "ID", "ROLE", "STATE", "EXPIRES", "USED BY")
+	for _, in := range ins {
+		by := ""
+		if in.UsedBy != "" {
+			by = n.PeerName(ctx, in.UsedBy) + " " + in.UsedBy.String()
+		}
+		fmt.Fprintf(e.stdout, "%-9s %-12s %-8s %-17s %s\n", in.ID, in.Role, in.State, in.Expires.Local().Format("2006-01-02 15:04"), by)
+	}
+	return nil
 }
 
 func parseRole(s string) (project.Role, error) {

@@ -430,3 +430,34 @@ func TestDemoScript(t *testing.T) {
 		}
 	}
 }
+
+// TestInviteRevoked: a revoked invite is refused with its reason, and
+// 'invite --list' shows each invite's state.
+func TestInviteRevoked(t *testing.T) {
+	root := t.TempDir()
+	A, B := filepath.Join(root, "A"), filepath.Join(root, "B")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "p"), 0, "init")
+	s := startServe(t, A)
+	r := fsRun(t, "invite", "--data", A, "--json")
+	expectCode(t, r, 0, "invite")
+	var inv map[string]any
+	json.Unmarshal([]byte(r.stdout), &inv)
+	r = fsRun(t, "invite", "--data", A, "--list", "--json")
+	var listed map[string]any
+	json.Unmarshal([]byte(strings.Split(r.stdout, "\n")[0]), &listed)
+	if listed["state"] != "open" {
+		t.Fatalf("list: %s", r.stdout)
+	}
+	expectCode(t, fsRun(t, "invite", "--data", A, "--revoke", listed["id"].(string)), 0, "revoke")
+	r = fsRun(t, "join", "--data", B, inv["code"].(string))
+	if r.code != 1 || !strings.Contains(r.stderr, "invite was revoked: ask the project's coordinator for a new code") {
+		t.Fatalf("join with a revoked code: %+v", r)
+	}
+	if r := fsRun(t, "invite", "--data", A, "--list"); !strings.Contains(r.stdout, "revoked") {
+		t.Fatalf("list after revoke: %s", r.stdout)
+	}
+	if r := fsRun(t, "invite", "--data", A, "--revoke", "ffff0000"); r.code != 1 || !strings.Contains(r.stderr, "unknown") {
+		t.Fatalf("revoke of nothing: %+v", r)
+	}
+	_ = s
+}
