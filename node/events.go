@@ -14,7 +14,8 @@ import (
 
 // Event is something that happened on this device, for logs, progress
 // displays and apps. It is one of PeerEvent, RecordsEvent, BlobEvent,
-// CompleteEvent, RefusedEvent, InviteEvent, RoleEvent, ObservationsEvent.
+// CompleteEvent, RefusedEvent, InviteEvent, RoleEvent, ObservationsEvent,
+// BadDataEvent.
 type Event interface{ event() }
 
 // PeerState is where a peer stands in this run.
@@ -204,6 +205,8 @@ func (n *Node) pump(ev <-chan exchange.Event, done chan struct{}, stop <-chan st
 			n.hub.publish(CompleteEvent{})
 		case exchange.RefusedEvent:
 			n.hub.publish(RefusedEvent{Peer: e.Peer, Err: refusal(e.Err), Inbound: e.Inbound})
+		case exchange.CorruptEvent:
+			n.badData(e)
 		}
 	}
 }
