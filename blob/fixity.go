@@ -67,21 +67,76 @@ type Verifier interface {
 	VerifyAll(ctx context.Context, fn func(FixityReport) error) error
 }
 
-// FixityRecord is one logged fixity check.
+// FixityRecord is one entry of a blob's fixity log: a check (Event
+// empty), or an event noted beside the checks (see FixityNoter).
 type FixityRecord struct {
 	CID       cid.Cid
-	CheckedAt time.Time // zero: never checked
-	Result    Fixity    // empty: never checked
+	CheckedAt time.Time // when it was checked, or when the event happened; zero: never checked
+	Result    Fixity    // a check's result; empty for an event, or never checked
+	// Event is what happened, for an entry that is not a check of this
+	// device's copy: FixityReported, FixityBadCopy, FixityRefetched.
+	Event FixityEvent
+	// Peer is the peer the event involves (its peer ID as text), if any.
+	Peer string
+	// Detail says what was wrong or what happened, for people.
+	Detail string
 }
+
+// IsCheck reports whether r is a check of the blob's bytes (not an event).
+func (r FixityRecord) IsCheck() bool { return r.Event == "" }
+
+// FixityEvent is something that happened to a blob's fixity other than a
+// check of the copy here: what peers said of it and did with it. Events
+// are kept in the fixity log beside the checks, so that the whole path of
+// a damaged copy (reported, checked, quarantined, fetched again) is on
+// record. They are stored as these strings.
+type FixityEvent string
+
+// Fixity events.
+const (
+	// FixityReported: a peer reported that the bytes of this blob this
+	// device sent it failed verification there. A check of the copy here
+	// follows (unless one ran a moment ago).
+	FixityReported FixityEvent = "reported"
+	// FixityBadCopy: bytes of this blob received from a peer failed
+	// verification here; they were dropped, the peer was told and
+	// dropped, and the blob is fetched from other peers.
+	FixityBadCopy FixityEvent = "bad-copy"
+	// FixityRefetched: the blob, quarantined after a failed check, was
+	// fetched again from a peer and verified against its CID.
+	FixityRefetched FixityEvent = "refetched"
+)
 
 // FixityLog is the optional capability of remembering fixity checks.
 type FixityLog interface {
 	// LastChecks calls fn for every complete blob whose latest check is
 	// before olderThan (a zero olderThan lists every blob), oldest check
 	// first, blobs never checked (zero CheckedAt) before all others.
+	// Events (see FixityNoter) are not checks and count for nothing here.
 	LastChecks(ctx context.Context, olderThan time.Time, fn func(FixityRecord) error) error
-	// FixityHistory returns every logged check of c, oldest first.
+	// FixityHistory returns every logged check of c, and every event
+	// noted for c (FixityNoter), oldest first; entries of the same time
+	// in the order they were logged. A blob never stored may have events.
 	FixityHistory(ctx context.Context, c cid.Cid) ([]FixityRecord, error)
+}
+
+// FixityNoter is the optional capability of keeping fixity events beside
+// the checks, in the log FixityHistory reads.
+type FixityNoter interface {
+	// NoteFixity logs r, an event (r.Event must be set) of blob r.CID at
+	// r.CheckedAt (zero: now). The blob need not be stored.
+	NoteFixity(ctx context.Context, r FixityRecord) error
+}
+
+// LastCheck returns the latest check in h (a FixityHistory), skipping
+// events; ok is false if h holds no check.
+func LastCheck(h []FixityRecord) (r FixityRecord, ok bool) {
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i].IsCheck() {
+			return h[i], true
+		}
+	}
+	return FixityRecord{}, false
 }
 
 // FixityStore is a store that checks its blobs and logs the checks.

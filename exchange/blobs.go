@@ -131,6 +131,7 @@ func (n *Node) markDone(b *blobState, from peer.ID) {
 	b.bytesDone = b.size
 	n.mu.Unlock()
 	n.emit(BlobEvent{CID: b.want.CID, Class: b.want.Class, Size: b.size, From: from})
+	n.healed(b.want.CID, from)
 	n.announceComplete(b.want.CID)
 	n.progressChanged()
 }

@@ -53,6 +53,9 @@ package exchange
 //   - endgame.go: duplicate requests to idle peers once nothing is left to
 //     request.
 //   - sync.go: Sync and SyncAvailable.
+//   - report.go: bad data told to both sides: the requester reports a
+//     peer's bad bytes to it before dropping it; the responder checks its
+//     copy, quarantines a damaged one and fetches it again (CorruptEvent).
 //   - serve.go: the responder side of the blobs protocol (a priority queue
 //     of wants per incoming stream, served a frame at a time).
 //   - records.go: the records protocol, serving and pulling; admit (the

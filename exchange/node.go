@@ -83,6 +83,7 @@ type Node struct {
 	events    chan Event
 	changed   chan struct{} // closed and replaced on every progress change
 	skCache   map[cid.Cid]*chunk.Skeleton
+	reps      reports // bad data reported by peers (report.go)
 }
 
 // New creates a Node and its libp2p host, listening but not yet serving:

@@ -34,7 +34,8 @@ func (s PeerState) String() string {
 }
 
 // Event is something that happened, for progress displays and logs. It is
-// one of PeerEvent, RecordsEvent, BlobEvent, CompleteEvent, RefusedEvent.
+// one of PeerEvent, RecordsEvent, BlobEvent, CompleteEvent, RefusedEvent,
+// CorruptEvent.
 type Event interface{ event() }
 
 // PeerEvent reports a peer's state change; Reason says why it was dropped.

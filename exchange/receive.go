@@ -14,7 +14,8 @@ import (
 // small blob or an endgame duplicate is received whole into memory and
 // verified at its last frame; a leaf of a partial blob is written to the
 // store frame by frame (kept, resumable) and verified by the store. Bad
-// data requeues the piece and, when the peer is to blame, drops the peer.
+// data requeues the piece and, when the peer is to blame, tells the peer
+// and drops it (report.go).
 
 // data handles one data frame.
 func (s *session) data(m *wire.BlobResponse) error {
@@ -75,7 +76,9 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 		n.mu.Lock()
 		s.requeue(req)
 		n.mu.Unlock()
-		n.dropPeer(s.peer, fmt.Sprintf("%s: %v", t.b.want.CID, err))
+		leaf, _ := leafOf(t)
+		n.log.Debug("bad data", "peer", s.peer, "blob", t.b.want.CID, "leaf", leaf, "err", err)
+		s.badData(t, fmt.Sprintf("%s of %s failed verification", pieceName(leaf), t.b.want.CID))
 		return err
 	}
 	switch {
@@ -224,7 +227,7 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 		s.requeue(req)
 		n.mu.Unlock()
 		if single {
-			n.dropPeer(s.peer, fmt.Sprintf("leaf %d of %s failed verification", t.leaf, b.want.CID))
+			s.badData(t, fmt.Sprintf("leaf %d of %s failed verification", t.leaf, b.want.CID))
 			return err
 		}
 		n.log.Info("leaf from several peers failed verification; refetching whole", "blob", b.want.CID, "leaf", t.leaf)

@@ -85,6 +85,8 @@ type server struct {
 	announce [][]byte
 	hello    bool
 	done     bool
+	sent     map[cid.Cid]bool // blobs this stream sent bytes of (report.go)
+	reports  int              // CORRUPT reports read
 
 	bufs [][]byte // free leaf buffers; used by the writer goroutine only
 }
@@ -202,6 +204,10 @@ func (sv *server) readLoop() error {
 			sv.mu.Unlock()
 		case wire.ReqChanged:
 			sv.n.pullRecords(sv.peer)
+		case wire.ReqCorrupt:
+			if err := sv.corrupt(&m); err != nil {
+				return err
+			}
 		}
 		sv.signal()
 	}
@@ -303,6 +309,7 @@ func (sv *server) nextFrame(r *serveReq) (*wire.BlobResponse, bool, error) {
 		if err != nil {
 			return &wire.BlobResponse{Type: wire.RespDontHave, ID: r.id, Code: wire.CodeOf(err)}, true, nil
 		}
+		sv.served(r.root)
 		if r.off > len(r.data) {
 			return &wire.BlobResponse{Type: wire.RespDontHave, ID: r.id, Code: wire.BadRequest}, true, nil
 		}

@@ -39,6 +39,10 @@ type session struct {
 	rtt            time.Duration
 	recv, lastRx   int64
 	rate           float64
+	// report: bad data from the peer, to tell it before it is dropped
+	// (report.go); reportSent once written.
+	report     *wire.BlobRequest
+	reportSent bool
 }
 
 func newSession(n *Node, p peer.ID) *session {
@@ -172,7 +176,7 @@ func (s *session) stream() (productive bool, err error) {
 					}
 				}
 			case <-done:
-				werr <- nil
+				werr <- s.sendReport(st, w)
 				return
 			}
 		}
@@ -180,6 +184,7 @@ func (s *session) stream() (productive bool, err error) {
 	err = s.readLoop(st)
 	close(done)
 	<-werr
+	s.afterReport(st)
 	st.Reset()
 
 	n.mu.Lock()

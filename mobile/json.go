@@ -62,6 +62,13 @@ func eventJSON(e node.Event) (string, any) {
 		return "invite", m
 	case node.RoleEvent:
 		return "role", map[string]string{"peer": e.Peer.String(), "from": string(e.From), "to": string(e.To)}
+	case node.BadDataEvent:
+		m := map[string]any{"peer": e.Peer.String(), "cid": e.CID.String(), "leaf": e.Leaf, "inbound": e.Inbound,
+			"result": e.Result.String(), "detail": e.Detail, "refetch": e.Refetch}
+		if e.From != "" {
+			m["from"] = e.From.String()
+		}
+		return "bad_data", m
 	case node.ObservationsEvent:
 		ids := e.IDs
 		if ids == nil {

@@ -87,7 +87,10 @@ func (n *Node) Presence(ctx context.Context, many bool) func(cid.Cid) (have, kno
 	}
 }
 
-// FixityHistory returns every logged fixity check of blob c, oldest first.
+// FixityHistory returns blob c's fixity log, oldest first: every check
+// of it here, and the events beside them (a peer that reported the copy
+// it got from here corrupt, a copy received bad, the blob fetched again
+// after quarantine; see blob.FixityEvent).
 func (n *Node) FixityHistory(ctx context.Context, c cid.Cid) ([]blob.FixityRecord, error) {
 	return n.blobs().FixityHistory(ctx, c)
 }

@@ -14,7 +14,8 @@ import (
 
 // Event is something that happened on this device, for logs, progress
 // displays and apps. It is one of PeerEvent, RecordsEvent, BlobEvent,
-// CompleteEvent, RefusedEvent, InviteEvent, RoleEvent, ObservationsEvent.
+// CompleteEvent, RefusedEvent, InviteEvent, RoleEvent, ObservationsEvent,
+// BadDataEvent.
 type Event interface{ event() }
 
 // PeerState is where a peer stands in this run.
@@ -207,6 +208,8 @@ func (n *Node) pump(ev <-chan exchange.Event, done chan struct{}, stop <-chan st
 				n.checkRoles() // a block's evidence may have come with it
 			}
 			n.hub.publish(RefusedEvent{Peer: e.Peer, Err: refusal(e.Err), Inbound: e.Inbound})
+		case exchange.CorruptEvent:
+			n.badData(e)
 		}
 	}
 }

@@ -80,6 +80,7 @@ func (n *Node) Start(ctx context.Context, opts NetOptions) error {
 	if err != nil {
 		return fmt.Errorf("node: start network: %w", err)
 	}
+	n.beginRun(ctx)
 	done, stop := make(chan struct{}), make(chan struct{})
 	go n.pump(ex.Events(), done, stop)
 	if err := ex.Start(ctx); err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fieldsync/fieldsync/blob/disk"
 	"github.com/fieldsync/fieldsync/exchange"
@@ -60,6 +61,8 @@ type Node struct {
 	serving bool
 	roles   map[peer.ID]project.Role // last roles seen, to report changes
 	closed  bool
+
+	run atomic.Int64 // this run of the network (badpeers.go)
 }
 
 // The parts of a data directory.

@@ -29,6 +29,10 @@ type Status struct {
 	// Fixity are wanted blobs whose last fixity check failed: they were
 	// quarantined and are fetched again at the next sync.
 	Fixity []FixityProblem `json:"quarantined,omitempty"`
+	// BadPeers are the peers this device dropped because bytes they sent
+	// failed verification, in its latest run of the network and the one
+	// before, with the blob.
+	BadPeers []BadPeer `json:"bad_peers,omitempty"`
 	// Serve is the serve running on this data directory, if any.
 	Serve      *ServeInfo `json:"serve,omitempty"`
 	KnownPeers []peer.ID  `json:"known_peers"`
@@ -98,6 +102,7 @@ func (s *Status) Complete() bool {
 // of tens of thousands of blobs it takes a moment.
 func (n *Node) Status(ctx context.Context) (*Status, error) {
 	st := &Status{Device: n.ID(), Dir: n.dir, Serve: n.RunningServe(), KnownPeers: []peer.ID{}}
+	st.BadPeers, _ = n.BadPeers(ctx)
 	known, _ := knownPeers(n.dir)
 	for _, ai := range known {
 		st.KnownPeers = append(st.KnownPeers, ai.ID)
@@ -163,9 +168,10 @@ func (n *Node) classStatus(ctx context.Context, p *project.Project, f project.Fi
 			r.BytesPresent += w.Size
 			continue
 		}
-		if h, err := n.blobs().FixityHistory(ctx, w.CID); err == nil && len(h) > 0 && h[len(h)-1].Result != blob.FixityOK {
-			last := h[len(h)-1]
-			out.bad = append(out.bad, FixityProblem{CID: w.CID, Result: last.Result, Checked: last.CheckedAt})
+		if h, err := n.blobs().FixityHistory(ctx, w.CID); err == nil {
+			if last, ok := blob.LastCheck(h); ok && last.Result != blob.FixityOK {
+				out.bad = append(out.bad, FixityProblem{CID: w.CID, Result: last.Result, Checked: last.CheckedAt})
+			}
 		}
 	}
 	return out, nil

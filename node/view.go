@@ -53,9 +53,10 @@ func (n *Node) fillVariant(ctx context.Context, v *view.Variant, has func(cid.Ci
 	case here:
 		v.State = "present"
 		if fixity {
-			if h, err := n.blobs().FixityHistory(ctx, c); err == nil && len(h) > 0 {
-				last := h[len(h)-1]
-				v.Fixity = &view.Fixity{CheckedAt: last.CheckedAt.UTC(), Result: string(last.Result)}
+			if h, err := n.blobs().FixityHistory(ctx, c); err == nil {
+				if last, ok := blob.LastCheck(h); ok {
+					v.Fixity = &view.Fixity{CheckedAt: last.CheckedAt.UTC(), Result: string(last.Result)}
+				}
 			}
 		}
 	default:

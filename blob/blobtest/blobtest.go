@@ -114,6 +114,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"BatchDiscard", testBatchDiscard},
 		{"BatchFailingReader", testBatchFailingReader},
 		{"Verify", testVerify},
+		{"FixityEvents", testFixityEvents},
 		{"Concurrent", testConcurrent},
 	}
 	for _, tc := range tests {
@@ -954,6 +955,69 @@ func testVerify(t *testing.T, s blob.Store) {
 	})
 	if len(due) != 1 || due[0].CID != late {
 		t.Fatalf("LastChecks older than an hour ago: %+v, want only the never-checked blob", due)
+	}
+}
+
+// testFixityEvents: events noted beside the checks come back from
+// FixityHistory in time order with the checks, are told apart from them,
+// may concern a blob not stored, and never count as a check for
+// LastChecks.
+func testFixityEvents(t *testing.T, s blob.Store) {
+	nt, ok := s.(blob.FixityNoter)
+	if !ok {
+		t.Skip("store is not a blob.FixityNoter")
+	}
+	fl, ok := s.(blob.FixityLog)
+	v, ok2 := s.(blob.Verifier)
+	if !ok || !ok2 {
+		t.Fatal("a blob.FixityNoter must be a blob.FixityLog and a blob.Verifier")
+	}
+	if err := nt.NoteFixity(ctx, blob.FixityRecord{CID: SkeletonOf(t, []byte("x")).Root}); err == nil {
+		t.Error("NoteFixity without an event accepted")
+	}
+	c := put(t, s, Data(720, chunk.ChunkSize+7), "").CID
+	t0 := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	if err := nt.NoteFixity(ctx, blob.FixityRecord{CID: c, CheckedAt: t0, Event: blob.FixityReported, Peer: "12D3KooWpeer", Detail: "leaf 1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := nt.NoteFixity(ctx, blob.FixityRecord{CID: c, Event: blob.FixityRefetched, Peer: "12D3KooWother"}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := fl.FixityHistory(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 3 || h[0].Event != blob.FixityReported || h[0].Peer != "12D3KooWpeer" || h[0].Detail != "leaf 1" || !h[0].CheckedAt.Equal(t0) ||
+		!h[1].IsCheck() || h[1].Result != blob.FixityOK || h[2].Event != blob.FixityRefetched || h[2].CheckedAt.IsZero() || h[2].CheckedAt.Before(h[1].CheckedAt) {
+		t.Fatalf("FixityHistory: %+v", h)
+	}
+	if last, ok := blob.LastCheck(h); !ok || last.Result != blob.FixityOK {
+		t.Fatalf("LastCheck: %+v %v", last, ok)
+	}
+	// The event is not a check: the blob's last check is the Verify.
+	var due []blob.FixityRecord
+	fl.LastChecks(ctx, time.Time{}, func(r blob.FixityRecord) error {
+		if r.CID == c {
+			due = append(due, r)
+		}
+		return nil
+	})
+	if len(due) != 1 || due[0].Result != blob.FixityOK || due[0].CheckedAt != h[1].CheckedAt {
+		t.Fatalf("LastChecks: %+v, want the Verify", due)
+	}
+	// A blob never stored may have events (bad bytes received from a peer).
+	gone := SkeletonOf(t, []byte("never stored")).Root
+	if err := nt.NoteFixity(ctx, blob.FixityRecord{CID: gone, Event: blob.FixityBadCopy, Peer: "12D3KooWpeer"}); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := fl.FixityHistory(ctx, gone); err != nil || len(h) != 1 || h[0].Event != blob.FixityBadCopy {
+		t.Fatalf("FixityHistory of a blob not stored: %+v %v", h, err)
+	}
+	if _, ok := blob.LastCheck(nil); ok {
+		t.Error("LastCheck of nothing")
 	}
 }
 

@@ -9,7 +9,8 @@
 //	<dir>/partial/<cid>         partial blobs, at their final size
 //	<dir>/tmp/                  files being written (emptied at Open)
 //	<dir>/quarantine/           files that failed a fixity check
-//	blob_blobs, blob_partials, blob_leaf_parts, blob_fixity   tables
+//	blob_blobs, blob_partials, blob_leaf_parts,
+//	blob_fixity, blob_fixity_events                           tables
 //
 // Words used here, beyond those of package blob:
 //

@@ -328,21 +328,45 @@ func (s *Store) LastChecks(ctx context.Context, olderThan time.Time, fn func(blo
 	return nil
 }
 
-// FixityHistory implements blob.FixityLog.
+// FixityHistory implements blob.FixityLog: the checks of c (blob_fixity)
+// and its events (blob_fixity_events), oldest first; at the same time an
+// event comes before a check (a report before the check it caused).
 func (s *Store) FixityHistory(ctx context.Context, c cid.Cid) ([]blob.FixityRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT checked_at, result FROM blob_fixity WHERE cid = ? ORDER BY checked_at`, c.Bytes())
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT checked_at, result, '', '', detail, 1, rowid FROM blob_fixity WHERE cid = ?
+		UNION ALL
+		SELECT at, '', event, peer, detail, 0, rowid FROM blob_fixity_events WHERE cid = ?
+		ORDER BY 1, 6, 7`, c.Bytes(), c.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("fixity history of %s: %w", c, err)
 	}
 	defer rows.Close()
 	var out []blob.FixityRecord
 	for rows.Next() {
-		var at int64
-		var res string
-		if err := rows.Scan(&at, &res); err != nil {
+		var at, kind, id int64
+		var res, ev, p, detail string
+		if err := rows.Scan(&at, &res, &ev, &p, &detail, &kind, &id); err != nil {
 			return nil, fmt.Errorf("fixity history of %s: %w", c, err)
 		}
-		out = append(out, blob.FixityRecord{CID: c, CheckedAt: time.Unix(0, at).UTC(), Result: blob.Fixity(res)})
+		out = append(out, blob.FixityRecord{CID: c, CheckedAt: time.Unix(0, at).UTC(), Result: blob.Fixity(res),
+			Event: blob.FixityEvent(ev), Peer: p, Detail: detail})
 	}
 	return out, rows.Err()
+}
+
+// NoteFixity implements blob.FixityNoter.
+func (s *Store) NoteFixity(ctx context.Context, r blob.FixityRecord) error {
+	if r.Event == "" {
+		return fmt.Errorf("note fixity event of %s: no event", r.CID)
+	}
+	at := r.CheckedAt
+	if at.IsZero() {
+		at = s.timestamp()
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO blob_fixity_events (cid, at, event, peer, detail) VALUES (?, ?, ?, ?, ?)`,
+		r.CID.Bytes(), at.UnixNano(), string(r.Event), r.Peer, r.Detail)
+	if err != nil {
+		return fmt.Errorf("note fixity event of %s: %w", r.CID, err)
+	}
+	return nil
 }

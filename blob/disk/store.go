@@ -63,6 +63,17 @@ var schema = []string{
 		detail     TEXT NOT NULL DEFAULT ''
 	)`,
 	`CREATE INDEX IF NOT EXISTS blob_fixity_cid_time ON blob_fixity (cid, checked_at)`,
+	// Fixity events (blob.FixityNoter): what peers said of a blob and did
+	// with it, beside the checks. A table of its own, so the checks'
+	// table, and every database made before it, stay as they were.
+	`CREATE TABLE IF NOT EXISTS blob_fixity_events (
+		cid    BLOB NOT NULL,
+		at     INTEGER NOT NULL,
+		event  TEXT NOT NULL,
+		peer   TEXT NOT NULL DEFAULT '',
+		detail TEXT NOT NULL DEFAULT ''
+	)`,
+	`CREATE INDEX IF NOT EXISTS blob_fixity_events_cid_at ON blob_fixity_events (cid, at)`,
 }
 
 // Store is a blob store on disk. It is safe for concurrent use.
@@ -101,6 +112,7 @@ var (
 	_ blob.Verifier        = (*Store)(nil)
 	_ blob.FixityLog       = (*Store)(nil)
 	_ blob.FixityStore     = (*Store)(nil)
+	_ blob.FixityNoter     = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the blob store whose files live under

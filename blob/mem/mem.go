@@ -49,6 +49,7 @@ var (
 	_ blob.RangeReaderInto = (*Store)(nil)
 	_ blob.Verifier        = (*Store)(nil)
 	_ blob.FixityLog       = (*Store)(nil)
+	_ blob.FixityNoter     = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -490,9 +491,50 @@ func (s *Store) Verify(ctx context.Context, c cid.Cid) (blob.FixityReport, error
 		s.mu.Unlock()
 	}
 	s.mu.Lock()
-	s.checks[c] = append(s.checks[c], blob.FixityRecord{CID: c, CheckedAt: now, Result: rep.Result})
+	s.checks[c] = append(s.checks[c], blob.FixityRecord{CID: c, CheckedAt: now, Result: rep.Result, Detail: rep.Detail})
 	s.mu.Unlock()
 	return rep, nil
+}
+
+// Damage flips every bit of the byte at off of the stored blob c, as a
+// failing disk would: the blob stays visible and is served as it now is,
+// until a fixity check (Verify) finds it corrupt. For tests of fixity and
+// of peers that repair it.
+func (s *Store) Damage(c cid.Cid, off int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.blobs[c]
+	if !ok {
+		return notExist("damage", c)
+	}
+	if off < 0 || off >= int64(len(e.data)) {
+		return fmt.Errorf("damage blob %s: offset %d of %d bytes", c, off, len(e.data))
+	}
+	d := bytes.Clone(e.data)
+	d[off] ^= 0xff
+	s.blobs[c] = &entry{data: d, sk: e.sk, info: e.info}
+	return nil
+}
+
+// NoteFixity implements blob.FixityNoter.
+func (s *Store) NoteFixity(ctx context.Context, r blob.FixityRecord) error {
+	if r.Event == "" {
+		return fmt.Errorf("note fixity event of %s: no event", r.CID)
+	}
+	if r.CheckedAt.IsZero() {
+		r.CheckedAt = s.now().UTC()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.checks[r.CID]
+	// Keep the log in time order (an event given a past time goes before
+	// later entries; at the same time, before checks).
+	i := len(h)
+	for i > 0 && (h[i-1].CheckedAt.After(r.CheckedAt) || h[i-1].CheckedAt.Equal(r.CheckedAt) && h[i-1].IsCheck()) {
+		i--
+	}
+	s.checks[r.CID] = slices.Insert(h, i, r)
+	return nil
 }
 
 // VerifyAll implements blob.Verifier.
@@ -519,8 +561,8 @@ func (s *Store) LastChecks(ctx context.Context, olderThan time.Time, fn func(blo
 	var recs []blob.FixityRecord
 	for c := range s.blobs {
 		r := blob.FixityRecord{CID: c}
-		if h := s.checks[c]; len(h) > 0 {
-			r = h[len(h)-1]
+		if last, ok := blob.LastCheck(s.checks[c]); ok {
+			r = blob.FixityRecord{CID: c, CheckedAt: last.CheckedAt, Result: last.Result}
 		}
 		if olderThan.IsZero() || r.CheckedAt.Before(olderThan) {
 			recs = append(recs, r)

@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 
+	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/view"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 var showCmd = &command{
@@ -18,7 +23,10 @@ var showCmd = &command{
 Shows observation ID as it stands (the winning version), every version in
 its history (who signed it, when, which replaced which, fork losers
 included) and each attachment's variants with their CIDs, sizes and
-whether this device holds them.
+whether this device holds them; under a variant whose fixity log holds
+more than clean checks, that log (a failed check, a peer that reported
+the copy it got from here corrupt, a copy received bad, the blob fetched
+again).
 
 Options:
 ` + dataHelp + `  --json      print {"observation":...,"history":[...]} as JSON
@@ -110,6 +118,7 @@ func runShow(ctx context.Context, e *env, args []string) error {
 				dims = fmt.Sprintf(" %dx%d", nv.Width, nv.Height)
 			}
 			fmt.Fprintf(w, "    %-9s %s %s%s %s\n", nv.Name, nv.CID, humanBytes(nv.Size), dims, state)
+			printFixityLog(ctx, w, n, nv.CID)
 		}
 	}
 	fmt.Fprintln(w, "history (oldest first):")
@@ -127,6 +136,52 @@ func runShow(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(w, "  (* current, + concurrent head, x refused author)")
 	return nil
+}
+
+// printFixityLog prints blob c's fixity log when it holds more than
+// clean checks: a failed check, a peer's report, a copy received bad, the
+// blob fetched again.
+func printFixityLog(ctx context.Context, w io.Writer, n *node.Node, c cid.Cid) {
+	h, err := n.FixityHistory(ctx, c)
+	if err != nil || !slices.ContainsFunc(h, func(r blob.FixityRecord) bool { return !r.IsCheck() || r.Result != blob.FixityOK }) {
+		return
+	}
+	name := func(s string) string {
+		id, err := peer.Decode(s)
+		if err != nil {
+			return s
+		}
+		if l := n.PeerName(ctx, id); l != node.ShortID(id) {
+			return fmt.Sprintf("%s (%s)", l, node.ShortID(id))
+		}
+		return s
+	}
+	for _, r := range h {
+		var line string
+		switch r.Event {
+		case "":
+			line = "checked: " + string(r.Result)
+			if r.Detail != "" {
+				line += " (" + r.Detail + ")"
+			}
+			if r.Result == blob.FixityCorrupt || r.Result == blob.FixityTruncated {
+				line += ", quarantined"
+			}
+			r.Detail = ""
+		case blob.FixityReported:
+			line = "reported corrupt by " + name(r.Peer)
+		case blob.FixityBadCopy:
+			line = "received bad from " + name(r.Peer)
+		case blob.FixityRefetched:
+			line = "fetched again from " + name(r.Peer)
+		default:
+			line = string(r.Event)
+		}
+		if r.Detail != "" {
+			line += ": " + r.Detail
+		}
+		fmt.Fprintf(w, "              %s %s\n", r.CheckedAt.Local().Format("2006-01-02 15:04:05"), line)
+	}
 }
 
 func shortID(s string) string {

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/fieldsync/fieldsync/node"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 var statusCmd = &command{
@@ -17,7 +18,9 @@ Shows this device, its project and members, its filter, the files and bytes
 wanted and present per class (thumbnails, previews, originals, other
 attachments), blobs partly received (they resume at the next sync), blobs
 found corrupt or missing by 'fieldsync verify' (fetched again at the next
-sync), known peers and whether 'fieldsync serve' is running here.
+sync), peers dropped because data they sent failed verification (in the
+latest sync or serve and the one before, with the blob), known peers and
+whether 'fieldsync serve' is running here.
 
 Options:
 ` + dataHelp + `  --json      print everything as one JSON object
@@ -100,6 +103,24 @@ func printStatus(w io.Writer, st *node.Status) {
 		fmt.Fprintf(w, "fixity   %d blobs failed verification (quarantined; fetched again at the next sync)\n", len(st.Fixity))
 		for _, b := range st.Fixity {
 			fmt.Fprintf(w, "  %s %s\n", b.CID, b.Result)
+		}
+	}
+	if len(st.BadPeers) > 0 {
+		names := map[peer.ID]string{}
+		for _, m := range st.Members {
+			names[m.Peer] = m.Label()
+		}
+		fmt.Fprintf(w, "bad data %d peer(s) dropped because data they sent failed verification (this run and the one before)\n", len(st.BadPeers))
+		for _, b := range st.BadPeers {
+			run := "last run"
+			if b.Current {
+				run = "this run"
+			}
+			who := b.Peer.String()
+			if l := names[b.Peer]; l != "" && l != node.ShortID(b.Peer) {
+				who = fmt.Sprintf("%s (%s)", l, b.Peer)
+			}
+			fmt.Fprintf(w, "  %-8s %s: %s, at %s\n", run, who, piece(b.CID, b.Leaf), b.At.Local().Format("2006-01-02 15:04:05"))
 		}
 	}
 	if len(st.KnownPeers) > 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/node"
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -127,6 +128,8 @@ func eventLine(e node.Event, blobs bool, name func(peer.ID) string) string {
 			return fmt.Sprintf("invite refused to %s: %s", name(e.Peer), trimPkg(e.Err))
 		}
 		return fmt.Sprintf("%s joined with an invite, as %s", name(e.Peer), e.Role)
+	case node.BadDataEvent:
+		return badDataLine(e, name)
 	case node.RoleEvent:
 		switch {
 		case e.To == "blocked":
@@ -138,6 +141,43 @@ func eventLine(e node.Event, blobs bool, name func(peer.ID) string) string {
 		}
 	}
 	return ""
+}
+
+// badDataLine tells a step of bad data, on the side that received it
+// (detected) or the side that sent it (reported, checked, healed).
+func badDataLine(e node.BadDataEvent, name func(peer.ID) string) string {
+	what := piece(e.CID, e.Leaf)
+	switch e.Result {
+	case node.BadDataDetected:
+		return fmt.Sprintf("bad data: %s from peer %s failed verification here; told %s and dropped it for this run; the blob comes from other peers",
+			what, name(e.Peer), name(e.Peer))
+	case node.BadDataReported:
+		return fmt.Sprintf("peer %s says %s we sent was corrupt: checking our copy", name(e.Peer), what)
+	case node.BadDataIntact:
+		return fmt.Sprintf("our copy of %s is intact: the damage %s reported happened on the way, or there", e.CID, name(e.Peer))
+	case node.BadDataDamaged:
+		if e.Refetch {
+			return fmt.Sprintf("our copy of %s is damaged (%s): quarantined, fetching it again from other peers", e.CID, e.Detail)
+		}
+		return fmt.Sprintf("our copy of %s is damaged (%s): quarantined; this device does not want it, so it is not fetched again", e.CID, e.Detail)
+	case node.BadDataHealed:
+		return fmt.Sprintf("%s healed: fetched again from %s, verified", e.CID, name(e.From))
+	case node.BadDataUnchecked:
+		return fmt.Sprintf("our copy of %s was not checked: %s", e.CID, e.Detail)
+	}
+	return ""
+}
+
+// piece names a piece of blob c: its skeleton, a leaf, or the blob itself
+// when it is one leaf.
+func piece(c cid.Cid, leaf int) string {
+	switch {
+	case leaf < 0:
+		return "the skeleton of " + c.String()
+	case c.Prefix().Codec == cid.Raw:
+		return c.String()
+	}
+	return fmt.Sprintf("leaf %d of %s", leaf, c)
 }
 
 // openNode opens the data directory. readOnly opens it without taking its

@@ -171,6 +171,10 @@ const (
 	ReqWant    = 1
 	ReqCancel  = 2
 	ReqChanged = 3
+	// ReqCorrupt reports that what the responder sent of blob CID (its
+	// skeleton, or leaf Leaf) failed verification; the requester drops
+	// the responder right after it.
+	ReqCorrupt = 4
 )
 
 // Want kinds.

@@ -20,6 +20,7 @@ func TestRoundTrip(t *testing.T) {
 		{"records batch", &RecordsBatch{Blocks: [][]byte{[]byte("x"), []byte("yy")}, More: true, Code: Busy}, &RecordsBatch{}},
 		{"blob want", &BlobRequest{Type: ReqWant, ID: 7, CID: []byte{1, 2}, Kind: KindLeaf, Leaf: 3, Offset: 65536, Class: 2, Observed: -5}, &BlobRequest{}},
 		{"blob hello", &BlobRequest{Type: ReqHello, Filter: 0b111}, &BlobRequest{}},
+		{"blob corrupt", &BlobRequest{Type: ReqCorrupt, CID: []byte{1, 2}, Kind: KindLeaf, Leaf: 3}, &BlobRequest{}},
 		{"blob data", &BlobResponse{Type: RespData, ID: 9, Offset: 4, Data: []byte("data"), Last: true, Total: 8}, &BlobResponse{}},
 		{"blob announce", &BlobResponse{Type: RespAnnounce, CIDs: [][]byte{{1}, {2, 3}}}, &BlobResponse{}},
 		{"blob dont have", &BlobResponse{Type: RespDontHave, ID: 1, Code: NotFound}, &BlobResponse{}},
@@ -107,7 +108,7 @@ func FuzzRecordsBatch(f *testing.F) {
 }
 
 func FuzzBlobRequest(f *testing.F) {
-	fuzzMsg[BlobRequest](f, &BlobRequest{Type: ReqWant, ID: 7, CID: []byte{1, 2}, Kind: KindLeaf, Leaf: 3, Offset: 9, Class: 2, Observed: 1e12})
+	fuzzMsg[BlobRequest](f, &BlobRequest{Type: ReqWant, ID: 7, CID: []byte{1, 2}, Kind: KindLeaf, Leaf: 3, Offset: 9, Class: 2, Observed: 1e12}, &BlobRequest{Type: ReqCorrupt, CID: []byte{1, 2}, Kind: KindSkeleton})
 }
 
 func FuzzBlobResponse(f *testing.F) {
