@@ -37,6 +37,9 @@ var (
 	// of their project (it never joined, or joined through a device they
 	// have not synced with yet).
 	ErrNotMember = errors.New("this device is not a member of that project")
+	// ErrPeersDropped: every peer this sync reached sent data that failed
+	// verification and was dropped for this run (Status lists them).
+	ErrPeersDropped = errors.New("every connected peer sent data that failed verification and was dropped")
 	// ErrBlocked: this device was blocked from the project.
 	ErrBlocked = errors.New("this device was blocked from the project")
 	// ErrNoAddress: an invite needs an address where this device can be

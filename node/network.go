@@ -262,18 +262,34 @@ func (n *Node) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) 
 		return nil, err
 	}
 	// A peer that refuses this device ends the sync at once when no other
-	// member is connected: waiting would not change its mind.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// member is connected: waiting would not change its mind. So does the
+	// last connected peer dropped for sending bad data (after a moment for
+	// another to come).
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	go func() {
 		for e := range sub.C {
-			if r, ok := e.(RefusedEvent); ok && !r.Inbound && connected(ex.Progress()) == 0 {
-				cancel()
-				return
+			switch e := e.(type) {
+			case RefusedEvent:
+				if !e.Inbound && connected(ex.Progress()) == 0 {
+					cancel(nil)
+					return
+				}
+			case PeerEvent:
+				if e.State == PeerDropped {
+					time.AfterFunc(2*time.Second, func() {
+						if connected(ex.Progress()) == 0 {
+							cancel(ErrPeersDropped)
+						}
+					})
+				}
 			}
 		}
 	}()
 	result := func(res *SyncResult, err error) (*SyncResult, error) {
+		if errors.Is(context.Cause(ctx), ErrPeersDropped) && !res.Complete {
+			return res, ErrPeersDropped
+		}
 		if err != nil && !errors.Is(err, context.Canceled) {
 			return res, err
 		}

@@ -127,6 +127,10 @@ func runSync(ctx context.Context, e *env, args []string) error {
 		view.draw(res.Progress, true)
 		done, wanted := res.Progress.Files()
 		return &exitError{code: exitIncomplete, err: fmt.Errorf("stopped with %d of %d wanted files present; run 'fieldsync sync' again to resume", done, wanted)}
+	case errors.Is(err, node.ErrPeersDropped):
+		view.draw(res.Progress, true)
+		msg, _ := words(err)
+		return &exitError{code: exitIncomplete, err: msg}
 	case err != nil:
 		return err
 	}

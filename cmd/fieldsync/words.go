@@ -50,6 +50,8 @@ func sentence(err error) error {
 		return errors.New("this device has no project yet: create one with 'fieldsync init --project NAME' or join one with 'fieldsync join CODE'")
 	case errors.As(err, &pe) && errors.Is(err, node.ErrHasProject):
 		return fmt.Errorf("this device already holds project %q (%s): use another --data directory for a second project", pe.Name, pe.ID)
+	case errors.Is(err, node.ErrPeersDropped):
+		return fmt.Errorf("%v: what was verified is kept; 'fieldsync status' names the peers and blobs; sync again with another device", err)
 	case errors.Is(err, node.ErrNoPeer):
 		return fmt.Errorf("%v: check that a project member runs 'fieldsync serve' and its address (--peer)", err)
 	case errors.Is(err, node.ErrNoAddress):
