@@ -82,6 +82,12 @@ type Node struct {
 	events    chan Event
 	changed   chan struct{} // closed and replaced on every progress change
 	skCache   map[cid.Cid]*chunk.Skeleton
+	// noSpace is the store's error while a full disk pauses fetching
+	// (nospace.go); noSpaceGen counts the pauses; recommit are the blobs
+	// whose commit met the full disk, committed again on resuming.
+	noSpace    error
+	noSpaceGen uint64
+	recommit   []*blobState
 }
 
 // New creates a Node and its libp2p host, listening but not yet serving:

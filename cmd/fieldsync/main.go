@@ -3,7 +3,8 @@
 // Each subcommand lives in its own file, cmd_<verb>.go, and registers itself
 // in an init function; main only dispatches. Exit codes shared by every
 // subcommand: 0 success, 1 failure (the message says what failed and what to
-// do next), 2 bad usage. Some subcommands document more.
+// do next), 2 bad usage, 5 not a member, 7 the disk is full. Some
+// subcommands document more.
 package main
 
 import (
@@ -27,6 +28,9 @@ const (
 	// exitNotMember: a peer does not know this device as a member of its
 	// project (sync, serve).
 	exitNotMember = 5
+	// exitNoSpace: the disk holding the data directory is full (import,
+	// add, edit --add, sync); what was done before is kept.
+	exitNoSpace = 7
 )
 
 // command is one subcommand.
@@ -170,8 +174,8 @@ func printCommands(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'fieldsync COMMAND --help' for a command's options, examples and exit codes.")
-	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 bad usage, 5 not a member of the peers' project")
-	fmt.Fprintln(w, "(commands may add more).")
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 bad usage, 5 not a member of the peers' project,")
+	fmt.Fprintln(w, "7 the disk holding the data directory is full (commands may add more).")
 }
 
 // newFlags makes a FlagSet for c whose -h/--help prints c.usage and whose
