@@ -42,7 +42,9 @@ func (n *Node) smallLoop() {
 			}
 		}
 		if err := n.putSmall(items); err != nil {
-			n.log.Error("store small blobs", "err", err)
+			if !n.full(err) && n.ctx.Err() == nil { // closing: nothing to say
+				n.log.Error("store small blobs", "err", err)
+			}
 			n.mu.Lock()
 			for _, it := range items {
 				// Fetch again later; the bytes were verified but not kept.

@@ -19,14 +19,19 @@ func (n *Node) openBlob(b *blobState) {
 	defer n.wg.Done()
 	p, err := n.cfg.Store.Begin(n.ctx, b.sk, blob.Meta{})
 	if err != nil {
-		n.log.Warn("begin partial blob", "blob", b.want.CID, "err", err)
+		full := n.full(err) // then it is opened once fetching resumes
+		if !full {
+			n.log.Warn("begin partial blob", "blob", b.want.CID, "err", err)
+		}
 		n.mu.Lock()
 		n.sched.opening--
 		n.mu.Unlock()
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-time.After(time.Second):
+		if !full {
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
 		}
 		n.mu.Lock()
 		n.sched.push(&task{b: b, kind: tkOpen})
@@ -103,6 +108,14 @@ func (n *Node) commit(b *blobState, from peer.ID) {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	if _, err := b.part.Commit(n.ctx); err != nil {
+		if blob.IsNoSpace(err) {
+			// Every leaf is kept: commit again once fetching resumes.
+			n.mu.Lock()
+			n.recommit = append(n.recommit, b)
+			n.mu.Unlock()
+			n.full(err)
+			return
+		}
 		n.log.Error("commit blob", "blob", b.want.CID, "err", err)
 		return
 	}

@@ -84,6 +84,12 @@ type Node struct {
 	changed   chan struct{} // closed and replaced on every progress change
 	skCache   map[cid.Cid]*chunk.Skeleton
 	reps      reports // bad data reported by peers (report.go)
+	// noSpace is the store's error while a full disk pauses fetching
+	// (nospace.go); noSpaceGen counts the pauses; recommit are the blobs
+	// whose commit met the full disk, committed again on resuming.
+	noSpace    error
+	noSpaceGen uint64
+	recommit   []*blobState
 }
 
 // New creates a Node and its libp2p host, listening but not yet serving:

@@ -35,7 +35,7 @@ func (s PeerState) String() string {
 
 // Event is something that happened, for progress displays and logs. It is
 // one of PeerEvent, RecordsEvent, BlobEvent, CompleteEvent, RefusedEvent,
-// CorruptEvent.
+// CorruptEvent, NoSpaceEvent.
 type Event interface{ event() }
 
 // PeerEvent reports a peer's state change; Reason says why it was dropped.
@@ -72,7 +72,13 @@ type RefusedEvent struct {
 	Inbound bool
 }
 
+// NoSpaceEvent reports that the store met a full disk: fetching is paused
+// (Sync returns Err) until a Sync, or a minute later. Err wraps the
+// store's error (blob.IsNoSpace).
+type NoSpaceEvent struct{ Err error }
+
 func (PeerEvent) event()     {}
+func (NoSpaceEvent) event()  {}
 func (RecordsEvent) event()  {}
 func (BlobEvent) event()     {}
 func (CompleteEvent) event() {}

@@ -123,10 +123,12 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 		}
 		b.wmu.Unlock()
 		if err != nil {
-			n.log.Warn("write leaf", "blob", b.want.CID, "leaf", t.leaf, "err", err)
 			n.mu.Lock()
 			s.requeue(req)
 			n.mu.Unlock()
+			if !n.full(err) {
+				n.log.Warn("write leaf", "blob", b.want.CID, "leaf", t.leaf, "err", err)
+			}
 			return nil
 		}
 		s.leafStored(t, req)
@@ -235,7 +237,9 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 		n.kick()
 		return nil
 	case err != nil:
-		n.log.Warn("write leaf", "blob", b.want.CID, "leaf", t.leaf, "err", err)
+		// Not the peer's fault: the leaf is fetched again from where the
+		// kept bytes end, at once, or once space is freed if the disk is
+		// full (n.full pauses fetching).
 		b.wmu.Lock()
 		p := b.part.LeafProgress(t.leaf)
 		b.wmu.Unlock()
@@ -246,6 +250,9 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 		s.requeue(req)
 		n.mu.Unlock()
 		s.cancel(req)
+		if !n.full(err) {
+			n.log.Warn("write leaf", "blob", b.want.CID, "leaf", t.leaf, "err", err)
+		}
 		n.kick()
 		return nil
 	}

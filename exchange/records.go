@@ -298,6 +298,7 @@ func (n *Node) pullOnce(p peer.ID) (err error) {
 				n.recordsApplied(p, applied)
 			}
 			if err != nil {
+				n.full(err)
 				return fmt.Errorf("apply records from %s: %w", p, err)
 			}
 		}

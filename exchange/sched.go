@@ -300,8 +300,12 @@ func (n *Node) schedLoop() {
 	}
 }
 
-// fill hands pending tasks to sessions. Called with n.mu held.
+// fill hands pending tasks to sessions (none while a full disk pauses
+// fetching). Called with n.mu held.
 func (n *Node) fill() {
+	if n.noSpace != nil {
+		return
+	}
 	var ss []*session
 	for _, s := range n.sessions {
 		if s.ready {

@@ -15,6 +15,7 @@ import (
 // from the connected members (every missing blob refused by all of them,
 // Snapshot.Unavailable counts them): complete reports whether everything
 // wanted is here. Use it for "sync with whoever is here, then stop".
+// Like Sync, it returns the store's error at once when the disk is full.
 func (n *Node) SyncAvailable(ctx context.Context) (complete bool, err error) {
 	return n.sync(ctx, true)
 }
@@ -22,7 +23,10 @@ func (n *Node) SyncAvailable(ctx context.Context) (complete bool, err error) {
 // Sync pulls records from every connected member, re-reads the wants and
 // returns once everything this device wants is present and verified
 // (Progress().Complete), or when ctx ends. It needs at least one connected
-// member; the node keeps serving and fetching after Sync returns.
+// member; the node keeps serving and fetching after Sync returns. When the
+// store meets a full disk, fetching pauses and Sync returns the store's
+// error (blob.IsNoSpace) at once; what was verified is kept, and the next
+// Sync tries again.
 func (n *Node) Sync(ctx context.Context) error {
 	_, err := n.sync(ctx, false)
 	return err
@@ -37,6 +41,9 @@ func (n *Node) sync(ctx context.Context, orIdle bool) (bool, error) {
 	if !n.started {
 		n.mu.Unlock()
 		return false, errors.New("exchange: Sync before Start")
+	}
+	if n.noSpace != nil {
+		n.resumeFullLocked() // space may have been freed: try again
 	}
 	n.sched.dirty = true
 	var peers []peer.ID
@@ -58,7 +65,11 @@ func (n *Node) sync(ctx context.Context, orIdle bool) (bool, error) {
 	for {
 		n.mu.Lock()
 		ch := n.changed
+		full := n.noSpace
 		n.mu.Unlock()
+		if full != nil {
+			return false, full
+		}
 		n.prog.mu.Lock()
 		done, idle := n.prog.complete, n.prog.idle
 		n.prog.mu.Unlock()

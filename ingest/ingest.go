@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/internal/db"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/fieldsync/fieldsync/thumbs"
 )
@@ -79,7 +80,38 @@ type Report struct {
 	// Warnings are files ingested with less than usual (a photo too large
 	// or too damaged for variants is ingested with its original only).
 	Warnings []Skip
+	// NotImported are the files a Dir that stopped (ctx ended, or the
+	// disk is full) did not ingest, in path order: those of the group it
+	// was working on (discarded whole) and every one after.
+	NotImported []string
+
+	// size and variants are the bytes of the files a group handled and of
+	// the variants made of them, for NoSpaceError.Need.
+	size, variants int64
 }
+
+// NoSpaceError is an ingest stopped because the disk holding its blob
+// store (or the project's database) is full: errors.Is(err,
+// syscall.ENOSPC) holds. Nothing of the files not ingested is kept, and no
+// file after the one that met the full disk was tried.
+type NoSpaceError struct {
+	// Need is about how many more bytes the files not ingested take:
+	// their originals, the variants made of them, and for the files not
+	// reached yet, variants in the proportion of those made so far.
+	Need int64
+	Err  error
+
+	size, variants int64 // of the group that stopped, as in Report
+}
+
+func (e *NoSpaceError) Error() string {
+	return fmt.Sprintf("import stopped, the disk is full (about %d more bytes needed): %v", e.Need, e.Err)
+}
+func (e *NoSpaceError) Unwrap() error { return e.Err }
+
+// isNoSpace reports whether err means the disk is full: a blob store's
+// write, or the project database's.
+func isNoSpace(err error) bool { return blob.IsNoSpace(err) || db.IsFull(err) }
 
 // Reasons for skipping a file.
 var (
@@ -120,7 +152,21 @@ func Files(ctx context.Context, p *project.Project, paths []string, opts Options
 	}
 	recs, err := p.AddObservations(ctx, []project.Observation{*obs})
 	if err != nil {
-		return nil, fmt.Errorf("import: %w", err)
+		err = fmt.Errorf("import: %w", db.NoSpace(err))
+		if isNoSpace(err) {
+			// The blobs are stored: a retry finds them. Only the record
+			// (a few KiB) lacked room; ask for what the files took.
+			var need int64
+			for _, a := range obs.Attachments {
+				for _, v := range []*project.Variant{a.Original, a.Preview, a.Thumbnail} {
+					if v != nil {
+						need += v.Size
+					}
+				}
+			}
+			return nil, &NoSpaceError{Need: need, Err: err}
+		}
+		return nil, err
 	}
 	return recs[0], nil
 }
@@ -156,12 +202,23 @@ func Prepare(ctx context.Context, paths []string, opts Options) (*project.Observ
 	if batch != nil {
 		defer batch.Discard()
 	}
+	full := func(err error) error {
+		var need int64
+		for i, f := range files {
+			need += f.size + variantBytes(results[i])
+		}
+		return &NoSpaceError{Need: need, Err: db.NoSpace(err)}
+	}
 	var obs *project.Observation
 	timed, placed := false, false
 	for i, f := range files {
 		o, _, err := ingestOne(ctx, recv, f, results[i], errs[i], opts)
 		if err != nil {
-			return nil, fmt.Errorf("import %s: %w", f.path, err)
+			err = fmt.Errorf("import %s: %w", f.path, err)
+			if isNoSpace(err) {
+				return nil, full(err)
+			}
+			return nil, err
 		}
 		hasTime := results[i] != nil && !results[i].Taken.IsZero()
 		hasGPS := results[i] != nil && results[i].GPS != nil
@@ -183,10 +240,22 @@ func Prepare(ctx context.Context, paths []string, opts Options) (*project.Observ
 	}
 	if batch != nil {
 		if err := batch.Commit(ctx); err != nil {
-			return nil, fmt.Errorf("import: commit blobs: %w", err)
+			err = fmt.Errorf("import: commit blobs: %w", err)
+			if isNoSpace(err) {
+				return nil, full(err)
+			}
+			return nil, err
 		}
 	}
 	return obs, nil
+}
+
+// variantBytes is the size of the variants made of a file.
+func variantBytes(res *thumbs.Result) int64 {
+	if res == nil {
+		return 0
+	}
+	return int64(len(res.Preview) + len(res.Thumbnail))
 }
 
 // prepareGroup makes the variants of a group of files (in parallel, one
@@ -238,7 +307,10 @@ func stat(path string) (source, error) {
 // (a name starting with "."), empty files, non-regular files and files
 // that cannot be read are skipped and listed with their reasons. progress,
 // if not nil, is called after each file. A cancelled ctx stops the ingest
-// after the current group; what was ingested stays.
+// after the current group; what was ingested stays. A full disk stops it
+// at once with a *NoSpaceError: the groups ingested before stay, the group
+// in progress is discarded, no later file is tried (Report.NotImported
+// lists them all).
 func Dir(ctx context.Context, p *project.Project, dir string, opts Options, progress func(Progress)) (*Report, error) {
 	var files []source
 	rep := &Report{}
@@ -291,9 +363,30 @@ func Dir(ctx context.Context, p *project.Project, dir string, opts Options, prog
 		group = 32
 	}
 	done, n := 0, int64(0)
+	var seenSize, seenVariants int64 // over the groups ingested, for NoSpaceError.Need
+	stop := func(start int, err error) (*Report, error) {
+		var later int64
+		for _, f := range files[start:] {
+			rep.NotImported = append(rep.NotImported, f.path)
+			later += f.size
+		}
+		var ne *NoSpaceError
+		if errors.As(err, &ne) {
+			// The stopped group's need is exact; the files after it get
+			// variants in the proportion seen so far.
+			later -= ne.size
+			seenSize += ne.size
+			seenVariants += ne.variants
+			ne.Need += later
+			if seenSize > 0 {
+				ne.Need += int64(float64(later) * float64(seenVariants) / float64(seenSize))
+			}
+		}
+		return rep, err
+	}
 	for start := 0; start < len(files); start += group {
 		if err := ctx.Err(); err != nil {
-			return rep, err
+			return stop(start, err)
 		}
 		chunk := files[start:min(start+group, len(files))]
 		r, err := ingestGroup(ctx, p, chunk, opts, func(pr Progress) {
@@ -305,8 +398,10 @@ func Dir(ctx context.Context, p *project.Project, dir string, opts Options, prog
 			}
 		})
 		if err != nil {
-			return rep, err
+			return stop(start, err)
 		}
+		seenSize += r.size
+		seenVariants += r.variants
 		rep.Records = append(rep.Records, r.Records...)
 		rep.Skipped = append(rep.Skipped, r.Skipped...)
 		rep.Warnings = append(rep.Warnings, r.Warnings...)
@@ -331,6 +426,15 @@ func ingestGroup(ctx context.Context, p *project.Project, files []source, opts O
 		defer batch.Discard()
 	}
 	rep := &Report{}
+	for i, f := range files {
+		rep.size += f.size
+		rep.variants += variantBytes(results[i])
+	}
+	// A full disk stops the group: the batch is discarded (deferred
+	// above), so none of its blobs is kept, and no later file is tried.
+	full := func(err error) (*Report, error) {
+		return nil, &NoSpaceError{Need: rep.size + rep.variants, Err: db.NoSpace(err), size: rep.size, variants: rep.variants}
+	}
 	type made struct {
 		i   int
 		obs *project.Observation
@@ -341,6 +445,9 @@ func ingestGroup(ctx context.Context, p *project.Project, files []source, opts O
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
+			}
+			if isNoSpace(err) {
+				return full(fmt.Errorf("import %s: %w", f.path, err))
 			}
 			rep.Skipped = append(rep.Skipped, Skip{f.path, err})
 			if progress != nil {
@@ -355,6 +462,9 @@ func ingestGroup(ctx context.Context, p *project.Project, files []source, opts O
 	}
 	if batch != nil {
 		if err := batch.Commit(ctx); err != nil {
+			if isNoSpace(err) {
+				return full(fmt.Errorf("import: commit blobs: %w", err))
+			}
 			return nil, fmt.Errorf("import: commit blobs: %w", err)
 		}
 	}
@@ -364,6 +474,11 @@ func ingestGroup(ctx context.Context, p *project.Project, files []source, opts O
 	}
 	recs, err := p.AddObservations(ctx, bodies)
 	if err != nil {
+		if isNoSpace(err) {
+			// The group's blobs are stored without records: harmless, and
+			// found again (not written twice) when it is imported again.
+			return full(fmt.Errorf("import: %w", err))
+		}
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	rep.Records = recs

@@ -75,6 +75,8 @@ func eventJSON(e node.Event) (string, any) {
 			ids = []string{}
 		}
 		return "observations", map[string]any{"ids": ids}
+	case node.SpaceEvent:
+		return "space", map[string]any{"dir": e.Err.Dir, "need": e.Err.Need, "free": e.Err.Free}
 	}
 	return "unknown", map[string]any{}
 }

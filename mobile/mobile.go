@@ -33,8 +33,9 @@ import (
 // its own; its methods must return quickly.
 type Listener interface {
 	// OnEvent is called for each event: kind is peer, records, blob,
-	// complete, invite, role or observations; data is its JSON (see
-	// docs/json.md).
+	// complete, invite, role, observations or space (the disk is full:
+	// {"dir","need","free"} in bytes, free -1 if unknown); data is its
+	// JSON (see docs/json.md).
 	OnEvent(kind string, data string)
 	// OnProgress is called about twice a second with the sync's progress
 	// as JSON (view.Progress).

@@ -56,6 +56,10 @@ var (
 	// ErrNotAuthorized: this device's role does not allow it (only the
 	// creator and coordinators change roles and block).
 	ErrNotAuthorized = errors.New("not allowed")
+	// ErrNoSpace: the disk holding the data directory is full; an import,
+	// add or sync stopped there (a *SpaceError says how much more it
+	// needs). errors.Is(err, syscall.ENOSPC) holds too.
+	ErrNoSpace = errors.New("the disk holding the data directory is full")
 )
 
 // Invite errors, shared with package project: a joiner gets the same
@@ -143,3 +147,34 @@ func (e *BlockedError) Unwrap() error { return ErrBlocked }
 func (e *BlockedError) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]any{"by": e.By.String(), "by_name": e.ByName, "at": e.At.UTC()})
 }
+
+// SpaceError is an import, add, edit or sync stopped because the disk
+// holding the data directory is full. What was done before stays: an
+// import's observations made before (the group of files in progress is
+// discarded whole, no later file is tried), a sync's verified leaves and
+// blobs (the next sync resumes from them). errors.Is(err, ErrNoSpace)
+// and errors.Is(err, syscall.ENOSPC) hold.
+type SpaceError struct {
+	Dir string // the data directory
+	// Need is about how many more bytes the work needs: an import's files
+	// not imported (originals and variants), an add's files, a sync's
+	// wanted bytes not here yet.
+	Need int64
+	// Free is what the file system says is free for this user, measured
+	// when the work stopped (after an import discarded its group); -1 if
+	// it cannot tell.
+	Free int64
+	Err  error // the store's or the database's error
+}
+
+func (e *SpaceError) Error() string {
+	free := "unknown"
+	if e.Free >= 0 {
+		free = fmt.Sprintf("%d bytes", e.Free)
+	}
+	return fmt.Sprintf("%v (%s): about %d more bytes needed, %s free: %v", ErrNoSpace, e.Dir, e.Need, free, e.Err)
+}
+
+// Unwrap gives ErrNoSpace and the store's error (which wraps the OS's
+// ENOSPC).
+func (e *SpaceError) Unwrap() []error { return []error{ErrNoSpace, e.Err} }

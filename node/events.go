@@ -15,7 +15,7 @@ import (
 // Event is something that happened on this device, for logs, progress
 // displays and apps. It is one of PeerEvent, RecordsEvent, BlobEvent,
 // CompleteEvent, RefusedEvent, InviteEvent, RoleEvent, ObservationsEvent,
-// BadDataEvent.
+// BadDataEvent, SpaceEvent.
 type Event interface{ event() }
 
 // PeerState is where a peer stands in this run.
@@ -87,7 +87,15 @@ type ObservationsEvent struct {
 	IDs []string // empty when too many changed to list
 }
 
+// SpaceEvent: the disk holding the data directory is full, so fetching
+// stopped (a running Sync returns Err). It resumes at the next Sync, or
+// on its own a minute later; what was verified is kept.
+type SpaceEvent struct {
+	Err *SpaceError // Need: the wanted bytes not here yet
+}
+
 func (PeerEvent) event()         {}
+func (SpaceEvent) event()        {}
 func (RecordsEvent) event()      {}
 func (BlobEvent) event()         {}
 func (CompleteEvent) event()     {}
@@ -210,6 +218,10 @@ func (n *Node) pump(ev <-chan exchange.Event, done chan struct{}, stop <-chan st
 			n.hub.publish(RefusedEvent{Peer: e.Peer, Err: refusal(e.Err), Inbound: e.Inbound})
 		case exchange.CorruptEvent:
 			n.badData(e)
+		case exchange.NoSpaceEvent:
+			if se, ok := n.spaceError(e.Err, wantedLeft(n.Progress())).(*SpaceError); ok {
+				n.hub.publish(SpaceEvent{Err: se})
+			}
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/exchange"
+	"github.com/fieldsync/fieldsync/internal/db"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -70,7 +71,7 @@ func (n *Node) Start(ctx context.Context, opts NetOptions) error {
 		ProjectID:   p.ID().String(),
 		Store:       n.store,
 		Access:      access{p},
-		Records:     project.ExchangeRecords{P: p},
+		Records:     spaceRecords{project.ExchangeRecords{P: p}},
 		Wants:       wants{p},
 		Invites:     p.InviteHandler(),
 		Filter:      exchange.FilterOf(f.Classes()...),
@@ -247,7 +248,11 @@ type SyncResult struct {
 // everything wanted is here, or when the connected peers have nothing more
 // of it (SyncResult.Complete tells which), or when ctx ends (the result
 // then says how far it got, with ctx's error). Interrupted, the next Sync
-// resumes where this one stopped.
+// resumes where this one stopped. When the disk holding the data
+// directory fills, it stops fetching at once and returns a *SpaceError
+// (ErrNoSpace) whose Need is the wanted bytes not here yet; the leaves
+// and blobs verified stay, and the next Sync (once space is freed)
+// resumes from them.
 func (n *Node) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) {
 	if b := n.Blocked(ctx); b != nil {
 		return &SyncResult{Progress: n.Progress()}, b
@@ -319,7 +324,29 @@ func (n *Node) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) 
 		}
 	}
 	complete, err := ex.SyncAvailable(ctx)
-	return result(&SyncResult{Complete: complete && err == nil, Met: true, Progress: ex.Progress()}, err)
+	prog := ex.Progress()
+	if err != nil {
+		err = n.spaceError(err, wantedLeft(prog))
+	}
+	return result(&SyncResult{Complete: complete && err == nil, Met: true, Progress: prog}, err)
+}
+
+// wantedLeft is how many wanted bytes are not here yet.
+func wantedLeft(p Progress) int64 {
+	var left int64
+	for _, c := range p.Classes {
+		left += max(c.BytesWanted-c.BytesDone, 0)
+	}
+	return left
+}
+
+// spaceRecords makes the database's "disk full" on applying records the
+// store's (blob.IsNoSpace), so that the exchange pauses fetching on it too.
+type spaceRecords struct{ project.ExchangeRecords }
+
+func (r spaceRecords) Apply(ctx context.Context, from peer.ID, blocks [][]byte) (int, error) {
+	applied, err := r.ExchangeRecords.Apply(ctx, from, blocks)
+	return applied, db.NoSpace(err)
 }
 
 // refusedBy returns the refusal of a peer that refused this device, or nil.

@@ -45,7 +45,11 @@ type ImportOptions struct {
 // Hidden, empty and unreadable files are skipped and listed in the report
 // with their reasons. progress, if not nil, is called after each file. A
 // cancelled ctx stops after the current group of files; what was imported
-// stays (the report is returned with ctx's error).
+// stays (the report is returned with ctx's error). A full disk stops it at
+// the first file that does not fit, with a *SpaceError (ErrNoSpace): the
+// observations made before stay, the group of files in progress is
+// discarded, no later file is tried (the report's NotImported lists the
+// files not imported).
 func (n *Node) Import(ctx context.Context, dir string, opts ImportOptions, progress func(ImportProgress)) (*ImportReport, error) {
 	p, err := n.writer()
 	if err != nil {
@@ -62,14 +66,15 @@ func (n *Node) Import(ctx context.Context, dir string, opts ImportOptions, progr
 	if rep != nil && len(rep.Records) > 0 {
 		n.changed(idsOf(rep.Records)...)
 	}
-	return rep, err
+	return rep, n.spaceError(err, 0)
 }
 
 // Add makes one observation of files, one attachment each (a photo and a
 // voice note taken at the same spot, say): its time and position come
 // from the first photo that has them in its EXIF, else the first file's
 // modification time; opts.Position, when given, is the position. Every
-// file must import: on any error nothing is stored.
+// file must import: on any error nothing is stored (a full disk gives a
+// *SpaceError, ErrNoSpace).
 func (n *Node) Add(ctx context.Context, files []string, opts ImportOptions) (*project.Record, error) {
 	p, err := n.writer()
 	if err != nil {
@@ -78,7 +83,7 @@ func (n *Node) Add(ctx context.Context, files []string, opts ImportOptions) (*pr
 	r, err := ingest.Files(ctx, p, files, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs, Tags: opts.Tags, Notes: opts.Notes,
 		Position: opts.Position, ForcePosition: opts.Position != nil, RequireVariants: opts.RequireVariants})
 	if err != nil {
-		return nil, err
+		return nil, n.spaceError(err, 0)
 	}
 	n.changed(r.Observation.ID)
 	return r, nil
@@ -146,7 +151,7 @@ func (n *Node) Edit(ctx context.Context, id string, e Edit) (*project.Record, er
 		}
 		added, err := ingest.Prepare(ctx, e.Add, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs})
 		if err != nil {
-			return nil, err
+			return nil, n.spaceError(err, 0)
 		}
 		o.Attachments = append(o.Attachments, added.Attachments...)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/fieldsync/fieldsync/internal/db"
 	"github.com/ipfs/go-cid"
 )
 
@@ -50,7 +51,7 @@ func (s *Store) Begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (
 	p, err := s.begin(ctx, sk, meta)
 	if err != nil {
 		release()
-		return nil, fmt.Errorf("begin partial blob %s: %w", c, err)
+		return nil, fmt.Errorf("begin partial blob %s: %w", c, db.NoSpace(err))
 	}
 	return p, nil
 }
@@ -327,7 +328,7 @@ func (q *partial) WriteLeaf(ctx context.Context, i int, data []byte) error {
 		return fmt.Errorf("write leaf %d of %s: %w", i, q.sk.Root, err)
 	}
 	if err := q.markHad(ctx, i); err != nil {
-		return fmt.Errorf("write leaf %d of %s: %w", i, q.sk.Root, err)
+		return fmt.Errorf("write leaf %d of %s: %w", i, q.sk.Root, db.NoSpace(err))
 	}
 	return nil
 }
@@ -477,7 +478,7 @@ func (q *partial) WriteLeafPart(ctx context.Context, i int, off int, data []byte
 			return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, err)
 		}
 		if err := q.setPart(ctx, i, end); err != nil {
-			return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, err)
+			return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, db.NoSpace(err))
 		}
 		return false, nil
 	}
@@ -499,7 +500,7 @@ func (q *partial) WriteLeafPart(ctx context.Context, i int, off int, data []byte
 		return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, err)
 	}
 	if err := q.markHad(ctx, i); err != nil {
-		return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, err)
+		return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, db.NoSpace(err))
 	}
 	return true, nil
 }
@@ -543,7 +544,7 @@ func (q *partial) Commit(ctx context.Context) (blob.Info, error) {
 	}
 	in, err := q.s.commitPartial(ctx, q)
 	if err != nil {
-		return blob.Info{}, fmt.Errorf("commit partial blob %s: %w", c, err)
+		return blob.Info{}, fmt.Errorf("commit partial blob %s: %w", c, db.NoSpace(err))
 	}
 	q.done = &in
 	return in, nil
@@ -618,7 +619,7 @@ func (q *partial) Close() error {
 	q.mu.Unlock()
 	var err error
 	if !done {
-		err = q.flushParts(context.Background())
+		err = db.NoSpace(q.flushParts(context.Background()))
 	}
 	err = errors.Join(err, q.f.Close())
 	q.s.mu.Lock()

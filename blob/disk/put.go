@@ -12,6 +12,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/fieldsync/fieldsync/internal/db"
 	"github.com/ipfs/go-cid"
 	"golang.org/x/sync/errgroup"
 )
@@ -130,7 +131,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, meta blob.Meta) (blob.Info
 	in, err := s.insert(ctx, t.sk, meta, s.timestamp())
 	if err != nil {
 		os.Remove(final)
-		return blob.Info{}, fmt.Errorf("put blob %s: %w", c, err)
+		return blob.Info{}, fmt.Errorf("put blob %s: %w", c, db.NoSpace(err))
 	}
 	return in, nil
 }
@@ -262,7 +263,10 @@ func (b *batch) Commit(ctx context.Context) error {
 
 	s.vis.Lock()
 	defer s.vis.Unlock()
-	return s.publish(ctx, items)
+	if err := s.publish(ctx, items); err != nil {
+		return fmt.Errorf("commit batch: %w", db.NoSpace(err))
+	}
+	return nil
 }
 
 // publish inserts the rows of items in one transaction, renames the files

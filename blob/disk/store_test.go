@@ -290,6 +290,62 @@ func TestDiskFull(t *testing.T) {
 	put(t, s, data)
 }
 
+// A database that cannot grow (SQLite's SQLITE_FULL, "database or disk is
+// full", which SQLite also returns when a write of its own meets ENOSPC;
+// here from max_page_count) is a full disk too: the store's errors match
+// syscall.ENOSPC, so that callers stop rather than skip or retry.
+func TestDatabaseFull(t *testing.T) {
+	dir := t.TempDir()
+	d := openDB(t, dir)
+	d.SetMaxOpenConns(1) // max_page_count is a connection's
+	s, err := disk.Open(ctx, filepath.Join(dir, "store"), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var pages int
+	if err := d.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
+		t.Fatal(err)
+	}
+	full := func(what string, try func(i int) error) {
+		t.Helper()
+		for i := range 1000 {
+			if err := try(i); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) || !blob.IsNoSpace(err) {
+					t.Fatalf("%s with the database full: %v, want an error matching ENOSPC", what, err)
+				}
+				return
+			}
+		}
+		t.Fatalf("%s: the database never filled", what)
+	}
+	full("Put", func(i int) error {
+		_, err := s.Put(ctx, bytes.NewReader(blobtest.Data(uint64(100+i), 5000)), blob.Meta{})
+		return err
+	})
+	full("batch Commit", func(i int) error {
+		b, _ := s.Batch(ctx)
+		for k := range 50 {
+			if _, err := b.Put(ctx, bytes.NewReader(blobtest.Data(uint64(10000+50*i+k), 3000)), blob.Meta{}); err != nil {
+				b.Discard()
+				return err
+			}
+		}
+		return b.Commit(ctx)
+	})
+	full("Begin", func(i int) error {
+		data := blobtest.Data(uint64(90000+i), 2*chunk.ChunkSize+7)
+		p, err := s.Begin(ctx, blobtest.SkeletonOf(t, data), blob.Meta{})
+		if err == nil {
+			p.Close()
+		}
+		return err
+	})
+}
+
 func TestBatchPerFileSync(t *testing.T) {
 	s, _, _ := newStore(t)
 	disk.SetNoSyncFS(s, true)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -34,7 +35,8 @@ Examples:
   fieldsync add --lat -3.4653 --lon -62.2159 --tag "water sample" sample-17.pdf
 
 Exit codes: 0 added, 1 failure (nothing is stored if any file fails),
-2 bad usage.
+2 bad usage, 7 the disk holding the data directory is full (nothing is
+stored; the message says how much more is needed).
 `,
 }
 
@@ -88,6 +90,10 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 	}
 	defer n.Close()
 	r, err := n.Add(ctx, files, node.ImportOptions{Tags: tags, Notes: *note, Position: pos})
+	var full *node.SpaceError
+	if errors.As(err, &full) {
+		return &exitError{code: exitNoSpace, err: fmt.Errorf("%s; nothing was stored. Free some space (or use --data on a larger disk), then run the same command again", diskFull(full, "this observation"))}
+	}
 	if err != nil {
 		return err
 	}

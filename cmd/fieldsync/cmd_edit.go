@@ -39,7 +39,8 @@ Examples:
   fieldsync edit --tag heron --tag nest --lat -3.4653 --lon -62.2159 3fq2...
   fieldsync edit --add voice-memo.m4a 3fq2...
 
-Exit codes: 0 edited, 1 failure (e.g. no such observation), 2 bad usage.
+Exit codes: 0 edited, 1 failure (e.g. no such observation), 2 bad usage,
+7 the disk holding the data directory is full (--add; nothing is changed).
 `,
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -23,7 +24,10 @@ preview made now; other files (audio, video, documents, HEIC, RAW) become
 attachments with only their original. Hidden, empty and unreadable files
 are skipped and listed with the reason. Interrupting (Ctrl-C) keeps what
 was imported; running it again imports the files again as new
-observations, so import each folder once.
+observations, so import each folder once. If the disk holding the data
+directory fills up, the import stops at once with one message saying how
+much more it needs and which files were not imported (exit 7): the
+observations made before are kept.
 
 With --car FILE, imports a CAR file (from 'fieldsync export --car' or any
 IPFS tool): every block is verified against its CID before anything from
@@ -35,14 +39,16 @@ Options:
 ` + dataHelp + `  --car FILE    import a CAR file instead of a directory
   --tag TAG     a tag for every observation (repeatable)
   --note TEXT   a note for every observation
-  --json        print a JSON summary {"imported","skipped":[{"path","reason"}],...}
+  --json        print a JSON summary {"imported","skipped":[{"path","reason"}],
+                "not_imported":[paths],...}
 
 Examples:
   fieldsync import ~/DCIM/2026-11-20
   fieldsync import --tag river --tag "north bank" ./survey
 
 Exit codes: 0 every file imported, 1 failure, 2 bad usage, 4 done but some
-files were skipped or some CAR blocks refused (listed).
+files were skipped or some CAR blocks refused (listed), 7 stopped because
+the disk holding the data directory is full (what was imported is kept).
 `,
 }
 
@@ -91,6 +97,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	tty := isTerminal(e.stderr) && !*asJSON
 	start := time.Now()
 	lastPrint := time.Time{}
+	midLine := false // a tty progress line is drawn without its newline
 	progress := func(pr node.ImportProgress) {
 		if *asJSON {
 			return
@@ -116,7 +123,8 @@ func runImport(ctx context.Context, e *env, args []string) error {
 			pr.Done, pr.Total, humanBytes(pr.Bytes), humanBytes(pr.TotalBytes), pace)
 		if tty {
 			fmt.Fprintf(e.stderr, "\r\x1b[K%s", line)
-			if pr.Done == pr.Total {
+			midLine = pr.Done != pr.Total
+			if !midLine {
 				fmt.Fprintln(e.stderr)
 			}
 		} else {
@@ -124,9 +132,14 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	rep, err := n.Import(ctx, dir, node.ImportOptions{Tags: tags, Notes: *note}, progress)
+	if midLine {
+		fmt.Fprintln(e.stderr)
+	}
 	if rep == nil {
 		return fmt.Errorf("import %s: %w", dir, err)
 	}
+	var full *node.SpaceError
+	errors.As(err, &full)
 	if *asJSON {
 		skipped := []map[string]string{}
 		for _, s := range rep.Skipped {
@@ -140,8 +153,12 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		for _, r := range rep.Records {
 			ids = append(ids, r.CID.String())
 		}
-		_ = writeJSON(e.stdout, map[string]any{"imported": len(rep.Records), "records": ids, "skipped": skipped, "warnings": warn,
-			"seconds": time.Since(start).Seconds()})
+		out := map[string]any{"imported": len(rep.Records), "records": ids, "skipped": skipped, "warnings": warn,
+			"not_imported": append([]string{}, rep.NotImported...), "seconds": time.Since(start).Seconds()}
+		if full != nil {
+			out["disk_full"] = map[string]any{"dir": full.Dir, "need": full.Need, "free": full.Free}
+		}
+		_ = writeJSON(e.stdout, out)
 	} else {
 		fmt.Fprintf(e.stdout, "imported %d observations in %s\n", len(rep.Records), time.Since(start).Round(time.Millisecond))
 		if len(rep.Warnings) > 0 {
@@ -157,6 +174,9 @@ func runImport(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
+	if full != nil {
+		return &exitError{code: exitNoSpace, err: errors.New(importFull(full, dir, len(rep.Records), rep.NotImported))}
+	}
 	if err != nil {
 		return fmt.Errorf("import %s stopped: %w (what was imported is kept)", dir, err)
 	}
@@ -164,6 +184,28 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		return &exitError{code: exitSkipped, err: fmt.Errorf("%d files skipped", len(rep.Skipped))}
 	}
 	return nil
+}
+
+// importFull is the one message of an import stopped by a full disk:
+// how much more it needs, what was kept, which files were not imported
+// and what to do. Running the same import again would import the files
+// already imported a second time (import makes new observations), so it
+// says so when some were.
+func importFull(se *node.SpaceError, dir string, imported int, left []string) string {
+	s := diskFull(se, "this import")
+	which := ""
+	switch len(left) {
+	case 0:
+	case 1:
+		which = fmt.Sprintf(" (%s)", left[0])
+	default:
+		which = fmt.Sprintf(" (%s to %s, in path order)", left[0], left[len(left)-1])
+	}
+	if imported == 0 {
+		return s + ". Nothing was imported. Free some space (or use --data on a larger disk), then run the same command again"
+	}
+	return s + fmt.Sprintf(". %d files were imported and are kept; %d were not%s. Free some space (or use --data on a larger disk), then import those %d: running 'fieldsync import %s' again would import the %d already imported a second time",
+		imported, len(left), which, len(left), dir, imported)
 }
 
 // trimPkg drops a "package: " prefix from an error for display.

@@ -133,7 +133,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			}
 			fmt.Fprintln(e.stdout, "press Ctrl-C to stop")
 		}
-		go logEvents(sctx, e.stderr, n, sub, *nf.verbose)
+		go logEvents(sctx, e.stderr, n, sub, *nf.verbose, true)
 	}})
 	if err == nil {
 		err = ready

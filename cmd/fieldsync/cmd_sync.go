@@ -28,7 +28,10 @@ them. Shows progress per class with the rate and the time left (or what
 is happening instead: waiting, estimating, stalled), and exits when everything
 wanted is present and verified, or when the connected peers have nothing
 more that is wanted (exit 3: the rest comes at a later sync). Interrupted (Ctrl-C, a cut link, a killed
-process), the next run resumes where this one stopped.
+process), the next run resumes where this one stopped. If the disk holding
+the data directory fills up, it stops at once with one message saying how
+much more the wanted files need (exit 7); what arrived is kept, and once
+space is freed the next run resumes.
 
 Options:
 ` + dataHelp + netHelp + `  --timeout DUR   give up after DUR (default: no limit)
@@ -40,7 +43,9 @@ Examples:
 
 Exit codes: 0 everything wanted arrived and verified, 1 failure (e.g. no
 peer reachable), 2 bad usage, 3 stopped before everything arrived (timeout,
-interrupt, or the connected peers lack the rest; run sync again to resume).
+interrupt, or the connected peers lack the rest; run sync again to resume),
+5 the peer does not know this device as a member, 7 stopped because the
+disk holding the data directory is full (what arrived is kept).
 `,
 }
 
@@ -114,12 +119,18 @@ func runSync(ctx context.Context, e *env, args []string) error {
 				}
 			}
 		}
-		go logEvents(vctx, e.stderr, n, sub, false)
+		go logEvents(vctx, e.stderr, n, sub, false, false)
 		view.run(vctx, n.Progress)
 	}()
 	res, err := n.Sync(ctx, node.SyncOptions{NetOptions: nopts})
 	stopView()
+	var full *node.SpaceError
 	switch {
+	case errors.As(err, &full) && res != nil:
+		view.draw(res.Progress, true)
+		done, wanted := res.Progress.Files()
+		return &exitError{code: exitNoSpace, err: fmt.Errorf("%s; free some space on it, then run 'fieldsync sync' again: what arrived is kept (%d of %d wanted files are here) and it resumes where it stopped",
+			diskFull(full, "this sync"), done, wanted)}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		if res == nil || !res.Met {
 			return &exitError{code: exitIncomplete, err: fmt.Errorf("stopped before any peer connected")}

@@ -3,7 +3,8 @@
 // Each subcommand lives in its own file, cmd_<verb>.go, and registers itself
 // in an init function; main only dispatches. Exit codes shared by every
 // subcommand: 0 success, 1 failure (the message says what failed and what to
-// do next), 2 bad usage. Some subcommands document more.
+// do next), 2 bad usage, 5 not a member, 7 the disk is full. Some
+// subcommands document more.
 package main
 
 import (
@@ -29,6 +30,9 @@ const (
 	exitNotMember = 5
 	// exitBlocked: this device was blocked from the project (sync, serve).
 	exitBlocked = 6
+	// exitNoSpace: the disk holding the data directory is full (import,
+	// add, edit --add, sync); what was done before is kept.
+	exitNoSpace = 7
 )
 
 // command is one subcommand.
@@ -173,7 +177,8 @@ func printCommands(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nRun 'fieldsync COMMAND --help' for a command's options, examples and exit codes.")
 	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 bad usage, 5 not a member of the peers' project,")
-	fmt.Fprintln(w, "6 this device was blocked from the project (commands may add more).")
+	fmt.Fprintln(w, "6 this device was blocked from the project, 7 the disk holding the data directory")
+	fmt.Fprintln(w, "is full (commands may add more).")
 }
 
 // newFlags makes a FlagSet for c whose -h/--help prints c.usage and whose

@@ -75,8 +75,9 @@ func (nf *netFlags) logger(w io.Writer) *slog.Logger {
 }
 
 // logEvents prints what happens (peers coming and going, records, blobs
-// with blobs, invites, roles) until ctx ends or the subscription closes.
-func logEvents(ctx context.Context, w io.Writer, n *node.Node, sub *node.Subscription, blobs bool) {
+// with blobs, invites, roles, a full disk with full) until ctx ends or the
+// subscription closes.
+func logEvents(ctx context.Context, w io.Writer, n *node.Node, sub *node.Subscription, blobs, full bool) {
 	name := func(id peer.ID) string {
 		if l := n.PeerName(ctx, id); l != node.ShortID(id) {
 			return fmt.Sprintf("%s (%s)", l, node.ShortID(id))
@@ -90,6 +91,9 @@ func logEvents(ctx context.Context, w io.Writer, n *node.Node, sub *node.Subscri
 		case e, ok := <-sub.C:
 			if !ok {
 				return
+			}
+			if _, ok := e.(node.SpaceEvent); ok && !full {
+				continue // the command says it once, as it stops
 			}
 			if line := eventLine(e, blobs, name); line != "" {
 				fmt.Fprintf(w, "%s %s\n", time.Now().Format("15:04:05"), line)
@@ -115,6 +119,8 @@ func eventLine(e node.Event, blobs bool, name func(peer.ID) string) string {
 		}
 	case node.CompleteEvent:
 		return "everything wanted is present and verified"
+	case node.SpaceEvent:
+		return diskFull(e.Err, "what this device wants") + "; fetching is paused (it tries again in a minute): free some space on it"
 	case node.RefusedEvent:
 		if e.Inbound && errors.Is(e.Err, node.ErrBlocked) {
 			return fmt.Sprintf("refused %s: it is blocked (told so, with the record that blocks it)", name(e.Peer))

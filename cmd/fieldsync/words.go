@@ -27,7 +27,21 @@ func words(err error) (error, int) {
 		}
 		return fmt.Errorf("this device is not a member of that project: ask a coordinator for an invite (%s does not know this device; if it joined through another device, sync with that one first)", who), exitNotMember
 	}
+	var se *node.SpaceError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%s; free some space (or use --data on a larger disk), then run the same command again", diskFull(se, "this command")), exitNoSpace
+	}
 	return sentence(err), exitFailure
+}
+
+// diskFull says that the disk of se is full and how much what needs
+// (the commands that know more add what was kept and what to run).
+func diskFull(se *node.SpaceError, what string) string {
+	s := fmt.Sprintf("the disk holding %s is full: %s needs about %s more", se.Dir, what, humanBytes(max(se.Need, 0)))
+	if se.Free >= 0 {
+		s += fmt.Sprintf(" and %s is free", humanBytes(se.Free))
+	}
+	return s
 }
 
 // sentence says what went wrong for the errors that fail with code 1.

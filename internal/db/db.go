@@ -14,10 +14,12 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
+	"syscall"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // Open opens (creating if needed) the SQLite database at path.
@@ -55,3 +57,31 @@ func Migrate(ctx context.Context, d *sql.DB, schema ...string) error {
 	}
 	return tx.Commit()
 }
+
+// sqliteFull is SQLite's primary result code SQLITE_FULL ("database or
+// disk is full"): a write that needed a page the file system could not
+// give (SQLite turns the OS's ENOSPC into it).
+const sqliteFull = 13
+
+// IsFull reports whether err is SQLite's SQLITE_FULL.
+func IsFull(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqliteFull
+}
+
+// NoSpace returns err made to match syscall.ENOSPC under errors.Is when it
+// is SQLite's SQLITE_FULL, so that callers test one condition for "the
+// disk is full" whether a file write or the database met it; any other
+// error (nil included) is returned as it is.
+func NoSpace(err error) error {
+	if err == nil || errors.Is(err, syscall.ENOSPC) || !IsFull(err) {
+		return err
+	}
+	return &fullError{err}
+}
+
+type fullError struct{ err error }
+
+func (e *fullError) Error() string        { return e.err.Error() }
+func (e *fullError) Unwrap() error        { return e.err }
+func (e *fullError) Is(target error) bool { return target == syscall.ENOSPC }

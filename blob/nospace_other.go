@@ -1,0 +1,5 @@
+//go:build !windows
+
+package blob
+
+func isDiskFullOS(error) bool { return false }
