@@ -104,6 +104,11 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	view := newProgressView(e.stdout, *asJSON)
 	vctx, stopView := context.WithCancel(ctx)
 	defer stopView()
+	logged := make(chan struct{})
+	go func() {
+		defer close(logged)
+		logEvents(vctx, e.stderr, n, sub, false, false)
+	}()
 	started := false
 	go func() {
 		// Progress is drawn once a member is connected.
@@ -119,11 +124,11 @@ func runSync(ctx context.Context, e *env, args []string) error {
 				}
 			}
 		}
-		go logEvents(vctx, e.stderr, n, sub, false, false)
 		view.run(vctx, n.Progress)
 	}()
 	res, err := n.Sync(ctx, node.SyncOptions{NetOptions: nopts})
 	stopView()
+	<-logged // what happened last is printed before why it stopped
 	var full *node.SpaceError
 	switch {
 	case errors.As(err, &full) && res != nil:

@@ -77,27 +77,43 @@ func (nf *netFlags) logger(w io.Writer) *slog.Logger {
 // logEvents prints what happens (peers coming and going, records, blobs
 // with blobs, invites, roles, a full disk with full) until ctx ends or the
 // subscription closes.
+//
+// When ctx ends it prints the events already waiting, then returns: the
+// last things that happened (why a sync stopped) are not lost.
 func logEvents(ctx context.Context, w io.Writer, n *node.Node, sub *node.Subscription, blobs, full bool) {
 	name := func(id peer.ID) string {
-		if l := n.PeerName(ctx, id); l != node.ShortID(id) {
+		if l := n.PeerName(context.WithoutCancel(ctx), id); l != node.ShortID(id) {
 			return fmt.Sprintf("%s (%s)", l, node.ShortID(id))
 		}
 		return id.String()
 	}
+	print := func(e node.Event) {
+		if _, ok := e.(node.SpaceEvent); ok && !full {
+			return // the command says it once, as it stops
+		}
+		if line := eventLine(e, blobs, name); line != "" {
+			fmt.Fprintf(w, "%s %s\n", time.Now().Format("15:04:05"), line)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			for {
+				select {
+				case e, ok := <-sub.C:
+					if !ok {
+						return
+					}
+					print(e)
+				default:
+					return
+				}
+			}
 		case e, ok := <-sub.C:
 			if !ok {
 				return
 			}
-			if _, ok := e.(node.SpaceEvent); ok && !full {
-				continue // the command says it once, as it stops
-			}
-			if line := eventLine(e, blobs, name); line != "" {
-				fmt.Fprintf(w, "%s %s\n", time.Now().Format("15:04:05"), line)
-			}
+			print(e)
 		}
 	}
 }
