@@ -156,7 +156,7 @@ func TestBlockedMemberCutOff(t *testing.T) {
 	deadline = time.Now().Add(5 * time.Second)
 	for a.n.Host().Network().Connectedness(b.id) == network.Connected {
 		if time.Now().After(deadline) {
-			t.Fatal("the blocked member stayed connected")
+			t.Fatalf("the blocked member stayed connected: %v", a.n.Host().Network().ConnsToPeer(b.id))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -38,6 +38,19 @@ func (r *roster) set(p peer.ID, role Role) {
 	r.mu.Unlock()
 }
 
+// Members lists the roster's members (MemberLister).
+func (r *roster) Members() []peer.ID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []peer.ID
+	for p, role := range r.roles {
+		if role.IsMember() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func (r *roster) Role(p peer.ID) Role {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -268,12 +281,22 @@ func startPeer(t testing.TB, k crypto.PrivKey, access Access, filter Filter, sto
 
 func startPeerWith(t testing.TB, k crypto.PrivKey, access Access, filter Filter, store blob.Store, proj *testProject) *tpeer {
 	t.Helper()
+	return startPeerCfg(t, k, access, filter, store, proj, nil)
+}
+
+// startPeerCfg is startPeerWith with the config changed by edit first.
+func startPeerCfg(t testing.TB, k crypto.PrivKey, access Access, filter Filter, store blob.Store, proj *testProject, edit func(*Config)) *tpeer {
+	t.Helper()
 	id, _ := peer.IDFromPrivateKey(k)
-	n, err := New(Config{
+	cfg := Config{
 		Key: k, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, ProjectID: "test",
 		Store: store, Access: access, Records: proj, Wants: proj, Filter: filter,
 		Logger: testLogger(),
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

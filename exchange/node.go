@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,11 +57,12 @@ var (
 // protocols and a scheduler fetching what this device wants from every
 // connected member. Its methods are safe for concurrent use.
 type Node struct {
-	cfg  Config
-	log  *slog.Logger
-	host host.Host
-	mdns mdns.Service
-	lan  invitesLAN
+	cfg   Config
+	log   *slog.Logger
+	host  host.Host
+	mdns  mdns.Service
+	lan   invitesLAN
+	reach reach
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -127,6 +129,7 @@ func New(cfg Config) (*Node, error) {
 		servers:   map[*server]struct{}{},
 		pulls:     map[peer.ID]*pullState{},
 		partials:  map[cid.Cid]*blobState{},
+		reach:     reach{relays: slices.Clone(cfg.Relays), wake: make(chan struct{}, 1)},
 		events:    make(chan Event, 1024),
 		changed:   make(chan struct{}),
 		skCache:   map[cid.Cid]*chunk.Skeleton{},
@@ -146,18 +149,19 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new resource manager: %w", err)
 	}
-	h, err := libp2p.New(
+	opts := []libp2p.Option{
 		libp2p.Identity(cfg.Key),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionGater((*gater)(n)),
-		libp2p.DisableRelay(),
-	)
+	}
+	opts = append(opts, libp2p.Transport(tcp.NewTCPTransport), libp2p.Transport(quic.NewTransport))
+	opts = append(opts, n.reachOptions()...)
+	opts = append(opts, cfg.HostOptions...)
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("new host: %w", err)
@@ -208,8 +212,9 @@ func (n *Node) Start(ctx context.Context) error {
 			return fmt.Errorf("start mdns: %w", err)
 		}
 	}
-	n.wg.Add(1 + smallWorkers)
+	n.wg.Add(2 + smallWorkers)
 	go n.schedLoop()
+	go n.reachLoop()
 	for range smallWorkers {
 		go n.smallLoop()
 	}
@@ -304,9 +309,12 @@ func (k *keeper) run() {
 		}
 		k.n.mu.Lock()
 		_, banned := k.n.banned[k.id]
+		cooling := time.Now().Before(k.n.coolUntil[k.id])
 		addrs := k.addrs
 		k.n.mu.Unlock()
-		if banned || k.n.cfg.Access.Role(k.id) == RoleBlocked {
+		if banned || cooling || k.n.cfg.Access.Role(k.id) == RoleBlocked {
+			// Not a peer that refused this device a moment ago either:
+			// it would refuse again, and each time cut the connection.
 			continue
 		}
 		ctx, cancel := context.WithTimeout(k.n.ctx, 10*time.Second)
@@ -361,7 +369,9 @@ func (g *gater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
 		return true
 	}
 	for _, ka := range k.addrs {
-		if ka.Equal(a) {
+		if ka.Equal(a) || isCircuit(ka) {
+			// A peer reached through a relay may be dialled anywhere:
+			// hole punching dials the addresses it learns.
 			return true
 		}
 	}
@@ -438,7 +448,7 @@ func (n *Node) onConnected(p peer.ID, fresh bool) {
 	}
 	n.mu.Unlock()
 	if !running {
-		n.emit(PeerEvent{Peer: p, State: PeerConnected})
+		n.emit(PeerEvent{Peer: p, State: PeerConnected, Path: n.pathOf(p)})
 	}
 	if !running || fresh {
 		n.pullRecords(p)

@@ -43,6 +43,7 @@ type PeerEvent struct {
 	Peer   peer.ID
 	State  PeerState
 	Reason string
+	Path   string // when connected: PathLAN, PathDirect or PathRelayed
 }
 
 // RecordsEvent reports records received and applied.
@@ -101,6 +102,10 @@ type PeerProgress struct {
 	BytesReceived int64   // blob data and records received from it
 	BytesSent     int64   // blob data and records sent to it
 	InFlight      int     // requests outstanding
+	// Path is how the peer is reached now: PathLAN, PathDirect (over the
+	// internet) or PathRelayed (through an always-on peer); "" when not
+	// connected.
+	Path string
 }
 
 // Snapshot is the node's progress at one moment.
@@ -310,6 +315,7 @@ func (n *Node) Progress() Snapshot {
 	s := n.prog.snapshot(n.prog.now())
 	for i := range s.Peers {
 		s.Peers[i].InFlight = inflight[s.Peers[i].ID]
+		s.Peers[i].Path = n.pathOf(s.Peers[i].ID)
 	}
 	return s
 }

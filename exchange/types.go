@@ -7,8 +7,10 @@ import (
 
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // Role is what a remote device may do in the project, as Access reports it.
@@ -140,7 +142,25 @@ type Config struct {
 	// InviteOnly: a device that is in no project yet, redeeming an
 	// invite: it serves neither records nor blobs (so it refuses nobody).
 	InviteOnly bool
-	Logger     *slog.Logger // nil: discard
+
+	// Reach beyond the local network (reach.go).
+	//
+	// Relay: this device has a public address and relays for the
+	// project's members only (an always-on peer).
+	Relay bool
+	// Relays are the project's always-on peers (Node.SetRelays changes
+	// them): this device keeps them connected, holds a relay reservation
+	// with them so that members anywhere reach it through them, reaches
+	// the members it is not connected to through them, and hole-punches
+	// to a direct connection where the NATs allow.
+	Relays []peer.AddrInfo
+	// AnnounceAddrs are addresses this device is reachable at that it
+	// cannot see itself (a public address forwarded to it).
+	AnnounceAddrs []ma.Multiaddr
+	// HostOptions are extra libp2p options, after the node's own (tests:
+	// a simulated network for QUIC, a forced reachability).
+	HostOptions []libp2p.Option
+	Logger      *slog.Logger // nil: discard
 
 	// Tuning; zero means the default.
 	FrameSize int // bytes of leaf data per frame (default 128 KiB, at most 256 KiB)

@@ -34,6 +34,9 @@ type PeerEvent struct {
 	Peer   peer.ID
 	State  PeerState
 	Reason string
+	// Path is how a connected peer is reached: "lan", "direct" (over
+	// the internet) or "relayed" (through an always-on device).
+	Path string
 }
 
 // RecordsEvent: records received from a peer and applied here.
@@ -203,7 +206,7 @@ func (n *Node) pump(ev <-chan exchange.Event, done chan struct{}, stop <-chan st
 		switch e := e.(type) {
 		case exchange.PeerEvent:
 			n.saw(e.Peer)
-			n.hub.publish(PeerEvent{Peer: e.Peer, State: e.State, Reason: e.Reason})
+			n.hub.publish(PeerEvent{Peer: e.Peer, State: e.State, Reason: e.Reason, Path: e.Path})
 		case exchange.RecordsEvent:
 			n.hub.publish(RecordsEvent{From: e.From, Applied: e.Applied})
 			n.checkRoles()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/exchange"
 	"github.com/fieldsync/fieldsync/project"
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -86,6 +87,9 @@ type JoinOptions struct {
 	// FindTimeout bounds the search for a short code's inviter on the
 	// local network (default 30 s).
 	FindTimeout time.Duration
+	// HostOptions are extra libp2p options for the joining host, as
+	// NetOptions.HostOptions.
+	HostOptions []libp2p.Option
 }
 
 // ParseInvite checks an invite code's text (spaces and line breaks are
@@ -166,6 +170,7 @@ func (n *Node) Join(ctx context.Context, code string, opts JoinOptions) (Project
 		Wants:       noWants{},
 		InviteOnly:  true,
 		Logger:      n.log,
+		HostOptions: opts.HostOptions,
 	})
 	if err != nil {
 		return ProjectInfo{}, err

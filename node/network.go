@@ -14,6 +14,7 @@ import (
 	"github.com/fieldsync/fieldsync/exchange"
 	"github.com/fieldsync/fieldsync/internal/db"
 	"github.com/fieldsync/fieldsync/project"
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -29,6 +30,15 @@ type NetOptions struct {
 	Peers []peer.AddrInfo
 	// MDNS discovers the project's other devices on the local network.
 	MDNS bool
+	// Public are addresses this device is reachable at from anywhere (an
+	// always-on device on a rented server: /ip4/203.0.113.5/udp/4747/quic-v1).
+	// With them it relays for the project's members (only), and tells the
+	// project where to find it (its device record), so that a device that
+	// joined on a LAN reaches it later from anywhere.
+	Public []ma.Multiaddr
+	// HostOptions are extra libp2p options (tests: a simulated network
+	// for QUIC).
+	HostOptions []libp2p.Option
 }
 
 // Progress is the sync's state at one moment: per class, files and bytes
@@ -65,18 +75,30 @@ func (n *Node) Start(ctx context.Context, opts NetOptions) error {
 	if err != nil {
 		return fmt.Errorf("node: read filter: %w", err)
 	}
+	if len(opts.Public) > 0 && p.RoleOf(n.ID()).CanWrite() {
+		// Where this device is reachable from anywhere: the project
+		// learns it (a signed device record, only when it changed).
+		if _, err := p.SetDeviceAddrs(ctx, opts.Public); err != nil {
+			return fmt.Errorf("node: publish this device's addresses: %w", err)
+		}
+	}
+	relays := alwaysOn(ctx, p, n.ID())
 	ex, err := exchange.New(exchange.Config{
-		Key:         n.self.PrivKey(),
-		ListenAddrs: opts.Listen,
-		ProjectID:   p.ID().String(),
-		Store:       n.store,
-		Access:      access{p},
-		Records:     spaceRecords{project.ExchangeRecords{P: p}},
-		Wants:       wants{p},
-		Invites:     p.InviteHandler(),
-		Filter:      exchange.FilterOf(f.Classes()...),
-		MDNS:        opts.MDNS,
-		Logger:      n.log,
+		Key:           n.self.PrivKey(),
+		ListenAddrs:   opts.Listen,
+		ProjectID:     p.ID().String(),
+		Store:         n.store,
+		Access:        access{p},
+		Records:       spaceRecords{project.ExchangeRecords{P: p}},
+		Wants:         wants{p},
+		Invites:       p.InviteHandler(),
+		Filter:        exchange.FilterOf(f.Classes()...),
+		MDNS:          opts.MDNS,
+		Logger:        n.log,
+		Relay:         len(opts.Public) > 0,
+		Relays:        relays,
+		AnnounceAddrs: opts.Public,
+		HostOptions:   opts.HostOptions,
 	})
 	if err != nil {
 		return fmt.Errorf("node: start network: %w", err)
@@ -106,6 +128,7 @@ func (n *Node) Start(ctx context.Context, opts NetOptions) error {
 	if peers == nil {
 		peers, _ = knownPeers(n.dir)
 	}
+	peers = append(peers, relays...)
 	seen := map[peer.ID]bool{n.ID(): true}
 	for _, ai := range peers {
 		if seen[ai.ID] {
@@ -152,6 +175,14 @@ func (n *Node) watch(p *project.Project, ex *exchange.Node, lan bool, stop <-cha
 		case <-stop:
 			return
 		case <-t.C:
+		}
+		if i%20 == 19 {
+			// A record may have told of a new always-on device, or
+			// that one moved.
+			if on := alwaysOn(context.Background(), p, n.ID()); !sameAddrInfos(on, ex.Relays()) {
+				n.log.Info("always-on devices", "peers", on)
+				ex.SetRelays(on)
+			}
 		}
 		changed, err := p.Refresh(context.Background())
 		if err != nil {
@@ -386,6 +417,15 @@ type ServeInfo struct {
 	Peer    string    `json:"peer"`
 	Addrs   []string  `json:"addrs"`
 	Started time.Time `json:"started"`
+	// Peers are the peers connected now (updated every few seconds),
+	// with how each is reached.
+	Peers []ServePeer `json:"peers,omitempty"`
+}
+
+// ServePeer is a peer connected to a running serve.
+type ServePeer struct {
+	Peer peer.ID `json:"peer"`
+	Path string  `json:"path"` // lan, direct (over the internet), relayed (through an always-on device)
 }
 
 func serveStatePath(dir string) string { return filepath.Join(dir, "serve.json") }
@@ -409,10 +449,29 @@ func (n *Node) Serve(ctx context.Context, opts ServeOptions) error {
 	for _, a := range n.Addrs() {
 		info.Addrs = append(info.Addrs, a.String())
 	}
-	if b, err := json.Marshal(info); err == nil {
-		_ = os.WriteFile(serveStatePath(n.dir), b, 0o600)
+	// The state other processes read (status): rewritten when the
+	// connected peers change.
+	var wrote string
+	writeState := func() {
+		info.Peers = info.Peers[:0]
+		for _, pp := range n.Progress().Peers {
+			if pp.State == exchange.PeerConnected {
+				info.Peers = append(info.Peers, ServePeer{Peer: pp.ID, Path: pp.Path})
+			}
+		}
+		b, err := json.Marshal(info)
+		if err != nil || string(b) == wrote {
+			return
+		}
+		tmp := serveStatePath(n.dir) + ".tmp"
+		if os.WriteFile(tmp, b, 0o600) == nil && os.Rename(tmp, serveStatePath(n.dir)) == nil {
+			wrote = string(b)
+		}
 	}
+	writeState()
 	defer os.Remove(serveStatePath(n.dir))
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
 	n.mu.Lock()
 	n.serving = true
 	n.mu.Unlock()
@@ -430,9 +489,14 @@ func (n *Node) Serve(ctx context.Context, opts ServeOptions) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-tick.C:
+			writeState()
 		case e, ok := <-sub.C:
 			if !ok {
 				return nil
+			}
+			if _, isPeer := e.(PeerEvent); isPeer {
+				writeState()
 			}
 			if r, isRole := e.(RoleEvent); isRole && r.Peer == n.ID() && r.To == project.RoleBlocked {
 				if b := n.Blocked(ctx); b != nil {
@@ -478,6 +542,41 @@ func exchangeRole(r project.Role) exchange.Role {
 type access struct{ p *project.Project }
 
 func (a access) Role(id peer.ID) exchange.Role { return exchangeRole(a.p.RoleOf(id)) }
+
+// Members lists the devices that may sync (exchange.MemberLister).
+func (a access) Members() []peer.ID {
+	var out []peer.ID
+	for _, m := range a.p.Members() {
+		if m.Role.CanWrite() {
+			out = append(out, m.Peer)
+		}
+	}
+	return out
+}
+
+func sameAddrInfos(a, b []peer.AddrInfo) bool {
+	return slices.EqualFunc(a, b, func(x, y peer.AddrInfo) bool {
+		return x.ID == y.ID && slices.EqualFunc(x.Addrs, y.Addrs, ma.Multiaddr.Equal)
+	})
+}
+
+// alwaysOn returns the project's always-on devices other than self, where
+// they said they are: the relays to hold a reservation with, and peers to
+// dial.
+func alwaysOn(ctx context.Context, p *project.Project, self peer.ID) []peer.AddrInfo {
+	on, err := p.AlwaysOn(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []peer.AddrInfo
+	for id, addrs := range on {
+		if id != self {
+			out = append(out, peer.AddrInfo{ID: id, Addrs: addrs})
+		}
+	}
+	slices.SortFunc(out, func(a, b peer.AddrInfo) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	return out
+}
 
 type wants struct{ p *project.Project }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // peersFile lists peers this device has met (the inviter after a join,
@@ -98,4 +99,43 @@ func processAlive(pid int) bool {
 		return false
 	}
 	return p.Signal(syscall.Signal(0)) == nil
+}
+
+// ParsePublic parses an address this device is reachable at from anywhere
+// (NetOptions.Public): an IP address that is not private or loopback, or a
+// DNS name, with a TCP port or a UDP port and QUIC, and no peer ID
+// (/ip4/203.0.113.5/udp/4747/quic-v1, /dns4/archive.example.org/tcp/4747).
+func ParsePublic(s string) (ma.Multiaddr, error) {
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return nil, fmt.Errorf("public address %q: %w", s, err)
+	}
+	if _, err := a.ValueForProtocol(ma.P_P2P); err == nil {
+		return nil, fmt.Errorf("public address %q: leave out /p2p/PEER-ID (it is this device's)", s)
+	}
+	if isCircuit(a) {
+		return nil, fmt.Errorf("public address %q: an address through a relay is not this device's own", s)
+	}
+	host, transport := false, false
+	ma.ForEach(a, func(c ma.Component) bool {
+		switch c.Protocol().Code {
+		case ma.P_IP4, ma.P_IP6, ma.P_DNS, ma.P_DNS4, ma.P_DNS6:
+			host = true
+		case ma.P_TCP, ma.P_QUIC_V1:
+			transport = true
+		}
+		return true
+	})
+	if !host || !transport {
+		return nil, fmt.Errorf("public address %q: give an IP address or DNS name and a port, as /ip4/203.0.113.5/udp/4747/quic-v1 or /dns4/archive.example.org/tcp/4747", s)
+	}
+	if manet.IsPrivateAddr(a) || manet.IsIPLoopback(a) || manet.IsIPUnspecified(a) {
+		return nil, fmt.Errorf("public address %q is not reachable from the internet (a local, loopback or unspecified address): give the address others reach this machine at, or leave out --public", s)
+	}
+	return a, nil
+}
+
+func isCircuit(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
 }

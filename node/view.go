@@ -84,7 +84,7 @@ func ProgressView(p Progress) view.Progress {
 	}
 	for _, pp := range p.Peers {
 		out.Peers = append(out.Peers, view.PeerProgress{ID: pp.ID.String(), State: pp.State.String(), Reason: pp.Reason,
-			Rate: pp.Rate, Received: pp.BytesReceived, Sent: pp.BytesSent})
+			Rate: pp.Rate, Received: pp.BytesReceived, Sent: pp.BytesSent, Path: pp.Path})
 	}
 	return out
 }

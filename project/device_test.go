@@ -3,8 +3,11 @@ package project
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // TestDeviceNames: a device names itself with a record that syncs like
@@ -80,5 +83,50 @@ func TestMemberInvite(t *testing.T) {
 				t.Fatalf("member %+v", m)
 			}
 		}
+	}
+}
+
+// TestDeviceAddrs: an always-on device's addresses travel in its device
+// record, with its name kept; the project lists it as always on, and no
+// longer once it is blocked; more than four addresses are refused.
+func TestDeviceAddrs(t *testing.T) {
+	ctx := context.Background()
+	a := newProject(t, "river")
+	s := addDevice(t, a, RoleMember)
+	if _, err := s.SetDeviceName(ctx, "archive"); err != nil {
+		t.Fatal(err)
+	}
+	pub := []ma.Multiaddr{ma.StringCast("/ip4/203.0.113.5/udp/4747/quic-v1"), ma.StringCast("/dns4/archive.example.org/tcp/4747")}
+	if r, err := s.SetDeviceAddrs(ctx, pub); err != nil || r == nil {
+		t.Fatalf("set addrs: %v %v", r, err)
+	}
+	if r, err := s.SetDeviceAddrs(ctx, pub); err != nil || r != nil {
+		t.Fatalf("the same addrs again signed %v (%v)", r, err)
+	}
+	five := append(slices.Clone(pub), pub[0], pub[1], pub[0])
+	if _, err := s.SetDeviceAddrs(ctx, five); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("five addrs: %v", err)
+	}
+	mustOK(t, syncOnce(t, s, a))
+	on, err := a.AlwaysOn(ctx)
+	if err != nil || len(on) != 1 || !slices.EqualFunc(on[s.Self().PeerID()], pub, ma.Multiaddr.Equal) {
+		t.Fatalf("always on, as a sees it: %v %v", on, err)
+	}
+	if names, _ := a.DeviceNames(ctx); names[s.Self().PeerID()] != "archive" {
+		t.Fatalf("the name was lost: %v", names)
+	}
+	// Renaming keeps the addresses.
+	if _, err := s.SetDeviceName(ctx, "archive 2"); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, syncOnce(t, s, a))
+	if on, _ := a.AlwaysOn(ctx); len(on[s.Self().PeerID()]) != 2 {
+		t.Fatalf("renaming lost the addresses: %v", on)
+	}
+	if _, err := a.SetRole(ctx, s.Self().PeerID(), RoleBlocked); err != nil {
+		t.Fatal(err)
+	}
+	if on, _ := a.AlwaysOn(ctx); len(on) != 0 {
+		t.Fatalf("a blocked device is still always on: %v", on)
 	}
 }

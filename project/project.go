@@ -15,6 +15,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/db"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // Errors about a project as a whole.
@@ -431,7 +432,75 @@ func (p *Project) SetDeviceName(ctx context.Context, name string) (*Record, erro
 	if !validDeviceName(name) {
 		return nil, fmt.Errorf("%w: a device name is 1 to %d bytes of text on one line", ErrMalformed, maxDeviceName)
 	}
-	return p.commit(ctx, &Device{Name: name, Time: p.nowMS()})
+	d, err := p.Device(ctx, p.self.PeerID())
+	if err != nil {
+		return nil, err
+	}
+	return p.commit(ctx, &Device{Name: name, Time: p.nowMS(), Addrs: d.Addrs})
+}
+
+// SetDeviceAddrs signs this device's device record with the addresses it
+// is reachable at from anywhere (an always-on device; at most 4; none:
+// it is not), keeping its name (a device without one is named by its
+// peer ID's start). It signs nothing when they are already those.
+func (p *Project) SetDeviceAddrs(ctx context.Context, addrs []ma.Multiaddr) (*Record, error) {
+	if len(addrs) > maxDeviceAddrs {
+		return nil, fmt.Errorf("%w: %d addresses, at most %d", ErrMalformed, len(addrs), maxDeviceAddrs)
+	}
+	d, err := p.Device(ctx, p.self.PeerID())
+	if err != nil {
+		return nil, err
+	}
+	if slices.EqualFunc(d.Addrs, addrs, ma.Multiaddr.Equal) {
+		return nil, nil
+	}
+	name := d.Name
+	if name == "" {
+		name = p.self.PeerID().String()[:12]
+	}
+	return p.commit(ctx, &Device{Name: name, Time: p.nowMS(), Addrs: addrs})
+}
+
+// Device returns what device id says of itself: its latest counted
+// device record (an empty Device if it never signed one).
+func (p *Project) Device(ctx context.Context, id peer.ID) (*Device, error) {
+	var b []byte
+	err := p.db.QueryRowContext(ctx, `SELECT r.block FROM project_devices d JOIN project_records r ON r.cid = d.cid WHERE d.peer = ?`, []byte(id)).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return &Device{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", id, err)
+	}
+	r, err := decodeRecord(b, false)
+	if err != nil || r.Device == nil {
+		return nil, fmt.Errorf("device %s: stored record: %v", id, err)
+	}
+	return r.Device, nil
+}
+
+// AlwaysOn returns the devices that gave addresses to reach them from
+// anywhere (always-on devices: archives, relays), with those addresses,
+// blocked devices left out.
+func (p *Project) AlwaysOn(ctx context.Context) (map[peer.ID][]ma.Multiaddr, error) {
+	rows, err := p.db.QueryContext(ctx, `SELECT d.peer, r.block FROM project_devices d JOIN project_records r ON r.cid = d.cid`)
+	if err != nil {
+		return nil, fmt.Errorf("always-on devices: %w", err)
+	}
+	defer rows.Close()
+	out := map[peer.ID][]ma.Multiaddr{}
+	for rows.Next() {
+		var id, b []byte
+		if err := rows.Scan(&id, &b); err != nil {
+			return nil, err
+		}
+		r, err := decodeRecord(b, false)
+		if err != nil || r.Device == nil || len(r.Device.Addrs) == 0 || p.RoleOf(peer.ID(id)) == RoleBlocked {
+			continue
+		}
+		out[peer.ID(id)] = r.Device.Addrs
+	}
+	return out, rows.Err()
 }
 
 // Vector returns this device's version vector. It is kept in memory, so

@@ -1,6 +1,7 @@
 package project
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -15,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // Limits on what a record may hold. A block over MaxRecordSize is refused
@@ -138,6 +140,11 @@ func (r *Record) Time() time.Time {
 type Device struct {
 	Name string
 	Time time.Time
+	// Addrs are where the device can be reached from anywhere, for an
+	// always-on device (an archive on a rented server): the project's
+	// devices dial it there, and hold a relay reservation with it. At
+	// most 4; empty for a device without a public address.
+	Addrs []ma.Multiaddr
 }
 
 // Genesis starts a project. Its author is the creator; its CID is the
@@ -266,8 +273,9 @@ type wireObservation struct {
 }
 
 type wireDevice struct {
-	Name string `cbor:"name"`
-	Time int64  `cbor:"time"`
+	Name  string   `cbor:"name"`
+	Time  int64    `cbor:"time"`
+	Addrs [][]byte `cbor:"addrs,omitempty"`
 }
 
 type wirePosition struct {
@@ -369,7 +377,11 @@ func encodeBody(r *Record) (cbor.RawMessage, error) {
 	case KindObservation:
 		return encMode.Marshal(toWireObservation(r.Observation))
 	case KindDevice:
-		return encMode.Marshal(&wireDevice{Name: r.Device.Name, Time: ms(r.Device.Time)})
+		w := &wireDevice{Name: r.Device.Name, Time: ms(r.Device.Time)}
+		for _, a := range r.Device.Addrs {
+			w.Addrs = append(w.Addrs, a.Bytes())
+		}
+		return encMode.Marshal(w)
 	}
 	return nil, fmt.Errorf("unknown kind %q", r.Kind)
 }
@@ -471,6 +483,16 @@ func decodeRecord(block []byte, verify bool) (*Record, error) {
 			return nil, malformed("device: %v", err)
 		}
 		r.Device = &Device{Name: b.Name, Time: fromMS(b.Time)}
+		if len(b.Addrs) > maxDeviceAddrs {
+			return nil, malformed("device: %d addresses, at most %d", len(b.Addrs), maxDeviceAddrs)
+		}
+		for _, ab := range b.Addrs {
+			a, err := ma.NewMultiaddrBytes(ab)
+			if err != nil || len(ab) > maxAddrLen || !bytes.Equal(a.Bytes(), ab) {
+				return nil, malformed("device: address")
+			}
+			r.Device.Addrs = append(r.Device.Addrs, a)
+		}
 	default:
 		return nil, malformed("unknown kind %q", w.Kind)
 	}
@@ -499,6 +521,9 @@ func decodeRecord(block []byte, verify bool) (*Record, error) {
 func validText(s string, max int) bool {
 	return len(s) <= max && utf8.ValidString(s)
 }
+
+// maxDeviceAddrs is the most addresses a device record carries.
+const maxDeviceAddrs = 4
 
 // maxDeviceName is the longest device name, in bytes.
 const maxDeviceName = 64
@@ -558,6 +583,14 @@ func validateRecord(r *Record) error {
 	case KindDevice:
 		if d := r.Device; d == nil || !validDeviceName(d.Name) {
 			return malformed("device name")
+		}
+		if len(r.Device.Addrs) > maxDeviceAddrs {
+			return malformed("device: %d addresses, at most %d", len(r.Device.Addrs), maxDeviceAddrs)
+		}
+		for _, a := range r.Device.Addrs {
+			if a == nil || len(a.Bytes()) > maxAddrLen {
+				return malformed("device: address %v", a)
+			}
 		}
 	default:
 		return malformed("unknown kind %q", r.Kind)

@@ -286,6 +286,7 @@ type peerJSON struct {
 	Received int64   `json:"received"`
 	Sent     int64   `json:"sent"`
 	InFlight int     `json:"inFlight"`
+	Path     string  `json:"path,omitempty"` // lan, direct, relayed; "" when not connected
 }
 
 type syncJSON struct {
@@ -327,7 +328,7 @@ func (s *Server) syncState() syncJSON {
 	for _, p := range snap.Peers {
 		out.Peers = append(out.Peers, peerJSON{
 			ID: p.ID.String(), State: p.State.String(), Reason: p.Reason, Rate: p.Rate,
-			Received: p.BytesReceived, Sent: p.BytesSent, InFlight: p.InFlight,
+			Received: p.BytesReceived, Sent: p.BytesSent, InFlight: p.InFlight, Path: p.Path,
 		})
 	}
 	return out

@@ -140,6 +140,10 @@ type PeerProgress struct {
 	Rate     float64 `json:"rate_bytes_per_s"`
 	Received int64   `json:"bytes_received"`
 	Sent     int64   `json:"bytes_sent"`
+	// Path is how the peer is reached: "lan", "direct" (over the
+	// internet) or "relayed" (through an always-on peer); "" when not
+	// connected.
+	Path string `json:"path,omitempty"`
 }
 
 // Member is one device of the project as a device knows it.

@@ -26,7 +26,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -583,20 +582,6 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-// stop ends a serve (as Ctrl-C does) and waits for it.
-func (s *server) stop(t *testing.T) {
-	t.Helper()
-	s.cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
-}
-
 // lsIDs lists the IDs `fieldsync ls --json` gives, newest first.
 func lsIDs(t *testing.T, data string) []string {
 	t.Helper()
@@ -686,6 +671,10 @@ func TestBrowserEdit(t *testing.T) {
 	b.waitJS(t, "the app", "window.fieldsync !== undefined && window.fieldsync.lang() === 'en'", 20*time.Second)
 	b.js(t, `location.hash = '#/gallery'`)
 	b.waitJS(t, "the gallery", "window.fieldsync.galleryCount() === 8", 20*time.Second)
+
+	// The sync view says how B is reached.
+	b.js(t, `location.hash = '#/sync'`)
+	b.waitJS(t, "B on the local network", `[...document.querySelectorAll('#peers-body tr.peer td.path')].some(td => td.dataset.path === 'lan' && td.textContent === 'local network')`, 30*time.Second)
 
 	// The fork: both versions side by side, the winner marked.
 	b.js(t, `location.hash = '#/obs/`+forked+`'`)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/node"
@@ -12,7 +13,7 @@ var serveCmd = &command{
 	name:    "serve",
 	summary: "stay up: accept peers, sync with them, serve invites",
 	usage: `Usage: fieldsync serve [--data DIR] [--listen ADDRS] [--peer ADDR]... [--no-mdns]
-                       [--invite [--role ROLE] [--ttl DUR]] [--json] [-v]
+                       [--public ADDRS] [--invite [--role ROLE] [--ttl DUR]] [--json] [-v]
                        [--ui [--http ADDR] [--http-remote] [--basemap FILE]]
 
 Runs this device as a peer until interrupted (Ctrl-C): discovers the
@@ -21,12 +22,21 @@ accepts members, syncs with them both ways, answers invites and logs peers
 coming and going. Only members get project data; blocked devices are cut
 off. Interrupting is safe: partial transfers are kept and resume next time.
 
+With --public, the device is always on at an address reachable from the
+internet (a small rented server; see docs/internet.md): the project's
+records say where it is, so every member finds it from anywhere, and it
+relays for the project's members (and nobody else) so that members behind
+NATs reach each other through it, directly where the NATs allow.
+
 With --ui it also serves the web app (see 'fieldsync ui') and prints its
 URL as its first line; the app's sync view then shows this process's peers
 and progress live, and new observations appear as they arrive.
 
 Options:
-` + dataHelp + netHelp + `  --invite        also make a one-time invite code and print it (see
+` + dataHelp + netHelp + `  --public ADDRS  comma-separated addresses this device is reachable at from
+                  the internet, e.g. /ip4/203.0.113.5/udp/4747/quic-v1
+                  (no /p2p part); listen on their ports with --listen
+  --invite        also make a one-time invite code and print it (see
                   'fieldsync invite'); --role and --ttl as there
   --json          print the addresses (and invite) as JSON, then JSON logs
   --ui            also serve the web app; these then apply:
@@ -36,6 +46,7 @@ Examples:
   fieldsync serve --invite
   fieldsync serve --listen /ip4/0.0.0.0/tcp/4747 --no-mdns
   fieldsync serve --ui --basemap ~/maps/river.mbtiles
+  fieldsync serve --no-mdns --public /ip4/203.0.113.5/udp/4747/quic-v1,/ip4/203.0.113.5/tcp/4747
 
 Exit codes: 0 stopped by a signal, 1 failure (e.g. the data directory is in
 use by another fieldsync, or the port is taken), 2 bad usage.
@@ -55,6 +66,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	role := fs.String("role", "member", "")
 	ttl := fs.Duration("ttl", 24*time.Hour, "")
 	asJSON := fs.Bool("json", false, "")
+	public := fs.String("public", "", "")
 	withUI := fs.Bool("ui", false, "")
 	uf := addUIFlags(fs)
 	rest, err := parseFlags(serveCmd, e, fs, args)
@@ -67,6 +79,16 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if len(rest) > 0 {
 		return usagef("unexpected argument %q", rest[0])
+	}
+	for _, s := range strings.Split(*public, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		a, err := node.ParsePublic(s)
+		if err != nil {
+			return usagef("--public: %v", err)
+		}
+		nopts.Public = append(nopts.Public, a)
 	}
 	if *withUI {
 		if err := uf.check(); err != nil {
@@ -127,6 +149,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "serving %q (%s) as %s\n", info.Name, info.ID, st.Peer)
 			for _, a := range st.Addrs {
 				fmt.Fprintf(e.stdout, "  listening on %s\n", a)
+			}
+			for _, a := range nopts.Public {
+				fmt.Fprintf(e.stdout, "  always on at %s/p2p/%s: the project's devices find it there from anywhere; it relays for the project's members only\n", a, st.Peer)
 			}
 			if inv != nil {
 				_ = printInvite(e.stdout, inv, true, false)

@@ -129,4 +129,25 @@ func printStatus(w io.Writer, st *node.Status) {
 			fmt.Fprintf(w, "  %s\n", id)
 		}
 	}
+	printServePeers(w, st)
+}
+
+// printServePeers lists the peers connected to a running serve and how
+// each is reached.
+func printServePeers(w io.Writer, st *node.Status) {
+	if st.Serve == nil || len(st.Serve.Peers) == 0 {
+		return
+	}
+	names := map[peer.ID]string{}
+	for _, m := range st.Members {
+		names[m.Peer] = m.Label()
+	}
+	fmt.Fprintf(w, "connected %d peer(s) to the running serve\n", len(st.Serve.Peers))
+	for _, p := range st.Serve.Peers {
+		who := p.Peer.String()
+		if l := names[p.Peer]; l != "" && l != node.ShortID(p.Peer) {
+			who = fmt.Sprintf("%s (%s)", l, p.Peer)
+		}
+		fmt.Fprintf(w, "  %s %s\n", who, pathWords[p.Path])
+	}
 }

@@ -319,10 +319,29 @@ func TestBadUsage(t *testing.T) {
 		{"verify", "--data", t.TempDir(), "not-a-cid"},
 		{"invite", "--role", "king"},
 		{"serve", "--data", t.TempDir(), "--listen", "not-a-multiaddr"},
+		{"serve", "--data", t.TempDir(), "--public", "/ip4/127.0.0.1/tcp/4747"},
+		{"serve", "--data", t.TempDir(), "--public", "/ip4/192.168.1.2/udp/4747/quic-v1"},
+		{"serve", "--data", t.TempDir(), "--public", "/ip4/203.0.113.5"},
+		{"serve", "--data", t.TempDir(), "--public", "/ip4/203.0.113.5/tcp/4747/p2p/12D3KooWGS2rPQQmYUyn6MpBMTiUCJoFM8NkiubLEEJttcWLKepV"},
 	} {
 		r := fsRun(t, args...)
 		if r.code != exitUsage || r.stderr == "" {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 and a message", args, r.code, r.stderr)
+		}
+	}
+}
+
+// TestBadOption: an unknown option or a bad value is named as the user
+// wrote it.
+func TestBadOption(t *testing.T) {
+	for args, want := range map[string]string{
+		"add --bogus x":   "there is no option --bogus for add",
+		"sync -bogus":     "there is no option --bogus for sync",
+		"add --lat abc x": `invalid value "abc" for --lat`,
+	} {
+		r := fsRun(t, strings.Fields(args)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and %q", args, r.code, r.stderr, want)
 		}
 	}
 }

@@ -201,7 +201,10 @@ func parseFlags(c *command, e *env, fs *flag.FlagSet, args []string) ([]string, 
 				fmt.Fprint(e.stdout, c.usage)
 				return nil, flag.ErrHelp
 			}
-			return nil, usagef("%s", strings.TrimPrefix(err.Error(), "flag provided but not defined: "))
+			if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
+				return nil, usagef("there is no option --%s for %s", strings.TrimLeft(name, "-"), c.name)
+			}
+			return nil, usagef("%s", strings.Replace(err.Error(), " for flag -", " for --", 1))
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

@@ -123,6 +123,9 @@ func eventLine(e node.Event, blobs bool, name func(peer.ID) string) string {
 	switch e := e.(type) {
 	case node.PeerEvent:
 		msg := fmt.Sprintf("peer %s %s", name(e.Peer), e.State)
+		if w := pathWords[e.Path]; w != "" {
+			msg += " " + w
+		}
 		if e.Reason != "" {
 			msg += ": " + e.Reason
 		}

@@ -461,3 +461,24 @@ func TestInviteRevoked(t *testing.T) {
 	}
 	_ = s
 }
+
+// TestServePeers: a running serve's peers, and how each is reached, are
+// logged by serve and listed by status from another process.
+func TestServePeers(t *testing.T) {
+	root := t.TempDir()
+	A, B := filepath.Join(root, "A"), filepath.Join(root, "B")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "river", "--name", "base camp"), 0, "init A")
+	s := startServe(t, A, "--invite")
+	expectCode(t, fsRun(t, "join", "--data", B, "--name", "Maria's phone", s.info["invite"].(string)), 0, "join B")
+	sb := startServe(t, B, "--peer", s.addr(t))
+	waitFor(t, 15*time.Second, "serve to log B on the LAN", func() bool {
+		return strings.Contains(s.log(), "connected on the local network")
+	})
+	var r result
+	waitFor(t, 10*time.Second, "status to list B", func() bool {
+		r = fsRun(t, "status", "--data", A)
+		return strings.Contains(r.stdout, "connected 1 peer(s) to the running serve") &&
+			strings.Contains(r.stdout, "Maria's phone") && strings.Contains(r.stdout, "on the local network")
+	})
+	_ = sb
+}

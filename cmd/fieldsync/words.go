@@ -96,3 +96,11 @@ func observationErr(id string, err error) error {
 	}
 	return err
 }
+
+// pathWords says how a connected peer is reached (node.PeerEvent.Path,
+// view.PeerProgress.Path).
+var pathWords = map[string]string{
+	"lan":     "on the local network",
+	"direct":  "directly over the internet",
+	"relayed": "through an always-on device's relay",
+}

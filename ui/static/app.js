@@ -251,6 +251,16 @@
     return r ? r : t('role.none');
   }
 
+  // pathWord says how a connected peer is reached.
+  function pathWord(p) {
+    switch (p) {
+      case 'lan': return t('peer.path.lan');
+      case 'direct': return t('peer.path.direct');
+      case 'relayed': return t('peer.path.relayed');
+    }
+    return p || '';
+  }
+
   function peerStateWord(s) {
     switch (s) {
       case 'connected': return t('peer.connected');
@@ -1475,6 +1485,7 @@
     $('peers-body').replaceChildren(...peers.map((p) => el('tr', { class: 'peer', 'data-peer': p.id, 'data-state': p.state },
       el('td', { title: p.id }, memberLabel(p.id)),
       el('td', { title: p.reason || null }, peerStateWord(p.state) + (p.reason ? ' (' + p.reason + ')' : '')),
+      el('td', { class: 'path', 'data-path': p.path || '' }, pathWord(p.path)),
       el('td', {}, fmtRate(p.rate)), el('td', {}, fmtBytes(p.received)), el('td', {}, fmtBytes(p.sent)),
       el('td', {}, fmtNum(p.inFlight)))));
     $('peers-none').hidden = peers.length > 0;

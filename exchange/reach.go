@@ -1,0 +1,271 @@
+package exchange
+
+// This file: reach beyond the local network. An always-on device with a
+// public address relays for the project's members only (circuit relay
+// v2, with an ACL of members); the other devices keep a reservation with
+// it (they take themselves as not reachable, as a field device behind a
+// NAT nearly always is), reach
+// each other through it, and upgrade a relayed connection to a direct one
+// by hole punching (DCUtR) where the NATs allow. PeerProgress.Path says how
+// each peer is reached.
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// Paths a peer is reached by.
+const (
+	PathLAN     = "lan"     // a private or loopback address: the same network
+	PathDirect  = "direct"  // a public address, over the internet
+	PathRelayed = "relayed" // through an always-on peer's relay
+)
+
+// reach is the node's always-on peers, as the project knows them now.
+type reach struct {
+	mu     sync.Mutex
+	relays []peer.AddrInfo
+	wake   chan struct{}
+}
+
+// Relays returns the always-on peers the node uses now.
+func (n *Node) Relays() []peer.AddrInfo {
+	n.reach.mu.Lock()
+	defer n.reach.mu.Unlock()
+	return slices.Clone(n.reach.relays)
+}
+
+// SetRelays replaces the always-on peers (the project learnt of a new one,
+// or that one moved): the node dials them, holds a reservation with them
+// and reaches the members through them.
+func (n *Node) SetRelays(rs []peer.AddrInfo) {
+	n.reach.mu.Lock()
+	n.reach.relays = slices.Clone(rs)
+	n.reach.mu.Unlock()
+	select {
+	case n.reach.wake <- struct{}{}:
+	default:
+	}
+}
+
+// relaySource is autorelay's source of relay candidates: the always-on
+// peers, never anyone else.
+func (n *Node) relaySource(ctx context.Context, num int) <-chan peer.AddrInfo {
+	rs := n.Relays()
+	ch := make(chan peer.AddrInfo, len(rs))
+	for _, r := range rs[:min(num, len(rs))] {
+		ch <- r
+	}
+	close(ch)
+	return ch
+}
+
+// reachOptions are the host options for Config's reach settings.
+func (n *Node) reachOptions() []libp2p.Option {
+	cfg := n.cfg
+	opts := []libp2p.Option{libp2p.EnableRelay()} // dial and accept relayed connections
+	switch {
+	case cfg.Relay:
+		opts = append(opts,
+			libp2p.EnableRelayService(relayv2.WithACL(memberACL{n}), relayv2.WithResources(relayResources())),
+			libp2p.ForceReachabilityPublic(),
+		)
+		// No AutoNAT service: the members do not ask (they take
+		// themselves as behind a NAT, below), and a service that dials
+		// back whoever asks would dial for strangers too.
+	case len(cfg.AnnounceAddrs) > 0:
+		opts = append(opts, libp2p.ForceReachabilityPublic())
+	case !cfg.InviteOnly:
+		// Behind a NAT, as a field device nearly always is. AutoNAT would
+		// need several peers to see this device's public address before
+		// it could tell, and a device that talks to one always-on peer
+		// might never know: it holds a reservation with the project's
+		// own always-on peers whatever (none: nothing happens), which
+		// costs them little, and hole punching makes the connections
+		// direct where the NATs allow.
+		opts = append(opts,
+			libp2p.EnableAutoRelayWithPeerSource(n.relaySource,
+				autorelay.WithBootDelay(0), autorelay.WithMinInterval(5*time.Second),
+				autorelay.WithMinCandidates(1), autorelay.WithNumRelays(2),
+				autorelay.WithBackoff(30*time.Second)),
+			libp2p.EnableHolePunching(),
+			libp2p.ForceReachabilityPrivate(),
+		)
+	}
+	if len(cfg.AnnounceAddrs) > 0 {
+		announce := cfg.AnnounceAddrs
+		opts = append(opts, libp2p.AddrsFactory(func(own []ma.Multiaddr) []ma.Multiaddr {
+			out := append([]ma.Multiaddr{}, announce...)
+			for _, a := range own {
+				if !containsAddr(out, a) {
+					out = append(out, a)
+				}
+			}
+			return out
+		}))
+	}
+	return opts
+}
+
+func containsAddr(as []ma.Multiaddr, a ma.Multiaddr) bool {
+	for _, x := range as {
+		if x.Equal(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// relayResources are the relay's limits: fit for photos, not for the
+// internet at large. The ACL admits the project's members only, so a
+// relayed connection between two members has no limit of duration or
+// bytes (the library's defaults, 2 minutes and 128 KiB, would cut an
+// original in the middle); reservations last an hour and are renewed.
+func relayResources() relayv2.Resources {
+	r := relayv2.DefaultResources()
+	r.Limit = nil
+	r.ReservationTTL = time.Hour
+	r.MaxReservations = 256
+	r.MaxCircuits = 32
+	r.MaxReservationsPerIP = 64 // several phones behind one village hotspot
+	r.MaxReservationsPerASN = 256
+	r.BufferSize = 64 << 10
+	return r
+}
+
+// memberACL lets the project's members, and nobody else, reserve a slot
+// on this relay and connect through it, to members only.
+type memberACL struct{ n *Node }
+
+func (a memberACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
+	return a.n.cfg.Access.Role(p).IsMember()
+}
+
+func (a memberACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
+	return a.n.cfg.Access.Role(src).IsMember() && a.n.cfg.Access.Role(dest).IsMember()
+}
+
+// pathOf says how peer p is reached now: the best of its connections
+// (a direct one over a relayed one), or "" when not connected.
+func (n *Node) pathOf(p peer.ID) string {
+	if n.host == nil {
+		return "" // a node without a host (the rate tests')
+	}
+	best := ""
+	for _, c := range n.host.Network().ConnsToPeer(p) {
+		switch path := connPath(c); {
+		case path == PathLAN:
+			return PathLAN
+		case path == PathDirect:
+			best = PathDirect
+		case best == "":
+			best = path
+		}
+	}
+	return best
+}
+
+func connPath(c network.Conn) string {
+	a := c.RemoteMultiaddr()
+	if isCircuit(a) {
+		return PathRelayed
+	}
+	if manet.IsPrivateAddr(a) || manet.IsIPLoopback(a) {
+		return PathLAN
+	}
+	return PathDirect
+}
+
+// MemberLister is implemented by an Access that can list the project's
+// members: a device with always-on peers (Config.Relays) dials the members
+// it is not connected to through their relays.
+type MemberLister interface {
+	Members() []peer.ID
+}
+
+// reachLoop dials, through each always-on peer's relay, the members this
+// device is not connected to: a member anywhere that holds a reservation
+// there answers, and the connection is upgraded to a direct one by hole
+// punching where the NATs allow. Members already connected (on the LAN,
+// directly) are left alone.
+func (n *Node) reachLoop() {
+	defer n.wg.Done()
+	ml, ok := n.cfg.Access.(MemberLister)
+	if !ok {
+		return
+	}
+	t := time.NewTimer(time.Second) // a moment for the reservations
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		case <-n.reach.wake:
+		}
+		relays := n.Relays()
+		isRelay := map[peer.ID]bool{}
+		var circuits []ma.Multiaddr
+		for _, r := range relays {
+			isRelay[r.ID] = true
+			n.keepAddrs(r.ID, r.Addrs)
+			for _, a := range r.Addrs {
+				if c, err := ma.NewMultiaddr(a.String() + "/p2p/" + r.ID.String() + "/p2p-circuit"); err == nil {
+					circuits = append(circuits, c)
+				}
+			}
+		}
+		if len(circuits) > 0 {
+			for _, m := range ml.Members() {
+				if m == n.host.ID() || isRelay[m] || n.host.Network().Connectedness(m) == network.Connected {
+					continue
+				}
+				n.keepAddrs(m, circuits)
+			}
+		}
+		t.Reset(5 * time.Second)
+	}
+}
+
+// keepAddrs adds addrs to the addresses kept for p, starting a keeper for
+// it if there is none (the keeper dials at once).
+func (n *Node) keepAddrs(p peer.ID, addrs []ma.Multiaddr) {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	k := n.known[p]
+	if k == nil {
+		k = &keeper{n: n, id: p, wake: make(chan struct{}, 1)}
+		n.known[p] = k
+		n.wg.Add(1)
+		go k.run()
+	}
+	for _, a := range addrs {
+		if !containsAddr(k.addrs, a) {
+			k.addrs = append(k.addrs, a)
+		}
+	}
+	n.mu.Unlock()
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+// isCircuit reports whether a is an address through a relay.
+func isCircuit(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}

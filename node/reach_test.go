@@ -1,0 +1,101 @@
+package node
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/fieldsync/fieldsync/exchange"
+	"github.com/fieldsync/fieldsync/internal/netsim"
+	"github.com/fieldsync/fieldsync/project"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// TestAlwaysOnPeer, on a simulated internet (internal/netsim, virtual
+// time): a device with a public address (NetOptions.Public) tells the
+// project where it is; two members that joined it from behind NATs that
+// let no hole through, each knowing nothing but the project, reach each
+// other through its relay, and a photo one added reaches the other.
+func TestAlwaysOnPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &netsim.Router{Latency: 60 * time.Millisecond, Bandwidth: 4_000_000}
+		at := func(ip string, public bool) NetOptions {
+			return NetOptions{
+				Listen:      []string{"/ip4/" + ip + "/udp/4747/quic-v1"},
+				HostOptions: []libp2p.Option{r.QUIC(public)},
+				Peers:       []peer.AddrInfo{}, // none but the project's always-on peers
+			}
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+		defer cancel()
+
+		a := newDevice(t, "river")
+		pub := ma.StringCast("/ip4/1.0.0.1/udp/4747/quic-v1")
+		on := at("1.0.0.1", true)
+		on.Public = []ma.Multiaddr{pub}
+		if err := a.Start(ctx, on); err != nil {
+			t.Fatal(err)
+		}
+		// b and c join a from behind their NATs (a is reachable), and
+		// learn from the project's records that a is always on.
+		var members []*Node
+		for _, ip := range []string{"2.0.0.1", "3.0.0.1"} {
+			inv, err := a.Invite(ctx, InviteOptions{Role: project.RoleMember, TTL: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := newDevice(t, "")
+			o := at(ip, false)
+			if _, err := d.Join(ctx, inv.Code, JoinOptions{Listen: o.Listen, HostOptions: o.HostOptions}); err != nil {
+				t.Fatalf("join from behind a NAT: %v", err)
+			}
+			o = at(ip, false)
+			o.Peers = []peer.AddrInfo{{ID: a.ID(), Addrs: []ma.Multiaddr{pub}}}
+			if _, err := d.Sync(ctx, SyncOptions{NetOptions: o}); err != nil {
+				t.Fatal(err)
+			}
+			p, _ := d.project()
+			if ao, _ := p.AlwaysOn(ctx); !ao[a.ID()][0].Equal(pub) {
+				t.Fatalf("the project's records do not say where a is: %v", ao)
+			}
+			members = append(members, d)
+		}
+		b, c := members[0], members[1]
+
+		rec, err := b.Add(ctx, []string{"../testdata/photos/gps.jpg"}, ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(ctx, at("2.0.0.1", false)); err != nil {
+			t.Fatal(err)
+		}
+		// c, knowing only the project, reaches b through a's relay.
+		if err := c.Start(ctx, at("3.0.0.1", false)); err != nil {
+			t.Fatal(err)
+		}
+		for end := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			path := ""
+			for _, pp := range c.Progress().Peers {
+				if pp.ID == b.ID() {
+					path = pp.Path
+				}
+			}
+			if path == exchange.PathRelayed {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatalf("c does not reach b through the relay: path %q, %+v", path, c.Progress().Peers)
+			}
+		}
+		res, err := c.Sync(ctx, SyncOptions{NetOptions: at("3.0.0.1", false)})
+		if err != nil || !res.Complete {
+			t.Fatalf("c's sync through the internet: %v %+v", err, res)
+		}
+		if _, err := c.Observation(ctx, rec.Observation.ID); err != nil {
+			t.Fatalf("c lacks b's observation: %v", err)
+		}
+	})
+}
