@@ -163,7 +163,7 @@ func Prepare(ctx context.Context, paths []string, opts Options) (*project.Observ
 		if err != nil {
 			return nil, fmt.Errorf("import %s: %w", f.path, err)
 		}
-		hasTime := results[i] != nil && !results[i].Taken.IsZero()
+		hasTime := !o.TimeGuessed // an EXIF time, or a track's first point time
 		hasGPS := results[i] != nil && results[i].GPS != nil
 		if obs == nil {
 			obs = o
@@ -387,6 +387,9 @@ func ingestOne(ctx context.Context, recv blob.Receiver, f source, res *thumbs.Re
 		warn = fmt.Errorf("no variants: %w", terr)
 	default:
 		return nil, nil, terr // unreadable
+	}
+	if isGPX(f.name) {
+		return ingestTrack(ctx, recv, f, opts)
 	}
 	mediaType, kind := mediaTypeOf(f, res)
 	fh, err := os.Open(f.path)
