@@ -62,7 +62,7 @@ func sample() *Data {
 			{ID: "obs2crossing", Record: "bafyrec2", Author: "12D3KooWA", Created: t0.Add(time.Hour), Updated: t0.Add(time.Hour),
 				Position: &view.Position{Lat: -0.1257123456, Lon: -67.0891, AccuracyM: 5}, Tags: []string{"water=crossing", "dry season"},
 				Notes: "=HYPERLINK(\"http://x\")", Category: &view.CategoryRef{ID: "river-crossing", Name: "River crossing"},
-				Fields: map[string]any{"depth": 1.25, "uses": []string{"fishing", "school"}, "who": "Ana, Zé", "notes": "-2 m at noon"},
+				Fields:      map[string]any{"depth": 1.25, "uses": []string{"fishing", "school"}, "who": "Ana, Zé", "notes": "-2 m at noon"},
 				Attachments: []view.Attachment{{Kind: "photo", Name: "IMG_1.JPG", Original: &view.Variant{CID: "bafkphoto1"}}}},
 			{ID: "obs1plain", Record: "bafyrec1", Author: "12D3KooWB", Created: t0, Updated: t0,
 				Position: &view.Position{Lat: 1, Lon: 2}, Tags: []string{}, Fields: map[string]any{}},
