@@ -191,32 +191,40 @@ func writeGPX(w *bytes.Buffer, name string, tr *Track) {
 }
 
 // TestFixtureGPX: testdata/tracks/river-walk.gpx is the walk this test
-// makes (seed 11: 120 fixes every 5 s, cut in two segments), and ReadGPX
-// reads it back. Rewrite it with -update.
+// makes (seed 11: 120 fixes every 5 s, cut in two segments) and
+// logging-road.gpx another (seed 12: 60 fixes every 10 s, one segment),
+// and ReadGPX reads them back. Rewrite them with -update.
 func TestFixtureGPX(t *testing.T) {
-	tr := walk(11, 120, 5*time.Second)
-	tr.Segments = [][]Point{tr.Segments[0][:70], tr.Segments[0][75:]}
-	var b bytes.Buffer
-	writeGPX(&b, "Morning walk to the river", tr)
-	path := filepath.Join(fixtureDir, "river-walk.gpx")
-	if *update {
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+	river := walk(11, 120, 5*time.Second)
+	river.Segments = [][]Point{river.Segments[0][:70], river.Segments[0][75:]}
+	road := walk(12, 60, 10*time.Second)
+	for _, f := range []struct {
+		file, name string
+		tr         *Track
+		points     int
+	}{{"river-walk.gpx", "Morning walk to the river", river, 115}, {"logging-road.gpx", "Along the logging road", road, 60}} {
+		var b bytes.Buffer
+		writeGPX(&b, f.name, f.tr)
+		path := filepath.Join(fixtureDir, f.file)
+		if *update {
+			if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fh, err := os.Open(path)
+		if err != nil {
 			t.Fatal(err)
 		}
+		g, err := ReadGPX(fh)
+		fh.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.Name != f.name || g.Tracks != 1 || g.Waypoints != 1 || g.Track.Len() != f.points || len(g.Track.Segments) != len(f.tr.Segments) {
+			t.Fatalf("%s: %+v", path, g)
+		}
+		sameTrack(t, &g.Track, f.tr)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	g, err := ReadGPX(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g.Name != "Morning walk to the river" || g.Tracks != 1 || g.Waypoints != 1 || g.Track.Len() != 115 {
-		t.Fatalf("%s: %+v", path, g)
-	}
-	sameTrack(t, &g.Track, tr)
 }
 
 func TestReadGPX(t *testing.T) {
