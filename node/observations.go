@@ -85,11 +85,19 @@ func (n *Node) Import(ctx context.Context, dir string, opts ImportOptions, progr
 // on any error nothing is stored. Without files, the observation is its
 // position, category, field values, tags and notes, made now.
 func (n *Node) Add(ctx context.Context, files []string, opts ImportOptions) (*project.Record, error) {
+	if len(files) == 0 {
+		// Records only: no store needed (it works beside a serve).
+		p, err := n.project()
+		if err != nil {
+			return nil, err
+		}
+		return n.addFieldData(ctx, p, nil, opts)
+	}
 	p, err := n.writer()
 	if err != nil {
 		return nil, err
 	}
-	if opts.Category != "" || len(opts.Fields) > 0 || len(files) == 0 {
+	if opts.Category != "" || len(opts.Fields) > 0 {
 		return n.addFieldData(ctx, p, files, opts)
 	}
 	r, err := ingest.Files(ctx, p, files, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs, Tags: opts.Tags, Notes: opts.Notes,
