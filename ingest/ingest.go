@@ -220,7 +220,7 @@ func Prepare(ctx context.Context, paths []string, opts Options) (*project.Observ
 			}
 			return nil, err
 		}
-		hasTime := results[i] != nil && !results[i].Taken.IsZero()
+		hasTime := !o.TimeGuessed // an EXIF time, or a track's first point time
 		hasGPS := results[i] != nil && results[i].GPS != nil
 		if obs == nil {
 			obs = o
@@ -502,6 +502,9 @@ func ingestOne(ctx context.Context, recv blob.Receiver, f source, res *thumbs.Re
 		warn = fmt.Errorf("no variants: %w", terr)
 	default:
 		return nil, nil, terr // unreadable
+	}
+	if isGPX(f.name) {
+		return ingestTrack(ctx, recv, f, opts)
 	}
 	mediaType, kind := mediaTypeOf(f, res)
 	fh, err := os.Open(f.path)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -37,6 +38,14 @@ type ImportOptions struct {
 	// ErrCorrupt or ErrUnsupported), where Add would otherwise keep it
 	// with its original only: for surfaces that take photos only.
 	RequireVariants bool
+	// Category (Add) is the ID of the project category the observation is
+	// of, and Fields its field values by key, as a person types them (a
+	// number with a dot, a date as 2026-05-17, an option by its value or
+	// label, several options separated by ";"). They are checked before
+	// any file is stored (ErrUnknownCategory, ErrCategoryKind, a
+	// *FieldError); the category's default tags are added to Tags.
+	Category string
+	Fields   map[string]string
 }
 
 // Import turns every file under dir (recursively, in path order) into an
@@ -62,6 +71,9 @@ func (n *Node) Import(ctx context.Context, dir string, opts ImportOptions, progr
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%s: %w", dir, ErrNotDir)
 	}
+	if opts.Category != "" || len(opts.Fields) > 0 {
+		return nil, errors.New("import gives no category: add observations of a category one by one (Add)")
+	}
 	rep, err := ingest.Dir(ctx, p, dir, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs, Tags: opts.Tags, Notes: opts.Notes, Position: opts.Position}, progress)
 	if rep != nil && len(rep.Records) > 0 {
 		n.changed(idsOf(rep.Records)...)
@@ -71,14 +83,27 @@ func (n *Node) Import(ctx context.Context, dir string, opts ImportOptions, progr
 
 // Add makes one observation of files, one attachment each (a photo and a
 // voice note taken at the same spot, say): its time and position come
-// from the first photo that has them in its EXIF, else the first file's
-// modification time; opts.Position, when given, is the position. Every
-// file must import: on any error nothing is stored (a full disk gives a
-// *SpaceError, ErrNoSpace).
+// from the first photo that has them in its EXIF (or a GPX track's first
+// point), else the first file's modification time; opts.Position, when
+// given, is the position. A .gpx file is a track. Every file must import:
+// on any error nothing is stored (a full disk gives a
+// *SpaceError, ErrNoSpace). Without files, the observation is its
+// position, category, field values, tags and notes, made now.
 func (n *Node) Add(ctx context.Context, files []string, opts ImportOptions) (*project.Record, error) {
+	if len(files) == 0 {
+		// Records only: no store needed (it works beside a serve).
+		p, err := n.project()
+		if err != nil {
+			return nil, err
+		}
+		return n.addFieldData(ctx, p, nil, opts)
+	}
 	p, err := n.writer()
 	if err != nil {
 		return nil, err
+	}
+	if opts.Category != "" || len(opts.Fields) > 0 {
+		return n.addFieldData(ctx, p, files, opts)
 	}
 	r, err := ingest.Files(ctx, p, files, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs, Tags: opts.Tags, Notes: opts.Notes,
 		Position: opts.Position, ForcePosition: opts.Position != nil, RequireVariants: opts.RequireVariants})
@@ -114,6 +139,12 @@ type Edit struct {
 	// Add are files attached to the observation (photos get their
 	// variants, as Add makes them).
 	Add []string
+	// Category sets the observation's category ("" removes it and its
+	// field values); a new category's default tags replace the old one's,
+	// and values of fields it does not have are dropped. Fields sets
+	// values by key, read as Add reads them ("" removes one).
+	Category *string
+	Fields   map[string]string
 }
 
 // Edit signs a new version of observation id with e applied to its
@@ -144,6 +175,11 @@ func (n *Node) Edit(ctx context.Context, id string, e Edit) (*project.Record, er
 	}
 	if e.Position != nil {
 		o.Position = e.Position
+	}
+	if e.Category != nil || len(e.Fields) > 0 {
+		if err := n.editFieldData(ctx, p, &o, e); err != nil {
+			return nil, err
+		}
 	}
 	if len(e.Add) > 0 {
 		if err := n.needStore(); err != nil {

@@ -33,6 +33,7 @@ func (n *Node) Views(ctx context.Context, obs []*project.ObservationState, fixit
 		}
 		out[i] = j
 	}
+	n.nameCategories(ctx, out)
 	return out
 }
 

@@ -237,8 +237,11 @@ func (a *applier) apply(r *Record) (stored, dup bool, err error) {
 	}
 	role := p.ro.roleAt(r.Author, r.Seq)
 	ok := role.CanWrite()
-	if r.Kind == KindMembership {
+	switch r.Kind {
+	case KindMembership:
 		ok = role.CanManage() && r.Membership.Subject != p.genesis.Author
+	case KindCategory:
+		ok = role.CanManage()
 	}
 	if err := a.exec(`INSERT INTO project_records (cid, author, seq, kind, time, ok, block) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		r.CID.Bytes(), []byte(r.Author), r.Seq, string(r.Kind), ms(r.Time()), ok, r.Block); err != nil {
@@ -282,7 +285,7 @@ func (a *applier) apply(r *Record) (stored, dup bool, err error) {
 	switch {
 	case role == RoleBlocked:
 		return true, false, ErrBlocked
-	case r.Kind == KindMembership && role != RoleNone:
+	case (r.Kind == KindMembership || r.Kind == KindCategory) && role != RoleNone:
 		return true, false, ErrNotAuthorized
 	}
 	return true, false, ErrNotMember
@@ -376,10 +379,13 @@ func (a *applier) restatus() error {
 			return err
 		}
 		var want bool
-		if kind == string(KindMembership) {
+		switch kind {
+		case string(KindMembership):
 			cc, _ := cid.Cast(c)
 			want = p.ro.valid[cc]
-		} else {
+		case string(KindCategory):
+			want = p.ro.roleAt(peer.ID(author), seq).CanManage()
+		default:
 			want = p.ro.roleAt(peer.ID(author), seq).CanWrite()
 		}
 		if want != ok {

@@ -49,6 +49,9 @@ func FuzzDecodeRecord(f *testing.F) {
 	for _, r := range seedRecords(f) {
 		f.Add(r.Block)
 	}
+	for _, r := range fieldRecords(f) {
+		f.Add(r.Block)
+	}
 	f.Add([]byte{0xa0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := decodeRecord(data, false)

@@ -11,9 +11,9 @@ import (
 // TestIPLDReadsRecords checks the records against go-ipld-prime's DAG-CBOR
 // codec (what Kubo and go-car use): each block decodes, and re-encodes to
 // the same bytes, so it is canonical DAG-CBOR by another implementation's
-// rules.
+// rules. The category, field values and track records are checked too.
 func TestIPLDReadsRecords(t *testing.T) {
-	for _, r := range seedRecords(t) {
+	for _, r := range append(seedRecords(t), fieldRecords(t)...) {
 		nb := basicnode.Prototype.Any.NewBuilder()
 		if err := dagcbor.Decode(nb, bytes.NewReader(r.Block)); err != nil {
 			t.Fatalf("%s: %v", r.Kind, err)

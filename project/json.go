@@ -1,6 +1,8 @@
 package project
 
 import (
+	"encoding/base64"
+
 	"github.com/fieldsync/fieldsync/view"
 )
 
@@ -12,6 +14,7 @@ func (o *ObservationState) JSON() view.Observation {
 		ID: o.ID, Record: o.Head.String(), Author: o.Author.String(),
 		Created: o.Created.UTC(), TimeGuessed: o.TimeGuessed, Updated: o.Updated.UTC(), Heads: o.Heads, Deleted: o.Deleted,
 		Position: o.Position.JSON(), Tags: nonNil(o.Tags), Notes: o.Notes, Attachments: []view.Attachment{},
+		Category: o.categoryJSON(), Fields: o.fieldsJSON(),
 	}
 	for _, a := range o.Attachments {
 		j.Attachments = append(j.Attachments, a.JSON())
@@ -22,7 +25,8 @@ func (o *ObservationState) JSON() view.Observation {
 // JSON returns the attachment's JSON document.
 func (a *Attachment) JSON() view.Attachment {
 	return view.Attachment{Kind: string(a.Kind), MediaType: a.MediaType, Name: a.Name,
-		Original: a.Original.JSON(), Preview: a.Preview.JSON(), Thumbnail: a.Thumbnail.JSON()}
+		Original: a.Original.JSON(), Preview: a.Preview.JSON(), Thumbnail: a.Thumbnail.JSON(),
+		Points: a.Points.JSON(), Track: a.Track.JSON()}
 }
 
 // JSON returns the variant's JSON document (nil for a nil variant).
@@ -45,7 +49,7 @@ func (p *Position) JSON() *view.Position {
 func (v *Version) JSON() view.Version {
 	j := view.Version{Record: v.CID.String(), Author: v.Author.String(), Seq: v.Seq, Updated: v.Updated.UTC(),
 		Links: []string{}, Deleted: v.Deleted, Position: v.Position.JSON(), Tags: nonNil(v.Tags), Notes: v.Notes,
-		Counted: v.Counted, Head: v.Head, Winner: v.Winner}
+		Category: v.categoryJSON(), Fields: v.fieldsJSON(), Counted: v.Counted, Head: v.Head, Winner: v.Winner}
 	for _, l := range v.Links {
 		j.Links = append(j.Links, l.String())
 	}
@@ -57,4 +61,53 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+func (o *Observation) categoryJSON() *view.CategoryRef {
+	if o.Category == "" {
+		return nil
+	}
+	return &view.CategoryRef{ID: o.Category}
+}
+
+func (o *Observation) fieldsJSON() map[string]any {
+	m := make(map[string]any, len(o.Fields))
+	for k, v := range o.Fields {
+		m[k] = v.Any()
+	}
+	return m
+}
+
+// JSON returns the track info's JSON document (nil for a nil info).
+func (t *TrackInfo) JSON() *view.Track {
+	if t == nil {
+		return nil
+	}
+	j := &view.Track{Name: t.Name, Points: t.Points, Segments: t.Segments, BBox: t.Bounds, LengthM: t.Length}
+	if !t.Start.IsZero() {
+		s, e := t.Start.UTC(), t.End.UTC()
+		j.Start, j.End = &s, &e
+	}
+	return j
+}
+
+// JSON returns the category's JSON document, its icon as a data: URL.
+func (c *CategoryState) JSON() view.Category {
+	j := view.Category{ID: c.ID, Name: c.Name, Set: c.Set, Color: c.Color, Tags: nonNil(c.Tags),
+		AppliesTo: c.Applies, Order: c.Order, Fields: []view.Field{}, Removed: c.Deleted,
+		Record: c.Record.String(), Author: c.Author.String(), Updated: c.Time.UTC()}
+	if len(j.AppliesTo) == 0 {
+		j.AppliesTo = []string{AppliesObservation, AppliesTrack}
+	}
+	if len(c.Icon) > 0 {
+		j.Icon = "data:" + c.IconType + ";base64," + base64.StdEncoding.EncodeToString(c.Icon)
+	}
+	for _, f := range c.Fields {
+		vf := view.Field{Key: f.Key, Label: f.Label, Type: string(f.Type), Help: f.Help, Placeholder: f.Placeholder}
+		for _, o := range f.Options {
+			vf.Options = append(vf.Options, view.Option{Value: o.Value, Label: o.Label})
+		}
+		j.Fields = append(j.Fields, vf)
+	}
+	return j
 }

@@ -29,6 +29,8 @@ type ObservationQuery struct {
 	Limit          int       // 0: no limit
 	Before         time.Time // zero: no bound; else only Created before it (paging)
 	IncludeDeleted bool
+	// Category, when set, keeps the observations of that category only.
+	Category string
 }
 
 // Observations lists observations newest first (by Created, then ID).
@@ -44,7 +46,7 @@ func (p *Project) Observations(ctx context.Context, q ObservationQuery) ([]Obser
 		args = append(args, ms(q.Before))
 	}
 	query += ` ORDER BY o.created DESC, o.obs`
-	if q.Limit > 0 {
+	if q.Limit > 0 && q.Category == "" {
 		query += ` LIMIT ?`
 		args = append(args, q.Limit)
 	}
@@ -59,7 +61,13 @@ func (p *Project) Observations(ctx context.Context, q ObservationQuery) ([]Obser
 		if err != nil {
 			return nil, fmt.Errorf("list observations: %w", err)
 		}
+		if q.Category != "" && st.Category != q.Category {
+			continue
+		}
 		out = append(out, *st)
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
+		}
 	}
 	return out, rows.Err()
 }
@@ -192,10 +200,11 @@ func (p *Project) History(ctx context.Context, id string) ([]Version, error) {
 	return out, nil
 }
 
-// classOf is the transfer class of an attachment's variant.
+// classOf is the transfer class of an attachment's variant. A track's
+// points travel with the thumbnails: they are what a map draws.
 func classOf(kind AttachmentKind, v VariantName) blob.Class {
 	switch v {
-	case VariantThumbnail:
+	case VariantThumbnail, VariantPoints:
 		return blob.ClassThumbnail
 	case VariantPreview:
 		return blob.ClassPreview
@@ -215,7 +224,7 @@ const (
 	// every version, replaced and deleted ones included.
 	FilterArchive FilterMode = "archive"
 	// FilterField wants the thumbnails and previews of the current,
-	// undeleted observations.
+	// undeleted observations (and the points of their tracks).
 	FilterField FilterMode = "field"
 	// FilterCustom wants the variants and kinds listed.
 	FilterCustom FilterMode = "custom"
@@ -225,7 +234,8 @@ const (
 type Filter struct {
 	Mode FilterMode `json:"mode"`
 	// For FilterCustom: the attachment kinds and variants wanted (empty
-	// means all), and whether replaced and deleted versions count.
+	// means all; a track's points come with the thumbnails), and whether
+	// replaced and deleted versions count.
 	Kinds    []AttachmentKind `json:"kinds,omitempty"`
 	Variants []VariantName    `json:"variants,omitempty"`
 	History  bool             `json:"history,omitempty"`
@@ -243,9 +253,12 @@ func (f Filter) normal() (Filter, error) {
 	case FilterArchive:
 		return Filter{Mode: FilterCustom, History: true}, nil
 	case FilterField:
-		return Filter{Mode: FilterCustom, Variants: []VariantName{VariantThumbnail, VariantPreview}}, nil
+		return Filter{Mode: FilterCustom, Variants: []VariantName{VariantThumbnail, VariantPreview, VariantPoints}}, nil
 	case FilterCustom, "":
 		f.Mode = FilterCustom
+		if slices.Contains(f.Variants, VariantThumbnail) && !slices.Contains(f.Variants, VariantPoints) {
+			f.Variants = append(slices.Clone(f.Variants), VariantPoints)
+		}
 		return f, nil
 	}
 	return f, fmt.Errorf("filter: unknown mode %q", f.Mode)
@@ -265,8 +278,9 @@ func (f Filter) Classes() []blob.Class {
 	kind := func(photo bool) bool {
 		return len(n.Kinds) == 0 || slices.ContainsFunc(n.Kinds, func(k AttachmentKind) bool { return (k == AttachPhoto) == photo })
 	}
+	track := len(n.Kinds) == 0 || slices.Contains(n.Kinds, AttachTrack)
 	var out []blob.Class
-	if variant(VariantThumbnail) && kind(true) {
+	if variant(VariantThumbnail) && kind(true) || variant(VariantPoints) && track {
 		out = append(out, blob.ClassThumbnail)
 	}
 	if variant(VariantPreview) && kind(true) {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync/thumbs"
+	"github.com/fieldsync/fieldsync/track"
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -47,6 +48,7 @@ const (
 	KindMembership  Kind = "member"
 	KindObservation Kind = "obs"
 	KindDevice      Kind = "device"
+	KindCategory    Kind = "category"
 )
 
 // Role is what a device may do in a project.
@@ -87,20 +89,27 @@ const (
 	AttachAudio AttachmentKind = "audio"
 	AttachVideo AttachmentKind = "video"
 	AttachFile  AttachmentKind = "file"
+	// AttachTrack is a GPS track: its original is the GPX file, its
+	// points variant the compact points (package track).
+	AttachTrack AttachmentKind = "track"
 )
 
 // VariantName names one variant of an attachment.
 type VariantName string
 
-// Variants. Only photos have a preview and a thumbnail.
+// Variants. Only photos have a preview and a thumbnail, only tracks
+// points.
 const (
 	VariantOriginal  VariantName = "original"
 	VariantPreview   VariantName = "preview"
 	VariantThumbnail VariantName = "thumbnail"
+	// VariantPoints is a track's points blob (package track): what a map
+	// draws. It travels in the thumbnail class, with the thumbnails.
+	VariantPoints VariantName = "points"
 )
 
 // Record is one signed version in an author's log. Exactly one of Genesis,
-// Membership, Observation and Device is set, as Kind says. Block is the dag-cbor
+// Membership, Observation, Device and Category is set, as Kind says. Block is the dag-cbor
 // block as signed and CID its CIDv1 (dag-cbor, sha2-256); they are what
 // crosses the wire and what is stored.
 type Record struct {
@@ -116,6 +125,7 @@ type Record struct {
 	Membership  *Membership
 	Observation *Observation
 	Device      *Device
+	Category    *Category
 }
 
 // Time returns the time a record claims for itself: the genesis time, the
@@ -130,6 +140,8 @@ func (r *Record) Time() time.Time {
 		return r.Observation.Updated
 	case r.Device != nil:
 		return r.Device.Time
+	case r.Category != nil:
+		return r.Category.Time
 	}
 	return time.Time{}
 }
@@ -179,6 +191,13 @@ type Observation struct {
 	// TimeGuessed: Created is not a time the observation carried (a
 	// photo's EXIF time) but a guess: the file's modification date.
 	TimeGuessed bool
+	// Category is the ID of the project category the observation is of
+	// ("" for none), and Fields its values for that category's fields, by
+	// field key. They are checked against the category when written
+	// (CheckFields), never when received: a device with an older category
+	// set still takes them.
+	Category string
+	Fields   map[string]FieldValue
 }
 
 // Position is a WGS 84 position; Accuracy (metres) is 0 when unknown.
@@ -194,6 +213,18 @@ type Attachment struct {
 	Original  *Variant
 	Preview   *Variant
 	Thumbnail *Variant
+	Points    *Variant   // tracks only
+	Track     *TrackInfo // tracks only: what the points hold
+}
+
+// TrackInfo is what an observation's record says of a track attachment,
+// so that it can be listed without its points.
+type TrackInfo struct {
+	Name             string // the GPX file's first track or route name ("" if none)
+	Points, Segments int
+	Start, End       time.Time  // the first and last point times; zero when the points have none
+	Bounds           [4]float64 // west, south, east, north, in degrees
+	Length           float64    // metres along the segments
 }
 
 // Variant is one stored form of an attachment. Width and Height are set for
@@ -206,10 +237,14 @@ type Variant struct {
 }
 
 // MediaTypeOf returns the media type of the attachment's variant v: the
-// attachment's own for the original, JPEG for a thumbnail or preview.
+// attachment's own for the original, JPEG for a thumbnail or preview,
+// track.MediaType for a track's points.
 func (a *Attachment) MediaTypeOf(v VariantName) string {
-	if v == VariantOriginal {
+	switch v {
+	case VariantOriginal:
 		return a.MediaType
+	case VariantPoints:
+		return track.MediaType
 	}
 	return thumbs.VariantMediaType
 }
@@ -217,7 +252,7 @@ func (a *Attachment) MediaTypeOf(v VariantName) string {
 // Variants returns the attachment's variants that are set, original first.
 func (a *Attachment) Variants() []NamedVariant {
 	var vs []NamedVariant
-	for _, v := range []NamedVariant{{VariantOriginal, a.Original}, {VariantPreview, a.Preview}, {VariantThumbnail, a.Thumbnail}} {
+	for _, v := range []NamedVariant{{VariantOriginal, a.Original}, {VariantPreview, a.Preview}, {VariantThumbnail, a.Thumbnail}, {VariantPoints, a.Points}} {
 		if v.Variant != nil {
 			vs = append(vs, v)
 		}
@@ -260,16 +295,18 @@ type wireMembership struct {
 }
 
 type wireObservation struct {
-	ID      string           `cbor:"id"`
-	Created int64            `cbor:"created"`
-	Updated int64            `cbor:"updated"`
-	Pos     *wirePosition    `cbor:"pos,omitempty"`
-	Tags    []string         `cbor:"tags,omitempty"`
-	Notes   string           `cbor:"notes,omitempty"`
-	Attach  []wireAttachment `cbor:"attach,omitempty"`
-	Links   []link           `cbor:"links,omitempty"`
-	Deleted bool             `cbor:"deleted,omitempty"`
-	Guessed bool             `cbor:"tguess,omitempty"`
+	ID      string                `cbor:"id"`
+	Created int64                 `cbor:"created"`
+	Updated int64                 `cbor:"updated"`
+	Pos     *wirePosition         `cbor:"pos,omitempty"`
+	Tags    []string              `cbor:"tags,omitempty"`
+	Notes   string                `cbor:"notes,omitempty"`
+	Attach  []wireAttachment      `cbor:"attach,omitempty"`
+	Links   []link                `cbor:"links,omitempty"`
+	Deleted bool                  `cbor:"deleted,omitempty"`
+	Guessed bool                  `cbor:"tguess,omitempty"`
+	Cat     string                `cbor:"cat,omitempty"`
+	Fields  map[string]FieldValue `cbor:"fields,omitempty"`
 }
 
 type wireDevice struct {
@@ -289,12 +326,24 @@ type wireAttachment struct {
 	Type     string       `cbor:"type"`
 	Name     string       `cbor:"name,omitempty"`
 	Variants wireVariants `cbor:"variants"`
+	Track    *wireTrack   `cbor:"track,omitempty"`
 }
 
 type wireVariants struct {
 	Original  *wireVariant `cbor:"original,omitempty"`
 	Preview   *wireVariant `cbor:"preview,omitempty"`
 	Thumbnail *wireVariant `cbor:"thumbnail,omitempty"`
+	Points    *wireVariant `cbor:"points,omitempty"`
+}
+
+type wireTrack struct {
+	N     uint64     `cbor:"n"`
+	Len   float64    `cbor:"len,omitempty"`
+	End   int64      `cbor:"end,omitempty"`
+	BBox  [4]float64 `cbor:"bbox"`
+	Name  string     `cbor:"name,omitempty"`
+	Segs  uint64     `cbor:"segs"`
+	Start int64      `cbor:"start,omitempty"`
 }
 
 type wireVariant struct {
@@ -314,7 +363,7 @@ var (
 	ErrPrevMismatch  = errors.New("project: previous CID does not match author's log")
 	ErrNotMember     = errors.New("project: author is not a member")
 	ErrBlocked       = errors.New("project: author is blocked")
-	ErrNotAuthorized = errors.New("project: author may not change membership")
+	ErrNotAuthorized = errors.New("project: author may not change membership or categories")
 	ErrEquivocation  = errors.New("project: author signed two records with the same seq")
 )
 
@@ -338,6 +387,8 @@ func newRecord(id *Identity, project cid.Cid, seq uint64, prev cid.Cid, body any
 		r.Kind, r.Observation = KindObservation, b
 	case *Device:
 		r.Kind, r.Device = KindDevice, b
+	case *Category:
+		r.Kind, r.Category = KindCategory, b
 	default:
 		return nil, fmt.Errorf("new record: unknown body %T", body)
 	}
@@ -362,6 +413,10 @@ func newRecord(id *Identity, project cid.Cid, seq uint64, prev cid.Cid, body any
 	if err != nil {
 		return nil, fmt.Errorf("encode record: %w", err)
 	}
+	if len(r.Block) > MaxRecordSize {
+		// Peers would refuse it: never sign what cannot travel.
+		return nil, malformed("%d bytes, over the %d limit", len(r.Block), MaxRecordSize)
+	}
 	r.CID = blockCID(r.Block)
 	return r, nil
 }
@@ -382,24 +437,59 @@ func encodeBody(r *Record) (cbor.RawMessage, error) {
 			w.Addrs = append(w.Addrs, a.Bytes())
 		}
 		return encMode.Marshal(w)
+	case KindCategory:
+		return encMode.Marshal(toWireCategory(r.Category))
 	}
 	return nil, fmt.Errorf("unknown kind %q", r.Kind)
 }
 
 func toWireObservation(o *Observation) *wireObservation {
 	w := &wireObservation{ID: o.ID, Created: ms(o.Created), Updated: ms(o.Updated),
-		Tags: o.Tags, Notes: o.Notes, Deleted: o.Deleted, Guessed: o.TimeGuessed}
+		Tags: o.Tags, Notes: o.Notes, Deleted: o.Deleted, Guessed: o.TimeGuessed, Cat: o.Category}
+	if len(o.Fields) > 0 {
+		w.Fields = o.Fields
+	}
 	if p := o.Position; p != nil {
 		w.Pos = &wirePosition{Lat: p.Lat, Lon: p.Lon, Acc: p.Accuracy}
 	}
 	for _, a := range o.Attachments {
 		w.Attach = append(w.Attach, wireAttachment{Kind: string(a.Kind), Type: a.MediaType, Name: a.Name,
-			Variants: wireVariants{Original: toWireVariant(a.Original), Preview: toWireVariant(a.Preview), Thumbnail: toWireVariant(a.Thumbnail)}})
+			Variants: wireVariants{Original: toWireVariant(a.Original), Preview: toWireVariant(a.Preview), Thumbnail: toWireVariant(a.Thumbnail),
+				Points: toWireVariant(a.Points)},
+			Track: toWireTrack(a.Track)})
 	}
 	for _, l := range o.Links {
 		w.Links = append(w.Links, link{l})
 	}
 	return w
+}
+
+func toWireTrack(t *TrackInfo) *wireTrack {
+	if t == nil {
+		return nil
+	}
+	w := &wireTrack{N: uint64(t.Points), Segs: uint64(t.Segments), Len: t.Length, BBox: t.Bounds, Name: t.Name}
+	if !t.Start.IsZero() {
+		w.Start = ms(t.Start)
+	}
+	if !t.End.IsZero() {
+		w.End = ms(t.End)
+	}
+	return w
+}
+
+func fromWireTrack(w *wireTrack) *TrackInfo {
+	if w == nil {
+		return nil
+	}
+	t := &TrackInfo{Name: w.Name, Points: int(min(w.N, math.MaxInt32)), Segments: int(min(w.Segs, math.MaxInt32)), Length: w.Len, Bounds: w.BBox}
+	if w.Start != 0 {
+		t.Start = fromMS(w.Start)
+	}
+	if w.End != 0 {
+		t.End = fromMS(w.End)
+	}
+	return t
 }
 
 func toWireVariant(v *Variant) *wireVariant {
@@ -465,13 +555,15 @@ func decodeRecord(block []byte, verify bool) (*Record, error) {
 		if err := decodeStrict(w.Body, &b); err != nil {
 			return nil, malformed("observation: %v", err)
 		}
-		o := &Observation{ID: b.ID, Created: fromMS(b.Created), Updated: fromMS(b.Updated), Tags: b.Tags, Notes: b.Notes, Deleted: b.Deleted, TimeGuessed: b.Guessed}
+		o := &Observation{ID: b.ID, Created: fromMS(b.Created), Updated: fromMS(b.Updated), Tags: b.Tags, Notes: b.Notes, Deleted: b.Deleted, TimeGuessed: b.Guessed,
+			Category: b.Cat, Fields: b.Fields}
 		if b.Pos != nil {
 			o.Position = &Position{Lat: b.Pos.Lat, Lon: b.Pos.Lon, Accuracy: b.Pos.Acc}
 		}
 		for _, a := range b.Attach {
 			o.Attachments = append(o.Attachments, Attachment{Kind: AttachmentKind(a.Kind), MediaType: a.Type, Name: a.Name,
-				Original: fromWireVariant(a.Variants.Original), Preview: fromWireVariant(a.Variants.Preview), Thumbnail: fromWireVariant(a.Variants.Thumbnail)})
+				Original: fromWireVariant(a.Variants.Original), Preview: fromWireVariant(a.Variants.Preview), Thumbnail: fromWireVariant(a.Variants.Thumbnail),
+				Points: fromWireVariant(a.Variants.Points), Track: fromWireTrack(a.Track)})
 		}
 		for _, l := range b.Links {
 			o.Links = append(o.Links, l.c)
@@ -493,6 +585,12 @@ func decodeRecord(block []byte, verify bool) (*Record, error) {
 			}
 			r.Device.Addrs = append(r.Device.Addrs, a)
 		}
+	case KindCategory:
+		var b wireCategory
+		if err := decodeStrict(w.Body, &b); err != nil {
+			return nil, malformed("category: %v", err)
+		}
+		r.Category = fromWireCategory(&b)
 	default:
 		return nil, malformed("unknown kind %q", w.Kind)
 	}
@@ -592,6 +690,8 @@ func validateRecord(r *Record) error {
 				return malformed("device: address %v", a)
 			}
 		}
+	case KindCategory:
+		return validateCategory(r.Category)
 	default:
 		return malformed("unknown kind %q", r.Kind)
 	}
@@ -631,9 +731,12 @@ func validateObservation(o *Observation) error {
 	}
 	for _, a := range o.Attachments {
 		switch a.Kind {
-		case AttachPhoto, AttachAudio, AttachVideo, AttachFile:
+		case AttachPhoto, AttachAudio, AttachVideo, AttachFile, AttachTrack:
 		default:
 			return malformed("attachment kind %q", a.Kind)
+		}
+		if err := validateTrack(&a); err != nil {
+			return err
 		}
 		if a.MediaType == "" || !validText(a.MediaType, maxMediaTypeLen) || !validText(a.Name, maxNameLen) {
 			return malformed("attachment type or name")
@@ -659,5 +762,5 @@ func validateObservation(o *Observation) error {
 	if slices.ContainsFunc(o.Links, func(c cid.Cid) bool { return c.Type() != codecDagCBOR }) {
 		return malformed("link to a non-record CID")
 	}
-	return nil
+	return validateFieldValues(o)
 }

@@ -23,7 +23,8 @@ type RawRecord struct {
 // are merged across logs by the time each record claims (keeping each log
 // in seq order), so that a membership grant usually comes before the
 // records it allows and any prefix of the result can be applied on its
-// own. limit > 0 returns at most limit records: after the peer applies
+// own; a category record counts as older than any other, so the
+// categories come before the observations that use them. limit > 0 returns at most limit records: after the peer applies
 // them its vector moves on, and the next call returns the next ones.
 //
 // When theirs covers this device's vector, Missing costs O(authors) and
@@ -51,7 +52,7 @@ func (p *Project) Missing(ctx context.Context, theirs VersionVector, limit int) 
 	slices.Sort(authors)
 	logs := make([][]entry, len(authors))
 	for i, a := range authors {
-		q := `SELECT cid, seq, time, block FROM project_records WHERE author = ? AND seq >= ? ORDER BY seq`
+		q := `SELECT cid, seq, CASE kind WHEN 'category' THEN -1 ELSE time END, block FROM project_records WHERE author = ? AND seq >= ? ORDER BY seq`
 		args := []any{[]byte(a), ahead[a]}
 		if limit > 0 {
 			q += ` LIMIT ?`

@@ -35,8 +35,11 @@ func (p *Project) commit(ctx context.Context, body any) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := body.(*Membership); ok && !role.CanManage() {
-		return nil, ErrNotAuthorized
+	switch body.(type) {
+	case *Membership, *Category:
+		if !role.CanManage() {
+			return nil, ErrNotAuthorized
+		}
 	}
 	r, err := newRecord(p.self, p.id, h.seq+1, h.cid, body)
 	if err != nil {
@@ -95,6 +98,9 @@ func (p *Project) AddObservation(ctx context.Context, o Observation) (*Record, e
 		o.Updated = p.nowMS()
 	}
 	o.Created, o.Updated = o.Created.UTC().Truncate(time.Millisecond), o.Updated.UTC().Truncate(time.Millisecond)
+	if err := p.CheckFields(ctx, &o, nil); err != nil {
+		return nil, err
+	}
 	return p.commit(ctx, &o)
 }
 
@@ -113,6 +119,9 @@ func (p *Project) AddObservations(ctx context.Context, obs []Observation) ([]*Re
 			o.Created = p.nowMS()
 		}
 		o.Created = o.Created.UTC().Truncate(time.Millisecond)
+		if err := p.CheckFields(ctx, &o, nil); err != nil {
+			return nil, err
+		}
 		bodies[i] = &o
 	}
 	return p.commitObservations(ctx, bodies)
@@ -180,6 +189,21 @@ func (p *Project) UpdateObservation(ctx context.Context, o Observation) (*Record
 		o.Created = heads[0].Created
 	}
 	o.Created = o.Created.UTC().Truncate(time.Millisecond)
+	if o.Category != "" || len(o.Fields) > 0 {
+		hist, err := p.History(ctx, o.ID)
+		if err != nil {
+			return nil, err
+		}
+		earlier := make([]Observation, 0, len(hist))
+		for _, v := range hist {
+			if v.Counted {
+				earlier = append(earlier, v.Observation)
+			}
+		}
+		if err := p.CheckFields(ctx, &o, earlier); err != nil {
+			return nil, err
+		}
+	}
 	return p.commit(ctx, &o)
 }
 

@@ -32,12 +32,29 @@ type Observation struct {
 	// Heads is the number of concurrent versions no other replaces: more
 	// than one is a fork (two devices edited it without seeing each
 	// other's edit); the winner is shown, the others are in the history.
-	Heads       int          `json:"heads"`
-	Deleted     bool         `json:"deleted"`
-	Position    *Position    `json:"position"` // null when unknown
-	Tags        []string     `json:"tags"`     // never null
-	Notes       string       `json:"notes"`
-	Attachments []Attachment `json:"attachments"` // never null
+	Heads    int       `json:"heads"`
+	Deleted  bool      `json:"deleted"`
+	Position *Position `json:"position"` // null when unknown
+	Tags     []string  `json:"tags"`     // never null
+	Notes    string    `json:"notes"`
+	// Category is the project category the observation is of; null for
+	// none.
+	Category *CategoryRef `json:"category"`
+	// Fields are its values for the category's fields, by field key: a
+	// string (text, select one, date as 2026-05-17), a number, or an array
+	// of strings (select many). Never null.
+	Fields      map[string]any `json:"fields"`
+	Attachments []Attachment   `json:"attachments"` // never null
+}
+
+// CategoryRef names an observation's category.
+type CategoryRef struct {
+	ID string `json:"id"`
+	// Name and Color are the category's as this device knows it (a
+	// removed category keeps its name); left out when this device has no
+	// category of that ID (its category records have not arrived yet).
+	Name  string `json:"name,omitempty"`
+	Color string `json:"color,omitempty"`
 }
 
 // Position is a WGS 84 position in decimal degrees.
@@ -51,12 +68,67 @@ type Position struct {
 
 // Attachment is a file attached to an observation.
 type Attachment struct {
-	Kind      string   `json:"kind"` // photo, audio, video or file
+	Kind      string   `json:"kind"` // photo, audio, video, file or track
 	MediaType string   `json:"media_type"`
 	Name      string   `json:"name"` // the file's name as its author gave it; may be empty
 	Original  *Variant `json:"original,omitempty"`
 	Preview   *Variant `json:"preview,omitempty"`   // photos only
 	Thumbnail *Variant `json:"thumbnail,omitempty"` // photos only
+	// Points is a track's points blob (docs/fielddata.md), and Track what
+	// the record says of them; tracks only.
+	Points *Variant `json:"points,omitempty"`
+	Track  *Track   `json:"track,omitempty"`
+}
+
+// Track is what an observation's record says of a track.
+type Track struct {
+	Name     string `json:"name"` // the GPX file's first track or route name; may be empty
+	Points   int    `json:"points"`
+	Segments int    `json:"segments"`
+	// Start and End are the first and last point times; null when the
+	// points carry no time.
+	Start *time.Time `json:"start"`
+	End   *time.Time `json:"end"`
+	// BBox is west, south, east, north in degrees (GeoJSON's order).
+	BBox    [4]float64 `json:"bbox"`
+	LengthM float64    `json:"length_m"` // along the segments
+}
+
+// Category is one of the project's categories, as it stands.
+type Category struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Set  string `json:"set,omitempty"` // the category set it came from
+	// Color is "#rrggbb" (or #rgb, #rrggbbaa); left out when none.
+	Color string `json:"color,omitempty"`
+	// Icon is a data: URL of an SVG or PNG image, at most 8 KiB; left
+	// out when none. Show it as an image (an <img> src), never inline: an
+	// SVG may hold scripts.
+	Icon      string    `json:"icon,omitempty"`
+	Tags      []string  `json:"tags"`       // given to an observation of it when made; never null
+	AppliesTo []string  `json:"applies_to"` // observation, track
+	Order     int       `json:"order"`
+	Fields    []Field   `json:"fields"` // never null
+	Removed   bool      `json:"removed,omitempty"`
+	Record    string    `json:"record"` // CID of the version shown
+	Author    string    `json:"author"` // the device that signed it
+	Updated   time.Time `json:"updated"`
+}
+
+// Field is one field of a category.
+type Field struct {
+	Key         string   `json:"key"`
+	Label       string   `json:"label"`
+	Type        string   `json:"type"` // text, number, select_one, select_many, date
+	Help        string   `json:"help,omitempty"`
+	Placeholder string   `json:"placeholder,omitempty"`
+	Options     []Option `json:"options,omitempty"` // select fields only
+}
+
+// Option is one choice of a select field.
+type Option struct {
+	Value string `json:"value"`
+	Label string `json:"label"`
 }
 
 // Variant is one stored form of an attachment: a blob named by its CID.
@@ -96,6 +168,10 @@ type Version struct {
 	Position *Position `json:"position"`
 	Tags     []string  `json:"tags"`
 	Notes    string    `json:"notes"`
+	// Category and Fields as in Observation (the category by its ID
+	// only).
+	Category *CategoryRef   `json:"category"`
+	Fields   map[string]any `json:"fields"`
 	// Counted is false when its author had no right to sign it (blocked):
 	// it is kept, but does not count.
 	Counted bool `json:"counted"`

@@ -12,9 +12,10 @@ import (
 
 var editCmd = &command{
 	name:    "edit",
-	summary: "change an observation: notes, tags, position, more files",
+	summary: "change an observation: notes, tags, position, category, fields, more files",
 	usage: `Usage: fieldsync edit [--data DIR] [--note TEXT] [--tag TAG]... [--no-tags]
                       [--lat LAT --lon LON [--accuracy M] | --no-position]
+                      [--category ID | --no-category] [--field KEY=VALUE]...
                       [--add FILE]... [--json] ID
 
 Signs a new version of observation ID (see 'fieldsync ls') with the changes
@@ -31,6 +32,12 @@ Options:
   --lat, --lon    the new position in decimal degrees (WGS 84)
   --accuracy M    its accuracy in metres
   --no-position   remove the position
+  --category ID   the new category: its default tags replace the old one's,
+                  values of fields it does not have are dropped
+  --no-category   remove the category and its field values
+  --field KEY=VALUE
+                  set a field's value (repeatable); KEY= removes it; read
+                  as 'fieldsync add' reads it
   --add FILE      attach a file (repeatable); photos get their variants
   --json          print {"id","record"} as JSON
 
@@ -38,6 +45,7 @@ Examples:
   fieldsync edit --note "two nests, one empty" 3fq2...
   fieldsync edit --tag heron --tag nest --lat -3.4653 --lon -62.2159 3fq2...
   fieldsync edit --add voice-memo.m4a 3fq2...
+  fieldsync edit --field depth=0.8 --field who= 3fq2...
 
 Exit codes: 0 edited, 1 failure (e.g. no such observation), 2 bad usage,
 7 the disk holding the data directory is full (--add; nothing is changed).
@@ -80,6 +88,10 @@ func runEdit(ctx context.Context, e *env, args []string) error {
 	fs.Var(&add, "add", "")
 	noTags := fs.Bool("no-tags", false, "")
 	noPos := fs.Bool("no-position", false, "")
+	category := fs.String("category", "", "")
+	noCategory := fs.Bool("no-category", false, "")
+	var fieldArgs addrList
+	fs.Var(&fieldArgs, "field", "")
 	pf := addPosFlags(fs)
 	asJSON := fs.Bool("json", false, "")
 	rest, err := parseFlags(editCmd, e, fs, args)
@@ -112,8 +124,25 @@ func runEdit(ctx context.Context, e *env, args []string) error {
 		return usagef("--no-position and --lat/--lon together: give one")
 	}
 	ed.Position, ed.RemovePosition, ed.Add = pos, *noPos, add
-	if ed.Notes == nil && ed.Tags == nil && ed.Position == nil && !ed.RemovePosition && len(ed.Add) == 0 {
-		return usagef("nothing to change: give --note, --tag, --no-tags, --lat/--lon, --no-position or --add")
+	switch {
+	case *noCategory && set["category"]:
+		return usagef("--no-category and --category together: give one")
+	case *noCategory && len(fieldArgs) > 0:
+		return usagef("--no-category removes the field values: give no --field with it")
+	case *noCategory:
+		none := ""
+		ed.Category = &none
+	case set["category"]:
+		if *category == "" {
+			return usagef("--category needs an ID (--no-category removes it)")
+		}
+		ed.Category = category
+	}
+	if ed.Fields, err = parseFieldArgs(fieldArgs); err != nil {
+		return err
+	}
+	if ed.Notes == nil && ed.Tags == nil && ed.Position == nil && !ed.RemovePosition && len(ed.Add) == 0 && ed.Category == nil && len(ed.Fields) == 0 {
+		return usagef("nothing to change: give --note, --tag, --no-tags, --lat/--lon, --no-position, --category, --no-category, --field or --add")
 	}
 	n, err := openNode(ctx, *data, len(add) == 0, true, node.Options{})
 	if err != nil {

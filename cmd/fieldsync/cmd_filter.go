@@ -15,9 +15,11 @@ var filterCmd = &command{
 
 Without an argument, shows this device's filter. With one, sets it:
   archive   everything: every variant of every attachment (the default)
-  field     thumbnails and previews only: browsable, light on storage
-  custom    --variants (thumbnail, preview, original) and --kinds (photo,
-            audio, video, file); empty lists mean all
+  field     thumbnails and previews only (and tracks' lines): browsable,
+            light on storage
+  custom    --variants (thumbnail, preview, original; a track's line comes
+            with thumbnail) and --kinds (photo, audio, video, file, track);
+            empty lists mean all
 Peers learn the filter at the next sync; progress and 'complete' are always
 measured against it.
 

@@ -162,7 +162,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stdout, "imported %d observations in %s\n", len(rep.Records), time.Since(start).Round(time.Millisecond))
 		if len(rep.Warnings) > 0 {
-			fmt.Fprintf(e.stdout, "%d imported without variants:\n", len(rep.Warnings))
+			fmt.Fprintf(e.stdout, "%d imported with less than usual (a photo without variants, a GPX file's waypoints):\n", len(rep.Warnings))
 			for _, s := range rep.Warnings {
 				fmt.Fprintf(e.stdout, "  %s: %s\n", s.Path, trimPkg(s.Reason))
 			}

@@ -131,10 +131,10 @@ func parseFilter(mode string, variants, kinds []string) (project.Filter, error) 
 		}
 		for _, k := range kinds {
 			switch project.AttachmentKind(k) {
-			case project.AttachPhoto, project.AttachAudio, project.AttachVideo, project.AttachFile:
+			case project.AttachPhoto, project.AttachAudio, project.AttachVideo, project.AttachFile, project.AttachTrack:
 				f.Kinds = append(f.Kinds, project.AttachmentKind(k))
 			default:
-				return f, usagef("kind %q: want photo, audio, video or file", k)
+				return f, usagef("kind %q: want photo, audio, video, file or track", k)
 			}
 		}
 		return f, nil

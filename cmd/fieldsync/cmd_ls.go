@@ -13,21 +13,25 @@ import (
 var lsCmd = &command{
 	name:    "ls",
 	summary: "list observations, newest first",
-	usage: `Usage: fieldsync ls [--data DIR] [--limit N] [--deleted] [--json]
+	usage: `Usage: fieldsync ls [--data DIR] [--limit N] [--deleted] [--category ID] [--json]
 
-Lists the project's observations, newest first: id, time, position, tags,
-attachments and which of their variants this device holds (T thumbnail,
-P preview, O original; '-' not here yet). A fork (two concurrent edits not
-yet merged) is marked with '*'; a time guessed from the file's date (the
-photo carried no time of its own) with '~'.
+Lists the project's observations and tracks, newest first: id, time,
+position, [category] and its field values, tags, attachments and which of
+their variants this device holds (T thumbnail, P preview, O original,
+L a track's line; '-' not here yet); a track's name, points, length and
+time span. A fork (two concurrent edits not yet merged) is marked with
+'*'; a time guessed from the file's date (the photo carried no time of its
+own) with '~'.
 
 Options:
-` + dataHelp + `  --limit N   at most N observations (default all)
-  --deleted   include deleted observations
-  --json      one JSON object per observation
+` + dataHelp + `  --limit N      at most N observations (default all)
+  --deleted      include deleted observations
+  --category ID  only the observations of that category ('fieldsync categories')
+  --json         one JSON object per observation
 
 Examples:
   fieldsync ls --limit 20
+  fieldsync ls --category river-crossing
   fieldsync ls --json | jq .id
 
 Exit codes: 0 done, 1 failure, 2 bad usage.
@@ -44,6 +48,7 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	data := dataFlag(fs)
 	limit := fs.Int("limit", 0, "")
 	deleted := fs.Bool("deleted", false, "")
+	category := fs.String("category", "", "")
 	asJSON := fs.Bool("json", false, "")
 	rest, err := parseFlags(lsCmd, e, fs, args)
 	if err != nil {
@@ -57,7 +62,12 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer n.Close()
-	obs, err := n.Observations(ctx, project.ObservationQuery{Limit: *limit, IncludeDeleted: *deleted})
+	if *category != "" {
+		if _, err := n.Category(ctx, *category); err != nil {
+			return err
+		}
+	}
+	obs, err := n.Observations(ctx, project.ObservationQuery{Limit: *limit, IncludeDeleted: *deleted, Category: *category})
 	if err != nil {
 		return err
 	}
@@ -72,6 +82,11 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	has := n.Presence(ctx, true)
+	cats, err := n.Categories(ctx, true)
+	if err != nil {
+		return err
+	}
+	byID := indexCategories(cats)
 	guessed := false
 	for _, o := range obs {
 		fork := " "
@@ -84,7 +99,18 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		}
 		var atts []string
 		for _, a := range o.Attachments {
-			atts = append(atts, fmt.Sprintf("%s[%s]", a.Name, variantFlags(&a, has)))
+			s := fmt.Sprintf("%s[%s]", a.Name, variantFlags(&a, has))
+			if a.Track != nil {
+				s += " " + trackSummary(a.Track)
+			}
+			atts = append(atts, s)
+		}
+		cat := ""
+		if o.Category != "" {
+			cat = "[" + byID.name(o.Category) + "] "
+			if f := fieldsSummary(&o.Observation, byID[o.Category], 60); f != "" {
+				cat += f + " "
+			}
 		}
 		del := ""
 		if o.Deleted {
@@ -94,13 +120,15 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		if o.TimeGuessed {
 			when, guessed = "~"+when[1:], true
 		}
-		fmt.Fprintf(e.stdout, "%s%s %s %-21s %s %s%s\n", fork, o.ID, when, pos,
+		fmt.Fprintf(e.stdout, "%s%s %s %-21s %s%s %s%s\n", fork, o.ID, when, pos, cat,
 			strings.Join(o.Tags, ","), strings.Join(atts, " "), del)
 	}
 	if guessed {
 		fmt.Fprintln(e.stdout, "~ time guessed from the file's date (the photo carried no time)")
 	}
-	if len(obs) == 0 {
+	if len(obs) == 0 && *category != "" {
+		fmt.Fprintf(e.stderr, "no observations of category %q\n", *category)
+	} else if len(obs) == 0 {
 		fmt.Fprintln(e.stderr, "no observations yet: 'fieldsync import DIR' or 'fieldsync sync'")
 	}
 	return nil
@@ -111,7 +139,7 @@ func variantFlags(a *project.Attachment, has func(cid.Cid) (bool, bool)) string 
 	for _, v := range []struct {
 		letter string
 		v      *project.Variant
-	}{{"T", a.Thumbnail}, {"P", a.Preview}, {"O", a.Original}} {
+	}{{"T", a.Thumbnail}, {"P", a.Preview}, {"L", a.Points}, {"O", a.Original}} {
 		if v.v == nil {
 			continue
 		}

@@ -20,8 +20,9 @@ var showCmd = &command{
 	summary: "show one observation, its history and its variants",
 	usage: `Usage: fieldsync show [--data DIR] [--json] ID
 
-Shows observation ID as it stands (the winning version), every version in
-its history (who signed it, when, which replaced which, fork losers
+Shows observation ID as it stands (the winning version): its time, place,
+category and each field with its label, tags, notes, a track's name,
+points, length and time span; every version in its history (who signed it, when, which replaced which, fork losers
 included) and each attachment's variants with their CIDs, sizes and
 whether this device holds them; under a variant whose fixity log holds
 more than clean checks, that log (a failed check, a peer that reported
@@ -92,6 +93,9 @@ func runShow(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintln(w)
 	}
+	if o.Category != "" {
+		printFields(ctx, w, n, &o.Observation)
+	}
 	if len(o.Tags) > 0 {
 		fmt.Fprintf(w, "  tags      %s\n", strings.Join(o.Tags, ", "))
 	}
@@ -106,6 +110,9 @@ func runShow(ctx context.Context, e *env, args []string) error {
 	}
 	for _, a := range o.Attachments {
 		fmt.Fprintf(w, "  attachment %s (%s, %s)\n", a.Name, a.Kind, a.MediaType)
+		if a.Track != nil {
+			fmt.Fprintf(w, "    %s\n", trackSummary(a.Track))
+		}
 		for _, nv := range a.Variants() {
 			state := "not here"
 			if h, known := has(nv.CID); !known {

@@ -46,6 +46,9 @@ func diskFull(se *node.SpaceError, what string) string {
 
 // sentence says what went wrong for the errors that fail with code 1.
 func sentence(err error) error {
+	if w := fieldDataWords(err); w != nil {
+		return w
+	}
 	var de *node.DirError
 	var pe *node.ProjectError
 	var ie *node.InviteError
