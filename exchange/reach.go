@@ -144,7 +144,11 @@ func relayResources() relayv2.Resources {
 }
 
 // memberACL lets the project's members, and nobody else, reserve a slot
-// on this relay and connect through it, to members only.
+// on this relay. Members connect through it to members; a device that is
+// not a member (nor blocked) connects through it to coordinators only, so
+// that it can redeem an invite whose code names this relay: a coordinator
+// speaks nothing but the invite protocol to a device that is not a
+// member.
 type memberACL struct{ n *Node }
 
 func (a memberACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
@@ -152,7 +156,14 @@ func (a memberACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
 }
 
 func (a memberACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
-	return a.n.cfg.Access.Role(src).IsMember() && a.n.cfg.Access.Role(dest).IsMember()
+	from, to := a.n.cfg.Access.Role(src), a.n.cfg.Access.Role(dest)
+	switch {
+	case from.IsMember():
+		return to.IsMember()
+	case from == RoleNone:
+		return to >= RoleCoordinator
+	}
+	return false
 }
 
 // pathOf says how peer p is reached now: the best of its connections

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -96,6 +97,79 @@ func TestAlwaysOnPeer(t *testing.T) {
 		}
 		if _, err := c.Observation(ctx, rec.Observation.ID); err != nil {
 			t.Fatalf("c lacks b's observation: %v", err)
+		}
+	})
+}
+
+// TestInviteThroughAlwaysOn: a coordinator behind a NAT invites a device
+// behind another NAT; the code names the always-on device's relay, and the
+// joiner redeems it through there, though neither can reach the other
+// directly. The relay connects a device that is not a member to
+// coordinators only.
+func TestInviteThroughAlwaysOn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &netsim.Router{Latency: 80 * time.Millisecond, Bandwidth: 2_000_000}
+		at := func(ip string, public bool) NetOptions {
+			return NetOptions{
+				Listen:      []string{"/ip4/" + ip + "/udp/4747/quic-v1"},
+				HostOptions: []libp2p.Option{r.QUIC(public)},
+				Peers:       []peer.AddrInfo{},
+			}
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+		defer cancel()
+
+		archive := newDevice(t, "archive")
+		pub := ma.StringCast("/ip4/1.0.0.1/udp/4747/quic-v1")
+		on := at("1.0.0.1", true)
+		on.Public = []ma.Multiaddr{pub}
+		if err := archive.Start(ctx, on); err != nil {
+			t.Fatal(err)
+		}
+		// The coordinator joins the archive's project (it can reach the
+		// archive) and learns from the records that it is always on.
+		inv, err := archive.Invite(ctx, InviteOptions{Role: project.RoleCoordinator, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		coord := newDevice(t, "")
+		o := at("2.0.0.1", false)
+		if _, err := coord.Join(ctx, inv.Code, JoinOptions{Listen: o.Listen, HostOptions: o.HostOptions}); err != nil {
+			t.Fatal(err)
+		}
+		o = at("2.0.0.1", false)
+		o.Peers = []peer.AddrInfo{{ID: archive.ID(), Addrs: []ma.Multiaddr{pub}}}
+		if _, err := coord.Sync(ctx, SyncOptions{NetOptions: o}); err != nil {
+			t.Fatal(err)
+		}
+		if err := coord.Start(ctx, at("2.0.0.1", false)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Second) // its reservation with the archive
+
+		far, err := coord.Invite(ctx, InviteOptions{TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, err := project.ParseInviteCode(far.Code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		circuit := false
+		for _, a := range code.Addrs {
+			circuit = circuit || strings.HasSuffix(a.String(), "/p2p/"+archive.ID().String()+"/p2p-circuit")
+		}
+		if !circuit {
+			t.Fatalf("the code does not name the archive's relay: %v", code.Addrs)
+		}
+		joiner := newDevice(t, "")
+		o = at("3.0.0.1", false)
+		if _, err := joiner.Join(ctx, far.Code, JoinOptions{Listen: o.Listen, HostOptions: o.HostOptions}); err != nil {
+			t.Fatalf("join through the archive's relay: %v", err)
+		}
+		jp, _ := joiner.project()
+		if got := jp.RoleOf(joiner.ID()); got != project.RoleMember {
+			t.Fatalf("joiner's role %v", got)
 		}
 	})
 }
