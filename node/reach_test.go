@@ -173,3 +173,64 @@ func TestInviteThroughAlwaysOn(t *testing.T) {
 		}
 	})
 }
+
+// TestSafeOnAlwaysOn: a field phone (thumbnails and previews only) adds a
+// photo and syncs with the project's always-on device: the sync completes
+// only once that device holds the photo's original too, and the phone
+// knows it afterwards without a network (Archives).
+func TestSafeOnAlwaysOn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &netsim.Router{Latency: 40 * time.Millisecond, Bandwidth: 4_000_000}
+		at := func(ip string, public bool) NetOptions {
+			return NetOptions{
+				Listen:      []string{"/ip4/" + ip + "/udp/4747/quic-v1"},
+				HostOptions: []libp2p.Option{r.QUIC(public)},
+				Peers:       []peer.AddrInfo{},
+			}
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+		defer cancel()
+		archive := newDevice(t, "archive")
+		pub := ma.StringCast("/ip4/1.0.0.1/udp/4747/quic-v1")
+		on := at("1.0.0.1", true)
+		on.Public = []ma.Multiaddr{pub}
+		if err := archive.Start(ctx, on); err != nil {
+			t.Fatal(err)
+		}
+		inv, err := archive.Invite(ctx, InviteOptions{Role: project.RoleMember, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		phone := newDevice(t, "")
+		o := at("2.0.0.1", false)
+		if _, err := phone.Join(ctx, inv.Code, JoinOptions{Listen: o.Listen, HostOptions: o.HostOptions, Filter: project.Field}); err != nil {
+			t.Fatal(err)
+		}
+		o.Peers = []peer.AddrInfo{{ID: archive.ID(), Addrs: []ma.Multiaddr{pub}}}
+		if _, err := phone.Sync(ctx, SyncOptions{NetOptions: o}); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := phone.Add(ctx, []string{"../testdata/photos/gps.jpg"}, ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if as, _ := phone.Archives(ctx); len(as) != 1 || as[0].Held != 3 || as[0].Confirmed != 0 {
+			t.Fatalf("before the sync: %+v", as)
+		}
+		res, err := phone.Sync(ctx, SyncOptions{NetOptions: o})
+		if err != nil || !res.Complete {
+			t.Fatalf("phone's sync: %v %+v", err, res)
+		}
+		orig := rec.Observation.Attachments[0].Original.CID
+		if _, err := archive.store.Stat(ctx, orig); err != nil {
+			t.Fatalf("sync complete, but the archive lacks the original: %v; %+v %+v", err, res.Progress.Archives, res.Progress.Peers)
+		}
+		if as := res.Progress.Archives; len(as) != 1 || as[0].Lacking != 0 || as[0].Held != 3 {
+			t.Fatalf("progress: %+v", as)
+		}
+		as, err := phone.Archives(ctx)
+		if err != nil || len(as) != 1 || as[0].Peer != archive.ID() || as[0].Name == "" || as[0].Confirmed != 3 || as[0].Held != 3 {
+			t.Fatalf("after the sync: %v %+v", err, as)
+		}
+	})
+}
