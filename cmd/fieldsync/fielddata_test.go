@@ -188,7 +188,7 @@ func TestFieldDataDoneWhen(t *testing.T) {
 	}
 	// A member may not import categories.
 	r = fsRun(t, "categories", "import", "--data", B, categoryFile)
-	if r.code != 1 || !strings.Contains(r.stderr, "only the creator and coordinators change the categories") {
+	if r.code != 1 || !strings.Contains(r.stderr, "this device is a member; only the creator and coordinators change the categories") {
 		t.Fatalf("member import: %d %s", r.code, r.stderr)
 	}
 
@@ -279,5 +279,29 @@ func TestFieldDataRefusals(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "x.csv")); err == nil {
 		t.Fatal("a refused export wrote its file")
+	}
+}
+
+// TestFieldDataEditWithoutCategory: fields given to an observation that
+// has no category are refused in words that say so (not "no such
+// category", which it once said, no category having been named), and
+// with a category they are taken.
+func TestFieldDataEditWithoutCategory(t *testing.T) {
+	A := filepath.Join(t.TempDir(), "A")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "p"), 0, "init")
+	expectCode(t, fsRun(t, "categories", "import", "--data", A, categoryFile), 0, "categories import")
+	r := fsRun(t, "add", "--data", A, "--json", "--lat", "-0.1257", "--lon", "-67.0891")
+	expectCode(t, r, 0, "add without a category")
+	var added map[string]string
+	json.Unmarshal([]byte(r.stdout), &added)
+	id := added["id"]
+	r = fsRun(t, "edit", "--data", A, "--field", "depth=1.2", id)
+	if r.code != 1 || strings.Contains(r.stderr, "no such category") ||
+		!strings.Contains(r.stderr, "fieldsync edit: the observation has no category, so no fields: give it a category along with its fields (list them with 'fieldsync categories')") {
+		t.Fatalf("edit --field without a category: exit %d, %q", r.code, r.stderr)
+	}
+	expectCode(t, fsRun(t, "edit", "--data", A, "--category", "river-crossing", "--field", "depth=1.2", id), 0, "edit with a category and a field")
+	if r := fsRun(t, "show", "--data", A, id); !strings.Contains(r.stdout, "Depth (m)  1.2") {
+		t.Fatalf("show: %s", r.stdout)
 	}
 }
