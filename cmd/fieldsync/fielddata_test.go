@@ -305,3 +305,31 @@ func TestFieldDataEditWithoutCategory(t *testing.T) {
 		t.Fatalf("show: %s", r.stdout)
 	}
 }
+
+// TestExportReportJSON: export --json reports in docs/json.md's
+// conventions (snake_case keys, lists never null), per export. (It once
+// printed Go's field names and "MissingTracks": null.)
+func TestExportReportJSON(t *testing.T) {
+	root := t.TempDir()
+	A := filepath.Join(root, "A")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "p"), 0, "init")
+	expectCode(t, fsRun(t, "add", "--data", A, "--lat", "-0.1257", "--lon", "-67.0891", "--note", "a"), 0, "add")
+	r := fsRun(t, "export", "--data", A, "--json", "--geojson", filepath.Join(root, "x.geojson"), "--csv", filepath.Join(root, "x.csv"))
+	expectCode(t, r, 0, "export --json")
+	var reps map[string]map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &reps); err != nil {
+		t.Fatalf("%v: %s", err, r.stdout)
+	}
+	for _, k := range []string{"geojson", "csv"} {
+		rep := reps[k]
+		if rep["observations"] != 1.0 || rep["points"] != 1.0 || rep["lines"] != 0.0 || rep["no_position"] != 0.0 {
+			t.Errorf("%s report: %s", k, r.stdout)
+		}
+		if m, ok := rep["missing_tracks"].([]any); !ok || len(m) != 0 {
+			t.Errorf("%s: missing_tracks %v, want []", k, rep["missing_tracks"])
+		}
+	}
+	if len(reps) != 2 {
+		t.Errorf("reports %s", r.stdout)
+	}
+}
