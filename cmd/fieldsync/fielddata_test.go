@@ -333,3 +333,12 @@ func TestExportReportJSON(t *testing.T) {
 		t.Errorf("reports %s", r.stdout)
 	}
 }
+
+// TestImportHelpGPX: import's help says what a .gpx file becomes (it
+// once said only photos and "other files, as attachments").
+func TestImportHelpGPX(t *testing.T) {
+	code, out, _ := run(t, "", "import", "--help")
+	if code != exitOK || !strings.Contains(out, "a GPX file (.gpx) becomes a track") || !strings.Contains(out, "a .gpx file that is not GPX") {
+		t.Fatalf("import --help: %d\n%s", code, out)
+	}
+}
