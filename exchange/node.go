@@ -401,6 +401,9 @@ func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason)
 // its records are pulled even if a session is running, since the peer may
 // have restarted with records the session never heard of.
 func (n *Node) onConnected(p peer.ID, fresh bool) {
+	if fresh {
+		n.relayConnected(p)
+	}
 	switch role := n.cfg.Access.Role(p); {
 	case role == RoleBlocked:
 		// No session. It is told it is blocked when it asks for records

@@ -36,6 +36,50 @@ type reach struct {
 	mu     sync.Mutex
 	relays []peer.AddrInfo
 	wake   chan struct{}
+	// tried is when each member not connected was first dialled through
+	// a relay: for reachGrace after, Sync does not take the connected
+	// peers' "nothing more" as the end (the member may be coming).
+	tried    map[peer.ID]time.Time
+	passes   int       // reachLoop's passes so far
+	lastPass time.Time // when the last one ended
+	relayUp  time.Time // when an always-on peer last connected
+}
+
+// relayConnected: an always-on peer just connected; the members not
+// connected are dialled through it at once.
+func (n *Node) relayConnected(p peer.ID) {
+	if !n.isArchive(p) {
+		return
+	}
+	n.reach.mu.Lock()
+	n.reach.relayUp = time.Now()
+	n.reach.mu.Unlock()
+	select {
+	case n.reach.wake <- struct{}{}:
+	default:
+	}
+}
+
+// reachGrace is how long a sync waits for a member dialled through a
+// relay before it counts as not there.
+const reachGrace = 20 * time.Second
+
+// reachingLocked reports whether a member first dialled through a relay
+// less than reachGrace ago is still not connected. Called with n.mu held.
+func (n *Node) reachingLocked() bool {
+	n.reach.mu.Lock()
+	defer n.reach.mu.Unlock()
+	if len(n.reach.relays) > 0 && (n.reach.passes == 0 || n.reach.relayUp.After(n.reach.lastPass)) {
+		return true // a pass is about to dial through a relay
+	}
+	for p, t := range n.reach.tried {
+		if time.Since(t) < reachGrace {
+			if _, ok := n.sessions[p]; !ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Relays returns the always-on peers the node uses now.
@@ -238,12 +282,30 @@ func (n *Node) reachLoop() {
 		}
 		if len(circuits) > 0 {
 			for _, m := range ml.Members() {
-				if m == n.host.ID() || isRelay[m] || n.host.Network().Connectedness(m) == network.Connected {
+				if m == n.host.ID() || isRelay[m] {
 					continue
 				}
+				if n.host.Network().Connectedness(m) == network.Connected {
+					n.reach.mu.Lock()
+					delete(n.reach.tried, m) // a new grace when it is next lost
+					n.reach.mu.Unlock()
+					continue
+				}
+				n.reach.mu.Lock()
+				if n.reach.tried == nil {
+					n.reach.tried = map[peer.ID]time.Time{}
+				}
+				if _, ok := n.reach.tried[m]; !ok {
+					n.reach.tried[m] = time.Now()
+				}
+				n.reach.mu.Unlock()
 				n.keepAddrs(m, circuits)
 			}
 		}
+		n.reach.mu.Lock()
+		n.reach.passes++
+		n.reach.lastPass = time.Now()
+		n.reach.mu.Unlock()
 		t.Reset(5 * time.Second)
 	}
 }

@@ -408,7 +408,7 @@ func (n *Node) idleLocked() (idle bool, unavailable int) {
 			ready = append(ready, s)
 		}
 	}
-	if len(ready) == 0 || n.uploadsMovingLocked() {
+	if len(ready) == 0 || n.uploadsMovingLocked() || n.reachingLocked() {
 		return false, 0
 	}
 	lacking := map[*blobState]bool{}

@@ -241,12 +241,16 @@ func (n *Node) confirm(p peer.ID, cs []cid.Cid) {
 		st = &upState{confirmed: map[cid.Cid]bool{}}
 		n.up.peers[p] = st
 	}
+	var fresh []cid.Cid
 	for _, c := range cs {
-		st.confirmed[c] = true
+		if !st.confirmed[c] {
+			st.confirmed[c] = true
+			fresh = append(fresh, c)
+		}
 	}
 	n.up.mu.Unlock()
-	if n.cfg.Ledger != nil {
-		if err := n.cfg.Ledger.Confirm(n.ctx, p, cs); err != nil {
+	if n.cfg.Ledger != nil && len(fresh) > 0 {
+		if err := n.cfg.Ledger.Confirm(n.ctx, p, fresh); err != nil {
 			n.log.Warn("record what an always-on peer holds", "peer", p, "err", err)
 		}
 	}
