@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"runtime"
 	"testing"
 	"testing/iotest"
 
@@ -150,9 +152,11 @@ func TestFlipEveryByte(t *testing.T) {
 }
 
 // TestFlipEachLeaf flips bytes in every leaf of a multi-leaf blob (all of
-// the nonce and tag, the edges of the ciphertext, and a stride through it;
-// every byte of each leaf without -short) and checks the streaming opener
-// names that leaf and has given out only the leaves before it.
+// the nonce and tag, the edges of the ciphertext, and one byte in 65,521
+// through it; one in 257 without -short: each flip costs a Poly1305 pass
+// over a whole leaf) and checks OpenLeaf names that leaf; at a few of them,
+// that the streaming opener names it too and has given out only the leaves
+// before it. TestFlipEveryByte flips every byte of single-leaf blobs.
 func TestFlipEachLeaf(t *testing.T) {
 	k := testKey(4)
 	n := 3*LeafPlain + 777
@@ -162,7 +166,7 @@ func TestFlipEachLeaf(t *testing.T) {
 	ls := sealedLeaves(sealed)
 	stride := 65521
 	if !testing.Short() {
-		stride = 1
+		stride = 257
 	}
 	for i, l := range ls {
 		var at []int
@@ -269,5 +273,29 @@ func TestSealLeafPanics(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// TestStreamMemory checks the sealer and the opener hold one leaf buffer
+// whatever the size: sealing then opening 24 MiB, streamed through a pipe,
+// allocates little more than one leaf each.
+func TestStreamMemory(t *testing.T) {
+	const n = 24 << 20
+	k := testKey(9)
+	c := plainCID(t, []byte("any CID"))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	src := io.LimitReader(rand.NewChaCha8([32]byte{9}), n)
+	opened := NewOpener(k, c, SealedSize(n), NewSealer(k, c, n, src))
+	got, err := io.CopyBuffer(io.Discard, opened, make([]byte, 32<<10))
+	runtime.ReadMemStats(&after)
+	if err != nil || got != n {
+		t.Fatalf("%d bytes, %v", got, err)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("sealed and opened %d MiB allocating %d KiB", n>>20, alloc>>10)
+	if alloc > 2*LeafSealed+256<<10 {
+		t.Fatalf("allocated %d bytes for a %d-byte stream: more than two leaf buffers", alloc, n)
 	}
 }

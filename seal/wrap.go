@@ -19,15 +19,15 @@ import (
 // member moves the remaining members to the next one, under a fresh key.
 type Epoch uint32
 
-// Layout of a wrapped key (WrapKey): 85 bytes.
+// WrappedSize is the size of a wrapped key (WrapKey), 85 bytes:
+//
+//	version (1) || epoch (4, big-endian) || ephemeral X25519 public key (32)
+//	|| XChaCha20-Poly1305 ciphertext of the key (32) || tag (16)
+const WrappedSize = wrapHeader + KeySize + TagSize
+
 const (
 	wrapVersion = 1
-	// WrappedSize is the size of a wrapped key:
-	//
-	//	version (1) || epoch (4, big-endian) || ephemeral X25519 public key (32)
-	//	|| XChaCha20-Poly1305 ciphertext of the key (32) || tag (16)
-	WrappedSize = 1 + 4 + 32 + KeySize + TagSize
-	wrapHeader  = 1 + 4 + 32
+	wrapHeader  = 1 + 4 + 32 // version, epoch, ephemeral key
 )
 
 // WrapKey seals the epoch key k to one member: to the X25519 form of its
