@@ -28,8 +28,8 @@ func TestSizes(t *testing.T) {
 			t.Errorf("PlainSize(SealedSize(%d) = %d) = %d, %v", n, s, p, err)
 		}
 	}
-	if got := SealedSize(MaxPlainSize); got != MaxLeaves*LeafSealed {
-		t.Errorf("SealedSize(MaxPlainSize) = %d, want %d (chunk.MaxSize)", got, MaxLeaves*LeafSealed)
+	if got := SealedSize(MaxPlainSize); got != int64(MaxLeaves)*LeafSealed {
+		t.Errorf("SealedSize(MaxPlainSize) = %d, want %d (chunk.MaxSize)", got, int64(MaxLeaves)*LeafSealed)
 	}
 	if SealedSize(0) != Overhead || SealedSize(LeafPlain) != LeafSealed || SealedSize(LeafPlain+1) != LeafSealed+Overhead+1 {
 		t.Error("SealedSize at the leaf boundaries")
