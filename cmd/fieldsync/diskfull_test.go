@@ -273,7 +273,10 @@ func TestDiskFullSync(t *testing.T) {
 	if here == 0 || !within(need, 1, project-here+(1<<20)) || need < project-(16<<20) {
 		t.Errorf("need %d: project %d, %d bytes of complete blobs here", need, project, here)
 	}
-	if now := freeBytes(t, mnt); !within(free, 0, 2<<20) || !within(free, now-(1<<20), now+(1<<20)) {
+	// Once sync has exited, what it held is released (an unfinished
+	// leaf's unverified bytes, the database's write-ahead log): up to a
+	// few MiB more may be free than when it spoke.
+	if now := freeBytes(t, mnt); !within(free, 0, 2<<20) || !within(free, now-(3<<20), now+(1<<20)) {
 		t.Errorf("said %d free, statfs says %d", free, freeBytes(t, mnt))
 	}
 	t.Logf("stopped in %s: need %d, free %d, %d bytes of blobs here", took, need, free, here)
