@@ -85,8 +85,9 @@ type Node struct {
 	events    chan Event
 	changed   chan struct{} // closed and replaced on every progress change
 	skCache   map[cid.Cid]*chunk.Skeleton
-	reps      reports // bad data reported by peers (report.go)
-	up        uploads // what always-on peers lack (upload.go)
+	reps      reports                      // bad data reported by peers (report.go)
+	sentTo    map[peer.ID]map[cid.Cid]bool // blobs sent to each peer this run, for its reports (report.go)
+	up        uploads                      // what always-on peers lack (upload.go)
 	// noSpace is the store's error while a full disk pauses fetching
 	// (nospace.go); noSpaceGen counts the pauses; recommit are the blobs
 	// whose commit met the full disk, committed again on resuming.

@@ -45,8 +45,8 @@ const (
 	// maxReportsPerStream bounds the reports one blobs stream may make
 	// this device act on.
 	maxReportsPerStream = 8
-	// maxServed bounds the blobs a serving stream remembers having sent
-	// (a report is only heard for one of them).
+	// maxServed bounds the blobs remembered as sent to one peer (a
+	// report is only heard for one of them).
 	maxServed = 4096
 )
 
@@ -265,15 +265,22 @@ func (n *Node) noteFixity(r blob.FixityRecord) {
 	}
 }
 
-// served records that this stream sent bytes of c (a report is heard only
-// for a blob the stream sent).
+// served records that this device sent bytes of c to the stream's peer
+// (a report is heard only for a blob sent to that peer, on this stream or
+// an earlier one: a report can come on a stream reopened after a cut).
 func (sv *server) served(c cid.Cid) {
-	sv.mu.Lock()
-	if sv.sent == nil || len(sv.sent) >= maxServed {
-		sv.sent = map[cid.Cid]bool{}
+	n := sv.n
+	n.mu.Lock()
+	if n.sentTo == nil {
+		n.sentTo = map[peer.ID]map[cid.Cid]bool{}
 	}
-	sv.sent[c] = true
-	sv.mu.Unlock()
+	m := n.sentTo[sv.peer]
+	if m == nil || len(m) >= maxServed {
+		m = map[cid.Cid]bool{}
+		n.sentTo[sv.peer] = m
+	}
+	m[c] = true
+	n.mu.Unlock()
 }
 
 // corrupt handles a CORRUPT report read from this serving stream.
@@ -286,8 +293,10 @@ func (sv *server) corrupt(m *wire.BlobRequest) error {
 	if m.Kind == wire.KindSkeleton {
 		leaf = -1
 	}
+	sv.n.mu.Lock()
+	sent := sv.n.sentTo[sv.peer][c]
+	sv.n.mu.Unlock()
 	sv.mu.Lock()
-	sent := sv.sent[c]
 	sv.reports++
 	many := sv.reports > maxReportsPerStream
 	sv.mu.Unlock()

@@ -86,8 +86,7 @@ type server struct {
 	haves    []*wire.BlobResponse // HAVE answers to send (upload.go)
 	hello    bool
 	done     bool
-	sent     map[cid.Cid]bool // blobs this stream sent bytes of (report.go)
-	reports  int              // CORRUPT reports read
+	reports  int // CORRUPT reports read
 
 	bufs [][]byte // free leaf buffers; used by the writer goroutine only
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/db"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/fieldsync/fieldsync/thumbs"
+	"github.com/ipfs/go-cid"
 )
 
 // Options shape an ingest.
@@ -45,6 +46,13 @@ type Options struct {
 	// attachment with its original only: for surfaces that take photos
 	// only, such as the web app's upload.
 	RequireVariants bool
+	// SkipKnown leaves out a file whose bytes are already the original of
+	// an observation of the project (not deleted), or of a file before it
+	// in the same Dir: importing a camera card again imports only what is
+	// new. Report.Known lists those left out.
+	SkipKnown bool
+
+	seen map[cid.Cid]string // Dir: originals of this import so far
 }
 
 // check refuses, before any blob is stored, the tags, notes and position
@@ -80,6 +88,9 @@ type Report struct {
 	// Warnings are files ingested with less than usual (a photo too large
 	// or too damaged for variants is ingested with its original only).
 	Warnings []Skip
+	// Known are the files left out because their bytes are already in an
+	// observation (Options.SkipKnown): Reason wraps ErrKnown and names it.
+	Known []Skip
 	// NotImported are the files a Dir that stopped (ctx ended, or the
 	// disk is full) did not ingest, in path order: those of the group it
 	// was working on (discarded whole) and every one after.
@@ -118,6 +129,8 @@ var (
 	ErrHidden    = errors.New("ingest: hidden file")
 	ErrEmpty     = errors.New("ingest: empty file")
 	ErrIrregular = errors.New("ingest: not a regular file")
+	// ErrKnown: the file's bytes are already an observation's original.
+	ErrKnown = errors.New("ingest: already imported")
 )
 
 // File ingests one file as a new observation of p: a photo with its
@@ -362,6 +375,9 @@ func Dir(ctx context.Context, p *project.Project, dir string, opts Options, prog
 	if group <= 0 {
 		group = 32
 	}
+	if opts.SkipKnown {
+		opts.seen = map[cid.Cid]string{}
+	}
 	done, n := 0, int64(0)
 	var seenSize, seenVariants int64 // over the groups ingested, for NoSpaceError.Need
 	stop := func(start int, err error) (*Report, error) {
@@ -405,6 +421,7 @@ func Dir(ctx context.Context, p *project.Project, dir string, opts Options, prog
 		rep.Records = append(rep.Records, r.Records...)
 		rep.Skipped = append(rep.Skipped, r.Skipped...)
 		rep.Warnings = append(rep.Warnings, r.Warnings...)
+		rep.Known = append(rep.Known, r.Known...)
 	}
 	return rep, nil
 }
@@ -454,6 +471,31 @@ func ingestGroup(ctx context.Context, p *project.Project, files []source, opts O
 				progress(Progress{Path: f.path, Bytes: f.size, Err: err})
 			}
 			continue
+		}
+		if opts.SkipKnown && len(o.Attachments) > 0 && o.Attachments[0].Original != nil {
+			c := o.Attachments[0].Original.CID
+			id, err := p.ObservationWithOriginal(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			what := ""
+			switch {
+			case id != "":
+				what = "as observation " + id
+			case opts.seen != nil && opts.seen[c] != "":
+				what = "the same bytes as " + opts.seen[c] + ", in this import"
+			}
+			if what != "" {
+				err := fmt.Errorf("%w (%s)", ErrKnown, what)
+				rep.Known = append(rep.Known, Skip{f.path, err})
+				if progress != nil {
+					progress(Progress{Path: f.path, Bytes: f.size, Err: err})
+				}
+				continue
+			}
+			if opts.seen != nil {
+				opts.seen[c] = f.path
+			}
 		}
 		if warn != nil {
 			rep.Warnings = append(rep.Warnings, Skip{f.path, warn})

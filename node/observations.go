@@ -24,12 +24,21 @@ var (
 	ErrSkipHidden    = ingest.ErrHidden
 	ErrSkipEmpty     = ingest.ErrEmpty
 	ErrSkipIrregular = ingest.ErrIrregular
+	// ErrSkipKnown: Import left a file out because its bytes are already
+	// an observation's original (ImportReport.Known; ImportOptions.Again
+	// imports them anyway).
+	ErrSkipKnown = ingest.ErrKnown
 )
 
 // ImportOptions shape Import and Add.
 type ImportOptions struct {
 	Tags  []string // given to every observation made
 	Notes string
+	// Again (Import) imports files whose bytes are already an
+	// observation's original as new observations; without it they are
+	// left out (ImportReport.Known), so importing a camera card again
+	// imports only the new photos.
+	Again bool
 	// Position is used when a photo has no GPS position in its EXIF
 	// (Import), or always (Add).
 	Position *project.Position
@@ -74,7 +83,7 @@ func (n *Node) Import(ctx context.Context, dir string, opts ImportOptions, progr
 	if opts.Category != "" || len(opts.Fields) > 0 {
 		return nil, errors.New("import gives no category: add observations of a category one by one (Add)")
 	}
-	rep, err := ingest.Dir(ctx, p, dir, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs, Tags: opts.Tags, Notes: opts.Notes, Position: opts.Position}, progress)
+	rep, err := ingest.Dir(ctx, p, dir, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs, Tags: opts.Tags, Notes: opts.Notes, Position: opts.Position, SkipKnown: !opts.Again}, progress)
 	if rep != nil && len(rep.Records) > 0 {
 		n.changed(idsOf(rep.Records)...)
 	}

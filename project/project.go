@@ -78,6 +78,7 @@ var schema = []string{
 		deleted INTEGER NOT NULL
 	)`,
 	`CREATE INDEX IF NOT EXISTS project_observations_created ON project_observations (created DESC, obs)`,
+	`CREATE INDEX IF NOT EXISTS project_attachments_blob ON project_attachments (blob)`,
 	// Records that contradict a stored one (same author and seq).
 	`CREATE TABLE IF NOT EXISTS project_evidence (
 		cid BLOB PRIMARY KEY,

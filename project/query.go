@@ -428,3 +428,20 @@ func (p *Project) FilterOf(ctx context.Context, dev peer.ID) (Filter, error) {
 	}
 	return f, nil
 }
+
+// ObservationWithOriginal returns the ID of an observation, not deleted,
+// whose current version has blob c as an attachment's original, or ""
+// if none has: the file behind c was imported before.
+func (p *Project) ObservationWithOriginal(ctx context.Context, c cid.Cid) (string, error) {
+	var id string
+	err := p.db.QueryRowContext(ctx, `SELECT o.obs FROM project_attachments a
+		JOIN project_observations o ON o.head = a.version
+		WHERE a.blob = ? AND a.variant = ? AND o.deleted = 0 LIMIT 1`, c.Bytes(), string(VariantOriginal)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("find an observation of %s: %w", c, err)
+	}
+	return id, nil
+}

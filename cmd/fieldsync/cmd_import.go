@@ -14,7 +14,7 @@ import (
 var importCmd = &command{
 	name:    "import",
 	summary: "import a directory: one observation per photo or file",
-	usage: `Usage: fieldsync import [--data DIR] [--tag TAG]... [--note TEXT] [--json] DIR
+	usage: `Usage: fieldsync import [--data DIR] [--tag TAG]... [--note TEXT] [--again] [--json] DIR
        fieldsync import [--data DIR] [--json] --car FILE
 
 Imports every file under DIR (recursively) into this device's project, one
@@ -25,12 +25,14 @@ as points that travel compactly, drawn as a line; its time the first
 point's; its waypoints are not taken, which is said); other files (audio,
 video, documents, HEIC, RAW) become attachments with only their original.
 Hidden, empty and unreadable files, and a .gpx file that is not GPX, are
-skipped and listed with the reason. Interrupting (Ctrl-C) keeps what
-was imported; running it again imports the files again as new
-observations, so import each folder once. If the disk holding the data
-directory fills up, the import stops at once with one message saying how
-much more it needs and which files were not imported (exit 7): the
-observations made before are kept.
+skipped and listed with the reason. A file whose bytes are already an
+observation's (imported before, or twice in DIR) is not imported again
+and is counted as already here: importing a camera card again imports
+only the new photos (--again imports them all as new observations).
+Interrupting (Ctrl-C) keeps what was imported; running it again imports
+the rest. If the disk holding the data directory fills up, the import
+stops at once with one message saying how much more it needs and which
+files were not imported (exit 7): the observations made before are kept.
 
 With --car FILE, imports a CAR file (from 'fieldsync export --car' or any
 IPFS tool): every block is verified against its CID before anything from
@@ -42,8 +44,9 @@ Options:
 ` + dataHelp + `  --car FILE    import a CAR file instead of a directory
   --tag TAG     a tag for every observation (repeatable)
   --note TEXT   a note for every observation
+  --again       import files already imported as new observations too
   --json        print a JSON summary {"imported","skipped":[{"path","reason"}],
-                "not_imported":[paths],...}
+                "already_here":[{"path","reason"}],"not_imported":[paths],...}
 
 Examples:
   fieldsync import ~/DCIM/2026-11-20
@@ -71,6 +74,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	note := fs.String("note", "", "")
 	asJSON := fs.Bool("json", false, "")
 	carPath := fs.String("car", "", "")
+	again := fs.Bool("again", false, "")
 	rest, err := parseFlags(importCmd, e, fs, args)
 	if err != nil {
 		return err
@@ -105,7 +109,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		if *asJSON {
 			return
 		}
-		if pr.Err != nil && !tty {
+		if pr.Err != nil && !tty && !errors.Is(pr.Err, node.ErrSkipKnown) {
 			fmt.Fprintf(e.stderr, "skip %s: %v\n", pr.Path, pr.Err)
 		}
 		if !tty && time.Since(lastPrint) < 2*time.Second && pr.Done != pr.Total {
@@ -134,7 +138,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintln(e.stderr, line)
 		}
 	}
-	rep, err := n.Import(ctx, dir, node.ImportOptions{Tags: tags, Notes: *note}, progress)
+	rep, err := n.Import(ctx, dir, node.ImportOptions{Tags: tags, Notes: *note, Again: *again}, progress)
 	if midLine {
 		fmt.Fprintln(e.stderr)
 	}
@@ -152,11 +156,15 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		for _, s := range rep.Warnings {
 			warn = append(warn, map[string]string{"path": s.Path, "reason": s.Reason.Error()})
 		}
+		known := []map[string]string{}
+		for _, s := range rep.Known {
+			known = append(known, map[string]string{"path": s.Path, "reason": s.Reason.Error()})
+		}
 		ids := []string{}
 		for _, r := range rep.Records {
 			ids = append(ids, r.CID.String())
 		}
-		out := map[string]any{"imported": len(rep.Records), "records": ids, "skipped": skipped, "warnings": warn,
+		out := map[string]any{"imported": len(rep.Records), "records": ids, "skipped": skipped, "already_here": known, "warnings": warn,
 			"not_imported": append([]string{}, rep.NotImported...), "seconds": time.Since(start).Seconds()}
 		if full != nil {
 			out["disk_full"] = map[string]any{"dir": full.Dir, "need": full.Need, "free": full.Free}
@@ -167,6 +175,16 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		if len(rep.Warnings) > 0 {
 			fmt.Fprintf(e.stdout, "%d imported with less than usual (a photo without variants, a GPX file's waypoints):\n", len(rep.Warnings))
 			for _, s := range rep.Warnings {
+				fmt.Fprintf(e.stdout, "  %s: %s\n", s.Path, trimPkg(s.Reason))
+			}
+		}
+		if len(rep.Known) > 0 {
+			fmt.Fprintf(e.stdout, "%d already here, not imported again (--again imports them as new observations):\n", len(rep.Known))
+			for i, s := range rep.Known {
+				if i == 10 {
+					fmt.Fprintf(e.stdout, "  ... and %d more\n", len(rep.Known)-10)
+					break
+				}
 				fmt.Fprintf(e.stdout, "  %s: %s\n", s.Path, trimPkg(s.Reason))
 			}
 		}
@@ -191,9 +209,8 @@ func runImport(ctx context.Context, e *env, args []string) error {
 
 // importFull is the one message of an import stopped by a full disk:
 // how much more it needs, what was kept, which files were not imported
-// and what to do. Running the same import again would import the files
-// already imported a second time (import makes new observations), so it
-// says so when some were.
+// and what to do: running the same import again imports the rest (the
+// files already imported are left out).
 func importFull(se *node.SpaceError, dir string, imported int, left []string) string {
 	s := diskFull(se, "this import")
 	which := ""
@@ -207,8 +224,8 @@ func importFull(se *node.SpaceError, dir string, imported int, left []string) st
 	if imported == 0 {
 		return s + ". Nothing was imported. Free some space (or use --data on a larger disk), then run the same command again"
 	}
-	return s + fmt.Sprintf(". %d files were imported and are kept; %d were not%s. Free some space (or use --data on a larger disk), then import those %d: running 'fieldsync import %s' again would import the %d already imported a second time",
-		imported, len(left), which, len(left), dir, imported)
+	return s + fmt.Sprintf(". %d files were imported and are kept; %d were not%s. Free some space (or use --data on a larger disk), then run 'fieldsync import %s' again: it imports those %d and leaves out the %d already here",
+		imported, len(left), which, dir, len(left), imported)
 }
 
 // trimPkg drops a "package: " prefix from an error for display.

@@ -528,3 +528,50 @@ func TestSafeOnArchiveWords(t *testing.T) {
 		t.Fatalf("status:\n%s", r.stdout)
 	}
 }
+
+// TestImportAgain: importing a camera card again imports only what is new;
+// the same bytes twice in one folder make one observation; --again
+// imports everything anew.
+func TestImportAgain(t *testing.T) {
+	root := t.TempDir()
+	A, card := filepath.Join(root, "A"), filepath.Join(root, "card")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "river"), 0, "init")
+	os.MkdirAll(card, 0o755)
+	copyFile := func(src, dst string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile("../../testdata/photos/gps.jpg", filepath.Join(card, "IMG_0001.jpg"))
+	copyFile("../../testdata/photos/gps.jpg", filepath.Join(card, "IMG_0001 (copy).jpg"))
+	r := fsRun(t, "import", "--data", A, card)
+	expectCode(t, r, 0, "first import")
+	if !strings.Contains(r.stdout, "imported 1 observations") || !strings.Contains(r.stdout, "1 already here") ||
+		!strings.Contains(r.stdout, "the same bytes as") {
+		t.Fatalf("a copy in the same folder:\n%s", r.stdout)
+	}
+	copyFile("../../testdata/photos/baseline.jpg", filepath.Join(card, "IMG_0002.jpg"))
+	r = fsRun(t, "import", "--data", A, "--json", card)
+	expectCode(t, r, 0, "second import")
+	var rep struct {
+		Imported int                 `json:"imported"`
+		Known    []map[string]string `json:"already_here"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Imported != 1 || len(rep.Known) != 2 || !strings.Contains(rep.Known[0]["reason"], "already imported (as observation ") {
+		t.Fatalf("the card again, with one new photo: %s", r.stdout)
+	}
+	if n := strings.Count(fsRun(t, "ls", "--data", A, "--json").stdout, "\n"); n != 2 {
+		t.Fatalf("%d observations, want 2", n)
+	}
+	expectCode(t, fsRun(t, "import", "--data", A, "--again", card), 0, "import --again")
+	if n := strings.Count(fsRun(t, "ls", "--data", A, "--json").stdout, "\n"); n != 5 {
+		t.Fatalf("%d observations after --again, want 5", n)
+	}
+}
