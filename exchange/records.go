@@ -121,7 +121,13 @@ func (n *Node) admit(s network.Stream, svc string) bool {
 	}
 	if banned || !role.IsMember() {
 		s.Reset()
-		if banned || role == RoleBlocked {
+		switch {
+		case banned:
+			// Dropped for bad data: the report telling it why may still be
+			// on its way on this connection (afterReport closes it once
+			// delivered); closing now would cut it.
+			time.AfterFunc(reportGrace, func() { n.host.Network().ClosePeer(p) }) //nolint:errcheck
+		case role == RoleBlocked:
 			n.host.Network().ClosePeer(p) //nolint:errcheck
 		}
 		return false
