@@ -59,6 +59,10 @@ const haveBatch = 96
 // while they lack something.
 const upCheckEvery = 2 * time.Second
 
+// upRecheck is how often, while an always-on peer lacks blobs, it is
+// asked again about all of them (its ANNOUNCEs confirm them in between).
+const upRecheck = 30 * time.Second
+
 // upIdleAfter is how long an always-on peer may lack blobs without
 // fetching any before SyncAvailable stops waiting for it.
 const upIdleAfter = 20 * time.Second
@@ -74,6 +78,9 @@ type uploads struct {
 
 type upState struct {
 	confirmed    map[cid.Cid]bool
+	asked        map[cid.Cid]bool // asked about in this run
+	fullGen      uint64           // the Sync generation of the last ask about every unconfirmed blob
+	lastFull     time.Time
 	loaded       bool
 	checkedGen   uint64
 	held         int
@@ -198,6 +205,30 @@ func (n *Node) checkArchive(p peer.ID) error {
 	}
 	held += len(have)
 	lacking, lackingBytes := 0, int64(0)
+	// Ask again about every unconfirmed blob when Sync begins and every
+	// upRecheck; between, only about blobs not asked yet: the always-on
+	// peer's ANNOUNCEs confirm the rest as they arrive, so watching an
+	// upload costs no HAVE traffic.
+	n.up.mu.Lock()
+	full := st.fullGen != gen || time.Since(st.lastFull) > upRecheck
+	if full {
+		st.fullGen, st.lastFull = gen, time.Now()
+	}
+	if st.asked == nil {
+		st.asked = map[cid.Cid]bool{}
+	}
+	var toAsk []Want
+	for _, w := range have {
+		if full || !st.asked[w.CID] {
+			toAsk = append(toAsk, w)
+			st.asked[w.CID] = true
+		} else {
+			lacking++
+			lackingBytes += w.Size
+		}
+	}
+	n.up.mu.Unlock()
+	have = toAsk
 	for len(have) > 0 {
 		batch := have[:min(len(have), haveBatch)]
 		have = have[len(batch):]
