@@ -384,26 +384,29 @@ func (sv *server) answerHave(m *wire.BlobRequest) (*wire.BlobResponse, error) {
 	return r, nil
 }
 
-// uploadsPendingLocked reports whether a connected always-on peer lacks
-// something this device holds, or has not been asked since Sync began.
-// Called with n.mu held.
-func (n *Node) uploadsPendingLocked() bool {
+// anyArchiveLocked reports whether cond holds for a connected always-on
+// peer's upload state (nil if never asked). Called with n.mu held.
+func (n *Node) anyArchiveLocked(cond func(st *upState) bool) bool {
 	if _, ok := n.cfg.Wants.(Holdings); !ok {
 		return false
 	}
 	n.up.mu.Lock()
 	defer n.up.mu.Unlock()
 	for _, r := range n.Relays() {
-		s := n.sessions[r.ID]
-		if s == nil || !s.ready {
-			continue
-		}
-		st := n.up.peers[r.ID]
-		if st == nil || st.checkedGen < n.up.gen || st.lacking > 0 {
+		if s := n.sessions[r.ID]; s != nil && s.ready && cond(n.up.peers[r.ID]) {
 			return true
 		}
 	}
 	return false
+}
+
+// uploadsPendingLocked reports whether a connected always-on peer lacks
+// something this device holds, or has not been asked since Sync began.
+// Called with n.mu held.
+func (n *Node) uploadsPendingLocked() bool {
+	return n.anyArchiveLocked(func(st *upState) bool {
+		return st == nil || st.checkedGen < n.up.gen || st.lacking > 0
+	})
 }
 
 // uploadsMovingLocked reports whether a connected always-on peer has not
@@ -412,25 +415,9 @@ func (n *Node) uploadsPendingLocked() bool {
 // fetches none (a full disk, a filter without them) is not waited for.
 // Called with n.mu held.
 func (n *Node) uploadsMovingLocked() bool {
-	if _, ok := n.cfg.Wants.(Holdings); !ok {
-		return false
-	}
-	n.up.mu.Lock()
-	defer n.up.mu.Unlock()
-	for _, r := range n.Relays() {
-		s := n.sessions[r.ID]
-		if s == nil || !s.ready {
-			continue
-		}
-		st := n.up.peers[r.ID]
-		if st == nil || st.checkedGen < n.up.gen {
-			return true // not asked yet
-		}
-		if st.lacking > 0 && time.Since(st.lastMove) < upIdleAfter {
-			return true
-		}
-	}
-	return false
+	return n.anyArchiveLocked(func(st *upState) bool {
+		return st == nil || st.checkedGen < n.up.gen || (st.lacking > 0 && time.Since(st.lastMove) < upIdleAfter)
+	})
 }
 
 // archiveProgress is the Snapshot's Archives.

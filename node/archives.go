@@ -69,15 +69,7 @@ func (l ledger) Confirm(ctx context.Context, p peer.ID, cs []cid.Cid) error {
 // device's filter (exchange.Holdings): those it holds are the ones an
 // always-on device should have.
 func (w wants) Named(ctx context.Context) ([]exchange.Want, error) {
-	ws, err := w.p.WantedBlobs(ctx, project.Archive)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]exchange.Want, len(ws))
-	for i, x := range ws {
-		out[i] = exchange.Want{CID: x.CID, Class: x.Class, Size: x.Size, ObservedAt: x.ObservedAt}
-	}
-	return out, nil
+	return w.under(ctx, project.Archive)
 }
 
 // ArchiveSafety is, for one always-on device of the project, how many of

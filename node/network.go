@@ -606,6 +606,11 @@ func (w wants) Wanted(ctx context.Context) ([]exchange.Want, error) {
 	if err != nil {
 		return nil, err
 	}
+	return w.under(ctx, f)
+}
+
+// under lists the blobs wanted under f, as the exchange sees them.
+func (w wants) under(ctx context.Context, f project.Filter) ([]exchange.Want, error) {
 	ws, err := w.p.WantedBlobs(ctx, f)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,66 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
+// simInternet is a simulated internet for one test: at(ip, public) are the
+// network options of a device there; alwaysOn starts a new device with a
+// project named name as the project's always-on device at 1.0.0.1; join
+// makes a device at ip (behind a NAT) join on's project with role and
+// filter, and sync once with it.
+type simInternet struct {
+	t   *testing.T
+	ctx context.Context
+	r   *netsim.Router
+	pub ma.Multiaddr
+}
+
+func newSimInternet(t *testing.T, ctx context.Context, latency time.Duration, bandwidth int) *simInternet {
+	return &simInternet{t: t, ctx: ctx, r: &netsim.Router{Latency: latency, Bandwidth: bandwidth},
+		pub: ma.StringCast("/ip4/1.0.0.1/udp/4747/quic-v1")}
+}
+
+func (s *simInternet) at(ip string, public bool) NetOptions {
+	return NetOptions{
+		Listen:      []string{"/ip4/" + ip + "/udp/4747/quic-v1"},
+		HostOptions: []libp2p.Option{s.r.QUIC(public)},
+		Peers:       []peer.AddrInfo{}, // none but the project's always-on devices
+	}
+}
+
+func (s *simInternet) alwaysOn(name string) *Node {
+	s.t.Helper()
+	n := newDevice(s.t, name)
+	on := s.at("1.0.0.1", true)
+	on.Public = []ma.Multiaddr{s.pub}
+	if err := n.Start(s.ctx, on); err != nil {
+		s.t.Fatal(err)
+	}
+	return n
+}
+
+// via are options at ip that dial the always-on device on.
+func (s *simInternet) via(ip string, on *Node) NetOptions {
+	o := s.at(ip, false)
+	o.Peers = []peer.AddrInfo{{ID: on.ID(), Addrs: []ma.Multiaddr{s.pub}}}
+	return o
+}
+
+func (s *simInternet) join(on *Node, ip string, role project.Role, f project.Filter) *Node {
+	s.t.Helper()
+	inv, err := on.Invite(s.ctx, InviteOptions{Role: role, TTL: time.Hour})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	d := newDevice(s.t, "")
+	o := s.at(ip, false)
+	if _, err := d.Join(s.ctx, inv.Code, JoinOptions{Listen: o.Listen, HostOptions: o.HostOptions, Filter: f}); err != nil {
+		s.t.Fatalf("join from behind a NAT: %v", err)
+	}
+	if _, err := d.Sync(s.ctx, SyncOptions{NetOptions: s.via(ip, on)}); err != nil {
+		s.t.Fatal(err)
+	}
+	return d
+}
+
 // TestAlwaysOnPeer, on a simulated internet (internal/netsim, virtual
 // time): a device with a public address (NetOptions.Public) tells the
 // project where it is; two members that joined it from behind NATs that
@@ -116,41 +176,14 @@ func TestAlwaysOnPeer(t *testing.T) {
 // coordinators only.
 func TestInviteThroughAlwaysOn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := &netsim.Router{Latency: 80 * time.Millisecond, Bandwidth: 2_000_000}
-		at := func(ip string, public bool) NetOptions {
-			return NetOptions{
-				Listen:      []string{"/ip4/" + ip + "/udp/4747/quic-v1"},
-				HostOptions: []libp2p.Option{r.QUIC(public)},
-				Peers:       []peer.AddrInfo{},
-			}
-		}
 		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
 		defer cancel()
-
-		archive := newDevice(t, "archive")
-		pub := ma.StringCast("/ip4/1.0.0.1/udp/4747/quic-v1")
-		on := at("1.0.0.1", true)
-		on.Public = []ma.Multiaddr{pub}
-		if err := archive.Start(ctx, on); err != nil {
-			t.Fatal(err)
-		}
+		net := newSimInternet(t, ctx, 80*time.Millisecond, 2_000_000)
+		archive := net.alwaysOn("archive")
 		// The coordinator joins the archive's project (it can reach the
 		// archive) and learns from the records that it is always on.
-		inv, err := archive.Invite(ctx, InviteOptions{Role: project.RoleCoordinator, TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		coord := newDevice(t, "")
-		o := at("2.0.0.1", false)
-		if _, err := coord.Join(ctx, inv.Code, JoinOptions{Listen: o.Listen, HostOptions: o.HostOptions}); err != nil {
-			t.Fatal(err)
-		}
-		o = at("2.0.0.1", false)
-		o.Peers = []peer.AddrInfo{{ID: archive.ID(), Addrs: []ma.Multiaddr{pub}}}
-		if _, err := coord.Sync(ctx, SyncOptions{NetOptions: o}); err != nil {
-			t.Fatal(err)
-		}
-		if err := coord.Start(ctx, at("2.0.0.1", false)); err != nil {
+		coord := net.join(archive, "2.0.0.1", project.RoleCoordinator, project.Filter{})
+		if err := coord.Start(ctx, net.at("2.0.0.1", false)); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Second) // its reservation with the archive
@@ -171,7 +204,7 @@ func TestInviteThroughAlwaysOn(t *testing.T) {
 			t.Fatalf("the code does not name the archive's relay: %v", code.Addrs)
 		}
 		joiner := newDevice(t, "")
-		o = at("3.0.0.1", false)
+		o := net.at("3.0.0.1", false)
 		if _, err := joiner.Join(ctx, far.Code, JoinOptions{Listen: o.Listen, HostOptions: o.HostOptions}); err != nil {
 			t.Fatalf("join through the archive's relay: %v", err)
 		}
@@ -188,36 +221,12 @@ func TestInviteThroughAlwaysOn(t *testing.T) {
 // knows it afterwards without a network (Archives).
 func TestSafeOnAlwaysOn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := &netsim.Router{Latency: 40 * time.Millisecond, Bandwidth: 4_000_000}
-		at := func(ip string, public bool) NetOptions {
-			return NetOptions{
-				Listen:      []string{"/ip4/" + ip + "/udp/4747/quic-v1"},
-				HostOptions: []libp2p.Option{r.QUIC(public)},
-				Peers:       []peer.AddrInfo{},
-			}
-		}
 		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
 		defer cancel()
-		archive := newDevice(t, "archive")
-		pub := ma.StringCast("/ip4/1.0.0.1/udp/4747/quic-v1")
-		on := at("1.0.0.1", true)
-		on.Public = []ma.Multiaddr{pub}
-		if err := archive.Start(ctx, on); err != nil {
-			t.Fatal(err)
-		}
-		inv, err := archive.Invite(ctx, InviteOptions{Role: project.RoleMember, TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		phone := newDevice(t, "")
-		o := at("2.0.0.1", false)
-		if _, err := phone.Join(ctx, inv.Code, JoinOptions{Listen: o.Listen, HostOptions: o.HostOptions, Filter: project.Field}); err != nil {
-			t.Fatal(err)
-		}
-		o.Peers = []peer.AddrInfo{{ID: archive.ID(), Addrs: []ma.Multiaddr{pub}}}
-		if _, err := phone.Sync(ctx, SyncOptions{NetOptions: o}); err != nil {
-			t.Fatal(err)
-		}
+		net := newSimInternet(t, ctx, 40*time.Millisecond, 4_000_000)
+		archive := net.alwaysOn("archive")
+		phone := net.join(archive, "2.0.0.1", project.RoleMember, project.Field)
+		o := net.via("2.0.0.1", archive)
 		rec, err := phone.Add(ctx, []string{"../testdata/photos/gps.jpg"}, ImportOptions{})
 		if err != nil {
 			t.Fatal(err)
