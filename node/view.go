@@ -25,7 +25,7 @@ func (n *Node) Views(ctx context.Context, obs []*project.ObservationState, fixit
 		j := o.JSON()
 		for k := range j.Attachments {
 			a := &j.Attachments[k]
-			for _, v := range []*view.Variant{a.Original, a.Preview, a.Thumbnail} {
+			for _, v := range []*view.Variant{a.Original, a.Preview, a.Thumbnail, a.Points} {
 				if v != nil {
 					n.fillVariant(ctx, v, has, fixity)
 				}
