@@ -130,8 +130,6 @@ func TestBrowserFieldData(t *testing.T) {
 		document.querySelector('#add-form input[name=lat]').dispatchEvent(new Event('input'));
 		window.scrollTo(0, 0)`)
 	b.screenshot(t, "ui-add-category")
-	b.js(t, `document.querySelector('#add-fields').scrollIntoView()`)
-	b.screenshot(t, "ui-add-fields")
 	b.run(t, "submit", chromedp.Click(chromedp.CSS(`#add-submit`)))
 	b.waitJS(t, "the new observation", `document.querySelector('#add-status a[href^="#/obs/"]') !== null`, 30*time.Second)
 	id := strings.TrimPrefix(evalJS[string](t, b, `document.querySelector('#add-status a').getAttribute('href')`), "#/obs/")
@@ -269,6 +267,21 @@ func TestBrowserFieldData(t *testing.T) {
 	if fc.Type != "FeatureCollection" || len(fc.Features) != 5 || kinds["logging-road"] != "MultiLineString " || kinds["river-crossing"] != "Point Point " {
 		t.Errorf("the export: %s, %d features, %v", fc.Type, len(fc.Features), kinds)
 	}
+	// On a phone: the filter and the downloads wrap over the map; the
+	// category tiles two or three a row.
+	ph := newBrowser(t, 800, 900)
+	ph.run(t, "open on a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch), chromedp.Navigate(url))
+	ph.waitJS(t, "the phone's map", "window.fieldsync && window.fieldsync.markerCount() === 4 && window.fieldsync.trackCount() === 1", 20*time.Second)
+	ph.screenshot(t, "ui-phone-fielddata")
+	ph.js(t, `location.hash = '#/add'`)
+	ph.waitJS(t, "the phone's picker", `document.querySelectorAll('#add-category .cat-choice').length === 4`, 20*time.Second)
+	ph.run(t, "pick on the phone", chromedp.Click(chromedp.CSS(`#add-category .cat-choice[data-category="river-crossing"]`)))
+	ph.waitJS(t, "the phone's fields", `document.querySelectorAll('#add-fields .field').length === 5`, 10*time.Second)
+	ph.screenshot(t, "ui-phone-add")
+	if errs := ph.pageErrors(); len(errs) > 0 {
+		t.Errorf("page errors on the phone: %q", errs)
+	}
+
 	// The one error answer the page got is the refusal above, which
 	// Chromium logs as a failed load.
 	var errs []string

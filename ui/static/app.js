@@ -682,6 +682,19 @@
       renderAddCategories();
       catIcons.clear();
       for (const [id, m] of markers) m.setIcon(markerIcon(markerCat.get(id)));
+      // the cards and lists say the categories as they now are
+      for (const [id, c] of gallery.cards) {
+        const o = obsCache.get(id);
+        if (o && o.category) { const n = card(o, EAGER); c.replaceWith(n); gallery.cards.set(id, n); }
+      }
+      for (const [id, li] of unplacedItems) {
+        const o = obsCache.get(id);
+        if (o && o.category) { const n = unplacedItem(o); li.replaceWith(n); unplacedItems.set(id, n); }
+      }
+      if (map) {
+        for (const e of trackLayers.values()) if (e.layer) e.layer.setStyle(trackStyle(e.info));
+        renderTrackList();
+      }
     }).catch((e) => console.warn('categories:', e));
   }
 
@@ -1154,7 +1167,9 @@
     try {
       let url = '/api/observations?limit=' + PAGE + filterQuery();
       if (!first) url += '&cursor=' + encodeURIComponent(gallery.next);
+      const cats = loadCategories().catch(() => null); // the cards' icons, meanwhile
       const r = await getJSON(url);
+      await cats;
       if (gen !== filterGen) return;
       remember(r.items);
       const frag = document.createDocumentFragment();
