@@ -11,6 +11,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode"
@@ -344,4 +346,119 @@ func fieldErrorJSON(w http.ResponseWriter, what string, err error) bool {
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusBadRequest, out)
 	return true
+}
+
+// maxCategoryFile caps an uploaded category file.
+const maxCategoryFile = 16 << 20
+
+// handleImportCategories imports a category file uploaded from the page
+// (multipart: "file", a .comapeocat or a presets JSON file; "lang", a
+// translation to take; "merge" = "1" keeps the categories the file
+// lacks), as `fieldsync categories import` does, with the same rule:
+// only the creator and coordinators may (403 otherwise, before the file is
+// read). It answers {"import": what was done, "categories": [...]}; a
+// file that is not a category file gets 415, one that breaks its format
+// 400, each with the reason, and nothing is written.
+func (s *Server) handleImportCategories(w http.ResponseWriter, r *http.Request) {
+	info, _ := s.cfg.Node.Project()
+	if !info.Role.CanManage() {
+		httpError(w, http.StatusForbidden, "this device may not change the categories: its role in the project is %s (the creator and coordinators may)", roleWord(info.Role))
+		return
+	}
+	if code, why := s.busy(); why != "" {
+		httpError(w, code, "%s", why)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxCategoryFile+maxFormField*4)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "want a multipart form: %v", err)
+		return
+	}
+	dir, err := os.MkdirTemp(s.cfg.Node.TempDir(), "categories-*")
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "spool the file: %v", err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	var path, name string
+	opts := node.CategoryImportOptions{}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "read the form: %v", tooLarge(err, maxCategoryFile))
+			return
+		}
+		switch part.FormName() {
+		case "file":
+			if part.FileName() == "" || path != "" {
+				continue
+			}
+			name = safeName(part.FileName(), 0)
+			path = filepath.Join(dir, name)
+			f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+			if err != nil {
+				httpError(w, http.StatusInternalServerError, "spool the file: %v", err)
+				return
+			}
+			n, err := io.Copy(f, io.LimitReader(part, maxCategoryFile+1))
+			f.Close()
+			if err == nil && n > maxCategoryFile {
+				err = &http.MaxBytesError{Limit: maxCategoryFile}
+			}
+			if err != nil {
+				var mb *http.MaxBytesError
+				if errors.As(err, &mb) {
+					httpError(w, http.StatusRequestEntityTooLarge, "%s is over %d MiB: not a category file", name, maxCategoryFile>>20)
+					return
+				}
+				httpError(w, http.StatusBadRequest, "read %s: %v", name, err)
+				return
+			}
+		case "lang", "merge":
+			b, err := io.ReadAll(io.LimitReader(part, 64))
+			if err != nil {
+				httpError(w, http.StatusBadRequest, "read the form: %v", err)
+				return
+			}
+			if part.FormName() == "lang" {
+				opts.Lang = strings.TrimSpace(string(b))
+			} else {
+				opts.Merge = strings.TrimSpace(string(b)) == "1"
+			}
+		default:
+			_, _ = io.Copy(io.Discard, part)
+		}
+	}
+	if path == "" {
+		httpError(w, http.StatusBadRequest, "no file: choose a category file (.comapeocat, or a presets .json)")
+		return
+	}
+	rep, err := s.cfg.Node.ImportCategories(r.Context(), path, opts)
+	switch {
+	case err == nil:
+	case errors.Is(err, node.ErrNotAuthorized):
+		httpError(w, http.StatusForbidden, "%v", err)
+		return
+	case errors.Is(err, node.ErrNotCategoryFile):
+		httpError(w, http.StatusUnsupportedMediaType, "%v; nothing was imported", err)
+		return
+	case errors.Is(err, node.ErrInvalidCategoryFile), errors.Is(err, project.ErrMalformed):
+		httpError(w, http.StatusBadRequest, "%v; nothing was imported", err)
+		return
+	default:
+		httpError(w, http.StatusInternalServerError, "import categories: %v", err)
+		return
+	}
+	rep.Path = name
+	s.recordsChanged()
+	cs, err := s.cfg.Node.CategoryViews(r.Context(), false)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "categories: %v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"import": rep, "categories": cs})
 }

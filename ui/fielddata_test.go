@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/project"
@@ -544,4 +545,103 @@ func synthJPEG(t *testing.T, seed uint64) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// postFile sends a category file as the page does (multipart "file",
+// with the other fields given).
+func (c *client) postFile(t testing.TB, path string, fields map[string]string) (int, map[string]any) {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	for k, v := range fields {
+		w.WriteField(k, v)
+	}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw, _ := w.CreateFormFile("file", filepath.Base(path))
+		fw.Write(data)
+	}
+	w.Close()
+	req, _ := http.NewRequest("POST", c.base+"/api/categories", &b)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("X-CSRF-Token", c.csrf)
+	req.Header.Set("Origin", c.base)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// A category file imported from the page, by the creator; the same file
+// again signs nothing; files that are not category files or break the
+// format are refused with their reason; a member is refused as the command
+// refuses it; nothing is written by a refusal.
+func TestImportCategoriesAPI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a := newDevice(t)
+	start(t, ctx, a)
+	b := joined(t, ctx, a)
+	_, c := serve(t, Config{Node: a})
+	_, cb := serve(t, Config{Node: b})
+	dir := filepath.Join("..", "testdata", "categories")
+
+	n := records(t, b)
+	code, out := cb.postFile(t, categoryFile, nil)
+	if msg, _ := out["error"].(string); code != 403 || !strings.Contains(msg, "its role in the project is member (the creator and coordinators may)") {
+		t.Errorf("a member imports: %d %v", code, out)
+	}
+	if records(t, b) != n {
+		t.Error("a member's refused import wrote a record")
+	}
+
+	n = records(t, a)
+	for _, tc := range []struct {
+		name, file string
+		code       int
+		msg        string
+	}{
+		{"no file", "", 400, "no file"},
+		{"GeoJSON", filepath.Join(dir, "not-categories.json"), 415, "not-categories.json"},
+		{"version 2", filepath.Join(dir, "unsupported-version-2.comapeocat"), 400, "unsupported-version-2.comapeocat"},
+		{"unknown field", filepath.Join(dir, "missing-field.comapeocat"), 400, "missing-field.comapeocat"},
+	} {
+		code, out := c.postFile(t, tc.file, nil)
+		msg, _ := out["error"].(string)
+		if code != tc.code || !strings.Contains(msg, tc.msg) || tc.file != "" && !strings.Contains(msg, "nothing was imported") {
+			t.Errorf("%s: %d %q, want %d with %q", tc.name, code, msg, tc.code, tc.msg)
+		}
+		if records(t, a) != n {
+			t.Fatalf("%s: a record was written", tc.name)
+		}
+	}
+
+	code, out = c.postFile(t, categoryFile, map[string]string{"lang": "pt"})
+	if code != 200 {
+		t.Fatalf("import: %d %v", code, out)
+	}
+	rep := out["import"].(map[string]any)
+	if rep["path"] != "rio-negro.comapeocat" || rep["lang"] != "pt" || len(rep["added"].([]any)) != 4 || len(out["categories"].([]any)) != 4 {
+		t.Errorf("import: %v", out)
+	}
+	if records(t, a) == n {
+		t.Error("the import wrote no record")
+	}
+	n = records(t, a)
+	code, out = c.postFile(t, categoryFile, map[string]string{"lang": "pt"})
+	if rep := out["import"].(map[string]any); code != 200 || len(rep["unchanged"].([]any)) != 4 || rep["records"] != 0.0 || records(t, a) != n {
+		t.Errorf("the same file again: %d %v", code, out)
+	}
+	// Merged: the presets' camp joins, the others stay.
+	code, out = c.postFile(t, filepath.Join(dir, "presets-no-icons.json"), map[string]string{"merge": "1"})
+	if code != 200 || len(out["categories"].([]any)) != 5 {
+		t.Errorf("merged: %d %v", code, out)
+	}
 }

@@ -358,6 +358,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/observations/{id}/keep", s.handleKeep)
 	m.HandleFunc("GET /api/observations/{id}/track", s.handleTrack)
 	m.HandleFunc("GET /api/categories", s.handleCategories)
+	m.HandleFunc("POST /api/categories", s.handleImportCategories)
 	m.HandleFunc("GET /api/export/{format}", s.handleExport)
 	m.HandleFunc("GET /api/members", s.handleMembers)
 	m.HandleFunc("POST /api/members/{peer}/block", s.handleBlock)

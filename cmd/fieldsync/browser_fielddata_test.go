@@ -282,6 +282,27 @@ func TestBrowserFieldData(t *testing.T) {
 		t.Errorf("page errors on the phone: %q", errs)
 	}
 
+	// The creator imports the category file again from the Members view,
+	// in Portuguese: the categories are renamed everywhere.
+	b.js(t, `location.hash = '#/members'`)
+	b.waitJS(t, "the categories listed", `document.querySelectorAll('#cats-list li').length === 4 && !document.querySelector('#cats-form').hidden &&
+		document.querySelector('#cats-note').hidden`, 20*time.Second)
+	catFile, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "categories", "rio-negro.comapeocat"))
+	b.run(t, "choose the file", chromedp.SetUploadFiles(chromedp.CSS(`#cats-form input[name=file]`), []string{catFile}),
+		chromedp.SendKeys(chromedp.CSS(`#cats-form input[name=lang]`), "pt"))
+	b.js(t, `document.querySelector('#cats-submit').click()`)
+	b.waitJS(t, "the import's result", `document.querySelector('#cats-status').className === 'ok' &&
+		document.querySelector('#cats-status').textContent.includes('4 changed') &&
+		(document.querySelector('#cats-list li[data-category="river-crossing"]') || {}).textContent.includes('Travessia de rio') &&
+		[...document.querySelectorAll('#category-filter option')].some(o => o.textContent === 'Travessia de rio')`, 20*time.Second)
+	b.js(t, `document.querySelector('#categories-section').scrollIntoView()`)
+	b.screenshot(t, "ui-categories")
+	r := fsRun(t, "categories", "--data", A)
+	expectCode(t, r, 0, "categories")
+	if !strings.Contains(r.stdout, "Travessia de rio") {
+		t.Errorf("categories after the import from the page:\n%s", r.stdout)
+	}
+
 	// The one error answer the page got is the refusal above, which
 	// Chromium logs as a failed load.
 	var errs []string

@@ -136,6 +136,7 @@
     if (session) { applyPermissions(); renderSyncBadge(lastSync); }
     renderFilter();
     renderAddCategories();
+    renderCategoriesView();
     if (map) renderTrackList();
     if (lastSync) renderSync(lastSync);
     for (const [id, c] of gallery.cards) {
@@ -680,6 +681,7 @@
     loadCategories(true).then(() => {
       renderFilter();
       renderAddCategories();
+      renderCategoriesView();
       catIcons.clear();
       for (const [id, m] of markers) m.setIcon(markerIcon(markerCat.get(id)));
       // the cards and lists say the categories as they now are
@@ -745,6 +747,71 @@
   function trackSummary(tr) {
     return [tr.name || t('track.unnamed'), fmtLength(tr.length_m), t('track.points', { n: fmtNum(tr.points) })].join(' · ');
   }
+
+  // ---------- the categories in the members view, and their import ----------
+
+  function appliesWord(c) {
+    const a = c.applies_to || [];
+    if (a.includes('observation') && a.includes('track')) return t('cats.forBoth');
+    return a.includes('track') ? t('cats.forTracks') : t('cats.forObservations');
+  }
+
+  // renderCategoriesView lists the categories with their fields, and
+  // offers the import to the creator and coordinators (as the command
+  // does); other devices get a line that says who may.
+  function renderCategoriesView() {
+    const list = categories.filter((c) => !c.removed);
+    $('cats-list').replaceChildren(...list.map((c) => el('li', { 'data-category': c.id },
+      catChip(c), ' ', el('span', { class: 'muted' }, appliesWord(c)),
+      (c.fields || []).length ? el('span', { class: 'cat-fields' }, ' · ' + c.fields.map((f) => f.label || f.key).join(', ')) : null)));
+    $('cats-none').hidden = list.length > 0;
+    const d = (session && session.device) || {};
+    $('cats-form').hidden = !d.canManage;
+    const note = $('cats-note');
+    note.hidden = !!d.canManage;
+    note.textContent = d.canManage ? '' : (d.role === 'creator' || d.role === 'coordinator') && d.readOnly ? d.readOnly : t('cats.cannot', { role: roleWord(d.role) });
+  }
+
+  function setupCategoryImport() {
+    const form = $('cats-form');
+    const status = $('cats-status');
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const fd = new FormData(form);
+      const f = fd.get('file');
+      if (!f || !f.size) {
+        status.className = 'error';
+        status.textContent = t('cats.chooseFile');
+        return;
+      }
+      if (!fd.get('lang')) fd.delete('lang');
+      $('cats-fieldset').disabled = true;
+      status.className = 'muted';
+      status.textContent = t('cats.importing');
+      $('cats-warnings').replaceChildren();
+      try {
+        const res = await fetch('/api/categories', { method: 'POST', body: fd, headers: { Accept: 'application/json', 'X-CSRF-Token': session.csrf } });
+        let j = null;
+        try { j = await res.json(); } catch (_) { /* not JSON */ }
+        if (!res.ok) throw new HTTPError(res.status, (j && j.error) || res.status + ' ' + res.statusText);
+        const r = j.import || {};
+        status.className = 'ok';
+        status.textContent = t('cats.done', {
+          set: r.set || r.path || '', added: (r.added || []).length, changed: (r.changed || []).length,
+          removed: (r.removed || []).length, unchanged: (r.unchanged || []).length,
+        });
+        $('cats-warnings').replaceChildren(...(r.warnings || []).map((w) => el('li', {}, w)));
+        form.reset();
+        categoriesChanged();
+      } catch (e) {
+        status.className = 'error';
+        status.textContent = failed(t('cats.failed'), e);
+      } finally {
+        $('cats-fieldset').disabled = false;
+      }
+    });
+  }
+  setupCategoryImport();
 
   // ---------- the category filter and the export buttons ----------
 
@@ -1422,6 +1489,7 @@
   async function showMembers() {
     await sessionReady.catch(() => null);
     if (current !== 'members') return;
+    loadCategories().then(renderCategoriesView).catch((e) => console.warn('categories:', e));
     if (membersLast) renderMembers(membersLast);
     membersLoading = null;
     try {
@@ -1449,6 +1517,7 @@
       note.hidden = true;
     }
     $('members-body').replaceChildren(...ms.map((m) => memberRow(m, dev.canManage)));
+    renderCategoriesView();
   }
 
   function memberRow(m, canManage) {
