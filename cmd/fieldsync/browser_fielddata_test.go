@@ -303,6 +303,23 @@ func TestBrowserFieldData(t *testing.T) {
 		t.Errorf("categories after the import from the page:\n%s", r.stdout)
 	}
 
+	// In Spanish: the app's words in Spanish, the category's in the
+	// language of its set.
+	es := newBrowser(t, 1280, 900, chromedp.Flag("lang", "es-PE"), chromedp.Flag("accept-lang", "es-PE,es"))
+	es.run(t, "open in Spanish", chromedp.Navigate(url))
+	es.js(t, `location.hash = '#/gallery'`)
+	es.waitJS(t, "the gallery in Spanish", `window.fieldsync && window.fieldsync.lang() === 'es' && window.fieldsync.galleryCount() === 5 &&
+		document.querySelector('#filter-label').textContent.trim().startsWith('Categoría') &&
+		document.querySelector('#category-filter option').textContent === 'Todas las categorías' &&
+		document.querySelector('#export-links').textContent.includes('Descargar:')`, 20*time.Second)
+	es.js(t, `location.hash = '#/add'`)
+	es.waitJS(t, "the add form in Spanish", `document.querySelector('#add-category legend').textContent === 'Categoría' &&
+		document.querySelector('#add-category .cat-choice[data-category=""] .choice-name').textContent === 'Sin categoría'`, 20*time.Second)
+	es.screenshot(t, "ui-spanish-add")
+	if errs := es.pageErrors(); len(errs) > 0 {
+		t.Errorf("page errors in Spanish: %q", errs)
+	}
+
 	// The one error answer the page got is the refusal above, which
 	// Chromium logs as a failed load.
 	var errs []string
