@@ -86,6 +86,7 @@ type Node struct {
 	changed   chan struct{} // closed and replaced on every progress change
 	skCache   map[cid.Cid]*chunk.Skeleton
 	reps      reports // bad data reported by peers (report.go)
+	up        uploads // what always-on peers lack (upload.go)
 	// noSpace is the store's error while a full disk pauses fetching
 	// (nospace.go); noSpaceGen counts the pauses; recommit are the blobs
 	// whose commit met the full disk, committed again on resuming.
@@ -135,6 +136,7 @@ func New(cfg Config) (*Node, error) {
 		skCache:   map[cid.Cid]*chunk.Skeleton{},
 	}
 	n.sched.init()
+	n.up.init()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 
 	limits := rcmgr.DefaultLimits
@@ -212,9 +214,10 @@ func (n *Node) Start(ctx context.Context) error {
 			return fmt.Errorf("start mdns: %w", err)
 		}
 	}
-	n.wg.Add(2 + smallWorkers)
+	n.wg.Add(3 + smallWorkers)
 	go n.schedLoop()
 	go n.reachLoop()
+	go n.upLoop()
 	for range smallWorkers {
 		go n.smallLoop()
 	}
@@ -398,6 +401,9 @@ func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason)
 // its records are pulled even if a session is running, since the peer may
 // have restarted with records the session never heard of.
 func (n *Node) onConnected(p peer.ID, fresh bool) {
+	if fresh {
+		n.relayConnected(p)
+	}
 	switch role := n.cfg.Access.Role(p); {
 	case role == RoleBlocked:
 		// No session. It is told it is blocked when it asks for records

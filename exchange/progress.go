@@ -130,10 +130,14 @@ type Snapshot struct {
 	// the wanted blobs that every one of them said it does not have.
 	Idle        bool
 	Unavailable int
-	// Complete is true only when every wanted blob is present and verified
-	// and records have been pulled from every connected member since they
-	// last announced a change.
+	// Complete is true only when every wanted blob is present and verified,
+	// records have been pulled from every connected member since they
+	// last announced a change, and every connected always-on peer holds
+	// every blob this device holds that it wants (Archives).
 	Complete bool
+	// Archives are the connected always-on peers and what they still lack
+	// of the blobs this device holds (upload.go).
+	Archives []ArchiveProgress
 }
 
 // Files returns the totals over all classes.
@@ -317,6 +321,7 @@ func (n *Node) Progress() Snapshot {
 		s.Peers[i].InFlight = inflight[s.Peers[i].ID]
 		s.Peers[i].Path = n.pathOf(s.Peers[i].ID)
 	}
+	s.Archives = n.archiveProgress()
 	return s
 }
 

@@ -36,6 +36,50 @@ type reach struct {
 	mu     sync.Mutex
 	relays []peer.AddrInfo
 	wake   chan struct{}
+	// tried is when each member not connected was first dialled through
+	// a relay: for reachGrace after, Sync does not take the connected
+	// peers' "nothing more" as the end (the member may be coming).
+	tried    map[peer.ID]time.Time
+	passes   int       // reachLoop's passes so far
+	lastPass time.Time // when the last one ended
+	relayUp  time.Time // when an always-on peer last connected
+}
+
+// relayConnected: an always-on peer just connected; the members not
+// connected are dialled through it at once.
+func (n *Node) relayConnected(p peer.ID) {
+	if !n.isArchive(p) {
+		return
+	}
+	n.reach.mu.Lock()
+	n.reach.relayUp = time.Now()
+	n.reach.mu.Unlock()
+	select {
+	case n.reach.wake <- struct{}{}:
+	default:
+	}
+}
+
+// reachGrace is how long a sync waits for a member dialled through a
+// relay before it counts as not there.
+const reachGrace = 20 * time.Second
+
+// reachingLocked reports whether a member first dialled through a relay
+// less than reachGrace ago is still not connected. Called with n.mu held.
+func (n *Node) reachingLocked() bool {
+	n.reach.mu.Lock()
+	defer n.reach.mu.Unlock()
+	if len(n.reach.relays) > 0 && (n.reach.passes == 0 || n.reach.relayUp.After(n.reach.lastPass)) {
+		return true // a pass is about to dial through a relay
+	}
+	for p, t := range n.reach.tried {
+		if time.Since(t) < reachGrace {
+			if _, ok := n.sessions[p]; !ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Relays returns the always-on peers the node uses now.
@@ -144,7 +188,11 @@ func relayResources() relayv2.Resources {
 }
 
 // memberACL lets the project's members, and nobody else, reserve a slot
-// on this relay and connect through it, to members only.
+// on this relay. Members connect through it to members; a device that is
+// not a member (nor blocked) connects through it to coordinators only, so
+// that it can redeem an invite whose code names this relay: a coordinator
+// speaks nothing but the invite protocol to a device that is not a
+// member.
 type memberACL struct{ n *Node }
 
 func (a memberACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
@@ -152,7 +200,14 @@ func (a memberACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
 }
 
 func (a memberACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
-	return a.n.cfg.Access.Role(src).IsMember() && a.n.cfg.Access.Role(dest).IsMember()
+	from, to := a.n.cfg.Access.Role(src), a.n.cfg.Access.Role(dest)
+	switch {
+	case from.IsMember():
+		return to.IsMember()
+	case from == RoleNone:
+		return to >= RoleCoordinator
+	}
+	return false
 }
 
 // pathOf says how peer p is reached now: the best of its connections
@@ -227,12 +282,30 @@ func (n *Node) reachLoop() {
 		}
 		if len(circuits) > 0 {
 			for _, m := range ml.Members() {
-				if m == n.host.ID() || isRelay[m] || n.host.Network().Connectedness(m) == network.Connected {
+				if m == n.host.ID() || isRelay[m] {
 					continue
 				}
+				if n.host.Network().Connectedness(m) == network.Connected {
+					n.reach.mu.Lock()
+					delete(n.reach.tried, m) // a new grace when it is next lost
+					n.reach.mu.Unlock()
+					continue
+				}
+				n.reach.mu.Lock()
+				if n.reach.tried == nil {
+					n.reach.tried = map[peer.ID]time.Time{}
+				}
+				if _, ok := n.reach.tried[m]; !ok {
+					n.reach.tried[m] = time.Now()
+				}
+				n.reach.mu.Unlock()
 				n.keepAddrs(m, circuits)
 			}
 		}
+		n.reach.mu.Lock()
+		n.reach.passes++
+		n.reach.lastPass = time.Now()
+		n.reach.mu.Unlock()
 		t.Reset(5 * time.Second)
 	}
 }

@@ -385,7 +385,7 @@ func (n *Node) completeLocked() bool {
 			return false
 		}
 	}
-	return true
+	return !n.uploadsPendingLocked()
 }
 
 // idleLocked reports whether nothing more can be fetched from the
@@ -408,7 +408,7 @@ func (n *Node) idleLocked() (idle bool, unavailable int) {
 			ready = append(ready, s)
 		}
 	}
-	if len(ready) == 0 {
+	if len(ready) == 0 || n.uploadsMovingLocked() || n.reachingLocked() {
 		return false, 0
 	}
 	lacking := map[*blobState]bool{}

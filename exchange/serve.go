@@ -83,6 +83,7 @@ type server struct {
 	q        serveQueue
 	byID     map[uint64]*serveReq
 	announce [][]byte
+	haves    []*wire.BlobResponse // HAVE answers to send (upload.go)
 	hello    bool
 	done     bool
 	sent     map[cid.Cid]bool // blobs this stream sent bytes of (report.go)
@@ -208,6 +209,18 @@ func (sv *server) readLoop() error {
 			if err := sv.corrupt(&m); err != nil {
 				return err
 			}
+		case wire.ReqHave:
+			a, err := sv.answerHave(&m)
+			if err != nil {
+				return err
+			}
+			sv.mu.Lock()
+			if len(sv.haves) >= 64 {
+				sv.mu.Unlock()
+				return fmt.Errorf("have: too many unanswered: %w", wire.ErrBusy)
+			}
+			sv.haves = append(sv.haves, a)
+			sv.mu.Unlock()
 		}
 		sv.signal()
 	}
@@ -238,6 +251,8 @@ func (sv *server) writeLoop(readErr <-chan error) error {
 		if len(sv.announce) > 0 {
 			ann, sv.announce = sv.announce, nil
 		}
+		haves := sv.haves
+		sv.haves = nil
 		hello := sv.hello
 		sv.hello = false
 		var top *serveReq
@@ -249,6 +264,11 @@ func (sv *server) writeLoop(readErr <-chan error) error {
 
 		if hello {
 			if err := send(&wire.BlobResponse{Type: wire.RespHello, Filter: uint32(sv.n.cfg.Filter)}); err != nil {
+				return err
+			}
+		}
+		for _, h := range haves {
+			if err := send(h); err != nil {
 				return err
 			}
 		}

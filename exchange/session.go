@@ -255,14 +255,19 @@ func (s *session) readLoop(st network.Stream) error {
 		case wire.RespHello:
 			n.prog.peerFilter(s.peer, Filter(m.Filter))
 		case wire.RespAnnounce:
+			var cs []cid.Cid
 			n.mu.Lock()
 			for _, b := range m.CIDs {
 				if c, err := cid.Cast(b); err == nil {
 					delete(s.lacks, c)
+					cs = append(cs, c)
 				}
 			}
 			n.mu.Unlock()
+			n.announced(s.peer, cs)
 			n.kick()
+		case wire.RespHave:
+			n.haveAnswered(m.ID, m.CIDs)
 		case wire.RespDontHave:
 			n.mu.Lock()
 			if req := s.inflight[m.ID]; req != nil {

@@ -57,6 +57,10 @@ func (n *Node) sync(ctx context.Context, orIdle bool) (bool, error) {
 	n.prog.complete = false
 	n.prog.idle = false
 	n.prog.mu.Unlock()
+	n.up.mu.Lock()
+	n.up.gen++ // always-on peers are asked again before Sync completes
+	n.up.mu.Unlock()
+	n.up.poke()
 	n.mu.Unlock()
 	for _, p := range peers {
 		n.pullRecords(p)

@@ -154,6 +154,9 @@ type Config struct {
 	// the members it is not connected to through them, and hole-punches
 	// to a direct connection where the NATs allow.
 	Relays []peer.AddrInfo
+	// Ledger keeps what the always-on peers confirmed they hold, across
+	// runs (upload.go); nil keeps it in memory for this run.
+	Ledger Ledger
 	// AnnounceAddrs are addresses this device is reachable at that it
 	// cannot see itself (a public address forwarded to it).
 	AnnounceAddrs []ma.Multiaddr

@@ -43,7 +43,7 @@ func WriteCSV(w io.Writer, d *Data, opts CSVOptions) (*Report, error) {
 	}
 	cw := csv.NewWriter(bw)
 	cw.UseCRLF = true
-	rep := &Report{}
+	rep := newReport()
 	obs := d.sorted()
 	cols := d.fieldColumns(obs)
 	header := append([]string{}, CSVHeader...)

@@ -25,7 +25,7 @@ import (
 // collection's "name" is the project's (GDAL takes it as the layer name).
 func WriteGeoJSON(w io.Writer, d *Data) (*Report, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	rep := &Report{}
+	rep := newReport()
 	obs := d.sorted()
 	cols := d.fieldColumns(obs)
 	name, _ := json.Marshal(d.ProjectName)

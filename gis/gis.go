@@ -46,18 +46,21 @@ type Data struct {
 	Devices map[string]string
 }
 
-// Report says what an export wrote.
+// Report says what an export wrote. Its JSON (fieldsync export --json)
+// follows docs/json.md: snake_case keys, a list never null.
 type Report struct {
-	Observations int // observations written (CSV rows)
-	Points       int // point features, or GPX waypoints
-	Lines        int // line features, or GPX tracks
+	Observations int `json:"observations"` // observations written (CSV rows)
+	Points       int `json:"points"`       // point features, or GPX waypoints
+	Lines        int `json:"lines"`        // line features, or GPX tracks
 	// NoPosition counts the observations without a position and without
 	// a track: not in a GeoJSON or GPX file (a CSV has them).
-	NoPosition int
+	NoPosition int `json:"no_position"`
 	// MissingTracks are the observations whose track points are not on
 	// this device yet (sync first): their lines are not written.
-	MissingTracks []string
+	MissingTracks []string `json:"missing_tracks"`
 }
+
+func newReport() *Report { return &Report{MissingTracks: []string{}} }
 
 // Digits of a coordinate written: 7 decimals, about 1 cm.
 const coordDigits = 7

@@ -20,7 +20,7 @@ import (
 // each point with its elevation and time when it has them.
 func WriteGPX(w io.Writer, d *Data) (*Report, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	rep := &Report{}
+	rep := newReport()
 	obs := d.sorted()
 	bw.WriteString(xml.Header)
 	bw.WriteString(`<gpx version="1.1" creator="fieldsync" xmlns="http://www.topografix.com/GPX/1/1" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://www.topografix.com/GPX/1/1 http://www.topografix.com/GPX/1/1/gpx.xsd">` + "\n")

@@ -178,6 +178,14 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// noCategoryError: field values given for an observation without a
+// category. It wraps ErrUnknownCategory, but says only what is wrong (not
+// "no such category": no category was named).
+type noCategoryError string
+
+func (e noCategoryError) Error() string { return string(e) }
+func (e noCategoryError) Unwrap() error { return ErrUnknownCategory }
+
 // docKind says whether files make a track (a .gpx among them) or an
 // observation, as the category's "applies to" names them.
 func docKind(files []string) string {
@@ -195,7 +203,7 @@ func docKind(files []string) string {
 func categoryFor(ctx context.Context, p *project.Project, id string, fields map[string]string, doc string) (*project.CategoryState, map[string]project.FieldValue, error) {
 	if id == "" {
 		if len(fields) > 0 {
-			return nil, nil, fmt.Errorf("%w: field values need a category", ErrUnknownCategory)
+			return nil, nil, noCategoryError("field values need a category (a field belongs to a category)")
 		}
 		return nil, nil, nil
 	}
@@ -294,7 +302,7 @@ func (n *Node) editFieldData(ctx context.Context, p *project.Project, o *project
 		return nil
 	}
 	if o.Category == "" {
-		return fmt.Errorf("%w: the observation has no category; give one (a category's fields come with it)", ErrUnknownCategory)
+		return noCategoryError("the observation has no category, so no fields: give it a category along with its fields")
 	}
 	c, err := p.Category(ctx, o.Category)
 	if err != nil {

@@ -124,6 +124,13 @@ func TestFieldData(t *testing.T) {
 	if err != nil || pts.Len() != 115 {
 		t.Fatalf("points: %v", err)
 	}
+	// The view says where the points are, as it does for every variant
+	// (it once left the points' state out).
+	tst, _ := a.Observation(ctx, trk.Observation.ID)
+	if tv := a.View(ctx, tst, true); tv.Attachments[0].Points == nil || tv.Attachments[0].Points.State != "present" ||
+		tv.Attachments[0].Original.State != "present" {
+		t.Fatalf("track view: %+v %+v", tv.Attachments[0].Points, tv.Attachments[0].Original)
+	}
 
 	// Edits: a value changed, one removed; then another category.
 	if _, err := a.Edit(ctx, rec.Observation.ID, Edit{Fields: map[string]string{"depth": "0.8", "who": ""}}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,12 +64,38 @@ func (n *Node) Invite(ctx context.Context, opts InviteOptions) (*Invite, error) 
 	if len(addrs) == 0 {
 		return nil, ErrNoAddress
 	}
-	code, err := p.Invite(ctx, project.InviteOptions{Role: opts.Role, TTL: opts.TTL, Addrs: stripP2P(addrs)})
+	addrs = append(stripP2P(addrs), n.circuitAddrs(ctx, p)...)
+	code, err := p.Invite(ctx, project.InviteOptions{Role: opts.Role, TTL: opts.TTL, Addrs: addrs})
 	if err != nil {
 		return nil, err
 	}
 	short, _ := code.Short()
 	return &Invite{Code: code.String(), Short: short, Project: code.Project.String(), Role: code.Role, Expires: code.Expires}, nil
+}
+
+// circuitAddrs are this device's addresses through the project's
+// always-on devices' relays (first address of each, this device left
+// out), for an invite code: a joiner that cannot reach this device
+// directly (in another village, behind its own NAT) redeems the code
+// through an always-on device, which relays a stranger to coordinators
+// only, and this device holds a reservation there while it runs.
+func (n *Node) circuitAddrs(ctx context.Context, p *project.Project) []ma.Multiaddr {
+	on, err := p.AlwaysOn(ctx)
+	if err != nil || len(on[n.ID()]) > 0 {
+		return nil // an always-on device is reached at its own addresses
+	}
+	ids := make([]peer.ID, 0, len(on))
+	for id := range on {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // the same code text for the same project state
+	var out []ma.Multiaddr
+	for _, id := range ids {
+		if c, err := ma.NewMultiaddr(on[id][0].String() + "/p2p/" + id.String() + "/p2p-circuit"); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // JoinOptions shape Join.

@@ -22,6 +22,7 @@ var nodeSchema = []string{
 	`CREATE TABLE IF NOT EXISTS node_peers (peer BLOB PRIMARY KEY, last_seen INTEGER NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS node_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)`,
 	badPeersSchema,
+	ledgerSchema,
 }
 
 func migrate(ctx context.Context, d *sql.DB) error { return db.Migrate(ctx, d, nodeSchema...) }

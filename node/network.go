@@ -99,6 +99,7 @@ func (n *Node) Start(ctx context.Context, opts NetOptions) error {
 		Relays:        relays,
 		AnnounceAddrs: opts.Public,
 		HostOptions:   opts.HostOptions,
+		Ledger:        ledger{n},
 	})
 	if err != nil {
 		return fmt.Errorf("node: start network: %w", err)
@@ -179,10 +180,7 @@ func (n *Node) watch(p *project.Project, ex *exchange.Node, lan bool, stop <-cha
 		if i%20 == 19 {
 			// A record may have told of a new always-on device, or
 			// that one moved.
-			if on := alwaysOn(context.Background(), p, n.ID()); !sameAddrInfos(on, ex.Relays()) {
-				n.log.Info("always-on devices", "peers", on)
-				ex.SetRelays(on)
-			}
+			n.refreshRelays(context.Background(), ex)
 		}
 		changed, err := p.Refresh(context.Background())
 		if err != nil {
@@ -190,6 +188,7 @@ func (n *Node) watch(p *project.Project, ex *exchange.Node, lan bool, stop <-cha
 			continue
 		}
 		if changed {
+			n.refreshRelays(context.Background(), ex)
 			n.checkRoles()
 			n.notify()
 			n.hub.publish(ObservationsEvent{})
@@ -297,6 +296,7 @@ func (n *Node) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) 
 	if err != nil {
 		return nil, err
 	}
+	n.refreshRelays(ctx, ex)
 	// A peer that refuses this device ends the sync at once when no other
 	// member is connected: waiting would not change its mind. So does the
 	// last connected peer dropped for sending bad data (after a moment for
@@ -355,6 +355,11 @@ func (n *Node) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) 
 		}
 	}
 	complete, err := ex.SyncAvailable(ctx)
+	for i := 0; i < 3 && err == nil && n.refreshRelays(ctx, ex); i++ {
+		// The records just pulled told of an always-on device (or that
+		// one moved): sync again, so that it is asked what it lacks.
+		complete, err = ex.SyncAvailable(ctx)
+	}
 	prog := ex.Progress()
 	if err != nil {
 		err = n.spaceError(err, wantedLeft(prog))
@@ -558,6 +563,22 @@ func sameAddrInfos(a, b []peer.AddrInfo) bool {
 	return slices.EqualFunc(a, b, func(x, y peer.AddrInfo) bool {
 		return x.ID == y.ID && slices.EqualFunc(x.Addrs, y.Addrs, ma.Multiaddr.Equal)
 	})
+}
+
+// refreshRelays gives the exchange the project's always-on devices, if
+// they changed (a record told of a new one, or that one moved), and
+// reports whether they did.
+func (n *Node) refreshRelays(ctx context.Context, ex *exchange.Node) (changed bool) {
+	p, err := n.project()
+	if err != nil {
+		return false
+	}
+	if on := alwaysOn(ctx, p, n.ID()); !sameAddrInfos(on, ex.Relays()) {
+		n.log.Info("always-on devices", "peers", on)
+		ex.SetRelays(on)
+		return true
+	}
+	return false
 }
 
 // alwaysOn returns the project's always-on devices other than self, where

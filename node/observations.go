@@ -96,14 +96,18 @@ func (n *Node) Add(ctx context.Context, files []string, opts ImportOptions) (*pr
 		if err != nil {
 			return nil, err
 		}
-		return n.addFieldData(ctx, p, nil, opts)
+		r, err := n.addFieldData(ctx, p, nil, opts)
+		return r, n.spaceError(err, 0)
 	}
 	p, err := n.writer()
 	if err != nil {
 		return nil, err
 	}
 	if opts.Category != "" || len(opts.Fields) > 0 {
-		return n.addFieldData(ctx, p, files, opts)
+		// A full disk is a *SpaceError here as below: the command's exit 7
+		// and its words depend on it.
+		r, err := n.addFieldData(ctx, p, files, opts)
+		return r, n.spaceError(err, 0)
 	}
 	r, err := ingest.Files(ctx, p, files, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs, Tags: opts.Tags, Notes: opts.Notes,
 		Position: opts.Position, ForcePosition: opts.Position != nil, RequireVariants: opts.RequireVariants})
@@ -348,11 +352,15 @@ func (n *Node) Writable() error {
 	return nil
 }
 
+// roleWord is a role in a sentence: "this device is a member".
 func roleWord(r project.Role) string {
-	if r == project.RoleNone {
+	switch r {
+	case project.RoleNone:
 		return "not a member"
+	case project.RoleBlocked:
+		return "blocked"
 	}
-	return string(r)
+	return "a " + string(r)
 }
 
 // changed tells the exchange and subscribers that observations changed.

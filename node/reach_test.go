@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -33,6 +34,12 @@ func TestAlwaysOnPeer(t *testing.T) {
 		defer cancel()
 
 		a := newDevice(t, "river")
+		// The always-on device keeps no blobs here (it wants the GPX
+		// files of tracks only; there are none): whatever c gets, it gets
+		// from b.
+		if err := a.SetFilter(ctx, project.Filter{Mode: project.FilterCustom, Kinds: []project.AttachmentKind{project.AttachTrack}, Variants: []project.VariantName{project.VariantOriginal}}); err != nil {
+			t.Fatal(err)
+		}
 		pub := ma.StringCast("/ip4/1.0.0.1/udp/4747/quic-v1")
 		on := at("1.0.0.1", true)
 		on.Public = []ma.Multiaddr{pub}
@@ -72,30 +79,166 @@ func TestAlwaysOnPeer(t *testing.T) {
 		if err := b.Start(ctx, at("2.0.0.1", false)); err != nil {
 			t.Fatal(err)
 		}
-		// c, knowing only the project, reaches b through a's relay.
-		if err := c.Start(ctx, at("3.0.0.1", false)); err != nil {
-			t.Fatal(err)
-		}
 		for end := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-			path := ""
-			for _, pp := range c.Progress().Peers {
-				if pp.ID == b.ID() {
-					path = pp.Path
-				}
-			}
-			if path == exchange.PathRelayed {
+			if _, err := a.Observation(ctx, rec.Observation.ID); err == nil {
 				break
 			}
 			if time.Now().After(end) {
-				t.Fatalf("c does not reach b through the relay: path %q, %+v", path, c.Progress().Peers)
+				t.Fatal("a never got b's observation")
 			}
 		}
+		// c, knowing only the project, syncs: it meets a first, which
+		// has none of b's photo, and does not stop there: it reaches b
+		// through a's relay and gets the photo from it.
 		res, err := c.Sync(ctx, SyncOptions{NetOptions: at("3.0.0.1", false)})
 		if err != nil || !res.Complete {
 			t.Fatalf("c's sync through the internet: %v %+v", err, res)
 		}
+		path := ""
+		for _, pp := range c.Progress().Peers {
+			if pp.ID == b.ID() {
+				path = pp.Path
+			}
+		}
+		if path != exchange.PathRelayed {
+			t.Fatalf("c does not reach b through the relay: path %q, %+v", path, c.Progress().Peers)
+		}
 		if _, err := c.Observation(ctx, rec.Observation.ID); err != nil {
 			t.Fatalf("c lacks b's observation: %v", err)
+		}
+	})
+}
+
+// TestInviteThroughAlwaysOn: a coordinator behind a NAT invites a device
+// behind another NAT; the code names the always-on device's relay, and the
+// joiner redeems it through there, though neither can reach the other
+// directly. The relay connects a device that is not a member to
+// coordinators only.
+func TestInviteThroughAlwaysOn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &netsim.Router{Latency: 80 * time.Millisecond, Bandwidth: 2_000_000}
+		at := func(ip string, public bool) NetOptions {
+			return NetOptions{
+				Listen:      []string{"/ip4/" + ip + "/udp/4747/quic-v1"},
+				HostOptions: []libp2p.Option{r.QUIC(public)},
+				Peers:       []peer.AddrInfo{},
+			}
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+		defer cancel()
+
+		archive := newDevice(t, "archive")
+		pub := ma.StringCast("/ip4/1.0.0.1/udp/4747/quic-v1")
+		on := at("1.0.0.1", true)
+		on.Public = []ma.Multiaddr{pub}
+		if err := archive.Start(ctx, on); err != nil {
+			t.Fatal(err)
+		}
+		// The coordinator joins the archive's project (it can reach the
+		// archive) and learns from the records that it is always on.
+		inv, err := archive.Invite(ctx, InviteOptions{Role: project.RoleCoordinator, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		coord := newDevice(t, "")
+		o := at("2.0.0.1", false)
+		if _, err := coord.Join(ctx, inv.Code, JoinOptions{Listen: o.Listen, HostOptions: o.HostOptions}); err != nil {
+			t.Fatal(err)
+		}
+		o = at("2.0.0.1", false)
+		o.Peers = []peer.AddrInfo{{ID: archive.ID(), Addrs: []ma.Multiaddr{pub}}}
+		if _, err := coord.Sync(ctx, SyncOptions{NetOptions: o}); err != nil {
+			t.Fatal(err)
+		}
+		if err := coord.Start(ctx, at("2.0.0.1", false)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Second) // its reservation with the archive
+
+		far, err := coord.Invite(ctx, InviteOptions{TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, err := project.ParseInviteCode(far.Code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		circuit := false
+		for _, a := range code.Addrs {
+			circuit = circuit || strings.HasSuffix(a.String(), "/p2p/"+archive.ID().String()+"/p2p-circuit")
+		}
+		if !circuit {
+			t.Fatalf("the code does not name the archive's relay: %v", code.Addrs)
+		}
+		joiner := newDevice(t, "")
+		o = at("3.0.0.1", false)
+		if _, err := joiner.Join(ctx, far.Code, JoinOptions{Listen: o.Listen, HostOptions: o.HostOptions}); err != nil {
+			t.Fatalf("join through the archive's relay: %v", err)
+		}
+		jp, _ := joiner.project()
+		if got := jp.RoleOf(joiner.ID()); got != project.RoleMember {
+			t.Fatalf("joiner's role %v", got)
+		}
+	})
+}
+
+// TestSafeOnAlwaysOn: a field phone (thumbnails and previews only) adds a
+// photo and syncs with the project's always-on device: the sync completes
+// only once that device holds the photo's original too, and the phone
+// knows it afterwards without a network (Archives).
+func TestSafeOnAlwaysOn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := &netsim.Router{Latency: 40 * time.Millisecond, Bandwidth: 4_000_000}
+		at := func(ip string, public bool) NetOptions {
+			return NetOptions{
+				Listen:      []string{"/ip4/" + ip + "/udp/4747/quic-v1"},
+				HostOptions: []libp2p.Option{r.QUIC(public)},
+				Peers:       []peer.AddrInfo{},
+			}
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+		defer cancel()
+		archive := newDevice(t, "archive")
+		pub := ma.StringCast("/ip4/1.0.0.1/udp/4747/quic-v1")
+		on := at("1.0.0.1", true)
+		on.Public = []ma.Multiaddr{pub}
+		if err := archive.Start(ctx, on); err != nil {
+			t.Fatal(err)
+		}
+		inv, err := archive.Invite(ctx, InviteOptions{Role: project.RoleMember, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		phone := newDevice(t, "")
+		o := at("2.0.0.1", false)
+		if _, err := phone.Join(ctx, inv.Code, JoinOptions{Listen: o.Listen, HostOptions: o.HostOptions, Filter: project.Field}); err != nil {
+			t.Fatal(err)
+		}
+		o.Peers = []peer.AddrInfo{{ID: archive.ID(), Addrs: []ma.Multiaddr{pub}}}
+		if _, err := phone.Sync(ctx, SyncOptions{NetOptions: o}); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := phone.Add(ctx, []string{"../testdata/photos/gps.jpg"}, ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if as, _ := phone.Archives(ctx); len(as) != 1 || as[0].Held != 3 || as[0].Confirmed != 0 {
+			t.Fatalf("before the sync: %+v", as)
+		}
+		res, err := phone.Sync(ctx, SyncOptions{NetOptions: o})
+		if err != nil || !res.Complete {
+			t.Fatalf("phone's sync: %v %+v", err, res)
+		}
+		orig := rec.Observation.Attachments[0].Original.CID
+		if _, err := archive.store.Stat(ctx, orig); err != nil {
+			t.Fatalf("sync complete, but the archive lacks the original: %v; %+v %+v", err, res.Progress.Archives, res.Progress.Peers)
+		}
+		if as := res.Progress.Archives; len(as) != 1 || as[0].Lacking != 0 || as[0].Held != 3 {
+			t.Fatalf("progress: %+v", as)
+		}
+		as, err := phone.Archives(ctx)
+		if err != nil || len(as) != 1 || as[0].Peer != archive.ID() || as[0].Name == "" || as[0].Confirmed != 3 || as[0].Held != 3 {
+			t.Fatalf("after the sync: %v %+v", err, as)
 		}
 	})
 }

@@ -33,6 +33,9 @@ type Status struct {
 	// failed verification, in its latest run of the network and the one
 	// before, with the blob.
 	BadPeers []BadPeer `json:"bad_peers,omitempty"`
+	// Archives are the project's always-on devices and how much of what
+	// this device holds each confirmed it holds (Archives).
+	Archives []ArchiveSafety `json:"archives,omitempty"`
 	// Serve is the serve running on this data directory, if any.
 	Serve      *ServeInfo `json:"serve,omitempty"`
 	KnownPeers []peer.ID  `json:"known_peers"`
@@ -103,6 +106,7 @@ func (s *Status) Complete() bool {
 func (n *Node) Status(ctx context.Context) (*Status, error) {
 	st := &Status{Device: n.ID(), Dir: n.dir, Serve: n.RunningServe(), KnownPeers: []peer.ID{}}
 	st.BadPeers, _ = n.BadPeers(ctx)
+	st.Archives, _ = n.Archives(ctx)
 	known, _ := knownPeers(n.dir)
 	for _, ai := range known {
 		st.KnownPeers = append(st.KnownPeers, ai.ID)

@@ -87,5 +87,9 @@ func ProgressView(p Progress) view.Progress {
 		out.Peers = append(out.Peers, view.PeerProgress{ID: pp.ID.String(), State: pp.State.String(), Reason: pp.Reason,
 			Rate: pp.Rate, Received: pp.BytesReceived, Sent: pp.BytesSent, Path: pp.Path})
 	}
+	for _, a := range p.Archives {
+		out.Archives = append(out.Archives, view.ArchiveProgress{ID: a.Peer.String(), Checked: a.Checked, Held: a.Held,
+			Lacking: a.Lacking, LackingBytes: a.LackingBytes})
+	}
 	return out
 }

@@ -287,10 +287,16 @@ type InviteOptions struct {
 	// to keep the code short: LAN IPv4 first, then other IPv4, IPv6,
 	// loopback last; unspecified, link-local and over-long addresses
 	// (e.g. WebTransport with certificate hashes) are left out.
+	// Addresses through a relay (an always-on device's, ending in
+	// /p2p-circuit) come after those, at most maxInviteCircuits of them:
+	// they let a joiner far away redeem the code.
 	Addrs []ma.Multiaddr
 }
 
-const maxInviteAddrs = 4
+const (
+	maxInviteAddrs    = 4
+	maxInviteCircuits = 2
+)
 
 // pickAddrs chooses the addresses an invite code carries.
 func pickAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
@@ -306,17 +312,22 @@ func pickAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
 		}
 		return 2
 	}
-	var out []ma.Multiaddr
+	var out, circuits []ma.Multiaddr
 	seen := map[string]bool{}
 	for _, a := range addrs {
 		if a == nil || len(a.Bytes()) > maxAddrLen || manet.IsIPUnspecified(a) || manet.IsIP6LinkLocal(a) || seen[string(a.Bytes())] {
 			continue
 		}
 		seen[string(a.Bytes())] = true
+		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+			circuits = append(circuits, a)
+			continue
+		}
 		out = append(out, a)
 	}
 	slices.SortStableFunc(out, func(a, b ma.Multiaddr) int { return rank(a) - rank(b) })
-	return out[:min(len(out), maxInviteAddrs)]
+	out = out[:min(len(out), maxInviteAddrs)]
+	return append(out, circuits[:min(len(circuits), maxInviteCircuits)]...)
 }
 
 // Invite makes a one-time invite to this project, served by this device,

@@ -47,6 +47,24 @@ func TestPickAddrs(t *testing.T) {
 	if got := pickAddrs(in[:1]); len(got) != 1 {
 		t.Fatal("loopback only: dropped")
 	}
+	// Addresses through always-on devices' relays come after the direct
+	// ones, two at most, and fit in the code.
+	relay := "/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp/p2p-circuit"
+	circuits := []ma.Multiaddr{ma.StringCast("/ip4/203.0.113.5/udp/4747/quic-v1" + relay),
+		ma.StringCast("/ip4/203.0.113.5/tcp/4747" + relay), ma.StringCast("/ip6/2001:db8::5/tcp/4747" + relay)}
+	got = pickAddrs(append(circuits, in...))
+	if len(got) != maxInviteAddrs+maxInviteCircuits || !got[4].Equal(circuits[0]) || !got[5].Equal(circuits[1]) {
+		t.Fatalf("with circuits: %v", got)
+	}
+	c := &InviteCode{Project: newProject(t, "p").ID(), Inviter: newIdentity(t).PeerID(), Addrs: got, Role: RoleMember, Expires: time.Now()}
+	if b, err := c.MarshalBinary(); err != nil {
+		t.Fatalf("a code with circuit addresses: %v", err)
+	} else {
+		var back InviteCode
+		if err := back.UnmarshalBinary(b); err != nil || !back.Addrs[5].Equal(circuits[1]) {
+			t.Fatalf("round trip: %v %v", err, back.Addrs)
+		}
+	}
 }
 
 func TestInviteCodeText(t *testing.T) {

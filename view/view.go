@@ -197,6 +197,20 @@ type Progress struct {
 	Refetch  int                      `json:"leaves_refetched"`
 	Classes  map[string]ClassProgress `json:"classes"` // by class name: thumbnail, preview, original, attachment
 	Peers    []PeerProgress           `json:"peers"`
+	// Archives are the connected always-on devices and what they still
+	// lack of the files this device holds (a sync is not complete until
+	// none lacks anything).
+	Archives []ArchiveProgress `json:"archives,omitempty"`
+}
+
+// ArchiveProgress is what one connected always-on device still lacks of
+// the files this device holds, in the classes it keeps.
+type ArchiveProgress struct {
+	ID           string `json:"id"`
+	Checked      bool   `json:"checked"` // asked since this sync began
+	Held         int    `json:"files_held"`
+	Lacking      int    `json:"files_lacking"`
+	LackingBytes int64  `json:"bytes_lacking"`
 }
 
 // ClassProgress counts one class's wanted files and bytes against those

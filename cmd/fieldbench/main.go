@@ -46,7 +46,7 @@ Options:
   --quick         scaled-down scenarios (a few minutes); the output says so
   --out DIR       where to write the results (default ./fieldbench-out)
   --only IDS      comma-separated scenarios to run, of:
-                  ` + "bulk, photos, weak-2mbit, weak-500kbit, netns-tbf, interrupt, three-devices, scale" + `
+                  ` + "bulk, photos, weak-2mbit, weak-500kbit, netns-tbf, interrupt, three-devices, scale, reach" + `
   --fieldsync BIN use this fieldsync binary instead of building one
   --work DIR      where the devices' data go (default: a temporary directory,
                   removed afterwards unless --keep)

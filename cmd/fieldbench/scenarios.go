@@ -76,7 +76,7 @@ func bulkString(specs []fileSpec) string {
 }
 
 // scenarioIDs in the order they run.
-var scenarioIDs = []string{"bulk", "photos", "weak-2mbit", "weak-500kbit", "netns-tbf", "interrupt", "three-devices", "scale"}
+var scenarioIDs = []string{"bulk", "photos", "weak-2mbit", "weak-500kbit", "netns-tbf", "interrupt", "three-devices", "scale", "reach"}
 
 var (
 	weakFast = Shape{RateBps: 2e6 / 8, RTT: 100 * time.Millisecond}
@@ -308,6 +308,12 @@ func (b *bench) runScenario(ctx context.Context, id string) *Scenario {
 		sc.Note = "'records first': the receiver pulls the records alone (a filter wanting nothing) before the measured sync"
 		if r := sc.find(ToolFieldsync, "2 sources"); r != nil && r.Status == StatusOK && r.PeerBytes["source 2"] == 0 {
 			sc.Note += ". Without it, fieldsync used one source only: a receiver that does not know a source's membership when they connect refuses it and never retries once the records arrive"
+		}
+
+	case "reach":
+		scaled(c.weak.String(), full.weak.String())
+		if err := b.runReach(ctx, sc, c.weak); err != nil {
+			return failed(err)
 		}
 
 	case "scale":

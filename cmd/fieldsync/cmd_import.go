@@ -20,9 +20,12 @@ var importCmd = &command{
 Imports every file under DIR (recursively) into this device's project, one
 observation per file. A photo (JPEG, PNG, GIF, WebP) gets its time and place
 from EXIF (DateTimeOriginal, GPS) when present, and a thumbnail and a
-preview made now; other files (audio, video, documents, HEIC, RAW) become
-attachments with only their original. Hidden, empty and unreadable files
-are skipped and listed with the reason. Interrupting (Ctrl-C) keeps what
+preview made now; a GPX file (.gpx) becomes a track (its tracks and routes
+as points that travel compactly, drawn as a line; its time the first
+point's; its waypoints are not taken, which is said); other files (audio,
+video, documents, HEIC, RAW) become attachments with only their original.
+Hidden, empty and unreadable files, and a .gpx file that is not GPX, are
+skipped and listed with the reason. Interrupting (Ctrl-C) keeps what
 was imported; running it again imports the files again as new
 observations, so import each folder once. If the disk holding the data
 directory fills up, the import stops at once with one message saying how

@@ -20,7 +20,9 @@ attachments), blobs partly received (they resume at the next sync), blobs
 found corrupt or missing by 'fieldsync verify' (fetched again at the next
 sync), peers dropped because data they sent failed verification (in the
 latest sync or serve and the one before, with the blob), known peers and
-whether 'fieldsync serve' is running here.
+whether 'fieldsync serve' is running here, and, for each of the project's
+always-on devices, whether it holds every file this device holds (as it
+said at the last sync with it: no network needed).
 
 Options:
 ` + dataHelp + `  --json      print everything as one JSON object
@@ -122,6 +124,14 @@ func printStatus(w io.Writer, st *node.Status) {
 			}
 			fmt.Fprintf(w, "  %-8s %s: %s, at %s\n", run, who, piece(b.CID, b.Leaf), b.At.Local().Format("2006-01-02 15:04:05"))
 		}
+	}
+	for _, a := range st.Archives {
+		if a.Confirmed == a.Held {
+			fmt.Fprintf(w, "archive  %s holds all %d files this device holds: safe there\n", a.Name, a.Held)
+			continue
+		}
+		fmt.Fprintf(w, "archive  %s: %d of the %d files this device holds are not known to be there (%s); sync with it before wiping this device\n",
+			a.Name, a.Held-a.Confirmed, a.Held, humanBytes(a.Bytes))
 	}
 	if len(st.KnownPeers) > 0 {
 		fmt.Fprintf(w, "peers    %d known\n", len(st.KnownPeers))

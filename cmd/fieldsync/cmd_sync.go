@@ -27,7 +27,11 @@ other attachments, newest observations first, from every peer that has
 them. Shows progress per class with the rate and the time left (or what
 is happening instead: waiting, estimating, stalled), and exits when everything
 wanted is present and verified, or when the connected peers have nothing
-more that is wanted (exit 3: the rest comes at a later sync). Interrupted (Ctrl-C, a cut link, a killed
+more that is wanted (exit 3: the rest comes at a later sync). While one of
+the project's always-on devices (an archive) is connected, it is not
+complete until that device holds every file this device holds (the
+"upload" line shows how many are safe there): the question to ask before
+wiping a phone. Interrupted (Ctrl-C, a cut link, a killed
 process), the next run resumes where this one stopped. If the disk holding
 the data directory fills up, it stops at once with one message saying how
 much more the wanted files need (exit 7); what arrived is kept, and once
@@ -155,5 +159,8 @@ func runSync(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	done, wanted := res.Progress.Files()
+	if lack := archivesLack(res.Progress); lack > 0 && done == wanted {
+		return &exitError{code: exitIncomplete, err: fmt.Errorf("every wanted file is here, but the always-on device has not taken %d of the files this device holds (it fetched none for a while: is its disk full?); do not wipe this device yet, run 'fieldsync sync' again later", lack)}
+	}
 	return &exitError{code: exitIncomplete, err: fmt.Errorf("%d of %d wanted files are here; %d are on no connected peer (they come at a later sync with a device that has them)", done, wanted, res.Progress.Unavailable)}
 }

@@ -273,7 +273,10 @@ func TestDiskFullSync(t *testing.T) {
 	if here == 0 || !within(need, 1, project-here+(1<<20)) || need < project-(16<<20) {
 		t.Errorf("need %d: project %d, %d bytes of complete blobs here", need, project, here)
 	}
-	if now := freeBytes(t, mnt); !within(free, 0, 2<<20) || !within(free, now-(1<<20), now+(1<<20)) {
+	// Once sync has exited, what it held is released (an unfinished
+	// leaf's unverified bytes, the database's write-ahead log): up to a
+	// few MiB more may be free than when it spoke.
+	if now := freeBytes(t, mnt); !within(free, 0, 2<<20) || !within(free, now-(3<<20), now+(1<<20)) {
 		t.Errorf("said %d free, statfs says %d", free, freeBytes(t, mnt))
 	}
 	t.Logf("stopped in %s: need %d, free %d, %d bytes of blobs here", took, need, free, here)
@@ -295,4 +298,41 @@ func TestDiskFullSync(t *testing.T) {
 	}
 	expectCode(t, fsRun(t, "status", "--data", F), 0, "status after the sync")
 	expectCode(t, fsRun(t, "verify", "--data", F), 0, "verify after the sync")
+}
+
+// TestDiskFullAddCategory: add with a category (or fields) meets a full
+// disk as add without one does: exit 7, one message saying how much is
+// needed and free, nothing stored. (It once failed with exit 1 and the
+// store's raw words, the full disk not recognised on that path.)
+func TestDiskFullAddCategory(t *testing.T) {
+	mnt := mountTmpfs(t, 4<<20)
+	A := filepath.Join(mnt, "A")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "full disk"), 0, "init")
+	expectCode(t, fsRun(t, "categories", "import", "--data", A, categoryFile), 0, "categories import")
+	ballast := filepath.Join(mnt, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, freeBytes(t, mnt)-(32<<10)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := fsRun(t, "ls", "--data", A, "--json").stdout
+	blobs := blobFiles(t, A)
+	for _, args := range [][]string{
+		{"add", "--data", A, "--category", "river-crossing", "--field", "depth=1.2", photo},
+		{"add", "--data", A, photo}, // the same words without a category
+	} {
+		r := fsRun(t, args...)
+		expectCode(t, r, exitNoSpace, strings.Join(args, " "))
+		if !strings.Contains(r.stderr, "the disk holding "+A+" is full: this observation needs about ") ||
+			!strings.Contains(r.stderr, "nothing was stored") || strings.Count(r.stderr, "is full") != 1 {
+			t.Errorf("%v said:\n%s", args, r.stderr)
+		}
+	}
+	if after := fsRun(t, "ls", "--data", A, "--json").stdout; after != before {
+		t.Errorf("an observation was stored:\n%s", after)
+	}
+	if n := blobFiles(t, A); n != blobs {
+		t.Errorf("%d blobs stored", n-blobs)
+	}
+	// With space again, the same command adds it.
+	os.Remove(ballast)
+	expectCode(t, fsRun(t, "add", "--data", A, "--category", "river-crossing", "--field", "depth=1.2", photo), 0, "add after freeing space")
 }

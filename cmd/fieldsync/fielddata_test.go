@@ -188,7 +188,7 @@ func TestFieldDataDoneWhen(t *testing.T) {
 	}
 	// A member may not import categories.
 	r = fsRun(t, "categories", "import", "--data", B, categoryFile)
-	if r.code != 1 || !strings.Contains(r.stderr, "only the creator and coordinators change the categories") {
+	if r.code != 1 || !strings.Contains(r.stderr, "this device is a member; only the creator and coordinators change the categories") {
 		t.Fatalf("member import: %d %s", r.code, r.stderr)
 	}
 
@@ -279,5 +279,66 @@ func TestFieldDataRefusals(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "x.csv")); err == nil {
 		t.Fatal("a refused export wrote its file")
+	}
+}
+
+// TestFieldDataEditWithoutCategory: fields given to an observation that
+// has no category are refused in words that say so (not "no such
+// category", which it once said, no category having been named), and
+// with a category they are taken.
+func TestFieldDataEditWithoutCategory(t *testing.T) {
+	A := filepath.Join(t.TempDir(), "A")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "p"), 0, "init")
+	expectCode(t, fsRun(t, "categories", "import", "--data", A, categoryFile), 0, "categories import")
+	r := fsRun(t, "add", "--data", A, "--json", "--lat", "-0.1257", "--lon", "-67.0891")
+	expectCode(t, r, 0, "add without a category")
+	var added map[string]string
+	json.Unmarshal([]byte(r.stdout), &added)
+	id := added["id"]
+	r = fsRun(t, "edit", "--data", A, "--field", "depth=1.2", id)
+	if r.code != 1 || strings.Contains(r.stderr, "no such category") ||
+		!strings.Contains(r.stderr, "fieldsync edit: the observation has no category, so no fields: give it a category along with its fields (list them with 'fieldsync categories')") {
+		t.Fatalf("edit --field without a category: exit %d, %q", r.code, r.stderr)
+	}
+	expectCode(t, fsRun(t, "edit", "--data", A, "--category", "river-crossing", "--field", "depth=1.2", id), 0, "edit with a category and a field")
+	if r := fsRun(t, "show", "--data", A, id); !strings.Contains(r.stdout, "Depth (m)  1.2") {
+		t.Fatalf("show: %s", r.stdout)
+	}
+}
+
+// TestExportReportJSON: export --json reports in docs/json.md's
+// conventions (snake_case keys, lists never null), per export. (It once
+// printed Go's field names and "MissingTracks": null.)
+func TestExportReportJSON(t *testing.T) {
+	root := t.TempDir()
+	A := filepath.Join(root, "A")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "p"), 0, "init")
+	expectCode(t, fsRun(t, "add", "--data", A, "--lat", "-0.1257", "--lon", "-67.0891", "--note", "a"), 0, "add")
+	r := fsRun(t, "export", "--data", A, "--json", "--geojson", filepath.Join(root, "x.geojson"), "--csv", filepath.Join(root, "x.csv"))
+	expectCode(t, r, 0, "export --json")
+	var reps map[string]map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &reps); err != nil {
+		t.Fatalf("%v: %s", err, r.stdout)
+	}
+	for _, k := range []string{"geojson", "csv"} {
+		rep := reps[k]
+		if rep["observations"] != 1.0 || rep["points"] != 1.0 || rep["lines"] != 0.0 || rep["no_position"] != 0.0 {
+			t.Errorf("%s report: %s", k, r.stdout)
+		}
+		if m, ok := rep["missing_tracks"].([]any); !ok || len(m) != 0 {
+			t.Errorf("%s: missing_tracks %v, want []", k, rep["missing_tracks"])
+		}
+	}
+	if len(reps) != 2 {
+		t.Errorf("reports %s", r.stdout)
+	}
+}
+
+// TestImportHelpGPX: import's help says what a .gpx file becomes (it
+// once said only photos and "other files, as attachments").
+func TestImportHelpGPX(t *testing.T) {
+	code, out, _ := run(t, "", "import", "--help")
+	if code != exitOK || !strings.Contains(out, "a GPX file (.gpx) becomes a track") || !strings.Contains(out, "a .gpx file that is not GPX") {
+		t.Fatalf("import --help: %d\n%s", code, out)
 	}
 }

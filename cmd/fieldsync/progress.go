@@ -75,6 +75,18 @@ func (v *progressView) draw(s node.Progress, final bool) {
 			connected++
 		}
 	}
+	for _, a := range s.Archives {
+		if a.Held == 0 {
+			continue
+		}
+		safe := a.Held - a.Lacking
+		fmt.Fprintf(&b, "%-11s %s %4d/%-4d files safe on always-on %s", "upload", bar(int64(safe), int64(a.Held), 24),
+			safe, a.Held, shortID(a.Peer.String()))
+		if a.Lacking > 0 {
+			fmt.Fprintf(&b, ", %s to go", humanBytes(a.LackingBytes))
+		}
+		b.WriteString("\n")
+	}
 	state, doing := syncState(s)
 	fmt.Fprintf(&b, "%s: %s, %d peer(s) connected\n", state, doing, connected)
 	out := b.String()
@@ -99,6 +111,8 @@ func syncState(s node.Progress) (state, doing string) {
 		return "complete", got
 	case s.BytesReceived == 0:
 		return "syncing", "waiting for the first bytes"
+	case s.ETA == 0 && archivesLack(s) > 0:
+		return "syncing", fmt.Sprintf("%s, all wanted files here, %d file(s) still going to the always-on device(s)", got, archivesLack(s))
 	case s.ETA == 0:
 		return "syncing", got + ", all wanted files here, finishing"
 	case s.Idle && s.Unavailable > 0:
@@ -111,6 +125,16 @@ func syncState(s node.Progress) (state, doing string) {
 		return "syncing", fmt.Sprintf("%s at %s, estimating the time left", got, humanRate(s.Rate))
 	}
 	return "syncing", fmt.Sprintf("%s at %s, %s", got, humanRate(s.Rate), humanLeft(s.ETA))
+}
+
+// archivesLack counts the files the connected always-on devices still
+// lack of those this device holds.
+func archivesLack(s node.Progress) int {
+	n := 0
+	for _, a := range s.Archives {
+		n += a.Lacking
+	}
+	return n
 }
 
 // humanLeft says how long is left, as roughly as an estimate deserves:

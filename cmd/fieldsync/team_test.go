@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/view"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
@@ -481,4 +484,47 @@ func TestServePeers(t *testing.T) {
 			strings.Contains(r.stdout, "Maria's phone") && strings.Contains(r.stdout, "on the local network")
 	})
 	_ = sb
+}
+
+// TestSafeOnArchiveWords: a device syncing with the project's always-on
+// device shows how many of its files are safe there, completes only once
+// all are, and 'status' says so afterwards without a network.
+func TestSafeOnArchiveWords(t *testing.T) {
+	root := t.TempDir()
+	A, B := filepath.Join(root, "A"), filepath.Join(root, "B")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "river", "--name", "base camp"), 0, "init A")
+	s := startServe(t, A, "--invite")
+	expectCode(t, fsRun(t, "join", "--data", B, "--name", "archive", s.info["invite"].(string)), 0, "join B")
+	s.cmd.Process.Signal(syscall.SIGINT)
+	s.cmd.Wait()
+
+	// B is the always-on device (in this process; the command line takes
+	// no loopback address for --public).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	addr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)
+	ctx := t.Context()
+	b, err := node.Open(ctx, B, node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Start(ctx, node.NetOptions{Listen: []string{addr}, Public: []ma.Multiaddr{ma.StringCast(addr)}, Peers: []peer.AddrInfo{}}); err != nil {
+		t.Fatal(err)
+	}
+
+	expectCode(t, fsRun(t, "add", "--data", A, "../../testdata/photos/gps.jpg"), 0, "add")
+	r := fsRun(t, "sync", "--data", A, "--no-mdns", "--timeout", "60s", "--peer", addr+"/p2p/"+b.ID().String())
+	expectCode(t, r, 0, "sync with the always-on device")
+	if !strings.Contains(r.stdout, "3/3    files safe on always-on") {
+		t.Fatalf("sync does not say the files are safe on the always-on device:\n%s", r.stdout)
+	}
+	r = fsRun(t, "status", "--data", A)
+	if !strings.Contains(r.stdout, "archive  archive holds all 3 files this device holds: safe there") {
+		t.Fatalf("status:\n%s", r.stdout)
+	}
 }

@@ -175,6 +175,10 @@ const (
 	// skeleton, or leaf Leaf) failed verification; the requester drops
 	// the responder right after it.
 	ReqCorrupt = 4
+	// ReqHave asks which of CIDs the responder holds complete; it answers
+	// RespHave with the same ID and those it holds. A device asks it of
+	// always-on peers, to know when what it holds is safe there.
+	ReqHave = 5
 )
 
 // Want kinds.
@@ -194,6 +198,7 @@ type BlobRequest struct {
 	Class    uint32
 	Observed int64
 	Filter   uint32
+	CIDs     [][]byte // ReqHave; alias the frame buffer after Unmarshal
 }
 
 // BlobResponse types.
@@ -202,6 +207,7 @@ const (
 	RespDontHave = 1
 	RespAnnounce = 2
 	RespHello    = 3
+	RespHave     = 4 // the answer to ReqHave: CIDs are those held
 )
 
 // BlobResponse is a responder-to-requester message of the blobs protocol.
@@ -402,7 +408,11 @@ func (m *BlobRequest) Marshal(b []byte) []byte {
 	b = appendUint(b, 6, uint64(m.Offset))
 	b = appendUint(b, 7, uint64(m.Class))
 	b = appendUint(b, 8, protowire.EncodeZigZag(m.Observed))
-	return appendUint(b, 9, uint64(m.Filter))
+	b = appendUint(b, 9, uint64(m.Filter))
+	for _, c := range m.CIDs {
+		b = appendBytes(b, 10, c)
+	}
+	return b
 }
 
 // Unmarshal decodes b into m; CID aliases b.
@@ -430,6 +440,14 @@ func (m *BlobRequest) Unmarshal(b []byte) error {
 			m.Observed = protowire.DecodeZigZag(v)
 		case 9:
 			m.Filter, err = f.uint32()
+		case 10:
+			if len(m.CIDs) >= MaxRepeated {
+				return fmt.Errorf("%w: too many CIDs", ErrMalformed)
+			}
+			var bs []byte
+			if bs, err = f.bytes(); err == nil {
+				m.CIDs = append(m.CIDs, bs)
+			}
 		}
 		return err
 	})

@@ -108,12 +108,13 @@ func FuzzRecordsBatch(f *testing.F) {
 }
 
 func FuzzBlobRequest(f *testing.F) {
-	fuzzMsg[BlobRequest](f, &BlobRequest{Type: ReqWant, ID: 7, CID: []byte{1, 2}, Kind: KindLeaf, Leaf: 3, Offset: 9, Class: 2, Observed: 1e12}, &BlobRequest{Type: ReqCorrupt, CID: []byte{1, 2}, Kind: KindSkeleton})
+	fuzzMsg[BlobRequest](f, &BlobRequest{Type: ReqWant, ID: 7, CID: []byte{1, 2}, Kind: KindLeaf, Leaf: 3, Offset: 9, Class: 2, Observed: 1e12}, &BlobRequest{Type: ReqCorrupt, CID: []byte{1, 2}, Kind: KindSkeleton},
+		&BlobRequest{Type: ReqHave, ID: 4, CIDs: [][]byte{{1, 2}, {3}}})
 }
 
 func FuzzBlobResponse(f *testing.F) {
 	fuzzMsg[BlobResponse](f, &BlobResponse{Type: RespData, ID: 9, Data: []byte("data"), Last: true, Total: 8},
-		&BlobResponse{Type: RespAnnounce, CIDs: [][]byte{{1}}})
+		&BlobResponse{Type: RespAnnounce, CIDs: [][]byte{{1}}}, &BlobResponse{Type: RespHave, ID: 4, CIDs: [][]byte{{1}}})
 }
 
 func FuzzInviteMessage(f *testing.F) {
