@@ -30,7 +30,8 @@ type index struct {
 	mark   int64
 	all    []*project.ObservationState // not deleted; by Created desc, then ID
 	placed []*project.ObservationState
-	other  []*project.ObservationState // without a position
+	other  []*project.ObservationState // without a position (tracks among them)
+	tracks []*project.ObservationState // those with a track
 	media  map[cid.Cid]string          // variant CID → media type from the record
 	names  map[cid.Cid]string          // original CID → file name
 }
@@ -115,6 +116,9 @@ func (ix *index) split() {
 			ix.placed = append(ix.placed, o)
 		} else {
 			ix.other = append(ix.other, o)
+		}
+		if o.IsTrack() {
+			ix.tracks = append(ix.tracks, o)
 		}
 	}
 }
@@ -208,6 +212,12 @@ func (s *Server) handleObservations(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "placed %q: want 0 or 1", q.Get("placed"))
 		return
 	}
+	f, err := listFilter(q)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	list = f.apply(list)
 	start := 0
 	if c := q.Get("cursor"); c != "" {
 		if start, err = after(list, c); err != nil {
@@ -261,12 +271,22 @@ func (s *Server) handleMap(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusInternalServerError, "map: %v", err)
 		return
 	}
-	pts := make([][3]any, len(ix.placed))
-	for i, o := range ix.placed {
-		pts[i] = [3]any{o.Position.Lat, o.Position.Lon, o.ID}
+	f, err := listFilter(r.URL.Query())
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	placed := f.apply(ix.placed)
+	pts := make([][4]any, len(placed))
+	for i, o := range placed {
+		pts[i] = [4]any{o.Position.Lat, o.Position.Lon, o.ID, o.Category}
+	}
+	tracks := []trackJSON{}
+	for _, o := range f.apply(ix.tracks) {
+		tracks = append(tracks, trackOf(o))
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{"points": pts, "unplaced": len(ix.other)})
+	writeJSON(w, http.StatusOK, map[string]any{"points": pts, "unplaced": len(ix.other), "tracks": tracks})
 }
 
 // Sync view.

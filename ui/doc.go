@@ -2,7 +2,11 @@
 // photos in a gallery, each observation's history and variants (edit,
 // delete and undo, a fork's versions side by side with "keep this one"),
 // the sync live, the members (and blocking one), and a form to add
-// observations from the browser. Its words come from message catalogs,
+// observations from the browser. Field data (fielddata.go): the project's
+// categories on the map and in the lists (icons, colors, a filter), an
+// observation's category and field values added and edited (the node
+// checks each value against its field), tracks drawn as lines, and the
+// GeoJSON, CSV and GPX exports as downloads. Its words come from message catalogs,
 // one file per language (static/i18n/CODE.json): adding a language is
 // adding a file.
 //

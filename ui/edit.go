@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/fieldsync/fieldsync/node"
@@ -45,6 +46,10 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// maxEditFields caps the field values of one edit (a category has at most
+// 64 fields).
+const maxEditFields = 64
+
 // editBody is PATCH /api/observations/{id}: only the fields given change.
 type editBody struct {
 	Notes          *string   `json:"notes"`
@@ -55,6 +60,42 @@ type editBody struct {
 	// Deleted false restores a deleted observation (any edit does);
 	// true is refused: DELETE deletes.
 	Deleted *bool `json:"deleted"`
+	// Category sets the observation's category ("" removes it); Fields
+	// sets field values by key: a string as a person types it, a number,
+	// or an array of option values (select many); "", null or [] removes
+	// one. The node checks each against the category's field.
+	Category *string                    `json:"category"`
+	Fields   map[string]json.RawMessage `json:"fields"`
+}
+
+// fieldText turns one field value of an edit's JSON into the text the
+// node reads (node.Edit.Fields): a string as it is, a number in its
+// shortest form, an array of strings joined with "; "; null and [] are
+// "" (remove).
+func fieldText(key string, raw json.RawMessage) (string, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", fmt.Errorf("field %q: %v", key, err)
+	}
+	switch v := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), nil
+	case []any:
+		items := make([]string, 0, len(v))
+		for _, it := range v {
+			s, ok := it.(string)
+			if !ok {
+				return "", fmt.Errorf("field %q: a list holds strings only", key)
+			}
+			items = append(items, s)
+		}
+		return strings.Join(items, "; "), nil
+	}
+	return "", fmt.Errorf("field %q: want a string, a number or a list of strings", key)
 }
 
 // edit checks the body and turns it into the node's edit, or says what is
@@ -64,8 +105,25 @@ func (b *editBody) edit() (node.Edit, error) {
 	if b.Deleted != nil && *b.Deleted {
 		return e, errors.New(`"deleted": true is not an edit: send DELETE /api/observations/ID to delete`)
 	}
-	if b.Notes == nil && b.Tags == nil && b.Lat == nil && b.Lon == nil && !b.RemovePosition && b.Deleted == nil {
-		return e, errors.New(`nothing to change: give notes, tags, lat and lon, or remove_position`)
+	if b.Notes == nil && b.Tags == nil && b.Lat == nil && b.Lon == nil && !b.RemovePosition && b.Deleted == nil && b.Category == nil && len(b.Fields) == 0 {
+		return e, errors.New(`nothing to change: give notes, tags, lat and lon, remove_position, category or fields`)
+	}
+	if len(b.Fields) > maxEditFields {
+		return e, fmt.Errorf("%d field values: at most %d", len(b.Fields), maxEditFields)
+	}
+	if b.Category != nil {
+		c := strings.TrimSpace(*b.Category)
+		e.Category = &c
+	}
+	for k, raw := range b.Fields {
+		s, err := fieldText(k, raw)
+		if err != nil {
+			return e, err
+		}
+		if e.Fields == nil {
+			e.Fields = map[string]string{}
+		}
+		e.Fields[k] = s
 	}
 	if (b.Lat == nil) != (b.Lon == nil) {
 		return e, errors.New("give both lat and lon, or neither")
@@ -120,7 +178,7 @@ func (s *Server) handleEdit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if b.Deleted != nil && !st.Deleted && b.Notes == nil && b.Tags == nil && b.Lat == nil && !b.RemovePosition {
+	if b.Deleted != nil && !st.Deleted && b.Notes == nil && b.Tags == nil && b.Lat == nil && !b.RemovePosition && b.Category == nil && len(b.Fields) == 0 {
 		httpError(w, http.StatusConflict, "observation %s is not deleted: there is nothing to restore", id)
 		return
 	}
@@ -230,6 +288,9 @@ func (s *Server) observationOr404(w http.ResponseWriter, r *http.Request, id str
 // writeError answers a failed change of observation id with a status that
 // fits.
 func (s *Server) writeError(w http.ResponseWriter, what, id string, err error) {
+	if fieldErrorJSON(w, what+" observation "+id+" refused", err) {
+		return
+	}
 	switch {
 	case errors.Is(err, node.ErrNotFound):
 		httpError(w, http.StatusNotFound, "no observation %q on this device", id)

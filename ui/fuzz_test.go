@@ -1,16 +1,19 @@
 package ui
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync/project"
 )
 
 // The parsers of what a browser sends: the paging cursor, the position
-// fields, uploaded file names.
+// fields, uploaded file names, an edit's field values; and the export's
+// file name.
 
 func FuzzCursor(f *testing.F) {
 	list := make([]*project.ObservationState, 50)
@@ -68,6 +71,44 @@ func FuzzSafeName(f *testing.F) {
 		if got == "" || got == "." || got == ".." || strings.ContainsAny(got, "/\x00\n") || strings.HasPrefix(got, ".") ||
 			!utf8.ValidString(got) || len(got) > 200 {
 			t.Fatalf("safeName(%q) = %q", name, got)
+		}
+	})
+}
+
+// FuzzFileSlug: an export's file name part is letters, digits and single
+// dashes between them, at most 60 runes, never empty: nothing that a
+// Content-Disposition or a file system could read as a path.
+func FuzzFileSlug(f *testing.F) {
+	for _, s := range []string{"River survey 2026", "Río Negro / 2026", "../../etc/passwd", "", "\"; filename=x.html", "日本語 プロジェクト"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		got := fileSlug(name)
+		if got == "" || strings.HasPrefix(got, "-") || strings.HasSuffix(got, "-") || strings.Contains(got, "--") || utf8.RuneCountInString(got) > 60 {
+			t.Fatalf("fileSlug(%q) = %q", name, got)
+		}
+		for _, r := range got {
+			if r != '-' && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+				t.Fatalf("fileSlug(%q) = %q: %q", name, got, r)
+			}
+		}
+	})
+}
+
+// FuzzFieldText: an edit's field value (any JSON) becomes the text the
+// node reads, or a refusal; a string comes through as it is.
+func FuzzFieldText(f *testing.F) {
+	for _, s := range []string{`"ford"`, `1.5`, `["fishing","school"]`, `null`, `[]`, `{"a":1}`, `[1]`, `1e400`, `"`, `true`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, err := fieldText("k", json.RawMessage(raw))
+		if err != nil {
+			return
+		}
+		var s string
+		if json.Unmarshal([]byte(raw), &s) == nil && got != s {
+			t.Fatalf("fieldText(%q) = %q, want the string %q", raw, got, s)
 		}
 	})
 }

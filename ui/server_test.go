@@ -598,7 +598,7 @@ func TestUpload(t *testing.T) {
 		{"random", nil, map[string][]byte{"r.jpg": fixture(t, "bad-random.bin")}, 415, "not a photo"},
 		{"heic", nil, map[string][]byte{"o.heic": fixture(t, "other.heic")}, 415, "image/heic"},
 		{"oversized", nil, map[string][]byte{"big.jpg": big}, 413, "over the limit"},
-		{"no files", map[string]string{"notes": "x"}, nil, 400, "no photo"},
+		{"nothing", map[string]string{"notes": " ", "lat": ""}, nil, 400, "nothing to add"},
 		{"bad position", map[string]string{"lat": "91", "lon": "0"}, map[string][]byte{"a.jpg": jpg}, 400, "latitude"},
 		{"half position", map[string]string{"lat": "10"}, map[string][]byte{"a.jpg": jpg}, 400, "latitude"},
 		{"long tag", map[string]string{"tags": strings.Repeat("x", 300)}, map[string][]byte{"a.jpg": jpg}, 400, "tag"},

@@ -45,6 +45,33 @@ type upload struct {
 	notes    string
 	lat, lon string
 	mtimes   string // comma-separated Unix ms, one per file (the browser's File.lastModified)
+	category string
+	// fields are the values of the category's fields by key, from the
+	// form's "field.KEY" parts: several parts of one key (select many)
+	// in their order.
+	fields map[string][]string
+}
+
+// maxFieldParts caps the "field.KEY" parts of one form.
+const maxFieldParts = 1024
+
+// fieldValues is the form's field values as the node reads them: the
+// parts of one key joined with "; ", empty ones left out (a field left
+// empty is not answered).
+func (up *upload) fieldValues() map[string]string {
+	out := map[string]string{}
+	for k, vs := range up.fields {
+		var keep []string
+		for _, v := range vs {
+			if v = strings.TrimSpace(v); v != "" {
+				keep = append(keep, v)
+			}
+		}
+		if len(keep) > 0 {
+			out[k] = strings.Join(keep, "; ")
+		}
+	}
+	return out
 }
 
 // tagList is the form's tags, trimmed, without empty ones.
@@ -59,9 +86,12 @@ func (up *upload) tagList() []string {
 }
 
 // handleUpload makes one observation from the photos of a multipart form,
-// through the same import path as `fieldsync add`. The whole form is read
+// through the same import path as `fieldsync add`, with its category and
+// field values if the form gives them; without photos, an observation of
+// records only (a category, a note, a position). The whole form is read
 // and checked before anything is stored: a file that is not a photo, a
-// form over the size cap or a bad field stores nothing.
+// form over the size cap, a bad field or a field value its category does
+// not take stores nothing.
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	if code, why := s.writable("add observations"); why != "" {
 		httpError(w, code, "%s", why)
@@ -82,7 +112,11 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "read upload: %v", err)
 		return
 	}
-	opts := node.ImportOptions{Tags: up.tagList(), Notes: up.notes, RequireVariants: true}
+	opts := node.ImportOptions{Tags: up.tagList(), Notes: up.notes, RequireVariants: true, Category: up.category, Fields: up.fieldValues()}
+	if len(up.paths) == 0 && up.category == "" && up.notes == "" && len(opts.Tags) == 0 && up.lat == "" && up.lon == "" {
+		httpError(w, http.StatusBadRequest, "nothing to add: choose one or more photos, or give a category, a note, tags or a position")
+		return
+	}
 	if up.lat != "" || up.lon != "" {
 		pos, err := parsePosition(up.lat, up.lon)
 		if err != nil {
@@ -93,6 +127,9 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	rec, err := s.cfg.Node.Add(r.Context(), up.paths, opts)
 	if err != nil {
+		if fieldErrorJSON(w, "observation refused", err) {
+			return
+		}
 		var ue *uploadError
 		if errors.As(noVariants(err), &ue) {
 			httpError(w, ue.code, "%s", ue.msg)
@@ -163,9 +200,10 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (*upload, er
 	if err != nil {
 		return nil, fmt.Errorf("spool upload: %w", err)
 	}
-	up := &upload{dir: dir}
-	fields := map[string]*string{"tags": &up.tags, "notes": &up.notes, "lat": &up.lat, "lon": &up.lon, "mtimes": &up.mtimes}
+	up := &upload{dir: dir, fields: map[string][]string{}}
+	fields := map[string]*string{"tags": &up.tags, "notes": &up.notes, "lat": &up.lat, "lon": &up.lon, "mtimes": &up.mtimes, "category": &up.category}
 	var total int64
+	parts := 0
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
@@ -197,12 +235,22 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (*upload, er
 				return up, refuse(http.StatusBadRequest, "field %s: over %d KiB or not UTF-8", name, maxFormField>>10)
 			}
 			*fields[name] = strings.TrimSpace(string(b))
+		case strings.HasPrefix(name, "field."):
+			if parts++; parts > maxFieldParts {
+				return up, refuse(http.StatusBadRequest, "more than %d field values in one form", maxFieldParts)
+			}
+			b, err := io.ReadAll(io.LimitReader(part, maxFormField+1))
+			if err != nil {
+				return up, tooLarge(err, limit)
+			}
+			if len(b) > maxFormField || !utf8.Valid(b) {
+				return up, refuse(http.StatusBadRequest, "field %s: over %d KiB or not UTF-8", name, maxFormField>>10)
+			}
+			key := strings.TrimPrefix(name, "field.")
+			up.fields[key] = append(up.fields[key], string(b))
 		default:
 			_, _ = io.Copy(io.Discard, part)
 		}
-	}
-	if len(up.paths) == 0 {
-		return up, refuse(http.StatusBadRequest, "no photo in the upload: choose one or more photos")
 	}
 	up.setTimes()
 	return up, nil

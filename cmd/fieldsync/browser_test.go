@@ -326,7 +326,13 @@ func TestBrowserApp(t *testing.T) {
 // map.
 func makeBasemap(t *testing.T, dir string) string {
 	t.Helper()
-	path := filepath.Join(dir, "river.mbtiles")
+	return makeBasemapAt(t, filepath.Join(dir, "river.mbtiles"), -62.3, -3.55, -62.1, -3.38)
+}
+
+// makeBasemapAt writes such a file at path over the box west, south,
+// east, north.
+func makeBasemapAt(t *testing.T, path string, west, south, east, north float64) string {
+	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +341,7 @@ func makeBasemap(t *testing.T, dir string) string {
 	for _, q := range []string{
 		`CREATE TABLE metadata (name text, value text)`,
 		`CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row integer, tile_data blob)`,
-		`INSERT INTO metadata VALUES ('name', 'river'), ('format', 'png'), ('minzoom', '0'), ('maxzoom', '16'), ('bounds', '-62.3,-3.55,-62.1,-3.38')`,
+		fmt.Sprintf(`INSERT INTO metadata VALUES ('name', 'river'), ('format', 'png'), ('minzoom', '0'), ('maxzoom', '16'), ('bounds', '%g,%g,%g,%g')`, west, south, east, north),
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
@@ -349,8 +355,8 @@ func makeBasemap(t *testing.T, dir string) string {
 		return x, y
 	}
 	for z := 0; z <= 16; z++ {
-		x0, y0 := tileXY(-3.38, -62.3, z)
-		x1, y1 := tileXY(-3.55, -62.1, z)
+		x0, y0 := tileXY(north, west, z)
+		x1, y1 := tileXY(south, east, z)
 		for x := x0; x <= x1; x++ {
 			for y := y0; y <= y1; y++ {
 				img := image.NewRGBA(image.Rect(0, 0, 256, 256))

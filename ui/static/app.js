@@ -134,6 +134,10 @@
   // redraw says again, in the new language, whatever is on the page.
   function redraw() {
     if (session) { applyPermissions(); renderSyncBadge(lastSync); }
+    renderFilter();
+    renderAddCategories();
+    renderCategoriesView();
+    if (map) renderTrackList();
     if (lastSync) renderSync(lastSync);
     for (const [id, c] of gallery.cards) {
       const o = obsCache.get(id);
@@ -152,7 +156,7 @@
   // ---------- formats ----------
 
   class HTTPError extends Error {
-    constructor(status, message) { super(message); this.status = status; }
+    constructor(status, message, field) { super(message); this.status = status; this.field = field || null; }
   }
 
   async function errorText(res) {
@@ -187,7 +191,11 @@
     } catch (_) {
       throw new HTTPError(0, t('error.connection'));
     }
-    if (!res.ok) throw new HTTPError(res.status, await errorText(res));
+    if (!res.ok) {
+      let j = null;
+      try { j = await res.json(); } catch (_) { /* not JSON */ }
+      throw new HTTPError(res.status, (j && j.error) || res.status + ' ' + res.statusText, j && j.field);
+    }
     return res.json();
   }
 
@@ -367,6 +375,7 @@
     setupAdd();
     applyPermissions();
     renderSyncBadge(lastSync);
+    loadCategories().then(() => { renderFilter(); renderAddCategories(); }).catch((e) => console.warn('categories:', e));
     return s;
   }
 
@@ -497,10 +506,14 @@
     cluster = L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 50 });
     map.addLayer(cluster);
     try {
-      const m = await getJSON('/api/map');
+      await loadCategories().catch(() => null); // the markers' icons
+      const m = await getJSON('/api/map?' + filterQuery().slice(1));
       const pts = m.points || [];
       syncMarkers(pts, true);
-      if (pts.length) map.fitBounds(L.latLngBounds(pts.map((p) => [p[0], p[1]])), { padding: [30, 30], maxZoom: fitZoom() });
+      syncTracks(m.tracks || []);
+      const corners = pts.map((p) => [p[0], p[1]]);
+      for (const tr of m.tracks || []) corners.push([tr.bbox[1], tr.bbox[0]], [tr.bbox[3], tr.bbox[2]]);
+      if (corners.length) map.fitBounds(L.latLngBounds(corners), { padding: [30, 30], maxZoom: fitZoom() });
       else if (session && session.basemap && session.basemap.bounds) {
         const [w, s, e, n] = session.basemap.bounds;
         map.fitBounds([[s, w], [n, e]]);
@@ -528,16 +541,21 @@
   function syncMarkers(points, all) {
     const add = [];
     const seen = new Set();
-    for (const [lat, lon, id] of points) {
+    for (const [lat, lon, id, cat] of points) {
       seen.add(id);
       let m = markers.get(id);
       if (m) {
+        if ((markerCat.get(id) || '') !== (cat || '')) {
+          markerCat.set(id, cat || '');
+          m.setIcon(markerIcon(cat));
+        }
         const ll = m.getLatLng();
         if (ll.lat === lat && ll.lng === lon) continue;
         cluster.removeLayer(m);
         m.setLatLng([lat, lon]);
       } else {
-        m = L.marker([lat, lon], { title: id });
+        markerCat.set(id, cat || '');
+        m = L.marker([lat, lon], { title: id, icon: markerIcon(cat) });
         // the popup's content is made when it opens (10,000 markers need
         // no 10,000 elements), in the language of the moment
         m.bindPopup('…', { minWidth: 160, maxWidth: 260 });
@@ -549,7 +567,7 @@
     if (all) {
       const gone = [];
       for (const [id, m] of markers) {
-        if (!seen.has(id)) { gone.push(m); markers.delete(id); }
+        if (!seen.has(id)) { gone.push(m); markers.delete(id); markerCat.delete(id); }
       }
       if (gone.length) cluster.removeLayers(gone);
     }
@@ -565,6 +583,8 @@
         el('a', { href: '#/obs/' + encodeURIComponent(o.id), class: 'popup-link' },
           att ? varImage(att.thumbnail, 'thumb', 'thumbnail', { onload: refresh }) : el('div', { class: 'placeholder thumb-placeholder' }, t('thumb.none')),
           el('span', { class: 'popup-time' }, fmtTime(o.created))),
+        o.category ? el('p', {}, catChip(o.category)) : null,
+        o.fields && Object.keys(o.fields).length ? el('p', { class: 'popup-fields' }, truncate(fieldsSummary(o.category, o.fields), 140)) : null,
         o.tags && o.tags.length ? el('p', { class: 'tags' }, o.tags.join(', ')) : null,
         el('a', { href: '#/obs/' + encodeURIComponent(o.id) }, t('map.open')));
       refresh();
@@ -579,13 +599,15 @@
   let unplacedNext = '';
   let unplacedLoading = false;
   let unplacedTotal = null;
-  async function loadUnplaced(first) {
-    if (unplacedLoading) return;
+  async function loadUnplaced(first, force) {
+    if (unplacedLoading && !force) return;
     unplacedLoading = true;
+    const gen = filterGen;
     try {
-      let url = '/api/observations?placed=0&limit=' + UNPLACED_PAGE;
+      let url = '/api/observations?placed=0&track=0&limit=' + UNPLACED_PAGE + filterQuery();
       if (!first) url += '&cursor=' + encodeURIComponent(unplacedNext);
       const r = await getJSON(url);
+      if (gen !== filterGen) return;
       remember(r.items);
       const ul = $('unplaced');
       if (first) { ul.replaceChildren(); unplacedItems.clear(); }
@@ -599,9 +621,9 @@
       $('unplaced-more').hidden = !unplacedNext;
       setUnplacedCount(r.total);
     } catch (e) {
-      $('unplaced').replaceChildren(el('li', { class: 'error' }, e.message));
+      if (gen === filterGen) $('unplaced').replaceChildren(el('li', { class: 'error' }, e.message));
     } finally {
-      unplacedLoading = false;
+      if (gen === filterGen) unplacedLoading = false;
     }
   }
   $('unplaced-more').addEventListener('click', () => loadUnplaced(false));
@@ -611,9 +633,17 @@
   function setUnplacedCount(n) {
     unplacedTotal = n;
     $('unplaced-count').textContent = '(' + fmtNum(n) + ')';
+    $('unplaced-section').hidden = n === 0;
+    updatePanel();
+  }
+
+  // updatePanel: the column beside the map (tracks, observations without
+  // a position) is there when it has something to list.
+  function updatePanel() {
     const panel = $('unplaced-panel');
-    if (panel.hidden !== (n === 0)) {
-      panel.hidden = n === 0;
+    const empty = $('unplaced-section').hidden && $('tracks-section').hidden;
+    if (panel.hidden !== empty) {
+      panel.hidden = empty;
       if (map) map.invalidateSize();
     }
   }
@@ -622,8 +652,517 @@
     const label = [o.tags && o.tags.join(', '), truncate(o.notes, 60)].filter(Boolean).join(' · ');
     return el('li', { 'data-id': o.id, 'data-updated': o.updated },
       el('a', { href: '#/obs/' + encodeURIComponent(o.id) },
-        el('time', { datetime: o.created }, fmtTime(o.created)), label ? ' ' + label : ''));
+        el('time', { datetime: o.created }, fmtTime(o.created)), o.category ? [' ', catChip(o.category)] : null, label ? ' ' + label : ''));
   }
+
+  // ---------- field data: categories, their fields, tracks, exports ----------
+
+  // The project's categories (removed ones too: their observations keep
+  // them), from /api/categories?all=1, in their order.
+  let categories = [];
+  const catByID = new Map();
+  let categoriesLoading = null;
+
+  function loadCategories(force) {
+    if (!categoriesLoading || force) {
+      categoriesLoading = getJSON('/api/categories?all=1').then((r) => {
+        categories = r.categories || [];
+        catByID.clear();
+        for (const c of categories) catByID.set(c.id, c);
+        return categories;
+      }).catch((e) => { categoriesLoading = null; throw e; });
+    }
+    return categoriesLoading;
+  }
+
+  // categoriesChanged: category records arrived (an import, a sync): the
+  // pickers, the filter and the markers say them again.
+  function categoriesChanged() {
+    loadCategories(true).then(() => {
+      renderFilter();
+      renderAddCategories();
+      renderCategoriesView();
+      catIcons.clear();
+      for (const [id, m] of markers) m.setIcon(markerIcon(markerCat.get(id)));
+      // the cards and lists say the categories as they now are
+      for (const [id, c] of gallery.cards) {
+        const o = obsCache.get(id);
+        if (o && o.category) { const n = card(o, EAGER); c.replaceWith(n); gallery.cards.set(id, n); }
+      }
+      for (const [id, li] of unplacedItems) {
+        const o = obsCache.get(id);
+        if (o && o.category) { const n = unplacedItem(o); li.replaceWith(n); unplacedItems.set(id, n); }
+      }
+      if (map) {
+        for (const e of trackLayers.values()) if (e.layer) e.layer.setStyle(trackStyle(e.info));
+        renderTrackList();
+      }
+    }).catch((e) => console.warn('categories:', e));
+  }
+
+  // The categories offered for an observation, or for a track.
+  const categoriesFor = (kind) => categories.filter((c) => !c.removed && (c.applies_to || []).includes(kind));
+
+  // catColor is a category's color, if it is one CSS can take as it is.
+  function catColor(c) {
+    const col = c && c.color;
+    return col && /^#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$/.test(col) ? col : null;
+  }
+
+  // colored gives an element the category's color (CSSOM, which the CSP
+  // allows: no style attribute).
+  function colored(e, c) {
+    const col = catColor(c);
+    if (col) e.style.setProperty('--cat-color', col);
+    return e;
+  }
+
+  // catIconImg: the category's icon (a data: URL of an SVG or PNG, shown
+  // as an image, never inline), or a dot of its color.
+  function catIconImg(c, cls) {
+    if (c && c.icon && c.icon.startsWith('data:image/')) return el('img', { class: cls + ' cat-icon', src: c.icon, alt: '' });
+    return colored(el('span', { class: cls + ' cat-dot', 'aria-hidden': 'true' }), c);
+  }
+
+  // catChip names an observation's category (ref: {id, name, color}) with
+  // its icon; the category as this device knows it first.
+  function catChip(ref) {
+    if (!ref) return null;
+    const c = catByID.get(ref.id) || ref;
+    return colored(el('span', { class: 'cat-chip', 'data-category': ref.id },
+      catIconImg(c, 'chip-icon'), el('span', {}, c.name || ref.name || ref.id)), c);
+  }
+
+  // trackAttachments are an observation's tracks (usually one).
+  const trackAttachments = (o) => (o.attachments || []).filter((a) => a.kind === 'track');
+
+  function fmtLength(m) {
+    if (typeof m !== 'number') return '–';
+    return m >= 1000
+      ? t('track.km', { km: (m / 1000).toLocaleString(lang, { maximumFractionDigits: 2 }) })
+      : t('track.m', { m: Math.round(m).toLocaleString(lang) });
+  }
+
+  // trackSummary: "Morning walk · 0.79 km · 115 points".
+  function trackSummary(tr) {
+    return [tr.name || t('track.unnamed'), fmtLength(tr.length_m), t('track.points', { n: fmtNum(tr.points) })].join(' · ');
+  }
+
+  // ---------- the categories in the members view, and their import ----------
+
+  function appliesWord(c) {
+    const a = c.applies_to || [];
+    if (a.includes('observation') && a.includes('track')) return t('cats.forBoth');
+    return a.includes('track') ? t('cats.forTracks') : t('cats.forObservations');
+  }
+
+  // renderCategoriesView lists the categories with their fields, and
+  // offers the import to the creator and coordinators (as the command
+  // does); other devices get a line that says who may.
+  function renderCategoriesView() {
+    const list = categories.filter((c) => !c.removed);
+    $('cats-list').replaceChildren(...list.map((c) => el('li', { 'data-category': c.id },
+      catChip(c), ' ', el('span', { class: 'muted' }, appliesWord(c)),
+      (c.fields || []).length ? el('span', { class: 'cat-fields' }, ' · ' + c.fields.map((f) => f.label || f.key).join(', ')) : null)));
+    $('cats-none').hidden = list.length > 0;
+    const d = (session && session.device) || {};
+    $('cats-form').hidden = !d.canManage;
+    const note = $('cats-note');
+    note.hidden = !!d.canManage;
+    note.textContent = d.canManage ? '' : (d.role === 'creator' || d.role === 'coordinator') && d.readOnly ? d.readOnly : t('cats.cannot', { role: roleWord(d.role) });
+  }
+
+  function setupCategoryImport() {
+    const form = $('cats-form');
+    const status = $('cats-status');
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const fd = new FormData(form);
+      const f = fd.get('file');
+      if (!f || !f.size) {
+        status.className = 'error';
+        status.textContent = t('cats.chooseFile');
+        return;
+      }
+      if (!fd.get('lang')) fd.delete('lang');
+      $('cats-fieldset').disabled = true;
+      status.className = 'muted';
+      status.textContent = t('cats.importing');
+      $('cats-warnings').replaceChildren();
+      try {
+        const res = await fetch('/api/categories', { method: 'POST', body: fd, headers: { Accept: 'application/json', 'X-CSRF-Token': session.csrf } });
+        let j = null;
+        try { j = await res.json(); } catch (_) { /* not JSON */ }
+        if (!res.ok) throw new HTTPError(res.status, (j && j.error) || res.status + ' ' + res.statusText);
+        const r = j.import || {};
+        status.className = 'ok';
+        status.textContent = t('cats.done', {
+          set: r.set || r.path || '', added: (r.added || []).length, changed: (r.changed || []).length,
+          removed: (r.removed || []).length, unchanged: (r.unchanged || []).length,
+        });
+        $('cats-warnings').replaceChildren(...(r.warnings || []).map((w) => el('li', {}, w)));
+        form.reset();
+        categoriesChanged();
+      } catch (e) {
+        status.className = 'error';
+        status.textContent = failed(t('cats.failed'), e);
+      } finally {
+        $('cats-fieldset').disabled = false;
+      }
+    });
+  }
+  setupCategoryImport();
+
+  // ---------- the category filter and the export buttons ----------
+
+  let catFilter = ''; // '' all, '-' without a category, else a category's ID
+
+  const filterQuery = () => (catFilter ? '&category=' + encodeURIComponent(catFilter) : '');
+
+  // passes: an observation shown under the filter.
+  function passes(o) {
+    if (!catFilter) return true;
+    const id = o.category ? o.category.id : '';
+    return catFilter === '-' ? id === '' : id === catFilter;
+  }
+
+  function renderFilter() {
+    const sel = $('category-filter');
+    const opts = [el('option', { value: '' }, t('filter.all')), el('option', { value: '-' }, t('filter.none'))];
+    for (const c of categories) {
+      opts.push(el('option', { value: c.id }, c.removed ? t('filter.removed', { name: c.name }) : c.name));
+    }
+    if (catFilter && catFilter !== '-' && !catByID.has(catFilter)) catFilter = '';
+    sel.replaceChildren(...opts);
+    sel.value = catFilter;
+    $('filter-bar').dataset.categories = categories.length ? 'yes' : 'no';
+    const c = catByID.get(catFilter);
+    $('filter-icon').replaceChildren(c ? catIconImg(c, 'filter-icon') : '');
+    setExportLinks();
+  }
+
+  // The export links take the filter: a category's observations alone.
+  function setExportLinks() {
+    for (const f of ['geojson', 'csv', 'gpx']) {
+      const a = $('export-' + f);
+      a.href = '/api/export/' + f + (catFilter && catFilter !== '-' ? '?category=' + encodeURIComponent(catFilter) : '');
+    }
+  }
+
+  // setFilter shows the map, the lists and the gallery again under
+  // another filter.
+  let filterGen = 0;
+  function setFilter(v) {
+    if (v === catFilter) return;
+    catFilter = v;
+    filterGen++;
+    renderFilter();
+    if (gallery.started) {
+      gallery.cards.clear();
+      gallery.next = '';
+      gallery.loading = false;
+      $('gallery').replaceChildren();
+      loadGalleryPage();
+    }
+    if (map) {
+      getJSON('/api/map?' + filterQuery().slice(1)).then((m) => {
+        syncMarkers(m.points || [], true);
+        syncTracks(m.tracks || []);
+      }).catch((e) => showBanner(t('error.mapPoints', { error: e.message })));
+      unplacedNext = '';
+      loadUnplaced(true, true);
+    }
+  }
+  $('category-filter').addEventListener('change', (e) => setFilter(e.target.value));
+
+  // ---------- markers in their category's color and icon ----------
+
+  const markerCat = new Map(); // observation id → its category's ID ('' none)
+  const catIcons = new Map();  // category ID → its marker icon
+  const defaultIcon = new L.Icon.Default();
+
+  // CatIcon draws a pin of the category's color with its icon, made anew
+  // for each marker that shows it (an element cannot be in two places).
+  const CatIcon = L.Icon.extend({
+    options: { iconSize: [30, 30], iconAnchor: [15, 15], popupAnchor: [0, -14], className: 'cat-marker' },
+    createIcon(old) {
+      const div = old && old.tagName === 'DIV' ? old : document.createElement('div');
+      const c = this.options.category;
+      div.replaceChildren(catIconImg(c, 'marker-icon'));
+      div.dataset.category = c.id;
+      div.title = c.name;
+      colored(div, c);
+      this._setIconStyles(div, 'icon');
+      return div;
+    },
+    createShadow() { return null; },
+  });
+
+  // markerIcon is the icon of a marker of category id: the default pin
+  // without one, or when this device does not know the category.
+  function markerIcon(id) {
+    const c = id && catByID.get(id);
+    if (!c) return defaultIcon;
+    if (!catIcons.has(id)) catIcons.set(id, new CatIcon({ category: c }));
+    return catIcons.get(id);
+  }
+
+  // ---------- tracks on the map, and their list ----------
+
+  let trackGroup = null;          // the lines, over the outline and tiles
+  const trackLayers = new Map();  // observation id → {info, layer, li}
+  let trackDrawn = 0;             // lines on the map (for the tests)
+
+  function trackStyle(info) {
+    const c = catByID.get(info.category);
+    return { color: catColor(c) || '#c2410c', weight: 4, opacity: 0.85 };
+  }
+
+  // syncTracks makes the map hold the lines of tracks (from /api/map):
+  // new ones fetched and drawn, changed ones drawn again, gone ones taken
+  // off; and lists them beside the map.
+  function syncTracks(tracks) {
+    if (!map) return;
+    if (!trackGroup) {
+      map.createPane('tracks');
+      trackGroup = L.layerGroup([], { pane: 'tracks' }).addTo(map);
+    }
+    const seen = new Set();
+    for (const info of tracks) {
+      seen.add(info.id);
+      const had = trackLayers.get(info.id);
+      if (had && had.info.category === info.category && had.info.points === info.points && had.layer) continue;
+      if (had && had.layer) { trackGroup.removeLayer(had.layer); trackDrawn--; }
+      const entry = { info, layer: null };
+      trackLayers.set(info.id, entry);
+      getJSON('/api/observations/' + encodeURIComponent(info.id) + '/track').then((f) => {
+        if (trackLayers.get(info.id) !== entry || !f.geometry) return;
+        entry.layer = L.geoJSON(f, { pane: 'tracks', style: () => trackStyle(info) });
+        entry.layer.bindPopup(() => trackPopup(info), { minWidth: 160, maxWidth: 280 });
+        trackGroup.addLayer(entry.layer);
+        trackDrawn++;
+      }).catch((e) => { entry.error = e.message; renderTrackList(); });
+    }
+    for (const [id, entry] of trackLayers) {
+      if (seen.has(id)) continue;
+      if (entry.layer) { trackGroup.removeLayer(entry.layer); trackDrawn--; }
+      trackLayers.delete(id);
+    }
+    renderTrackList();
+  }
+
+  function trackPopup(info) {
+    return el('div', { class: 'popup track-popup' },
+      catChip(info.category ? { id: info.category } : null),
+      el('p', { class: 'popup-time' }, info.name || t('track.unnamed')),
+      el('p', {}, fmtLength(info.length_m), ' · ', t('track.points', { n: fmtNum(info.points) })),
+      info.start ? el('p', { class: 'muted' }, fmtTime(info.start)) : null,
+      el('a', { href: '#/obs/' + encodeURIComponent(info.id) }, t('map.open')));
+  }
+
+  function renderTrackList() {
+    const list = [...trackLayers.values()].map((e) => e.info);
+    list.sort((a, b) => (b.start || b.created || '').localeCompare(a.start || a.created || ''));
+    $('tracks-count').textContent = '(' + fmtNum(list.length) + ')';
+    $('tracks-section').hidden = list.length === 0;
+    $('tracks').replaceChildren(...list.map((info) => {
+      const entry = trackLayers.get(info.id);
+      const show = el('button', { type: 'button', class: 'link track-show', title: t('track.show') }, info.name || t('track.unnamed'));
+      show.addEventListener('click', () => {
+        const [w, s, e, n] = info.bbox;
+        map.fitBounds([[s, w], [n, e]], { padding: [30, 30], maxZoom: 17 });
+        if (entry && entry.layer) entry.layer.openPopup();
+      });
+      return el('li', { 'data-id': info.id },
+        catChip(info.category ? { id: info.category } : null), show,
+        el('span', { class: 'muted' }, ' ' + fmtLength(info.length_m) + (info.start ? ' · ' + fmtTime(info.start) : '')),
+        entry && entry.error ? el('span', { class: 'muted track-absent' }, ' · ' + t('track.notHere')) : null,
+        ' ', el('a', { href: '#/obs/' + encodeURIComponent(info.id) }, t('track.open')));
+    }));
+    updatePanel();
+  }
+
+  // ---------- a category's fields, as form controls ----------
+
+  // fieldControl makes the control of one field: text, number, select one
+  // (a menu), select many (checkboxes), date; its value from value (as the
+  // observation holds it). The form names it prefix + key.
+  function fieldControl(f, value, prefix) {
+    const name = prefix + f.key;
+    const id = 'f-' + prefix.replace(/\W/g, '') + '-' + f.key.replace(/[^\w-]/g, '_');
+    const help = f.help ? el('span', { class: 'field-help muted', id: id + '-help' }, f.help) : null;
+    const described = help ? id + '-help' : null;
+    let input;
+    switch (f.type) {
+      case 'number':
+        input = el('input', { type: 'number', step: 'any', name, id, inputmode: 'decimal', placeholder: f.placeholder || null, 'aria-describedby': described });
+        if (typeof value === 'number') input.value = String(value);
+        break;
+      case 'date':
+        input = el('input', { type: 'date', name, id, 'aria-describedby': described });
+        if (typeof value === 'string') input.value = value;
+        break;
+      case 'select_one': {
+        input = el('select', { name, id, 'aria-describedby': described },
+          el('option', { value: '' }, t('field.choose')),
+          (f.options || []).map((o) => el('option', { value: o.value }, o.label || o.value)));
+        if (typeof value === 'string') {
+          if (!(f.options || []).some((o) => o.value === value)) input.append(el('option', { value }, value));
+          input.value = value;
+        }
+        break;
+      }
+      case 'select_many': {
+        const vals = Array.isArray(value) ? value : [];
+        const boxes = (f.options || []).map((o) => el('label', { class: 'option' },
+          el('input', { type: 'checkbox', name, value: o.value, checked: vals.includes(o.value) }), ' ', o.label || o.value));
+        for (const v of vals) {
+          if (!(f.options || []).some((o) => o.value === v)) boxes.push(el('label', { class: 'option' }, el('input', { type: 'checkbox', name, value: v, checked: true }), ' ', v));
+        }
+        return el('fieldset', { class: 'field field-select_many', 'data-key': f.key, 'data-type': f.type, 'aria-describedby': described },
+          el('legend', {}, f.label || f.key), el('div', { class: 'options' }, boxes), help);
+      }
+      default:
+        input = el('input', { type: 'text', name, id, autocomplete: 'off', placeholder: f.placeholder || null, 'aria-describedby': described });
+        if (value !== undefined && value !== null) input.value = String(value);
+    }
+    return el('div', { class: 'field field-' + f.type, 'data-key': f.key, 'data-type': f.type },
+      el('label', { for: id }, f.label || f.key), input, help);
+  }
+
+  // fieldsForm is the controls of category c's fields.
+  function fieldsForm(c, values, prefix) {
+    if (!c || !(c.fields || []).length) return [];
+    return [el('p', { class: 'fields-title' }, t('fields.title', { category: c.name })), ...c.fields.map((f) => fieldControl(f, (values || {})[f.key], prefix))];
+  }
+
+  // fieldValue reads a field's control in box: a string ('' unanswered)
+  // or, for select many, an array of the options checked.
+  function fieldValue(box, f, prefix) {
+    const ctl = box.querySelector('.field[data-key="' + CSS.escape(f.key) + '"]');
+    if (!ctl) return f.type === 'select_many' ? [] : '';
+    if (f.type === 'select_many') return [...ctl.querySelectorAll('input[type=checkbox]')].filter((x) => x.checked).map((x) => x.value);
+    const input = ctl.querySelector('[name="' + CSS.escape(prefix + f.key) + '"]');
+    return input ? input.value.trim() : '';
+  }
+
+  // formValue is a field's value in an edit: a number as typed (the
+  // server reads it), a select many's options, else the text.
+  function formValue(box, f) { return fieldValue(box, f, ''); }
+
+  const isEmpty = (v) => v === undefined || v === null || v === '' || (Array.isArray(v) && !v.length);
+
+  // sameValue: the form's value v says what the observation holds (old).
+  function sameValue(v, old) {
+    if (isEmpty(v) || isEmpty(old)) return isEmpty(v) && isEmpty(old);
+    if (Array.isArray(v)) return Array.isArray(old) && [...v].sort().join('\n') === [...old].sort().join('\n');
+    if (typeof old === 'number') return Number(v) === old;
+    return String(old) === v;
+  }
+
+  // markInvalid points at the field a refusal names, if it is in box,
+  // and says the refusal's words under it too.
+  function markInvalid(box, key, why) {
+    for (const e of box.querySelectorAll('.field.invalid')) e.classList.remove('invalid');
+    for (const e of box.querySelectorAll('.field-error')) e.remove();
+    for (const e of box.querySelectorAll('[aria-invalid]')) e.removeAttribute('aria-invalid');
+    if (!key) return;
+    const ctl = box.querySelector('.field[data-key="' + CSS.escape(key) + '"]');
+    if (!ctl) return;
+    ctl.classList.add('invalid');
+    if (why) ctl.append(el('p', { class: 'field-error error', role: 'alert' }, why));
+    const input = ctl.querySelector('input, select');
+    if (input) input.setAttribute('aria-invalid', 'true');
+  }
+
+  // fmtFieldValue says a field's value as people read it: an option by
+  // its label, a number and a date in the page's language.
+  function fmtFieldValue(f, v) {
+    if (v === null || v === undefined || v === '' || (Array.isArray(v) && !v.length)) return '–';
+    const label = (x) => {
+      const o = f && (f.options || []).find((opt) => opt.value === x);
+      return o ? o.label || o.value : x;
+    };
+    if (Array.isArray(v)) return v.map(label).join(', ');
+    if (typeof v === 'number') return v.toLocaleString(lang, { maximumFractionDigits: 10 });
+    if (f && f.type === 'date' && /^\d{4}-\d{2}-\d{2}$/.test(v)) {
+      const d = new Date(v + 'T00:00:00Z');
+      if (!isNaN(d)) return d.toLocaleDateString(lang, { dateStyle: 'medium', timeZone: 'UTC' });
+    }
+    if (f && f.type && f.type.startsWith('select')) return label(v);
+    return String(v);
+  }
+
+  // fieldRows are the observation's category and its fields, for a <dl>:
+  // every field of the category, '–' when not answered, then any value of
+  // a field the category no longer has, by its key.
+  function fieldRows(o) {
+    const rows = [el('dt', {}, t('obs.category')), el('dd', { class: 'category' }, o.category ? catChip(o.category) : '–')];
+    const c = o.category && catByID.get(o.category.id);
+    const vals = o.fields || {};
+    const shown = new Set();
+    for (const f of (c && c.fields) || []) {
+      shown.add(f.key);
+      rows.push(el('dt', { class: 'field-label' }, f.label || f.key),
+        el('dd', { class: 'field-value', 'data-key': f.key }, fmtFieldValue(f, vals[f.key])));
+    }
+    for (const [k, v] of Object.entries(vals)) {
+      if (!shown.has(k)) rows.push(el('dt', { class: 'field-label' }, k), el('dd', { class: 'field-value', 'data-key': k }, fmtFieldValue(null, v)));
+    }
+    return rows;
+  }
+
+  // fieldsSummary: "Depth (m): 1.5; Crossing type: Ford", for a card or
+  // the history.
+  function fieldsSummary(categoryRef, vals) {
+    const c = categoryRef && catByID.get(categoryRef.id);
+    vals = vals || {};
+    const parts = [];
+    // in the category's order, then any the category no longer has
+    for (const f of (c && c.fields) || []) {
+      if (f.key in vals) parts.push((f.label || f.key) + ': ' + fmtFieldValue(f, vals[f.key]));
+    }
+    for (const [k, v] of Object.entries(vals)) {
+      if (!c || !(c.fields || []).some((f) => f.key === k)) parts.push(k + ': ' + fmtFieldValue(null, v));
+    }
+    return parts.join('; ');
+  }
+
+  // ---------- the add form's category picker and fields ----------
+
+  // renderAddCategories draws the picker: no category, or one of those
+  // for observations, each with its icon and name; the fields of the one
+  // picked below it.
+  function renderAddCategories() {
+    const box = $('add-category');
+    if (!box) return;
+    const list = categoriesFor('observation');
+    const picked = ($('add-form').elements.category && $('add-form').elements.category.value) || '';
+    box.hidden = list.length === 0;
+    const choice = (c) => {
+      const input = el('input', { type: 'radio', name: 'category', value: c ? c.id : '', checked: (c ? c.id : '') === picked });
+      const tile = el('label', { class: 'cat-choice', 'data-category': c ? c.id : '' }, input,
+        c ? catIconImg(c, 'choice-icon') : el('span', { class: 'choice-icon cat-none', 'aria-hidden': 'true' }, '∅'),
+        el('span', { class: 'choice-name' }, c ? c.name : t('add.noCategory')));
+      return c ? colored(tile, c) : tile;
+    };
+    box.replaceChildren(el('legend', {}, t('add.category')), el('div', { class: 'cat-choices', role: 'radiogroup' }, choice(null), list.map(choice)));
+    if (!box.querySelector('input:checked')) box.querySelector('input').checked = true;
+    renderAddFields();
+  }
+
+  function renderAddFields() {
+    const form = $('add-form');
+    const id = form.elements.category ? form.elements.category.value : '';
+    const c = catByID.get(id);
+    const box = $('add-fields');
+    if (box.dataset.category === (id || '') && box.childElementCount) return;
+    box.dataset.category = id || '';
+    box.replaceChildren(...fieldsForm(c, {}, 'field.'));
+    box.hidden = !c || !(c.fields || []).length;
+  }
+
+
 
   // ---------- gallery ----------
 
@@ -631,6 +1170,7 @@
   let galleryObserver = null;
   window.fieldsync = {
     markerCount: () => (cluster ? cluster.getLayers().length : 0),
+    trackCount: () => trackDrawn,
     galleryCount: () => document.querySelectorAll('#gallery .card').length,
     firstGalleryPaint: null,
     lang: () => lang,
@@ -640,17 +1180,29 @@
     const att = mainAttachment(o);
     const href = '#/obs/' + encodeURIComponent(o.id);
     let media;
-    if (!att || !att.thumbnail) media = el('div', { class: 'placeholder thumb-placeholder', 'data-state': 'none' }, el('span', {}, t('thumb.none')));
+    const tracks = trackAttachments(o);
+    if (tracks.length && (!att || !att.thumbnail)) {
+      const tr = tracks[0].track || {};
+      media = el('div', { class: 'placeholder thumb-placeholder track-placeholder', 'data-state': 'track' },
+        el('span', {}, t('track.card', { name: tr.name || t('track.unnamed'), length: fmtLength(tr.length_m) })));
+    } else if (!att && o.category) {
+      const cc = catByID.get(o.category.id) || o.category;
+      media = colored(el('div', { class: 'placeholder thumb-placeholder cat-placeholder', 'data-state': 'category' }, catIconImg(cc, 'big-icon')), cc);
+    } else if (!att || !att.thumbnail) media = el('div', { class: 'placeholder thumb-placeholder', 'data-state': 'none' }, el('span', {}, t('thumb.none')));
     else media = varImage(att.thumbnail, 'thumb', 'thumbnail', { lazy: i >= EAGER, alt: att.name || '' });
     const n = (o.attachments || []).length;
-    return el('a', { class: 'card' + (o.deleted ? ' deleted' : ''), href, 'data-id': o.id, 'data-updated': o.updated },
+    const c = o.category ? catByID.get(o.category.id) || o.category : null;
+    const fields = o.fields && Object.keys(o.fields).length ? fieldsSummary(o.category, o.fields) : '';
+    return colored(el('a', { class: 'card' + (o.deleted ? ' deleted' : '') + (c ? ' has-category' : ''), href, 'data-id': o.id, 'data-updated': o.updated, 'data-category': c ? o.category.id : null },
       el('div', { class: 'media' }, media, n > 1 ? el('span', { class: 'count-badge' }, String(n)) : null),
       el('div', { class: 'meta' },
         el('time', { datetime: o.created }, fmtTime(o.created)),
+        c ? el('div', { class: 'card-category' }, catChip(o.category)) : null,
+        fields ? el('p', { class: 'card-fields' }, truncate(fields, 100)) : null,
         o.tags && o.tags.length ? el('ul', { class: 'tags' }, o.tags.map((x) => el('li', {}, x))) : null,
         o.notes ? el('p', { class: 'notes' }, truncate(o.notes, 120)) : null,
         o.heads > 1 ? el('p', { class: 'fork-mark' }, t('gallery.fork')) : null,
-        o.deleted ? el('p', { class: 'error' }, t('gallery.deleted')) : null));
+        o.deleted ? el('p', { class: 'error' }, t('gallery.deleted')) : null)), c);
   }
 
   function showGallery() {
@@ -677,11 +1229,15 @@
     const first = gallery.cards.size === 0 && !gallery.next;
     if (gallery.loading || (!first && !gallery.next)) return;
     gallery.loading = true;
+    const gen = filterGen;
     $('gallery-status').textContent = t('common.loading');
     try {
-      let url = '/api/observations?limit=' + PAGE;
+      let url = '/api/observations?limit=' + PAGE + filterQuery();
       if (!first) url += '&cursor=' + encodeURIComponent(gallery.next);
+      const cats = loadCategories().catch(() => null); // the cards' icons, meanwhile
       const r = await getJSON(url);
+      await cats;
+      if (gen !== filterGen) return;
       remember(r.items);
       const frag = document.createDocumentFragment();
       const start = gallery.cards.size;
@@ -697,9 +1253,9 @@
       setGalleryStatus();
       if (first) markFirstPaint();
     } catch (e) {
-      $('gallery-status').textContent = t('error.load', { error: e.message });
+      if (gen === filterGen) $('gallery-status').textContent = t('error.load', { error: e.message });
     } finally {
-      gallery.loading = false;
+      if (gen === filterGen) gallery.loading = false;
     }
     requestAnimationFrame(checkSentinel);
   }
@@ -707,6 +1263,7 @@
   function setTotal(n) {
     gallery.total = n;
     $('gallery-total').textContent = n === 1 ? t('gallery.totalOne') : t('gallery.total', { n: fmtNum(n) });
+    if (catFilter) $('gallery-total').append(' ', el('span', { class: 'filtered' }, t('gallery.filtered')));
   }
 
   // firstGalleryPaint: when the first page's cards are in the DOM and their
@@ -732,7 +1289,9 @@
     const c = gallery.cards.get(id);
     if (c) { c.remove(); gallery.cards.delete(id); setTotal(Math.max(0, gallery.total - 1)); }
     const m = markers.get(id);
-    if (m) { cluster.removeLayer(m); markers.delete(id); }
+    if (m) { cluster.removeLayer(m); markers.delete(id); markerCat.delete(id); }
+    const tr = trackLayers.get(id);
+    if (tr) { if (tr.layer) { trackGroup.removeLayer(tr.layer); trackDrawn--; } trackLayers.delete(id); renderTrackList(); }
     const li = unplacedItems.get(id);
     if (li) { li.remove(); unplacedItems.delete(id); if (unplacedTotal) setUnplacedCount(unplacedTotal - 1); }
   }
@@ -771,7 +1330,8 @@
       if (!all && ids.length && (gallery.started || map)) {
         const r = await getJSON('/api/observations?ids=' + ids.map(encodeURIComponent).join(','));
         remember(r.items);
-        got = new Map(r.items.map((o) => [o.id, o]));
+        // one that no longer passes the filter leaves the lists as if gone
+        got = new Map(r.items.filter(passes).map((o) => [o.id, o]));
       }
       const jobs = [];
       if (gallery.started) jobs.push(refreshGallery(all ? null : ids, got));
@@ -856,7 +1416,7 @@
   }
 
   async function refreshGallery(ids, got) {
-    const r = await getJSON(reloadURL('/api/observations?', gallery.cards.size, PAGE));
+    const r = await getJSON(reloadURL('/api/observations?' + filterQuery().slice(1) + '&', gallery.cards.size, PAGE));
     noticeBlobs(r.items);
     merge($('gallery'), gallery.cards, r.items, (o) => card(o, 0), !!gallery.next);
     prune(gallery.cards, ids, got, r.items, !r.next);
@@ -865,9 +1425,12 @@
   }
 
   async function refreshMap(all, ids, got) {
-    if (all) {
-      const m = await getJSON('/api/map');
+    // a track among those that changed: the list of tracks again
+    const tracksChanged = !all && ids.some((id) => trackLayers.has(id) || (got.get(id) && trackAttachments(got.get(id)).length));
+    if (all || tracksChanged) {
+      const m = await getJSON('/api/map?' + filterQuery().slice(1));
       syncMarkers(m.points || [], true);
+      syncTracks(m.tracks || []);
       return;
     }
     if (!ids.length) return;
@@ -875,8 +1438,8 @@
     const gone = [];
     for (const id of ids) {
       const o = got.get(id);
-      if (o && o.position) points.push([o.position.lat, o.position.lon, id]);
-      else if (markers.has(id)) { gone.push(markers.get(id)); markers.delete(id); }
+      if (o && o.position) points.push([o.position.lat, o.position.lon, id, o.category ? o.category.id : '']);
+      else if (markers.has(id)) { gone.push(markers.get(id)); markers.delete(id); markerCat.delete(id); }
     }
     if (gone.length) cluster.removeLayers(gone);
     syncMarkers(points, false);
@@ -884,7 +1447,7 @@
 
   const unplacedItems = new Map(); // id → li
   async function refreshUnplaced(ids, got) {
-    const r = await getJSON(reloadURL('/api/observations?placed=0&', unplacedItems.size, UNPLACED_PAGE));
+    const r = await getJSON(reloadURL('/api/observations?placed=0&track=0' + filterQuery() + '&', unplacedItems.size, UNPLACED_PAGE));
     noticeBlobs(r.items);
     merge($('unplaced'), unplacedItems, r.items, unplacedItem, !!unplacedNext);
     prune(unplacedItems, ids, got, r.items, !r.next);
@@ -926,6 +1489,7 @@
   async function showMembers() {
     await sessionReady.catch(() => null);
     if (current !== 'members') return;
+    loadCategories().then(renderCategoriesView).catch((e) => console.warn('categories:', e));
     if (membersLast) renderMembers(membersLast);
     membersLoading = null;
     try {
@@ -953,6 +1517,7 @@
       note.hidden = true;
     }
     $('members-body').replaceChildren(...ms.map((m) => memberRow(m, dev.canManage)));
+    renderCategoriesView();
   }
 
   function memberRow(m, canManage) {
@@ -1032,7 +1597,9 @@
     let r;
     try {
       loadMembers().catch(() => null); // names for the authors
+      const cats = loadCategories().catch(() => null); // the fields' labels
       r = await getJSON('/api/observations/' + encodeURIComponent(id));
+      await cats;
     } catch (e) {
       if (obsShown === id) box.replaceChildren(el('p', { class: 'error' }, e.status === 404 ? t('obs.notFound', { id }) : e.message));
       return;
@@ -1069,19 +1636,44 @@
     obsCache.set(r.observation.id, r.observation);
     if (obsMap) { obsMap.remove(); obsMap = null; }
     if (editMap) { editMap.remove(); editMap = null; }
+    for (const m of trackMaps) m.remove();
+    trackMaps = [];
     box.replaceChildren(renderObs(r.observation, r.history || []));
+    drawObsTracks(r.observation);
     if (note) setObsStatus(note[0], note[1]);
     const p = r.observation.position;
     if (p) {
       obsMap = newMap('obs-map');
       // without tiles, a wider view says where this is
       obsMap.setView([p.lat, p.lon], session && session.basemap ? fitZoom() : 4);
-      L.marker([p.lat, p.lon]).addTo(obsMap);
+      L.marker([p.lat, p.lon], { icon: markerIcon(r.observation.category ? r.observation.category.id : '') }).addTo(obsMap);
       if (p.accuracy_m > 0) {
         obsMap.createPane('accuracy');
         L.circle([p.lat, p.lon], { pane: 'accuracy', radius: p.accuracy_m, weight: 1 }).addTo(obsMap);
       }
     }
+  }
+
+  // drawObsTracks draws each track of the observation on a map of its own,
+  // fitted to it, in its category's color.
+  let trackMaps = [];
+  function drawObsTracks(o) {
+    const boxes = document.querySelectorAll('#obs .obs-track-map');
+    trackAttachments(o).forEach((a, i) => {
+      const box = boxes[i];
+      if (!box) return;
+      box.id = 'obs-track-map-' + i;
+      const m = newMap(box.id);
+      trackMaps.push(m);
+      const bb = a.track && a.track.bbox;
+      if (bb) m.fitBounds([[bb[1], bb[0]], [bb[3], bb[2]]], { padding: [20, 20], maxZoom: 17 });
+      getJSON('/api/observations/' + encodeURIComponent(o.id) + '/track').then((f) => {
+        if (!trackMaps.includes(m) || !f.geometry) return;
+        m.createPane('tracks');
+        L.geoJSON(f, { pane: 'tracks', style: () => trackStyle({ category: o.category ? o.category.id : '' }) }).addTo(m);
+        box.dataset.drawn = 'true';
+      }).catch((e) => box.after(el('p', { class: 'muted track-absent' }, e.status === 404 ? t('track.notHere') : e.message)));
+    });
   }
 
   function setObsStatus(cls, text) {
@@ -1148,7 +1740,10 @@
 
   function renderObs(o, history) {
     const atts = o.attachments || [];
-    const title = o.tags && o.tags.length ? o.tags.join(', ') : t('obs.untitled', { time: fmtTime(o.created) });
+    const tracks = trackAttachments(o);
+    let title = o.tags && o.tags.length ? o.tags.join(', ') : t('obs.untitled', { time: fmtTime(o.created) });
+    if (tracks.length && tracks[0].track && tracks[0].track.name) title = tracks[0].track.name;
+    else if (o.category && (o.category.name || catByID.has(o.category.id))) title = (catByID.get(o.category.id) || o.category).name + ' · ' + fmtTime(o.created);
     const why = cannotEdit();
     const out = el('article', { class: 'obs-page', 'data-id': o.id, 'data-heads': o.heads, 'data-deleted': o.deleted ? 'true' : 'false' },
       el('p', { class: 'back' }, el('a', { href: '#/gallery' }, t('obs.backGallery')), ' ', el('a', { href: '#/map' }, t('obs.backMap'))),
@@ -1178,8 +1773,13 @@
     const media = el('div', { class: 'obs-media' });
     if (!atts.length) media.append(el('p', { class: 'muted' }, t('obs.noAttachments')));
     for (const a of atts) {
-      const fig = el('figure', { class: 'attachment' });
-      if (a.preview) fig.append(varImage(a.preview, 'preview', 'preview', { alt: a.name || '' }));
+      const fig = el('figure', { class: 'attachment' + (a.kind === 'track' ? ' track' : '') });
+      if (a.kind === 'track') {
+        const tr = a.track || {};
+        fig.append(el('div', { class: 'obs-track-map', 'aria-label': t('track.mapLabel') }),
+          el('p', { class: 'track-info' }, trackSummary({ name: tr.name, length_m: tr.length_m, points: tr.points }),
+            tr.start ? ' · ' + fmtTime(tr.start) + (tr.end ? ' – ' + fmtTime(tr.end) : '') : ''));
+      } else if (a.preview) fig.append(varImage(a.preview, 'preview', 'preview', { alt: a.name || '' }));
       else fig.append(el('div', { class: 'placeholder preview-placeholder', 'data-state': 'none' }, el('span', {}, t('preview.none'))));
       fig.append(el('figcaption', {}, a.name || a.kind || ''), originalLink(a));
       media.append(fig);
@@ -1188,6 +1788,7 @@
 
     out.append(el('dl', { class: 'record' },
       el('dt', {}, t('obs.time')), el('dd', {}, el('time', { datetime: o.created }, fmtTime(o.created))),
+      fieldRows(o),
       o.updated && o.updated !== o.created ? [el('dt', {}, t('obs.updated')), el('dd', {}, fmtTime(o.updated))] : null,
       el('dt', {}, t('obs.position')), el('dd', { class: 'position' }, fmtPos(o.position),
         o.position ? el('div', { id: 'obs-map', 'aria-label': t('obs.mapLabel') }) : null),
@@ -1209,13 +1810,14 @@
         el('td', {}, String(v.seq)), el('td', {}, fmtTimeExact(v.updated)),
         el('td', { title: v.author }, memberLabel(v.author)),
         el('td', {}, (v.tags || []).join(', ')), el('td', {}, truncate(v.notes, 80)),
+        el('td', { class: 'history-fields' }, v.category ? [catChip(v.category), ' ', truncate(fieldsSummary(v.category, v.fields), 120)] : '–'),
         el('td', {}, v.position ? fmtPos(v.position) : '–'),
         el('td', { class: 'marks' }, marks.join(', ')),
         el('td', { class: 'mono', title: v.record }, shortID(v.record)));
     });
     out.append(el('div', { class: 'scroll-x' }, el('table', { class: 'history' },
       el('thead', {}, el('tr', {}, [t('history.seq'), t('history.updated'), t('history.author'), t('obs.tags'), t('obs.notes'),
-        t('obs.position'), '', t('history.version')].map((h) => el('th', {}, h)))),
+        t('obs.category'), t('obs.position'), '', t('history.version')].map((h) => el('th', {}, h)))),
       el('tbody', {}, rows))));
 
     for (const a of atts) {
@@ -1250,6 +1852,7 @@
         el('dl', {},
           el('dt', {}, t('obs.notes')), el('dd', { class: 'notes' }, v.notes || '–'),
           el('dt', {}, t('obs.tags')), el('dd', { class: 'tags' }, (v.tags || []).length ? v.tags.join(', ') : '–'),
+          el('dt', {}, t('obs.category')), el('dd', { class: 'category' }, v.category ? [catChip(v.category), ' ', fieldsSummary(v.category, v.fields)] : '–'),
           el('dt', {}, t('obs.position')), el('dd', { class: 'position' }, v.position ? fmtPos(v.position) : t('obs.noPosition')),
           el('dt', {}, t('obs.author')), el('dd', { class: 'author', title: v.author }, memberLabel(v.author)),
           el('dt', {}, t('fork.changed')), el('dd', {}, fmtTimeExact(v.updated))),
@@ -1311,6 +1914,30 @@
     const lat = el('input', { type: 'number', name: 'lat', step: 'any', min: -90, max: 90, inputmode: 'decimal' });
     const lon = el('input', { type: 'number', name: 'lon', step: 'any', min: -180, max: 180, inputmode: 'decimal' });
     if (o.position) { lat.value = String(o.position.lat); lon.value = String(o.position.lon); }
+    // the category (those for this kind of observation, and its own even
+    // if removed) and the fields of the one chosen
+    const kind = trackAttachments(o).length ? 'track' : 'observation';
+    const own = o.category ? o.category.id : '';
+    const choices = categoriesFor(kind);
+    if (own && !choices.some((c) => c.id === own)) choices.unshift(catByID.get(own) || { id: own, name: o.category.name || own });
+    const catSel = el('select', { name: 'category', id: 'edit-category' },
+      el('option', { value: '' }, t('add.noCategory')), choices.map((c) => el('option', { value: c.id }, c.name)));
+    catSel.value = own;
+    const catIconBox = el('span', { class: 'edit-cat-icon' });
+    const fieldsBox = el('div', { id: 'edit-fields', class: 'fields' });
+    const drawFields = () => {
+      const c = catByID.get(catSel.value);
+      // values typed so far stay when the category changes, for the keys
+      // the other has too
+      const now = {};
+      const before = catByID.get(fieldsBox.dataset.category || '');
+      for (const f of (before && before.fields) || []) now[f.key] = formValue(fieldsBox, f);
+      fieldsBox.dataset.category = catSel.value;
+      const vals = fieldsBox.childElementCount ? now : (o.fields || {});
+      fieldsBox.replaceChildren(...fieldsForm(c, vals, ''));
+      catIconBox.replaceChildren(c ? catIconImg(c, 'choice-icon') : '');
+    };
+    catSel.addEventListener('change', drawFields);
     const status = el('p', { id: 'edit-status', role: 'status' });
     const save = el('button', { type: 'submit', id: 'edit-save' }, t('common.save'));
     const cancel = el('button', { type: 'button', id: 'edit-cancel' }, t('common.cancel'));
@@ -1320,6 +1947,8 @@
         el('legend', {}, t('edit.title')),
         el('label', {}, el('span', {}, t('field.notes')), notes),
         el('label', {}, el('span', {}, t('field.tags')), tags),
+        el('div', { class: 'edit-category' }, el('label', { for: 'edit-category' }, t('add.category')), el('div', { class: 'edit-category-row' }, catIconBox, catSel)),
+        fieldsBox,
         el('p', { class: 'muted' }, t('edit.positionHelp')),
         el('div', { id: 'edit-map', 'aria-label': t('edit.mapLabel') }),
         el('div', { class: 'latlon' },
@@ -1329,6 +1958,7 @@
         el('div', { class: 'submit-row' }, save, cancel, status)));
     actions.after(form);
     $('obs-edit').disabled = true;
+    drawFields();
 
     editMap = newMap('edit-map');
     let marker = null;
@@ -1378,11 +2008,28 @@
         const b = parseFloat(lon.value);
         if (!o.position || Math.abs(a - o.position.lat) > 1e-9 || Math.abs(b - o.position.lon) > 1e-9) { body.lat = a; body.lon = b; }
       }
+      // the category, and the field values that changed ('' or [] removes one)
+      const c = catByID.get(catSel.value);
+      const changedCat = catSel.value !== own;
+      if (changedCat) body.category = catSel.value;
+      if (c) {
+        const fields = {};
+        for (const f of c.fields || []) {
+          const v = formValue(fieldsBox, f);
+          const old = (o.fields || {})[f.key];
+          if (!sameValue(v, changedCat ? undefined : old)) fields[f.key] = v;
+        }
+        if (changedCat) {
+          for (const k of Object.keys(fields)) if (isEmpty(fields[k])) delete fields[k];
+        }
+        if (Object.keys(fields).length) body.fields = fields;
+      }
       if (!Object.keys(body).length) {
         status.className = 'muted';
         status.textContent = t('edit.nothing');
         return;
       }
+      markInvalid(form, null);
       $('edit-fieldset').disabled = true;
       status.className = 'muted';
       status.textContent = t('common.saving');
@@ -1395,6 +2042,7 @@
         $('edit-fieldset').disabled = false;
         status.className = 'error';
         status.textContent = failed(t('obs.notSaved'), e);
+        markInvalid(form, e.field, e.message);
       }
     });
     notes.focus();
@@ -1547,17 +2195,21 @@
     lat.addEventListener('input', syncMarker);
     lon.addEventListener('input', syncMarker);
     $('add-clear').addEventListener('click', () => { lat.value = ''; lon.value = ''; syncMarker(); });
-    form.addEventListener('reset', () => setTimeout(syncMarker, 0));
+    form.addEventListener('reset', () => setTimeout(() => { syncMarker(); renderAddFields(); }, 0));
+    $('add-category').addEventListener('change', renderAddFields);
 
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       if (!session.device || !session.device.canWrite) return;
       const fd = new FormData(form);
-      if (!fd.getAll('files').some((f) => f && f.size > 0)) {
+      const hasFiles = fd.getAll('files').some((f) => f && f.size > 0);
+      if (!hasFiles && !fd.get('category') && !String(fd.get('notes') || '').trim() && !String(fd.get('tags') || '').trim() && lat.value === '') {
         status.className = 'error';
-        status.textContent = t('add.choosePhotos');
+        status.textContent = t('add.nothing');
         return;
       }
+      if (!fd.get('category')) fd.delete('category');
+      markInvalid(form, null);
       if ((lat.value === '') !== (lon.value === '')) {
         status.className = 'error';
         status.textContent = t('edit.bothOrNeither');
@@ -1580,6 +2232,7 @@
       } catch (e) {
         status.className = 'error';
         status.textContent = failed(t('add.notAdded'), e);
+        markInvalid(form, e.field, e.message);
       } finally {
         $('add-fieldset').disabled = !session.device.canWrite;
         status.scrollIntoView({ block: 'nearest' });
@@ -1604,7 +2257,7 @@
         let j = null;
         try { j = JSON.parse(x.responseText); } catch (_) { /* not JSON */ }
         if (x.status >= 200 && x.status < 300 && j && j.observation) resolve(j);
-        else reject(new HTTPError(x.status, (j && j.error) || x.status + ' ' + x.statusText));
+        else reject(new HTTPError(x.status, (j && j.error) || x.status + ' ' + x.statusText, j && j.field));
       });
       x.addEventListener('error', () => reject(new HTTPError(0, t('error.connection'))));
       x.send(fd);
@@ -1656,6 +2309,7 @@
       if (all) {
         changedAll = true;
         membersChanged(); // a membership change re-counts everything
+        categoriesChanged(); // or category records arrived
       }
       observationsChanged();
     });
