@@ -2019,8 +2019,11 @@
           const old = (o.fields || {})[f.key];
           if (!sameValue(v, changedCat ? undefined : old)) fields[f.key] = v;
         }
+        // under a new category, an empty field is sent only to remove a
+        // value the observation had (the node keeps those the new
+        // category also has)
         if (changedCat) {
-          for (const k of Object.keys(fields)) if (isEmpty(fields[k])) delete fields[k];
+          for (const k of Object.keys(fields)) if (isEmpty(fields[k]) && isEmpty((o.fields || {})[k])) delete fields[k];
         }
         if (Object.keys(fields).length) body.fields = fields;
       }
