@@ -309,6 +309,18 @@ type peerJSON struct {
 	Path     string  `json:"path,omitempty"` // lan, direct, relayed; "" when not connected
 }
 
+// archiveJSON is what one of the project's always-on devices holds of
+// the files this device holds: live while syncing with it, else what it
+// confirmed at the last sync.
+type archiveJSON struct {
+	ID           string `json:"id"`
+	Held         int    `json:"held"`
+	Lacking      int    `json:"lacking"`
+	BytesLacking int64  `json:"bytesLacking"`
+	Live         bool   `json:"live"`    // connected now (else: as of the last sync)
+	Checked      bool   `json:"checked"` // live: asked since the sync began (before, the counts are not known yet)
+}
+
 type syncJSON struct {
 	Running  bool                 `json:"running"`
 	Complete bool                 `json:"complete"`
@@ -318,16 +330,32 @@ type syncJSON struct {
 	Records  map[string]uint64    `json:"records"`
 	Classes  map[string]classJSON `json:"classes"`
 	Peers    []peerJSON           `json:"peers"`
+	Archives []archiveJSON        `json:"archives"`
 }
 
-func (s *Server) syncState() syncJSON {
-	out := syncJSON{
-		ETA:     -1,
-		Records: map[string]uint64{},
-		Classes: map[string]classJSON{},
-		Peers:   []peerJSON{},
+func (s *Server) syncState() (out syncJSON) {
+	out = syncJSON{
+		ETA:      -1,
+		Records:  map[string]uint64{},
+		Classes:  map[string]classJSON{},
+		Peers:    []peerJSON{},
+		Archives: []archiveJSON{},
 	}
 	n := s.cfg.Node
+	live := map[string]bool{}
+	defer func() {
+		// The always-on devices not connected now: as they were at the
+		// last sync with them.
+		as, err := n.Archives(context.Background())
+		if err != nil {
+			return
+		}
+		for _, a := range as {
+			if !live[a.Peer.String()] {
+				out.Archives = append(out.Archives, archiveJSON{ID: a.Peer.String(), Held: a.Held, Lacking: a.Held - a.Confirmed, BytesLacking: a.Bytes, Checked: true})
+			}
+		}
+	}()
 	if c, err := n.RecordCount(context.Background()); err == nil {
 		out.Records["present"] = uint64(c)
 	}
@@ -350,6 +378,10 @@ func (s *Server) syncState() syncJSON {
 			ID: p.ID.String(), State: p.State.String(), Reason: p.Reason, Rate: p.Rate,
 			Received: p.BytesReceived, Sent: p.BytesSent, InFlight: p.InFlight, Path: p.Path,
 		})
+	}
+	for _, a := range snap.Archives {
+		live[a.Peer.String()] = true
+		out.Archives = append(out.Archives, archiveJSON{ID: a.Peer.String(), Held: a.Held, Lacking: a.Lacking, BytesLacking: a.LackingBytes, Live: true, Checked: a.Checked})
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -26,6 +27,8 @@ import (
 	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // newDevice makes a data directory with a project and opens it.
@@ -1095,5 +1098,40 @@ func TestReadOnly(t *testing.T) {
 		}
 	case <-time.After(3 * pollRecords):
 		t.Fatal("no observations event for a record another process stored")
+	}
+}
+
+// The sync view says how many of this device's files are safe on the
+// project's always-on device, live while connected.
+func TestSyncViewArchives(t *testing.T) {
+	ctx := t.Context()
+	archive := newDevice(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	if err := archive.Start(ctx, node.NetOptions{Listen: []string{addr}, Public: []ma.Multiaddr{ma.StringCast(addr)}, Peers: []peer.AddrInfo{}}); err != nil {
+		t.Fatal(err)
+	}
+	phone := joined(t, ctx, archive)
+	importPhoto(t, phone, photo(t, t.TempDir(), "a.jpg", 1, nil))
+	res, err := phone.Sync(ctx, node.SyncOptions{NetOptions: node.NetOptions{Listen: loopback.Listen,
+		Peers: []peer.AddrInfo{{ID: archive.ID(), Addrs: []ma.Multiaddr{ma.StringCast(addr)}}}}})
+	if err != nil || !res.Complete {
+		t.Fatalf("sync: %v %+v", err, res)
+	}
+	_, c := serve(t, Config{Node: phone})
+	var st struct {
+		Archives []struct {
+			ID            string
+			Held, Lacking int
+			Live          bool
+		}
+	}
+	c.getJSON(t, "/api/sync", 200, &st)
+	if len(st.Archives) != 1 || st.Archives[0].ID != archive.ID().String() || st.Archives[0].Held < 2 || st.Archives[0].Lacking != 0 || !st.Archives[0].Live {
+		t.Errorf("archives in the sync view: %+v", st.Archives)
 	}
 }

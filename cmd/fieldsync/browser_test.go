@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +39,8 @@ import (
 	"github.com/fieldsync/fieldsync/node"
 	"github.com/fieldsync/fieldsync/project"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	_ "modernc.org/sqlite"
 )
 
@@ -801,4 +804,49 @@ func TestBrowserEdit(t *testing.T) {
 	if errs := es.pageErrors(); len(errs) > 0 {
 		t.Errorf("page errors (Spanish, Portuguese): %q", errs)
 	}
+}
+
+// TestBrowserArchives: the sync view of a device serving beside the
+// project's always-on device says how many of its files are safe there.
+func TestBrowserArchives(t *testing.T) {
+	root := t.TempDir()
+	A, B := filepath.Join(root, "A"), filepath.Join(root, "B")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "river"), 0, "init A")
+	writePhotos(t, filepath.Join(root, "photos"), 3, 7)
+	expectCode(t, fsRun(t, "import", "--data", A, filepath.Join(root, "photos")), 0, "import A")
+	s := startServe(t, A, "--invite")
+	expectCode(t, fsRun(t, "join", "--data", B, "--name", "archive", s.info["invite"].(string)), 0, "join B")
+	s.cmd.Process.Signal(syscall.SIGINT)
+	s.cmd.Wait()
+
+	// B, the always-on device, in this process (the command line takes no
+	// loopback address for --public).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	ctx := t.Context()
+	bn, err := node.Open(ctx, B, node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bn.Close()
+	if err := bn.Start(ctx, node.NetOptions{Listen: []string{addr}, Public: []ma.Multiaddr{ma.StringCast(addr)}, Peers: []peer.AddrInfo{}}); err != nil {
+		t.Fatal(err)
+	}
+
+	sa := startServe(t, A, "--ui", "--peer", addr+"/p2p/"+bn.ID().String())
+	url, _ := sa.info["ui"].(string)
+	b := newBrowser(t, 1280, 800)
+	b.run(t, "open the app", chromedp.Navigate(url))
+	b.js(t, `location.hash = '#/sync'`)
+	b.waitJS(t, "the archive's row, all safe", `(() => { const r = document.querySelector('#archives-body tr.archive');
+		return !document.getElementById('archives').hidden && r && r.dataset.lacking === '0' && r.dataset.held === '9' &&
+			r.querySelector('.safe').textContent === '9 of 9 · all safe' })()`, 60*time.Second)
+	if errs := b.pageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %v", errs)
+	}
+	b.screenshot(t, "ui-sync-archives")
 }

@@ -2140,6 +2140,22 @@
       el('td', {}, fmtRate(p.rate)), el('td', {}, fmtBytes(p.received)), el('td', {}, fmtBytes(p.sent)),
       el('td', {}, fmtNum(p.inFlight)))));
     $('peers-none').hidden = peers.length > 0;
+
+    // The always-on devices: how many of the files this device holds are
+    // safe there (live while connected, else as of the last sync).
+    const archives = s.archives || [];
+    $('archives').hidden = archives.length === 0;
+    $('archives-body').replaceChildren(...archives.map((a) => {
+      const safe = a.held - a.lacking;
+      let what = t('sync.archive.row', { safe: fmtNum(safe), held: fmtNum(a.held) });
+      what += a.lacking > 0 ? ', ' + t('sync.archive.left', { files: fmtNum(a.lacking), bytes: fmtBytes(a.bytesLacking) }) : ' · ' + t('sync.archive.allSafe');
+      if (!a.live) what += ' (' + t('sync.archive.lastSync') + ')';
+      const bar = el('progress', {});
+      if (a.checked) setProgress(bar, safe, a.held);
+      else { what = t('sync.archive.checking'); setProgress(bar, null, null); }
+      return el('tr', { class: 'archive', 'data-peer': a.id, 'data-lacking': a.checked ? String(a.lacking) : '', 'data-held': String(a.held) },
+        el('td', { title: a.id }, memberLabel(a.id)), el('td', { class: 'safe' }, what), el('td', {}, bar));
+    }));
   }
 
   // setProgress shows done/wanted; nothing wanted is a full bar, unknown
