@@ -161,6 +161,12 @@ func (n *Node) Join(ctx context.Context, code string, opts JoinOptions) (Project
 			ie.Addrs = append(ie.Addrs, a.String())
 		}
 	}
+	if a := n.archive(); a != nil {
+		if full != nil && a.Project() == full.Project {
+			return ProjectInfo{ID: a.Project().String(), Creator: a.Creator(), Role: project.RoleArchive}, nil
+		}
+		return ProjectInfo{}, ErrBlind
+	}
 	if p, err := n.project(); err == nil {
 		if full != nil && p.ID() == full.Project {
 			return n.Project()
@@ -249,6 +255,9 @@ func (n *Node) Join(ctx context.Context, code string, opts JoinOptions) (Project
 			ie.Err = fmt.Errorf("%w (%v)", ErrInviterUnreachable, err)
 		}
 		return ProjectInfo{}, ie
+	}
+	if len(w.Genesis) == 0 && w.Creator != "" {
+		return n.joinBlind(ctx, w, ai)
 	}
 	p, err := project.Join(ctx, n.db, n.self, w)
 	if err != nil {

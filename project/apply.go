@@ -268,6 +268,12 @@ func (a *applier) apply(r *Record) (stored, dup bool, err error) {
 		if err := a.addVersion(r, ok); err != nil {
 			return false, false, err
 		}
+	case KindSeal:
+		if ok {
+			if err := a.addSeal(r); err != nil {
+				return false, false, err
+			}
+		}
 	case KindDevice:
 		if ok {
 			// The latest in the device's own log counts.

@@ -49,6 +49,9 @@ const (
 	KindObservation Kind = "obs"
 	KindDevice      Kind = "device"
 	KindCategory    Kind = "category"
+	// KindSeal maps plain blobs to their sealed copies for a blind
+	// archive (seal.go).
+	KindSeal Kind = "seal"
 )
 
 // Role is what a device may do in a project.
@@ -61,6 +64,10 @@ const (
 	RoleCoordinator Role = "coordinator"
 	RoleMember      Role = "member"
 	RoleBlocked     Role = "blocked"
+	// RoleArchive is a blind archive: it may sync, but only sealed
+	// records (envelopes) and sealed blobs; it writes nothing and holds
+	// no key (seal.go, docs/trust.md).
+	RoleArchive Role = "archive"
 )
 
 // CanWrite reports whether a device with role r may add observations.
@@ -74,7 +81,7 @@ func (r Role) CanManage() bool { return r == RoleCreator || r == RoleCoordinator
 
 func (r Role) valid() bool {
 	switch r {
-	case RoleCreator, RoleCoordinator, RoleMember, RoleBlocked:
+	case RoleCreator, RoleCoordinator, RoleMember, RoleBlocked, RoleArchive:
 		return true
 	}
 	return false
@@ -126,6 +133,7 @@ type Record struct {
 	Observation *Observation
 	Device      *Device
 	Category    *Category
+	Seal        *SealList
 }
 
 // Time returns the time a record claims for itself: the genesis time, the
@@ -142,6 +150,8 @@ func (r *Record) Time() time.Time {
 		return r.Device.Time
 	case r.Category != nil:
 		return r.Category.Time
+	case r.Seal != nil:
+		return r.Seal.Time
 	}
 	return time.Time{}
 }
@@ -389,6 +399,8 @@ func newRecord(id *Identity, project cid.Cid, seq uint64, prev cid.Cid, body any
 		r.Kind, r.Device = KindDevice, b
 	case *Category:
 		r.Kind, r.Category = KindCategory, b
+	case *SealList:
+		r.Kind, r.Seal = KindSeal, b
 	default:
 		return nil, fmt.Errorf("new record: unknown body %T", body)
 	}
@@ -439,6 +451,8 @@ func encodeBody(r *Record) (cbor.RawMessage, error) {
 		return encMode.Marshal(w)
 	case KindCategory:
 		return encMode.Marshal(toWireCategory(r.Category))
+	case KindSeal:
+		return encMode.Marshal(toWireSeal(r.Seal))
 	}
 	return nil, fmt.Errorf("unknown kind %q", r.Kind)
 }
@@ -591,6 +605,14 @@ func decodeRecord(block []byte, verify bool) (*Record, error) {
 			return nil, malformed("category: %v", err)
 		}
 		r.Category = fromWireCategory(&b)
+	case KindSeal:
+		var b wireSeal
+		if err := decodeStrict(w.Body, &b); err != nil {
+			return nil, malformed("seal: %v", err)
+		}
+		if r.Seal, err = fromWireSeal(&b); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, malformed("unknown kind %q", w.Kind)
 	}
@@ -667,7 +689,7 @@ func validateRecord(r *Record) error {
 		if m == nil || !validPeer(m.Subject) {
 			return malformed("membership subject")
 		}
-		if m.Role != RoleCoordinator && m.Role != RoleMember && m.Role != RoleBlocked {
+		if m.Role != RoleCoordinator && m.Role != RoleMember && m.Role != RoleBlocked && m.Role != RoleArchive {
 			return malformed("membership role %q", m.Role)
 		}
 		if len(m.Invite) > 32 {
@@ -692,6 +714,8 @@ func validateRecord(r *Record) error {
 		}
 	case KindCategory:
 		return validateCategory(r.Category)
+	case KindSeal:
+		return validateSeal(r.Seal)
 	default:
 		return malformed("unknown kind %q", r.Kind)
 	}
