@@ -297,7 +297,8 @@ func (a *Archive) Missing(ctx context.Context, theirs map[peer.ID]uint64, limit 
 }
 
 // Apply stores the envelopes received from from. A clear one must be a
-// membership record of this project, signed by its author at its place;
+// membership or keys record of this project, signed by its author at its
+// place;
 // a sealed one can only be checked for its place: its author must be
 // known to the roster, its seq the next of that author's log here. An
 // envelope that fails is skipped.
@@ -334,11 +335,15 @@ func (a *Archive) Apply(ctx context.Context, from peer.ID, blocks [][]byte) (int
 			continue
 		}
 		if len(e.Clear) > 0 {
-			rs, err := project.VerifyMembership(a.project, [][]byte{e.Clear})
-			if err != nil || rs[0].Author != e.Author || rs[0].Seq != e.Seq {
+			// Verified: signed by its author, of this project, at its
+			// place, of a kind that travels in clear.
+			r, err := project.DecodeRecord(e.Clear)
+			if err != nil || r.Project != a.project || r.Author != e.Author || r.Seq != e.Seq || !Clear(r.Kind) {
 				continue
 			}
-			mems = append(mems, rs[0])
+			if r.Kind == project.KindMembership {
+				mems = append(mems, r)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO blind_envelopes (author, seq, env) VALUES (?, ?, ?)`, []byte(e.Author), e.Seq, b); err != nil {
 			return 0, err

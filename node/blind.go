@@ -55,7 +55,7 @@ func (r memberRecords) MissingFor(ctx context.Context, to peer.ID, theirs map[pe
 	var out [][]byte
 	total := 0
 	for _, raw := range rs {
-		env, err := envelopeOf(raw, epoch, key)
+		env, err := blind.Enclose(raw.Author, raw.Seq, raw.Block, epoch, key)
 		if err != nil {
 			return nil, err
 		}
@@ -65,28 +65,6 @@ func (r memberRecords) MissingFor(ctx context.Context, to peer.ID, theirs map[pe
 		out = append(out, env)
 	}
 	return out, nil
-}
-
-// envelopeOf puts one record in its envelope for an archive.
-func envelopeOf(raw project.RawRecord, epoch seal.Epoch, key seal.Key) ([]byte, error) {
-	rec, err := project.PeekRecord(raw.Block)
-	if err != nil {
-		return nil, err
-	}
-	e := blind.Envelope{Author: raw.Author, Seq: raw.Seq}
-	if rec.Kind == project.KindMembership {
-		e.Clear = raw.Block
-	} else {
-		e.Epoch, e.Sealed = epoch, seal.SealRecord(key, raw.Block)
-		if rec.Seal != nil {
-			// The record goes under the current key; the entries
-			// keep the epoch their blobs were sealed in (inside).
-			for _, s := range rec.Seal.Entries {
-				e.Blobs = append(e.Blobs, blind.Blob{CID: s.Sealed, Class: s.Class, Size: s.Size, ObservedAt: s.ObservedAt})
-			}
-		}
-	}
-	return e.Marshal()
 }
 
 // Apply opens the envelopes a blind archive sends, then applies the
@@ -102,21 +80,13 @@ func (r memberRecords) Apply(ctx context.Context, from peer.ID, blocks [][]byte)
 	var plain [][]byte
 	skip := map[peer.ID]bool{} // an author whose envelope did not open: its later ones would leave a gap
 	for _, b := range blocks {
-		e, err := blind.Unmarshal(b)
-		if err != nil || skip[e.Author] {
+		e, block, err := blind.Disclose(kr, b)
+		if e == nil || skip[e.Author] {
 			continue
 		}
-		block := e.Clear
-		if len(e.Sealed) > 0 {
-			if block, _, err = kr.OpenRecord(e.Sealed); err != nil {
-				skip[e.Author] = true
-				r.n.log.Warn("a blind archive's envelope does not open", "peer", from, "author", e.Author, "seq", e.Seq, "err", err)
-				continue
-			}
-		}
-		rec, err := project.PeekRecord(block)
-		if err != nil || rec.Author != e.Author || rec.Seq != e.Seq {
+		if err != nil {
 			skip[e.Author] = true
+			r.n.log.Warn("a blind archive's envelope does not open", "peer", from, "author", e.Author, "seq", e.Seq, "err", err)
 			continue
 		}
 		plain = append(plain, block)
@@ -234,6 +204,13 @@ func (n *Node) SealForArchives(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if rec, err := p.RotateIfBlocked(ctx); err != nil {
+		return 0, err
+	} else if rec != nil {
+		if kr, err = p.Keyring(ctx); err != nil {
+			return 0, err
+		}
+	}
 	epoch, key, ok := kr.Current()
 	if !ok {
 		return 0, nil
@@ -242,9 +219,11 @@ func (n *Node) SealForArchives(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// A blob sealed in an earlier epoch stays under it (docs/sealing.md):
+	// re-sealing gains nothing against a device that held it.
 	have := map[cid.Cid]bool{}
 	for _, e := range es {
-		if e.Epoch == epoch {
+		if _, ok := kr.Key(e.Epoch); ok {
 			have[e.Plain] = true
 		}
 	}

@@ -65,6 +65,13 @@ func (n *Node) Invite(ctx context.Context, opts InviteOptions) (*Invite, error) 
 		return nil, ErrNoAddress
 	}
 	addrs = append(stripP2P(addrs), n.circuitAddrs(ctx, p)...)
+	if opts.Role == project.RoleArchive {
+		// Devices blocked before the first archive must not hold the
+		// key it will be sealed under.
+		if _, err := p.RotateIfBlocked(ctx); err != nil {
+			return nil, err
+		}
+	}
 	code, err := p.Invite(ctx, project.InviteOptions{Role: opts.Role, TTL: opts.TTL, Addrs: addrs})
 	if err != nil {
 		return nil, err

@@ -52,6 +52,8 @@ const (
 	// KindSeal maps plain blobs to their sealed copies for a blind
 	// archive (seal.go).
 	KindSeal Kind = "seal"
+	// KindKeys gives a new key epoch's key, wrapped to each member (keys.go).
+	KindKeys Kind = "keys"
 )
 
 // Role is what a device may do in a project.
@@ -134,6 +136,7 @@ type Record struct {
 	Device      *Device
 	Category    *Category
 	Seal        *SealList
+	Keys        *KeyGrant
 }
 
 // Time returns the time a record claims for itself: the genesis time, the
@@ -152,6 +155,8 @@ func (r *Record) Time() time.Time {
 		return r.Category.Time
 	case r.Seal != nil:
 		return r.Seal.Time
+	case r.Keys != nil:
+		return r.Keys.Time
 	}
 	return time.Time{}
 }
@@ -401,6 +406,8 @@ func newRecord(id *Identity, project cid.Cid, seq uint64, prev cid.Cid, body any
 		r.Kind, r.Category = KindCategory, b
 	case *SealList:
 		r.Kind, r.Seal = KindSeal, b
+	case *KeyGrant:
+		r.Kind, r.Keys = KindKeys, b
 	default:
 		return nil, fmt.Errorf("new record: unknown body %T", body)
 	}
@@ -453,6 +460,8 @@ func encodeBody(r *Record) (cbor.RawMessage, error) {
 		return encMode.Marshal(toWireCategory(r.Category))
 	case KindSeal:
 		return encMode.Marshal(toWireSeal(r.Seal))
+	case KindKeys:
+		return encMode.Marshal(toWireKeys(r.Keys))
 	}
 	return nil, fmt.Errorf("unknown kind %q", r.Kind)
 }
@@ -613,6 +622,14 @@ func decodeRecord(block []byte, verify bool) (*Record, error) {
 		if r.Seal, err = fromWireSeal(&b); err != nil {
 			return nil, err
 		}
+	case KindKeys:
+		var b wireKeys
+		if err := decodeStrict(w.Body, &b); err != nil {
+			return nil, malformed("keys: %v", err)
+		}
+		if r.Keys, err = fromWireKeys(&b); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, malformed("unknown kind %q", w.Kind)
 	}
@@ -716,6 +733,8 @@ func validateRecord(r *Record) error {
 		return validateCategory(r.Category)
 	case KindSeal:
 		return validateSeal(r.Seal)
+	case KindKeys:
+		return validateKeys(r.Keys)
 	default:
 		return malformed("unknown kind %q", r.Kind)
 	}
