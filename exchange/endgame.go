@@ -24,7 +24,7 @@ func (n *Node) endgame(ss []*session) {
 			}
 			for _, r := range o.inflight {
 				t := r.t
-				if r.dup || t.done || len(t.dups) > 0 || t.kind == tkOpen || s.lacks[t.b.want.CID] || t.req == nil {
+				if r.dup || t.done || len(t.dups) > 0 || t.kind == tkOpen || n.lacks(s, t.b.want.CID) || t.req == nil {
 					continue
 				}
 				if len(s.inflight) >= 8 {

@@ -66,7 +66,7 @@ func (n *Node) handleRecords(s network.Stream) {
 			limit = recordsBatch
 		}
 		var batch wire.RecordsBatch
-		blocks, err := n.cfg.Records.Missing(n.ctx, theirs, limit)
+		blocks, err := n.missingFor(p, theirs, limit)
 		if err != nil {
 			batch.Code = wire.CodeOf(err)
 		}

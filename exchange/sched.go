@@ -347,7 +347,7 @@ func (n *Node) fill() {
 		var best *session
 		var score float64
 		for _, s := range ss {
-			if s.lacks[t.b.want.CID] || !s.hasRoom(t) {
+			if n.lacks(s, t.b.want.CID) || !s.hasRoom(t) {
 				continue
 			}
 			if sc := float64(s.inflightBytes) / float64(s.window); best == nil || sc < score {
@@ -417,7 +417,7 @@ func (n *Node) idleLocked() (idle bool, unavailable int) {
 			continue
 		}
 		for _, s := range ready {
-			if !s.lacks[t.b.want.CID] {
+			if !n.lacks(s, t.b.want.CID) {
 				return false, 0
 			}
 		}

@@ -317,6 +317,9 @@ func (sv *server) writeLoop(readErr <-chan error) error {
 // don't-have. finished reports that r needs nothing more.
 func (sv *server) nextFrame(r *serveReq) (*wire.BlobResponse, bool, error) {
 	ctx := sv.n.ctx
+	if r.data == nil && !sv.n.mayServe(sv.peer, r.root) {
+		return &wire.BlobResponse{Type: wire.RespDontHave, ID: r.id, Code: wire.NotFound}, true, nil
+	}
 	if r.data == nil {
 		buf := sv.leafBuf()
 		var err error
@@ -423,6 +426,9 @@ func (n *Node) announceComplete(c cid.Cid) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for sv := range n.servers {
+		if !n.mayServe(sv.peer, c) {
+			continue
+		}
 		sv.mu.Lock()
 		sv.announce = append(sv.announce, c.Bytes())
 		sv.mu.Unlock()

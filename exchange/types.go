@@ -40,6 +40,8 @@ func (r Role) String() string {
 		return "coordinator"
 	case RoleCreator:
 		return "creator"
+	case RoleArchive:
+		return "archive"
 	}
 	return "role?"
 }

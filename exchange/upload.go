@@ -179,7 +179,7 @@ func (n *Node) checkArchive(p peer.ID) error {
 	st.loaded = true
 	n.up.mu.Unlock()
 
-	named, err := n.cfg.Wants.(Holdings).Named(ctx)
+	named, err := n.namedFor(ctx, p)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,13 @@ func (n *Node) Invite(ctx context.Context, opts InviteOptions) (*Invite, error) 
 		return nil, ErrNoAddress
 	}
 	addrs = append(stripP2P(addrs), n.circuitAddrs(ctx, p)...)
+	if opts.Role == project.RoleArchive {
+		// Devices blocked before the first archive must not hold the
+		// key it will be sealed under.
+		if _, err := p.RotateIfBlocked(ctx); err != nil {
+			return nil, err
+		}
+	}
 	code, err := p.Invite(ctx, project.InviteOptions{Role: opts.Role, TTL: opts.TTL, Addrs: addrs})
 	if err != nil {
 		return nil, err
@@ -161,6 +168,12 @@ func (n *Node) Join(ctx context.Context, code string, opts JoinOptions) (Project
 			ie.Addrs = append(ie.Addrs, a.String())
 		}
 	}
+	if a := n.archive(); a != nil {
+		if full != nil && a.Project() == full.Project {
+			return ProjectInfo{ID: a.Project().String(), Creator: a.Creator(), Role: project.RoleArchive}, nil
+		}
+		return ProjectInfo{}, ErrBlind
+	}
 	if p, err := n.project(); err == nil {
 		if full != nil && p.ID() == full.Project {
 			return n.Project()
@@ -249,6 +262,9 @@ func (n *Node) Join(ctx context.Context, code string, opts JoinOptions) (Project
 			ie.Err = fmt.Errorf("%w (%v)", ErrInviterUnreachable, err)
 		}
 		return ProjectInfo{}, ie
+	}
+	if len(w.Genesis) == 0 && w.Creator != "" {
+		return n.joinBlind(ctx, w, ai)
 	}
 	p, err := project.Join(ctx, n.db, n.self, w)
 	if err != nil {

@@ -171,6 +171,15 @@ func (n *Node) SetRole(ctx context.Context, id peer.ID, role project.Role) error
 		}
 		return err
 	}
+	if role == project.RoleBlocked && len(p.Archives()) > 0 {
+		// A new key epoch: what is sealed from now on, the blocked
+		// device cannot open (docs/sealing.md). Without a blind
+		// archive nothing is sealed: the epoch starts when one is
+		// invited (Invite) or sealed for (SealForArchives).
+		if _, err := p.RotateIfBlocked(ctx); err != nil {
+			return fmt.Errorf("blocked, but starting a new key epoch failed: %w", err)
+		}
+	}
 	n.checkRoles()
 	n.notify()
 	return nil

@@ -54,6 +54,9 @@ type (
 // before). It returns once listening; the network runs until Close.
 // Starting again is a no-op.
 func (n *Node) Start(ctx context.Context, opts NetOptions) error {
+	if a := n.archive(); a != nil {
+		return n.startBlind(ctx, a, opts)
+	}
 	p, err := n.project()
 	if err != nil {
 		return err
@@ -82,15 +85,19 @@ func (n *Node) Start(ctx context.Context, opts NetOptions) error {
 			return fmt.Errorf("node: publish this device's addresses: %w", err)
 		}
 	}
-	relays := alwaysOn(ctx, p, n.ID())
+	n.setStartPeers(opts.Peers)
+	if _, err := n.SealForArchives(ctx); err != nil {
+		n.log.Warn("seal blobs for the project's blind archives", "err", err)
+	}
+	relays := n.alwaysOn(ctx, p)
 	ex, err := exchange.New(exchange.Config{
 		Key:           n.self.PrivKey(),
 		ListenAddrs:   opts.Listen,
 		ProjectID:     p.ID().String(),
 		Store:         n.store,
-		Access:        access{p},
-		Records:       spaceRecords{project.ExchangeRecords{P: p}},
-		Wants:         wants{p},
+		Access:        memberAccess{access{p}},
+		Records:       memberRecords{spaceRecords{project.ExchangeRecords{P: p}}, n},
+		Wants:         memberWants{wants{p}, n},
 		Invites:       p.InviteHandler(),
 		Filter:        exchange.FilterOf(f.Classes()...),
 		MDNS:          opts.MDNS,
@@ -181,6 +188,7 @@ func (n *Node) watch(p *project.Project, ex *exchange.Node, lan bool, stop <-cha
 			// A record may have told of a new always-on device, or
 			// that one moved.
 			n.refreshRelays(context.Background(), ex)
+			n.blindChores(context.Background())
 		}
 		changed, err := p.Refresh(context.Background())
 		if err != nil {
@@ -358,6 +366,12 @@ func (n *Node) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) 
 	for i := 0; i < 3 && err == nil && n.refreshRelays(ctx, ex); i++ {
 		// The records just pulled told of an always-on device (or that
 		// one moved): sync again, so that it is asked what it lacks.
+		complete, err = ex.SyncAvailable(ctx)
+	}
+	for i := 0; i < 3 && err == nil && n.blindChores(ctx); i++ {
+		// Sealed copies fetched from a blind archive were opened, or
+		// blobs sealed for one: sync again, to count the first and
+		// upload the second.
 		complete, err = ex.SyncAvailable(ctx)
 	}
 	prog := ex.Progress()
@@ -540,6 +554,8 @@ func exchangeRole(r project.Role) exchange.Role {
 		return exchange.RoleMember
 	case project.RoleBlocked:
 		return exchange.RoleBlocked
+	case project.RoleArchive:
+		return exchange.RoleArchive
 	}
 	return exchange.RoleNone
 }
@@ -573,7 +589,7 @@ func (n *Node) refreshRelays(ctx context.Context, ex *exchange.Node) (changed bo
 	if err != nil {
 		return false
 	}
-	if on := alwaysOn(ctx, p, n.ID()); !sameAddrInfos(on, ex.Relays()) {
+	if on := n.alwaysOn(ctx, p); !sameAddrInfos(on, ex.Relays()) {
 		n.log.Info("always-on devices", "peers", on)
 		ex.SetRelays(on)
 		return true

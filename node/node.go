@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/fieldsync/fieldsync/blind"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -63,6 +64,9 @@ type Node struct {
 	closed  bool
 
 	run atomic.Int64 // this run of the network (badpeers.go)
+
+	startPeers []peer.AddrInfo // the peers the network was started with (blind.go)
+	arch       *blind.Archive  // a blind archive's state (archive.go); then proj is nil
 }
 
 // The parts of a data directory.
@@ -146,6 +150,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
 	case err == nil:
 		n.setProject(p)
 	case errors.Is(err, project.ErrNoProject):
+		if err := n.openBlind(ctx); err != nil {
+			n.Close()
+			return nil, err
+		}
 	default:
 		n.Close()
 		return nil, fmt.Errorf("node: open project: %w", err)
@@ -257,6 +265,9 @@ func (n *Node) HasProject() bool {
 
 // Project describes the device's project, or returns ErrNoProject.
 func (n *Node) Project() (ProjectInfo, error) {
+	if a := n.archive(); a != nil {
+		return ProjectInfo{ID: a.Project().String(), Creator: a.Creator(), Role: project.RoleArchive}, nil
+	}
 	p, err := n.project()
 	if err != nil {
 		return ProjectInfo{}, err
@@ -267,6 +278,9 @@ func (n *Node) Project() (ProjectInfo, error) {
 // CreateProject creates a project named name with this device as its
 // creator. A device holds one project: a second gives ErrHasProject.
 func (n *Node) CreateProject(ctx context.Context, name string) (ProjectInfo, error) {
+	if n.IsBlind() {
+		return ProjectInfo{}, ErrBlind
+	}
 	if p, err := n.project(); err == nil {
 		return ProjectInfo{}, &ProjectError{Name: p.Name(), ID: p.ID().String(), Err: ErrHasProject}
 	}

@@ -41,6 +41,8 @@ type Status struct {
 	KnownPeers []peer.ID  `json:"known_peers"`
 	// Sync is the network's progress when it runs in this process.
 	Sync *Progress `json:"-"`
+	// Blind is what a blind archive holds (then Project is nil).
+	Blind *BlindStatus `json:"blind,omitempty"`
 }
 
 // ClassStatus counts one class's wanted blobs against those here.
@@ -114,6 +116,11 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	if n.Running() {
 		pr := n.Progress()
 		st.Sync = &pr
+	}
+	if n.IsBlind() {
+		b, err := n.BlindStatus(ctx)
+		st.Blind = b
+		return st, err
 	}
 	p, err := n.project()
 	if err != nil {

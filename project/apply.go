@@ -240,7 +240,7 @@ func (a *applier) apply(r *Record) (stored, dup bool, err error) {
 	switch r.Kind {
 	case KindMembership:
 		ok = role.CanManage() && r.Membership.Subject != p.genesis.Author
-	case KindCategory:
+	case KindCategory, KindKeys:
 		ok = role.CanManage()
 	}
 	if err := a.exec(`INSERT INTO project_records (cid, author, seq, kind, time, ok, block) VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -268,6 +268,18 @@ func (a *applier) apply(r *Record) (stored, dup bool, err error) {
 		if err := a.addVersion(r, ok); err != nil {
 			return false, false, err
 		}
+	case KindSeal:
+		if ok {
+			if err := a.addSeal(r); err != nil {
+				return false, false, err
+			}
+		}
+	case KindKeys:
+		if ok {
+			if err := a.takeKeys(r); err != nil {
+				return false, false, err
+			}
+		}
 	case KindDevice:
 		if ok {
 			// The latest in the device's own log counts.
@@ -285,7 +297,7 @@ func (a *applier) apply(r *Record) (stored, dup bool, err error) {
 	switch {
 	case role == RoleBlocked:
 		return true, false, ErrBlocked
-	case (r.Kind == KindMembership || r.Kind == KindCategory) && role != RoleNone:
+	case (r.Kind == KindMembership || r.Kind == KindCategory || r.Kind == KindKeys) && role != RoleNone:
 		return true, false, ErrNotAuthorized
 	}
 	return true, false, ErrNotMember

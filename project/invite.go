@@ -79,6 +79,8 @@ func roleByte(r Role) (byte, bool) {
 		return 1, true
 	case RoleCoordinator:
 		return 2, true
+	case RoleArchive:
+		return 3, true
 	}
 	return 0, false
 }
@@ -142,6 +144,8 @@ func (c *InviteCode) UnmarshalBinary(b []byte) error {
 		out.Role = RoleMember
 	case 2:
 		out.Role = RoleCoordinator
+	case 3:
+		out.Role = RoleArchive
 	default:
 		return fmt.Errorf("%w: role %d", ErrInviteMalformed, body[1])
 	}
@@ -280,7 +284,7 @@ func ParseInviteCode(s string) (*InviteCode, error) {
 
 // InviteOptions shape an invite.
 type InviteOptions struct {
-	Role Role          // RoleMember (default) or RoleCoordinator
+	Role Role          // RoleMember (default), RoleCoordinator or RoleArchive (a blind archive)
 	TTL  time.Duration // default 24 h
 	// Addrs are where the joiner can reach this device (a host's
 	// listening addresses). Invite keeps at most maxInviteAddrs of them,

@@ -183,7 +183,15 @@ func Create(ctx context.Context, d *sql.DB, self *Identity, name string) (*Proje
 	if err != nil {
 		return nil, fmt.Errorf("create project: %w", err)
 	}
-	return initProject(ctx, d, self, g, nil)
+	p, err := initProject(ctx, d, self, g, nil)
+	if err != nil {
+		return nil, err
+	}
+	// The project's first key epoch, for a blind archive (seal.go).
+	if _, err := p.EnsureKeyring(ctx); err != nil {
+		return nil, fmt.Errorf("create project: keyring: %w", err)
+	}
+	return p, nil
 }
 
 // initProject stores the genesis (and pending membership records) in an

@@ -49,6 +49,11 @@ const (
 	KindObservation Kind = "obs"
 	KindDevice      Kind = "device"
 	KindCategory    Kind = "category"
+	// KindSeal maps plain blobs to their sealed copies for a blind
+	// archive (seal.go).
+	KindSeal Kind = "seal"
+	// KindKeys gives a new key epoch's key, wrapped to each member (keys.go).
+	KindKeys Kind = "keys"
 )
 
 // Role is what a device may do in a project.
@@ -61,6 +66,10 @@ const (
 	RoleCoordinator Role = "coordinator"
 	RoleMember      Role = "member"
 	RoleBlocked     Role = "blocked"
+	// RoleArchive is a blind archive: it may sync, but only sealed
+	// records (envelopes) and sealed blobs; it writes nothing and holds
+	// no key (seal.go, docs/trust.md).
+	RoleArchive Role = "archive"
 )
 
 // CanWrite reports whether a device with role r may add observations.
@@ -74,7 +83,7 @@ func (r Role) CanManage() bool { return r == RoleCreator || r == RoleCoordinator
 
 func (r Role) valid() bool {
 	switch r {
-	case RoleCreator, RoleCoordinator, RoleMember, RoleBlocked:
+	case RoleCreator, RoleCoordinator, RoleMember, RoleBlocked, RoleArchive:
 		return true
 	}
 	return false
@@ -126,6 +135,8 @@ type Record struct {
 	Observation *Observation
 	Device      *Device
 	Category    *Category
+	Seal        *SealList
+	Keys        *KeyGrant
 }
 
 // Time returns the time a record claims for itself: the genesis time, the
@@ -142,6 +153,10 @@ func (r *Record) Time() time.Time {
 		return r.Device.Time
 	case r.Category != nil:
 		return r.Category.Time
+	case r.Seal != nil:
+		return r.Seal.Time
+	case r.Keys != nil:
+		return r.Keys.Time
 	}
 	return time.Time{}
 }
@@ -389,6 +404,10 @@ func newRecord(id *Identity, project cid.Cid, seq uint64, prev cid.Cid, body any
 		r.Kind, r.Device = KindDevice, b
 	case *Category:
 		r.Kind, r.Category = KindCategory, b
+	case *SealList:
+		r.Kind, r.Seal = KindSeal, b
+	case *KeyGrant:
+		r.Kind, r.Keys = KindKeys, b
 	default:
 		return nil, fmt.Errorf("new record: unknown body %T", body)
 	}
@@ -439,6 +458,10 @@ func encodeBody(r *Record) (cbor.RawMessage, error) {
 		return encMode.Marshal(w)
 	case KindCategory:
 		return encMode.Marshal(toWireCategory(r.Category))
+	case KindSeal:
+		return encMode.Marshal(toWireSeal(r.Seal))
+	case KindKeys:
+		return encMode.Marshal(toWireKeys(r.Keys))
 	}
 	return nil, fmt.Errorf("unknown kind %q", r.Kind)
 }
@@ -591,6 +614,22 @@ func decodeRecord(block []byte, verify bool) (*Record, error) {
 			return nil, malformed("category: %v", err)
 		}
 		r.Category = fromWireCategory(&b)
+	case KindSeal:
+		var b wireSeal
+		if err := decodeStrict(w.Body, &b); err != nil {
+			return nil, malformed("seal: %v", err)
+		}
+		if r.Seal, err = fromWireSeal(&b); err != nil {
+			return nil, err
+		}
+	case KindKeys:
+		var b wireKeys
+		if err := decodeStrict(w.Body, &b); err != nil {
+			return nil, malformed("keys: %v", err)
+		}
+		if r.Keys, err = fromWireKeys(&b); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, malformed("unknown kind %q", w.Kind)
 	}
@@ -667,7 +706,7 @@ func validateRecord(r *Record) error {
 		if m == nil || !validPeer(m.Subject) {
 			return malformed("membership subject")
 		}
-		if m.Role != RoleCoordinator && m.Role != RoleMember && m.Role != RoleBlocked {
+		if m.Role != RoleCoordinator && m.Role != RoleMember && m.Role != RoleBlocked && m.Role != RoleArchive {
 			return malformed("membership role %q", m.Role)
 		}
 		if len(m.Invite) > 32 {
@@ -692,6 +731,10 @@ func validateRecord(r *Record) error {
 		}
 	case KindCategory:
 		return validateCategory(r.Category)
+	case KindSeal:
+		return validateSeal(r.Seal)
+	case KindKeys:
+		return validateKeys(r.Keys)
 	default:
 		return malformed("unknown kind %q", r.Kind)
 	}

@@ -66,6 +66,8 @@ type inviteMsg struct {
 	Genesis []byte   `cbor:"genesis,omitempty"`
 	Members [][]byte `cbor:"members,omitempty"`
 	Code    int      `cbor:"code,omitempty"`
+	Keys    [][]byte `cbor:"keys,omitempty"`    // the project's keys, wrapped to the joiner
+	Creator []byte   `cbor:"creator,omitempty"` // a blind archive's welcome: the creator's peer ID`
 }
 
 // Error codes on the wire, mapped in one pair of functions.
@@ -305,7 +307,16 @@ func (h *InviteHandler) handle(ctx context.Context, from peer.ID, req []byte) (*
 		if err != nil {
 			return nil, err
 		}
-		return &inviteMsg{T: "welcome", Genesis: w.Genesis, Members: w.Members}, nil
+		if row.role == RoleArchive {
+			// A blind archive: no genesis (it holds the project's
+			// name), no key; the creator's ID instead.
+			return &inviteMsg{T: "welcome", Creator: []byte(p.Creator()), Members: w.Members}, nil
+		}
+		keys, err := p.wrapKeyring(ctx, from)
+		if err != nil {
+			return nil, err
+		}
+		return &inviteMsg{T: "welcome", Genesis: w.Genesis, Members: w.Members, Keys: keys}, nil
 	}
 	return nil, fmt.Errorf("%w: message %q", ErrInviteProtocol, m.T)
 }
@@ -440,8 +451,13 @@ func redeemSecret(ctx context.Context, rt InviteRoundTrip, self *Identity, secre
 	if err != nil {
 		return nil, fmt.Errorf("redeem invite: %w", err)
 	}
-	w := &Welcome{Genesis: wm.Genesis, Members: wm.Members}
-	if blockCID(w.Genesis) != project {
+	w := &Welcome{Genesis: wm.Genesis, Members: wm.Members, Keys: wm.Keys, Project: project}
+	if len(w.Genesis) == 0 && len(wm.Creator) > 0 {
+		// A blind archive's welcome: the creator as the inviter says.
+		if w.Creator, err = peer.IDFromBytes(wm.Creator); err != nil {
+			return nil, fmt.Errorf("redeem invite: %w: creator", ErrInviteProtocol)
+		}
+	} else if blockCID(w.Genesis) != project {
 		return nil, fmt.Errorf("redeem invite: %w: genesis is not the invited project", ErrWrongProject)
 	}
 	granted := false

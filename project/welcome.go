@@ -9,6 +9,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/db"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Welcome is what a device joining a project receives from its inviter:
@@ -18,6 +19,13 @@ import (
 type Welcome struct {
 	Genesis []byte
 	Members [][]byte
+	// Keys are the project's keys, one per epoch, wrapped to the joiner
+	// (seal.WrapKey): a member's welcome.
+	Keys [][]byte
+	// Project and Creator: a blind archive's welcome, which has no
+	// Genesis (the archive must not hold the project's name) nor Keys.
+	Project cid.Cid
+	Creator peer.ID
 
 	// decoded holds Members as Redeem already verified them, so that Join
 	// does not check every signature a second time.
@@ -102,6 +110,21 @@ const welcomeBudget = MaxInviteMessage * 3 / 4
 // the roster meanwhile. If they do not make self a member, Join fails with
 // ErrNotMember.
 func Join(ctx context.Context, d *sql.DB, self *Identity, w *Welcome) (*Project, error) {
+	p, err := join(ctx, d, self, w)
+	if err != nil || len(w.Keys) == 0 {
+		return p, err
+	}
+	kr, err := unwrapKeys(self, w.Keys)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.SetKeyring(ctx, kr); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func join(ctx context.Context, d *sql.DB, self *Identity, w *Welcome) (*Project, error) {
 	g, err := DecodeRecord(w.Genesis)
 	if err != nil {
 		return nil, fmt.Errorf("join: genesis: %w", err)

@@ -15,7 +15,7 @@ import (
 var inviteCmd = &command{
 	name:    "invite",
 	summary: "make a one-time invite code for another device",
-	usage: `Usage: fieldsync invite [--data DIR] [--role member|coordinator] [--ttl 24h]
+	usage: `Usage: fieldsync invite [--data DIR] [--role member|coordinator | --blind] [--ttl 24h]
                         [--addr MULTIADDR]... [--no-qr] [--json]
        fieldsync invite --list | --revoke ID
 
@@ -38,6 +38,9 @@ was revoked.
 
 Options:
 ` + dataHelp + `  --role ROLE   member (default) or coordinator
+  --blind       a code for a blind archive: a device (e.g. a rented server)
+                that keeps and serves the project sealed, verifies it by
+                hash, and cannot read it (docs/internet.md)
   --ttl DUR     how long the code stays valid (default 24h)
   --addr ADDR   an address to put in the code (repeatable)
   --no-qr       do not print the QR code
@@ -70,6 +73,7 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(inviteCmd, e)
 	data := dataFlag(fs)
 	role := fs.String("role", "member", "")
+	blindArchive := fs.Bool("blind", false, "")
 	ttl := fs.Duration("ttl", 24*time.Hour, "")
 	var addrs addrList
 	fs.Var(&addrs, "addr", "")
@@ -90,6 +94,9 @@ func runInvite(ctx context.Context, e *env, args []string) error {
 	r, err := parseRole(*role)
 	if err != nil {
 		return err
+	}
+	if *blindArchive {
+		r = project.RoleArchive
 	}
 	if *ttl <= 0 {
 		return usagef("--ttl must be positive")

@@ -101,11 +101,14 @@ func runMembers(ctx context.Context, e *env, args []string) error {
 	if len(rest) > 0 {
 		return usagef("unexpected argument %q", rest[0])
 	}
-	n, err := openNode(ctx, *data, true, true, node.Options{})
+	n, err := openBlindOK(ctx, *data, true, true, node.Options{})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
+	if n.IsBlind() {
+		return printBlindMembers(ctx, e, n, *asJSON)
+	}
 	ms, err := n.Members(ctx)
 	if err != nil {
 		return err
@@ -271,6 +274,27 @@ func runName(ctx context.Context, e *env, args []string) error {
 func checkName(s string) error {
 	if s == "" || len(s) > 64 || strings.ContainsAny(s, "\n\r\t") {
 		return usagef("name %q: give 1 to 64 characters on one line", s)
+	}
+	return nil
+}
+
+// printBlindMembers lists the members as a blind archive knows them: peer
+// IDs and roles from the clear membership records (no names: those are in
+// sealed records).
+func printBlindMembers(ctx context.Context, e *env, n *node.Node, asJSON bool) error {
+	st, err := n.BlindStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		for _, m := range st.Members {
+			_ = writeJSON(e.stdout, m)
+		}
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%-12s %s\n", "ROLE", "PEER ID")
+	for _, m := range st.Members {
+		fmt.Fprintf(e.stdout, "%-12s %s\n", m.Role, m.Peer)
 	}
 	return nil
 }

@@ -99,7 +99,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := openNode(ctx, *data, false, true, node.Options{Logger: nf.logger(e.stderr)})
+	n, err := openBlindOK(ctx, *data, false, true, node.Options{Logger: nf.logger(e.stderr)})
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			}
 			_ = writeJSON(e.stdout, out)
 		} else {
-			fmt.Fprintf(e.stdout, "serving %q (%s) as %s\n", info.Name, info.ID, st.Peer)
+			if n.IsBlind() {
+				fmt.Fprintf(e.stdout, "serving project %s sealed, as its blind archive (it cannot read it), as %s\n", info.ID, st.Peer)
+			} else {
+				fmt.Fprintf(e.stdout, "serving %q (%s) as %s\n", info.Name, info.ID, st.Peer)
+			}
 			for _, a := range st.Addrs {
 				fmt.Fprintf(e.stdout, "  listening on %s\n", a)
 			}

@@ -48,7 +48,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if len(rest) > 0 {
 		return usagef("unexpected argument %q", rest[0])
 	}
-	n, err := openNode(ctx, *data, true, false, node.Options{})
+	n, err := openBlindOK(ctx, *data, true, false, node.Options{})
 	if err != nil {
 		return err
 	}
@@ -59,6 +59,8 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	}
 	if *asJSON {
 		_ = writeJSON(e.stdout, st)
+	} else if st.Blind != nil {
+		printBlindStatus(e.stdout, st)
 	} else {
 		printStatus(e.stdout, st)
 	}
@@ -159,5 +161,27 @@ func printServePeers(w io.Writer, st *node.Status) {
 			who = fmt.Sprintf("%s (%s)", l, p.Peer)
 		}
 		fmt.Fprintf(w, "  %s %s\n", who, pathWords[p.Path])
+	}
+}
+
+// printBlindStatus prints what a blind archive holds.
+func printBlindStatus(w io.Writer, st *node.Status) {
+	b := st.Blind
+	fmt.Fprintf(w, "device   %s\ndata     %s\n", st.Device, st.Dir)
+	fmt.Fprintf(w, "project  %s, kept sealed: this device is its blind archive and cannot read it\n", b.Project)
+	h := b.Stats
+	fmt.Fprintf(w, "records  %d envelopes (%d sealed, %d membership records in clear)\n", h.Envelopes, h.Sealed, h.Clear)
+	fmt.Fprintf(w, "blobs    %d of %d sealed blobs held, %s of %s\n", h.BlobsHeld, h.Blobs, humanBytes(h.Bytes), humanBytes(h.BytesWanted))
+	for _, c := range []string{"thumbnail", "preview", "original", "attachment"} {
+		if k := h.ByClass[c]; k > 0 {
+			fmt.Fprintf(w, "  %-11s %d\n", c, k)
+		}
+	}
+	fmt.Fprintf(w, "members  %d\n", len(b.Members))
+	for _, m := range b.Members {
+		fmt.Fprintf(w, "  %-12s %s\n", m.Role, m.Peer)
+	}
+	if st.Serve != nil {
+		fmt.Fprintf(w, "serving  pid %d since %s\n", st.Serve.PID, st.Serve.Started.Local().Format("2006-01-02 15:04"))
 	}
 }

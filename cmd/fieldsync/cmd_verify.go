@@ -67,7 +67,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if *older < 0 {
 		return usagef("--older-than must be positive")
 	}
-	n, err := openNode(ctx, *data, false, false, node.Options{})
+	n, err := openBlindOK(ctx, *data, false, false, node.Options{})
 	if err != nil {
 		return err
 	}

@@ -216,9 +216,35 @@ func openNode(ctx context.Context, data string, readOnly, needProject bool, opts
 	if err != nil {
 		return nil, err
 	}
+	if n.IsBlind() && (needProject || !blindOK) {
+		// A blind archive: only serve, status, verify and members
+		// work on it (they open it with openBlindOK).
+		n.Close()
+		return nil, node.ErrBlind
+	}
 	if needProject && !n.HasProject() {
 		n.Close()
 		return nil, node.ErrNoProject
 	}
 	return n, nil
 }
+
+// openBlindOK opens the data directory as openNode does, a blind archive
+// included: for the commands that work on one (serve, status, verify,
+// members).
+func openBlindOK(ctx context.Context, data string, readOnly, needProject bool, opts node.Options) (*node.Node, error) {
+	opts.ReadOnly = opts.ReadOnly || readOnly
+	n, err := node.Open(ctx, data, opts)
+	if err != nil {
+		return nil, err
+	}
+	if needProject && !n.HasProject() && !n.IsBlind() {
+		n.Close()
+		return nil, node.ErrNoProject
+	}
+	return n, nil
+}
+
+// blindOK: commands that need no project (cat, name) refuse a blind
+// archive too; only openBlindOK's callers accept one.
+const blindOK = false
