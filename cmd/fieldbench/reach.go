@@ -75,6 +75,8 @@ func (b *bench) runReach(ctx context.Context, sc *Scenario, spec photoSpec) erro
 		sc.Runs = append(sc.Runs, run)
 		total = max(total, bytes)
 	}
+	b.logf("  reach: blind archive")
+	sc.Runs = append(sc.Runs, b.reachBlind(ctx, dir)...)
 	sc.BlobBytes = total
 	raw := b.reachRaw(ctx, total)
 	sc.Runs = append(sc.Runs, raw)
@@ -317,4 +319,132 @@ func (b *bench) reachRaw(ctx context.Context, n int64) *Run {
 	run.Note = "one QUIC stream, public to public (no NAT, no relay)"
 	b.logf("  reach raw: %s in %s", mib(n), secs(run.Seconds))
 	return run
+}
+
+// reachBlind is the blind archive's part: A, behind its NAT, syncs the
+// photos to a public blind archive (sealed on the way) and goes offline;
+// C, behind another NAT and knowing only the archive, syncs everything
+// from it (opened here). Two runs: A's upload, C's download.
+func (b *bench) reachBlind(ctx context.Context, dir string) []*Run {
+	up := &Run{Tool: ToolFieldsync, Phase: "A → blind archive (sealed)", Status: StatusOK, Attempts: 1}
+	down := &Run{Tool: ToolFieldsync, Phase: "C ← blind archive, A offline", Status: StatusOK, Attempts: 1}
+	fail := func(err error) []*Run {
+		for _, r := range []*Run{up, down} {
+			if r.Status == StatusOK && r.Seconds == 0 {
+				r.Status, r.Error = StatusFailed, err.Error()
+			}
+		}
+		b.logf("  reach blind: %v", err)
+		return []*Run{up, down}
+	}
+	r := &netsim.Router{Latency: reachShape.RTT / 2, Bandwidth: int(reachShape.RateBps * 8)}
+	at := func(ip string, public bool) node.NetOptions {
+		return node.NetOptions{
+			Listen:      []string{"/ip4/" + ip + "/udp/4747/quic-v1"},
+			HostOptions: []libp2p.Option{r.QUIC(public)},
+			Peers:       []peer.AddrInfo{},
+		}
+	}
+	root, err := os.MkdirTemp(b.work, "reach-blind-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(root)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mk := func(name string) (*node.Node, error) {
+		return node.Init(ctx, filepath.Join(root, name), node.Options{Logger: quiet})
+	}
+	// Setting up, A is reachable: the archive and C join it.
+	a, err := mk("A")
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { a.Close() }()
+	if _, err := a.CreateProject(ctx, "fieldbench reach blind"); err != nil {
+		return fail(err)
+	}
+	if err := a.Start(ctx, at("5.0.0.1", true)); err != nil {
+		return fail(err)
+	}
+	archive, err := mk("archive")
+	if err != nil {
+		return fail(err)
+	}
+	defer archive.Close()
+	c, err := mk("C")
+	if err != nil {
+		return fail(err)
+	}
+	defer c.Close()
+	for _, j := range []struct {
+		d    *node.Node
+		role project.Role
+		ip   string
+		pub  bool
+	}{{archive, project.RoleArchive, "1.0.0.1", true}, {c, project.RoleMember, "3.0.0.1", false}} {
+		inv, err := a.Invite(ctx, node.InviteOptions{Role: j.role, TTL: time.Hour})
+		if err != nil {
+			return fail(err)
+		}
+		o := at(j.ip, j.pub)
+		if _, err := j.d.Join(ctx, inv.Code, node.JoinOptions{Listen: o.Listen, HostOptions: o.HostOptions}); err != nil {
+			return fail(fmt.Errorf("join: %w", err))
+		}
+	}
+	a.Close()
+	if a, err = node.Open(ctx, filepath.Join(root, "A"), node.Options{Logger: quiet}); err != nil {
+		return fail(err)
+	}
+	if _, err := a.Import(ctx, dir, node.ImportOptions{}, nil); err != nil {
+		return fail(err)
+	}
+	pub := ma.StringCast("/ip4/1.0.0.1/udp/4747/quic-v1")
+	on := at("1.0.0.1", true)
+	on.Public = []ma.Multiaddr{pub}
+	if err := archive.Start(ctx, on); err != nil {
+		return fail(err)
+	}
+	archiveAt := []peer.AddrInfo{{ID: archive.ID(), Addrs: []ma.Multiaddr{pub}}}
+	timed := func(run *node.Node, ip string) (float64, int64, error) {
+		o := at(ip, false)
+		o.Peers = archiveAt
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
+		defer cancel()
+		t0 := time.Now()
+		res, err := run.Sync(sctx, node.SyncOptions{NetOptions: o})
+		took := time.Since(t0).Seconds()
+		if err == nil && !res.Complete {
+			err = fmt.Errorf("sync ended incomplete")
+		}
+		var recv, sent int64
+		if res != nil {
+			for _, pp := range res.Progress.Peers {
+				recv += pp.BytesReceived
+				sent += pp.BytesSent
+			}
+		}
+		if run == a {
+			return took, sent, err
+		}
+		return took, recv, err
+	}
+	took, n, err := timed(a, "2.0.0.1")
+	up.Seconds, up.WireUp = took, n
+	if err != nil {
+		return fail(fmt.Errorf("A's upload: %w", err))
+	}
+	b.logf("    A → blind archive: %s sent in %s", mib(n), secs(took))
+	a.Close()
+	took, n, err = timed(c, "3.0.0.1")
+	down.Seconds, down.WireDown, down.AppReceived = took, n, n
+	if err != nil {
+		return fail(fmt.Errorf("C's download: %w", err))
+	}
+	st, err := c.Status(ctx)
+	if err != nil || !st.Complete() {
+		return fail(fmt.Errorf("C after its sync: %v", err))
+	}
+	b.logf("    C ← blind archive: %s received in %s", mib(n), secs(took))
+	up.Note, down.Note = "sealed on the way; safe on the archive when it returns", "A offline: every byte from the archive, opened here"
+	return []*Run{up, down}
 }
