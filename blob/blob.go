@@ -109,9 +109,10 @@ type PartialReceiver interface {
 	Begin(ctx context.Context, sk *chunk.Skeleton, meta Meta) (Partial, error)
 }
 
-// Partial is a blob being received. Leaves may be written in any order.
-// Only leaves whose bytes are durable are marked as had, so after a crash
-// Missing reports exactly what is still needed.
+// Partial is a blob being received. Leaves may be written in any order,
+// and different leaves from different goroutines at once (a leaf by one
+// caller at a time). Only leaves whose bytes are durable are marked as
+// had, so after a crash Missing reports exactly what is still needed.
 type Partial interface {
 	Skeleton() *chunk.Skeleton
 	// Missing returns the indexes of the leaves not yet verified, ascending.

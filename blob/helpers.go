@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -184,4 +185,30 @@ func VerifySkeleton(sk *chunk.Skeleton) error {
 		}
 	}
 	return nil
+}
+
+// VerifiedPutter is the optional capability of a Receiver (a batch, most
+// usefully) to store a one-leaf blob whose bytes the caller has just
+// verified against its raw CID (chunk.VerifyBlock), without hashing them
+// again: a receiver of many small blobs from peers then hashes each once.
+// PutVerified must not be given bytes that were not verified.
+type VerifiedPutter interface {
+	PutVerified(ctx context.Context, c cid.Cid, data []byte, meta Meta) (Info, error)
+}
+
+// PutVerified stores data, which the caller has verified hashes to the raw
+// CID c, through r: with r's PutVerified if it has one, else with Put,
+// which hashes it again, and a check that Put found the same CID.
+func PutVerified(ctx context.Context, r Receiver, c cid.Cid, data []byte, meta Meta) (Info, error) {
+	if c.Prefix().Codec != cid.Raw || len(data) > chunk.ChunkSize {
+		return Info{}, fmt.Errorf("put verified blob %s: not a one-leaf raw blob", c)
+	}
+	if vp, ok := r.(VerifiedPutter); ok {
+		return vp.PutVerified(ctx, c, data, meta)
+	}
+	info, err := r.Put(ctx, bytes.NewReader(data), meta)
+	if err == nil && info.CID != c {
+		err = fmt.Errorf("put verified blob %s: stored as %s", c, info.CID)
+	}
+	return info, err
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
@@ -106,6 +107,45 @@ func VerifyBlock(c cid.Cid, data []byte) error {
 	got := cidFromSum(c.Prefix().Codec, sum[:])
 	if got != c {
 		return &VerifyError{Want: c, Got: got}
+	}
+	return nil
+}
+
+// LeafHasher verifies a leaf whose bytes arrive in order, in parts: each
+// part is hashed as it is written, so a receiver that keeps every part as
+// it comes need not read the leaf back to verify it. Write the parts in
+// order from the leaf's first byte; Verify once the last has been written.
+type LeafHasher struct {
+	l Leaf
+	h hash.Hash
+	n int
+}
+
+// NewLeafHasher starts hashing leaf l from its first byte.
+func NewLeafHasher(l Leaf) *LeafHasher {
+	return &LeafHasher{l: l, h: sha256.New()}
+}
+
+// Written is the number of the leaf's leading bytes hashed so far.
+func (lh *LeafHasher) Written() int { return lh.n }
+
+// Write hashes the next part of the leaf. It never fails.
+func (lh *LeafHasher) Write(p []byte) (int, error) {
+	lh.h.Write(p)
+	lh.n += len(p)
+	return len(p), nil
+}
+
+// Verify checks that the bytes written are the whole leaf and hash to its
+// CID, as VerifyLeaf does (a *VerifyError if not).
+func (lh *LeafHasher) Verify() error {
+	if err := CheckCID(lh.l.CID); err != nil {
+		return err
+	}
+	var sum [sha256.Size]byte
+	got := cidFromSum(lh.l.CID.Prefix().Codec, lh.h.Sum(sum[:0]))
+	if lh.n != lh.l.Size || got != lh.l.CID {
+		return &VerifyError{Want: lh.l.CID, Got: got}
 	}
 	return nil
 }

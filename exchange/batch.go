@@ -1,15 +1,17 @@
 package exchange
 
 import (
-	"bytes"
 	"fmt"
+	"sync"
 
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/chunk"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// This file: the small-blob batcher. One-leaf blobs up to smallMax are
-// received whole and verified in memory (receive.go), then handed here
+// This file: the small-blob batcher. One-leaf blobs up to smallMax (and
+// medium ones, up to a leaf, from a fast peer: sched.go) are received
+// whole and verified in memory (receive.go), then handed here
 // over the scheduler's smallCh; smallWorkers loops store them many to a
 // store batch, so that thousands of thumbnails cost a few fsyncs rather
 // than one each.
@@ -26,22 +28,30 @@ func (n *Node) smallLoop() {
 	defer n.wg.Done()
 	for {
 		var items []smallItem
+		var size int64
 		select {
 		case <-n.ctx.Done():
 			return
 		case it := <-n.sched.smallCh:
 			items = append(items, it)
+			size += int64(len(it.data))
 		}
 	drain:
-		for len(items) < 512 {
+		for len(items) < 512 && size < smallBatchBytes {
 			select {
 			case it := <-n.sched.smallCh:
 				items = append(items, it)
+				size += int64(len(it.data))
 			default:
 				break drain
 			}
 		}
-		if err := n.putSmall(items); err != nil {
+		err := n.putSmall(items)
+		for _, it := range items {
+			putWholeBuf(it.data)
+		}
+		n.sched.smallSem.Release(size)
+		if err != nil {
 			if !n.full(err) && n.ctx.Err() == nil { // closing: nothing to say
 				n.log.Error("store small blobs", "err", err)
 			}
@@ -72,10 +82,8 @@ func (n *Node) putSmall(items []smallItem) error {
 		return fmt.Errorf("begin batch: %w", err)
 	}
 	for _, it := range items {
-		info, err := bt.Put(ctx, bytes.NewReader(it.data), blob.Meta{})
-		if err == nil && info.CID != it.b.want.CID {
-			err = fmt.Errorf("stored %s as %s", it.b.want.CID, info.CID)
-		}
+		// Verified on arrival (receive.go): not hashed again.
+		_, err := blob.PutVerified(ctx, bt, it.b.want.CID, it.data, blob.Meta{})
 		if err != nil {
 			bt.Discard()
 			return fmt.Errorf("put %s: %w", it.b.want.CID, err)
@@ -85,4 +93,20 @@ func (n *Node) putSmall(items []smallItem) error {
 		return fmt.Errorf("commit batch: %w", err)
 	}
 	return nil
+}
+
+// wholeBufs recycles the chunk.ChunkSize buffers medium blobs are received
+// into: one fresh 1 MiB allocation per blob made garbage at the link's
+// rate, and the first touch of new pages cost more than the copy into
+// them.
+var wholeBufs = sync.Pool{New: func() any { b := make([]byte, 0, chunk.ChunkSize); return &b }}
+
+func getWholeBuf() []byte { return (*wholeBufs.Get().(*[]byte))[:0] }
+
+// putWholeBuf returns b to the pool if it came from it.
+func putWholeBuf(b []byte) {
+	if cap(b) == chunk.ChunkSize {
+		b = b[:0]
+		wholeBufs.Put(&b)
+	}
 }

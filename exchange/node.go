@@ -94,6 +94,10 @@ type Node struct {
 	noSpace    error
 	noSpaceGen uint64
 	recommit   []*blobState
+
+	// leafWrites bounds the leaves' last frames being written (verified,
+	// fsynced, committed) beside the sessions' read loops.
+	leafWrites chan struct{}
 }
 
 // New creates a Node and its libp2p host, listening but not yet serving:
@@ -138,6 +142,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.sched.init()
 	n.up.init()
+	n.leafWrites = make(chan struct{}, maxLeafWrites)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 
 	limits := rcmgr.DefaultLimits

@@ -28,6 +28,9 @@ func (s *session) data(m *wire.BlobResponse) error {
 			s.rtt = d
 		}
 	}
+	if s.firstData.IsZero() {
+		s.firstData, s.firstRecv = time.Now(), s.recv
+	}
 	s.recv += int64(len(m.Data))
 	n.mu.Unlock()
 	n.prog.addRecv(s.peer, len(m.Data))
@@ -56,6 +59,13 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 	if m.Total > limit || uint64(len(req.buf)+len(m.Data)) > m.Total {
 		n.dropPeer(s.peer, "oversized item")
 		return wire.ErrBadRequest
+	}
+	if req.buf == nil {
+		if m.Total > smallMax && t.b.small {
+			req.buf = getWholeBuf() // a medium blob: back to the pool once stored
+		} else {
+			req.buf = make([]byte, 0, m.Total)
+		}
 	}
 	req.buf = append(req.buf, m.Data...)
 	req.off += len(m.Data)
@@ -99,9 +109,15 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 		}
 		n.mu.Unlock()
 		if first {
+			// Wait (not reading from the peer) while the batches are
+			// behind by smallQueueBytes: the memory stays bounded.
+			if err := n.sched.smallSem.Acquire(n.ctx, int64(len(req.buf))); err != nil {
+				return err
+			}
 			select {
 			case n.sched.smallCh <- smallItem{b: t.b, data: req.buf, from: s.peer}:
 			case <-n.ctx.Done():
+				n.sched.smallSem.Release(int64(len(req.buf)))
 				return n.ctx.Err()
 			}
 		}
@@ -205,9 +221,57 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 	t.from[s.peer] = true
 	single := len(t.from) == 1 && !t.unknown
 	n.mu.Unlock()
+	if m.Last {
+		// The leaf's last frame: its verification, fsync and commit run
+		// beside the reading of the next frames (and group with those of
+		// other leaves finishing meanwhile), so the link does not wait for
+		// the disk. The frame's buffer goes with it.
+		select {
+		case n.leafWrites <- struct{}{}:
+		case <-n.ctx.Done():
+			return n.ctx.Err()
+		}
+		// Its bytes are all here: they leave the window now, not once
+		// durable, so the peer keeps sending meanwhile.
+		// (finishing keeps the node from looking idle meanwhile.)
+		n.mu.Lock()
+		s.finish(req)
+		n.sched.finishing++
+		n.mu.Unlock()
+		s.keptFrame = true
+		sc := s.cur
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			defer func() {
+				<-n.leafWrites
+				n.mu.Lock()
+				n.sched.finishing--
+				n.mu.Unlock()
+				n.kick()
+			}()
+			if err := s.writePart(req, m, single, false); err != nil {
+				sc.fail(err) // bad data: end the stream as the read loop would
+			}
+		}()
+		return nil
+	}
+	return s.writePart(req, m, single, true)
+}
+
+// writePart writes a frame of a leaf to its partial blob and does the
+// books: kept bytes, a verified leaf, or bad data. The leaf's last frame
+// is written without b.wmu (the stores' partial blobs take writes of
+// different leaves at once; a leaf is written by one caller at a time),
+// so that its fsync does not hold up the frames of the next leaf.
+func (s *session) writePart(req *request, m *wire.BlobResponse, single, lock bool) error {
+	n, t := s.n, req.t
+	b := t.b
 	var done bool
 	var err error
-	b.wmu.Lock()
+	if lock {
+		b.wmu.Lock()
+	}
 	switch {
 	case b.part.Have(t.leaf):
 		done = true // an endgame duplicate stored it
@@ -217,7 +281,9 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 	default:
 		done, err = b.part.WriteLeafPart(n.ctx, t.leaf, int(m.Offset), m.Data)
 	}
-	b.wmu.Unlock()
+	if lock {
+		b.wmu.Unlock()
+	}
 	var verr *chunk.VerifyError
 	switch {
 	case errors.As(err, &verr):

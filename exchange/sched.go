@@ -10,6 +10,7 @@ import (
 	"github.com/fieldsync/fieldsync/chunk"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/semaphore"
 )
 
 // The requester side. One scheduler per node orders every missing piece
@@ -39,6 +40,21 @@ const (
 	maxOpening      = 4    // partial blobs being opened at once
 	maxSkeleton     = 8 << 20
 	smallWorkers    = 3 // batches being stored at once: one fsyncs while others write
+	// wholeWithin: a medium blob is received whole into memory from a peer
+	// whose measured rate brings it in within this long. It matches the
+	// disk store's partSyncAfter: a partial blob's kept bytes become
+	// durable after 100 ms, so a crash loses no more either way; and a
+	// fast link is spared a partial blob's fsyncs and transactions.
+	wholeWithin = 100 * time.Millisecond
+	// smallQueueBytes bounds the bytes of verified small blobs waiting to
+	// be stored (and being stored): the sessions stop reading beyond it.
+	smallQueueBytes = 16 << 20
+	// maxLeafWrites bounds the leaves whose last frame is being written
+	// (verified, made durable, committed as had) beside the read loops:
+	// their fsyncs and transactions overlap the link and group together.
+	maxLeafWrites = 8
+	// smallBatchBytes bounds the bytes of one batch of small blobs.
+	smallBatchBytes = 8 << 20
 )
 
 type taskKind int
@@ -51,12 +67,18 @@ const (
 
 // blobState is one wanted blob that is not yet complete here.
 type blobState struct {
-	want      Want
-	size      int64
-	sk        *chunk.Skeleton
-	part      blob.Partial // set once opened
-	wmu       sync.Mutex   // serialises calls on part
-	small     bool
+	want  Want
+	size  int64
+	sk    *chunk.Skeleton
+	part  blob.Partial // set once opened
+	wmu   sync.Mutex   // serialises calls on part
+	small bool
+	// medium: a one-leaf raw blob above smallMax with no partial state
+	// here. It is received whole into memory and batched like a small blob
+	// (small set) from a peer fast enough to bring it in under
+	// wholeWithin, and as a partial blob, kept frame by frame, from a
+	// slower one (fill decides when it hands it out).
+	medium    bool
 	left      int   // leaves not yet verified
 	bytesDone int64 // verified bytes counted in progress
 	done      bool
@@ -122,12 +144,14 @@ type scheduler struct {
 	left      int // tracked blobs not done
 	nextID    uint64
 	smallCh   chan smallItem
+	smallSem  *semaphore.Weighted // bytes of the small blobs in smallCh and being stored
 }
 
 func (s *scheduler) init() {
 	s.blobs = map[cid.Cid]*blobState{}
 	s.have = map[cid.Cid]bool{}
 	s.smallCh = make(chan smallItem, 4096)
+	s.smallSem = semaphore.NewWeighted(smallQueueBytes)
 }
 
 func (s *scheduler) push(t *task) {
@@ -204,6 +228,7 @@ func (n *Node) refresh() error {
 			b.sk, b.size = sk, sk.Size
 		} else if raw && w.Size > 0 && w.Size <= chunk.ChunkSize {
 			b.sk = &chunk.Skeleton{Root: w.CID, Size: w.Size, Leaves: []chunk.Leaf{{CID: w.CID, Size: int(w.Size)}}}
+			b.medium = true
 		}
 		if b.sk != nil {
 			preps = append(preps, prep{b, &task{b: b, kind: tkOpen}})
@@ -319,7 +344,7 @@ func (n *Node) fill() {
 	}
 	room := func() bool {
 		for _, s := range ss {
-			if s.ready && s.inflightBytes < s.window && len(s.inflight) < maxInflightReqs {
+			if s.ready && s.inflightBytes < s.window && len(s.inflight) < maxInflightReqs && s.outFree() {
 				return true
 			}
 		}
@@ -332,6 +357,18 @@ func (n *Node) fill() {
 		if !t.queued || t.req != nil || t.done || t.b.done {
 			t.queued = false
 			continue
+		}
+		if t.b.medium && t.b.part == nil {
+			// Whole into memory from a fast peer, else a partial blob.
+			fast := fastSession(ss, t.b.size)
+			switch {
+			case t.kind == tkOpen && fast:
+				t.b.small = true
+				t.kind, t.size = tkLeaf, t.b.size
+			case t.kind == tkLeaf && t.b.small && !fast:
+				t.b.small = false
+				t.kind, t.size = tkOpen, 0
+			}
 		}
 		if t.kind == tkOpen {
 			if n.sched.opening >= maxOpening || !room() {
@@ -349,6 +386,9 @@ func (n *Node) fill() {
 		for _, s := range ss {
 			if n.lacks(s, t.b.want.CID) || !s.hasRoom(t) {
 				continue
+			}
+			if t.b.medium && t.b.small && s.speed()*wholeWithin.Seconds() < float64(t.b.size) {
+				continue // too slow to bring it whole
 			}
 			if sc := float64(s.inflightBytes) / float64(s.window); best == nil || sc < score {
 				best, score = s, sc
@@ -371,6 +411,17 @@ func (n *Node) fill() {
 	if len(kept) == 0 && len(ss) > 1 {
 		n.endgame(ss)
 	}
+}
+
+// fastSession reports whether one of ss brings size bytes in within
+// wholeWithin at its measured rate. Called with n.mu held.
+func fastSession(ss []*session, size int64) bool {
+	for _, s := range ss {
+		if s.speed()*wholeWithin.Seconds() >= float64(size) {
+			return true
+		}
+	}
+	return false
 }
 
 // completeLocked reports whether every wanted blob is here and records

@@ -373,8 +373,9 @@ func (n *Node) skeleton(ctx context.Context, root cid.Cid) (*chunk.Skeleton, err
 // store can; anything else is returned in memory of its own.
 func (n *Node) load(ctx context.Context, root cid.Cid, kind uint32, leaf int, buf []byte) ([]byte, error) {
 	if kind == wire.KindLeaf && root.Prefix().Codec == cid.Raw && leaf == 0 {
-		// A one-leaf blob: the leaf is the blob.
-		if data, err := readAll(ctx, n.cfg.Store, root); err == nil {
+		// A one-leaf blob: the leaf is the blob, read into buf (growing a
+		// buffer to its size cost more than the rest of serving it).
+		if data, err := readInto(ctx, n.cfg.Store, root, buf); err == nil {
 			return data, nil
 		}
 	}
@@ -409,15 +410,29 @@ func (n *Node) load(ctx context.Context, root cid.Cid, kind uint32, leaf int, bu
 	return nil, fs.ErrNotExist
 }
 
-func readAll(ctx context.Context, f blob.Fetcher, c cid.Cid) ([]byte, error) {
+// readInto reads the whole of blob c into buf (chunk.ChunkSize bytes) if
+// it fits, or into memory of its own if not (at most chunk.ChunkSize+1
+// bytes are read: a raw blob is one leaf).
+func readInto(ctx context.Context, f blob.Fetcher, c cid.Cid, buf []byte) ([]byte, error) {
 	rc, err := f.Fetch(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	var b bytes.Buffer
-	_, err = io.Copy(&b, io.LimitReader(rc, chunk.ChunkSize+1))
-	return b.Bytes(), err
+	k, err := io.ReadFull(rc, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return buf[:k], nil
+	case err != nil:
+		return nil, err
+	}
+	// buf is full: anything more is an oversized raw blob, sent as it is
+	// (the receiver rejects it).
+	var one [1]byte
+	if k, _ := io.ReadFull(rc, one[:]); k == 0 {
+		return buf, nil
+	}
+	return append(bytes.Clone(buf), one[0]), nil
 }
 
 // announceComplete tells every peer fetching from this device that c is

@@ -3,6 +3,7 @@ package exchange
 import (
 	"bufio"
 	"context"
+	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
@@ -39,6 +40,16 @@ type session struct {
 	rtt            time.Duration
 	recv, lastRx   int64
 	rate           float64
+	// firstData is when the first data frame arrived on the current
+	// stream and firstRecv what recv was then: the rate before the
+	// scheduler's first measurement (earlyRate).
+	firstData time.Time
+	firstRecv int64
+	// cur is the blobs stream being read; keptFrame, set by data, says
+	// the frame just handled keeps its buffer (a leaf's last frame, written
+	// beside the read loop). Both are the read loop's own.
+	cur       *streamCtl
+	keptFrame bool
 	// report: bad data from the peer, to tell it before it is dropped
 	// (report.go); reportSent once written.
 	report     *wire.BlobRequest
@@ -53,7 +64,7 @@ func newSession(n *Node, p peer.ID) *session {
 // everything outstanding may overshoot the window (up to twice) so that a
 // new thumbnail never waits behind a window full of originals.
 func (s *session) hasRoom(t *task) bool {
-	if !s.ready || len(s.inflight) >= maxInflightReqs {
+	if !s.ready || len(s.inflight) >= maxInflightReqs || !s.outFree() {
 		return false
 	}
 	if s.inflightBytes < s.window {
@@ -71,6 +82,16 @@ func (s *session) worstClass() blob.Class {
 		}
 	}
 	return blob.ClassSkeleton
+}
+
+// outFree reports whether the stream's writer can take one more want
+// without blocking (the caller holds n.mu, so blocking would stall the
+// node). The queue can hold more than the wants in flight: while the link
+// stalls, the writer stops, and requests the endgame moved to another
+// peer leave their want and its cancel behind in it. 64 slots stay for
+// cancels and changes. Called with n.mu held.
+func (s *session) outFree() bool {
+	return s.out != nil && len(s.out) < cap(s.out)-64
 }
 
 func (s *session) sendChanged() {
@@ -145,6 +166,7 @@ func (s *session) stream() (productive bool, err error) {
 	n.mu.Lock()
 	s.out = out
 	s.ready = true
+	s.firstData = time.Time{}
 	if s.changedPending {
 		s.changedPending = false
 		out <- wire.BlobRequest{Type: wire.ReqChanged}
@@ -199,6 +221,45 @@ func (s *session) stream() (productive bool, err error) {
 	return productive, err
 }
 
+// speed is the session's measured rate, or before the scheduler has
+// measured one, the rate since the stream's first data frame once that
+// is long enough to tell (20 ms and 512 KiB); 0 if unknown. Called with
+// n.mu held.
+func (s *session) speed() float64 {
+	if s.rate > 0 || s.firstData.IsZero() {
+		return s.rate
+	}
+	d, k := time.Since(s.firstData), s.recv-s.firstRecv
+	if d < 20*time.Millisecond || k < 512<<10 {
+		return 0
+	}
+	return float64(k) / d.Seconds()
+}
+
+// streamCtl lets work the read loop handed off end its stream: fail
+// records the first error and wakes the read loop, which returns it (so
+// a report of bad data is sent, as when the read loop finds it itself).
+type streamCtl struct {
+	st  network.Stream
+	mu  sync.Mutex
+	err error
+}
+
+func (sc *streamCtl) fail(err error) {
+	sc.mu.Lock()
+	if sc.err == nil {
+		sc.err = err
+	}
+	sc.mu.Unlock()
+	sc.st.SetReadDeadline(time.Now())
+}
+
+func (sc *streamCtl) failed() error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.err
+}
+
 func (s *session) recvBytes() int64 {
 	s.n.mu.Lock()
 	defer s.n.mu.Unlock()
@@ -240,8 +301,12 @@ func (s *session) readLoop(st network.Stream) error {
 	// 64 KiB of every frame twice.
 	r := bufio.NewReaderSize(st, 4<<10)
 	var buf []byte
+	s.cur = &streamCtl{st: st}
 	for {
 		msg, err := wire.ReadFrame(r, wire.MaxBlobResponse, buf)
+		if ferr := s.cur.failed(); ferr != nil {
+			return ferr
+		}
 		if err != nil {
 			return err
 		}
@@ -277,7 +342,11 @@ func (s *session) readLoop(st network.Stream) error {
 			n.mu.Unlock()
 			n.kick()
 		case wire.RespData:
-			if err := s.data(&m); err != nil {
+			err := s.data(&m)
+			if s.keptFrame {
+				s.keptFrame, buf = false, nil // the frame's buffer went with it
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -326,7 +395,7 @@ func (s *session) issue(r *request, m wire.BlobRequest) {
 	s.inflight[r.id] = r
 	s.inflightBytes += r.budget
 	s.classCount[r.t.class()]++
-	s.out <- m // room is guaranteed: at most maxInflightReqs wants outstanding
+	s.out <- m // room is guaranteed: the callers checked outFree under n.mu
 }
 
 func (s *session) cancel(r *request) {

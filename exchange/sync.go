@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -72,6 +73,7 @@ func (n *Node) sync(ctx context.Context, orIdle bool) (bool, error) {
 		full := n.noSpace
 		n.mu.Unlock()
 		if full != nil {
+			n.settle(ctx)
 			return false, full
 		}
 		n.prog.mu.Lock()
@@ -86,6 +88,28 @@ func (n *Node) sync(ctx context.Context, orIdle bool) (bool, error) {
 		case <-n.ctx.Done():
 			return false, ErrClosed
 		case <-ch:
+		}
+	}
+}
+
+// settle waits (a few seconds at most) for the blobs being stored when the
+// disk filled to fail or land: a batch that fails removes its temp files,
+// and a caller that then says how much is free must see that space.
+func (n *Node) settle(ctx context.Context) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		n.mu.Lock()
+		busy := n.sched.finishing > 0
+		n.mu.Unlock()
+		if !busy {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }

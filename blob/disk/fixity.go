@@ -74,6 +74,7 @@ func (s *Store) verify(ctx context.Context, c cid.Cid, act bool) (blob.FixityRep
 			return rep, errNeedLock
 		}
 		rep.Result, rep.Detail = blob.FixityMissing, "file missing"
+		s.forget(c)
 		if _, err := s.db.ExecContext(ctx, `DELETE FROM blob_blobs WHERE cid = ?`, c.Bytes()); err != nil {
 			return rep, err
 		}
@@ -122,6 +123,7 @@ func (s *Store) verify(ctx context.Context, c cid.Cid, act bool) (blob.FixityRep
 			return rep, err
 		}
 		rep.Quarantine = q
+		s.forget(c)
 		if _, err := s.db.ExecContext(ctx, `DELETE FROM blob_blobs WHERE cid = ?`, c.Bytes()); err != nil {
 			return rep, err
 		}

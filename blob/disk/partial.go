@@ -24,8 +24,9 @@ import (
 // plus a row of blob_leaf_parts per unfinished leaf with its durable byte
 // count. A leaf's bytes are written in place and fsynced before the row that
 // marks them is committed, so after a crash the database never claims bytes
-// the file does not hold. A verified leaf is made durable and marked had at
-// once; the kept bytes of an unfinished leaf are made durable (one fsync,
+// the file does not hold. A verified leaf is made durable and marked had
+// before WriteLeaf or WriteLeafPart returns (leaves verified at about the
+// same time by several goroutines share one fsync and one transaction); the kept bytes of an unfinished leaf are made durable (one fsync,
 // then its row) once they have waited 100 ms (Store.partSyncAfter), and on
 // Close: a crash loses at most about the last 100 ms of each unfinished
 // leaf's transfer, never a verified leaf, and a link fast enough to bring a
@@ -116,7 +117,7 @@ func (s *Store) begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (
 	for i, n := range parts {
 		kept[i] = n
 	}
-	q := &partial{s: s, sk: sk, meta: meta, f: f, have: have, parts: parts, kept: kept, since: map[int]time.Time{}, writing: map[int]bool{}}
+	q := &partial{s: s, sk: sk, meta: meta, f: f, have: have, parts: parts, kept: kept, since: map[int]time.Time{}, writing: map[int]bool{}, hashing: map[int]*chunk.LeafHasher{}}
 	q.cond = sync.NewCond(&q.mu)
 	s.mu.Lock()
 	s.open[q] = struct{}{}
@@ -232,6 +233,16 @@ type partial struct {
 	kept    map[int]int       // leaf → leading bytes written (parts[i] or more)
 	since   map[int]time.Time // leaf → when its oldest bytes not yet durable were written
 	writing map[int]bool      // leaves being written now
+	// hashing holds, per unfinished leaf written from its first byte in
+	// this process, the hash of its kept bytes so far: the leaf is then
+	// verified from it when its last byte is written, rather than read
+	// back. A leaf without one (resumed, or written out of order) is read
+	// back.
+	hashing map[int]*chunk.LeafHasher
+	// flushMu serialises the flushes of verified leaves (markHad);
+	// nextHad is the group the next flush takes.
+	flushMu sync.Mutex
+	nextHad *hadFlush
 	closed  bool
 	done    *blob.Info
 }
@@ -293,14 +304,6 @@ func (q *partial) unclaim(i int) {
 	q.mu.Unlock()
 }
 
-// writeAt writes b at off of the partial file and fsyncs it.
-func (q *partial) writeAt(b []byte, off int64) error {
-	if err := q.write(b, off); err != nil {
-		return err
-	}
-	return q.f.Sync()
-}
-
 // write writes b at off of the partial file, without an fsync.
 func (q *partial) write(b []byte, off int64) error {
 	if len(b) == 0 {
@@ -324,7 +327,7 @@ func (q *partial) WriteLeaf(ctx context.Context, i int, data []byte) error {
 	if err := chunk.VerifyLeaf(l, data); err != nil {
 		return fmt.Errorf("write leaf %d of %s: %w", i, q.sk.Root, err)
 	}
-	if err := q.writeAt(data, l.Offset); err != nil {
+	if err := q.write(data, l.Offset); err != nil {
 		return fmt.Errorf("write leaf %d of %s: %w", i, q.sk.Root, err)
 	}
 	if err := q.markHad(ctx, i); err != nil {
@@ -333,12 +336,54 @@ func (q *partial) WriteLeaf(ctx context.Context, i int, data []byte) error {
 	return nil
 }
 
-// markHad commits leaf i as had (its bytes are durable already).
+// markHad makes leaf i (written, verified) durable and commits it as had:
+// an fsync of the file, then its bit in one transaction. Leaves verified
+// at about the same time by other goroutines share both (group commit):
+// one caller runs the flush for every leaf waiting, the others wait for
+// it. It returns once leaf i is had, or with the error of the flush that
+// carried it.
 func (q *partial) markHad(ctx context.Context, i int) error {
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	fl := q.nextHad
+	if fl == nil {
+		fl = &hadFlush{}
+		q.nextHad = fl
+	}
+	fl.leaves = append(fl.leaves, i)
+	q.mu.Unlock()
+
+	q.flushMu.Lock()
+	defer q.flushMu.Unlock()
+	if fl.ran {
+		return fl.err
+	}
+	q.mu.Lock()
+	q.nextHad = nil
+	q.mu.Unlock()
+	fl.ran = true
+	fl.err = q.flushHad(ctx, fl.leaves)
+	return fl.err
+}
+
+// hadFlush is one group of leaves made durable and had together.
+type hadFlush struct {
+	leaves []int
+	ran    bool  // set, and err, under the partial's flushMu
+	err    error // the flush's outcome, for every leaf of it
+}
+
+// flushHad fsyncs the file and commits leaves as had. Called with
+// q.flushMu held.
+func (q *partial) flushHad(ctx context.Context, leaves []int) error {
+	if err := q.f.Sync(); err != nil {
+		return err
+	}
+	q.mu.Lock()
 	next := append(bitmap(nil), q.have...)
-	next.set(i)
+	q.mu.Unlock()
+	for _, i := range leaves {
+		next.set(i)
+	}
 	tx, err := q.s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -348,16 +393,22 @@ func (q *partial) markHad(ctx context.Context, i int) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE blob_partials SET have = ? WHERE cid = ?`, []byte(next), c); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM blob_leaf_parts WHERE cid = ? AND leaf = ?`, c, i); err != nil {
-		return err
+	for _, i := range leaves {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM blob_leaf_parts WHERE cid = ? AND leaf = ?`, c, i); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	q.mu.Lock()
 	q.have = next
-	delete(q.parts, i)
-	delete(q.kept, i)
-	delete(q.since, i)
+	for _, i := range leaves {
+		delete(q.parts, i)
+		delete(q.kept, i)
+		delete(q.since, i)
+	}
+	q.mu.Unlock()
 	return nil
 }
 
@@ -448,8 +499,20 @@ func (q *partial) WriteLeafPart(ctx context.Context, i int, off int, data []byte
 	if off+len(data) > l.Size {
 		return false, fmt.Errorf("write part of leaf %d of %s: %d bytes at %d overrun the leaf's %d", i, q.sk.Root, len(data), off, l.Size)
 	}
+	q.mu.Lock()
+	lh := q.hashing[i]
+	delete(q.hashing, i) // put back below once the write succeeded
+	q.mu.Unlock()
+	if off == 0 {
+		lh = chunk.NewLeafHasher(l)
+	} else if lh != nil && lh.Written() != off {
+		lh = nil
+	}
 	if err := q.write(data, l.Offset+int64(off)); err != nil {
 		return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, err)
+	}
+	if lh != nil {
+		lh.Write(data)
 	}
 	end := off + len(data)
 	if end < l.Size {
@@ -459,6 +522,9 @@ func (q *partial) WriteLeafPart(ctx context.Context, i int, off int, data []byte
 		now := time.Now()
 		q.mu.Lock()
 		q.kept[i] = end
+		if lh != nil {
+			q.hashing[i] = lh
+		}
 		first, ok := q.since[i]
 		if !ok {
 			first = now
@@ -482,12 +548,20 @@ func (q *partial) WriteLeafPart(ctx context.Context, i int, off int, data []byte
 		}
 		return false, nil
 	}
-	// The last byte arrived: verify what the file holds.
-	buf := make([]byte, l.Size)
-	if _, err := q.f.ReadAt(buf, l.Offset); err != nil {
-		return false, fmt.Errorf("write part of leaf %d of %s: read back: %w", i, q.sk.Root, err)
+	// The last byte arrived: verify what the file holds, from the hash of
+	// what was written if every byte was written in this process, else by
+	// reading it back.
+	var verr error
+	if lh != nil && lh.Written() == l.Size {
+		verr = lh.Verify()
+	} else {
+		buf := make([]byte, l.Size)
+		if _, err := q.f.ReadAt(buf, l.Offset); err != nil {
+			return false, fmt.Errorf("write part of leaf %d of %s: read back: %w", i, q.sk.Root, err)
+		}
+		verr = chunk.VerifyLeaf(l, buf)
 	}
-	if verr := chunk.VerifyLeaf(l, buf); verr != nil {
+	if verr != nil {
 		if err := q.setPart(ctx, i, 0); err != nil {
 			q.mu.Lock()
 			q.kept[i] = q.parts[i]
@@ -495,9 +569,6 @@ func (q *partial) WriteLeafPart(ctx context.Context, i int, off int, data []byte
 			return false, fmt.Errorf("write part of leaf %d of %s: %w (and dropping it: %v)", i, q.sk.Root, verr, err)
 		}
 		return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, verr)
-	}
-	if err := q.f.Sync(); err != nil {
-		return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, err)
 	}
 	if err := q.markHad(ctx, i); err != nil {
 		return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, db.NoSpace(err))

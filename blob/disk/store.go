@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
@@ -91,6 +92,13 @@ type Store struct {
 	busy map[cid.Cid]bool      // partial blobs open in this process
 	open map[*partial]struct{} // the same, to flush on Close
 	dirs sync.Map              // fan-out directories known to exist
+	// rows caches the blob.Info of blobs whose row openBlob has read
+	// (cid.Cid → blob.Info): serving many small blobs cost one query
+	// each. Entries go on Remove and when a fixity check drops a row;
+	// the file itself is opened and its size checked on every use, so a
+	// row removed by another process shows as a missing file.
+	rows  sync.Map
+	nrows atomic.Int64
 
 	// partSyncAfter is how long the kept bytes of an unfinished leaf may
 	// wait before they are made durable (see Begin): 100 ms.
@@ -338,12 +346,23 @@ func (s *Store) Stat(ctx context.Context, c cid.Cid) (blob.Info, error) {
 
 // openBlob opens the file of the complete blob c and checks its size.
 func (s *Store) openBlob(ctx context.Context, c cid.Cid) (*os.File, int64, error) {
-	in, err := s.statRow(ctx, s.db, c)
-	if err != nil {
-		return nil, 0, err
+	var in blob.Info
+	if v, ok := s.rows.Load(c); ok {
+		in = v.(blob.Info)
+	} else {
+		var err error
+		if in, err = s.statRow(ctx, s.db, c); err != nil {
+			return nil, 0, err
+		}
+		if s.nrows.Add(1) > 1<<16 {
+			s.rows.Clear()
+			s.nrows.Store(0)
+		}
+		s.rows.Store(c, in)
 	}
 	f, err := os.Open(s.Path(c))
 	if err != nil {
+		s.forget(c)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, 0, fmt.Errorf("file missing (run a fixity check): %w", fs.ErrNotExist)
 		}
@@ -356,10 +375,14 @@ func (s *Store) openBlob(ctx context.Context, c cid.Cid) (*os.File, int64, error
 	}
 	if st.Size() != in.Size {
 		f.Close()
+		s.forget(c)
 		return nil, 0, fmt.Errorf("file has %d bytes, want %d: %w", st.Size(), in.Size, blob.ErrCorrupt)
 	}
 	return f, in.Size, nil
 }
+
+// forget drops c from the rows cache.
+func (s *Store) forget(c cid.Cid) { s.rows.Delete(c) }
 
 // Fetch implements blob.Fetcher. The reader is the blob's file (an
 // *os.File, so it also seeks and reads at offsets).
@@ -463,6 +486,7 @@ func (s *Store) page(ctx context.Context, after []byte) ([]blob.Info, error) {
 func (s *Store) Remove(ctx context.Context, c cid.Cid) error {
 	unlock := s.lockBlob(c)
 	defer unlock()
+	s.forget(c)
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM blob_blobs WHERE cid = ?`, c.Bytes()); err != nil {
 		return fmt.Errorf("remove blob %s: %w", c, err)
 	}

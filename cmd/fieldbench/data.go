@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/synth"
@@ -44,7 +45,7 @@ func makeRandomFiles(dir string, specs []fileSpec, seed uint64) (int, int64, err
 			var key [32]byte
 			copy(key[:], fmt.Sprintf("fieldbench %d %d %d", seed, si, i))
 			r := rand.NewChaCha8(key)
-			p := filepath.Join(dir, fmt.Sprintf("random-%dMiB-%04d.bin", s.Size>>20, i))
+			p := filepath.Join(dir, fmt.Sprintf("random-%s-%05d.bin", strings.ReplaceAll(sizeString(s.Size), " ", ""), i))
 			f, err := os.Create(p)
 			if err != nil {
 				return 0, 0, err

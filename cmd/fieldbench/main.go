@@ -46,7 +46,12 @@ Options:
   --quick         scaled-down scenarios (a few minutes); the output says so
   --out DIR       where to write the results (default ./fieldbench-out)
   --only IDS      comma-separated scenarios to run, of:
-                  ` + "bulk, photos, weak-2mbit, weak-500kbit, netns-tbf, interrupt, three-devices, scale, reach" + `
+                  ` + "bulk, small, large, photos, weak-2mbit, weak-500kbit, netns-tbf, interrupt, three-devices, scale, reach" + `
+                  ('loopback' is bulk, small, large and scale)
+  --repeat N      run the chosen scenarios N times, in turn (default 1); the
+                  loopback ratios table gives the median and the range
+  --pprof DIR     have every fieldsync process write CPU, allocation and
+                  block profiles to DIR (FIELDSYNC_PPROF)
   --fieldsync BIN use this fieldsync binary instead of building one
   --work DIR      where the devices' data go (default: a temporary directory,
                   removed afterwards unless --keep)
@@ -78,6 +83,9 @@ func (b *bench) logf(format string, a ...any) {
 }
 
 func main() {
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "raw-p2p-") {
+		os.Exit(rawP2PMain(os.Args[1:]))
+	}
 	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "raw-") {
 		os.Exit(rawMain(os.Args[1:]))
 	}
@@ -96,6 +104,8 @@ func run() int {
 	cache := fl.String("cache", "", "")
 	seed := fl.Uint64("seed", 1, "")
 	replot := fl.String("replot", "", "")
+	repeat := fl.Int("repeat", 1, "")
+	pprofDir := fl.String("pprof", "", "")
 	if err := fl.Parse(os.Args[1:]); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -129,6 +139,10 @@ func run() int {
 		ids = nil
 		for _, id := range strings.Split(*only, ",") {
 			id = strings.TrimSpace(id)
+			if id == "loopback" {
+				ids = append(ids, loopbackIDs...)
+				continue
+			}
 			known := false
 			for _, k := range scenarioIDs {
 				known = known || k == id
@@ -139,6 +153,22 @@ func run() int {
 			}
 			ids = append(ids, id)
 		}
+	}
+
+	if *repeat < 1 {
+		fmt.Fprintln(os.Stderr, "fieldbench: --repeat needs a count of at least 1")
+		return 2
+	}
+	if *pprofDir != "" {
+		d, err := filepath.Abs(*pprofDir)
+		if err == nil {
+			err = os.MkdirAll(d, 0o755)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "fieldbench: --pprof: %v\n", err)
+			return 1
+		}
+		os.Setenv("FIELDSYNC_PPROF", d)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -163,16 +193,21 @@ func run() int {
 		return 1
 	}
 
-	for _, id := range ids {
-		if ctx.Err() != nil {
-			break
-		}
-		b.logf("scenario %s", id)
-		sc := b.runScenario(ctx, id)
-		b.report.Scenarios = append(b.report.Scenarios, sc)
-		if err := b.write(*out); err != nil { // after each, so a long run leaves results
-			fmt.Fprintf(os.Stderr, "fieldbench: %v\n", err)
-			return 1
+	for rep := 1; rep <= *repeat; rep++ {
+		for _, id := range ids {
+			if ctx.Err() != nil {
+				break
+			}
+			b.logf("scenario %s (%d of %d)", id, rep, *repeat)
+			sc := b.runScenario(ctx, id)
+			if *repeat > 1 {
+				sc.Repeat = rep
+			}
+			b.report.Scenarios = append(b.report.Scenarios, sc)
+			if err := b.write(*out); err != nil { // after each, so a long run leaves results
+				fmt.Fprintf(os.Stderr, "fieldbench: %v\n", err)
+				return 1
+			}
 		}
 	}
 	b.report.Seconds = time.Since(b.start).Seconds()

@@ -52,7 +52,10 @@ const (
 type Scenario struct {
 	ID    string `json:"id"`
 	Title string `json:"title"`
-	Link  string `json:"link"`
+	// Repeat numbers the runs of a scenario under --repeat (from 1; 0 when
+	// it ran once).
+	Repeat int    `json:"repeat,omitempty"`
+	Link   string `json:"link"`
 	// LinkRate is the link's rate in bytes per second; 0 means unlimited
 	// (loopback).
 	LinkRate float64 `json:"link_rate_bytes_per_s"`
@@ -83,6 +86,7 @@ const (
 	ToolFieldsync = "fieldsync"
 	ToolRsync     = "rsync"
 	ToolRaw       = "raw TCP"
+	ToolRawP2P    = "raw libp2p"
 )
 
 // Run is one tool moving the scenario's files once (possibly over several
@@ -257,6 +261,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "\n%s\n", n)
 	}
+
+	r.writeLoopbackRatios(&b)
 
 	b.WriteString("\n### Scenarios\n\n| scenario | link | data | status |\n|---|---|---|---|\n")
 	for _, s := range r.Scenarios {

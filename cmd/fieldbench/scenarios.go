@@ -16,6 +16,8 @@ import (
 type config struct {
 	quick      bool
 	bulk       []fileSpec
+	small      fileSpec  // many small blobs on loopback
+	large      int64     // one large blob on loopback, against a raw libp2p stream
 	photos     photoSpec // the photo project on loopback
 	weak       photoSpec // the 2 Mbit/s link (toxiproxy and tbf) and three devices
 	slow       photoSpec // the 500 kbit/s link
@@ -32,6 +34,8 @@ type config struct {
 func fullConfig(seed uint64) config {
 	return config{
 		bulk:       []fileSpec{{200, 1 << 20}, {50, 8 << 20}, {1, 512 << 20}},
+		small:      fileSpec{30000, 20000},
+		large:      512 << 20,
 		photos:     photoSpec{40, 4000, 3000, 1},
 		weak:       photoSpec{10, 4000, 3000, 1},
 		slow:       photoSpec{3, 4000, 3000, 1},
@@ -49,7 +53,9 @@ func fullConfig(seed uint64) config {
 func quickConfig(seed uint64) config {
 	return config{
 		quick:      true,
-		bulk:       []fileSpec{{20, 1 << 20}, {4, 8 << 20}, {1, 64 << 20}},
+		bulk:       []fileSpec{{200, 1 << 20}},
+		small:      fileSpec{3000, 20000},
+		large:      128 << 20,
 		photos:     photoSpec{4, 4000, 3000, 1},
 		weak:       photoSpec{3, 1600, 1200, 101},
 		slow:       photoSpec{2, 800, 600, 201},
@@ -70,13 +76,28 @@ func bulkString(specs []fileSpec) string {
 		if i > 0 {
 			s += ", "
 		}
-		s += fmt.Sprintf("%d × %d MiB", f.N, f.Size>>20)
+		s += fmt.Sprintf("%d × %s", f.N, sizeString(f.Size))
 	}
 	return s + " of random bytes"
 }
 
+// sizeString is n bytes as "20 KB" or "8 MiB".
+func sizeString(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	if n%1000 == 0 {
+		return fmt.Sprintf("%d KB", n/1000)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// loopbackIDs are the scenarios of the loopback ratios table (issue 18),
+// run first; "--only loopback" runs them alone.
+var loopbackIDs = []string{"bulk", "small", "large", "scale"}
+
 // scenarioIDs in the order they run.
-var scenarioIDs = []string{"bulk", "photos", "weak-2mbit", "weak-500kbit", "netns-tbf", "interrupt", "three-devices", "scale", "reach"}
+var scenarioIDs = []string{"bulk", "small", "large", "photos", "weak-2mbit", "weak-500kbit", "netns-tbf", "interrupt", "three-devices", "scale", "reach"}
 
 var (
 	weakFast = Shape{RateBps: 2e6 / 8, RTT: 100 * time.Millisecond}
@@ -184,15 +205,46 @@ func (b *bench) runScenario(ctx context.Context, id string) *Scenario {
 		sc.Title, sc.Link = "bulk, loopback", "127.0.0.1 (unshaped, counted)"
 		sc.Data = bulkString(c.bulk)
 		scaled(sc.Data, bulkString(full.bulk))
-		dir := filepath.Join(b.work, "bulk-files")
-		if _, _, err := makeRandomFiles(dir, c.bulk, b.seed); err != nil {
-			return failed(err)
-		}
-		s, err := b.makeSource(ctx, "bulk", dir)
-		if err != nil {
-			return failed(err)
+		s := b.sources["bulk"]
+		if s == nil {
+			dir := filepath.Join(b.work, "bulk-files")
+			if _, _, err := makeRandomFiles(dir, c.bulk, b.seed); err != nil {
+				return failed(err)
+			}
+			var err error
+			if s, err = b.makeSource(ctx, "bulk", dir); err != nil {
+				return failed(err)
+			}
+			b.sources["bulk"] = s
 		}
 		three(s, path{}, 0, false)
+
+	case "small", "large":
+		specs, fullSpecs := []fileSpec{c.small}, []fileSpec{full.small}
+		sc.Title = "many small blobs, loopback"
+		if id == "large" {
+			specs, fullSpecs = []fileSpec{{1, c.large}}, []fileSpec{{1, full.large}}
+			sc.Title = "one large blob, loopback"
+		}
+		sc.Link = "127.0.0.1 (unshaped, counted)"
+		sc.Data = bulkString(specs)
+		scaled(sc.Data, bulkString(fullSpecs))
+		s := b.sources[id]
+		if s == nil {
+			dir := filepath.Join(b.work, id+"-files")
+			if _, _, err := makeRandomFiles(dir, specs, b.seed+uint64(len(id))); err != nil {
+				return failed(err)
+			}
+			var err error
+			if s, err = b.makeSource(ctx, id, dir); err != nil {
+				return failed(err)
+			}
+			b.sources[id] = s
+		}
+		three(s, path{}, 0, false)
+		if id == "large" {
+			sc.Runs = append(sc.Runs, b.runRawP2P(ctx, s))
+		}
 
 	case "photos":
 		sc.Title, sc.Link = "photo project, loopback", "127.0.0.1 (unshaped, counted)"
@@ -321,13 +373,17 @@ func (b *bench) runScenario(ctx context.Context, id string) *Scenario {
 		sc.Link = "127.0.0.1 (unshaped, counted)"
 		sc.Data = fmt.Sprintf("%d observations (small 440×330 photos), %d blobs", c.scale, 3*c.scale)
 		scaled(sc.Data, fmt.Sprintf("%d observations (small 440×330 photos), %d blobs", full.scale, 3*full.scale))
-		dir := filepath.Join(b.work, "scale-files")
-		if err := makeSmallPhotos(ctx, b.cache, dir, c.scale, b.logf); err != nil {
-			return failed(err)
-		}
-		s, err := b.makeSource(ctx, "scale", dir)
-		if err != nil {
-			return failed(err)
+		s := b.sources["scale"]
+		if s == nil {
+			dir := filepath.Join(b.work, "scale-files")
+			if err := makeSmallPhotos(ctx, b.cache, dir, c.scale, b.logf); err != nil {
+				return failed(err)
+			}
+			var err error
+			if s, err = b.makeSource(ctx, "scale", dir); err != nil {
+				return failed(err)
+			}
+			b.sources["scale"] = s
 		}
 		sc.fill(s)
 		sc.Import = s.imp

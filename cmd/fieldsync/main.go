@@ -78,8 +78,10 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	writeProfiles := startProfiles(os.Args[1:])
 	code := runMain(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
 	stop()
+	writeProfiles()
 	os.Exit(code)
 }
 

@@ -1,0 +1,216 @@
+//go:build linux
+
+package main
+
+// The raw libp2p reference of the large-blob scenario: the blob's bytes on
+// one libp2p stream over the same transport fieldsync uses (TCP, Noise,
+// yamux), through the same forwarder, between two processes of this
+// executable: 'raw-p2p-send' serves the files on one stream, 'raw-p2p-recv'
+// connects, reads to EOF and discards. What fieldsync adds on top of this
+// (wants, frames, verification, the store, fsync) is its whole cost.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+const rawP2PProto = "/fieldbench/raw/1"
+
+func rawP2PHost(listen ...string) ([]libp2p.Option, error) {
+	return []libp2p.Option{
+		libp2p.ListenAddrStrings(listen...),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Transport(tcp.NewTCPTransport),
+	}, nil
+}
+
+// rawP2PMain runs 'raw-p2p-send --listen MULTIADDR FILE...' (prints its
+// address with /p2p/ID, serves the files back to back on the first stream,
+// then exits) and 'raw-p2p-recv --addr MULTIADDR' (prints a rawResult).
+func rawP2PMain(args []string) int {
+	fl := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	listen := fl.String("listen", "/ip4/127.0.0.1/tcp/0", "")
+	addr := fl.String("addr", "", "")
+	if fl.Parse(args[1:]) != nil {
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	switch args[0] {
+	case "raw-p2p-send":
+		opts, _ := rawP2PHost(*listen)
+		h, err := libp2p.New(opts...)
+		if err != nil {
+			return fail(err)
+		}
+		defer h.Close()
+		files := fl.Args()
+		done := make(chan error, 1)
+		h.SetStreamHandler(rawP2PProto, func(s network.Stream) {
+			w := bufio.NewWriterSize(s, 256<<10)
+			var err error
+			for _, p := range files {
+				var f *os.File
+				if f, err = os.Open(p); err != nil {
+					break
+				}
+				_, err = io.Copy(w, f)
+				f.Close()
+				if err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = w.Flush()
+			}
+			if err != nil {
+				s.Reset()
+			} else {
+				err = s.Close()
+			}
+			done <- err
+		})
+		fmt.Printf("%s/p2p/%s\n", h.Addrs()[0], h.ID())
+		if err := <-done; err != nil {
+			return fail(err)
+		}
+		time.Sleep(200 * time.Millisecond) // let the receiver read the close
+		return 0
+	case "raw-p2p-recv":
+		start := time.Now()
+		r := rawResult{}
+		err := func() error {
+			m, err := ma.NewMultiaddr(*addr)
+			if err != nil {
+				return err
+			}
+			ai, err := peer.AddrInfoFromP2pAddr(m)
+			if err != nil {
+				return err
+			}
+			opts, _ := rawP2PHost()
+			h, err := libp2p.New(append(opts, libp2p.NoListenAddrs)...)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			defer cancel()
+			if err := h.Connect(ctx, *ai); err != nil {
+				return err
+			}
+			s, err := h.NewStream(ctx, ai.ID, rawP2PProto)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			buf := make([]byte, 256<<10)
+			r.Bytes, err = io.CopyBuffer(io.Discard, struct{ io.Reader }{s}, buf)
+			return err
+		}()
+		r.Seconds = time.Since(start).Seconds()
+		if err != nil {
+			r.Error = err.Error()
+		}
+		_ = json.NewEncoder(os.Stdout).Encode(r)
+		if err != nil {
+			return 1
+		}
+		return 0
+	}
+	return 2
+}
+
+// runRawP2P moves src's blob files over one raw libp2p stream on the same
+// loopback link (the forwarder) that fieldsync's run went through.
+func (b *bench) runRawP2P(ctx context.Context, src *source) *Run {
+	run := &Run{Tool: ToolRawP2P, Status: StatusFailed, Attempts: 1}
+	files, total, err := filesUnder(blobDir(src.data))
+	if err != nil {
+		run.Error = err.Error()
+		return run
+	}
+	send := command(ctx, "", b.self, append([]string{"raw-p2p-send", "--listen", "/ip4/127.0.0.1/tcp/0"}, files...)...)
+	so, err := send.StdoutPipe()
+	if err != nil {
+		run.Error = err.Error()
+		return run
+	}
+	var se syncBuffer
+	send.Stderr = &se
+	t0 := time.Now()
+	if err := send.Start(); err != nil {
+		run.Error = err.Error()
+		return run
+	}
+	sendRSS := trackRSS(send.Process.Pid)
+	defer send.Wait()
+	line, err := bufio.NewReader(so).ReadString('\n')
+	if err != nil {
+		run.Error = "raw-p2p-send: " + se.String()
+		return run
+	}
+	a := strings.Split(strings.TrimSpace(line), "/") // /ip4/H/tcp/P/p2p/ID
+	if len(a) < 7 {
+		run.Error = "raw-p2p-send printed " + line
+		return run
+	}
+	l, err := OpenLink(a[2]+":"+a[4], nil, nil)
+	if err != nil {
+		run.Error = err.Error()
+		return run
+	}
+	defer l.Close()
+	w := &wire{links: []*Link{l}}
+	w.begin()
+	recv := command(ctx, "", b.self, "raw-p2p-recv", "--addr", l.Multiaddr(a[6]))
+	var ob bytes.Buffer
+	recv.Stdout = &ob
+	var re syncBuffer
+	recv.Stderr = &re
+	t1 := time.Now()
+	err = recv.Start()
+	var recvRSS *rssTracker
+	if err == nil {
+		recvRSS = trackRSS(recv.Process.Pid)
+		err = recv.Wait()
+	}
+	wall := time.Since(t1)
+	w.end()
+	var rr rawResult
+	if jerr := json.Unmarshal(ob.Bytes(), &rr); jerr != nil || rr.Error != "" {
+		run.Error = fmt.Sprintf("raw-p2p-recv: %v %s %s %s", err, rr.Error, ob.String(), re.String())
+		return run
+	}
+	_ = send.Wait()
+	run.Procs = []ProcUsage{usage("sender: raw-p2p-send", send.ProcessState, time.Since(t0), sendRSS), usage("receiver: raw-p2p-recv", recv.ProcessState, wall, recvRSS)}
+	if rr.Bytes != total {
+		run.Error = fmt.Sprintf("received %d bytes, want %d", rr.Bytes, total)
+		return run
+	}
+	// The receiving process's whole life, as for fieldsync's sync.
+	run.Seconds = wall.Seconds()
+	run.WireDown, run.WireUp = w.down, w.up
+	run.Status = StatusOK
+	b.logf("  raw libp2p: %s (stream alone %s), %s down", secs(run.Seconds), secs(rr.Seconds), mib(run.WireDown))
+	return run
+}

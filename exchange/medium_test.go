@@ -1,0 +1,128 @@
+package exchange
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/blob"
+)
+
+// TestMediumBlobs: one-leaf blobs above smallMax come whole into memory
+// and are stored in batches from a fast peer (no leaf is written as a
+// partial blob), and as partial blobs, kept frame by frame, over a link
+// too slow to bring one in wholeWithin, which here also drops every
+// 400 KiB: a blob received whole could never get through it.
+func TestMediumBlobs(t *testing.T) {
+	const size = 700 << 10
+	mk := func(r *roster) (*tpeer, []testBlob) {
+		src := newPeer(t, r, FilterArchive)
+		var bs []testBlob
+		for range 6 {
+			bs = append(bs, putBlob(t, src.store, randBytes(size), blob.ClassOriginal))
+		}
+		src.proj.add(src.id, time.Now(), bs...)
+		return src, bs
+	}
+
+	t.Run("fast", func(t *testing.T) {
+		r := newRoster()
+		src, bs := mk(r)
+		// Many, so that the rate is measured before most are handed out.
+		for range 60 {
+			b := putBlob(t, src.store, randBytes(size), blob.ClassAttachment)
+			src.proj.add(src.id, time.Now(), b)
+			bs = append(bs, b)
+		}
+		dst := newPeer(t, r, FilterArchive)
+		connect(t, dst, src)
+		syncWithin(t, 60*time.Second, dst)
+		checkHas(t, dst.store, bs...)
+		p := dst.n.Progress()
+		t.Logf("%d blobs of %d KiB, %d as partial blobs", len(bs), size>>10, p.LeavesFetched)
+		if p.LeavesFetched >= len(bs)/2 {
+			t.Errorf("%d of %d medium blobs came as partial blobs over loopback", p.LeavesFetched, len(bs))
+		}
+	})
+
+	t.Run("slow with cuts", func(t *testing.T) {
+		r := newRoster()
+		src, bs := mk(r)
+		dst := newPeer(t, r, FilterArchive)
+		addr, px := proxyTo(t, src)
+		addToxic(t, px, `{"name":"bw","type":"bandwidth","stream":"downstream","attributes":{"rate":2000}}`)
+		addToxic(t, px, `{"name":"cut","type":"limit_data","stream":"downstream","attributes":{"bytes":409600}}`)
+		connectVia(t, dst, src, addr+"/p2p/"+src.id.String())
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := dst.n.Sync(ctx); err != nil {
+			t.Fatalf("sync: %v; %+v", err, dst.n.Progress())
+		}
+		checkHas(t, dst.store, bs...)
+		if p := dst.n.Progress(); p.LeavesFetched != len(bs) {
+			t.Errorf("%d of %d blobs came as partial blobs over a slow link, want all", p.LeavesFetched, len(bs))
+		}
+	})
+}
+
+// TestLargeBlobAvailable: a blob of many leaves into a disk store, whose
+// last leaves are made durable beside the read loop: SyncAvailable must
+// not take the moments when nothing is in flight but leaves are still
+// being written for "nothing more to get".
+func TestLargeBlobAvailable(t *testing.T) {
+	r := newRoster()
+	mk := func() *tpeer {
+		k, id := newKey(t)
+		r.set(id, RoleMember)
+		return startPeer(t, k, r, FilterArchive, openDisk(t, t.TempDir()))
+	}
+	src := mk()
+	var bs []testBlob
+	for range 3 {
+		bs = append(bs, putBlob(t, src.store, randBytes(6<<20+12345), blob.ClassOriginal))
+	}
+	src.proj.add(src.id, time.Now(), bs...)
+	dst := mk()
+	connect(t, dst, src)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	complete, err := dst.n.SyncAvailable(ctx)
+	if err != nil || !complete {
+		t.Fatalf("SyncAvailable: complete %v, %v; %+v", complete, err, dst.n.Progress())
+	}
+	checkHas(t, dst.store, bs...)
+}
+
+// TestEndgameEqualLinks: two sources behind links of the same speed. The
+// last pieces are not fetched from both (a duplicate only goes where it
+// would arrive at least twice as soon), so the bytes received stay close
+// to the blob bytes.
+func TestEndgameEqualLinks(t *testing.T) {
+	r := newRoster()
+	a, b := newPeer(t, r, FilterArchive), newPeer(t, r, FilterArchive)
+	var bs []testBlob
+	var total int64
+	for range 12 {
+		d := randBytes(150 << 10)
+		x := putBlob(t, a.store, d, blob.ClassPreview)
+		putBlob(t, b.store, d, blob.ClassPreview)
+		bs = append(bs, x)
+		total += x.Size
+	}
+	a.proj.add(a.id, time.Now(), bs...)
+	b.proj.add(a.id, time.Now(), bs...)
+	dst := newPeer(t, r, FilterArchive)
+	for _, p := range []*tpeer{a, b} {
+		addr, px := proxyTo(t, p)
+		slowLink(t, px, 500, 20)
+		connectVia(t, dst, p, addr+"/p2p/"+p.id.String())
+	}
+	syncWithin(t, 60*time.Second, dst)
+	checkHas(t, dst.store, bs...)
+	s := dst.n.Progress()
+	ratio := float64(s.BytesReceived) / float64(total)
+	t.Logf("received %.3f× the blob bytes, %d duplicate requests", ratio, s.Duplicates)
+	if ratio > 1.1 {
+		t.Errorf("received %.3f× the blob bytes from two equal links, want ≤ 1.1×", ratio)
+	}
+}
