@@ -86,23 +86,55 @@ func (n *Node) Invite(ctx context.Context, opts InviteOptions) (*Invite, error) 
 // directly (in another village, behind its own NAT) redeems the code
 // through an always-on device, which relays a stranger to coordinators
 // only, and this device holds a reservation there while it runs.
+// The blind archives this device knows the address of count as
+// always-on devices here: a joiner learns of them only from the code.
 func (n *Node) circuitAddrs(ctx context.Context, p *project.Project) []ma.Multiaddr {
-	on, err := p.AlwaysOn(ctx)
-	if err != nil || len(on[n.ID()]) > 0 {
+	own, err := p.AlwaysOn(ctx)
+	if err != nil || len(own[n.ID()]) > 0 {
 		return nil // an always-on device is reached at its own addresses
 	}
-	ids := make([]peer.ID, 0, len(on))
-	for id := range on {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids) // the same code text for the same project state
 	var out []ma.Multiaddr
-	for _, id := range ids {
-		if c, err := ma.NewMultiaddr(on[id][0].String() + "/p2p/" + id.String() + "/p2p-circuit"); err == nil {
+	for _, ai := range n.alwaysOn(ctx, p) { // sorted by peer ID: the same code text for the same state
+		if len(ai.Addrs) == 0 {
+			continue
+		}
+		if c, err := ma.NewMultiaddr(ai.Addrs[0].String() + "/p2p/" + ai.ID.String() + "/p2p-circuit"); err == nil {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// relaysIn are the relays named by a code's circuit addresses
+// (ADDR/p2p/RELAY/p2p-circuit): the project's always-on devices, blind
+// archives among them.
+func relaysIn(addrs []ma.Multiaddr) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for _, a := range addrs {
+		relay, _ := ma.SplitFunc(a, func(c ma.Component) bool { return c.Protocol().Code == ma.P_CIRCUIT })
+		if len(relay) == 0 || len(relay) == len(a) {
+			continue // not a circuit address
+		}
+		if ai, err := peer.AddrInfoFromP2pAddr(relay); err == nil && len(ai.Addrs) > 0 {
+			out = append(out, *ai)
+		}
+	}
+	return out
+}
+
+// rememberArchives keeps, of the peers given, those that are the
+// project's blind archives, for later runs (knownPeers).
+func rememberArchives(dir string, p *project.Project, peers []peer.AddrInfo) {
+	archives := p.Archives()
+	var keep []peer.AddrInfo
+	for _, ai := range peers {
+		if len(ai.Addrs) > 0 && slices.Contains(archives, ai.ID) {
+			keep = append(keep, ai)
+		}
+	}
+	if len(keep) > 0 {
+		_ = rememberPeers(dir, keep...)
+	}
 }
 
 // JoinOptions shape Join.
@@ -278,6 +310,13 @@ func (n *Node) Join(ctx context.Context, code string, opts JoinOptions) (Project
 		return ProjectInfo{}, err
 	}
 	_ = rememberPeers(n.dir, ai)
+	if full != nil {
+		// The always-on devices the inviter named, blind archives among
+		// them: the joiner finds them again by itself.
+		if rs := relaysIn(full.Addrs); len(rs) > 0 {
+			_ = rememberPeers(n.dir, rs...)
+		}
+	}
 	if err := n.publishName(ctx, p); err != nil {
 		return ProjectInfo{}, err
 	}

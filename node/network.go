@@ -86,6 +86,11 @@ func (n *Node) Start(ctx context.Context, opts NetOptions) error {
 		}
 	}
 	n.setStartPeers(opts.Peers)
+	// A blind archive signs no device record, so the project's records
+	// never carry its address: a device given it (sync --peer) keeps it,
+	// to find the archive again by itself and to name its relay in the
+	// invite codes it makes.
+	rememberArchives(n.dir, p, opts.Peers)
 	if _, err := n.SealForArchives(ctx); err != nil {
 		n.log.Warn("seal blobs for the project's blind archives", "err", err)
 	}

@@ -105,6 +105,26 @@ func TestBlindArchive(t *testing.T) {
 		}
 	}
 	expectCode(t, fsRun(t, "verify", "--data", C), 0, "verify C")
+
+	// A blind archive signs no device record: a device given its address
+	// keeps it, finds it again by itself, and names it in the codes it
+	// makes, so that a device joining later finds it too.
+	for _, dir := range []string{A, C} {
+		r = fsRun(t, "sync", "--data", dir, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--timeout", "1m")
+		expectCode(t, r, 0, "sync without --peer, after one with the archive's address: "+dir)
+	}
+	D := filepath.Join(root, "D")
+	sa = startServe(t, A)
+	r = fsRun(t, "invite", "--data", A, "--json")
+	expectCode(t, r, 0, "invite D")
+	json.Unmarshal([]byte(r.stdout), &inv)
+	expectCode(t, fsRun(t, "join", "--data", D, inv["code"].(string)), 0, "join D")
+	stop(t, sa)
+	r = fsRun(t, "sync", "--data", D, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--timeout", "2m")
+	expectCode(t, r, 0, "D, told of the archive by its code only, syncs with it")
+	if ld := fsRun(t, "ls", "--data", D, "--json"); strings.Count(ld.stdout, "\n") != 7 {
+		t.Fatalf("D has %d observations from the archive", strings.Count(ld.stdout, "\n"))
+	}
 	stop(t, sb)
 
 	// What B holds: nothing readable.
