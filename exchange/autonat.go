@@ -24,11 +24,11 @@ package exchange
 // public IP, a server) and those the always-on peers saw this device at
 // (identify's observed address: the NAT's outside, for a phone behind
 // one). The server dials back from a host of its own, on another port:
-// a NAT that lets in only what comes from where the device sent (a port
-// or address restricted NAT, a symmetric one) keeps it out. A NAT that
-// lets in anything from the server's IP (an address restricted cone)
-// lets it in, and the device is told it is reachable, which it then is
-// from that server.
+// a NAT that lets in only what comes from the very address and port the
+// device sent to (a port-restricted cone, a symmetric NAT) keeps it out.
+// A NAT that lets in anything from an IP the device sent to (an
+// address-restricted cone) lets it in, and the device is told it is
+// reachable, which it then is from that server.
 //
 // The library's client asks one server at most every 2 minutes
 // (autonatv2's throttle per server, not settable): with one always-on
