@@ -64,6 +64,8 @@ package exchange
 //   - node.go: Node: New and Start (the libp2p host, its protocols, mDNS),
 //     Connect and the keepers that redial, the connection gater, a
 //     member's connection starting its session, Close.
+//   - autonat.go: AutoNAT v2: the always-on devices answer the members'
+//     reachability checks; every device asks them (Reachability).
 //   - progress.go: Progress snapshots and Events.
 //   - rate.go: the rate (measured between arrivals of payload) and the
 //     smoothed ETA that progress reports.

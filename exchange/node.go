@@ -63,6 +63,7 @@ type Node struct {
 	mdns  mdns.Service
 	lan   invitesLAN
 	reach reach
+	nat   natState // AutoNAT v2 (autonat.go)
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -175,6 +176,12 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("new host: %w", err)
 	}
 	n.host = h
+	if !cfg.InviteOnly {
+		if err := n.startAutoNAT(); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("start autonat: %w", err)
+		}
+	}
 	return n, nil
 }
 
@@ -221,6 +228,10 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 	}
 	n.wg.Add(3 + smallWorkers)
+	if n.nat.an != nil {
+		n.wg.Add(1)
+		go n.natLoop()
+	}
 	go n.schedLoop()
 	go n.reachLoop()
 	go n.upLoop()
@@ -520,6 +531,7 @@ func (n *Node) Close() error {
 	if n.mdns != nil {
 		n.mdns.Close()
 	}
+	n.closeAutoNAT()
 	err := n.host.Close()
 	n.wg.Wait()
 	n.mu.Lock()

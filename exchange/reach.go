@@ -7,7 +7,9 @@ package exchange
 // NAT nearly always is), reach
 // each other through it, and upgrade a relayed connection to a direct one
 // by hole punching (DCUtR) where the NATs allow. PeerProgress.Path says how
-// each peer is reached.
+// each peer is reached; whether this device itself can be reached is
+// AutoNAT v2's to find out (autonat.go, Node.Reachability), and changes
+// nothing here.
 
 import (
 	"context"
@@ -94,8 +96,10 @@ func (n *Node) Relays() []peer.AddrInfo {
 // and reaches the members through them.
 func (n *Node) SetRelays(rs []peer.AddrInfo) {
 	n.reach.mu.Lock()
+	old := n.reach.relays
 	n.reach.relays = slices.Clone(rs)
 	n.reach.mu.Unlock()
+	n.natRelaysChanged(append(old, rs...)) // the old ones too: they are servers no longer
 	select {
 	case n.reach.wake <- struct{}{}:
 	default:
@@ -124,19 +128,19 @@ func (n *Node) reachOptions() []libp2p.Option {
 			libp2p.EnableRelayService(relayv2.WithACL(memberACL{n}), relayv2.WithResources(relayResources())),
 			libp2p.ForceReachabilityPublic(),
 		)
-		// No AutoNAT service: the members do not ask (they take
-		// themselves as behind a NAT, below), and a service that dials
-		// back whoever asks would dial for strangers too.
+		// Not libp2p's AutoNAT (v1) service, which dials back whoever
+		// asks: the AutoNAT v2 server of autonat.go serves members only.
 	case len(cfg.AnnounceAddrs) > 0:
 		opts = append(opts, libp2p.ForceReachabilityPublic())
 	case !cfg.InviteOnly:
-		// Behind a NAT, as a field device nearly always is. AutoNAT would
-		// need several peers to see this device's public address before
-		// it could tell, and a device that talks to one always-on peer
-		// might never know: it holds a reservation with the project's
-		// own always-on peers whatever (none: nothing happens), which
-		// costs them little, and hole punching makes the connections
-		// direct where the NATs allow.
+		// Behind a NAT, as a field device nearly always is, until
+		// proved otherwise, and even then: it holds a reservation with
+		// the project's own always-on peers whatever (none: nothing
+		// happens), which costs them little, and hole punching makes the
+		// connections direct where the NATs allow. AutoNAT v2
+		// (autonat.go) finds whether it can be reached, to tell the
+		// user; it does not change this: reachable or not, the
+		// reservation stays.
 		opts = append(opts,
 			libp2p.EnableAutoRelayWithPeerSource(n.relaySource,
 				autorelay.WithBootDelay(0), autorelay.WithMinInterval(5*time.Second),

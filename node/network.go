@@ -49,6 +49,31 @@ type (
 	PeerProgress  = exchange.PeerProgress
 )
 
+// Reachability is whether this device can be reached from the internet,
+// per public address, as the project's always-on devices found by
+// dialling it back (AutoNAT v2), and which of them relay for it.
+// State() sums it up: "reachable", "behind-nat" or "unknown".
+type Reachability = exchange.Reachability
+
+// Reachability states.
+const (
+	ReachUnknown   = exchange.ReachUnknown   // not known yet
+	ReachPublic    = exchange.ReachPublic    // dialled back from the internet
+	ReachBehindNAT = exchange.ReachBehindNAT // dialled back, and the dial did not get through
+)
+
+// Reachability says whether this device can be reached from the
+// internet, as the project's always-on devices found by dialling it
+// back. Before Start: ErrNotStarted. It is unknown until an always-on
+// device answered twice (about 2 minutes with one always-on device).
+func (n *Node) Reachability() (Reachability, error) {
+	ex, err := n.exchange()
+	if err != nil {
+		return Reachability{}, err
+	}
+	return ex.Reachability(), nil
+}
+
 // Start starts the device's network: it listens, serves the project to
 // its members, answers invites, and dials opts.Peers (else the peers met
 // before). It returns once listening; the network runs until Close.
@@ -444,6 +469,9 @@ type ServeInfo struct {
 	// Peers are the peers connected now (updated every few seconds),
 	// with how each is reached.
 	Peers []ServePeer `json:"peers,omitempty"`
+	// Reach is whether this device can be reached from the internet
+	// (Node.Reachability), updated every few seconds.
+	Reach *Reachability `json:"reach,omitempty"`
 }
 
 // ServePeer is a peer connected to a running serve.
@@ -482,6 +510,9 @@ func (n *Node) Serve(ctx context.Context, opts ServeOptions) error {
 			if pp.State == exchange.PeerConnected {
 				info.Peers = append(info.Peers, ServePeer{Peer: pp.ID, Path: pp.Path})
 			}
+		}
+		if r, err := n.Reachability(); err == nil {
+			info.Reach = &r
 		}
 		b, err := json.Marshal(info)
 		if err != nil || string(b) == wrote {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -60,16 +61,23 @@ func (s *simInternet) via(ip string, on *Node) NetOptions {
 
 func (s *simInternet) join(on *Node, ip string, role project.Role, f project.Filter) *Node {
 	s.t.Helper()
+	return s.joinAt(on, ip, false, role, f)
+}
+
+// joinAt is join from a device at ip, public or behind a NAT.
+func (s *simInternet) joinAt(on *Node, ip string, public bool, role project.Role, f project.Filter) *Node {
+	s.t.Helper()
 	inv, err := on.Invite(s.ctx, InviteOptions{Role: role, TTL: time.Hour})
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	d := newDevice(s.t, "")
-	o := s.at(ip, false)
+	o := s.at(ip, public)
 	if _, err := d.Join(s.ctx, inv.Code, JoinOptions{Listen: o.Listen, HostOptions: o.HostOptions, Filter: f}); err != nil {
-		s.t.Fatalf("join from behind a NAT: %v", err)
+		s.t.Fatalf("join from %s: %v", ip, err)
 	}
-	if _, err := d.Sync(s.ctx, SyncOptions{NetOptions: s.via(ip, on)}); err != nil {
+	o.Peers = []peer.AddrInfo{{ID: on.ID(), Addrs: []ma.Multiaddr{s.pub}}}
+	if _, err := d.Sync(s.ctx, SyncOptions{NetOptions: o}); err != nil {
 		s.t.Fatal(err)
 	}
 	return d
@@ -248,6 +256,71 @@ func TestSafeOnAlwaysOn(t *testing.T) {
 		as, err := phone.Archives(ctx)
 		if err != nil || len(as) != 1 || as[0].Peer != archive.ID() || as[0].Name == "" || as[0].Confirmed != 3 || as[0].Held != 3 {
 			t.Fatalf("after the sync: %v %+v", err, as)
+		}
+	})
+}
+
+// TestReachabilityStatus, on the simulated internet in virtual time: the
+// project's always-on device, as AutoNAT v2 server, tells a member with
+// a public address that it can be reached there, and a member behind a
+// NAT that it cannot, and reached through the always-on device's relay;
+// each device's Status says so, and the JSON of it (what a serve writes
+// for 'fieldsync status' in another process) reads back the same.
+func TestReachabilityStatus(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+		defer cancel()
+		net := newSimInternet(t, ctx, 40*time.Millisecond, 4_000_000)
+		archive := net.alwaysOn("archive")
+		behind := net.join(archive, "2.0.0.1", project.RoleMember, project.Filter{})
+		open := net.joinAt(archive, "3.0.0.1", true, project.RoleMember, project.Filter{})
+
+		st, err := behind.Status(ctx)
+		if err != nil || st.Reach == nil || st.Reach.State() != ReachUnknown {
+			t.Fatalf("before any answer: %v %+v", err, st.Reach)
+		}
+		start := time.Now()
+		for end := start.Add(10 * time.Minute); ; time.Sleep(time.Second) {
+			rb, _ := behind.Reachability()
+			ro, _ := open.Reachability()
+			if rb.State() != ReachUnknown && ro.State() != ReachUnknown && len(rb.Relays) > 0 {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatalf("not known after 10 minutes: behind a NAT %+v, public %+v", rb, ro)
+			}
+		}
+		t.Logf("known after %s of network time", time.Since(start).Round(time.Second))
+
+		st, err = behind.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := st.Reach; r.State() != ReachBehindNAT || len(r.Unreachable) != 1 || !r.Unreachable[0].Equal(ma.StringCast("/ip4/2.0.0.1/udp/4747/quic-v1")) ||
+			len(r.Relays) != 1 || r.Relays[0] != archive.ID() || r.Checked.IsZero() {
+			t.Errorf("the member behind a NAT: %+v", r)
+		}
+		st, err = open.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := st.Reach; r.State() != ReachPublic || len(r.Reachable) != 1 || !r.Reachable[0].Equal(ma.StringCast("/ip4/3.0.0.1/udp/4747/quic-v1")) {
+			t.Errorf("the public member: %+v", r)
+		}
+		if r, _ := archive.Reachability(); !r.AlwaysOn {
+			t.Errorf("the always-on device: %+v", r)
+		}
+		// What a serve writes for 'fieldsync status' in another process
+		// round-trips.
+		b, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back struct {
+			Reach *Reachability `json:"reach"`
+		}
+		if err := json.Unmarshal(b, &back); err != nil || back.Reach == nil || back.Reach.State() != ReachPublic || !back.Reach.Reachable[0].Equal(st.Reach.Reachable[0]) {
+			t.Errorf("JSON round trip: %v %s", err, b)
 		}
 	})
 }

@@ -41,6 +41,10 @@ type Status struct {
 	KnownPeers []peer.ID  `json:"known_peers"`
 	// Sync is the network's progress when it runs in this process.
 	Sync *Progress `json:"-"`
+	// Reach is whether this device can be reached from the internet,
+	// while its network runs (here, or in a serve on this data
+	// directory); nil when it does not run.
+	Reach *Reachability `json:"reach,omitempty"`
 	// Blind is what a blind archive holds (then Project is nil).
 	Blind *BlindStatus `json:"blind,omitempty"`
 }
@@ -116,6 +120,11 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	if n.Running() {
 		pr := n.Progress()
 		st.Sync = &pr
+		if r, err := n.Reachability(); err == nil {
+			st.Reach = &r
+		}
+	} else if st.Serve != nil {
+		st.Reach = st.Serve.Reach
 	}
 	if n.IsBlind() {
 		b, err := n.BlindStatus(ctx)

@@ -331,6 +331,11 @@ type syncJSON struct {
 	Classes  map[string]classJSON `json:"classes"`
 	Peers    []peerJSON           `json:"peers"`
 	Archives []archiveJSON        `json:"archives"`
+	// Reach is whether this device can be reached from the internet,
+	// while its network runs here or in a serve (node.Reachability):
+	// state (reachable, behind-nat, unknown), the addresses of each, the
+	// always-on devices that relay for it.
+	Reach *node.Reachability `json:"reach,omitempty"`
 }
 
 func (s *Server) syncState() (out syncJSON) {
@@ -361,7 +366,13 @@ func (s *Server) syncState() (out syncJSON) {
 	}
 	if !n.Running() {
 		out.Classes = s.storedClasses()
+		if sv := n.RunningServe(); sv != nil {
+			out.Reach = sv.Reach
+		}
 		return out
+	}
+	if r, err := n.Reachability(); err == nil {
+		out.Reach = &r
 	}
 	snap := n.Progress()
 	out.Running, out.Complete, out.Idle, out.Rate = true, snap.Complete, snap.Idle, snap.Rate

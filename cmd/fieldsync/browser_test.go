@@ -684,6 +684,10 @@ func TestBrowserEdit(t *testing.T) {
 	// The sync view says how B is reached.
 	b.js(t, `location.hash = '#/sync'`)
 	b.waitJS(t, "B on the local network", `[...document.querySelectorAll('#peers-body tr.peer td.path')].some(td => td.dataset.path === 'lan' && td.textContent === 'local network')`, 30*time.Second)
+	// And whether A can be reached from the internet: not known, on a
+	// LAN with no always-on device to ask.
+	b.waitJS(t, "A's reachability", `!document.getElementById('sync-reach').hidden && document.getElementById('sync-reach').dataset.state === 'unknown' &&
+		document.getElementById('sync-reach').textContent === 'Not known yet whether this device can be reached from the internet.'`, 30*time.Second)
 
 	// The fork: both versions side by side, the winner marked.
 	b.js(t, `location.hash = '#/obs/`+forked+`'`)

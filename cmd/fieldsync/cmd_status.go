@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/fieldsync/fieldsync/node"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 var statusCmd = &command{
@@ -22,7 +24,10 @@ sync), peers dropped because data they sent failed verification (in the
 latest sync or serve and the one before, with the blob), known peers and
 whether 'fieldsync serve' is running here, and, for each of the project's
 always-on devices, whether it holds every file this device holds (as it
-said at the last sync with it: no network needed).
+said at the last sync with it: no network needed). While 'fieldsync serve'
+runs here, it also says whether this device can be reached from the
+internet, as the project's always-on devices found by dialling it back
+(AutoNAT), and which of them relay for it if it cannot.
 
 Options:
 ` + dataHelp + `  --json      print everything as one JSON object
@@ -141,7 +146,68 @@ func printStatus(w io.Writer, st *node.Status) {
 			fmt.Fprintf(w, "  %s\n", id)
 		}
 	}
+	printReach(w, st)
 	printServePeers(w, st)
+}
+
+// printReach says whether this device can be reached from the internet,
+// while its network runs (here or in a serve): as the project's
+// always-on devices found by dialling it back.
+func printReach(w io.Writer, st *node.Status) {
+	if st.Reach == nil {
+		return
+	}
+	names := map[peer.ID]string{}
+	for _, m := range st.Members {
+		names[m.Peer] = m.Label()
+	}
+	fmt.Fprintf(w, "reach    %s\n", reachWords(*st.Reach, names))
+}
+
+// reachWords says in a sentence whether this device can be reached from
+// the internet (node.Reachability), naming the always-on devices by
+// names.
+func reachWords(r node.Reachability, names map[peer.ID]string) string {
+	var relays []string
+	for _, id := range r.Relays {
+		if l := names[id]; l != "" {
+			relays = append(relays, l)
+		} else {
+			relays = append(relays, node.ShortID(id))
+		}
+	}
+	through := ""
+	if len(relays) > 0 {
+		through = strings.Join(relays, "'s or ") + "'s relay"
+	}
+	switch r.State() {
+	case node.ReachPublic:
+		return "This device can be reached from the internet at " + joinAddrs(r.Reachable)
+	case node.ReachBehindNAT:
+		if through == "" {
+			return "This device is behind a NAT, and holds no reservation with an always-on device: members elsewhere on the internet cannot reach it now"
+		}
+		return "This device is behind a NAT: other members reach it through " + through
+	}
+	switch {
+	case r.AlwaysOn:
+		return "This device is always on, at " + joinAddrs(r.Unknown) + " as it announces; no other always-on device has checked that it can be reached there"
+	case len(r.Unknown) == 0 && through != "":
+		return "Not known yet whether this device can be reached from the internet (it has no public address of its own); other members reach it through " + through
+	case len(r.Unknown) == 0:
+		return "Not known yet whether this device can be reached from the internet: no always-on device of the project has answered yet"
+	case through != "":
+		return "Not known yet whether this device can be reached from the internet at " + joinAddrs(r.Unknown) + " (an always-on device checks it, about 2 minutes); meanwhile other members reach it through " + through
+	}
+	return "Not known yet whether this device can be reached from the internet at " + joinAddrs(r.Unknown) + " (an always-on device checks it, about 2 minutes)"
+}
+
+func joinAddrs(as []ma.Multiaddr) string {
+	ss := make([]string, len(as))
+	for i, a := range as {
+		ss[i] = a.String()
+	}
+	return strings.Join(ss, ", ")
 }
 
 // printServePeers lists the peers connected to a running serve and how

@@ -43,6 +43,18 @@ type Router struct {
 	public  map[string]bool
 	down    map[string]bool // IPs whose link is cut
 	dropped int
+	port    int // the last port given to a socket that asked for any
+}
+
+// nextPort is a port for a socket that asked for any (port 0).
+func (r *Router) nextPort() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.port == 0 {
+		r.port = 50000
+	}
+	r.port++
+	return r.port
 }
 
 // Cut cuts the link of the device at ip (its every packet, in or out, is
@@ -98,7 +110,11 @@ func (r *Router) RecvPacket(p *simnet.Packet) {
 
 // QUIC is the libp2p option that puts a host's QUIC on the simulated
 // network, at a public address or behind a NAT: the host listens on
-// /ip4/<ip>/udp/<port>/quic-v1 addresses as it would on a real one.
+// /ip4/<ip>/udp/<port>/quic-v1 addresses as it would on a real one. The
+// same option given to a second host of the same device (one that only
+// dials, as AutoNAT's dial-back host) puts it at the device's IP, at a
+// port of its own: a NAT lets its packets in only where the device sent
+// packets to that port.
 func (r *Router) QUIC(public bool) libp2p.Option {
 	sel := &fixedSource{}
 	newCM := func(l fx.Lifecycle, srk quic.StatelessResetKey, tk quic.TokenGeneratorKey, opts ...quicreuse.Option) (*quicreuse.ConnManager, error) {
@@ -111,7 +127,17 @@ func (r *Router) QUIC(public bool) libp2p.Option {
 	return libp2p.QUICReuse(newCM,
 		quicreuse.OverrideSourceIPSelector(func() (quicreuse.SourceIPSelector, error) { return sel, nil }),
 		quicreuse.OverrideListenUDP(func(_ string, a *net.UDPAddr) (net.PacketConn, error) {
-			sel.set(a.IP)
+			if a.IP.IsUnspecified() {
+				// A socket to dial from (a host that does not listen,
+				// as AutoNAT's dial-back host): the device's own IP,
+				// at a port of its own.
+				a = &net.UDPAddr{IP: sel.get(), Port: a.Port}
+			} else {
+				sel.set(a.IP)
+			}
+			if a.Port == 0 {
+				a.Port = r.nextPort()
+			}
 			if public {
 				r.setPublic(a)
 			}
@@ -175,6 +201,12 @@ func (s *fixedSource) set(ip net.IP) {
 	s.mu.Lock()
 	s.ip = ip
 	s.mu.Unlock()
+}
+
+func (s *fixedSource) get() net.IP {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ip
 }
 
 func (s *fixedSource) PreferredSourceIPForDestination(*net.UDPAddr) (net.IP, error) {

@@ -2102,6 +2102,7 @@
     const st = $('sync-status');
     st.dataset.state = state;
     st.textContent = text;
+    renderReach(s.reach);
     $('sync-rate').textContent = fmtRate(s.rate);
     $('sync-eta').textContent = s.complete ? t('sync.done') : fmtETA(s.eta);
 
@@ -2156,6 +2157,24 @@
       return el('tr', { class: 'archive', 'data-peer': a.id, 'data-lacking': a.checked ? String(a.lacking) : '', 'data-held': String(a.held) },
         el('td', { title: a.id }, memberLabel(a.id)), el('td', { class: 'safe' }, what), el('td', {}, bar));
     }));
+  }
+
+  // renderReach says whether this device can be reached from the
+  // internet, as the project's always-on devices found by dialling it
+  // back (hidden while the network does not run).
+  function renderReach(r) {
+    const p = $('sync-reach');
+    p.hidden = !r;
+    if (!r) return;
+    const addrs = (as) => (as || []).join(', ');
+    const relay = (r.relays || []).map(memberLabel).join(' / ');
+    let text;
+    if (r.state === 'reachable') text = t('sync.reach.public', { addrs: addrs(r.reachable) });
+    else if (r.state === 'behind-nat') text = relay ? t('sync.reach.nat', { relay }) : t('sync.reach.natNoRelay');
+    else if (r.always_on) text = t('sync.reach.alwaysOn', { addrs: addrs(r.unknown) });
+    else text = relay ? t('sync.reach.unknownRelay', { relay }) : t('sync.reach.unknown');
+    p.dataset.state = r.state;
+    p.textContent = text;
   }
 
   // setProgress shows done/wanted; nothing wanted is a full bar, unknown
