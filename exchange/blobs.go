@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
@@ -148,3 +149,20 @@ func (n *Node) markDone(b *blobState, from peer.ID) {
 	n.announceComplete(b.want.CID)
 	n.progressChanged()
 }
+
+// waitLock is a mutex whose waiters wait on a channel. It guards calls on
+// a partial blob, which write to disk and may wait on the database
+// (SQLite's busy handler sleeps on a timer): a goroutine waiting for a
+// sync.Mutex is not durably blocked for testing/synctest, so in a test in
+// virtual time the holder's timer would never fire; a channel's waiter is.
+type waitLock struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (l *waitLock) Lock() {
+	l.once.Do(func() { l.ch = make(chan struct{}, 1) })
+	l.ch <- struct{}{}
+}
+
+func (l *waitLock) Unlock() { <-l.ch }

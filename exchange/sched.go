@@ -3,7 +3,6 @@ package exchange
 import (
 	"fmt"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
@@ -71,7 +70,7 @@ type blobState struct {
 	size  int64
 	sk    *chunk.Skeleton
 	part  blob.Partial // set once opened
-	wmu   sync.Mutex   // serialises calls on part
+	wmu   waitLock     // serialises calls on part
 	small bool
 	// medium: a one-leaf raw blob above smallMax with no partial state
 	// here. It is received whole into memory and batched like a small blob

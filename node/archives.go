@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/fieldsync/fieldsync/exchange"
 	"github.com/fieldsync/fieldsync/project"
@@ -81,6 +82,7 @@ type ArchiveSafety struct {
 	Held      int     `json:"files_held"`      // blobs this device holds
 	Confirmed int     `json:"files_confirmed"` // of those, the ones the always-on device confirmed
 	Bytes     int64   `json:"bytes_unconfirmed"`
+	Blind     bool    `json:"blind,omitempty"` // a blind archive: it holds the sealed copies
 }
 
 // Archives says, for each always-on device of the project, how much of
@@ -95,6 +97,24 @@ func (n *Node) Archives(ctx context.Context) ([]ArchiveSafety, error) {
 	on, err := p.AlwaysOn(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// A blind archive is always on too, though it signs no address: it
+	// confirms the sealed copies, so a blob is safe there when one of its
+	// sealed copies (any epoch) is.
+	sealedOf := map[cid.Cid][]cid.Cid{}
+	if archives := p.Archives(); len(archives) > 0 {
+		for _, id := range archives {
+			if _, ok := on[id]; !ok {
+				on[id] = nil
+			}
+		}
+		es, err := p.Seals(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			sealedOf[e.Plain] = append(sealedOf[e.Plain], e.Sealed)
+		}
 	}
 	if len(on) == 0 {
 		return nil, nil
@@ -129,9 +149,14 @@ func (n *Node) Archives(ctx context.Context) ([]ArchiveSafety, error) {
 		for _, c := range cs {
 			has[c] = true
 		}
-		a := ArchiveSafety{Peer: id, Name: names[id], Held: len(held)}
+		blind := isArchivePeer(p, id)
+		a := ArchiveSafety{Peer: id, Name: names[id], Held: len(held), Blind: blind}
 		for _, w := range held {
-			if has[w.CID] {
+			ok := has[w.CID]
+			if blind {
+				ok = slices.ContainsFunc(sealedOf[w.CID], func(c cid.Cid) bool { return has[c] })
+			}
+			if ok {
 				a.Confirmed++
 			} else {
 				a.Bytes += w.Size

@@ -315,8 +315,7 @@ func (b *batch) Commit(ctx context.Context) error {
 		return fmt.Errorf("commit batch: sync: %w", err)
 	}
 
-	s.vis.Lock()
-	defer s.vis.Unlock()
+	defer s.lockVisAll()()
 	if err := s.publish(ctx, items); err != nil {
 		return fmt.Errorf("commit batch: %w", db.NoSpace(err))
 	}

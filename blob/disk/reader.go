@@ -30,7 +30,9 @@ var (
 // metadata lives in d. It takes no lock and creates nothing; a store that
 // was never opened reads as empty.
 func OpenReader(dir string, d *sql.DB) *Reader {
-	return &Reader{s: &Store{root: dir, db: d, now: time.Now}}
+	s := &Store{root: dir, db: d, now: time.Now}
+	s.initLocks()
+	return &Reader{s: s}
 }
 
 // Fetch implements blob.Fetcher (the reader is an *os.File).

@@ -18,6 +18,7 @@ import (
 	"github.com/fieldsync/fieldsync/chunk"
 	"github.com/fieldsync/fieldsync/internal/db"
 	"github.com/ipfs/go-cid"
+	"golang.org/x/sync/semaphore"
 )
 
 // ErrLocked means another process (or another open Store) uses the store's
@@ -84,9 +85,14 @@ type Store struct {
 	lock *os.File
 
 	// vis guards visibility: operations on one blob hold it shared plus
-	// that blob's stripe lock; a batch commit holds it exclusively.
-	vis     sync.RWMutex
-	stripes [64]sync.Mutex
+	// that blob's stripe lock; a batch commit holds it exclusively. Both
+	// are semaphores, not sync mutexes, because their holders wait on the
+	// database (SQLite's busy handler sleeps on a timer): a goroutine
+	// waiting for a sync.Mutex is not durably blocked for testing/synctest,
+	// so a test in virtual time would never wake the holder; a semaphore's
+	// waiter waits on a channel and is.
+	vis     *semaphore.Weighted
+	stripes [64]*semaphore.Weighted
 
 	mu   sync.Mutex
 	busy map[cid.Cid]bool      // partial blobs open in this process
@@ -139,6 +145,7 @@ func Open(ctx context.Context, dir string, d *sql.DB) (*Store, error) {
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
 	s := &Store{root: dir, db: d, lock: lock, busy: map[cid.Cid]bool{}, open: map[*partial]struct{}{}, partSyncAfter: 100 * time.Millisecond, now: time.Now}
+	s.initLocks()
 	// Temp files of Puts and batches that a crash interrupted: nobody else
 	// can be writing them, we hold the lock.
 	if err := clearDir(filepath.Join(dir, tmpDir)); err != nil {
@@ -257,18 +264,35 @@ func (s *Store) partialPath(c cid.Cid) string {
 	return filepath.Join(s.root, partialDir, c.String())
 }
 
-func (s *Store) stripe(c cid.Cid) *sync.Mutex {
+func (s *Store) stripe(c cid.Cid) *semaphore.Weighted {
 	h := fnv.New32a()
 	h.Write(c.Bytes())
-	return &s.stripes[h.Sum32()%uint32(len(s.stripes))]
+	return s.stripes[h.Sum32()%uint32(len(s.stripes))]
+}
+
+// visAll is the weight of vis: a batch commit takes all of it, an
+// operation on one blob one unit.
+const visAll = 1 << 30
+
+func (s *Store) initLocks() {
+	s.vis = semaphore.NewWeighted(visAll)
+	for i := range s.stripes {
+		s.stripes[i] = semaphore.NewWeighted(1)
+	}
+}
+
+// lockVisAll takes vis exclusively (a batch commit).
+func (s *Store) lockVisAll() func() {
+	_ = s.vis.Acquire(context.Background(), visAll) // never fails: no deadline
+	return func() { s.vis.Release(visAll) }
 }
 
 // lockBlob takes the locks that guard the visibility of c.
 func (s *Store) lockBlob(c cid.Cid) func() {
-	s.vis.RLock()
+	_ = s.vis.Acquire(context.Background(), 1)
 	m := s.stripe(c)
-	m.Lock()
-	return func() { m.Unlock(); s.vis.RUnlock() }
+	_ = m.Acquire(context.Background(), 1)
+	return func() { m.Release(1); s.vis.Release(1) }
 }
 
 func (s *Store) timestamp() time.Time { return time.Unix(0, s.now().UnixNano()).UTC() }

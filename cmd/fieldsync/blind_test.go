@@ -84,6 +84,12 @@ func TestBlindArchive(t *testing.T) {
 	}
 	json.Unmarshal([]byte(r.stdout), &st)
 	t.Logf("B: %s", r.stdout)
+	// "Safe on the archive", from A's status without a network.
+	r = fsRun(t, "status", "--data", A)
+	expectCode(t, r, 0, "status of A")
+	if !strings.Contains(r.stdout, "archive  (blind) ") || !strings.Contains(r.stdout, "safe there") {
+		t.Fatalf("A's status says nothing of the blind archive holding everything:\n%s", r.stdout)
+	}
 
 	// C, dialling only B.
 	r = fsRun(t, "sync", "--data", C, "--peer", bAddr, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--timeout", "2m")

@@ -108,6 +108,11 @@ func runJoin(ctx context.Context, e *env, args []string) error {
 	if *asJSON {
 		return writeJSON(e.stdout, map[string]string{"project": info.ID, "name": info.Name, "role": string(info.Role), "peer": n.ID().String()})
 	}
+	if info.Role == "archive" {
+		fmt.Fprintf(e.stdout, "joined project %s as its blind archive: this device keeps the project sealed and cannot read it\n"+
+			"next: fieldsync serve --data %s --public ADDR (ADDR: where the members reach this device; see docs/internet.md)\n", info.ID, *data)
+		return nil
+	}
 	fmt.Fprintf(e.stdout, "joined %q (%s) as %s\nnext: fieldsync sync\n", info.Name, info.ID, info.Role)
 	return nil
 }

@@ -155,6 +155,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(e.stdout, "  listening on %s\n", a)
 			}
 			for _, a := range nopts.Public {
+				if n.IsBlind() {
+					// It signs no record: the members learn this address from
+					// one sync given it, and from the invite codes they make.
+					fmt.Fprintf(e.stdout, "  always on at %s/p2p/%s: give this address once to a member's sync (--peer); it keeps it and names it in the invites it makes; it relays for the project's members only\n", a, st.Peer)
+					continue
+				}
 				fmt.Fprintf(e.stdout, "  always on at %s/p2p/%s: the project's devices find it there from anywhere; it relays for the project's members only\n", a, st.Peer)
 			}
 			if inv != nil {

@@ -133,12 +133,19 @@ func printStatus(w io.Writer, st *node.Status) {
 		}
 	}
 	for _, a := range st.Archives {
+		label := a.Name
+		if label == "" {
+			label = node.ShortID(a.Peer)
+		}
+		if a.Blind {
+			label = "(blind) " + label
+		}
 		if a.Confirmed == a.Held {
-			fmt.Fprintf(w, "archive  %s holds all %d files this device holds: safe there\n", a.Name, a.Held)
+			fmt.Fprintf(w, "archive  %s holds all %d files this device holds: safe there\n", label, a.Held)
 			continue
 		}
 		fmt.Fprintf(w, "archive  %s: %d of the %d files this device holds are not known to be there (%s); sync with it before wiping this device\n",
-			a.Name, a.Held-a.Confirmed, a.Held, humanBytes(a.Bytes))
+			label, a.Held-a.Confirmed, a.Held, humanBytes(a.Bytes))
 	}
 	if len(st.KnownPeers) > 0 {
 		fmt.Fprintf(w, "peers    %d known\n", len(st.KnownPeers))
@@ -236,7 +243,7 @@ func printBlindStatus(w io.Writer, st *node.Status) {
 	fmt.Fprintf(w, "device   %s\ndata     %s\n", st.Device, st.Dir)
 	fmt.Fprintf(w, "project  %s, kept sealed: this device is its blind archive and cannot read it\n", b.Project)
 	h := b.Stats
-	fmt.Fprintf(w, "records  %d envelopes (%d sealed, %d membership records in clear)\n", h.Envelopes, h.Sealed, h.Clear)
+	fmt.Fprintf(w, "records  %d envelopes (%d sealed; %d in clear: who is a member, and new keys wrapped to each)\n", h.Envelopes, h.Sealed, h.Clear)
 	fmt.Fprintf(w, "blobs    %d of %d sealed blobs held, %s of %s\n", h.BlobsHeld, h.Blobs, humanBytes(h.Bytes), humanBytes(h.BytesWanted))
 	for _, c := range []string{"thumbnail", "preview", "original", "attachment"} {
 		if k := h.ByClass[c]; k > 0 {

@@ -160,7 +160,7 @@ func eventLine(e node.Event, blobs bool, name func(peer.ID) string) string {
 		case e.To == "blocked":
 			return fmt.Sprintf("%s is blocked: it gets nothing more from this device", name(e.Peer))
 		case e.From == "":
-			return fmt.Sprintf("%s is a %s now", name(e.Peer), e.To)
+			return fmt.Sprintf("%s is %s now", name(e.Peer), withArticle(string(e.To)))
 		default:
 			return fmt.Sprintf("%s is %s now (was %s)", name(e.Peer), e.To, e.From)
 		}
@@ -248,3 +248,11 @@ func openBlindOK(ctx context.Context, data string, readOnly, needProject bool, o
 // blindOK: commands that need no project (cat, name) refuse a blind
 // archive too; only openBlindOK's callers accept one.
 const blindOK = false
+
+// withArticle puts "a" or "an" before a role's name.
+func withArticle(role string) string {
+	if role != "" && strings.ContainsRune("aeiou", rune(role[0])) {
+		return "an " + role
+	}
+	return "a " + role
+}
