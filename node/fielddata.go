@@ -251,7 +251,7 @@ func (n *Node) addFieldData(ctx context.Context, p *project.Project, files []str
 	o := &project.Observation{Tags: slices.Clone(opts.Tags), Notes: opts.Notes, Position: opts.Position}
 	if len(files) > 0 {
 		o, err = ingest.Prepare(ctx, files, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs, Tags: opts.Tags, Notes: opts.Notes,
-			Position: opts.Position, ForcePosition: opts.Position != nil, RequireVariants: opts.RequireVariants})
+			Position: opts.Position, ForcePosition: opts.Position != nil, RequireVariants: opts.RequireVariants, Warn: opts.Warn})
 		if err != nil {
 			return nil, err
 		}

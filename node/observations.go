@@ -55,6 +55,11 @@ type ImportOptions struct {
 	// *FieldError); the category's default tags are added to Tags.
 	Category string
 	Fields   map[string]string
+	// Warn, if not nil, is told of each file Add took with less than
+	// usual (a photo too large or damaged for variants, kept with its
+	// original only; a GPX file whose waypoints are not taken), so a
+	// surface can say it. Import lists them in ImportReport.Warnings.
+	Warn func(ImportSkip)
 }
 
 // Import turns every file under dir (recursively, in path order) into an
@@ -119,7 +124,7 @@ func (n *Node) Add(ctx context.Context, files []string, opts ImportOptions) (*pr
 		return r, n.spaceError(err, 0)
 	}
 	r, err := ingest.Files(ctx, p, files, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs, Tags: opts.Tags, Notes: opts.Notes,
-		Position: opts.Position, ForcePosition: opts.Position != nil, RequireVariants: opts.RequireVariants})
+		Position: opts.Position, ForcePosition: opts.Position != nil, RequireVariants: opts.RequireVariants, Warn: opts.Warn})
 	if err != nil {
 		return nil, n.spaceError(err, 0)
 	}
