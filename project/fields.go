@@ -1,6 +1,7 @@
 package project
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -111,6 +112,37 @@ func (v FieldValue) Any() any {
 // Equal reports whether v and w are the same value.
 func (v FieldValue) Equal(w FieldValue) bool {
 	return v.Kind == w.Kind && v.Text == w.Text && (v.Number == w.Number) && slices.Equal(v.List, w.List)
+}
+
+// MarshalJSON writes the value as JSON has it (Any): a string, a number
+// or an array of strings, as a person reads it.
+func (v FieldValue) MarshalJSON() ([]byte, error) { return json.Marshal(v.Any()) }
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (v *FieldValue) UnmarshalJSON(data []byte) error {
+	var x any
+	if err := json.Unmarshal(data, &x); err != nil {
+		return err
+	}
+	switch x := x.(type) {
+	case string:
+		*v = TextValue(x)
+	case float64:
+		*v = NumberValue(x)
+	case []any:
+		list := make([]string, len(x))
+		for i, it := range x {
+			s, ok := it.(string)
+			if !ok {
+				return errors.New("a list value holds text only")
+			}
+			list[i] = s
+		}
+		*v = ListValue(list)
+	default:
+		return fmt.Errorf("a field value is a text, a number or a list of texts, not %s", data)
+	}
+	return nil
 }
 
 // MarshalCBOR writes the value's canonical form.
