@@ -28,7 +28,9 @@ func TestCatRecordFields(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("cat: %d %s", code, errOut)
 	}
-	var rec struct{ Observation struct{ Fields map[string]any } }
+	var rec struct {
+		Observation struct{ Fields map[string]any }
+	}
 	if err := json.Unmarshal([]byte(out), &rec); err != nil {
 		t.Fatalf("cat: %v\n%s", err, out)
 	}
