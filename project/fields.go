@@ -358,6 +358,46 @@ func (f *CategoryField) ParseValue(s string) (FieldValue, error) {
 	return bad("field type %q is not known here", f.Type)
 }
 
+// ParseList reads items, as a form sends a field's value, as a value of
+// field f: for a select many, its options one by one, each by its value
+// or its label and whole (a ";" or "," in an option is part of it, not a
+// separator); for a field of another type, one item, read as ParseValue
+// reads it. Surrounding spaces do not count and empty items are left out;
+// no item is refused (leave the field out instead).
+func (f *CategoryField) ParseList(items []string) (FieldValue, error) {
+	var kept []string
+	for _, it := range items {
+		if it = strings.TrimSpace(it); it != "" {
+			kept = append(kept, it)
+		}
+	}
+	if f.Type != FieldSelectMany {
+		if len(kept) > 1 {
+			return FieldValue{}, &FieldError{Key: f.Key, Label: f.Label, Value: strings.Join(kept, "; "), Err: ErrFieldValue,
+				Why: fmt.Sprintf("%d values given: a %s field takes one", len(kept), strings.ReplaceAll(string(f.Type), "_", " "))}
+		}
+		if len(kept) == 0 {
+			return f.ParseValue("")
+		}
+		return f.ParseValue(kept[0])
+	}
+	if len(kept) == 0 {
+		return FieldValue{}, &FieldError{Key: f.Key, Label: f.Label, Err: ErrFieldValue, Why: "no option given"}
+	}
+	var picked []string
+	for _, it := range kept {
+		o, ok := f.option(it)
+		if !ok {
+			return FieldValue{}, &FieldError{Key: f.Key, Label: f.Label, Value: it, Err: ErrFieldValue,
+				Why: fmt.Sprintf("%q is not one of its options: %s", it, f.optionList())}
+		}
+		if !slices.Contains(picked, o.Value) {
+			picked = append(picked, o.Value)
+		}
+	}
+	return ListValue(f.inOptionOrder(picked)), nil
+}
+
 // option finds the option whose value or label is s (labels regardless of
 // case).
 func (f *CategoryField) option(s string) (Option, bool) {
@@ -441,6 +481,32 @@ func kindWords(k ValueKind) string {
 		return "a list"
 	}
 	return "an empty value"
+}
+
+// ParseFieldLists is ParseFields for values given as lists, as a form
+// sends them (CategoryField.ParseList): a key whose items are all empty is
+// left out.
+func (c *Category) ParseFieldLists(in map[string][]string) (map[string]FieldValue, error) {
+	out := make(map[string]FieldValue, len(in))
+	for _, k := range slices.Sorted(maps.Keys(in)) {
+		f, ok := c.FieldByKey(k)
+		if !ok {
+			return nil, &FieldError{Category: c.ID, Key: k, Value: strings.Join(in[k], "; "), Err: ErrUnknownField}
+		}
+		if !slices.ContainsFunc(in[k], func(s string) bool { return strings.TrimSpace(s) != "" }) {
+			continue
+		}
+		v, err := f.ParseList(in[k])
+		if err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				fe.Category = c.ID
+			}
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // ParseFields reads values given as text (key → text, as a person types

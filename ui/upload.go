@@ -55,11 +55,12 @@ type upload struct {
 // maxFieldParts caps the "field.KEY" parts of one form.
 const maxFieldParts = 1024
 
-// fieldValues is the form's field values as the node reads them: the
-// parts of one key joined with "; ", empty ones left out (a field left
-// empty is not answered).
-func (up *upload) fieldValues() map[string]string {
-	out := map[string]string{}
+// fieldValues is the form's field values as the node reads them
+// (node.ImportOptions.FieldLists): the parts of one key as a list, each
+// whole (a select many's options: one holding ";" stays one), empty ones
+// left out (a field left empty is not answered).
+func (up *upload) fieldValues() map[string][]string {
+	out := map[string][]string{}
 	for k, vs := range up.fields {
 		var keep []string
 		for _, v := range vs {
@@ -68,7 +69,7 @@ func (up *upload) fieldValues() map[string]string {
 			}
 		}
 		if len(keep) > 0 {
-			out[k] = strings.Join(keep, "; ")
+			out[k] = keep
 		}
 	}
 	return out
@@ -117,7 +118,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "read upload: %v", err)
 		return
 	}
-	opts := node.ImportOptions{Tags: up.tagList(), Notes: up.notes, RequireVariants: true, Category: up.category, Fields: up.fieldValues()}
+	opts := node.ImportOptions{Tags: up.tagList(), Notes: up.notes, RequireVariants: true, Category: up.category, FieldLists: up.fieldValues()}
 	if len(up.paths) == 0 && up.category == "" && up.notes == "" && len(opts.Tags) == 0 && up.lat == "" && up.lon == "" {
 		httpError(w, http.StatusBadRequest, "nothing to add: choose one or more photos, or give a category, a note, tags or a position")
 		return
