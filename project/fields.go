@@ -361,8 +361,9 @@ func (f *CategoryField) ParseValue(s string) (FieldValue, error) {
 // ParseList reads items, as a form sends a field's value, as a value of
 // field f: for a select many, its options one by one, each by its value
 // or its label and whole (a ";" or "," in an option is part of it, not a
-// separator); for a field of another type, one item, read as ParseValue
-// reads it. Surrounding spaces do not count and empty items are left out;
+// separator), an item that is no option whole being read as ParseValue
+// reads it (several separated by ";", as the API has always taken them);
+// for a field of another type, one item, read as ParseValue reads it. Surrounding spaces do not count and empty items are left out;
 // no item is refused (leave the field out instead).
 func (f *CategoryField) ParseList(items []string) (FieldValue, error) {
 	var kept []string
@@ -386,13 +387,22 @@ func (f *CategoryField) ParseList(items []string) (FieldValue, error) {
 	}
 	var picked []string
 	for _, it := range kept {
-		o, ok := f.option(it)
-		if !ok {
-			return FieldValue{}, &FieldError{Key: f.Key, Label: f.Label, Value: it, Err: ErrFieldValue,
-				Why: fmt.Sprintf("%q is not one of its options: %s", it, f.optionList())}
+		var vals []string
+		if o, ok := f.option(it); ok {
+			vals = []string{o.Value}
+		} else {
+			// Not an option whole: several, separated as a person
+			// types them ("fishing; school").
+			v, err := f.ParseValue(it)
+			if err != nil {
+				return FieldValue{}, err
+			}
+			vals = v.List
 		}
-		if !slices.Contains(picked, o.Value) {
-			picked = append(picked, o.Value)
+		for _, v := range vals {
+			if !slices.Contains(picked, v) {
+				picked = append(picked, v)
+			}
 		}
 	}
 	return ListValue(f.inOptionOrder(picked)), nil

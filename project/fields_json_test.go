@@ -47,6 +47,7 @@ func TestParseList(t *testing.T) {
 	}{
 		{many, []string{"eel", " fish;shrimp ", "Crab, small", ""}, ListValue([]string{"fish;shrimp", "crab", "eel"}), ""},
 		{many, []string{"fish", "shrimp"}, FieldValue{}, `"fish" is not one of its options`},
+		{many, []string{"eel; Crab, small"}, ListValue([]string{"crab", "eel"}), ""}, // one item, separated as typed
 		{many, []string{" "}, FieldValue{}, "no option given"},
 		{num, []string{"1.5"}, NumberValue(1.5), ""},
 		{num, []string{"1", "2"}, FieldValue{}, "2 values given: a number field takes one"},

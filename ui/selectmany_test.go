@@ -52,6 +52,11 @@ func TestSelectManySemicolon(t *testing.T) {
 	if got := toStrings(out["observation"].(map[string]any)["fields"].(map[string]any)["catch"]); !slices.Equal(got, []string{"fish;shrimp", "crab", "eel"}) {
 		t.Fatalf("edited catch %q", got)
 	}
+	// One part separated by ";", as the API has always taken it.
+	code, out = c.multiUpload(t, [][2]string{{"category", "landing"}, {"field.catch", "eel; crab"}}, nil)
+	if code != 201 || !slices.Equal(toStrings(out["observation"].(map[string]any)["fields"].(map[string]any)["catch"]), []string{"crab", "eel"}) {
+		t.Fatalf("one part separated by ;: %d %v", code, out)
+	}
 	// An option the field does not have is still refused, by its name.
 	code, out = c.do(t, "PATCH", "/api/observations/"+id, map[string]any{"fields": map[string]any{"catch": []string{"eel", "fish"}}})
 	if msg, _ := out["error"].(string); code != 400 || !strings.Contains(msg, `"fish" is not one of its options`) {
