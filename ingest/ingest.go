@@ -51,6 +51,12 @@ type Options struct {
 	// in the same Dir: importing a camera card again imports only what is
 	// new. Report.Known lists those left out.
 	SkipKnown bool
+	// Warn, if not nil, is told of each file File, Files and Prepare
+	// ingest with less than usual (a photo without variants, a GPX file's
+	// waypoints not taken), once the files' blobs are stored (Files may
+	// still fail to sign the observation after); Dir lists them in
+	// Report.Warnings instead.
+	Warn func(Skip)
 
 	seen map[cid.Cid]string // Dir: originals of this import so far
 }
@@ -149,6 +155,7 @@ func File(ctx context.Context, p *project.Project, path string, opts Options) (*
 	if len(rep.Skipped) > 0 {
 		return nil, fmt.Errorf("import %s: %w", path, rep.Skipped[0].Reason)
 	}
+	opts.warn(rep.Warnings)
 	return rep.Records[0], nil
 }
 
@@ -223,15 +230,19 @@ func Prepare(ctx context.Context, paths []string, opts Options) (*project.Observ
 		return &NoSpaceError{Need: need, Err: db.NoSpace(err)}
 	}
 	var obs *project.Observation
+	var warnings []Skip
 	timed, placed := false, false
 	for i, f := range files {
-		o, _, err := ingestOne(ctx, recv, f, results[i], errs[i], opts)
+		o, warn, err := ingestOne(ctx, recv, f, results[i], errs[i], opts)
 		if err != nil {
 			err = fmt.Errorf("import %s: %w", f.path, err)
 			if isNoSpace(err) {
 				return nil, full(err)
 			}
 			return nil, err
+		}
+		if warn != nil {
+			warnings = append(warnings, Skip{f.path, warn})
 		}
 		hasTime := !o.TimeGuessed // an EXIF time, or a track's first point time
 		hasGPS := results[i] != nil && results[i].GPS != nil
@@ -260,7 +271,18 @@ func Prepare(ctx context.Context, paths []string, opts Options) (*project.Observ
 			return nil, err
 		}
 	}
+	opts.warn(warnings)
 	return obs, nil
+}
+
+// warn tells opts.Warn of warnings, if it is set.
+func (o Options) warn(warnings []Skip) {
+	if o.Warn == nil {
+		return
+	}
+	for _, w := range warnings {
+		o.Warn(w)
+	}
 }
 
 // variantBytes is the size of the variants made of a file.

@@ -54,6 +54,7 @@ type BlobEvent struct {
 }
 
 // CompleteEvent: everything this device wants is present and verified.
+// It is not said again until records or blobs have arrived since.
 type CompleteEvent struct{}
 
 // RefusedEvent: a refusal. With Inbound, this device refused Peer (Err is
@@ -189,9 +190,13 @@ func (s *Subscription) Dropped() int {
 }
 
 // pump turns the exchange's events into the node's until the exchange
-// closes its channel... or the node closes.
+// closes its channel... or the node closes. A CompleteEvent is passed on
+// only when records or blobs arrived since the last one: the exchange
+// says "complete" at each of its syncs (Sync runs several in a row), and
+// a person would read the same words twice.
 func (n *Node) pump(ev <-chan exchange.Event, done chan struct{}, stop <-chan struct{}) {
 	defer close(done)
+	news := true // records or blobs arrived since the last CompleteEvent
 	for {
 		var e exchange.Event
 		var ok bool
@@ -208,12 +213,17 @@ func (n *Node) pump(ev <-chan exchange.Event, done chan struct{}, stop <-chan st
 			n.saw(e.Peer)
 			n.hub.publish(PeerEvent{Peer: e.Peer, State: e.State, Reason: e.Reason, Path: e.Path})
 		case exchange.RecordsEvent:
+			news = news || e.Applied > 0
 			n.hub.publish(RecordsEvent{From: e.From, Applied: e.Applied})
 			n.checkRoles()
 		case exchange.BlobEvent:
+			news = true
 			n.hub.publish(BlobEvent{CID: e.CID, Class: e.Class, Size: e.Size, From: e.From})
 		case exchange.CompleteEvent:
-			n.hub.publish(CompleteEvent{})
+			if news {
+				n.hub.publish(CompleteEvent{})
+			}
+			news = false
 		case exchange.RefusedEvent:
 			if !e.Inbound {
 				n.checkRoles() // a block's evidence may have come with it

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -200,9 +201,9 @@ func docKind(files []string) string {
 // categoryFor checks category id for a new observation of kind doc and
 // reads its field values: before any file is stored, so that a refusal
 // stores nothing.
-func categoryFor(ctx context.Context, p *project.Project, id string, fields map[string]string, doc string) (*project.CategoryState, map[string]project.FieldValue, error) {
+func categoryFor(ctx context.Context, p *project.Project, id string, fields map[string]string, lists map[string][]string, doc string) (*project.CategoryState, map[string]project.FieldValue, error) {
 	if id == "" {
-		if len(fields) > 0 {
+		if len(fields) > 0 || len(lists) > 0 {
 			return nil, nil, noCategoryError("field values need a category (a field belongs to a category)")
 		}
 		return nil, nil, nil
@@ -217,11 +218,32 @@ func categoryFor(ctx context.Context, p *project.Project, id string, fields map[
 	if !c.AppliesTo(doc) {
 		return nil, nil, fmt.Errorf("%w: %q (%s) is for %ss only", ErrCategoryKind, c.ID, c.Name, c.Applies[0])
 	}
-	vals, err := c.ParseFields(fields)
+	vals, err := parseFields(&c.Category, fields, lists)
 	if err != nil {
 		return nil, nil, err
 	}
 	return c, vals, nil
+}
+
+// parseFields reads the values given as text and as lists for the fields
+// of c; a key in both is read from lists.
+func parseFields(c *project.Category, fields map[string]string, lists map[string][]string) (map[string]project.FieldValue, error) {
+	text := make(map[string]string, len(fields))
+	for k, v := range fields {
+		if _, ok := lists[k]; !ok {
+			text[k] = v
+		}
+	}
+	vals, err := c.ParseFields(text)
+	if err != nil {
+		return nil, err
+	}
+	lvals, err := c.ParseFieldLists(lists)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(vals, lvals)
+	return vals, nil
 }
 
 // withCategory gives o category c, its values and its default tags.
@@ -244,14 +266,14 @@ func withCategory(o *project.Observation, c *project.CategoryState, vals map[str
 // files: the category and its values are checked before any file is
 // stored; files are stored as Add stores them.
 func (n *Node) addFieldData(ctx context.Context, p *project.Project, files []string, opts ImportOptions) (*project.Record, error) {
-	c, vals, err := categoryFor(ctx, p, opts.Category, opts.Fields, docKind(files))
+	c, vals, err := categoryFor(ctx, p, opts.Category, opts.Fields, opts.FieldLists, docKind(files))
 	if err != nil {
 		return nil, err
 	}
 	o := &project.Observation{Tags: slices.Clone(opts.Tags), Notes: opts.Notes, Position: opts.Position}
 	if len(files) > 0 {
 		o, err = ingest.Prepare(ctx, files, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs, Tags: opts.Tags, Notes: opts.Notes,
-			Position: opts.Position, ForcePosition: opts.Position != nil, RequireVariants: opts.RequireVariants})
+			Position: opts.Position, ForcePosition: opts.Position != nil, RequireVariants: opts.RequireVariants, Warn: opts.Warn})
 		if err != nil {
 			return nil, err
 		}
@@ -284,7 +306,7 @@ func (n *Node) editFieldData(ctx context.Context, p *project.Project, o *project
 			if o.IsTrack() {
 				doc = project.AppliesTrack
 			}
-			c, _, err := categoryFor(ctx, p, *e.Category, nil, doc)
+			c, _, err := categoryFor(ctx, p, *e.Category, nil, nil, doc)
 			if err != nil {
 				return err
 			}
@@ -298,7 +320,7 @@ func (n *Node) editFieldData(ctx context.Context, p *project.Project, o *project
 			withCategory(o, c, nil)
 		}
 	}
-	if len(e.Fields) == 0 {
+	if len(e.Fields) == 0 && len(e.FieldLists) == 0 {
 		return nil
 	}
 	if o.Category == "" {
@@ -308,7 +330,7 @@ func (n *Node) editFieldData(ctx context.Context, p *project.Project, o *project
 	if err != nil {
 		return err
 	}
-	vals, err := c.ParseFields(e.Fields)
+	vals, err := parseFields(&c.Category, e.Fields, e.FieldLists)
 	if err != nil {
 		return err
 	}
@@ -316,13 +338,17 @@ func (n *Node) editFieldData(ctx context.Context, p *project.Project, o *project
 	for k, v := range o.Fields {
 		fields[k] = v
 	}
-	for k, s := range e.Fields {
-		if strings.TrimSpace(s) == "" {
-			delete(fields, k)
-		} else {
-			fields[k] = vals[k]
+	for k := range e.Fields {
+		if _, ok := vals[k]; !ok {
+			delete(fields, k) // given empty: removed
 		}
 	}
+	for k := range e.FieldLists {
+		if _, ok := vals[k]; !ok {
+			delete(fields, k)
+		}
+	}
+	maps.Copy(fields, vals)
 	o.Fields = fields
 	return nil
 }

@@ -55,6 +55,16 @@ type ImportOptions struct {
 	// *FieldError); the category's default tags are added to Tags.
 	Category string
 	Fields   map[string]string
+	// FieldLists are field values given as lists, as a form sends them:
+	// a select many's options one by one, each whole (a ";" in an option
+	// is part of it), read by project.CategoryField.ParseList. A key given
+	// here and in Fields is read from here.
+	FieldLists map[string][]string
+	// Warn, if not nil, is told of each file Add took with less than
+	// usual (a photo too large or damaged for variants, kept with its
+	// original only; a GPX file whose waypoints are not taken), so a
+	// surface can say it. Import lists them in ImportReport.Warnings.
+	Warn func(ImportSkip)
 }
 
 // Import turns every file under dir (recursively, in path order) into an
@@ -80,7 +90,7 @@ func (n *Node) Import(ctx context.Context, dir string, opts ImportOptions, progr
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%s: %w", dir, ErrNotDir)
 	}
-	if opts.Category != "" || len(opts.Fields) > 0 {
+	if opts.Category != "" || len(opts.Fields) > 0 || len(opts.FieldLists) > 0 {
 		return nil, errors.New("import gives no category: add observations of a category one by one (Add)")
 	}
 	rep, err := ingest.Dir(ctx, p, dir, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs, Tags: opts.Tags, Notes: opts.Notes, Position: opts.Position, SkipKnown: !opts.Again}, progress)
@@ -112,14 +122,14 @@ func (n *Node) Add(ctx context.Context, files []string, opts ImportOptions) (*pr
 	if err != nil {
 		return nil, err
 	}
-	if opts.Category != "" || len(opts.Fields) > 0 {
+	if opts.Category != "" || len(opts.Fields) > 0 || len(opts.FieldLists) > 0 {
 		// A full disk is a *SpaceError here as below: the command's exit 7
 		// and its words depend on it.
 		r, err := n.addFieldData(ctx, p, files, opts)
 		return r, n.spaceError(err, 0)
 	}
 	r, err := ingest.Files(ctx, p, files, ingest.Options{Store: n.store, Thumbs: n.opts.Thumbs, Tags: opts.Tags, Notes: opts.Notes,
-		Position: opts.Position, ForcePosition: opts.Position != nil, RequireVariants: opts.RequireVariants})
+		Position: opts.Position, ForcePosition: opts.Position != nil, RequireVariants: opts.RequireVariants, Warn: opts.Warn})
 	if err != nil {
 		return nil, n.spaceError(err, 0)
 	}
@@ -155,9 +165,12 @@ type Edit struct {
 	// Category sets the observation's category ("" removes it and its
 	// field values); a new category's default tags replace the old one's,
 	// and values of fields it does not have are dropped. Fields sets
-	// values by key, read as Add reads them ("" removes one).
-	Category *string
-	Fields   map[string]string
+	// values by key, read as Add reads them ("" removes one), and
+	// FieldLists as lists (ImportOptions.FieldLists; no item, or only
+	// empty ones, removes one).
+	Category   *string
+	Fields     map[string]string
+	FieldLists map[string][]string
 }
 
 // Edit signs a new version of observation id with e applied to its
@@ -189,7 +202,7 @@ func (n *Node) Edit(ctx context.Context, id string, e Edit) (*project.Record, er
 	if e.Position != nil {
 		o.Position = e.Position
 	}
-	if e.Category != nil || len(e.Fields) > 0 {
+	if e.Category != nil || len(e.Fields) > 0 || len(e.FieldLists) > 0 {
 		if err := n.editFieldData(ctx, p, &o, e); err != nil {
 			return nil, err
 		}

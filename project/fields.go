@@ -1,6 +1,7 @@
 package project
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -111,6 +112,37 @@ func (v FieldValue) Any() any {
 // Equal reports whether v and w are the same value.
 func (v FieldValue) Equal(w FieldValue) bool {
 	return v.Kind == w.Kind && v.Text == w.Text && (v.Number == w.Number) && slices.Equal(v.List, w.List)
+}
+
+// MarshalJSON writes the value as JSON has it (Any): a string, a number
+// or an array of strings, as a person reads it.
+func (v FieldValue) MarshalJSON() ([]byte, error) { return json.Marshal(v.Any()) }
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (v *FieldValue) UnmarshalJSON(data []byte) error {
+	var x any
+	if err := json.Unmarshal(data, &x); err != nil {
+		return err
+	}
+	switch x := x.(type) {
+	case string:
+		*v = TextValue(x)
+	case float64:
+		*v = NumberValue(x)
+	case []any:
+		list := make([]string, len(x))
+		for i, it := range x {
+			s, ok := it.(string)
+			if !ok {
+				return errors.New("a list value holds text only")
+			}
+			list[i] = s
+		}
+		*v = ListValue(list)
+	default:
+		return fmt.Errorf("a field value is a text, a number or a list of texts, not %s", data)
+	}
+	return nil
 }
 
 // MarshalCBOR writes the value's canonical form.
@@ -326,6 +358,56 @@ func (f *CategoryField) ParseValue(s string) (FieldValue, error) {
 	return bad("field type %q is not known here", f.Type)
 }
 
+// ParseList reads items, as a form sends a field's value, as a value of
+// field f: for a select many, its options one by one, each by its value
+// or its label and whole (a ";" or "," in an option is part of it, not a
+// separator), an item that is no option whole being read as ParseValue
+// reads it (several separated by ";", as the API has always taken them);
+// for a field of another type, one item, read as ParseValue reads it. Surrounding spaces do not count and empty items are left out;
+// no item is refused (leave the field out instead).
+func (f *CategoryField) ParseList(items []string) (FieldValue, error) {
+	var kept []string
+	for _, it := range items {
+		if it = strings.TrimSpace(it); it != "" {
+			kept = append(kept, it)
+		}
+	}
+	if f.Type != FieldSelectMany {
+		if len(kept) > 1 {
+			return FieldValue{}, &FieldError{Key: f.Key, Label: f.Label, Value: strings.Join(kept, "; "), Err: ErrFieldValue,
+				Why: fmt.Sprintf("%d values given: a %s field takes one", len(kept), strings.ReplaceAll(string(f.Type), "_", " "))}
+		}
+		if len(kept) == 0 {
+			return f.ParseValue("")
+		}
+		return f.ParseValue(kept[0])
+	}
+	if len(kept) == 0 {
+		return FieldValue{}, &FieldError{Key: f.Key, Label: f.Label, Err: ErrFieldValue, Why: "no option given"}
+	}
+	var picked []string
+	for _, it := range kept {
+		var vals []string
+		if o, ok := f.option(it); ok {
+			vals = []string{o.Value}
+		} else {
+			// Not an option whole: several, separated as a person
+			// types them ("fishing; school").
+			v, err := f.ParseValue(it)
+			if err != nil {
+				return FieldValue{}, err
+			}
+			vals = v.List
+		}
+		for _, v := range vals {
+			if !slices.Contains(picked, v) {
+				picked = append(picked, v)
+			}
+		}
+	}
+	return ListValue(f.inOptionOrder(picked)), nil
+}
+
 // option finds the option whose value or label is s (labels regardless of
 // case).
 func (f *CategoryField) option(s string) (Option, bool) {
@@ -409,6 +491,32 @@ func kindWords(k ValueKind) string {
 		return "a list"
 	}
 	return "an empty value"
+}
+
+// ParseFieldLists is ParseFields for values given as lists, as a form
+// sends them (CategoryField.ParseList): a key whose items are all empty is
+// left out.
+func (c *Category) ParseFieldLists(in map[string][]string) (map[string]FieldValue, error) {
+	out := make(map[string]FieldValue, len(in))
+	for _, k := range slices.Sorted(maps.Keys(in)) {
+		f, ok := c.FieldByKey(k)
+		if !ok {
+			return nil, &FieldError{Category: c.ID, Key: k, Value: strings.Join(in[k], "; "), Err: ErrUnknownField}
+		}
+		if !slices.ContainsFunc(in[k], func(s string) bool { return strings.TrimSpace(s) != "" }) {
+			continue
+		}
+		v, err := f.ParseList(in[k])
+		if err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				fe.Category = c.ID
+			}
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // ParseFields reads values given as text (key → text, as a person types

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,19 @@ type editBody struct {
 	Fields   map[string]json.RawMessage `json:"fields"`
 }
 
+// fieldList reads one field value of an edit's JSON that is an array of
+// strings (ok), as the node reads a list (node.Edit.FieldLists); [] is
+// no item (remove).
+func fieldList(key string, raw json.RawMessage) (list []string, ok bool, err error) {
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '[' {
+		return nil, false, nil
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, false, fmt.Errorf("field %q: a list holds strings only", key)
+	}
+	return list, true, nil
+}
+
 // fieldText turns one field value of an edit's JSON into the text the
 // node reads (node.Edit.Fields): a string as it is, a number in its
 // shortest form, an array of strings joined with "; "; null and [] are
@@ -116,6 +130,17 @@ func (b *editBody) edit() (node.Edit, error) {
 		e.Category = &c
 	}
 	for k, raw := range b.Fields {
+		if list, ok, err := fieldList(k, raw); err != nil {
+			return e, err
+		} else if ok {
+			// A select many's options, each whole: one holding ";"
+			// stays one.
+			if e.FieldLists == nil {
+				e.FieldLists = map[string][]string{}
+			}
+			e.FieldLists[k] = list
+			continue
+		}
 		s, err := fieldText(k, raw)
 		if err != nil {
 			return e, err

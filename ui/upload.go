@@ -55,11 +55,12 @@ type upload struct {
 // maxFieldParts caps the "field.KEY" parts of one form.
 const maxFieldParts = 1024
 
-// fieldValues is the form's field values as the node reads them: the
-// parts of one key joined with "; ", empty ones left out (a field left
-// empty is not answered).
-func (up *upload) fieldValues() map[string]string {
-	out := map[string]string{}
+// fieldValues is the form's field values as the node reads them
+// (node.ImportOptions.FieldLists): the parts of one key as a list, each
+// whole (a select many's options: one holding ";" stays one), empty ones
+// left out (a field left empty is not answered).
+func (up *upload) fieldValues() map[string][]string {
+	out := map[string][]string{}
 	for k, vs := range up.fields {
 		var keep []string
 		for _, v := range vs {
@@ -68,7 +69,7 @@ func (up *upload) fieldValues() map[string]string {
 			}
 		}
 		if len(keep) > 0 {
-			out[k] = strings.Join(keep, "; ")
+			out[k] = keep
 		}
 	}
 	return out
@@ -109,10 +110,15 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 			httpError(w, ue.code, "%s", ue.msg)
 			return
 		}
+		// The photos are spooled in the data directory, then stored
+		// there: about twice the form's size.
+		if diskFull(w, s.cfg.Node.NoSpace(err, 2*max(r.ContentLength, 0))) {
+			return
+		}
 		httpError(w, http.StatusBadRequest, "read upload: %v", err)
 		return
 	}
-	opts := node.ImportOptions{Tags: up.tagList(), Notes: up.notes, RequireVariants: true, Category: up.category, Fields: up.fieldValues()}
+	opts := node.ImportOptions{Tags: up.tagList(), Notes: up.notes, RequireVariants: true, Category: up.category, FieldLists: up.fieldValues()}
 	if len(up.paths) == 0 && up.category == "" && up.notes == "" && len(opts.Tags) == 0 && up.lat == "" && up.lon == "" {
 		httpError(w, http.StatusBadRequest, "nothing to add: choose one or more photos, or give a category, a note, tags or a position")
 		return
@@ -127,7 +133,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	rec, err := s.cfg.Node.Add(r.Context(), up.paths, opts)
 	if err != nil {
-		if fieldErrorJSON(w, "observation refused", err) {
+		if fieldErrorJSON(w, "observation refused", err) || diskFull(w, err) {
 			return
 		}
 		var ue *uploadError
@@ -357,6 +363,37 @@ func noVariants(err error) error {
 			"%s; nothing was stored (the browser takes JPEG, PNG, GIF and WebP photos; add other files with 'fieldsync add')", why)
 	}
 	return err
+}
+
+// diskFull answers 507 Insufficient Storage if err is a full disk
+// (*node.SpaceError), in the words of 'fieldsync add': which disk, about
+// how much more is needed and how much is free, that nothing was stored,
+// and what to do. It reports whether it answered.
+func diskFull(w http.ResponseWriter, err error) bool {
+	var se *node.SpaceError
+	if !errors.As(err, &se) {
+		return false
+	}
+	msg := fmt.Sprintf("the disk holding %s is full: this upload needs about %s more", se.Dir, humanBytes(max(se.Need, 0)))
+	if se.Free >= 0 {
+		msg += fmt.Sprintf(" and %s is free", humanBytes(se.Free))
+	}
+	httpError(w, http.StatusInsufficientStorage, "%s; nothing was stored. Free some space on it, then add the observation again", msg)
+	return true
+}
+
+// humanBytes formats a byte count as the command does: "512 B", "1.5 MiB".
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func tooLarge(err error, limit int64) error {

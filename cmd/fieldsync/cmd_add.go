@@ -43,7 +43,8 @@ Options:
   --category ID the observation's category
   --field KEY=VALUE
                 a field's value (repeatable); see 'fieldsync categories ID'
-  --json        print {"id","record"} as JSON
+  --json        print {"id","record"} as JSON, and "warnings" (each "FILE:
+                reason") when a file was added with less than usual
 
 Examples:
   fieldsync add --tag heron --note "nest on the north bank" IMG_0042.jpg memo.m4a
@@ -118,7 +119,9 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer n.Close()
-	r, err := n.Add(ctx, files, node.ImportOptions{Tags: tags, Notes: *note, Position: pos, Category: *category, Fields: fields})
+	var warnings []node.ImportSkip
+	r, err := n.Add(ctx, files, node.ImportOptions{Tags: tags, Notes: *note, Position: pos, Category: *category, Fields: fields,
+		Warn: func(s node.ImportSkip) { warnings = append(warnings, s) }})
 	var full *node.SpaceError
 	if errors.As(err, &full) {
 		return &exitError{code: exitNoSpace, err: fmt.Errorf("%s; nothing was stored. Free some space (or use --data on a larger disk), then run the same command again", diskFull(full, "this observation"))}
@@ -127,7 +130,15 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(e.stdout, map[string]string{"id": r.Observation.ID, "record": r.CID.String()})
+		out := map[string]any{"id": r.Observation.ID, "record": r.CID.String()}
+		if len(warnings) > 0 {
+			warn := []string{}
+			for _, s := range warnings {
+				warn = append(warn, s.Path+": "+trimPkg(s.Reason))
+			}
+			out["warnings"] = warn
+		}
+		return writeJSON(e.stdout, out)
 	}
 	o := r.Observation
 	what := "observation"
@@ -146,6 +157,12 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 	for _, a := range o.Attachments {
 		if a.Track != nil {
 			fmt.Fprintf(e.stdout, "  %s\n", trackSummary(a.Track))
+		}
+	}
+	if len(warnings) > 0 {
+		fmt.Fprintf(e.stdout, "added with less than usual (a photo without variants, a GPX file's waypoints):\n")
+		for _, s := range warnings {
+			fmt.Fprintf(e.stdout, "  %s: %s\n", s.Path, trimPkg(s.Reason))
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,5 +41,27 @@ func TestAdd(t *testing.T) {
 	code, out, _ = run(t, "", "ls", "--data", data, "--json")
 	if code != 0 || strings.Count(out, "\n") != 1 {
 		t.Fatalf("ls after a failed add: %d %q", code, out)
+	}
+}
+
+// TestAddGPXWaypoints: add of a GPX file with waypoints says they were not
+// taken, as import does.
+func TestAddGPXWaypoints(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "d")
+	if code, _, errOut := run(t, "", "init", "--data", data, "--project", "p"); code != 0 {
+		t.Fatal(errOut)
+	}
+	walk := filepath.Join(dir, "walk.gpx")
+	os.WriteFile(walk, []byte(`<gpx version="1.1" creator="x">
+<wpt lat="1" lon="2"><name>spring</name></wpt><wpt lat="1.1" lon="2.1"/>
+<trk><trkseg><trkpt lat="1" lon="2"><time>2026-05-17T10:00:00Z</time></trkpt><trkpt lat="1.001" lon="2.001"><time>2026-05-17T10:01:00Z</time></trkpt></trkseg></trk></gpx>`), 0o644)
+	code, out, errOut := run(t, "", "add", "--data", data, walk)
+	if code != 0 || !strings.Contains(out, "added track") || !strings.Contains(out, "walk.gpx: 2 waypoint(s) not taken") {
+		t.Fatalf("add: %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = run(t, "", "add", "--data", data, "--json", walk)
+	if code != 0 || !strings.Contains(out, `"warnings":["`) || !strings.Contains(out, "2 waypoint(s) not taken") {
+		t.Fatalf("add --json: %d %q %q", code, out, errOut)
 	}
 }

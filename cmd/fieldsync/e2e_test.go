@@ -288,6 +288,9 @@ func TestEndToEnd(t *testing.T) {
 	expectCode(t, fsRun(t, "verify", "--data", B, "--older-than", "1h"), 0, "verify --older-than (all checked just now)")
 	r = fsRun(t, "sync", "--data", B, "--peer", s.addr(t), "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--timeout", "2m")
 	expectCode(t, r, 0, "sync after quarantine")
+	if n := strings.Count(r.stderr, "everything wanted is present and verified"); n != 1 {
+		t.Errorf("sync said it was complete %d times, want once:\n%s", n, r.stderr)
+	}
 	expectCode(t, fsRun(t, "verify", "--data", B), 0, "verify after the blob came back")
 	la, lb := fsRun(t, "ls", "--data", A, "--json"), fsRun(t, "ls", "--data", B, "--json")
 	if strings.Count(la.stdout, "\n") != 7 || strings.Count(lb.stdout, "\n") != 7 {

@@ -1,0 +1,47 @@
+package node
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/project"
+)
+
+// TestCompleteOnce: a sync that runs the exchange's sync again with
+// nothing new in between (as Sync does after records tell of an always-on
+// device, or after a blind archive's chores) says "complete" once, not
+// once per round.
+func TestCompleteOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := newDevice(t, "p")
+	if _, err := a.Add(ctx, []string{filepath.Join("..", "testdata", "photos", "gps.jpg")}, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b := joined(t, ctx, a, project.RoleMember)
+	sub := b.Subscribe()
+	defer sub.Close()
+	for range 2 {
+		if res, err := b.Sync(ctx, SyncOptions{NetOptions: loopback}); err != nil || !res.Complete {
+			t.Fatalf("sync: %+v %v", res, err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // events are delivered asynchronously
+	n := 0
+	for {
+		select {
+		case e := <-sub.C:
+			if _, ok := e.(CompleteEvent); ok {
+				n++
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if n != 1 {
+		t.Fatalf("%d CompleteEvents, want 1", n)
+	}
+}
