@@ -178,3 +178,18 @@ func (e *SpaceError) Error() string {
 // Unwrap gives ErrNoSpace and the store's error (which wraps the OS's
 // ENOSPC).
 func (e *SpaceError) Unwrap() []error { return []error{ErrNoSpace, e.Err} }
+
+// Bytes formats a byte count for people, with a binary unit: "512 B",
+// "1.5 MiB". The command and the web app say sizes in these words.
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

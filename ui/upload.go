@@ -383,18 +383,7 @@ func diskFull(w http.ResponseWriter, err error) bool {
 }
 
 // humanBytes formats a byte count as the command does: "512 B", "1.5 MiB".
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func humanBytes(n int64) string { return node.Bytes(n) }
 
 func tooLarge(err error, limit int64) error {
 	var mb *http.MaxBytesError

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fieldsync/fieldsync/node"
 )
 
 // defaultDataDir is where a device keeps its key, database and blobs unless
@@ -43,18 +45,7 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // humanBytes formats n bytes with a binary unit.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func humanBytes(n int64) string { return node.Bytes(n) }
 
 // humanRate formats a byte rate.
 func humanRate(bps float64) string {
