@@ -182,7 +182,7 @@ func (n *Node) refusedBy(p peer.ID, err error) {
 	n.coolUntil[p] = time.Now().Add(refusalCooldown)
 	n.prog.peerRefused(p, err, reason)
 	n.mu.Unlock()
-	n.log.Warn("refused by peer", "peer", p, "reason", reason)
+	n.log.Info("refused by peer", "peer", p, "reason", reason) // the event says it in words
 	n.emit(PeerEvent{Peer: p, State: PeerRefused, Reason: reason})
 	n.kick() // its session ends (session.run); the connection stays for other protocols (invites)
 	n.emit(RefusedEvent{Peer: p, Err: err})

@@ -16,9 +16,10 @@ var membersCmd = &command{
 	usage: `Usage: fieldsync members [--data DIR] [--json]
 
 Lists the project's devices as this device knows them: the name each gave
-itself, its peer ID, its role (creator, coordinator, member, blocked), when
-this device last had a session with it, and the invite it joined with (and
-who made it). A device learns of new members and blocks when it syncs.
+itself, its peer ID, its role (creator, coordinator, member, archive (a
+blind archive, which keeps the project sealed), blocked), when this device
+last had a session with it, and the invite it joined with (and who made
+it). A device learns of new members and blocks when it syncs.
 
 Options:
 ` + dataHelp + `  --json      one JSON object per device (docs/json.md, Member)
