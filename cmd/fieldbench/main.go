@@ -46,7 +46,7 @@ Options:
   --quick         scaled-down scenarios (a few minutes); the output says so
   --out DIR       where to write the results (default ./fieldbench-out)
   --only IDS      comma-separated scenarios to run, of:
-                  ` + "bulk, small, large, photos, weak-2mbit, weak-500kbit, netns-tbf, interrupt, three-devices, scale, reach" + `
+                  ` + "bulk, small, large, photos, weak-2mbit, weak-500kbit, netns-tbf, interrupt, three-devices, import, scale, reach" + `
                   ('loopback' is bulk, small, large and scale)
   --repeat N      run the chosen scenarios N times, in turn (default 1); the
                   loopback ratios table gives the median and the range
@@ -83,6 +83,9 @@ func (b *bench) logf(format string, a ...any) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "raw-naive-import" {
+		os.Exit(naiveImportMain(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "raw-p2p-") {
 		os.Exit(rawP2PMain(os.Args[1:]))
 	}

@@ -208,7 +208,13 @@ func (s *syncBuffer) String() string {
 // the namespace's address) only, with an invite if invite (only the
 // creator and coordinators may invite).
 func (f *fieldsync) serve(ctx context.Context, role, ns, data, ip string, invite bool) (*server, error) {
-	args := []string{"serve", "--data", data, "--listen", "/ip4/" + ip + "/tcp/0", "--no-mdns", "--json"}
+	return f.serveOn(ctx, role, ns, data, "/ip4/"+ip+"/tcp/0", invite)
+}
+
+// serveOn is serve listening on the multiaddr listen (e.g. QUIC's
+// /ip4/127.0.0.1/udp/0/quic-v1).
+func (f *fieldsync) serveOn(ctx context.Context, role, ns, data, listen string, invite bool) (*server, error) {
+	args := []string{"serve", "--data", data, "--listen", listen, "--no-mdns", "--json"}
 	if invite {
 		args = append(args, "--invite")
 	}
@@ -288,6 +294,7 @@ type syncOpts struct {
 	ns      string
 	data    string
 	listen  string // IP to listen on
+	quic    bool   // listen on QUIC (UDP) instead of TCP
 	peers   []string
 	timeout time.Duration
 	origin  time.Time     // the run's first start, for snapshot times
@@ -305,7 +312,11 @@ type syncResult struct {
 }
 
 func (f *fieldsync) sync(ctx context.Context, o syncOpts) syncResult {
-	args := []string{"sync", "--data", o.data, "--no-mdns", "--listen", "/ip4/" + o.listen + "/tcp/0", "--json"}
+	listen := "/ip4/" + o.listen + "/tcp/0"
+	if o.quic {
+		listen = "/ip4/" + o.listen + "/udp/0/quic-v1"
+	}
+	args := []string{"sync", "--data", o.data, "--no-mdns", "--listen", listen, "--json"}
 	for _, p := range o.peers {
 		args = append(args, "--peer", p)
 	}

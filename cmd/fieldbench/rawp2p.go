@@ -4,10 +4,11 @@ package main
 
 // The raw libp2p reference of the large-blob scenario: the blob's bytes on
 // one libp2p stream over the same transport fieldsync uses (TCP, Noise,
-// yamux), through the same forwarder, between two processes of this
-// executable: 'raw-p2p-send' serves the files on one stream, 'raw-p2p-recv'
-// connects, reads to EOF and discards. What fieldsync adds on top of this
-// (wants, frames, verification, the store, fsync) is its whole cost.
+// yamux, through the same forwarder; or QUIC, direct on 127.0.0.1 since the
+// forwarder is TCP only), between two processes of this executable:
+// 'raw-p2p-send' serves the files on one stream, 'raw-p2p-recv' connects,
+// reads to EOF and discards. What fieldsync adds on top of this (wants,
+// frames, verification, the store, fsync) is its whole cost.
 
 import (
 	"bufio"
@@ -26,6 +27,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -38,6 +40,7 @@ func rawP2PHost(listen ...string) ([]libp2p.Option, error) {
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport), // as fieldsync's hosts (exchange/node.go)
 	}, nil
 }
 
@@ -141,15 +144,22 @@ func rawP2PMain(args []string) int {
 }
 
 // runRawP2P moves src's blob files over one raw libp2p stream on the same
-// loopback link (the forwarder) that fieldsync's run went through.
-func (b *bench) runRawP2P(ctx context.Context, src *source) *Run {
+// loopback link (the forwarder) that fieldsync's run went through, or with
+// overQUIC over QUIC on 127.0.0.1 directly (phase "quic"), as fieldsync's
+// QUIC run.
+func (b *bench) runRawP2P(ctx context.Context, src *source, overQUIC bool) *Run {
 	run := &Run{Tool: ToolRawP2P, Status: StatusFailed, Attempts: 1}
+	listen := "/ip4/127.0.0.1/tcp/0"
+	if overQUIC {
+		run.Phase = PhaseQUIC
+		listen = "/ip4/127.0.0.1/udp/0/quic-v1"
+	}
 	files, total, err := filesUnder(blobDir(src.data))
 	if err != nil {
 		run.Error = err.Error()
 		return run
 	}
-	send := command(ctx, "", b.self, append([]string{"raw-p2p-send", "--listen", "/ip4/127.0.0.1/tcp/0"}, files...)...)
+	send := command(ctx, "", b.self, append([]string{"raw-p2p-send", "--listen", listen}, files...)...)
 	so, err := send.StdoutPipe()
 	if err != nil {
 		run.Error = err.Error()
@@ -169,20 +179,26 @@ func (b *bench) runRawP2P(ctx context.Context, src *source) *Run {
 		run.Error = "raw-p2p-send: " + se.String()
 		return run
 	}
-	a := strings.Split(strings.TrimSpace(line), "/") // /ip4/H/tcp/P/p2p/ID
+	line = strings.TrimSpace(line)
+	a := strings.Split(line, "/") // /ip4/H/tcp/P/p2p/ID
 	if len(a) < 7 {
 		run.Error = "raw-p2p-send printed " + line
 		return run
 	}
-	l, err := OpenLink(a[2]+":"+a[4], nil, nil)
-	if err != nil {
-		run.Error = err.Error()
-		return run
+	w := &wire{}
+	dial := line
+	if !overQUIC {
+		l, err := OpenLink(a[2]+":"+a[4], nil, nil)
+		if err != nil {
+			run.Error = err.Error()
+			return run
+		}
+		defer l.Close()
+		w.links = []*Link{l}
+		dial = l.Multiaddr(a[6])
 	}
-	defer l.Close()
-	w := &wire{links: []*Link{l}}
 	w.begin()
-	recv := command(ctx, "", b.self, "raw-p2p-recv", "--addr", l.Multiaddr(a[6]))
+	recv := command(ctx, "", b.self, "raw-p2p-recv", "--addr", dial)
 	var ob bytes.Buffer
 	recv.Stdout = &ob
 	var re syncBuffer
@@ -211,6 +227,9 @@ func (b *bench) runRawP2P(ctx context.Context, src *source) *Run {
 	run.Seconds = wall.Seconds()
 	run.WireDown, run.WireUp = w.down, w.up
 	run.Status = StatusOK
-	b.logf("  raw libp2p: %s (stream alone %s), %s down", secs(run.Seconds), secs(rr.Seconds), mib(run.WireDown))
+	if overQUIC {
+		run.Note = quicNote
+	}
+	b.logf("  raw libp2p %s: %s (stream alone %s), %s down", run.Phase, secs(run.Seconds), secs(rr.Seconds), mib(run.WireDown))
 	return run
 }

@@ -72,6 +72,9 @@ type Scenario struct {
 	Note       string  `json:"note,omitempty"`
 	Runs       []*Run  `json:"runs"`
 	Import     *Import `json:"import,omitempty"`
+	// ImportReference is the naive variants pipeline over the same files
+	// (the import scenario).
+	ImportReference *Import `json:"import_reference,omitempty"`
 }
 
 // Import is the source device's 'fieldsync import' of the scenario's files.
@@ -88,6 +91,11 @@ const (
 	ToolRaw       = "raw TCP"
 	ToolRawP2P    = "raw libp2p"
 )
+
+// PhaseQUIC is the large blob's runs over QUIC.
+const PhaseQUIC = "quic"
+
+const quicNote = "QUIC on 127.0.0.1 directly (the forwarder is TCP only): wire bytes not counted"
 
 // Run is one tool moving the scenario's files once (possibly over several
 // attempts: restarts after cuts or kills count in the same run).
@@ -113,10 +121,17 @@ type Run struct {
 	// ThumbsSeconds is when every thumbnail was present (complete and
 	// verified in the receiver's store), from the first start.
 	ThumbsSeconds float64 `json:"thumbnails_s,omitempty"`
-	Cuts          int     `json:"cuts,omitempty"`
-	Kills         int     `json:"kills,omitempty"`
-	Attempts      int     `json:"attempts,omitempty"`
-	Refetched     int     `json:"leaves_refetched,omitempty"`
+	// PreviewsSeconds is when every thumbnail and preview was present,
+	// FirstOriginalSeconds when the first original was complete (of
+	// FirstOriginalBytes), from the first start; fieldsync runs with a
+	// timeline only.
+	PreviewsSeconds      float64 `json:"previews_s,omitempty"`
+	FirstOriginalSeconds float64 `json:"first_original_s,omitempty"`
+	FirstOriginalBytes   int64   `json:"first_original_bytes,omitempty"`
+	Cuts                 int     `json:"cuts,omitempty"`
+	Kills                int     `json:"kills,omitempty"`
+	Attempts             int     `json:"attempts,omitempty"`
+	Refetched            int     `json:"leaves_refetched,omitempty"`
 	// PeerBytes is, with several sources, the bytes received from each.
 	PeerBytes map[string]int64 `json:"peer_bytes,omitempty"`
 	Procs     []ProcUsage      `json:"procs,omitempty"`
@@ -263,6 +278,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 
 	r.writeLoopbackRatios(&b)
+	r.writeFirstOriginal(&b)
+	r.writeImport(&b)
 
 	b.WriteString("\n### Scenarios\n\n| scenario | link | data | status |\n|---|---|---|---|\n")
 	for _, s := range r.Scenarios {
@@ -297,7 +314,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			}
 			wire := fmt.Sprintf("%s + %s", mib(run.WireDown), mib(run.WireUp))
 			per := "–"
-			if s.BlobBytes > 0 && run.Phase != "nothing new" {
+			if s.BlobBytes > 0 && run.Phase != "nothing new" && run.WireDown+run.WireUp > 0 {
 				per = fmt.Sprintf("%.3f", float64(run.WireDown+run.WireUp)/float64(s.BlobBytes))
 			}
 			vsRaw := "–"
@@ -379,6 +396,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	for _, s := range r.Scenarios {
 		if s.Import != nil {
 			fmt.Fprintf(&b, "| %s | fieldsync | %s | %s | %s | %s |\n", cell(s.Title), cell(s.Import.Usage.Role), secs(s.Import.Seconds), secs(s.Import.Usage.CPUSeconds), mib(s.Import.Usage.MaxRSS))
+		}
+		if ref := s.ImportReference; ref != nil {
+			fmt.Fprintf(&b, "| %s | naive pipeline | %s | %s | %s | %s |\n", cell(s.Title), cell(ref.Usage.Role), secs(ref.Seconds), secs(ref.Usage.CPUSeconds), mib(ref.Usage.MaxRSS))
 		}
 		for _, run := range s.Runs {
 			name := run.Tool

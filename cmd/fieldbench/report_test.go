@@ -181,3 +181,37 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestIssue18Tables: the large blob's QUIC ratios, the weak link's first
+// original and the import against the naive pipeline.
+func TestIssue18Tables(t *testing.T) {
+	r := sampleReport()
+	w := r.Scenarios[1]
+	w.Runs[0].PreviewsSeconds, w.Runs[0].FirstOriginalSeconds, w.Runs[0].FirstOriginalBytes = 4, 7, 500000 // 2 s at 250 kB/s
+	r.Scenarios = append(r.Scenarios,
+		&Scenario{ID: "large", Title: "one large blob, loopback", Status: StatusOK, Runs: []*Run{
+			{Tool: ToolFieldsync, Status: StatusOK, Seconds: 2, Procs: []ProcUsage{{Role: "receiver: fieldsync sync", CPUSeconds: 1}}},
+			{Tool: ToolRsync, Status: StatusOK, Seconds: 1, Procs: []ProcUsage{{Role: "receiver: rsync", CPUSeconds: 0.5}}},
+			{Tool: ToolRawP2P, Status: StatusOK, Seconds: 1, Procs: []ProcUsage{{Role: "receiver: raw-p2p-recv", CPUSeconds: 0.5}}},
+			{Tool: ToolFieldsync, Phase: PhaseQUIC, Status: StatusOK, Seconds: 4, Procs: []ProcUsage{{Role: "receiver: fieldsync sync", CPUSeconds: 2}}},
+			{Tool: ToolRawP2P, Phase: PhaseQUIC, Status: StatusOK, Seconds: 3, Procs: []ProcUsage{{Role: "receiver: raw-p2p-recv", CPUSeconds: 1}}},
+		}},
+		&Scenario{ID: "import", Title: "import of small photos", Data: "10 photos", Blobs: 30, Status: StatusOK,
+			Import:          &Import{Files: 10, Seconds: 2, Usage: ProcUsage{CPUSeconds: 1}},
+			ImportReference: &Import{Files: 10, Seconds: 4, Usage: ProcUsage{CPUSeconds: 4}}},
+	)
+	var b bytes.Buffer
+	if err := r.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"| one large blob, loopback | 1 | 2.00× | 2.00× | 0.0 KiB | – | 0.50× | 2.00× | 0.75× | 2.00× |",
+		"| weak link 2 Mbit/s | 4.00 s | 7.00 s | 488.3 KiB | 2.00 s | 1.50× | 0.92× (12.0 s; rsync 13.0 s) |",
+		"| 10 photos | 10 | 30 | 15 | 100.0 ms | 400.0 ms | 0.25× | 0.50× |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}

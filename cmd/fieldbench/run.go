@@ -40,6 +40,9 @@ type path struct {
 	shape *Shape
 	cut   *CutSpec
 	ns    *netns
+	// quic: fieldsync over QUIC on 127.0.0.1, direct (the forwarder is
+	// TCP only, so no bytes are counted and nothing is shaped).
+	quic bool
 }
 
 func (p path) nsA() string {
@@ -161,7 +164,11 @@ func (b *bench) runFieldsync(ctx context.Context, id string, src *source, p path
 				return fail("source %d's sync with source 1: exit %d: %s", i+1, res.exit, lastLine(res.stderr))
 			}
 		}
-		srv, err := b.fs.serve(ctx, role, p.nsA(), s.data, p.ipA(), i == 0)
+		listen := "/ip4/" + p.ipA() + "/tcp/0"
+		if p.quic {
+			listen = "/ip4/" + p.ipA() + "/udp/0/quic-v1"
+		}
+		srv, err := b.fs.serveOn(ctx, role, p.nsA(), s.data, listen, i == 0)
 		if err != nil {
 			return fail("serve: %v", err)
 		}
@@ -193,7 +200,7 @@ func (b *bench) runFieldsync(ctx context.Context, id string, src *source, p path
 	w := &wire{ns: p.ns}
 	var peers []string
 	for _, srv := range servers {
-		if p.ns != nil {
+		if p.ns != nil || p.quic {
 			peers = append(peers, srv.Addrs[0])
 			continue
 		}
@@ -206,34 +213,74 @@ func (b *bench) runFieldsync(ctx context.Context, id string, src *source, p path
 		peers = append(peers, l.Multiaddr(srv.Peer))
 	}
 
-	// Watch for the thumbnails to land in the receiver's store.
-	var thumbs []string
+	// Watch for the thumbnails to land in the receiver's store (a blob's
+	// file appears only complete and verified), and with a timeline every
+	// blob, for when the previews were all in and the first original
+	// complete ('sync --json' gives per-class totals once a second only).
+	type watched struct {
+		path  string
+		class string
+		size  int64
+	}
+	var watch []watched
+	nThumbs := 0
 	dir := blobDir(recv) // after the join made the data directory
 	for _, bl := range src.blobs {
-		if bl.Class == "thumbnails" {
+		if bl.Class == "thumbnails" || o.timeline {
 			n := len(bl.CID)
-			thumbs = append(thumbs, filepath.Join(dir, bl.CID[n-2:n-1], bl.CID[n-3:n-2], bl.CID))
+			watch = append(watch, watched{filepath.Join(dir, bl.CID[n-2:n-1], bl.CID[n-3:n-2], bl.CID), bl.Class, bl.Size})
+		}
+		if bl.Class == "thumbnails" {
+			nThumbs++
 		}
 	}
 	origin := time.Now()
-	var thumbsAt time.Duration
+	var thumbsAt, previewsAt, firstOrigAt time.Duration
+	var firstOrigBytes int64
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	var pollDone sync.WaitGroup
-	if len(thumbs) > 0 {
+	if len(watch) > 0 {
 		pollDone.Add(1)
 		go func() {
 			defer pollDone.Done()
-			left := thumbs
+			left := watch
+			thumbsLeft, variantsLeft := 0, 0
+			for _, w := range watch {
+				if w.class == "thumbnails" {
+					thumbsLeft++
+				}
+				if w.class == "thumbnails" || w.class == "previews" {
+					variantsLeft++
+				}
+			}
 			for len(left) > 0 {
-				var rest []string
-				for _, t := range left {
-					if _, err := os.Stat(t); err != nil {
-						rest = append(rest, t)
+				var rest []watched
+				now := time.Since(origin)
+				for _, w := range left {
+					if _, err := os.Stat(w.path); err != nil {
+						rest = append(rest, w)
+						continue
+					}
+					switch w.class {
+					case "thumbnails":
+						thumbsLeft--
+						variantsLeft--
+						if thumbsLeft == 0 {
+							thumbsAt = now
+						}
+					case "previews":
+						variantsLeft--
+					case "originals":
+						if firstOrigAt == 0 {
+							firstOrigAt, firstOrigBytes = now, w.size
+						}
+					}
+					if (w.class == "thumbnails" || w.class == "previews") && variantsLeft == 0 {
+						previewsAt = now
 					}
 				}
 				left = rest
 				if len(left) == 0 {
-					thumbsAt = time.Since(origin)
 					return
 				}
 				select {
@@ -273,7 +320,7 @@ func (b *bench) runFieldsync(ctx context.Context, id string, src *source, p path
 	var lastErr string
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		attempts++
-		so := syncOpts{ns: p.nsB(), data: recv, listen: p.ipB(), peers: peers, origin: origin,
+		so := syncOpts{ns: p.nsB(), data: recv, listen: p.ipB(), quic: p.quic, peers: peers, origin: origin,
 			timeout: time.Until(deadline).Round(time.Second) + time.Second, snap: onSnap}
 		if kills < len(o.kills) {
 			so.kill = o.kills[kills]
@@ -322,6 +369,10 @@ func (b *bench) runFieldsync(ctx context.Context, id string, src *source, p path
 	run.AppReceived, run.Refetched = base.Received, base.Refetched
 	run.Attempts, run.Kills = attempts, kills
 	run.ThumbsSeconds = thumbsAt.Seconds()
+	if o.timeline {
+		run.PreviewsSeconds = previewsAt.Seconds()
+		run.FirstOriginalSeconds, run.FirstOriginalBytes = firstOrigAt.Seconds(), firstOrigBytes
+	}
 	if len(servers) > 1 {
 		run.PeerBytes = map[string]int64{}
 		for i, s := range servers {
@@ -347,13 +398,18 @@ func (b *bench) runFieldsync(ctx context.Context, id string, src *source, p path
 	}
 	if w.measureError != nil {
 		run.Note = "wire counters: " + w.measureError.Error()
+	} else if p.quic {
+		run.Note = quicNote
 	} else if p.ns == nil && len(servers) == 1 && w.down < src.blobBytes*9/10 {
 		run.Note = fmt.Sprintf("only %s crossed the link for %s of blobs: traffic went around it", mib(w.down), mib(src.blobBytes))
 	}
 	run.Status = StatusOK
 	b.logf("  fieldsync %s: %s, %s down, %s up", o.phase, secs(run.Seconds), mib(run.WireDown), mib(run.WireUp))
-	if len(thumbs) > 0 {
-		b.logf("  fieldsync %s: all %d thumbnails present after %s", o.phase, len(thumbs), secs(run.ThumbsSeconds))
+	if nThumbs > 0 {
+		b.logf("  fieldsync %s: all %d thumbnails present after %s", o.phase, nThumbs, secs(run.ThumbsSeconds))
+	}
+	if run.FirstOriginalSeconds > 0 {
+		b.logf("  fieldsync %s: previews all in after %s, first original (%s) after %s", o.phase, secs(run.PreviewsSeconds), mib(run.FirstOriginalBytes), secs(run.FirstOriginalSeconds))
 	}
 
 	if o.again {

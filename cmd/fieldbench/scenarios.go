@@ -97,7 +97,7 @@ func sizeString(n int64) string {
 var loopbackIDs = []string{"bulk", "small", "large", "scale"}
 
 // scenarioIDs in the order they run.
-var scenarioIDs = []string{"bulk", "small", "large", "photos", "weak-2mbit", "weak-500kbit", "netns-tbf", "interrupt", "three-devices", "scale", "reach"}
+var scenarioIDs = []string{"bulk", "small", "large", "photos", "weak-2mbit", "weak-500kbit", "netns-tbf", "interrupt", "three-devices", "import", "scale", "reach"}
 
 var (
 	weakFast = Shape{RateBps: 2e6 / 8, RTT: 100 * time.Millisecond}
@@ -243,7 +243,12 @@ func (b *bench) runScenario(ctx context.Context, id string) *Scenario {
 		}
 		three(s, path{}, 0, false)
 		if id == "large" {
-			sc.Runs = append(sc.Runs, b.runRawP2P(ctx, s))
+			sc.Runs = append(sc.Runs, b.runRawP2P(ctx, s, false))
+			// The same blob over QUIC: fieldsync's serve and sync on
+			// /udp/.../quic-v1, then a raw libp2p stream over QUIC.
+			to := expected(s.blobBytes, 0)
+			sc.Runs = append(sc.Runs, b.runFieldsync(ctx, id, s, path{quic: true}, fsRunOpts{phase: PhaseQUIC, timeout: to})...)
+			sc.Runs = append(sc.Runs, b.runRawP2P(ctx, s, true))
 		}
 
 	case "photos":
@@ -367,6 +372,29 @@ func (b *bench) runScenario(ctx context.Context, id string) *Scenario {
 		if err := b.runReach(ctx, sc, c.weak); err != nil {
 			return failed(err)
 		}
+
+	case "import":
+		sc.Title = "import of small photos"
+		sc.Link = "none (one device)"
+		sc.Data = fmt.Sprintf("%d small 440×330 photos (the scale scenario's)", c.scale)
+		scaled(sc.Data, fmt.Sprintf("%d small 440×330 photos (the scale scenario's)", full.scale))
+		dir := filepath.Join(b.work, "scale-files")
+		if err := makeSmallPhotos(ctx, b.cache, dir, c.scale, b.logf); err != nil {
+			return failed(err)
+		}
+		s, err := b.makeSource(ctx, "scale", dir)
+		if err != nil {
+			return failed(err)
+		}
+		b.sources["scale"] = s // the scale scenario syncs this import
+		sc.fill(s)
+		sc.Import = s.imp
+		ref, err := b.naiveImport(ctx, dir)
+		if err != nil {
+			return failed(err)
+		}
+		sc.ImportReference = ref
+		b.logf("  naive pipeline: %s wall, %s CPU for %d photos", secs(ref.Seconds), secs(ref.Usage.CPUSeconds), ref.Files)
 
 	case "scale":
 		sc.Title = "scale, then nothing new"
