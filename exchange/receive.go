@@ -166,18 +166,19 @@ func (s *session) leafStored(t *task, req *request) {
 	size := int64(b.sk.Leaves[t.leaf].Size)
 	b.left--
 	b.bytesDone += size
+	b.started = true
 	commit := b.left == 0
 	if commit {
 		n.sched.finishing++
 	}
 	kept := t.progress // now counted in BytesDone
 	t.progress = 0
-	n.mu.Unlock()
 	n.prog.mu.Lock()
 	n.prog.leaves++
-	n.prog.classes[b.want.Class].BytesDone += size
-	n.prog.kept -= int64(kept)
+	n.prog.credit(b, size)
+	n.prog.addKept(b, -int64(kept))
 	n.prog.mu.Unlock()
+	n.mu.Unlock()
 	if commit {
 		n.wg.Add(1)
 		go n.commit(b, s.peer)
