@@ -106,6 +106,7 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 		first := n.taskDone(t, req)
 		if first {
 			n.sched.finishing++
+			t.b.started = true // verified, being stored: its partner waits
 		}
 		n.mu.Unlock()
 		if first {
@@ -238,6 +239,7 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 		n.mu.Lock()
 		s.finish(req)
 		n.sched.finishing++
+		b.started = true // its last bytes are here: its partner waits
 		n.mu.Unlock()
 		s.keptFrame = true
 		sc := s.cur
