@@ -1,5 +1,7 @@
 package exchange
 
+import "slices"
+
 // This file: alternatives. A Want may name another wanted blob it is an
 // alternative of (Want.AltOf): a member that reaches both a blind archive
 // (which holds only sealed copies) and a plain peer wants each blob it
@@ -60,12 +62,12 @@ func (b *blobState) engaged() bool {
 }
 
 // held reports whether b waits for its partner: the partner is under way
-// and b is not, and one of ss may still send the partner. (Both may be
-// under way, after a race or a previous run: then both go on, and the
-// first here wins.) Called with n.mu held.
+// and one of ss may still send it, and b is not under way or is behind
+// (both may be, as when the partner's only source connected after b was
+// begun elsewhere, or after a previous run). Called with n.mu held.
 func (n *Node) held(b *blobState, ss []*session) bool {
 	o := b.alt
-	if o == nil || o.pairDone() || b.engaged() || !o.engaged() {
+	if o == nil || o.pairDone() || !o.engaged() || (b.engaged() && !n.behind(b, o)) {
 		return false
 	}
 	for _, s := range ss {
@@ -74,6 +76,32 @@ func (n *Node) held(b *blobState, ss []*session) bool {
 		}
 	}
 	return false
+}
+
+// behind reports whether b, under way as its partner o is, gives way to
+// o: o has more bytes here (verified or kept), or as many and b is the
+// alternative. Of two under way, exactly one is behind. Called with n.mu
+// held.
+func (n *Node) behind(b, o *blobState) bool {
+	n.prog.mu.Lock()
+	mine, theirs := b.bytesDone+b.kept, o.bytesDone+o.kept
+	n.prog.mu.Unlock()
+	return theirs > mine || (theirs == mine && b.sec)
+}
+
+// stopHeld takes back the requests in flight of blobs that wait for their
+// partner (fill found them held while under way): requeued, where they
+// wait, and cancelled; kept bytes stay. Endgame duplicates are left to
+// finish. Called with n.mu held, not while fill walks the pending queue.
+func (n *Node) stopHeld(bs []*blobState) {
+	for _, s := range n.sessions {
+		for _, r := range s.inflight {
+			if !r.dup && slices.Contains(bs, r.t.b) {
+				s.requeue(r)
+				s.cancel(r)
+			}
+		}
+	}
 }
 
 // credit counts d more verified bytes of b in progress: of an

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -52,7 +53,8 @@ func (w altWants) Wanted(ctx context.Context) ([]Want, error) {
 // their plain CID.
 // gated: c never asks b for a plain blob, as a member never asks a blind
 // archive (exchange.BlobGate), so b's share is known at once.
-func altSetup(t *testing.T, n int, independent, gated bool) (a, b, c *tpeer, plain map[cid.Cid]testBlob, alts map[cid.Cid]testBlob) {
+// seed, if not nil, prepares c's store before c starts.
+func altSetup(t *testing.T, n int, independent, gated bool, seed ...func(a, b *tpeer, store blob.Store, plain, alts map[cid.Cid]testBlob)) (a, b, c *tpeer, plain map[cid.Cid]testBlob, alts map[cid.Cid]testBlob) {
 	r := newRoster()
 	a, b = newPeer(t, r, FilterArchive), newPeer(t, r, FilterArchive)
 	now := time.Now()
@@ -73,6 +75,9 @@ func altSetup(t *testing.T, n int, independent, gated bool) (a, b, c *tpeer, pla
 	r.set(id, RoleMember)
 	store := mem.New()
 	proj := newTestProject(r, FilterArchive)
+	for _, f := range seed {
+		f(a, b, store, plain, alts)
+	}
 	var access Access = r
 	if gated {
 		access = gate{r, b.id, plain}
@@ -165,6 +170,68 @@ func TestAlternatives(t *testing.T) {
 		}
 		got := c.n.Progress().BytesReceived
 		t.Logf("received %d bytes for %d bytes of blobs: %.3f×", got, plainBytes, float64(got)/float64(plainBytes))
+	})
+	t.Run("resumes the alternative begun", func(t *testing.T) {
+		// A previous run kept the first leaf of an original's
+		// alternative: with both sources connected, the alternative is
+		// resumed (the plain original is not fetched) and nothing else
+		// comes twice.
+		var resumed cid.Cid // the alternative's plain CID
+		var had int64
+		seed := func(a, b *tpeer, store blob.Store, plain, alts map[cid.Cid]testBlob) {
+			ctx := context.Background()
+			for pc, x := range plain {
+				if x.Class != blob.ClassOriginal {
+					continue
+				}
+				ac := cid.MustParse(alts[pc].CID)
+				sk, err := b.store.Skeleton(ctx, ac)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rc, err := b.store.Fetch(ctx, ac)
+				if err != nil {
+					t.Fatal(err)
+				}
+				leaf := make([]byte, sk.Leaves[0].Size)
+				_, err = io.ReadFull(rc, leaf)
+				rc.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				part, err := store.Begin(ctx, sk, blob.Meta{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := part.WriteLeaf(ctx, 0, leaf); err != nil {
+					t.Fatal(err)
+				}
+				part.Close()
+				resumed, had = pc, int64(len(leaf))
+				return
+			}
+		}
+		a, b, c, plain, alts := altSetup(t, photos, false, true, seed)
+		// The alternatives' source first, until bytes come from it: were
+		// the plain original well under way from a before, it would be
+		// kept to (the one further on goes on), and the kept leaf lost.
+		connect(t, c, b)
+		for end := time.Now().Add(10 * time.Second); c.n.Progress().BytesReceived == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatal("nothing came from the alternatives' source")
+			}
+		}
+		connect(t, c, a)
+		syncWithin(t, 60*time.Second, c)
+		plainBytes := checkAltDone(t, c, plain, alts)
+		checkHas(t, c.store, alts[resumed])
+		checkLacks(t, c.store, plain[resumed])
+		got := c.n.Progress().BytesReceived
+		ratio := float64(got) / float64(plainBytes-had)
+		t.Logf("received %d bytes for the %d bytes of blobs not kept: %.3f×", got, plainBytes-had, ratio)
+		if ratio > 1.05 {
+			t.Errorf("received %.3f× the blob bytes not kept, want at most 1.05×", ratio)
+		}
 	})
 	t.Run("unrelated wants", func(t *testing.T) {
 		// The two as unrelated wants, as before Want.AltOf: both come.

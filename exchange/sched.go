@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -385,7 +386,8 @@ func (n *Node) fill() {
 	}
 	pend := n.sched.pending
 	kept := pend[:0]
-	waiting := 0 // kept because their partner is being fetched
+	waiting := 0          // kept because their partner is being fetched
+	var stop []*blobState // held with requests in flight
 	for i := 0; i < len(pend); i++ {
 		t := pend[i]
 		if !t.queued || t.req != nil || t.done || t.b.pairDone() {
@@ -395,6 +397,9 @@ func (n *Node) fill() {
 		if n.held(t.b, ss) {
 			kept = append(kept, t)
 			waiting++
+			if t.b.inflight > 0 && !slices.Contains(stop, t.b) {
+				stop = append(stop, t.b)
+			}
 			continue
 		}
 		if t.b.medium && t.b.part == nil {
@@ -448,6 +453,9 @@ func (n *Node) fill() {
 	}
 	clear(pend[len(kept):])
 	n.sched.pending = kept
+	if len(stop) > 0 {
+		n.stopHeld(stop)
+	}
 	if len(kept) == waiting && len(ss) > 1 {
 		n.endgame(ss)
 	}
