@@ -16,7 +16,9 @@ import "slices"
 //     this run or a previous one): the other waits (held) while a
 //     connected peer may still send the first, so the pair's bytes come
 //     once and a resumed one is resumed. A request refused (DONT_HAVE)
-//     leaves nothing under way, so the other may go;
+//     leaves nothing under way, so the other may go. Of two under way,
+//     the one further on goes on and the other's requests are taken
+//     back (behind, stopHeld);
 //   - once one is here, drops the other (dropped): its requests are
 //     cancelled, its pieces no longer fetched, its kept bytes no longer
 //     counted;
