@@ -26,6 +26,7 @@ func (n *Node) openBlob(b *blobState) {
 		}
 		n.mu.Lock()
 		n.sched.opening--
+		b.opening = false
 		n.mu.Unlock()
 		if !full {
 			select {
@@ -47,6 +48,7 @@ func (n *Node) openBlob(b *blobState) {
 	}
 	n.mu.Lock()
 	n.sched.opening--
+	b.opening = false
 	b.part = p
 	n.partials[b.want.CID] = b
 	b.left = len(missing)
@@ -62,11 +64,12 @@ func (n *Node) openBlob(b *blobState) {
 	for _, k := range progress {
 		kept += int64(k)
 	}
-	n.mu.Unlock()
+	b.started = kept > 0 || had > 0 // of a pair, the one to finish (alt.go)
 	n.prog.mu.Lock()
-	n.prog.classes[b.want.Class].BytesDone += had
-	n.prog.kept += kept
+	n.prog.credit(b, had)
+	n.prog.addKept(b, kept)
 	n.prog.mu.Unlock()
+	n.mu.Unlock()
 	if len(missing) == 0 {
 		n.mu.Lock()
 		n.sched.finishing++
@@ -134,13 +137,13 @@ func (n *Node) markDone(b *blobState, from peer.ID) {
 		n.mu.Unlock()
 		return
 	}
-	b.done = true
-	n.sched.left--
 	n.sched.have[b.want.CID] = true
 	n.prog.mu.Lock()
-	cp := &n.prog.classes[b.want.Class]
-	cp.FilesDone++
-	cp.BytesDone += b.size - b.bytesDone
+	counted := !b.pairDone() // else its partner completed the pair
+	b.done = true
+	if counted {
+		n.completeBook(b)
+	}
 	n.prog.mu.Unlock()
 	b.bytesDone = b.size
 	n.mu.Unlock()

@@ -13,6 +13,9 @@
 //     devices may only use the invite protocol while an invite is open.
 //   - want: a blob this device wants under its filter (Wants), with a
 //     Class and an observation time that set its priority.
+//   - alternative: a want that names another (Want.AltOf) of which it is
+//     an alternative, as a blob's sealed copy is of the blob: either is
+//     enough, the pair is fetched once and counted once (alt.go).
 //   - session: this device fetching from one member over one blobs
 //     stream; the scheduler hands each piece (a skeleton, a leaf, a small
 //     blob) to the least busy session that may have it.
@@ -21,8 +24,9 @@
 //     leaves.
 //   - frame: one DATA message, 128 KiB of a leaf by default; the serving
 //     side re-prioritises between frames.
-//   - complete: every wanted blob present and verified in the store, and
-//     records pulled from every connected member since their last change.
+//   - complete: every wanted blob (of a pair of alternatives, either)
+//     present and verified in the store, and records pulled from every
+//     connected member since their last change.
 //
 // The exchange does not know the project's formats: records are opaque
 // signed blocks behind Records, roles come from Access, wants from Wants,
@@ -50,6 +54,9 @@ package exchange
 //   - batch.go: verified small blobs stored many to a store batch.
 //   - blobs.go: a wanted blob opened (partial blob begun or resumed),
 //     committed and marked done.
+//   - alt.go: alternative pairs: which peers may be asked for each, the
+//     one under way kept to, the other dropped once one is here, and
+//     their progress counted once.
 //   - endgame.go: duplicate requests to idle peers once nothing is left to
 //     request.
 //   - sync.go: Sync and SyncAvailable.

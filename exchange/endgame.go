@@ -41,7 +41,7 @@ func (n *Node) endgame(ss []*session) {
 			}
 			for _, r := range o.inflight {
 				t := r.t
-				if r.dup || t.done || len(t.dups) > 0 || t.kind == tkOpen || n.lacks(s, t.b.want.CID) || t.req == nil {
+				if r.dup || t.done || t.b.pairDone() || len(t.dups) > 0 || t.kind == tkOpen || !n.mayFetch(s, t.b) || t.req == nil {
 					continue
 				}
 				if !worthDup(s, o, r) {
@@ -71,7 +71,7 @@ func (n *Node) moveQueued(s, o *session) bool {
 	var queued []*request
 	for _, r := range o.inflight {
 		t := r.t
-		if r.got || r.dup || r.id == first || t.req != r || t.done || t.kind == tkOpen || s.lacks[t.b.want.CID] {
+		if r.got || r.dup || r.id == first || t.req != r || t.done || t.kind == tkOpen || !n.mayFetch(s, t.b) {
 			continue
 		}
 		queued = append(queued, r)

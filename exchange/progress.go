@@ -331,9 +331,12 @@ func (n *Node) Progress() Snapshot {
 func (n *Node) setKept(t *task, v int) {
 	d := v - t.progress
 	t.progress = v
+	if v > 0 {
+		t.b.started = true
+	}
 	if d != 0 {
 		n.prog.mu.Lock()
-		n.prog.kept += int64(d)
+		n.prog.addKept(t.b, int64(d))
 		n.prog.mu.Unlock()
 	}
 }

@@ -106,6 +106,7 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 		first := n.taskDone(t, req)
 		if first {
 			n.sched.finishing++
+			t.b.started = true // verified, being stored: its partner waits
 		}
 		n.mu.Unlock()
 		if first {
@@ -166,18 +167,19 @@ func (s *session) leafStored(t *task, req *request) {
 	size := int64(b.sk.Leaves[t.leaf].Size)
 	b.left--
 	b.bytesDone += size
+	b.started = true
 	commit := b.left == 0
 	if commit {
 		n.sched.finishing++
 	}
 	kept := t.progress // now counted in BytesDone
 	t.progress = 0
-	n.mu.Unlock()
 	n.prog.mu.Lock()
 	n.prog.leaves++
-	n.prog.classes[b.want.Class].BytesDone += size
-	n.prog.kept -= int64(kept)
+	n.prog.credit(b, size)
+	n.prog.addKept(b, -int64(kept))
 	n.prog.mu.Unlock()
+	n.mu.Unlock()
 	if commit {
 		n.wg.Add(1)
 		go n.commit(b, s.peer)
@@ -237,6 +239,7 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 		n.mu.Lock()
 		s.finish(req)
 		n.sched.finishing++
+		b.started = true // its last bytes are here: its partner waits
 		n.mu.Unlock()
 		s.keptFrame = true
 		sc := s.cur

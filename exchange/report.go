@@ -402,11 +402,16 @@ func (n *Node) refetch(c cid.Cid, by reported) bool {
 		delete(n.sched.blobs, c)
 		delete(n.sched.have, c)
 		n.prog.mu.Lock()
-		cp := &n.prog.classes[b.want.Class]
-		cp.FilesWanted--
-		cp.FilesDone--
-		cp.BytesWanted -= b.size
-		cp.BytesDone -= b.bytesDone
+		if !b.sec { // an alternative is counted in its primary
+			cp := &n.prog.classes[b.want.Class]
+			cp.FilesWanted--
+			cp.FilesDone--
+			cp.BytesWanted -= b.size
+			cp.BytesDone -= b.counted
+		}
+		if o := b.alt; o != nil && o.alt == b {
+			o.alt = nil // the pair is undone: the partner, done or dropped, stays so
+		}
 		n.prog.mu.Unlock()
 	}
 	delete(n.skCache, c)

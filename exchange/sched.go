@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -79,8 +80,25 @@ type blobState struct {
 	// slower one (fill decides when it hands it out).
 	medium    bool
 	left      int   // leaves not yet verified
-	bytesDone int64 // verified bytes counted in progress
+	bytesDone int64 // verified bytes of this blob
 	done      bool
+	// An alternative pair (Want.AltOf, alt.go): alt is the other blob of
+	// the pair, sec is set on the alternative (counted through its
+	// primary, the book). While this blob is under way (engaged: inflight
+	// leaf requests, opening, or started: bytes verified or kept) its
+	// partner waits. dropped: the partner is here, so this blob is no
+	// longer fetched or counted.
+	alt      *blobState
+	sec      bool
+	inflight int
+	opening  bool
+	started  bool
+	dropped  bool
+	// Guarded by n.prog.mu: counted is the bytes of this blob (of its
+	// pair, on a primary) credited in progress; kept is the bytes kept
+	// in its unfinished leaves.
+	counted int64
+	kept    int64
 }
 
 type task struct {
@@ -181,6 +199,9 @@ func (n *Node) refresh() error {
 		if seen[w.CID] {
 			continue
 		}
+		if w.AltOf == w.CID {
+			w.AltOf = cid.Undef
+		}
 		seen[w.CID] = true
 		if _, ok := n.sched.blobs[w.CID]; !ok {
 			fresh = append(fresh, w)
@@ -224,7 +245,9 @@ func (n *Node) refresh() error {
 			continue
 		}
 		if sk, err := n.cfg.Store.Skeleton(ctx, w.CID); err == nil {
-			b.sk, b.size = sk, sk.Size
+			// Begun in an earlier run: of a pair, the one to resume
+			// (openBlob tells whether anything was kept).
+			b.sk, b.size, b.started = sk, sk.Size, true
 		} else if raw && w.Size > 0 && w.Size <= chunk.ChunkSize {
 			b.sk = &chunk.Skeleton{Root: w.CID, Size: w.Size, Leaves: []chunk.Leaf{{CID: w.CID, Size: int(w.Size)}}}
 			b.medium = true
@@ -239,23 +262,35 @@ func (n *Node) refresh() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.prog.mu.Lock()
-	for _, p := range preps {
-		if _, ok := n.sched.blobs[p.b.want.CID]; ok {
-			continue
+	// Primaries and lone blobs first, then the alternatives, each linked
+	// to its primary if that is wanted (alt.go).
+	for _, sec := range []bool{false, true} {
+		for _, p := range preps {
+			if p.b.want.AltOf.Defined() != sec {
+				continue
+			}
+			if _, ok := n.sched.blobs[p.b.want.CID]; ok {
+				continue
+			}
+			n.sched.blobs[p.b.want.CID] = p.b
+			if pb := n.sched.blobs[p.b.want.AltOf]; sec && pb != nil && !pb.sec {
+				n.addAltLocked(p.b, pb, p.task)
+				continue
+			}
+			cp := &n.prog.classes[p.b.want.Class]
+			cp.FilesWanted++
+			cp.BytesWanted += p.b.size
+			if p.b.done {
+				n.sched.have[p.b.want.CID] = true
+				cp.FilesDone++
+				cp.BytesDone += p.b.size
+				p.b.bytesDone = p.b.size
+				p.b.counted = p.b.size
+				continue
+			}
+			n.sched.left++
+			n.sched.push(p.task)
 		}
-		n.sched.blobs[p.b.want.CID] = p.b
-		cp := &n.prog.classes[p.b.want.Class]
-		cp.FilesWanted++
-		cp.BytesWanted += p.b.size
-		if p.b.done {
-			n.sched.have[p.b.want.CID] = true
-			cp.FilesDone++
-			cp.BytesDone += p.b.size
-			p.b.bytesDone = p.b.size
-			continue
-		}
-		n.sched.left++
-		n.sched.push(p.task)
 	}
 	n.prog.mu.Unlock()
 	n.sched.refreshed = true
@@ -351,10 +386,20 @@ func (n *Node) fill() {
 	}
 	pend := n.sched.pending
 	kept := pend[:0]
+	waiting := 0          // kept because their partner is being fetched
+	var stop []*blobState // held with requests in flight
 	for i := 0; i < len(pend); i++ {
 		t := pend[i]
-		if !t.queued || t.req != nil || t.done || t.b.done {
+		if !t.queued || t.req != nil || t.done || t.b.pairDone() {
 			t.queued = false
+			continue
+		}
+		if n.held(t.b, ss) {
+			kept = append(kept, t)
+			waiting++
+			if t.b.inflight > 0 && !slices.Contains(stop, t.b) {
+				stop = append(stop, t.b)
+			}
 			continue
 		}
 		if t.b.medium && t.b.part == nil {
@@ -375,6 +420,7 @@ func (n *Node) fill() {
 				continue
 			}
 			t.queued = false
+			t.b.opening = true
 			n.sched.opening++
 			n.wg.Add(1)
 			go n.openBlob(t.b)
@@ -383,7 +429,7 @@ func (n *Node) fill() {
 		var best *session
 		var score float64
 		for _, s := range ss {
-			if n.lacks(s, t.b.want.CID) || !s.hasRoom(t) {
+			if !n.mayFetch(s, t.b) || !s.hasRoom(t) {
 				continue
 			}
 			if t.b.medium && t.b.small && s.speed()*wholeWithin.Seconds() < float64(t.b.size) {
@@ -407,7 +453,10 @@ func (n *Node) fill() {
 	}
 	clear(pend[len(kept):])
 	n.sched.pending = kept
-	if len(kept) == 0 && len(ss) > 1 {
+	if len(stop) > 0 {
+		n.stopHeld(stop)
+	}
+	if len(kept) == waiting && len(ss) > 1 {
 		n.endgame(ss)
 	}
 }
@@ -461,17 +510,19 @@ func (n *Node) idleLocked() (idle bool, unavailable int) {
 	if len(ready) == 0 || n.uploadsMovingLocked() || n.reachingLocked() {
 		return false, 0
 	}
-	lacking := map[*blobState]bool{}
+	checked := map[*blobState]bool{}
+	lacking := map[*blobState]bool{} // by book: a pair counts once
 	for _, t := range n.sched.pending {
-		if t.done || t.b.done || lacking[t.b] {
+		if t.done || t.b.pairDone() || checked[t.b] {
 			continue
 		}
 		for _, s := range ready {
-			if !n.lacks(s, t.b.want.CID) {
+			if n.mayFetch(s, t.b) {
 				return false, 0
 			}
 		}
-		lacking[t.b] = true
+		checked[t.b] = true
+		lacking[t.b.book()] = true
 	}
 	return true, len(lacking)
 }

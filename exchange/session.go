@@ -282,6 +282,9 @@ func (s *session) finish(r *request) {
 	delete(s.inflight, r.id)
 	s.inflightBytes -= r.budget
 	s.classCount[r.t.class()]--
+	if r.t.kind != tkSkeleton {
+		r.t.b.inflight--
+	}
 	t := r.t
 	if t.req == r {
 		t.req = nil
@@ -395,6 +398,9 @@ func (s *session) issue(r *request, m wire.BlobRequest) {
 	s.inflight[r.id] = r
 	s.inflightBytes += r.budget
 	s.classCount[r.t.class()]++
+	if r.t.kind != tkSkeleton {
+		r.t.b.inflight++
+	}
 	s.out <- m // room is guaranteed: the callers checked outFree under n.mu
 }
 

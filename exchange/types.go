@@ -74,6 +74,14 @@ type Want struct {
 	Class      blob.Class
 	Size       int64     // bytes, from the record (0 if unknown)
 	ObservedAt time.Time // the observation's time; newer is fetched first
+	// AltOf, if defined, names another wanted blob of which this one is
+	// an alternative: either is enough (a blind archive's sealed copy of
+	// a plain blob, which this device opens itself). The pair is fetched
+	// once and counted once, as AltOf (alt.go): AltOf from the peers that
+	// may have it, this one only from peers that lack AltOf; whichever
+	// of the two is begun first is kept to, and once one is here the
+	// other is no longer fetched.
+	AltOf cid.Cid
 }
 
 // Access reports a remote device's role in the project. It is called on

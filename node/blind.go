@@ -109,7 +109,8 @@ func (a memberAccess) MayServe(id peer.ID, c cid.Cid) bool {
 }
 
 // memberWants adds to what this device wants the sealed copy of each
-// wanted blob it lacks and has a key for, and lists for an archive the
+// wanted blob it lacks and has a key for, as its alternative (Want.AltOf:
+// either is enough), and lists for an archive the
 // sealed copies of what this device holds.
 type memberWants struct {
 	wants
@@ -137,7 +138,10 @@ func (w memberWants) Wanted(ctx context.Context) ([]exchange.Want, error) {
 		if _, ok := kr.Key(s.Epoch); !ok {
 			continue
 		}
-		out = append(out, exchange.Want{CID: s.Sealed, Class: x.Class, Size: s.Size, ObservedAt: x.ObservedAt})
+		// An alternative: the exchange fetches the plain blob where a
+		// peer has it, the sealed copy only from peers that lack it (a
+		// blind archive), never both, and counts the pair once.
+		out = append(out, exchange.Want{CID: s.Sealed, Class: x.Class, Size: s.Size, ObservedAt: x.ObservedAt, AltOf: x.CID})
 	}
 	return out, nil
 }

@@ -25,7 +25,8 @@ import (
 // here) and reaches A through the archive's relay, directly where the NATs
 // let a hole be punched, relayed where they do not; C's link is cut for
 // 45 s mid-transfer and the sync resumes. Everything arrives
-// byte-identical and verified.
+// byte-identical and verified, each blob once (plain from A or sealed
+// from the archive, at most 1.1× the blob bytes) and counted once.
 func TestBlindArchiveReach(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -152,7 +153,23 @@ func testBlindReach(t *testing.T, punch bool, wantPath string) {
 	if err := <-done; err != nil || !cres.Complete {
 		t.Fatalf("C's sync through the internet: %v %+v", err, cres)
 	}
-	t.Logf("%d bytes of blobs in %s of network time (45 s cut), %d received", total, time.Since(start), received())
+	t.Logf("%d bytes of blobs in %s of network time (45 s cut), %d received (%.3f×)", total, time.Since(start), received(), float64(received())/float64(total))
+	for _, pp := range c.Progress().Peers {
+		t.Logf("  from %s: %d bytes", pp.ID.ShortString(), pp.BytesReceived)
+	}
+	// Each blob came once: from A plain, or from the archive sealed, not
+	// both (Want.AltOf); and the progress counted it once.
+	if r := float64(received()) / float64(total); r > 1.1 {
+		t.Errorf("C received %.3f× the blob bytes, want at most 1.1×", r)
+	}
+	var wanted, doneBytes int64
+	for _, cp := range c.Progress().Classes {
+		wanted += cp.BytesWanted
+		doneBytes += cp.BytesDone
+	}
+	if wanted != total || doneBytes != total {
+		t.Errorf("C's progress: %d of %d bytes, want %d of %d (each blob counted once)", doneBytes, wanted, total, total)
+	}
 
 	// Byte-identical and verified: every observation, every variant.
 	for _, r := range recs {
