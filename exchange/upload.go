@@ -404,6 +404,15 @@ func (n *Node) anyArchiveLocked(cond func(st *upState) bool) bool {
 // something this device holds, or has not been asked since Sync began.
 // Called with n.mu held.
 func (n *Node) uploadsPendingLocked() bool {
+	if _, ok := n.cfg.Wants.(Holdings); ok {
+		// A connected always-on peer whose blobs stream is not up yet has
+		// not been asked: not complete (its records may be pulled first).
+		for _, r := range n.Relays() {
+			if s := n.sessions[r.ID]; s != nil && !s.ready {
+				return true
+			}
+		}
+	}
 	return n.anyArchiveLocked(func(st *upState) bool {
 		return st == nil || st.checkedGen < n.up.gen || st.lacking > 0
 	})
