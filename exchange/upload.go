@@ -275,16 +275,26 @@ func (n *Node) confirm(p peer.ID, cs []cid.Cid) {
 	var fresh []cid.Cid
 	for _, c := range cs {
 		if !st.confirmed[c] {
-			st.confirmed[c] = true
 			fresh = append(fresh, c)
 		}
 	}
 	n.up.mu.Unlock()
-	if n.cfg.Ledger != nil && len(fresh) > 0 {
+	if len(fresh) == 0 {
+		return
+	}
+	// The ledger first: a blob counts as safe there (and Sync may complete
+	// and the process exit) only once the ledger keeps it, so a status
+	// read afterwards, with no network, says the same.
+	if n.cfg.Ledger != nil {
 		if err := n.cfg.Ledger.Confirm(n.ctx, p, fresh); err != nil {
 			n.log.Warn("record what an always-on peer holds", "peer", p, "err", err)
 		}
 	}
+	n.up.mu.Lock()
+	for _, c := range fresh {
+		st.confirmed[c] = true
+	}
+	n.up.mu.Unlock()
 }
 
 // announced: p says it now holds cs (its ANNOUNCE): confirmed, if p is an
