@@ -524,24 +524,9 @@ func (c *Category) ParseFieldLists(in map[string][]string) (map[string]FieldValu
 // its field does not take, gives a *FieldError; an empty text removes the
 // field and is returned as absent.
 func (c *Category) ParseFields(in map[string]string) (map[string]FieldValue, error) {
-	out := make(map[string]FieldValue, len(in))
-	for _, k := range slices.Sorted(maps.Keys(in)) {
-		f, ok := c.FieldByKey(k)
-		if !ok {
-			return nil, &FieldError{Category: c.ID, Key: k, Value: in[k], Err: ErrUnknownField}
-		}
-		if strings.TrimSpace(in[k]) == "" {
-			continue
-		}
-		v, err := f.ParseValue(in[k])
-		if err != nil {
-			var fe *FieldError
-			if errors.As(err, &fe) {
-				fe.Category = c.ID
-			}
-			return nil, err
-		}
-		out[k] = v
+	lists := make(map[string][]string, len(in))
+	for k, v := range in {
+		lists[k] = []string{v}
 	}
-	return out, nil
+	return c.ParseFieldLists(lists)
 }

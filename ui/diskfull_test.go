@@ -1,62 +1,26 @@
+//go:build linux
+
 package ui
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/fulldisk"
 	"github.com/fieldsync/fieldsync/internal/synth"
 	"github.com/fieldsync/fieldsync/node"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes at a new directory, unmounted
-// when the test ends; it skips the test where that is not allowed.
-func mountTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs as a full disk (CI runs as root)")
-	}
-	dir := filepath.Join(t.TempDir(), "tmpfs")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("mounting a tmpfs is not permitted here (a container without CAP_SYS_ADMIN?): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// fillTo writes a filler file in dir that leaves about free bytes free.
-func fillTo(t *testing.T, dir string, free int64) {
-	t.Helper()
-	filler := filepath.Join(dir, "filler")
-	os.Remove(filler)
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filler, make([]byte, max(int64(st.Bavail)*int64(st.Bsize)-free, 0)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestUploadDiskFull: an upload onto a full disk is answered 507 with the
 // words of 'fieldsync add' (the disk, what is needed and free, nothing
 // stored, what to do), whether the disk fills while the photo is received
 // or while it is stored; nothing is left behind.
 func TestUploadDiskFull(t *testing.T) {
-	dir := mountTmpfs(t, 16<<20)
+	dir := fulldisk.Mount(t, 16<<20)
 	ctx := context.Background()
 	d, err := node.Init(ctx, filepath.Join(dir, "d"), node.Options{})
 	if err != nil {
@@ -75,7 +39,7 @@ func TestUploadDiskFull(t *testing.T) {
 		{"while received", 64 << 10},
 		{"while stored", int64(len(jpg)) + int64(len(jpg))/2},
 	} {
-		fillTo(t, dir, tc.free)
+		fulldisk.FillTo(t, dir, tc.free)
 		code, out := c.upload(t, nil, map[string][]byte{"big.jpg": jpg})
 		msg, _ := out["error"].(string)
 		if code != 507 || !strings.Contains(msg, "the disk holding "+d.Dir()+" is full: this upload needs about ") ||

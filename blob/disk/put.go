@@ -212,20 +212,7 @@ func (b *batch) Put(ctx context.Context, r io.Reader, meta blob.Meta) (blob.Info
 		t.remove()
 		return in, nil
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.done {
-		t.remove()
-		return blob.Info{}, fmt.Errorf("put blob: %w", errBatchDone)
-	}
-	if it, ok := b.items[c]; ok {
-		t.remove()
-		return it.info, nil
-	}
-	it := &batchItem{t: t, info: blob.Info{CID: c, Size: t.sk.Size, MediaType: meta.MediaType, Added: b.s.timestamp()}}
-	b.items[c] = it
-	b.order = append(b.order, it)
-	return it.info, nil
+	return b.add(t, meta)
 }
 
 // PutVerified implements blob.VerifiedPutter: data, already verified by
@@ -266,6 +253,13 @@ func (b *batch) PutVerified(ctx context.Context, c cid.Cid, data []byte, meta bl
 		t.remove()
 		return blob.Info{}, fmt.Errorf("put blob %s: %w", c, err)
 	}
+	return b.add(t, meta)
+}
+
+// add queues temp file t of a blob for Commit, unless the batch is done or
+// already holds that blob (t is then removed).
+func (b *batch) add(t *temp, meta blob.Meta) (blob.Info, error) {
+	c := t.sk.Root
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.done {

@@ -20,43 +20,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/fulldisk"
 	"github.com/fieldsync/fieldsync/internal/synth"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes at a new directory, unmounted
-// when the test ends; it skips the test where that is not allowed.
-func mountTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs as a full disk (CI runs as root)")
-	}
-	dir := filepath.Join(t.TempDir(), "tmpfs")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("mounting a tmpfs is not permitted here (a container without CAP_SYS_ADMIN?): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// freeBytes is what statfs says is free under dir.
-func freeBytes(t *testing.T, dir string) int64 {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	return int64(st.Bavail) * int64(st.Bsize)
-}
 
 // makePhotos writes n distinct camera-like JPEGs of w×h into dir, named in
 // path order, and returns their names and total size. A few synthetic
@@ -139,7 +108,7 @@ func fullMessage(t *testing.T, r result, what, dir string) (need, free int64) {
 func within(got, lo, hi int64) bool { return got >= lo && got <= hi }
 
 func TestDiskFullImport(t *testing.T) {
-	mnt := mountTmpfs(t, 16<<20)
+	mnt := fulldisk.Mount(t, 16<<20)
 	t0 := time.Now()
 	src := filepath.Join(t.TempDir(), "photos")
 	names, total := makePhotos(t, src, 70, 800, 600)
@@ -178,7 +147,7 @@ func TestDiskFullImport(t *testing.T) {
 	if !within(need, leftBytes, 5*leftBytes/2) {
 		t.Errorf("need %d for %d bytes of originals left", need, leftBytes)
 	}
-	if now := freeBytes(t, mnt); !within(free, now-(1<<20), now+(1<<20)) || free >= 16<<20 {
+	if now := fulldisk.Free(t, mnt); !within(free, now-(1<<20), now+(1<<20)) || free >= 16<<20 {
 		t.Errorf("said %d free, statfs says %d", free, now)
 	}
 	t.Logf("stopped after %d of %d: need %d (originals %d), free %d", imported, len(names), need, leftBytes, free)
@@ -218,7 +187,7 @@ func TestDiskFullImport(t *testing.T) {
 }
 
 func TestDiskFullSync(t *testing.T) {
-	mnt := mountTmpfs(t, 32<<20)
+	mnt := fulldisk.Mount(t, 32<<20)
 	root := t.TempDir()
 	src := filepath.Join(root, "photos")
 	makePhotos(t, src, 70, 800, 600)
@@ -245,7 +214,7 @@ func TestDiskFullSync(t *testing.T) {
 	if err := os.WriteFile(ballast, make([]byte, 16<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("project of %d bytes of blobs; %d free for it", project, freeBytes(t, mnt))
+	t.Logf("project of %d bytes of blobs; %d free for it", project, fulldisk.Free(t, mnt))
 	start := time.Now()
 	r := fsRun(t, "sync", "--data", F, "--peer", s.addr(t), "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--timeout", "2m")
 	took := time.Since(start)
@@ -276,8 +245,8 @@ func TestDiskFullSync(t *testing.T) {
 	// Once sync has exited, what it held is released (an unfinished
 	// leaf's unverified bytes, the database's write-ahead log): up to a
 	// few MiB more may be free than when it spoke.
-	if now := freeBytes(t, mnt); !within(free, 0, 2<<20) || !within(free, now-(3<<20), now+(1<<20)) {
-		t.Errorf("said %d free, statfs says %d", free, freeBytes(t, mnt))
+	if now := fulldisk.Free(t, mnt); !within(free, 0, 2<<20) || !within(free, now-(3<<20), now+(1<<20)) {
+		t.Errorf("said %d free, statfs says %d", free, fulldisk.Free(t, mnt))
 	}
 	t.Logf("stopped in %s: need %d, free %d, %d bytes of blobs here", took, need, free, here)
 	ls := fsRun(t, "ls", "--data", F, "--json")
@@ -305,12 +274,12 @@ func TestDiskFullSync(t *testing.T) {
 // needed and free, nothing stored. (It once failed with exit 1 and the
 // store's raw words, the full disk not recognised on that path.)
 func TestDiskFullAddCategory(t *testing.T) {
-	mnt := mountTmpfs(t, 4<<20)
+	mnt := fulldisk.Mount(t, 4<<20)
 	A := filepath.Join(mnt, "A")
 	expectCode(t, fsRun(t, "init", "--data", A, "--project", "full disk"), 0, "init")
 	expectCode(t, fsRun(t, "categories", "import", "--data", A, categoryFile), 0, "categories import")
 	ballast := filepath.Join(mnt, "ballast")
-	if err := os.WriteFile(ballast, make([]byte, freeBytes(t, mnt)-(32<<10)), 0o644); err != nil {
+	if err := os.WriteFile(ballast, make([]byte, fulldisk.Free(t, mnt)-(32<<10)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	before := fsRun(t, "ls", "--data", A, "--json").stdout
