@@ -480,14 +480,8 @@ func (n *Node) Reachability() Reachability {
 	r.Checked = n.nat.checked
 	n.nat.mu.Unlock()
 	for _, a := range n.host.Addrs() {
-		if !isCircuit(a) {
-			continue
-		}
-		relay, _ := ma.SplitFunc(a, func(c ma.Component) bool { return c.Code() == ma.P_CIRCUIT })
-		if _, last := ma.SplitLast(relay); last != nil && last.Code() == ma.P_P2P {
-			if id, err := peer.Decode(last.Value()); err == nil && !slices.Contains(r.Relays, id) {
-				r.Relays = append(r.Relays, id)
-			}
+		if ai, ok := RelayOf(a); ok && !slices.Contains(r.Relays, ai.ID) {
+			r.Relays = append(r.Relays, ai.ID)
 		}
 	}
 	return r

@@ -346,3 +346,18 @@ func isCircuit(a ma.Multiaddr) bool {
 	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
 	return err == nil
 }
+
+// RelayOf is the relay a circuit address goes through
+// (ADDR/p2p/RELAY/p2p-circuit...), with the relay's own address when the
+// circuit address gives one; false if a is not a circuit address.
+func RelayOf(a ma.Multiaddr) (peer.AddrInfo, bool) {
+	relay, rest := ma.SplitFunc(a, func(c ma.Component) bool { return c.Code() == ma.P_CIRCUIT })
+	if len(rest) == 0 {
+		return peer.AddrInfo{}, false // no /p2p-circuit
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(relay)
+	if err != nil {
+		return peer.AddrInfo{}, false
+	}
+	return *ai, true
+}

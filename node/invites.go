@@ -111,12 +111,8 @@ func (n *Node) circuitAddrs(ctx context.Context, p *project.Project) []ma.Multia
 func relaysIn(addrs []ma.Multiaddr) []peer.AddrInfo {
 	var out []peer.AddrInfo
 	for _, a := range addrs {
-		relay, _ := ma.SplitFunc(a, func(c ma.Component) bool { return c.Protocol().Code == ma.P_CIRCUIT })
-		if len(relay) == 0 || len(relay) == len(a) {
-			continue // not a circuit address
-		}
-		if ai, err := peer.AddrInfoFromP2pAddr(relay); err == nil && len(ai.Addrs) > 0 {
-			out = append(out, *ai)
+		if ai, ok := exchange.RelayOf(a); ok && len(ai.Addrs) > 0 {
+			out = append(out, ai)
 		}
 	}
 	return out

@@ -248,6 +248,16 @@ type rawResult struct {
 	Error   string  `json:"error,omitempty"`
 }
 
+// printResult prints a hidden subcommand's result as one line of JSON and
+// gives its exit code: 1 if err (already in the result's error).
+func printResult(r any, err error) int {
+	_ = json.NewEncoder(os.Stdout).Encode(r)
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
 // rawMain is the hidden subcommands 'raw-send --listen ADDR DIR' (prints
 // the address it listens on, serves one connection) and 'raw-recv --addr
 // ADDR' (prints a rawResult), run inside network namespaces.
@@ -277,11 +287,7 @@ func rawMain(args []string) int {
 		if err != nil {
 			r.Error = err.Error()
 		}
-		_ = json.NewEncoder(os.Stdout).Encode(r)
-		if err != nil {
-			return 1
-		}
-		return 0
+		return printResult(r, err)
 	}
 	return 2
 }

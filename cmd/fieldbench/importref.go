@@ -79,11 +79,7 @@ func naiveImportMain(args []string) int {
 	if err != nil {
 		r.Error = err.Error()
 	}
-	_ = json.NewEncoder(os.Stdout).Encode(r)
-	if err != nil {
-		return 1
-	}
-	return 0
+	return printResult(r, err)
 }
 
 func naiveOne(p string) (int64, error) {

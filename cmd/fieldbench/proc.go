@@ -440,3 +440,36 @@ func (f *fieldsync) listBlobs(ctx context.Context, data string) ([]blobInfo, int
 	}
 	return blobs, n, sc.Err()
 }
+
+// sender is a raw reference's sending process (raw-send, raw-p2p-send),
+// started, with the address it printed on its first line.
+type sender struct {
+	cmd   *exec.Cmd
+	addr  string
+	rss   *rssTracker
+	start time.Time
+}
+
+// startSender starts 'fieldbench ARGS...' in network namespace ns ("":
+// this one) and reads the address it prints first. The caller waits for
+// the process.
+func (b *bench) startSender(ctx context.Context, ns string, args ...string) (*sender, error) {
+	cmd := command(ctx, ns, b.self, args...)
+	so, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	var se syncBuffer
+	cmd.Stderr = &se
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	rss := trackRSS(cmd.Process.Pid)
+	line, err := bufio.NewReader(so).ReadString('\n')
+	if err != nil {
+		cmd.Wait()
+		return nil, fmt.Errorf("%s: %s", args[0], se.String())
+	}
+	return &sender{cmd: cmd, addr: strings.TrimSpace(line), rss: rss, start: start}, nil
+}

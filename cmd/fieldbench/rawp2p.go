@@ -134,11 +134,7 @@ func rawP2PMain(args []string) int {
 		if err != nil {
 			r.Error = err.Error()
 		}
-		_ = json.NewEncoder(os.Stdout).Encode(r)
-		if err != nil {
-			return 1
-		}
-		return 0
+		return printResult(r, err)
 	}
 	return 2
 }
@@ -159,27 +155,13 @@ func (b *bench) runRawP2P(ctx context.Context, src *source, overQUIC bool) *Run 
 		run.Error = err.Error()
 		return run
 	}
-	send := command(ctx, "", b.self, append([]string{"raw-p2p-send", "--listen", listen}, files...)...)
-	so, err := send.StdoutPipe()
+	send, err := b.startSender(ctx, "", append([]string{"raw-p2p-send", "--listen", listen}, files...)...)
 	if err != nil {
 		run.Error = err.Error()
 		return run
 	}
-	var se syncBuffer
-	send.Stderr = &se
-	t0 := time.Now()
-	if err := send.Start(); err != nil {
-		run.Error = err.Error()
-		return run
-	}
-	sendRSS := trackRSS(send.Process.Pid)
-	defer send.Wait()
-	line, err := bufio.NewReader(so).ReadString('\n')
-	if err != nil {
-		run.Error = "raw-p2p-send: " + se.String()
-		return run
-	}
-	line = strings.TrimSpace(line)
+	defer send.cmd.Wait()
+	line := send.addr
 	a := strings.Split(line, "/") // /ip4/H/tcp/P/p2p/ID
 	if len(a) < 7 {
 		run.Error = "raw-p2p-send printed " + line
@@ -217,8 +199,8 @@ func (b *bench) runRawP2P(ctx context.Context, src *source, overQUIC bool) *Run 
 		run.Error = fmt.Sprintf("raw-p2p-recv: %v %s %s %s", err, rr.Error, ob.String(), re.String())
 		return run
 	}
-	_ = send.Wait()
-	run.Procs = []ProcUsage{usage("sender: raw-p2p-send", send.ProcessState, time.Since(t0), sendRSS), usage("receiver: raw-p2p-recv", recv.ProcessState, wall, recvRSS)}
+	_ = send.cmd.Wait()
+	run.Procs = []ProcUsage{usage("sender: raw-p2p-send", send.cmd.ProcessState, time.Since(send.start), send.rss), usage("receiver: raw-p2p-recv", recv.ProcessState, wall, recvRSS)}
 	if rr.Bytes != total {
 		run.Error = fmt.Sprintf("received %d bytes, want %d", rr.Bytes, total)
 		return run

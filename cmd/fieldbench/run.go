@@ -8,7 +8,6 @@ package main
 // are recorded in it, never fatal to the bench.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -642,26 +641,13 @@ func (b *bench) runRaw(ctx context.Context, src *source, p path) *Run {
 			return run
 		}
 	} else {
-		send := command(ctx, p.ns.A, b.self, "raw-send", "--listen", p.ns.IPA+":0", blobDir(src.data))
-		so, err := send.StdoutPipe()
+		send, err := b.startSender(ctx, p.ns.A, "raw-send", "--listen", p.ns.IPA+":0", blobDir(src.data))
 		if err != nil {
 			run.Error = err.Error()
 			return run
 		}
-		var se syncBuffer
-		send.Stderr = &se
-		t0 := time.Now()
-		if err := send.Start(); err != nil {
-			run.Error = err.Error()
-			return run
-		}
-		sendRSS := trackRSS(send.Process.Pid)
-		defer send.Wait()
-		addr, err := bufio.NewReader(so).ReadString('\n')
-		if err != nil {
-			run.Error = "raw-send: " + se.String()
-			return run
-		}
+		defer send.cmd.Wait()
+		addr := send.addr
 		w.begin()
 		recv := command(ctx, p.ns.B, b.self, "raw-recv", "--addr", strings.TrimSpace(addr))
 		var ob bytes.Buffer
@@ -680,9 +666,9 @@ func (b *bench) runRaw(ctx context.Context, src *source, p path) *Run {
 			run.Error = fmt.Sprintf("raw-recv: %v %s %s", err, rr.Error, outb)
 			return run
 		}
-		_ = send.Wait()
+		_ = send.cmd.Wait()
 		n, d = rr.Bytes, time.Duration(rr.Seconds*float64(time.Second))
-		run.Procs = []ProcUsage{usage("sender: raw-send", send.ProcessState, time.Since(t0), sendRSS), usage("receiver: raw-recv", recv.ProcessState, time.Since(t1), recvRSS)}
+		run.Procs = []ProcUsage{usage("sender: raw-send", send.cmd.ProcessState, time.Since(send.start), send.rss), usage("receiver: raw-recv", recv.ProcessState, time.Since(t1), recvRSS)}
 	}
 	if n != src.blobBytes {
 		run.Error = fmt.Sprintf("received %d bytes, want %d", n, src.blobBytes)
