@@ -26,7 +26,8 @@ import (
 // marks them is committed, so after a crash the database never claims bytes
 // the file does not hold. A verified leaf is made durable and marked had
 // before WriteLeaf or WriteLeafPart returns (leaves verified at about the
-// same time by several goroutines share one fsync and one transaction); the kept bytes of an unfinished leaf are made durable (one fsync,
+// same time by several goroutines share one fsync and one transaction);
+// the kept bytes of an unfinished leaf are made durable (one fsync,
 // then its row) once they have waited 100 ms (Store.partSyncAfter), and on
 // Close: a crash loses at most about the last 100 ms of each unfinished
 // leaf's transfer, never a verified leaf, and a link fast enough to bring a
