@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/fieldsync/fieldsync/archive"
@@ -208,7 +206,7 @@ func exportGIS(ctx context.Context, e *env, data string, files gisExports, opts 
 		if x.path == "-" {
 			rep, err = x.write(e.stdout)
 		} else {
-			err = writeAtomic(x.path, func(w io.Writer) error {
+			err = writeAtomic(x.path, 0o644, func(w io.Writer) error {
 				var err error
 				rep, err = x.write(w)
 				return err
@@ -247,36 +245,6 @@ func exportGIS(ctx context.Context, e *env, data string, files gisExports, opts 
 		return writeJSON(out, reports)
 	}
 	return nil
-}
-
-// writeAtomic writes path through a synced temporary file in the same
-// directory, renamed into place: a GIS never opens half a file.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(tmp, 256<<10)
-	err = write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
 
 // count writes n things: "1 track", "3 tracks".

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,11 +97,28 @@ func processAlive(pid int) bool {
 // writeFileAtomic writes b to path through a synced temporary file in the
 // same directory, renamed into place: a reader never sees half a file.
 func writeFileAtomic(path string, b []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
+	return writeAtomic(path, perm, func(w io.Writer) error {
+		_, err := w.Write(b)
 		return err
+	})
+}
+
+// writeAtomic writes path through a synced temporary file in the same
+// directory, renamed into place: a reader (a GIS, an archivist's tool)
+// never opens half a file. A folder that does not exist is said so.
+func writeAtomic(path string, perm os.FileMode, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the folder %s does not exist: create it, or give another path", filepath.Dir(path))
 	}
-	_, err = tmp.Write(b)
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %w", filepath.Dir(path), err)
+	}
+	bw := bufio.NewWriterSize(tmp, 256<<10)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
 	if err == nil {
 		err = tmp.Chmod(perm)
 	}

@@ -334,6 +334,22 @@ func TestExportReportJSON(t *testing.T) {
 	}
 }
 
+// TestExportMissingFolder: an export into a folder that does not exist
+// says so (it once named its temporary file), and writes nothing.
+func TestExportMissingFolder(t *testing.T) {
+	root := t.TempDir()
+	A := filepath.Join(root, "A")
+	expectCode(t, fsRun(t, "init", "--data", A, "--project", "p"), 0, "init")
+	missing := filepath.Join(root, "no-such-folder")
+	r := fsRun(t, "export", "--data", A, "--geojson", filepath.Join(missing, "x.geojson"))
+	if r.code != 1 || !strings.Contains(r.stderr, "the folder "+missing+" does not exist: create it, or give another path") {
+		t.Fatalf("export into a missing folder: exit %d, %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatalf("the folder was made: %v", err)
+	}
+}
+
 // TestImportHelpGPX: import's help says what a .gpx file becomes (it
 // once said only photos and "other files, as attachments").
 func TestImportHelpGPX(t *testing.T) {
