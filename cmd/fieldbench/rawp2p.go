@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -46,11 +47,14 @@ func rawP2PHost(listen ...string) ([]libp2p.Option, error) {
 
 // rawP2PMain runs 'raw-p2p-send --listen MULTIADDR FILE...' (prints its
 // address with /p2p/ID, serves the files back to back on the first stream,
-// then exits) and 'raw-p2p-recv --addr MULTIADDR' (prints a rawResult).
+// then exits) and 'raw-p2p-recv --addr MULTIADDR [--write FILE]' (prints
+// a rawResult; with --write it writes what it reads to FILE and fsyncs it
+// before it stops the clock).
 func rawP2PMain(args []string) int {
 	fl := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	listen := fl.String("listen", "/ip4/127.0.0.1/tcp/0", "")
 	addr := fl.String("addr", "", "")
+	write := fl.String("write", "", "")
 	if fl.Parse(args[1:]) != nil {
 		return 2
 	}
@@ -127,8 +131,19 @@ func rawP2PMain(args []string) int {
 			}
 			defer s.Close()
 			buf := make([]byte, 256<<10)
-			r.Bytes, err = io.CopyBuffer(io.Discard, struct{ io.Reader }{s}, buf)
-			return err
+			if *write == "" {
+				r.Bytes, err = io.CopyBuffer(io.Discard, struct{ io.Reader }{s}, buf)
+				return err
+			}
+			f, err := os.Create(*write)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if r.Bytes, err = io.CopyBuffer(struct{ io.Writer }{f}, struct{ io.Reader }{s}, buf); err != nil {
+				return err
+			}
+			return f.Sync()
 		}()
 		r.Seconds = time.Since(start).Seconds()
 		if err != nil {
@@ -140,14 +155,14 @@ func rawP2PMain(args []string) int {
 }
 
 // runRawP2P moves src's blob files over one raw libp2p stream on the same
-// loopback link (the forwarder) that fieldsync's run went through, or with
-// overQUIC over QUIC on 127.0.0.1 directly (phase "quic"), as fieldsync's
-// QUIC run.
-func (b *bench) runRawP2P(ctx context.Context, src *source, overQUIC bool) *Run {
-	run := &Run{Tool: ToolRawP2P, Status: StatusFailed, Attempts: 1}
+// loopback link (the forwarder) that fieldsync's run went through, or in
+// phase PhaseQUIC over QUIC on 127.0.0.1 directly, as fieldsync's QUIC
+// run, or in phase PhaseDurable over TCP into a file fsynced at the end.
+func (b *bench) runRawP2P(ctx context.Context, src *source, phase string) *Run {
+	run := &Run{Tool: ToolRawP2P, Phase: phase, Status: StatusFailed, Attempts: 1}
+	overQUIC := phase == PhaseQUIC
 	listen := "/ip4/127.0.0.1/tcp/0"
 	if overQUIC {
-		run.Phase = PhaseQUIC
 		listen = "/ip4/127.0.0.1/udp/0/quic-v1"
 	}
 	files, total, err := filesUnder(blobDir(src.data))
@@ -180,7 +195,13 @@ func (b *bench) runRawP2P(ctx context.Context, src *source, overQUIC bool) *Run 
 		dial = l.Multiaddr(a[6])
 	}
 	w.begin()
-	recv := command(ctx, "", b.self, "raw-p2p-recv", "--addr", dial)
+	args := []string{"raw-p2p-recv", "--addr", dial}
+	if phase == PhaseDurable {
+		out := filepath.Join(b.work, "raw-p2p-durable")
+		defer os.Remove(out)
+		args = append(args, "--write", out)
+	}
+	recv := command(ctx, "", b.self, args...)
 	var ob bytes.Buffer
 	recv.Stdout = &ob
 	var re syncBuffer

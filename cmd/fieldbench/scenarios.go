@@ -218,6 +218,7 @@ func (b *bench) runScenario(ctx context.Context, id string) *Scenario {
 			b.sources["bulk"] = s
 		}
 		three(s, path{}, 0, false)
+		sc.Runs = append(sc.Runs, b.runRawP2P(ctx, s, ""))
 
 	case "small", "large":
 		specs, fullSpecs := []fileSpec{c.small}, []fileSpec{full.small}
@@ -242,13 +243,14 @@ func (b *bench) runScenario(ctx context.Context, id string) *Scenario {
 			b.sources[id] = s
 		}
 		three(s, path{}, 0, false)
+		sc.Runs = append(sc.Runs, b.runRawP2P(ctx, s, ""))
 		if id == "large" {
-			sc.Runs = append(sc.Runs, b.runRawP2P(ctx, s, false))
+			sc.Runs = append(sc.Runs, b.runRawP2P(ctx, s, PhaseDurable))
 			// The same blob over QUIC: fieldsync's serve and sync on
 			// /udp/.../quic-v1, then a raw libp2p stream over QUIC.
 			to := expected(s.blobBytes, 0)
 			sc.Runs = append(sc.Runs, b.runFieldsync(ctx, id, s, path{quic: true}, fsRunOpts{phase: PhaseQUIC, timeout: to})...)
-			sc.Runs = append(sc.Runs, b.runRawP2P(ctx, s, true))
+			sc.Runs = append(sc.Runs, b.runRawP2P(ctx, s, PhaseQUIC))
 		}
 
 	case "photos":
