@@ -123,8 +123,9 @@ func (d *rsyncd) stop() ProcUsage {
 
 // rsyncPull runs the client once: rsync -a --partial from addr's module
 // into dest. kill > 0 SIGKILLs it (its whole process group) after kill.
-func rsyncPull(ctx context.Context, ns, addr, dest string, kill time.Duration) (exit int, wasKilled bool, u ProcUsage, stderr string) {
-	cmd := command(ctx, ns, "rsync", "-a", "--partial", "--timeout=60", fmt.Sprintf("rsync://%s/blobs/", addr), dest+"/")
+func rsyncPull(ctx context.Context, ns, addr, dest string, kill time.Duration, extra ...string) (exit int, wasKilled bool, u ProcUsage, stderr string) {
+	args := append([]string{"-a", "--partial", "--timeout=60"}, extra...)
+	cmd := command(ctx, ns, "rsync", append(args, fmt.Sprintf("rsync://%s/blobs/", addr), dest+"/")...)
 	var e syncBuffer
 	cmd.Stderr = &e
 	start := time.Now()

@@ -95,9 +95,10 @@ const (
 // PhaseQUIC is the large blob's runs over QUIC.
 const PhaseQUIC = "quic"
 
-// PhaseDurable is the raw libp2p stream (TCP) whose receiver writes what
-// it reads to one file and fsyncs it at the end: the floor for a receiver
-// that keeps the bytes durably, as fieldsync does and rsync does not.
+// PhaseDurable is a reference that keeps what it receives durably, as
+// fieldsync does and plain rsync does not: rsync with --fsync, and the raw
+// libp2p stream (TCP) whose receiver writes to one file and fsyncs it at
+// the end.
 const PhaseDurable = "durable"
 
 const quicNote = "QUIC on 127.0.0.1 directly (the forwarder is TCP only): wire bytes not counted"

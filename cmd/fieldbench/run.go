@@ -462,6 +462,7 @@ func (b *bench) fieldsyncAgain(ctx context.Context, src *source, p path, recv st
 // rsOpts varies an rsync run.
 type rsOpts struct {
 	phase   string
+	fsync   bool // rsync --fsync: every file made durable, as fieldsync's
 	kills   []time.Duration
 	again   bool
 	timeout time.Duration
@@ -514,7 +515,11 @@ func (b *bench) runRsync(ctx context.Context, id string, src *source, p path, o 
 		if kills < len(o.kills) {
 			kill = o.kills[kills]
 		}
-		exit, killed, pu, stderr := rsyncPull(ctx, p.nsB(), addr, dest, kill)
+		var extra []string
+		if o.fsync {
+			extra = []string{"--fsync"}
+		}
+		exit, killed, pu, stderr := rsyncPull(ctx, p.nsB(), addr, dest, kill, extra...)
 		u.CPUSeconds += pu.CPUSeconds
 		u.MaxRSS = max(u.MaxRSS, pu.MaxRSS)
 		u.RusageMaxRSS = max(u.RusageMaxRSS, pu.RusageMaxRSS)

@@ -198,6 +198,8 @@ func (b *bench) runScenario(ctx context.Context, id string) *Scenario {
 		to := expected(s.blobBytes, rate)
 		sc.Runs = append(sc.Runs, b.runFieldsync(ctx, id, s, p, fsRunOpts{timeout: to, timeline: timeline})...)
 		sc.Runs = append(sc.Runs, b.runRsync(ctx, id, s, p, rsOpts{timeout: to})...)
+		// rsync keeping fieldsync's promise: every file durable.
+		sc.Runs = append(sc.Runs, b.runRsync(ctx, id, s, p, rsOpts{phase: PhaseDurable, fsync: true, timeout: to})...)
 		sc.Runs = append(sc.Runs, b.runRaw(ctx, s, p))
 	}
 	switch id {
