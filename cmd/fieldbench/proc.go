@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -472,4 +473,43 @@ func (b *bench) startSender(ctx context.Context, ns string, args ...string) (*se
 		return nil, fmt.Errorf("%s: %s", args[0], se.String())
 	}
 	return &sender{cmd: cmd, addr: strings.TrimSpace(line), rss: rss, start: start}, nil
+}
+
+// waitSettled returns once process pid has used no CPU for 200 ms, or
+// after max.
+func waitSettled(pid int, max time.Duration) {
+	deadline := time.Now().Add(max)
+	last := int64(-1)
+	for time.Now().Before(deadline) {
+		c := cpuTicks(pid)
+		if c >= 0 && c == last {
+			return
+		}
+		last = c
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// cpuTicks is the user and system time of process pid, in clock ticks
+// (/proc/PID/stat), or -1.
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 > len(s) {
+		return -1
+	}
+	f := strings.Fields(s[i+2:]) // from field 3 (state): utime is 14, stime 15
+	if len(f) < 13 {
+		return -1
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return u + st
 }

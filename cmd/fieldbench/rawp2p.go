@@ -45,8 +45,9 @@ func rawP2PHost(listen ...string) ([]libp2p.Option, error) {
 	}, nil
 }
 
-// rawP2PMain runs 'raw-p2p-send --listen MULTIADDR FILE...' (prints its
-// address with /p2p/ID, serves the files back to back on the first stream,
+// rawP2PMain runs 'raw-p2p-send --listen MULTIADDR [--dir DIR] FILE...'
+// (prints its address with /p2p/ID, serves the files, and those under DIR
+// in the order filesUnder gives, back to back on the first stream,
 // then exits) and 'raw-p2p-recv --addr MULTIADDR [--write FILE]' (prints
 // a rawResult; with --write it writes what it reads to FILE and fsyncs it
 // before it stops the clock).
@@ -55,6 +56,7 @@ func rawP2PMain(args []string) int {
 	listen := fl.String("listen", "/ip4/127.0.0.1/tcp/0", "")
 	addr := fl.String("addr", "", "")
 	write := fl.String("write", "", "")
+	dir := fl.String("dir", "", "")
 	if fl.Parse(args[1:]) != nil {
 		return 2
 	}
@@ -71,6 +73,12 @@ func rawP2PMain(args []string) int {
 		}
 		defer h.Close()
 		files := fl.Args()
+		if *dir != "" {
+			var err error
+			if files, _, err = filesUnder(*dir); err != nil {
+				return fail(err)
+			}
+		}
 		done := make(chan error, 1)
 		h.SetStreamHandler(rawP2PProto, func(s network.Stream) {
 			w := bufio.NewWriterSize(s, 256<<10)
@@ -165,12 +173,12 @@ func (b *bench) runRawP2P(ctx context.Context, src *source, phase string) *Run {
 	if overQUIC {
 		listen = "/ip4/127.0.0.1/udp/0/quic-v1"
 	}
-	files, total, err := filesUnder(blobDir(src.data))
+	_, total, err := filesUnder(blobDir(src.data))
 	if err != nil {
 		run.Error = err.Error()
 		return run
 	}
-	send, err := b.startSender(ctx, "", append([]string{"raw-p2p-send", "--listen", listen}, files...)...)
+	send, err := b.startSender(ctx, "", "raw-p2p-send", "--listen", listen, "--dir", blobDir(src.data))
 	if err != nil {
 		run.Error = err.Error()
 		return run

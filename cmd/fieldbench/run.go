@@ -425,6 +425,12 @@ func (b *bench) fieldsyncAgain(ctx context.Context, src *source, p path, recv st
 		run.Error = err.Error()
 		return run
 	}
+	// A serve that has just started reads its wants and its store (about
+	// a third of a second of CPU on 30,000 blobs); the sync is started
+	// once that is done, as against a device that has been serving, so
+	// the two do not share the two cores. The figure is the syncing
+	// device's cost.
+	waitSettled(srv.cmd.Process.Pid, 5*time.Second)
 	w := &wire{ns: p.ns}
 	peer := srv.Addrs[0]
 	if p.ns == nil {
