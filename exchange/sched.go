@@ -220,7 +220,7 @@ func (n *Node) refresh() error {
 		return fmt.Errorf("read wants: %w", err)
 	}
 	n.mu.Lock()
-	var fresh []Want
+	fresh := make([]Want, 0, len(ws)-min(len(ws), len(n.sched.blobs)))
 	seen := make(map[cid.Cid]bool, len(ws))
 	for _, w := range ws {
 		if w.Class <= blob.ClassSkeleton || w.Class >= blob.NumClasses {
@@ -258,7 +258,7 @@ func (n *Node) refresh() error {
 		b    *blobState
 		task *task
 	}
-	var preps []prep
+	preps := make([]prep, 0, len(fresh))
 	for _, w := range fresh {
 		b := &blobState{want: w, size: w.Size}
 		if sz, ok := present[w.CID]; ok {
@@ -289,6 +289,11 @@ func (n *Node) refresh() error {
 
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if len(n.sched.blobs) == 0 && len(n.sched.have) == 0 {
+		// Sized once rather than grown through every doubling.
+		n.sched.blobs = make(map[cid.Cid]*blobState, len(preps))
+		n.sched.have = make(map[cid.Cid]bool, len(present))
+	}
 	n.prog.mu.Lock()
 	// Primaries and lone blobs first, then the alternatives, each linked
 	// to its primary if that is wanted (alt.go).
