@@ -42,7 +42,7 @@ func (s *session) data(m *wire.BlobResponse) error {
 		n.dropPeer(s.peer, fmt.Sprintf("frame at offset %d, want %d", m.Offset, req.off))
 		return wire.ErrBadRequest
 	}
-	if t.kind == tkSkeleton || t.b.small || req.dup {
+	if t.kind == tkSkeleton || t.b.small || req.dup || req.whole {
 		return s.whole(req, m)
 	}
 	return s.leafPart(req, m)
@@ -61,7 +61,7 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 		return wire.ErrBadRequest
 	}
 	if req.buf == nil {
-		if m.Total > smallMax && t.b.small {
+		if m.Total > smallMax && t.b.small || req.whole {
 			req.buf = getWholeBuf() // a medium blob: back to the pool once stored
 		} else {
 			req.buf = make([]byte, 0, m.Total)
@@ -71,6 +71,16 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 	req.off += len(m.Data)
 	if !m.Last {
 		return nil
+	}
+	if req.whole {
+		// The whole leaf, as one last frame from offset 0: verified,
+		// written and committed beside the read loop (leafPart). The read
+		// loop keeps its own buffer; req.buf goes back to the pool once
+		// written.
+		req.off = 0
+		err := s.leafPart(req, &wire.BlobResponse{Type: m.Type, ID: m.ID, Total: m.Total, Last: true, Data: req.buf})
+		s.keptFrame = false
+		return err
 	}
 	var err error
 	var sk *chunk.Skeleton
@@ -255,6 +265,9 @@ func (s *session) leafPart(req *request, m *wire.BlobResponse) error {
 			}()
 			if err := s.writePart(req, m, single, false); err != nil {
 				sc.fail(err) // bad data: end the stream as the read loop would
+			}
+			if req.whole {
+				putWholeBuf(m.Data)
 			}
 		}()
 		return nil

@@ -154,6 +154,11 @@ type request struct {
 	got    bool
 	budget int64
 	dup    bool // an endgame duplicate: received whole into memory
+	// whole: a leaf of a partial blob asked from its first byte of a
+	// peer that brings it in within wholeWithin. Its frames gather in a
+	// pooled buffer, and the whole leaf is hashed, written and committed
+	// beside the read loop (leafPart), not frame by frame in it.
+	whole bool
 }
 
 type scheduler struct {

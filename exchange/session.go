@@ -366,6 +366,7 @@ func (n *Node) send(s *session, t *task) {
 		if !t.b.small {
 			r.off = t.progress
 			m.Offset = uint32(r.off)
+			r.whole = r.off == 0 && s.speed()*wholeWithin.Seconds() >= float64(t.size)
 			if t.b.part != nil && t.b.part.Have(t.leaf) {
 				n.prog.mu.Lock()
 				n.prog.refetched++
