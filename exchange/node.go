@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldsync/fieldsync/chunk"
@@ -99,6 +100,9 @@ type Node struct {
 	// leafWrites bounds the leaves' last frames being written (verified,
 	// fsynced, committed) beside the sessions' read loops.
 	leafWrites chan struct{}
+	// wholeLeaves counts the leaves received whole from a fast peer
+	// (request.whole), for the tests.
+	wholeLeaves atomic.Int64
 }
 
 // New creates a Node and its libp2p host, listening but not yet serving:

@@ -78,6 +78,7 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 		// loop keeps its own buffer; req.buf goes back to the pool once
 		// written.
 		req.off = 0
+		n.wholeLeaves.Add(1)
 		err := s.leafPart(req, &wire.BlobResponse{Type: m.Type, ID: m.ID, Total: m.Total, Last: true, Data: req.buf})
 		s.keptFrame = false
 		return err
