@@ -61,6 +61,14 @@ type loopbackRow struct {
 	rss              []int64
 }
 
+// cpuRatio appends a's CPU (both ends) ÷ b's to sp, if b's is known.
+func cpuRatio(sp spread, a, b *Run) spread {
+	if c := totalCPU(b.Procs); c > 0 {
+		return append(sp, totalCPU(a.Procs)/c)
+	}
+	return sp
+}
+
 // loopbackRatios collects the rows, in loopbackIDs order.
 func (r *Report) loopbackRatios() []*loopbackRow {
 	var out []*loopbackRow
@@ -71,15 +79,13 @@ func (r *Report) loopbackRatios() []*loopbackRow {
 				continue
 			}
 			row.title = s.Title
-			f, rs := s.find(ToolFieldsync, ""), s.find(ToolRsync, "")
-			if f == nil || rs == nil || f.Status != StatusOK || rs.Status != StatusOK {
+			f, rs := s.ok(ToolFieldsync, ""), s.ok(ToolRsync, "")
+			if f == nil || rs == nil {
 				continue
 			}
 			row.runs++
 			row.time = append(row.time, f.Seconds/rs.Seconds)
-			if c := totalCPU(rs.Procs); c > 0 {
-				row.cpu = append(row.cpu, totalCPU(f.Procs)/c)
-			}
+			row.cpu = cpuRatio(row.cpu, f, rs)
 			fr, rr := receiver(f.Procs), receiver(rs.Procs)
 			if fr != nil {
 				row.rss = append(row.rss, fr.MaxRSS)
@@ -87,28 +93,21 @@ func (r *Report) loopbackRatios() []*loopbackRow {
 					row.rssX = append(row.rssX, float64(fr.MaxRSS)/float64(rr.MaxRSS))
 				}
 			}
-			if p := s.find(ToolRawP2P, ""); p != nil && p.Status == StatusOK {
+			if p := s.ok(ToolRawP2P, ""); p != nil {
 				row.rawP2P = append(row.rawP2P, p.Seconds/f.Seconds)
-				if c := totalCPU(p.Procs); c > 0 {
-					row.rawCPU = append(row.rawCPU, totalCPU(f.Procs)/c)
-				}
+				row.rawCPU = cpuRatio(row.rawCPU, f, p)
 				row.floor = append(row.floor, p.Seconds/rs.Seconds)
-				if c := totalCPU(rs.Procs); c > 0 {
-					row.floorCPU = append(row.floorCPU, totalCPU(p.Procs)/c)
-				}
+				row.floorCPU = cpuRatio(row.floorCPU, p, rs)
 			}
-			if d := s.find(ToolRsync, PhaseDurable); d != nil && d.Status == StatusOK {
+			if d := s.ok(ToolRsync, PhaseDurable); d != nil {
 				row.rsyncFsync = append(row.rsyncFsync, f.Seconds/d.Seconds)
 			}
-			if p := s.find(ToolRawP2P, PhaseDurable); p != nil && p.Status == StatusOK {
+			if p := s.ok(ToolRawP2P, PhaseDurable); p != nil {
 				row.durable = append(row.durable, p.Seconds/f.Seconds)
 			}
-			fq, pq := s.find(ToolFieldsync, PhaseQUIC), s.find(ToolRawP2P, PhaseQUIC)
-			if fq != nil && pq != nil && fq.Status == StatusOK && pq.Status == StatusOK {
+			if fq, pq := s.ok(ToolFieldsync, PhaseQUIC), s.ok(ToolRawP2P, PhaseQUIC); fq != nil && pq != nil {
 				row.quicP2P = append(row.quicP2P, pq.Seconds/fq.Seconds)
-				if c := totalCPU(pq.Procs); c > 0 {
-					row.quicCPU = append(row.quicCPU, totalCPU(fq.Procs)/c)
-				}
+				row.quicCPU = cpuRatio(row.quicCPU, fq, pq)
 			}
 		}
 		if row.title != "" {
@@ -125,7 +124,7 @@ func (r *Report) writeLoopbackRatios(b *strings.Builder) {
 		return
 	}
 	b.WriteString("\n### Loopback ratios (issue 18)\n\n")
-	b.WriteString("fieldsync ÷ the reference in the same run: rsync daemon pulled by rsync, and a raw libp2p stream (TCP, Noise, yamux) of the same bytes through the same forwarder, and for one large blob over QUIC (fieldsync's serve and sync on /udp/…/quic-v1 against a raw libp2p stream over QUIC, both direct on 127.0.0.1). ")
+	b.WriteString("fieldsync ÷ the reference in the same run: rsync daemon pulled by rsync, and a raw libp2p stream (TCP, Noise, yamux) of the same bytes through the same forwarder, and for one large blob also the two over QUIC (fieldsync's serve and sync on /udp/…/quic-v1 against a raw libp2p stream over QUIC, both direct on 127.0.0.1). ")
 	b.WriteString("Time is the receiving process's life; CPU is user + system of the sender and the receiver; RSS is the receiver's peak. ")
 	b.WriteString("With repeats: median (min–max). Goals: time ≤ 1.0× rsync's (bulk), ≤ 1.2× (small blobs); ≥ 0.85× raw libp2p's throughput (large, TCP and QUIC); CPU ≤ 1.5× rsync's; receiver RSS ≤ 100 MiB. ")
 	b.WriteString("rsync --fsync is rsync making every file durable, as fieldsync does with every leaf it keeps. The last two columns are the raw libp2p stream ÷ rsync: what the encrypted transport alone costs, writing nothing to disk, against rsync's unencrypted one, the floor under any sync over it. For the large blob, ÷ durable is fieldsync's throughput ÷ the raw libp2p stream's whose receiver writes to a file and fsyncs it: the floor for a receiver that keeps what it gets, as fieldsync does and rsync does not.\n\n")
@@ -156,7 +155,7 @@ func (r *Report) writeFirstOriginal(b *strings.Builder) {
 		own := float64(f.FirstOriginalBytes) / s.LinkRate
 		after := f.FirstOriginalSeconds - f.PreviewsSeconds
 		tot := "–"
-		if rs := s.find(ToolRsync, ""); rs != nil && rs.Status == StatusOK {
+		if rs := s.ok(ToolRsync, ""); rs != nil {
 			tot = fmt.Sprintf("%s (%s; rsync %s)", ratio(f.Seconds, rs.Seconds), secs(f.Seconds), secs(rs.Seconds))
 		}
 		name := s.Title

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -209,27 +210,15 @@ func (b *bench) runRawP2P(ctx context.Context, src *source, phase string) *Run {
 		defer os.Remove(out)
 		args = append(args, "--write", out)
 	}
-	recv := command(ctx, "", b.self, args...)
-	var ob bytes.Buffer
-	recv.Stdout = &ob
-	var re syncBuffer
-	recv.Stderr = &re
-	t1 := time.Now()
-	err = recv.Start()
-	var recvRSS *rssTracker
-	if err == nil {
-		recvRSS = trackRSS(recv.Process.Pid)
-		err = recv.Wait()
-	}
-	wall := time.Since(t1)
+	rc := runReceiver(command(ctx, "", b.self, args...), "receiver: raw-p2p-recv")
 	w.end()
-	var rr rawResult
-	if jerr := json.Unmarshal(ob.Bytes(), &rr); jerr != nil || rr.Error != "" {
-		run.Error = fmt.Sprintf("raw-p2p-recv: %v %s %s %s", err, rr.Error, ob.String(), re.String())
+	if rc.err != nil {
+		run.Error = rc.err.Error()
 		return run
 	}
+	rr, wall := rc.res, rc.wall
 	_ = send.cmd.Wait()
-	run.Procs = []ProcUsage{usage("sender: raw-p2p-send", send.cmd.ProcessState, time.Since(send.start), send.rss), usage("receiver: raw-p2p-recv", recv.ProcessState, wall, recvRSS)}
+	run.Procs = []ProcUsage{usage("sender: raw-p2p-send", send.cmd.ProcessState, time.Since(send.start), send.rss), rc.usage}
 	if rr.Bytes != total {
 		run.Error = fmt.Sprintf("received %d bytes, want %d", rr.Bytes, total)
 		return run
@@ -243,4 +232,37 @@ func (b *bench) runRawP2P(ctx context.Context, src *source, phase string) *Run {
 	}
 	b.logf("  raw libp2p %s: %s (stream alone %s), %s down", run.Phase, secs(run.Seconds), secs(rr.Seconds), mib(run.WireDown))
 	return run
+}
+
+// receivedRaw is what a reference's receiving process reported, and what it
+// cost.
+type receivedRaw struct {
+	res   rawResult
+	wall  time.Duration // the process's whole life
+	usage ProcUsage
+	err   error // it failed, or printed no result: with its output
+}
+
+// runReceiver runs a reference's receiving process (raw-recv,
+// raw-p2p-recv) to its end, tracking its memory, and reads the rawResult
+// it prints.
+func runReceiver(cmd *exec.Cmd, role string) receivedRaw {
+	var ob bytes.Buffer
+	var re syncBuffer
+	cmd.Stdout, cmd.Stderr = &ob, &re
+	var out receivedRaw
+	t1 := time.Now()
+	err := cmd.Start()
+	var rss *rssTracker
+	if err == nil {
+		rss = trackRSS(cmd.Process.Pid)
+		err = cmd.Wait()
+	}
+	out.wall = time.Since(t1)
+	if jerr := json.Unmarshal(ob.Bytes(), &out.res); jerr != nil || out.res.Error != "" {
+		out.err = fmt.Errorf("%s: %v %s %s %s", strings.TrimPrefix(role, "receiver: "), err, out.res.Error, ob.String(), re.String())
+		return out
+	}
+	out.usage = usage(role, cmd.ProcessState, out.wall, rss)
+	return out
 }

@@ -196,6 +196,14 @@ func (s *Scenario) find(tool, phase string) *Run {
 	return nil
 }
 
+// ok is s's run of tool in phase, if it succeeded.
+func (s *Scenario) ok(tool, phase string) *Run {
+	if r := s.find(tool, phase); r != nil && r.Status == StatusOK {
+		return r
+	}
+	return nil
+}
+
 // behind lists, in plain words, every figure of s on which fieldsync did
 // worse than rsync (time, bytes on the wire, bytes per blob byte, CPU,
 // memory). Runs that failed are compared too: a failed fieldsync run

@@ -8,9 +8,7 @@ package main
 // are recorded in it, never fatal to the bench.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -660,26 +658,15 @@ func (b *bench) runRaw(ctx context.Context, src *source, p path) *Run {
 		defer send.cmd.Wait()
 		addr := send.addr
 		w.begin()
-		recv := command(ctx, p.ns.B, b.self, "raw-recv", "--addr", strings.TrimSpace(addr))
-		var ob bytes.Buffer
-		recv.Stdout = &ob
-		t1 := time.Now()
-		err = recv.Start()
-		var recvRSS *rssTracker
-		if err == nil {
-			recvRSS = trackRSS(recv.Process.Pid)
-			err = recv.Wait()
-		}
-		outb := ob.Bytes()
+		rc := runReceiver(command(ctx, p.ns.B, b.self, "raw-recv", "--addr", strings.TrimSpace(addr)), "receiver: raw-recv")
 		w.end()
-		var rr rawResult
-		if jerr := json.Unmarshal(outb, &rr); jerr != nil || rr.Error != "" {
-			run.Error = fmt.Sprintf("raw-recv: %v %s %s", err, rr.Error, outb)
+		if rc.err != nil {
+			run.Error = rc.err.Error()
 			return run
 		}
 		_ = send.cmd.Wait()
-		n, d = rr.Bytes, time.Duration(rr.Seconds*float64(time.Second))
-		run.Procs = []ProcUsage{usage("sender: raw-send", send.cmd.ProcessState, time.Since(send.start), send.rss), usage("receiver: raw-recv", recv.ProcessState, time.Since(t1), recvRSS)}
+		n, d = rc.res.Bytes, time.Duration(rc.res.Seconds*float64(time.Second))
+		run.Procs = []ProcUsage{usage("sender: raw-send", send.cmd.ProcessState, time.Since(send.start), send.rss), rc.usage}
 	}
 	if n != src.blobBytes {
 		run.Error = fmt.Sprintf("received %d bytes, want %d", n, src.blobBytes)

@@ -367,7 +367,7 @@ func (b *bench) runScenario(ctx context.Context, id string) *Scenario {
 			sc.Runs = append(sc.Runs, runs...)
 		}
 		sc.Note = "'records first': the receiver pulls the records alone (a filter wanting nothing) before the measured sync"
-		if r := sc.find(ToolFieldsync, "2 sources"); r != nil && r.Status == StatusOK && r.PeerBytes["source 2"] == 0 {
+		if r := sc.ok(ToolFieldsync, "2 sources"); r != nil && r.PeerBytes["source 2"] == 0 {
 			sc.Note += ". Without it, fieldsync used one source only: a receiver that does not know a source's membership when they connect refuses it and never retries once the records arrive"
 		}
 
