@@ -138,73 +138,61 @@ func TestEndgameEqualLinks(t *testing.T) {
 // and dropped, and the blob completes from another peer.
 func TestWholeLeaves(t *testing.T) {
 	const big = 6 << 20 // six leaves
-	mk := func(r *roster, src *tpeer) []testBlob {
-		var bs []testBlob
-		// Older medium blobs first, so the rate is measured before the
-		// big ones are handed out (the newest observation goes first).
-		for range 20 {
-			bs = append(bs, putBlob(t, src.store, randBytes(700<<10), blob.ClassOriginal))
-		}
-		src.proj.add(src.id, time.Now().Add(-time.Hour), bs...)
-		var large []testBlob
-		for range 4 {
-			large = append(large, putBlob(t, src.store, randBytes(big), blob.ClassAttachment))
-		}
-		src.proj.add(src.id, time.Now().Add(-2*time.Hour), large...)
-		return append(bs, large...)
+	r := newRoster()
+	b := newPeer(t, r, FilterArchive)
+	// Older medium blobs first, so the rate is measured before the big
+	// ones are handed out (the newest observation goes first).
+	var bs []testBlob
+	for range 20 {
+		bs = append(bs, putBlob(t, b.store, randBytes(700<<10), blob.ClassOriginal))
+	}
+	b.proj.add(b.id, time.Now().Add(-time.Hour), bs...)
+	var large []testBlob
+	for range 4 {
+		large = append(large, putBlob(t, b.store, randBytes(big), blob.ClassAttachment))
+	}
+	b.proj.add(b.id, time.Now().Add(-2*time.Hour), large...)
+	bs = append(bs, large...)
+
+	// Intact: most leaves of the large blobs come whole.
+	good := newPeer(t, r, FilterArchive)
+	connect(t, good, b)
+	syncWithin(t, 60*time.Second, good)
+	checkHas(t, good.store, bs...)
+	w := good.n.wholeLeaves.Load()
+	t.Logf("%d leaves came whole (the large blobs have 24)", w)
+	if w < 12 {
+		t.Errorf("%d of 24 leaves came whole over loopback, want most", w)
 	}
 
-	t.Run("intact", func(t *testing.T) {
-		r := newRoster()
-		src := newPeer(t, r, FilterArchive)
-		bs := mk(r, src)
-		dst := newPeer(t, r, FilterArchive)
-		connect(t, dst, src)
-		syncWithin(t, 60*time.Second, dst)
-		checkHas(t, dst.store, bs...)
-		w := dst.n.wholeLeaves.Load()
-		t.Logf("%d leaves came whole (the large blobs have 24)", w)
-		if w < 12 {
-			t.Errorf("%d of 24 leaves came whole over loopback, want most", w)
+	// Corrupt: leaf 4 of every large blob on B (the one A meets first
+	// among them is the one it reports).
+	for _, x := range large {
+		c, _ := cid.Decode(x.CID)
+		if err := b.store.(*mem.Store).Damage(c, 4*chunk.ChunkSize+100); err != nil {
+			t.Fatal(err)
 		}
-	})
-
-	t.Run("corrupt", func(t *testing.T) {
-		r := newRoster()
-		b := newPeer(t, r, FilterArchive)
-		bs := mk(r, b)
-		good := newPeer(t, r, FilterArchive)
-		connect(t, good, b)
-		syncWithin(t, 60*time.Second, good)
-		// Damage leaf 4 of every large blob on B (the one A meets
-		// first among them is the one it reports).
-		for _, x := range bs[20:] {
-			c, _ := cid.Decode(x.CID)
-			if err := b.store.(*mem.Store).Damage(c, 4*chunk.ChunkSize+100); err != nil {
-				t.Fatal(err)
-			}
+	}
+	a := newPeer(t, r, FilterArchive)
+	ev := collect(a)
+	connect(t, a, b)
+	det := ev.waitCorrupt(t, 30*time.Second, CorruptDetected)
+	if det.Peer != b.id || det.Leaf != 4 || !strings.Contains(det.Detail, "leaf 4 of") {
+		t.Errorf("A's event: %+v", det)
+	}
+	if a.n.wholeLeaves.Load() == 0 {
+		t.Error("no leaf came whole before the corrupt one was caught")
+	}
+	if !dropped(a, b.id) {
+		t.Errorf("B not dropped by A: %+v", a.n.Progress().Peers)
+	}
+	connect(t, a, good)
+	syncWithin(t, 60*time.Second, a)
+	checkHas(t, a.store, bs...)
+	for _, x := range large {
+		c, _ := cid.Decode(x.CID)
+		if rep, err := a.store.(blob.Verifier).Verify(context.Background(), c); err != nil || !rep.OK() {
+			t.Errorf("A's copy of %s: %+v %v", c, rep, err)
 		}
-		a := newPeer(t, r, FilterArchive)
-		ev := collect(a)
-		connect(t, a, b)
-		det := ev.waitCorrupt(t, 30*time.Second, CorruptDetected)
-		if det.Peer != b.id || det.Leaf != 4 || !strings.Contains(det.Detail, "leaf 4 of") {
-			t.Errorf("A's event: %+v", det)
-		}
-		if a.n.wholeLeaves.Load() == 0 {
-			t.Error("no leaf came whole before the corrupt one was caught")
-		}
-		if !dropped(a, b.id) {
-			t.Errorf("B not dropped by A: %+v", a.n.Progress().Peers)
-		}
-		connect(t, a, good)
-		syncWithin(t, 60*time.Second, a)
-		checkHas(t, a.store, bs...)
-		for _, x := range bs[20:] {
-			c, _ := cid.Decode(x.CID)
-			if rep, err := a.store.(blob.Verifier).Verify(context.Background(), c); err != nil || !rep.OK() {
-				t.Errorf("A's copy of %s: %+v %v", c, rep, err)
-			}
-		}
-	})
+	}
 }

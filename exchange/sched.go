@@ -201,7 +201,7 @@ func (n *Node) refresh() error {
 	// databases' reads overlapping on two cores. This is most of a sync
 	// that finds nothing new (docs/benchmarks.md).
 	n.mu.Lock()
-	first := len(n.sched.blobs) == 0
+	first := !n.sched.refreshed
 	n.mu.Unlock()
 	var listed chan error
 	present := map[cid.Cid]int64{}

@@ -79,9 +79,10 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // gcPercent is the command's garbage collector target (GOGC) unless the
 // environment sets GOGC: the heap may grow to 1.5× what is live rather
-// than the runtime's default 2×. Receiving 30,000 small blobs, that keeps
-// the receiver's peak RSS under 100 MiB (122–143 MiB at the default) for
-// a few per cent more CPU (docs/benchmarks.md, "On a fast link"). A
+// than the runtime's default 2×. Receiving 30,000 small blobs, that and
+// the exchange's 4 MiB bound on small blobs waiting to be stored keep the
+// receiver's peak RSS under 100 MiB (122–143 MiB before both) for a few
+// per cent more CPU (docs/benchmarks.md, "On a fast link"). A
 // percentage, not a memory limit: a project whose live heap is larger
 // than any fixed limit would have the collector run all the time.
 const gcPercent = 50
