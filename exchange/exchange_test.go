@@ -290,3 +290,37 @@ func TestTwoPeersDiskStores(t *testing.T) {
 		checkHas(t, b.store, ph.blobs()...)
 	}
 }
+
+// slowWants reads its wants in no less than d, as SQLite does a large
+// project's.
+type slowWants struct {
+	*testProject
+	d time.Duration
+}
+
+func (w slowWants) Wanted(ctx context.Context) ([]Want, error) {
+	time.Sleep(w.d)
+	return w.testProject.Wanted(ctx)
+}
+
+// A Sync re-reads the wants at once, not after the spacing that keeps
+// streamed records from re-reading them after every batch (refreshGap): a
+// sync that finds nothing new waited that gap, twice its own length.
+func TestSyncRefreshNotSpaced(t *testing.T) {
+	const read = 300 * time.Millisecond
+	r := newRoster()
+	k, id := newKey(t)
+	r.set(id, RoleMember)
+	proj := newTestProject(r, FilterArchive)
+	a := startPeerCfg(t, k, r, FilterArchive, mem.New(), proj, func(c *Config) { c.Wants = slowWants{proj, read} })
+	b := newPeer(t, r, FilterArchive)
+	addPhotos(t, b.store, b.proj, b.id, 2, smallPhoto, time.Now())
+	connect(t, a, b)
+	syncWithin(t, 30*time.Second, a, b)
+	start := time.Now()
+	syncWithin(t, 30*time.Second, a)
+	// One read and the exchange with b; spaced, it was refreshGap×read more.
+	if took := time.Since(start); took > (refreshGap-1)*read {
+		t.Errorf("a second Sync took %s, want about %s (one read of the wants)", took.Round(time.Millisecond), read)
+	}
+}

@@ -5,13 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/fieldsync/fieldsync/blind"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/fieldsync/fieldsync/blind"
 	"github.com/fieldsync/fieldsync/blob/disk"
 	"github.com/fieldsync/fieldsync/exchange"
 	"github.com/fieldsync/fieldsync/internal/db"
@@ -192,9 +193,27 @@ func (n *Node) Close() error {
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
 	}
+	n.saveWants()
 	errs = append(errs, n.db.Close())
 	n.hub.close()
 	return errors.Join(errs...)
+}
+
+// saveWants keeps the want lists read this run for the next process
+// (project.SaveWants). Failing is harmless, that process reads them
+// again, so it is logged, not returned.
+func (n *Node) saveWants() {
+	n.mu.Lock()
+	p := n.proj
+	n.mu.Unlock()
+	if p == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.SaveWants(ctx); err != nil {
+		n.log.Warn("keep the want lists for the next run", "err", err)
+	}
 }
 
 // Dir is the data directory.

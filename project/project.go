@@ -114,6 +114,7 @@ var schema = []string{
 		filter TEXT NOT NULL,
 		updated INTEGER NOT NULL
 	)`,
+	savedWantsSchema,
 }
 
 type logHead struct {
@@ -151,8 +152,11 @@ type Project struct {
 }
 
 type wantCache struct {
-	gen   uint64
-	wants []Want
+	gen    uint64
+	wants  []Want
+	mark   [2]int64 // the records' mark the list was read at, if marked
+	marked bool
+	saved  bool // the database holds it (savedwants.go)
 }
 
 type snapshot struct {
@@ -307,9 +311,8 @@ func loadState(ctx context.Context, d *sql.DB) (map[peer.ID]logHead, []memRec, e
 // whether the project's state did. It is cheap when nothing changed (one
 // query).
 func (p *Project) Refresh(ctx context.Context) (changed bool, err error) {
-	var mark [2]int64
-	if err := p.db.QueryRowContext(ctx, `SELECT (SELECT COALESCE(MAX(rowid), 0) FROM project_records),
-		(SELECT COUNT(*) FROM project_pending)`).Scan(&mark[0], &mark[1]); err != nil {
+	mark, err := recordsMark(ctx, p.db)
+	if err != nil {
 		return false, fmt.Errorf("refresh: %w", err)
 	}
 	p.mu.Lock()

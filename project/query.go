@@ -321,6 +321,39 @@ func (p *Project) WantedBlobs(ctx context.Context, f Filter) ([]Want, error) {
 		return slices.Clone(c.wants), nil
 	}
 	p.wantMu.Unlock()
+	// The mark before and after the read: the same mark means no change
+	// committed in between, so the list is the one at that mark.
+	before, err := recordsMark(ctx, p.db)
+	if err != nil {
+		return nil, fmt.Errorf("wanted blobs: %w", err)
+	}
+	if out, ok := p.savedWants(ctx, key, before); ok {
+		p.cacheWants(key, wantCache{gen: gen, wants: out, mark: before, marked: true, saved: true})
+		return slices.Clone(out), nil
+	}
+	out, err := p.readWants(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	after, err := recordsMark(ctx, p.db)
+	if err != nil {
+		return nil, fmt.Errorf("wanted blobs: %w", err)
+	}
+	p.cacheWants(key, wantCache{gen: gen, wants: out, mark: before, marked: before == after})
+	return slices.Clone(out), nil
+}
+
+func (p *Project) cacheWants(key string, c wantCache) {
+	p.wantMu.Lock()
+	defer p.wantMu.Unlock()
+	if p.wantCache == nil {
+		p.wantCache = make(map[string]wantCache)
+	}
+	p.wantCache[key] = c
+}
+
+// readWants reads from the tables the list WantedBlobs returns.
+func (p *Project) readWants(ctx context.Context, f Filter) ([]Want, error) {
 	var q string
 	if f.History {
 		q = `SELECT a.blob, a.kind, a.variant, a.size, a.type, v.created, v.obs FROM project_versions v
@@ -381,13 +414,7 @@ func (p *Project) WantedBlobs(ctx context.Context, f Filter) ([]Want, error) {
 		}
 		return strings.Compare(a.CID.KeyString(), b.CID.KeyString())
 	})
-	p.wantMu.Lock()
-	if p.wantCache == nil {
-		p.wantCache = make(map[string]wantCache)
-	}
-	p.wantCache[key] = wantCache{gen, out}
-	p.wantMu.Unlock()
-	return slices.Clone(out), nil
+	return out, nil
 }
 
 // SetFilter records the filter a device declared (this device's own
