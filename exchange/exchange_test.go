@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -322,5 +323,98 @@ func TestSyncRefreshNotSpaced(t *testing.T) {
 	// One read and the exchange with b; spaced, it was refreshGap×read more.
 	if took := time.Since(start); took > (refreshGap-1)*read {
 		t.Errorf("a second Sync took %s, want about %s (one read of the wants)", took.Round(time.Millisecond), read)
+	}
+}
+
+// sinceWants lists, past a mark, only the wants first listed after it,
+// and records the marks it is asked for.
+type sinceWants struct {
+	*testProject
+	mu    sync.Mutex
+	calls int64
+	first map[cid.Cid]int64 // want → the call that first listed it
+	marks []int64
+}
+
+func (w *sinceWants) WantedSince(ctx context.Context, mark int64) ([]Want, int64, error) {
+	all, err := w.testProject.Wanted(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls++
+	w.marks = append(w.marks, mark)
+	var out []Want
+	for _, x := range all {
+		if _, ok := w.first[x.CID]; !ok {
+			w.first[x.CID] = w.calls
+		}
+		if w.first[x.CID] > mark {
+			out = append(out, x)
+		}
+	}
+	return out, w.calls, nil
+}
+
+func (w *sinceWants) lastMark() (int64, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.marks[len(w.marks)-1], len(w.marks)
+}
+
+// Records that stream in are followed by a read of the wants since the
+// last (WantsSince), and what they bring is fetched; Sync and Notify read
+// every want.
+func TestWantsSince(t *testing.T) {
+	r := newRoster()
+	k, id := newKey(t)
+	r.set(id, RoleMember)
+	proj := newTestProject(r, FilterArchive)
+	ws := &sinceWants{testProject: proj, first: map[cid.Cid]int64{}}
+	a := startPeerCfg(t, k, r, FilterArchive, mem.New(), proj, func(c *Config) { c.Wants = ws })
+	b := newPeer(t, r, FilterArchive)
+	addPhotos(t, b.store, b.proj, b.id, 2, smallPhoto, time.Now())
+	connect(t, a, b)
+	syncWithin(t, 30*time.Second, a, b)
+	ws.mu.Lock()
+	if ws.marks[0] != 0 {
+		t.Errorf("the first read from mark %d, want 0", ws.marks[0])
+	}
+	ws.mu.Unlock()
+
+	later := addPhotos(t, b.store, b.proj, b.id, 2, smallPhoto, time.Now())
+	b.n.Notify() // a pulls the new records, then reads the wants since
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if s := a.n.Progress(); s.Complete && s.Classes[blob.ClassOriginal].FilesDone == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the streamed records' blobs did not come: %+v", a.n.Progress())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, ph := range later {
+		checkHas(t, a.store, ph.blobs()...)
+	}
+	m, n := ws.lastMark()
+	if m == 0 {
+		t.Errorf("records applied: the wants were read from mark 0, want the last read's")
+	}
+
+	a.n.Notify()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if m, k := ws.lastMark(); k > n {
+			if m != 0 {
+				t.Errorf("after Notify: from mark %d, want 0", m)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Notify did not re-read the wants")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -488,7 +488,7 @@ func (n *Node) onConnected(p peer.ID, fresh bool) {
 // and starts sessions with peers that are now members.
 func (n *Node) Notify() {
 	n.mu.Lock()
-	n.sched.dirty = true
+	n.sched.dirty, n.sched.full = true, true
 	for _, s := range n.sessions {
 		s.sendChanged()
 	}

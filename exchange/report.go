@@ -415,7 +415,7 @@ func (n *Node) refetch(c cid.Cid, by reported) bool {
 		n.prog.mu.Unlock()
 	}
 	delete(n.skCache, c)
-	n.sched.dirty = true
+	n.sched.dirty, n.sched.full = true, true
 	n.mu.Unlock()
 	n.kick()
 	n.progressChanged()

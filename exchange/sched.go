@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -162,8 +163,12 @@ type request struct {
 }
 
 type scheduler struct {
-	dirty     bool
-	urgent    bool // Sync asked: the next refresh is not spaced (schedLoop)
+	dirty  bool
+	urgent bool // Sync asked: the next refresh is not spaced (schedLoop)
+	// full: the next refresh reads every want, not only those new since
+	// the last (WantsSince): set by anything but records applied.
+	full      bool
+	since     int64 // WantsSince's mark after the last refresh; schedLoop's own
 	refreshed bool
 	blobs     map[cid.Cid]*blobState
 	have      map[cid.Cid]bool
@@ -194,8 +199,9 @@ func (s *scheduler) push(t *task) {
 	s.pending[i] = t
 }
 
-// refresh re-reads the wants and starts tracking new ones.
-func (n *Node) refresh() error {
+// refresh re-reads the wants and starts tracking new ones: every want
+// when full, else only those that may be new if the Wants can tell.
+func (n *Node) refresh(full bool) error {
 	ctx := n.ctx
 	// On the first refresh every want is new, so the store's list is
 	// needed (below): read it beside the wants, not after them, the two
@@ -216,7 +222,7 @@ func (n *Node) refresh() error {
 		listed = make(chan error, 1)
 		go func() { listed <- enumerate() }()
 	}
-	ws, err := n.cfg.Wants.Wanted(ctx)
+	ws, err := n.wanted(ctx, first || full)
 	if listed != nil {
 		if lerr := <-listed; lerr != nil && err == nil {
 			err = fmt.Errorf("enumerate blobs: %w", lerr)
@@ -336,6 +342,26 @@ func (n *Node) refresh() error {
 	return nil
 }
 
+// wanted reads the wants for refresh: with a WantsSince and not all, only
+// those that may be new since the last read (records streaming in need
+// not re-read thousands of wants after every batch).
+func (n *Node) wanted(ctx context.Context, all bool) ([]Want, error) {
+	ws, ok := n.cfg.Wants.(WantsSince)
+	if !ok {
+		return n.cfg.Wants.Wanted(ctx)
+	}
+	since := n.sched.since
+	if all {
+		since = 0
+	}
+	out, next, err := ws.WantedSince(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	n.sched.since = next
+	return out, nil
+}
+
 // schedLoop runs the scheduler: re-reads wants when told, fills the
 // sessions' windows, updates rates and decides completeness.
 func (n *Node) schedLoop() {
@@ -378,20 +404,21 @@ func (n *Node) schedLoop() {
 				wake.Reset(wait)
 			}
 		}
+		full := n.sched.full
 		if dirty {
-			n.sched.dirty, n.sched.urgent = false, false
+			n.sched.dirty, n.sched.urgent, n.sched.full = false, false, false
 		}
 		n.mu.Unlock()
 		if dirty {
 			t0 := time.Now()
-			err := n.refresh()
+			err := n.refresh(full)
 			lastEnd = time.Now()
 			lastTook = lastEnd.Sub(t0)
 			n.log.Debug("wants refreshed", "took", lastTook, "err", err)
 			if err != nil {
 				n.log.Warn("refresh wants", "err", err)
 				n.mu.Lock()
-				n.sched.dirty = true
+				n.sched.dirty, n.sched.full = true, n.sched.full || full
 				n.mu.Unlock()
 			}
 		}

@@ -52,7 +52,7 @@ func (n *Node) sync(ctx context.Context, orIdle bool) (bool, error) {
 		// change since has set dirty (Notify, records applied). A
 		// second read of 30,000 wants was a tenth of a sync that finds
 		// nothing new.
-		n.sched.dirty, n.sched.urgent = true, true
+		n.sched.dirty, n.sched.urgent, n.sched.full = true, true, true
 	}
 	var peers []peer.ID
 	for p := range n.sessions {

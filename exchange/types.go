@@ -128,6 +128,18 @@ type Wants interface {
 	Wanted(ctx context.Context) ([]Want, error)
 }
 
+// WantsSince is a Wants that can list only what may be new: the exchange
+// then reads just that while records stream in, and the whole list (mark
+// 0) at start, on Node.Notify, on Sync and when a blob is wanted again.
+type WantsSince interface {
+	Wants
+	// WantedSince returns at least every blob wanted that was not wanted
+	// at mark, a value an earlier call returned (0: every blob wanted),
+	// and the mark for the next call. It may list more, up to the whole
+	// list: the exchange adds what it does not track yet and nothing else.
+	WantedSince(ctx context.Context, mark int64) (ws []Want, next int64, err error)
+}
+
 // InviteHandler is project/'s side of the invite protocol. Messages are
 // opaque to the exchange: one request from the joiner, one response.
 type InviteHandler interface {

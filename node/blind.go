@@ -119,8 +119,26 @@ type memberWants struct {
 
 func (w memberWants) Wanted(ctx context.Context) ([]exchange.Want, error) {
 	ws, err := w.wants.Wanted(ctx)
-	if err != nil || len(w.p.Archives()) == 0 {
-		return ws, err
+	if err != nil {
+		return nil, err
+	}
+	return w.withSealed(ctx, ws)
+}
+
+// WantedSince implements exchange.WantsSince as Wanted does Wants.
+func (w memberWants) WantedSince(ctx context.Context, mark int64) ([]exchange.Want, int64, error) {
+	ws, next, err := w.wants.WantedSince(ctx, mark)
+	if err != nil {
+		return nil, 0, err
+	}
+	ws, err = w.withSealed(ctx, ws)
+	return ws, next, err
+}
+
+// withSealed adds to ws the sealed alternatives (above).
+func (w memberWants) withSealed(ctx context.Context, ws []exchange.Want) ([]exchange.Want, error) {
+	if len(w.p.Archives()) == 0 {
+		return ws, nil
 	}
 	seals, kr, err := w.n.sealsByPlain(ctx, w.p)
 	if err != nil || len(seals) == 0 {

@@ -661,17 +661,34 @@ func (w wants) Wanted(ctx context.Context) ([]exchange.Want, error) {
 	return w.under(ctx, f)
 }
 
+// WantedSince implements exchange.WantsSince with project.WantedSince.
+func (w wants) WantedSince(ctx context.Context, mark int64) ([]exchange.Want, int64, error) {
+	f, err := w.p.FilterOf(ctx, w.p.Self().PeerID())
+	if err != nil {
+		return nil, 0, err
+	}
+	ws, next, err := w.p.WantedSince(ctx, f, mark)
+	if err != nil {
+		return nil, 0, err
+	}
+	return exchangeWants(ws), next, nil
+}
+
 // under lists the blobs wanted under f, as the exchange sees them.
 func (w wants) under(ctx context.Context, f project.Filter) ([]exchange.Want, error) {
 	ws, err := w.p.WantedBlobs(ctx, f)
 	if err != nil {
 		return nil, err
 	}
+	return exchangeWants(ws), nil
+}
+
+func exchangeWants(ws []project.Want) []exchange.Want {
 	out := make([]exchange.Want, len(ws))
 	for i, x := range ws {
 		out[i] = exchange.Want{CID: x.CID, Class: x.Class, Size: x.Size, ObservedAt: x.ObservedAt}
 	}
-	return out, nil
+	return out
 }
 
 // stripP2P removes a trailing /p2p/ID from addresses.

@@ -102,6 +102,13 @@ func (p *Project) applyLocked(ctx context.Context, recs []*Record, res []Result)
 	}
 	defer tx.Rollback()
 	defer p.publish()
+	// The records' mark before and after, read in this transaction (no
+	// other writer meanwhile): if Refresh had seen everything before it,
+	// it has nothing to re-read for this process's own change either.
+	before, err := recordsMark(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
 	a := p.newApplier(ctx, tx)
 	defer a.close()
 	for {
@@ -126,9 +133,17 @@ func (p *Project) applyLocked(ctx context.Context, recs []*Record, res []Result)
 		a.rollback()
 		return fmt.Errorf("apply: %w", err)
 	}
+	after, err := recordsMark(ctx, tx)
+	if err != nil {
+		a.rollback()
+		return fmt.Errorf("apply: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		a.rollback()
 		return fmt.Errorf("apply: %w", err)
+	}
+	if before == p.mark {
+		p.mark = after
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -447,5 +448,78 @@ func TestObservationsPaging(t *testing.T) {
 	}
 	if _, err := a.History(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatal(err)
+	}
+}
+
+// Refresh re-reads nothing for this process's own writes, and still
+// picks up another process's, even when this one applied records after it.
+func TestRefreshAfterOwnWrites(t *testing.T) {
+	a := newProject(t, "p")
+	b, c := addDevice(t, a, RoleMember), addDevice(t, a, RoleMember)
+	other, err := Open(ctx, a.db, a.self) // another process on a's database
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []*Project{b, c} {
+		mustOK(t, syncOnce(t, a, q))
+		if _, err := q.AddObservation(ctx, Observation{ID: "by " + q.Self().PeerID().String(), Created: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustOK(t, syncOnce(t, c, a)) // a's own write: Refresh has nothing to re-read
+	if changed, err := a.Refresh(ctx); err != nil || changed {
+		t.Fatalf("after records applied here: changed %v, %v", changed, err)
+	}
+	mustOK(t, syncOnce(t, b, other)) // another process's
+	if _, err := c.AddObservation(ctx, Observation{ID: "again", Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, syncOnce(t, c, a)) // and a's own after it
+	if changed, err := a.Refresh(ctx); err != nil || !changed {
+		t.Fatalf("after another process's write: changed %v, %v", changed, err)
+	}
+	if got, want := a.Vector()[b.Self().PeerID()], b.Vector()[b.Self().PeerID()]; got != want {
+		t.Errorf("b's log: %d, want %d", got, want)
+	}
+}
+
+// WantedSince lists what the observations recorded after its mark bring,
+// and everything when something else was recorded.
+func TestWantedSince(t *testing.T) {
+	a := newProject(t, "p")
+	a.AddObservation(ctx, Observation{ID: "x", Created: t0, Attachments: []Attachment{photo("x.jpg")}})
+	for _, f := range []Filter{Archive, Field} {
+		all, mark, err := a.WantedSince(ctx, f, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if whole, _ := a.WantedBlobs(ctx, f); !reflect.DeepEqual(all, whole) {
+			t.Fatalf("%v from 0: %+v, want the whole list %+v", f.Mode, all, whole)
+		}
+		if ws, next, err := a.WantedSince(ctx, f, mark); err != nil || len(ws) != 0 || next != mark {
+			t.Fatalf("%v, nothing new: %+v, %d (mark %d), %v", f.Mode, ws, next, mark, err)
+		}
+		if _, err := a.AddObservation(ctx, Observation{ID: "y" + string(f.Mode), Created: t0, Attachments: []Attachment{photo("y.jpg" + string(f.Mode))}}); err != nil {
+			t.Fatal(err)
+		}
+		ws, next, err := a.WantedSince(ctx, f, mark)
+		if err != nil || next <= mark {
+			t.Fatal(next, mark, err)
+		}
+		want := 3 // thumbnail, preview, original
+		if f.Mode == FilterField {
+			want = 2
+		}
+		if len(ws) != want || ws[0].ObservationID != "y"+string(f.Mode) {
+			t.Fatalf("%v after one observation: %+v", f.Mode, ws)
+		}
+		// A membership record can change which versions count: all.
+		if _, err := a.SetRole(ctx, newIdentity(t).PeerID(), RoleMember); err != nil {
+			t.Fatal(err)
+		}
+		ws, _, err = a.WantedSince(ctx, f, next)
+		if whole, _ := a.WantedBlobs(ctx, f); err != nil || !reflect.DeepEqual(ws, whole) {
+			t.Fatalf("%v after a membership record: %+v, want the whole list", f.Mode, ws)
+		}
 	}
 }

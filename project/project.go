@@ -254,6 +254,11 @@ func Open(ctx context.Context, d *sql.DB, self *Identity) (*Project, error) {
 	if p.genesis, err = decodeRecord(gb, false); err != nil {
 		return nil, fmt.Errorf("open project: genesis: %w", err)
 	}
+	// The mark before the state: a change in between is re-read by the
+	// first Refresh, never missed.
+	if p.mark, err = recordsMark(ctx, d); err != nil {
+		return nil, fmt.Errorf("open project: %w", err)
+	}
 	if p.vec, p.members, err = loadState(ctx, d); err != nil {
 		return nil, fmt.Errorf("open project: %w", err)
 	}
@@ -266,8 +271,11 @@ func Open(ctx context.Context, d *sql.DB, self *Identity) (*Project, error) {
 // pending) from the database.
 func loadState(ctx context.Context, d *sql.DB) (map[peer.ID]logHead, []memRec, error) {
 	vec := make(map[peer.ID]logHead)
-	rows, err := d.QueryContext(ctx, `SELECT author, seq, cid FROM project_records r
-		WHERE seq = (SELECT MAX(seq) FROM project_records WHERE author = r.author)`)
+	// Each author's highest seq from the (author, seq) index alone, then
+	// that record's CID: a seek per author, not one per record.
+	rows, err := d.QueryContext(ctx, `SELECT r.author, r.seq, r.cid
+		FROM (SELECT author, MAX(seq) AS seq FROM project_records GROUP BY author) m
+		JOIN project_records r ON r.author = m.author AND r.seq = m.seq`)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -116,22 +116,11 @@ func (p *Project) RecordCount(ctx context.Context) (int, error) {
 // It lets a view of the observations update itself without listing them
 // all again.
 func (p *Project) ChangesSince(ctx context.Context, mark int64) (ids []string, all bool, next int64, err error) {
-	if err := p.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM project_records`).Scan(&next); err != nil {
-		return nil, false, 0, fmt.Errorf("changes: %w", err)
-	}
-	if mark <= 0 {
-		return nil, true, next, nil
-	}
-	if next <= mark {
-		return nil, false, next, nil
-	}
-	var other int
-	if err := p.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM project_records WHERE rowid > ? AND rowid <= ? AND kind != ?`,
-		mark, next, string(KindObservation)).Scan(&other); err != nil {
-		return nil, false, 0, fmt.Errorf("changes: %w", err)
-	}
-	if other > 0 {
-		return nil, true, next, nil
+	if next, all, err = p.recordsSince(ctx, mark); err != nil || all || next <= mark {
+		if err != nil {
+			err = fmt.Errorf("changes: %w", err)
+		}
+		return nil, all, next, err
 	}
 	rows, err := p.db.QueryContext(ctx, `SELECT DISTINCT v.obs FROM project_versions v JOIN project_records r ON r.cid = v.cid
 		WHERE r.rowid > ? AND r.rowid <= ?`, mark, next)
@@ -147,6 +136,27 @@ func (p *Project) ChangesSince(ctx context.Context, mark int64) (ids []string, a
 		ids = append(ids, id)
 	}
 	return ids, false, next, rows.Err()
+}
+
+// recordsSince returns the records' largest rowid, and whether any record
+// after mark is not an observation version (or mark is 0: everything is
+// new).
+func (p *Project) recordsSince(ctx context.Context, mark int64) (next int64, all bool, err error) {
+	if err := p.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM project_records`).Scan(&next); err != nil {
+		return 0, false, err
+	}
+	if mark <= 0 {
+		return next, true, nil
+	}
+	if next <= mark {
+		return next, false, nil
+	}
+	var other int
+	if err := p.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM project_records WHERE rowid > ? AND rowid <= ? AND kind != ?`,
+		mark, next, string(KindObservation)).Scan(&other); err != nil {
+		return 0, false, err
+	}
+	return next, other > 0, nil
 }
 
 // Version is one version in an observation's history.
@@ -331,7 +341,7 @@ func (p *Project) WantedBlobs(ctx context.Context, f Filter) ([]Want, error) {
 		p.cacheWants(key, wantCache{gen: gen, wants: out, mark: before, marked: true, saved: true})
 		return slices.Clone(out), nil
 	}
-	out, err := p.readWants(ctx, f)
+	out, err := p.readWants(ctx, f, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -352,17 +362,59 @@ func (p *Project) cacheWants(key string, c wantCache) {
 	p.wantCache[key] = c
 }
 
-// readWants reads from the tables the list WantedBlobs returns.
-func (p *Project) readWants(ctx context.Context, f Filter) ([]Want, error) {
+// WantedSince lists the blobs wanted under f that may be new since mark, a
+// value an earlier call returned (0: before anything): those of the
+// observation versions recorded after it, or every wanted blob, as
+// WantedBlobs, when something else was recorded (a membership record can
+// change which versions count) or mark is 0. next is the mark for the
+// next call. A blob wanted before may be listed again. It spares a device
+// receiving a stream of records reading the whole list after every batch.
+func (p *Project) WantedSince(ctx context.Context, f Filter, mark int64) (ws []Want, next int64, err error) {
+	next, all, err := p.recordsSince(ctx, mark)
+	if err != nil {
+		return nil, 0, fmt.Errorf("wanted blobs: %w", err)
+	}
+	switch {
+	case all:
+		ws, err = p.WantedBlobs(ctx, f)
+	case next > mark:
+		if f, err = f.normal(); err == nil {
+			ws, err = p.readWants(ctx, f, &[2]int64{mark, next})
+		}
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return ws, next, nil
+}
+
+// readWants reads from the tables the list WantedBlobs returns, or with
+// span only the part of it the records with rowids in (span[0], span[1]]
+// bring.
+func (p *Project) readWants(ctx context.Context, f Filter, span *[2]int64) ([]Want, error) {
 	var q string
-	if f.History {
+	var args []any
+	switch {
+	case f.History && span == nil:
 		q = `SELECT a.blob, a.kind, a.variant, a.size, a.type, v.created, v.obs FROM project_versions v
 			JOIN project_attachments a ON a.version = v.cid WHERE v.ok = 1`
-	} else {
+	case f.History:
+		q = `SELECT a.blob, a.kind, a.variant, a.size, a.type, v.created, v.obs FROM project_records r
+			JOIN project_versions v ON v.cid = r.cid
+			JOIN project_attachments a ON a.version = v.cid WHERE v.ok = 1`
+	case span == nil:
 		q = `SELECT a.blob, a.kind, a.variant, a.size, a.type, o.created, o.obs FROM project_observations o
 			JOIN project_attachments a ON a.version = o.head WHERE o.deleted = 0`
+	default:
+		q = `SELECT a.blob, a.kind, a.variant, a.size, a.type, o.created, o.obs FROM project_records r
+			JOIN project_versions v ON v.cid = r.cid
+			JOIN project_observations o ON o.obs = v.obs
+			JOIN project_attachments a ON a.version = o.head WHERE o.deleted = 0`
 	}
-	var args []any
+	if span != nil {
+		q += ` AND r.rowid > ? AND r.rowid <= ?`
+		args = append(args, span[0], span[1])
+	}
 	if len(f.Variants) > 0 {
 		q += ` AND a.variant IN (?` + strings.Repeat(`, ?`, len(f.Variants)-1) + `)`
 		for _, v := range f.Variants {
