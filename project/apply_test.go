@@ -523,3 +523,37 @@ func TestWantedSince(t *testing.T) {
 		}
 	}
 }
+
+// A list cached before a commit is published (the window between an
+// Apply's commit and its publish, simulated here) is returned with its
+// own mark: the next call lists what it lacks.
+func TestWantedSinceCachedList(t *testing.T) {
+	a := newProject(t, "p")
+	a.AddObservation(ctx, Observation{ID: "x", Created: t0, Attachments: []Attachment{photo("x.jpg")}})
+	if _, err := a.WantedBlobs(ctx, Archive); err != nil { // cached
+		t.Fatal(err)
+	}
+	gen := a.gen.Load()
+	if _, err := a.AddObservation(ctx, Observation{ID: "y", Created: t0, Attachments: []Attachment{photo("y.jpg")}}); err != nil {
+		t.Fatal(err)
+	}
+	a.gen.Store(gen) // committed, not yet published
+	ws, next, err := a.WantedSince(ctx, Archive, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.gen.Add(1)
+	more, _, err := a.WantedSince(ctx, Archive, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[cid.Cid]bool{}
+	for _, w := range append(ws, more...) {
+		got[w.CID] = true
+	}
+	for _, v := range []string{"/o", "/p", "/t"} {
+		if !got[fakeCID("y.jpg"+v)] {
+			t.Errorf("y.jpg%s never listed: %d then %d wants", v, len(ws), len(more))
+		}
+	}
+}

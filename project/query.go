@@ -319,38 +319,45 @@ type Want struct {
 // exchange asks the blob store), each once, in transfer order: by class,
 // then newest observation first, then CID.
 func (p *Project) WantedBlobs(ctx context.Context, f Filter) ([]Want, error) {
+	ws, _, err := p.wantedBlobs(ctx, f)
+	return ws, err
+}
+
+// wantedBlobs is WantedBlobs, with the records' largest rowid before the
+// list was read: every record up to it is in the list.
+func (p *Project) wantedBlobs(ctx context.Context, f Filter) ([]Want, int64, error) {
 	f, err := f.normal()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	key := fmt.Sprint(f)
 	gen := p.gen.Load()
 	p.wantMu.Lock()
 	if c, ok := p.wantCache[key]; ok && c.gen == gen {
 		p.wantMu.Unlock()
-		return slices.Clone(c.wants), nil
+		return slices.Clone(c.wants), c.mark[0], nil
 	}
 	p.wantMu.Unlock()
 	// The mark before and after the read: the same mark means no change
 	// committed in between, so the list is the one at that mark.
 	before, err := recordsMark(ctx, p.db)
 	if err != nil {
-		return nil, fmt.Errorf("wanted blobs: %w", err)
+		return nil, 0, fmt.Errorf("wanted blobs: %w", err)
 	}
 	if out, ok := p.savedWants(ctx, key, before); ok {
 		p.cacheWants(key, wantCache{gen: gen, wants: out, mark: before, marked: true, saved: true})
-		return slices.Clone(out), nil
+		return slices.Clone(out), before[0], nil
 	}
 	out, err := p.readWants(ctx, f, nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	after, err := recordsMark(ctx, p.db)
 	if err != nil {
-		return nil, fmt.Errorf("wanted blobs: %w", err)
+		return nil, 0, fmt.Errorf("wanted blobs: %w", err)
 	}
 	p.cacheWants(key, wantCache{gen: gen, wants: out, mark: before, marked: before == after})
-	return slices.Clone(out), nil
+	return slices.Clone(out), before[0], nil
 }
 
 func (p *Project) cacheWants(key string, c wantCache) {
@@ -376,7 +383,9 @@ func (p *Project) WantedSince(ctx context.Context, f Filter, mark int64) (ws []W
 	}
 	switch {
 	case all:
-		ws, err = p.WantedBlobs(ctx, f)
+		// The list's own mark, not next: a list cached before the last
+		// commit was published lacks records up to next.
+		ws, next, err = p.wantedBlobs(ctx, f)
 	case next > mark:
 		if f, err = f.normal(); err == nil {
 			ws, err = p.readWants(ctx, f, &[2]int64{mark, next})
