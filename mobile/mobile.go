@@ -54,6 +54,7 @@ type Node struct {
 // needed. An app keeps one Node per data directory and closes it when
 // done.
 func Open(dir string) (*Node, error) {
+	node.UseGCPercent() // as the command: a phone has less memory to spare
 	n, err := node.Init(context.Background(), dir, node.Options{})
 	if err != nil {
 		return nil, err

@@ -46,9 +46,9 @@
 // its own words.
 //
 // The node prints nothing, reads no flags and leaves the Go runtime's
-// settings to the program. The fieldsync command sets the garbage
-// collector's target to 50 (debug.SetGCPercent) unless GOGC is set: a
-// device receiving tens of thousands of small files then peaks under
-// 100 MiB, for a few per cent more CPU (docs/benchmarks.md). An app on a
-// phone may want the same.
+// settings to the program. The fieldsync command and the mobile binding
+// call UseGCPercent, which sets the garbage collector's target to
+// GCPercent (50) unless GOGC is set: a device receiving tens of thousands
+// of small files then peaks under 100 MiB, for a few per cent more CPU
+// (docs/benchmarks.md). Another program may call it too.
 package node

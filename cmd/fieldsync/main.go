@@ -15,10 +15,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/fieldsync/fieldsync/node"
 )
 
 // Exit codes shared by every subcommand.
@@ -77,20 +78,8 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// gcPercent is the command's garbage collector target (GOGC) unless the
-// environment sets GOGC: the heap may grow to 1.5× what is live rather
-// than the runtime's default 2×. Receiving 30,000 small blobs, that and
-// the exchange's 4 MiB bound on small blobs waiting to be stored keep the
-// receiver's peak RSS under 100 MiB (122–143 MiB before both) for a few
-// per cent more CPU (docs/benchmarks.md, "On a fast link"). A
-// percentage, not a memory limit: a project whose live heap is larger
-// than any fixed limit would have the collector run all the time.
-const gcPercent = 50
-
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
+	node.UseGCPercent() // the collector's target, unless GOGC is set
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	writeProfiles := startProfiles(os.Args[1:])
 	code := runMain(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
