@@ -557,3 +557,33 @@ func TestWantedSinceCachedList(t *testing.T) {
 		}
 	}
 }
+
+// A change by another process that this process's own write picked up
+// first (it refreshes before signing) is still reported by the next
+// Refresh: the node's watch acts on it (a block cuts the device off).
+func TestRefreshReportsWhatAWriteSawFirst(t *testing.T) {
+	a := newProject(t, "p")
+	b := addDevice(t, a, RoleMember)
+	if changed, err := a.Refresh(ctx); err != nil || changed {
+		t.Fatalf("nothing new: changed %v, %v", changed, err)
+	}
+	other, err := Open(ctx, a.db, a.self) // a command beside a's serve
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.SetRole(ctx, b.Self().PeerID(), RoleBlocked); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AddObservation(ctx, Observation{ID: "after", Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if a.RoleOf(b.Self().PeerID()) != RoleBlocked {
+		t.Fatal("the write did not pick up the block")
+	}
+	if changed, err := a.Refresh(ctx); err != nil || !changed {
+		t.Fatalf("after the block, seen first by a write: changed %v, %v", changed, err)
+	}
+	if changed, err := a.Refresh(ctx); err != nil || changed {
+		t.Fatalf("reported twice: changed %v, %v", changed, err)
+	}
+}

@@ -353,7 +353,7 @@ func (p *Project) PutCategories(ctx context.Context, cats []Category, replace bo
 			return nil, err
 		}
 	}
-	if _, err := p.Refresh(ctx); err != nil {
+	if err := p.refresh(ctx); err != nil {
 		return nil, err
 	}
 	p.mu.Lock()

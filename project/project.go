@@ -149,6 +149,9 @@ type Project struct {
 	wantCache map[string]wantCache
 
 	mark [2]int64 // what Refresh last saw of the records (max rowid, pending count)
+	// unreported: a write's own refresh picked up another process's
+	// change, which the next Refresh reports.
+	unreported atomic.Bool
 }
 
 type wantCache struct {
@@ -316,9 +319,29 @@ func loadState(ctx context.Context, d *sql.DB) (map[peer.ID]logHead, []memRec, e
 // Refresh picks up what another process stored in the same database (a
 // command run beside a serve: an edit, a block): it re-reads the log heads
 // and the membership records when the records changed, and reports
-// whether the project's state did. It is cheap when nothing changed (one
-// query).
+// whether the project's state did since the last Refresh, a change this
+// package's own writes picked up first included (they refresh before
+// signing). It is cheap when nothing changed (one query).
 func (p *Project) Refresh(ctx context.Context) (changed bool, err error) {
+	changed, err = p.reload(ctx)
+	if err != nil {
+		return false, err
+	}
+	return p.unreported.Swap(false) || changed, nil
+}
+
+// refresh is Refresh for this package's writes: a change it picks up is
+// left for Refresh to report.
+func (p *Project) refresh(ctx context.Context) error {
+	changed, err := p.reload(ctx)
+	if changed {
+		p.unreported.Store(true)
+	}
+	return err
+}
+
+// reload re-reads the state if another process changed the records.
+func (p *Project) reload(ctx context.Context) (changed bool, err error) {
 	mark, err := recordsMark(ctx, p.db)
 	if err != nil {
 		return false, fmt.Errorf("refresh: %w", err)

@@ -26,7 +26,7 @@ func notFound(err error) error {
 func (p *Project) commit(ctx context.Context, body any) (*Record, error) {
 	// Another process (a command beside a serve) may have signed records
 	// of this device since: sign after its head, not beside it.
-	if _, err := p.Refresh(ctx); err != nil {
+	if err := p.refresh(ctx); err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
@@ -133,7 +133,7 @@ func (p *Project) commitObservations(ctx context.Context, bodies []*Observation)
 	if len(bodies) == 0 {
 		return nil, nil
 	}
-	if _, err := p.Refresh(ctx); err != nil {
+	if err := p.refresh(ctx); err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
@@ -231,7 +231,7 @@ func (p *Project) setRole(ctx context.Context, subject peer.ID, role Role, invit
 	if subject == p.Creator() {
 		return nil, fmt.Errorf("set role: %w: the creator's role cannot change", ErrNotAuthorized)
 	}
-	if _, err := p.Refresh(ctx); err != nil {
+	if err := p.refresh(ctx); err != nil {
 		return nil, err
 	}
 	if !p.RoleOf(p.self.PeerID()).CanManage() {
