@@ -103,10 +103,48 @@ var wholeBufs = sync.Pool{New: func() any { b := make([]byte, 0, chunk.ChunkSize
 
 func getWholeBuf() []byte { return (*wholeBufs.Get().(*[]byte))[:0] }
 
-// putWholeBuf returns b to the pool if it came from it.
+// smallBufs recycles the buffers small blobs are received into, one pool
+// per power of two from minSmallBuf to smallMax: 30,000 blobs of 20 KB
+// were 570 MB allocated and collected, a collection every few MB.
+var smallBufs [smallBufClasses]sync.Pool
+
+const (
+	minSmallBuf     = 4 << 10
+	smallBufClasses = 7 // 4 KiB … 256 KiB (smallMax)
+)
+
+// smallBufClass is the class of a buffer of capacity n, or -1.
+func smallBufClass(n int) int {
+	for c, size := 0, minSmallBuf; c < smallBufClasses; c, size = c+1, size*2 {
+		if n <= size {
+			return c
+		}
+	}
+	return -1
+}
+
+// getSmallBuf returns an empty buffer of capacity at least n (≤ smallMax).
+func getSmallBuf(n int) []byte {
+	c := smallBufClass(n)
+	if c < 0 {
+		return make([]byte, 0, n)
+	}
+	if b, ok := smallBufs[c].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, minSmallBuf<<c)
+}
+
+// putWholeBuf returns b to the pool it came from, if any: b must not be
+// used after.
 func putWholeBuf(b []byte) {
 	if cap(b) == chunk.ChunkSize {
 		b = b[:0]
 		wholeBufs.Put(&b)
+		return
+	}
+	if c := smallBufClass(cap(b)); c >= 0 && cap(b) == minSmallBuf<<c {
+		b = b[:0]
+		smallBufs[c].Put(&b)
 	}
 }

@@ -196,3 +196,22 @@ func TestWholeLeaves(t *testing.T) {
 		}
 	}
 }
+
+// Small blobs are received into pooled buffers by size class, which go
+// back to their pool once stored; other buffers are not pooled.
+func TestSmallBufs(t *testing.T) {
+	for _, n := range []int{1, 4 << 10, 4<<10 + 1, 20_000, smallMax} {
+		b := getSmallBuf(n)
+		if len(b) != 0 || cap(b) < n || cap(b) >= 2*max(n, minSmallBuf) || cap(b) > smallMax {
+			t.Errorf("getSmallBuf(%d): len %d cap %d", n, len(b), cap(b))
+		}
+		putWholeBuf(append(b, 1))
+	}
+	if c := smallBufClass(smallMax + 1); c != -1 {
+		t.Errorf("a buffer over smallMax has class %d", c)
+	}
+	putWholeBuf(make([]byte, 0, 20_000)) // not from a pool: ignored
+	if b := getSmallBuf(20_000); cap(b) != 32<<10 {
+		t.Errorf("a 20,000-byte blob got a buffer of %d", cap(b))
+	}
+}

@@ -61,9 +61,12 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 		return wire.ErrBadRequest
 	}
 	if req.buf == nil {
-		if m.Total > smallMax && t.b.small || req.whole {
+		switch {
+		case m.Total > smallMax && t.b.small || req.whole:
 			req.buf = getWholeBuf() // a medium blob: back to the pool once stored
-		} else {
+		case t.b.small && t.kind == tkLeaf:
+			req.buf = getSmallBuf(int(m.Total)) // back to its pool once stored
+		default:
 			req.buf = make([]byte, 0, m.Total)
 		}
 	}
