@@ -277,9 +277,7 @@ func TestForkResolution(t *testing.T) {
 
 func TestWantedBlobs(t *testing.T) {
 	a := newProject(t, "p")
-	a.AddObservation(ctx, Observation{ID: "old", Created: t0, Attachments: []Attachment{photo("old.jpg")}})
-	a.AddObservation(ctx, Observation{ID: "new", Created: t0.Add(time.Hour), Attachments: []Attachment{photo("new.jpg"),
-		{Kind: AttachAudio, MediaType: "audio/ogg", Name: "r.ogg", Original: &Variant{CID: fakeCID("r.ogg"), Size: 5000}}}})
+	addOldAndNew(t, a)
 	field, err := a.WantedBlobs(ctx, Field)
 	if err != nil {
 		t.Fatal(err)

