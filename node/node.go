@@ -201,7 +201,8 @@ func (n *Node) Close() error {
 
 // saveWants keeps the want lists read this run for the next process
 // (project.SaveWants). Failing is harmless, that process reads them
-// again, so it is logged, not returned.
+// again, so it is only logged for debugging: on a full disk it fails, and
+// the user has been told of the disk already.
 func (n *Node) saveWants() {
 	n.mu.Lock()
 	p := n.proj
@@ -212,7 +213,7 @@ func (n *Node) saveWants() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := p.SaveWants(ctx); err != nil {
-		n.log.Warn("keep the want lists for the next run", "err", err)
+		n.log.Debug("keep the want lists for the next run", "err", err)
 	}
 }
 
