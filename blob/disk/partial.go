@@ -62,7 +62,7 @@ func (s *Store) begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (
 	c := sk.Root
 	unlock := s.lockBlob(c)
 	defer unlock()
-	if in, err := s.statRow(ctx, s.db, c); err == nil {
+	if in, err := s.statRow(ctx, c); err == nil {
 		// Complete already: drop any stale partial state.
 		if err := s.dropPartial(ctx, c); err != nil {
 			return nil, err
@@ -626,7 +626,7 @@ func (s *Store) commitPartial(ctx context.Context, q *partial) (blob.Info, error
 	c := q.sk.Root
 	unlock := s.lockBlob(c)
 	defer unlock()
-	if in, err := s.statRow(ctx, s.db, c); err == nil {
+	if in, err := s.statRow(ctx, c); err == nil {
 		return in, s.dropPartial(ctx, c) // a Put stored it meanwhile
 	}
 	if err := q.f.Sync(); err != nil {

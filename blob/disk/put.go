@@ -104,7 +104,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, meta blob.Meta) (blob.Info
 	}
 	defer t.remove()
 	c := t.sk.Root
-	if in, err := s.statRow(ctx, s.db, c); err == nil {
+	if in, err := s.statRow(ctx, c); err == nil {
 		return in, nil // already stored: no fsync, no rename
 	}
 	if err := syncFile(t.path); err != nil {
@@ -112,7 +112,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, meta blob.Meta) (blob.Info
 	}
 	unlock := s.lockBlob(c)
 	defer unlock()
-	if in, err := s.statRow(ctx, s.db, c); err == nil {
+	if in, err := s.statRow(ctx, c); err == nil {
 		return in, nil // a concurrent Put won
 	}
 	final := s.Path(c)
@@ -162,7 +162,7 @@ func (s *Store) insert(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta, 
 	if err != nil {
 		return blob.Info{}, err
 	}
-	return s.statRow(ctx, s.db, sk.Root)
+	return s.statRow(ctx, sk.Root)
 }
 
 // Batch implements blob.Batcher.
@@ -208,7 +208,7 @@ func (b *batch) Put(ctx context.Context, r io.Reader, meta blob.Meta) (blob.Info
 		return blob.Info{}, fmt.Errorf("put blob: %w", err)
 	}
 	c := t.sk.Root
-	if in, err := b.s.statRow(ctx, b.s.db, c); err == nil {
+	if in, err := b.s.statRow(ctx, c); err == nil {
 		t.remove()
 		return in, nil
 	}
