@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -37,9 +38,11 @@ type Result struct {
 
 // Apply checks and applies a batch of record blocks from a peer, in one
 // transaction, and returns one Result per block, in the order given. The
-// blocks may come in any order: they are applied per author in seq order,
-// and records refused because an earlier record of the batch had not yet
-// been applied (ErrGap, ErrNotMember) are retried until no more can be.
+// blocks may come in any order: they are applied in the order given, as
+// they are decoded (signatures checked on every CPU while the database
+// applies those before them), and records refused because a record later
+// in the batch had not yet been applied (ErrGap, ErrNotMember) are retried
+// in author and seq order until no more can be.
 //
 // Checks, per record: size and canonical dag-cbor form, signature by the
 // author's key, project ID, seq continuity (ErrGap), prev CID
@@ -54,48 +57,89 @@ type Result struct {
 func (p *Project) Apply(ctx context.Context, blocks [][]byte) ([]Result, error) {
 	res := make([]Result, len(blocks))
 	recs := make([]*Record, len(blocks))
-	// Signature checks dominate: spread decoding over the CPUs.
-	workers := min(runtime.GOMAXPROCS(0), (len(blocks)+63)/64)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
+	d := decodeAhead(blocks, recs, res)
+	defer d.stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return res, p.applyLocked(ctx, recs, res, d.ready)
+}
+
+// decodeChunk is how many blocks a decoding worker takes at a time.
+const decodeChunk = 64
+
+// decoding decodes a batch's blocks into their records, chunk by chunk,
+// spread over the CPUs, while Apply applies the chunks already decoded:
+// the signature checks (most of a batch's CPU) overlap the database's
+// work and its commit instead of coming before them.
+type decoding struct {
+	done    []chan struct{} // closed when chunk k is decoded
+	next    atomic.Int64    // the next chunk to take
+	stopped atomic.Bool
+	wg      sync.WaitGroup
+}
+
+// decodeAhead starts decoding blocks into recs (nil where a block does not
+// decode) and res.
+func decodeAhead(blocks [][]byte, recs []*Record, res []Result) *decoding {
+	n := (len(blocks) + decodeChunk - 1) / decodeChunk
+	d := &decoding{done: make([]chan struct{}, n)}
+	for k := range d.done {
+		d.done[k] = make(chan struct{})
+	}
+	for range min(runtime.GOMAXPROCS(0), n) {
+		d.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			for i := w; i < len(blocks); i += workers {
-				r, err := DecodeRecord(blocks[i])
-				if err != nil {
-					res[i].Err = err
-					continue
+			defer d.wg.Done()
+			for {
+				k := int(d.next.Add(1)) - 1
+				if k >= n {
+					return
 				}
-				recs[i] = r
-				res[i] = Result{CID: r.CID, Author: r.Author, Seq: r.Seq}
+				for i := k * decodeChunk; i < min((k+1)*decodeChunk, len(blocks)) && !d.stopped.Load(); i++ {
+					r, err := DecodeRecord(blocks[i])
+					if err != nil {
+						res[i].Err = err
+						continue
+					}
+					recs[i] = r
+					res[i] = Result{CID: r.CID, Author: r.Author, Seq: r.Seq}
+				}
+				close(d.done[k])
 			}
 		}()
 	}
-	wg.Wait()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return res, p.applyLocked(ctx, recs, res)
+	return d
 }
 
-// applyLocked applies the non-nil records of recs, filling res. p.mu is
-// held.
-func (p *Project) applyLocked(ctx context.Context, recs []*Record, res []Result) error {
-	order := make([]int, 0, len(recs))
-	for i, r := range recs {
-		if r != nil {
-			order = append(order, i)
+// ready waits until block i is decoded.
+func (d *decoding) ready(i int) { <-d.done[i/decodeChunk] }
+
+// stop ends the decoding (early if the apply failed) and waits for the
+// workers, so that nothing writes the results once Apply has returned.
+func (d *decoding) stop() {
+	d.stopped.Store(true)
+	d.wg.Wait()
+}
+
+// applyLocked applies the non-nil records of recs, filling res, in the
+// order given; those refused because a record later in the batch had not
+// been applied yet (ErrGap, ErrNotMember) are then retried, in author and
+// seq order, until no more can be. If ready is not nil, record i is read
+// only once ready(i) has returned (Apply's decoding runs ahead of it), and
+// the transaction begins at the first record. p.mu is held.
+func (p *Project) applyLocked(ctx context.Context, recs []*Record, res []Result, ready func(int)) error {
+	if ready == nil {
+		ready = func(int) {}
+	}
+	first := 0
+	for ; first < len(recs); first++ {
+		if ready(first); recs[first] != nil {
+			break
 		}
 	}
-	if len(order) == 0 {
+	if first == len(recs) {
 		return nil
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		if c := cmp.Compare(recs[a].Author, recs[b].Author); c != 0 {
-			return c
-		}
-		return cmp.Compare(recs[a].Seq, recs[b].Seq)
-	})
 	tx, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
@@ -111,22 +155,44 @@ func (p *Project) applyLocked(ctx context.Context, recs []*Record, res []Result)
 	}
 	a := p.newApplier(ctx, tx)
 	defer a.close()
-	for {
+	// applyAll applies the records of order and returns those to retry.
+	applyAll := func(order []int) ([]int, error) {
 		var retry []int
 		for _, i := range order {
+			ready(i)
+			if recs[i] == nil {
+				continue
+			}
 			stored, dup, err := a.apply(recs[i])
 			if err != nil && !isRecordError(err) {
 				a.rollback()
-				return fmt.Errorf("apply: %w", err)
+				return nil, fmt.Errorf("apply: %w", err)
 			}
 			res[i].Stored, res[i].Dup, res[i].Err = stored, dup, err
 			if !stored && (errors.Is(err, ErrGap) || errors.Is(err, ErrNotMember)) {
 				retry = append(retry, i)
 			}
 		}
+		return retry, nil
+	}
+	order := make([]int, len(recs)-first)
+	for i := range order {
+		order[i] = first + i
+	}
+	for {
+		retry, err := applyAll(order)
+		if err != nil {
+			return err
+		}
 		if len(retry) == 0 || len(retry) == len(order) {
 			break
 		}
+		slices.SortStableFunc(retry, func(a, b int) int {
+			if c := cmp.Compare(recs[a].Author, recs[b].Author); c != 0 {
+				return c
+			}
+			return cmp.Compare(recs[a].Seq, recs[b].Seq)
+		})
 		order = retry
 	}
 	if err := a.finish(); err != nil {

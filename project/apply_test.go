@@ -2,6 +2,7 @@ package project
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -388,6 +389,63 @@ func TestApplyAnyOrder(t *testing.T) {
 	mustOK(t, res)
 	if !c.Vector().Covers(a.Vector()) {
 		t.Fatal("not all applied")
+	}
+}
+
+func TestApplyManyChunksAnyOrder(t *testing.T) {
+	// A batch of several decoding chunks, reversed, with a block that
+	// does not decode in the middle: every record is applied (the gaps
+	// the order leaves are retried), the bad block is refused, and the
+	// device ends as the in-order one.
+	a := newProject(t, "p")
+	b := addDevice(t, a, RoleMember)
+	c := addDevice(t, a, RoleMember)
+	d := addDevice(t, a, RoleMember)
+	for range 3*decodeChunk + 5 {
+		b.AddObservation(ctx, Observation{Created: t0})
+	}
+	mustOK(t, syncOnce(t, b, a))
+	all, _ := a.Missing(ctx, c.Vector(), 0)
+	blocks := blocksOf(all)
+	slices.Reverse(blocks)
+	bad := len(blocks) / 2
+	blocks = slices.Insert(blocks, bad, []byte("not a record"))
+	res, err := c.Apply(ctx, blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, res[bad].Err, ErrMalformed)
+	mustOK(t, slices.Delete(res, bad, bad+1))
+	if !c.Vector().Covers(a.Vector()) {
+		t.Fatal("not all applied")
+	}
+	mustOK(t, syncOnce(t, a, d))
+	if got, want := c.Vector(), d.Vector(); !got.Covers(want) || !want.Covers(got) {
+		t.Fatalf("reversed batch gave %v, in order %v", got, want)
+	}
+}
+
+func TestApplyCancelled(t *testing.T) {
+	// An apply that cannot begin returns its error with nothing applied,
+	// and its decoding stops before Apply returns (the race detector
+	// would see a write to the results after).
+	a := newProject(t, "p")
+	b := addDevice(t, a, RoleMember)
+	for range 2 * decodeChunk {
+		a.AddObservation(ctx, Observation{Created: t0})
+	}
+	all, _ := a.Missing(ctx, b.Vector(), 0)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	res, err := b.Apply(cctx, blocksOf(all))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	for i := range res {
+		res[i] = Result{} // written by nobody else now
+	}
+	if b.Vector().Covers(a.Vector()) {
+		t.Fatal("applied although cancelled")
 	}
 }
 

@@ -426,7 +426,7 @@ func (p *Project) PutCategories(ctx context.Context, cats []Category, replace bo
 		h = logHead{r.Seq, r.CID}
 	}
 	res := make([]Result, len(recs))
-	if err := p.applyLocked(ctx, recs, res); err != nil {
+	if err := p.applyLocked(ctx, recs, res, nil); err != nil {
 		return nil, err
 	}
 	for _, r := range res {

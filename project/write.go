@@ -46,7 +46,7 @@ func (p *Project) commit(ctx context.Context, body any) (*Record, error) {
 		return nil, err
 	}
 	res := make([]Result, 1)
-	if err := p.applyLocked(ctx, []*Record{r}, res); err != nil {
+	if err := p.applyLocked(ctx, []*Record{r}, res, nil); err != nil {
 		return nil, err
 	}
 	if res[0].Err != nil {
@@ -157,7 +157,7 @@ func (p *Project) commitObservations(ctx context.Context, bodies []*Observation)
 		h = logHead{r.Seq, r.CID}
 	}
 	res := make([]Result, len(recs))
-	if err := p.applyLocked(ctx, recs, res); err != nil {
+	if err := p.applyLocked(ctx, recs, res, nil); err != nil {
 		return nil, err
 	}
 	for _, r := range res {
