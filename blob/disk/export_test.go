@@ -1,6 +1,9 @@
 package disk
 
-import "time"
+import (
+	"os"
+	"time"
+)
 
 // Hooks for the external tests of this package.
 
@@ -8,3 +11,23 @@ func SetWriteHook(s *Store, h func(path string, off int64, n int) error) { s.wri
 func SetNoSyncFS(s *Store, v bool)                                       { s.noSyncFS = v }
 func SetNow(s *Store, now func() time.Time)                              { s.now = now }
 func SetPartSyncAfter(s *Store, d time.Duration)                         { s.partSyncAfter = d }
+func SetNoDirect(s *Store, v bool)                                       { s.noDirect = v }
+func DirectWrites(s *Store) int64                                        { return s.directWrites.Load() }
+
+// DirectSupported reports whether files in dir can be opened with
+// O_DIRECT (not on tmpfs, nor off Linux).
+func DirectSupported(dir string) bool {
+	path := dir + "/direct-probe"
+	f, err := os.Create(path)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	defer os.Remove(path)
+	d := openDirect(path)
+	if d == nil {
+		return false
+	}
+	d.Close()
+	return true
+}

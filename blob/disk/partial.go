@@ -9,7 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/chunk"
@@ -119,6 +122,9 @@ func (s *Store) begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (
 		kept[i] = n
 	}
 	q := &partial{s: s, sk: sk, meta: meta, f: f, have: have, parts: parts, kept: kept, since: map[int]time.Time{}, writing: map[int]bool{}, hashing: map[int]*chunk.LeafHasher{}}
+	if !s.noDirect {
+		q.direct = openDirect(path)
+	}
 	q.cond = sync.NewCond(&q.mu)
 	s.mu.Lock()
 	s.open[q] = struct{}{}
@@ -240,6 +246,11 @@ type partial struct {
 	// back. A leaf without one (resumed, or written out of order) is read
 	// back.
 	hashing map[int]*chunk.LeafHasher
+	// direct is the file opened again with O_DIRECT for whole aligned
+	// leaves (writeWhole), nil where unavailable; noDirect is set if a
+	// direct write was refused.
+	direct   *os.File
+	noDirect atomic.Bool
 	// flushMu serialises the flushes of verified leaves (markHad);
 	// nextHad is the group the next flush takes.
 	flushMu sync.Mutex
@@ -319,6 +330,37 @@ func (q *partial) write(b []byte, off int64) error {
 	return err
 }
 
+// directAlign is what O_DIRECT asks of a write's offset, length and
+// buffer address: the logical block size of any disk in use (512 or 4096).
+const directAlign = 4096
+
+// writeWhole writes a whole verified leaf at off: straight to the disk if
+// the file has a direct descriptor and the write is aligned (every leaf
+// but a blob's last, from a buffer of a megabyte or more, which Go aligns
+// to its pages), through the page cache otherwise. Either way the group's
+// fsync (markHad) makes it durable before it is counted.
+func (q *partial) writeWhole(b []byte, off int64) error {
+	d := q.direct
+	if d == nil || q.noDirect.Load() || len(b) == 0 || off%directAlign != 0 || len(b)%directAlign != 0 ||
+		uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign != 0 {
+		return q.write(b, off)
+	}
+	if h := q.s.writeHook; h != nil {
+		if err := h(q.f.Name(), off, len(b)); err != nil {
+			return err
+		}
+	}
+	if _, err := d.WriteAt(b, off); err != nil {
+		if !errors.Is(err, syscall.EINVAL) {
+			return err
+		}
+		q.noDirect.Store(true) // refused after all: the page cache from now on
+		return q.write(b, off)
+	}
+	q.s.directWrites.Add(1)
+	return nil
+}
+
 func (q *partial) WriteLeaf(ctx context.Context, i int, data []byte) error {
 	l, ok, err := q.claim("write leaf", i)
 	if err != nil || !ok {
@@ -328,7 +370,7 @@ func (q *partial) WriteLeaf(ctx context.Context, i int, data []byte) error {
 	if err := chunk.VerifyLeaf(l, data); err != nil {
 		return fmt.Errorf("write leaf %d of %s: %w", i, q.sk.Root, err)
 	}
-	if err := q.write(data, l.Offset); err != nil {
+	if err := q.writeWhole(data, l.Offset); err != nil {
 		return fmt.Errorf("write leaf %d of %s: %w", i, q.sk.Root, err)
 	}
 	if err := q.markHad(ctx, i); err != nil {
@@ -694,6 +736,9 @@ func (q *partial) Close() error {
 		err = db.NoSpace(q.flushParts(context.Background()))
 	}
 	err = errors.Join(err, q.f.Close())
+	if q.direct != nil {
+		err = errors.Join(err, q.direct.Close())
+	}
 	q.s.mu.Lock()
 	delete(q.s.busy, q.sk.Root)
 	delete(q.s.open, q)

@@ -121,6 +121,10 @@ type Store struct {
 	// syncHook, if set (tests only), replaces syncFS: it lets a test see
 	// the per-file fallback.
 	noSyncFS bool
+	// noDirect, if set (tests only), keeps whole leaves out of direct
+	// writes; directWrites counts those made (for tests).
+	noDirect     bool
+	directWrites atomic.Int64
 }
 
 var (

@@ -1,0 +1,64 @@
+package disk_test
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/blob/blobtest"
+	"github.com/fieldsync/fieldsync/blob/disk"
+	"github.com/fieldsync/fieldsync/chunk"
+)
+
+func TestWholeLeavesDirect(t *testing.T) {
+	// Whole leaves go straight to the disk where the file system takes
+	// O_DIRECT and the write is aligned; a leaf from a misaligned buffer
+	// and a blob's short last leaf go through the page cache. The blob
+	// reads back the same either way, and the same with direct writes
+	// off.
+	for _, noDirect := range []bool{false, true} {
+		s, dir, _ := newStore(t)
+		disk.SetNoDirect(s, noDirect)
+		data := blobtest.Data(7, 3*chunk.ChunkSize+1000)
+		sk := blobtest.SkeletonOf(t, data)
+		p, err := s.Begin(ctx, sk, blob.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, l := range sk.Leaves {
+			leaf := data[l.Offset:l.End()]
+			if i == 1 {
+				off := make([]byte, len(leaf)+1)[1:] // not aligned
+				copy(off, leaf)
+				leaf = off
+			}
+			if err := p.WriteLeaf(ctx, i, leaf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := p.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+		r, err := s.Fetch(ctx, sk.Root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("noDirect %v: read back %d bytes (err %v), differ from what was written", noDirect, len(got), err)
+		}
+		want := int64(0)
+		if !noDirect && disk.DirectSupported(dir) {
+			want = 2 // leaves 0 and 2
+		}
+		if n := disk.DirectWrites(s); n != want {
+			t.Errorf("noDirect %v: %d direct writes, want %d", noDirect, n, want)
+		}
+		if _, err := s.Verify(ctx, sk.Root); err != nil {
+			t.Errorf("noDirect %v: verify: %v", noDirect, err)
+		}
+	}
+}
