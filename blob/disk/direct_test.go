@@ -62,3 +62,50 @@ func TestWholeLeavesDirect(t *testing.T) {
 		}
 	}
 }
+
+func TestMediumBlobsDirect(t *testing.T) {
+	// In a batch, a one-leaf blob of 256 KiB or more writes its aligned
+	// head straight to the disk and the rest through the page cache;
+	// smaller ones and misaligned buffers go through the page cache
+	// alone. Every blob reads back and verifies.
+	s, dir, _ := newStore(t)
+	var datas [][]byte
+	for i, size := range []int{256<<10 + 5, chunk.ChunkSize, 300_000, 100_000} {
+		d := blobtest.Data(uint64(40+i), size)
+		if i == 2 {
+			m := make([]byte, size+1)[1:] // not aligned
+			copy(m, d)
+			d = m
+		}
+		datas = append(datas, d)
+	}
+	bt, err := s.Batch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range datas {
+		if _, err := blob.PutVerified(ctx, bt, chunk.RawCID(d), d, blob.Meta{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bt.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range datas {
+		c := chunk.RawCID(d)
+		got, err := blob.ReadRange(ctx, s, c, 0, len(d))
+		if err != nil || !bytes.Equal(got, d) {
+			t.Fatalf("%s: read back %d bytes (err %v), differ from what was written", c, len(got), err)
+		}
+		if rep, err := s.Verify(ctx, c); err != nil || rep.Result != blob.FixityOK {
+			t.Fatalf("%s: fixity %+v %v", c, rep, err)
+		}
+	}
+	want := int64(0)
+	if disk.DirectSupported(dir) {
+		want = 2 // the first two
+	}
+	if n := disk.DirectWrites(s); n != want {
+		t.Errorf("%d direct writes, want %d", n, want)
+	}
+}

@@ -29,9 +29,10 @@
 // shares one syncfs and one transaction among many small blobs. On Linux,
 // whole verified leaves of a partial blob are written with O_DIRECT where
 // the file system allows it and the write is aligned (every leaf but a
-// blob's last): they skip the page cache, whose writeback and reclaim
-// cost a receiver more CPU than the transfer itself; the group fsync that
-// counts them is the same.
+// blob's last), and so is the aligned head of a one-leaf blob of 256 KiB
+// or more in a batch: they skip the page cache, whose writeback and
+// reclaim cost a receiver more CPU than the transfer itself; the fsync or
+// syncfs that makes them durable before they count is the same.
 //
 // Only one Store may open a directory at a time (an flock on <dir>/lock),
 // so ErrBusy for partial blobs holds across processes too.

@@ -361,6 +361,29 @@ func (q *partial) writeWhole(b []byte, off int64) error {
 	return nil
 }
 
+// directHead writes the 4 KiB-aligned head of b at the start of the file
+// at path through an O_DIRECT descriptor and returns its length, or 0 if
+// it wrote nothing that counts (no direct writes here, b not aligned, a
+// test's write hook, any error): the caller writes the rest, or all of b,
+// through the page cache, which then also carries any error. The caller's
+// fsync or syncfs makes both durable.
+func (s *Store) directHead(path string, b []byte) int {
+	n := len(b) &^ (directAlign - 1)
+	if s.noDirect || s.writeHook != nil || n == 0 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign != 0 {
+		return 0
+	}
+	d := openDirect(path)
+	if d == nil {
+		return 0
+	}
+	defer d.Close()
+	if _, err := d.WriteAt(b[:n], 0); err != nil {
+		return 0
+	}
+	s.directWrites.Add(1)
+	return n
+}
+
 func (q *partial) WriteLeaf(ctx context.Context, i int, data []byte) error {
 	l, ok, err := q.claim("write leaf", i)
 	if err != nil || !ok {

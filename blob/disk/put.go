@@ -239,12 +239,25 @@ func (b *batch) PutVerified(ctx context.Context, c cid.Cid, data []byte, meta bl
 	}
 	t := &temp{path: f.Name(), meta: meta, sk: &chunk.Skeleton{Root: c, Size: int64(len(data)), Leaves: []chunk.Leaf{{CID: c, Size: len(data)}}}}
 	w := &fileWriter{s: b.s, f: f}
-	err = w.write(data)
-	if err == nil && len(data) >= 256<<10 {
+	rest := data
+	if len(data) >= 256<<10 {
+		// A large one's aligned head goes straight to the disk (see
+		// partial.writeWhole), the rest through the page cache.
+		if n := b.s.directHead(f.Name(), data); n > 0 {
+			if _, err = f.Seek(int64(n), io.SeekStart); err != nil {
+				f.Close()
+				t.remove()
+				return blob.Info{}, fmt.Errorf("put blob %s: %w", c, err)
+			}
+			w.off, w.flushed, rest = int64(n), int64(n), data[n:]
+		}
+	}
+	err = w.write(rest)
+	if err == nil && len(rest) >= 256<<10 {
 		// Start writing it out now, so the batch's syncfs at Commit finds
 		// little left to write: the disk works while more blobs arrive.
 		// (Not for small ones: a call each costs more than it saves.)
-		startWriteback(f, 0, int64(len(data)))
+		startWriteback(f, w.off-int64(len(rest)), int64(len(rest)))
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
