@@ -133,7 +133,8 @@ func (p *Project) applyLocked(ctx context.Context, recs []*Record, res []Result,
 	}
 	first := 0
 	for ; first < len(recs); first++ {
-		if ready(first); recs[first] != nil {
+		ready(first)
+		if recs[first] != nil {
 			break
 		}
 	}

@@ -334,6 +334,11 @@ func (q *partial) write(b []byte, off int64) error {
 // buffer address: the logical block size of any disk in use (512 or 4096).
 const directAlign = 4096
 
+// alignedBuf reports whether b starts on a directAlign boundary.
+func alignedBuf(b []byte) bool {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign == 0
+}
+
 // writeWhole writes a whole verified leaf at off: straight to the disk if
 // the file has a direct descriptor and the write is aligned (every leaf
 // but a blob's last, from a buffer of a megabyte or more, which Go aligns
@@ -341,8 +346,7 @@ const directAlign = 4096
 // fsync (markHad) makes it durable before it is counted.
 func (q *partial) writeWhole(b []byte, off int64) error {
 	d := q.direct
-	if d == nil || q.noDirect.Load() || len(b) == 0 || off%directAlign != 0 || len(b)%directAlign != 0 ||
-		uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign != 0 {
+	if d == nil || q.noDirect.Load() || len(b) == 0 || off%directAlign != 0 || len(b)%directAlign != 0 || !alignedBuf(b) {
 		return q.write(b, off)
 	}
 	if h := q.s.writeHook; h != nil {
@@ -369,7 +373,7 @@ func (q *partial) writeWhole(b []byte, off int64) error {
 // fsync or syncfs makes both durable.
 func (s *Store) directHead(path string, b []byte) int {
 	n := len(b) &^ (directAlign - 1)
-	if s.noDirect || s.writeHook != nil || n == 0 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign != 0 {
+	if s.noDirect || s.writeHook != nil || n == 0 || !alignedBuf(b) {
 		return 0
 	}
 	d := openDirect(path)
