@@ -122,9 +122,6 @@ func (s *Store) begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (
 		kept[i] = n
 	}
 	q := &partial{s: s, sk: sk, meta: meta, f: f, have: have, parts: parts, kept: kept, since: map[int]time.Time{}, writing: map[int]bool{}, hashing: map[int]*chunk.LeafHasher{}}
-	if !s.noDirect {
-		q.direct = openDirect(path)
-	}
 	q.cond = sync.NewCond(&q.mu)
 	s.mu.Lock()
 	s.open[q] = struct{}{}
@@ -247,10 +244,12 @@ type partial struct {
 	// back.
 	hashing map[int]*chunk.LeafHasher
 	// direct is the file opened again with O_DIRECT for whole aligned
-	// leaves (writeWhole), nil where unavailable; noDirect is set if a
-	// direct write was refused.
-	direct   *os.File
-	noDirect atomic.Bool
+	// leaves (writeWhole), at the first one (a blob that only ever gets
+	// frames, over a slow link, never holds a second descriptor); nil
+	// where unavailable. noDirect is set if a direct write was refused.
+	directOnce sync.Once
+	direct     *os.File
+	noDirect   atomic.Bool
 	// flushMu serialises the flushes of verified leaves (markHad);
 	// nextHad is the group the next flush takes.
 	flushMu sync.Mutex
@@ -345,8 +344,12 @@ func alignedBuf(b []byte) bool {
 // to its pages), through the page cache otherwise. Either way the group's
 // fsync (markHad) makes it durable before it is counted.
 func (q *partial) writeWhole(b []byte, off int64) error {
+	if q.s.noDirect || q.noDirect.Load() || len(b) == 0 || off%directAlign != 0 || len(b)%directAlign != 0 || !alignedBuf(b) {
+		return q.write(b, off)
+	}
+	q.directOnce.Do(func() { q.direct = openDirect(q.f.Name()) })
 	d := q.direct
-	if d == nil || q.noDirect.Load() || len(b) == 0 || off%directAlign != 0 || len(b)%directAlign != 0 || !alignedBuf(b) {
+	if d == nil {
 		return q.write(b, off)
 	}
 	if h := q.s.writeHook; h != nil {
