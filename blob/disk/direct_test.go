@@ -1,8 +1,6 @@
 package disk_test
 
 import (
-	"bytes"
-	"io"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/blob"
@@ -41,24 +39,13 @@ func TestWholeLeavesDirect(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.Close()
-		r, err := s.Fetch(ctx, sk.Root)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(r)
-		r.Close()
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("noDirect %v: read back %d bytes (err %v), differ from what was written", noDirect, len(got), err)
-		}
+		checkStored(t, s, sk.Root, data)
 		want := int64(0)
 		if !noDirect && disk.DirectSupported(dir) {
 			want = 2 // leaves 0 and 2
 		}
 		if n := disk.DirectWrites(s); n != want {
 			t.Errorf("noDirect %v: %d direct writes, want %d", noDirect, n, want)
-		}
-		if _, err := s.Verify(ctx, sk.Root); err != nil {
-			t.Errorf("noDirect %v: verify: %v", noDirect, err)
 		}
 	}
 }
@@ -92,14 +79,7 @@ func TestMediumBlobsDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range datas {
-		c := chunk.RawCID(d)
-		got, err := blob.ReadRange(ctx, s, c, 0, len(d))
-		if err != nil || !bytes.Equal(got, d) {
-			t.Fatalf("%s: read back %d bytes (err %v), differ from what was written", c, len(got), err)
-		}
-		if rep, err := s.Verify(ctx, c); err != nil || rep.Result != blob.FixityOK {
-			t.Fatalf("%s: fixity %+v %v", c, rep, err)
-		}
+		checkStored(t, s, chunk.RawCID(d), d)
 	}
 	want := int64(0)
 	if disk.DirectSupported(dir) {

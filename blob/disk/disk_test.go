@@ -1,6 +1,7 @@
 package disk_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"github.com/fieldsync/fieldsync/blob/blobtest"
 	"github.com/fieldsync/fieldsync/blob/disk"
 	"github.com/fieldsync/fieldsync/internal/db"
+	"github.com/ipfs/go-cid"
 )
 
 var ctx = context.Background()
@@ -37,6 +39,19 @@ func newStore(t testing.TB) (*disk.Store, string, *sql.DB) {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s, dir, d
+}
+
+// checkStored fails t unless blob c of s reads back as data and passes a
+// fixity check.
+func checkStored(t testing.TB, s *disk.Store, c cid.Cid, data []byte) {
+	t.Helper()
+	got, err := blob.ReadRange(ctx, s, c, 0, len(data))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("%s: read back %d bytes (err %v), differ from what was written", c, len(got), err)
+	}
+	if rep, err := s.Verify(ctx, c); err != nil || rep.Result != blob.FixityOK {
+		t.Fatalf("%s: fixity %+v %v", c, rep, err)
+	}
 }
 
 func TestConformance(t *testing.T) {

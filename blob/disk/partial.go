@@ -246,10 +246,11 @@ type partial struct {
 	// direct is the file opened again with O_DIRECT for whole aligned
 	// leaves (writeWhole), at the first one (a blob that only ever gets
 	// frames, over a slow link, never holds a second descriptor); nil
-	// where unavailable. noDirect is set if a direct write was refused.
-	directOnce sync.Once
-	direct     *os.File
-	noDirect   atomic.Bool
+	// where unavailable. directRefused is set if a direct write was
+	// refused.
+	directOnce    sync.Once
+	direct        *os.File
+	directRefused atomic.Bool
 	// flushMu serialises the flushes of verified leaves (markHad);
 	// nextHad is the group the next flush takes.
 	flushMu sync.Mutex
@@ -333,35 +334,34 @@ func (q *partial) write(b []byte, off int64) error {
 // buffer address: the logical block size of any disk in use (512 or 4096).
 const directAlign = 4096
 
-// alignedBuf reports whether b starts on a directAlign boundary.
-func alignedBuf(b []byte) bool {
-	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign == 0
+// directOK reports whether b may be written at off through an O_DIRECT
+// descriptor: direct writes are on, no test hook wants to see the write,
+// and offset, length and buffer address are all aligned (every leaf but a
+// blob's last, from a buffer of a megabyte or more, which Go aligns to its
+// pages).
+func (s *Store) directOK(b []byte, off int64) bool {
+	return !s.noDirect && s.writeHook == nil && len(b) > 0 &&
+		off%directAlign == 0 && len(b)%directAlign == 0 &&
+		uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign == 0
 }
 
 // writeWhole writes a whole verified leaf at off: straight to the disk if
-// the file has a direct descriptor and the write is aligned (every leaf
-// but a blob's last, from a buffer of a megabyte or more, which Go aligns
-// to its pages), through the page cache otherwise. Either way the group's
-// fsync (markHad) makes it durable before it is counted.
+// directOK and the file takes a direct descriptor, through the page cache
+// otherwise. Either way the group's fsync (markHad) makes it durable
+// before it is counted.
 func (q *partial) writeWhole(b []byte, off int64) error {
-	if q.s.noDirect || q.noDirect.Load() || len(b) == 0 || off%directAlign != 0 || len(b)%directAlign != 0 || !alignedBuf(b) {
+	if q.directRefused.Load() || !q.s.directOK(b, off) {
 		return q.write(b, off)
 	}
 	q.directOnce.Do(func() { q.direct = openDirect(q.f.Name()) })
-	d := q.direct
-	if d == nil {
+	if q.direct == nil {
 		return q.write(b, off)
 	}
-	if h := q.s.writeHook; h != nil {
-		if err := h(q.f.Name(), off, len(b)); err != nil {
-			return err
-		}
-	}
-	if _, err := d.WriteAt(b, off); err != nil {
+	if _, err := q.direct.WriteAt(b, off); err != nil {
 		if !errors.Is(err, syscall.EINVAL) {
 			return err
 		}
-		q.noDirect.Store(true) // refused after all: the page cache from now on
+		q.directRefused.Store(true) // refused after all: the page cache from now on
 		return q.write(b, off)
 	}
 	q.s.directWrites.Add(1)
@@ -370,13 +370,13 @@ func (q *partial) writeWhole(b []byte, off int64) error {
 
 // directHead writes the 4 KiB-aligned head of b at the start of the file
 // at path through an O_DIRECT descriptor and returns its length, or 0 if
-// it wrote nothing that counts (no direct writes here, b not aligned, a
-// test's write hook, any error): the caller writes the rest, or all of b,
-// through the page cache, which then also carries any error. The caller's
-// fsync or syncfs makes both durable.
+// it wrote nothing that counts (not directOK, no direct descriptor, any
+// error): the caller writes the rest, or all of b, through the page
+// cache, which then also carries any error. The caller's fsync or syncfs
+// makes both durable.
 func (s *Store) directHead(path string, b []byte) int {
 	n := len(b) &^ (directAlign - 1)
-	if s.noDirect || s.writeHook != nil || n == 0 || !alignedBuf(b) {
+	if n == 0 || !s.directOK(b[:n], 0) {
 		return 0
 	}
 	d := openDirect(path)

@@ -239,25 +239,23 @@ func (b *batch) PutVerified(ctx context.Context, c cid.Cid, data []byte, meta bl
 	}
 	t := &temp{path: f.Name(), meta: meta, sk: &chunk.Skeleton{Root: c, Size: int64(len(data)), Leaves: []chunk.Leaf{{CID: c, Size: len(data)}}}}
 	w := &fileWriter{s: b.s, f: f}
-	rest := data
+	head := 0
 	if len(data) >= 256<<10 {
 		// A large one's aligned head goes straight to the disk (see
 		// partial.writeWhole), the rest through the page cache.
-		if n := b.s.directHead(f.Name(), data); n > 0 {
-			if _, err = f.Seek(int64(n), io.SeekStart); err != nil {
-				f.Close()
-				t.remove()
-				return blob.Info{}, fmt.Errorf("put blob %s: %w", c, err)
-			}
-			w.off, w.flushed, rest = int64(n), int64(n), data[n:]
+		if head = b.s.directHead(f.Name(), data); head > 0 {
+			_, err = f.Seek(int64(head), io.SeekStart)
+			w.off, w.flushed = int64(head), int64(head)
 		}
 	}
-	err = w.write(rest)
-	if err == nil && len(rest) >= 256<<10 {
+	if err == nil {
+		err = w.write(data[head:])
+	}
+	if err == nil && len(data)-head >= 256<<10 {
 		// Start writing it out now, so the batch's syncfs at Commit finds
 		// little left to write: the disk works while more blobs arrive.
 		// (Not for small ones: a call each costs more than it saves.)
-		startWriteback(f, w.off-int64(len(rest)), int64(len(rest)))
+		startWriteback(f, int64(head), int64(len(data)-head))
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
