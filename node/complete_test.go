@@ -45,3 +45,21 @@ func TestCompleteOnce(t *testing.T) {
 		t.Fatalf("%d CompleteEvents, want 1", n)
 	}
 }
+
+// TestSyncWakesOnConnect: Sync starts once its first member connects, not
+// at its next look for one (the look made every sync wait 0.1 s; here it
+// would wait an hour).
+func TestSyncWakesOnConnect(t *testing.T) {
+	defer func(d time.Duration) { firstPeerPoll = d }(firstPeerPoll)
+	firstPeerPoll = time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := newDevice(t, "p")
+	b := joined(t, ctx, a, project.RoleMember)
+	start := time.Now()
+	res, err := b.Sync(ctx, SyncOptions{NetOptions: loopback})
+	if err != nil || !res.Complete {
+		t.Fatalf("sync: %+v %v", res, err)
+	}
+	t.Logf("synced in %v", time.Since(start))
+}
