@@ -11,3 +11,6 @@ func lockDir(path string) (*os.File, error) {
 
 // syncDir is a no-op where directories cannot be fsynced (Windows).
 func syncDir(dir string) error { return nil }
+
+// renameFile renames a blob's file into place.
+func renameFile(from, to string) error { return os.Rename(from, to) }

@@ -35,3 +35,14 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// renameFile renames a blob's file into place. os.Rename would first
+// Lstat the destination to refuse a directory there; a blob's path never
+// names one, and that Lstat was 2 % of a receiver's CPU storing 30,000
+// small blobs.
+func renameFile(from, to string) error {
+	if err := syscall.Rename(from, to); err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
+}

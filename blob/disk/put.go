@@ -120,7 +120,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, meta blob.Meta) (blob.Info
 	if err := s.ensureDir(filepath.Dir(final), dirs); err != nil {
 		return blob.Info{}, fmt.Errorf("put blob %s: %w", c, err)
 	}
-	if err := os.Rename(t.path, final); err != nil {
+	if err := renameFile(t.path, final); err != nil {
 		return blob.Info{}, fmt.Errorf("put blob %s: %w", c, err)
 	}
 	t.path = ""
@@ -371,7 +371,7 @@ func (s *Store) publish(ctx context.Context, items []*batchItem) (err error) {
 		if err := s.ensureDir(dir, dirs); err != nil {
 			return err
 		}
-		if err := os.Rename(it.t.path, final); err != nil {
+		if err := renameFile(it.t.path, final); err != nil {
 			return err
 		}
 		it.t.path = ""
