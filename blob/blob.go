@@ -63,6 +63,14 @@ type RangeReaderInto interface {
 	ReadRangeInto(ctx context.Context, c cid.Cid, off int64, p []byte) error
 }
 
+// Prefetcher is the optional capability of looking up many blobs at once
+// ahead of reading them, for a store whose lookup costs a query each: a
+// peer serving a queue of small blobs asks for a few dozen in one. Best
+// effort: what it could not look up is looked up when read.
+type Prefetcher interface {
+	Prefetch(ctx context.Context, cs []cid.Cid)
+}
+
 // Statter describes complete blobs.
 type Statter interface {
 	// Stat returns the blob's Info, or an error wrapping fs.ErrNotExist.

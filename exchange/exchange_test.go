@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -416,5 +417,42 @@ func TestWantsSince(t *testing.T) {
 			t.Fatal("Notify did not re-read the wants")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// lookAhead is a disk store that counts the prefetches asked of it.
+type lookAhead struct {
+	blob.Store
+	calls, cids atomic.Int64
+}
+
+func (l *lookAhead) Prefetch(ctx context.Context, cs []cid.Cid) {
+	l.calls.Add(1)
+	l.cids.Add(int64(len(cs)))
+	l.Store.(blob.Prefetcher).Prefetch(ctx, cs)
+}
+
+// TestServerPrefetches: a peer serving many small blobs has its store
+// look them up many at a time (blob.Prefetcher), and every blob arrives.
+func TestServerPrefetches(t *testing.T) {
+	r := newRoster()
+	mk := func(s blob.Store) *tpeer {
+		k, id := newKey(t)
+		r.set(id, RoleMember)
+		return startPeer(t, k, r, FilterArchive, s)
+	}
+	la := &lookAhead{Store: openDisk(t, t.TempDir())}
+	a := mk(la)
+	b := mk(openDisk(t, t.TempDir()))
+	pa := addPhotos(t, a.store, a.proj, a.id, 60, photoSizes{2 << 10, 8 << 10, 30 << 10}, time.Now())
+	connect(t, a, b)
+	syncWithin(t, 60*time.Second, b)
+	for _, ph := range pa {
+		checkHas(t, b.store, ph.blobs()...)
+	}
+	calls, cids := la.calls.Load(), la.cids.Load()
+	t.Logf("%d prefetches of %d blobs in all", calls, cids)
+	if calls == 0 || cids < 2*calls {
+		t.Fatalf("%d prefetches of %d blobs: the server looked blobs up one by one", calls, cids)
 	}
 }

@@ -48,6 +48,7 @@ type serveReq struct {
 	index    int
 	data     []byte // loaded item (skeleton bytes or leaf), nil until first served
 	pooled   bool   // data is one of the server's leaf buffers
+	looked   bool   // its blob was looked up ahead (prefetch)
 }
 
 type serveQueue []*serveReq
@@ -88,7 +89,8 @@ type server struct {
 	done     bool
 	reports  int // CORRUPT reports read
 
-	bufs [][]byte // free leaf buffers; used by the writer goroutine only
+	bufs [][]byte  // free leaf buffers; used by the writer goroutine only
+	look []cid.Cid // prefetch's list, reused; the writer goroutine's too
 }
 
 // leafBuf returns a free leaf buffer (chunk.ChunkSize bytes).
@@ -321,6 +323,7 @@ func (sv *server) nextFrame(r *serveReq) (*wire.BlobResponse, bool, error) {
 		return &wire.BlobResponse{Type: wire.RespDontHave, ID: r.id, Code: wire.NotFound}, true, nil
 	}
 	if r.data == nil {
+		sv.prefetch(r)
 		buf := sv.leafBuf()
 		var err error
 		r.data, err = sv.n.load(ctx, r.root, r.kind, r.leaf, buf)
@@ -341,6 +344,37 @@ func (sv *server) nextFrame(r *serveReq) (*wire.BlobResponse, bool, error) {
 	r.off = end
 	m.Last = end == len(r.data)
 	return m, m.Last, nil
+}
+
+// prefetchAhead is how many queued wants prefetch looks up at once.
+const prefetchAhead = 64
+
+// prefetch has the store look up, in one go, the blobs of r and of the
+// wants queued with it that were not looked up yet, where the store can
+// (blob.Prefetcher): serving 30,000 small blobs, a query per blob was a
+// third of the sender's CPU. The queue is a heap, so these are not
+// exactly the next to be served, but near the top and soon served.
+func (sv *server) prefetch(r *serveReq) {
+	pf, ok := sv.n.cfg.Store.(blob.Prefetcher)
+	if !ok || r.looked {
+		return
+	}
+	sv.look = append(sv.look[:0], r.root)
+	r.looked = true
+	sv.mu.Lock()
+	for _, q := range sv.q {
+		if len(sv.look) == prefetchAhead {
+			break
+		}
+		if !q.looked && q.data == nil {
+			q.looked = true
+			sv.look = append(sv.look, q.root)
+		}
+	}
+	sv.mu.Unlock()
+	if len(sv.look) > 1 {
+		pf.Prefetch(sv.n.ctx, sv.look)
+	}
 }
 
 // skeleton returns the skeleton of root (complete or partial), cached.

@@ -3,6 +3,8 @@ package disk
 import (
 	"os"
 	"time"
+
+	"github.com/ipfs/go-cid"
 )
 
 // Hooks for the external tests of this package.
@@ -13,6 +15,7 @@ func SetNow(s *Store, now func() time.Time)                              { s.now
 func SetPartSyncAfter(s *Store, d time.Duration)                         { s.partSyncAfter = d }
 func SetNoDirect(s *Store, v bool)                                       { s.noDirect = v }
 func DirectWrites(s *Store) int64                                        { return s.directWrites.Load() }
+func Cached(s *Store, c cid.Cid) bool                                    { _, ok := s.rows.Load(c); return ok }
 
 // DirectSupported reports whether files in dir can be opened with
 // O_DIRECT (not on tmpfs, nor off Linux).

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -400,11 +401,7 @@ func (s *Store) openBlob(ctx context.Context, c cid.Cid) (*os.File, int64, error
 		if in, err = s.statRow(ctx, c); err != nil {
 			return nil, 0, err
 		}
-		if s.nrows.Add(1) > 1<<16 {
-			s.rows.Clear()
-			s.nrows.Store(0)
-		}
-		s.rows.Store(c, in)
+		s.cacheRow(in)
 	}
 	f, err := os.Open(s.Path(c))
 	if err != nil {
@@ -429,6 +426,64 @@ func (s *Store) openBlob(ctx context.Context, c cid.Cid) (*os.File, int64, error
 
 // forget drops c from the rows cache.
 func (s *Store) forget(c cid.Cid) { s.rows.Delete(c) }
+
+// cacheRow adds a row to the rows cache, which starts over past 65,536.
+func (s *Store) cacheRow(in blob.Info) {
+	if s.nrows.Add(1) > 1<<16 {
+		s.rows.Clear()
+		s.nrows.Store(0)
+	}
+	s.rows.Store(in.CID, in)
+}
+
+// prefetchMax is how many rows Prefetch reads per query.
+const prefetchMax = 64
+
+// Prefetch implements blob.Prefetcher: the rows of cs not in the rows
+// cache are read into it, prefetchMax to a query. A sender serving 30,000
+// small blobs spent a third of its CPU reading their rows one query each.
+// A blob not stored is simply not cached; an error leaves the rest to
+// openBlob.
+func (s *Store) Prefetch(ctx context.Context, cs []cid.Cid) {
+	args := make([]any, 0, len(cs))
+	for _, c := range cs {
+		if _, ok := s.rows.Load(c); !ok {
+			args = append(args, c.Bytes())
+		}
+	}
+	for len(args) > 0 {
+		k := min(len(args), prefetchMax)
+		q := `SELECT cid, size, media_type, added FROM blob_blobs WHERE cid IN (?` + strings.Repeat(", ?", k-1) + `)`
+		if err := s.prefetchRows(ctx, q, args[:k]); err != nil {
+			return
+		}
+		args = args[k:]
+	}
+}
+
+func (s *Store) prefetchRows(ctx context.Context, q string, args []any) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cb []byte
+		var in blob.Info
+		var added int64
+		if err := rows.Scan(&cb, &in.Size, &in.MediaType, &added); err != nil {
+			return err
+		}
+		c, err := cid.Cast(cb)
+		if err != nil {
+			return err
+		}
+		in.CID = c
+		in.Added = time.Unix(0, added).UTC()
+		s.cacheRow(in)
+	}
+	return rows.Err()
+}
 
 // Fetch implements blob.Fetcher. The reader is the blob's file (an
 // *os.File, so it also seeks and reads at offsets).

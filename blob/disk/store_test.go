@@ -17,6 +17,7 @@ import (
 	"github.com/fieldsync/fieldsync/blob/blobtest"
 	"github.com/fieldsync/fieldsync/blob/disk"
 	"github.com/fieldsync/fieldsync/chunk"
+	"github.com/ipfs/go-cid"
 )
 
 // listFiles returns the regular files under dir, relative to it.
@@ -568,4 +569,40 @@ func TestCommitCrashRecovery(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatal("content differs")
 	}
+}
+
+// TestPrefetch: Prefetch reads the rows of many blobs in a few queries
+// into the cache Fetch uses; a CID not stored is not cached, and a blob
+// removed after it was prefetched is gone, not served from the cache.
+func TestPrefetch(t *testing.T) {
+	s, _, _ := newStore(t)
+	var cs []cid.Cid
+	datas := map[cid.Cid][]byte{}
+	for i := range 150 { // more than one query's worth
+		data := []byte(fmt.Sprintf("blob %d", i))
+		in := put(t, s, data)
+		cs = append(cs, in.CID)
+		datas[in.CID] = data
+	}
+	absent := put(t, s, []byte("removed before the prefetch")).CID
+	if err := s.Remove(ctx, absent); err != nil {
+		t.Fatal(err)
+	}
+	s.Prefetch(ctx, append([]cid.Cid{absent}, cs...))
+	if disk.Cached(s, absent) {
+		t.Fatal("a blob not stored was cached")
+	}
+	for _, c := range cs {
+		if !disk.Cached(s, c) {
+			t.Fatalf("%s not cached", c)
+		}
+		checkStored(t, s, c, datas[c])
+	}
+	if err := s.Remove(ctx, cs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Fetch(ctx, cs[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("fetch after remove: %v, want fs.ErrNotExist", err)
+	}
+	s.Prefetch(ctx, nil) // nothing to look up
 }
