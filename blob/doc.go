@@ -30,9 +30,9 @@
 // A store is a few small role interfaces (Fetcher, Statter, Enumerator,
 // Remover, Receiver, SkeletonGetter, PartialReceiver, Batcher) embedded in
 // Store; functions should accept the smallest one they need. Optional
-// capabilities (RangeReader, RangeReaderInto, Verifier, FixityLog) are
-// found by a type assertion inside a helper with a fallback, as fs.ReadFile
-// does: see ReadRange.
+// capabilities (RangeReader, RangeReaderInto, Prefetcher, Verifier,
+// FixityLog) are found by a type assertion inside a helper with a
+// fallback, as fs.ReadFile does: see ReadRange.
 //
 // Implementations are subpackages: blob/mem (in memory, for tests) and
 // blob/disk (plain files plus SQLite). Both pass the conformance suite in
