@@ -453,7 +453,7 @@ func (s *Store) Prefetch(ctx context.Context, cs []cid.Cid) {
 	}
 	for len(args) > 0 {
 		k := min(len(args), prefetchMax)
-		q := `SELECT cid, size, media_type, added FROM blob_blobs WHERE cid IN (?` + strings.Repeat(", ?", k-1) + `)`
+		q := `SELECT ` + infoColumns + ` FROM blob_blobs WHERE cid IN (?` + strings.Repeat(", ?", k-1) + `)`
 		if err := s.prefetchRows(ctx, q, args[:k]); err != nil {
 			return
 		}
@@ -468,18 +468,10 @@ func (s *Store) prefetchRows(ctx context.Context, q string, args []any) error {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var cb []byte
-		var in blob.Info
-		var added int64
-		if err := rows.Scan(&cb, &in.Size, &in.MediaType, &added); err != nil {
-			return err
-		}
-		c, err := cid.Cast(cb)
+		in, err := scanInfo(rows)
 		if err != nil {
 			return err
 		}
-		in.CID = c
-		in.Added = time.Unix(0, added).UTC()
 		s.cacheRow(in)
 	}
 	return rows.Err()
@@ -557,28 +549,40 @@ func (s *Store) Enumerate(ctx context.Context, fn func(blob.Info) error) error {
 }
 
 func (s *Store) page(ctx context.Context, after []byte) ([]blob.Info, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT cid, size, media_type, added FROM blob_blobs WHERE cid > ? ORDER BY cid LIMIT ?`, after, enumPage)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+infoColumns+` FROM blob_blobs WHERE cid > ? ORDER BY cid LIMIT ?`, after, enumPage)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []blob.Info
 	for rows.Next() {
-		var cb []byte
-		var in blob.Info
-		var added int64
-		if err := rows.Scan(&cb, &in.Size, &in.MediaType, &added); err != nil {
+		in, err := scanInfo(rows)
+		if err != nil {
 			return nil, err
 		}
-		c, err := cid.Cast(cb)
-		if err != nil {
-			return nil, fmt.Errorf("bad CID in blob_blobs: %w", err)
-		}
-		in.CID = c
-		in.Added = time.Unix(0, added).UTC()
 		out = append(out, in)
 	}
 	return out, rows.Err()
+}
+
+// infoColumns are the columns of blob_blobs scanInfo reads, in its order.
+const infoColumns = `cid, size, media_type, added`
+
+// scanInfo reads the row at rows (infoColumns) as a blob.Info.
+func scanInfo(rows *sql.Rows) (blob.Info, error) {
+	var cb []byte
+	var in blob.Info
+	var added int64
+	if err := rows.Scan(&cb, &in.Size, &in.MediaType, &added); err != nil {
+		return blob.Info{}, err
+	}
+	c, err := cid.Cast(cb)
+	if err != nil {
+		return blob.Info{}, fmt.Errorf("bad CID in blob_blobs: %w", err)
+	}
+	in.CID = c
+	in.Added = time.Unix(0, added).UTC()
+	return in, nil
 }
 
 // Remove implements blob.Remover. The metadata goes first, so the blob is
