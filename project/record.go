@@ -646,8 +646,8 @@ func decodeRecord(block []byte, verify bool) (*Record, error) {
 		if err != nil {
 			return nil, malformed("%v", err)
 		}
-		ok, err := pub.Verify(append([]byte(sigDomain), unsigned...), sig)
-		if err != nil || !ok {
+		raw, err := pub.Raw()
+		if err != nil || !verifySig(raw, append([]byte(sigDomain), unsigned...), sig) {
 			return nil, ErrBadSignature
 		}
 	}
