@@ -53,6 +53,15 @@ type loopbackRow struct {
 	// fieldsync's throughput ÷ the raw libp2p stream's whose receiver
 	// writes to a file and fsyncs it (PhaseDurable).
 	durable spread
+	// fieldsync's throughput and CPU ÷ the raw libp2p stream's whose
+	// receiver hashes every leaf and writes it straight to the disk
+	// (PhaseVerified): what fieldsync's protocol, store and records add
+	// to the work any verifying, durable receiver does.
+	verified, verifiedCPU spread
+	// That verified stream ÷ rsync (time, CPU) and its throughput ÷ the
+	// raw stream's: the floor under any sync that checks and keeps every
+	// leaf, against each reference.
+	vFloor, vFloorCPU, vRaw spread
 	// fieldsync's time ÷ rsync --fsync's.
 	rsyncFsync spread
 	// Over QUIC (the large blob): fieldsync's throughput and CPU ÷ a raw
@@ -105,6 +114,15 @@ func (r *Report) loopbackRatios() []*loopbackRow {
 			if p := s.ok(ToolRawP2P, PhaseDurable); p != nil {
 				row.durable = append(row.durable, p.Seconds/f.Seconds)
 			}
+			if p := s.ok(ToolRawP2P, PhaseVerified); p != nil {
+				row.verified = append(row.verified, p.Seconds/f.Seconds)
+				row.verifiedCPU = cpuRatio(row.verifiedCPU, f, p)
+				row.vFloor = append(row.vFloor, p.Seconds/rs.Seconds)
+				row.vFloorCPU = cpuRatio(row.vFloorCPU, p, rs)
+				if raw := s.ok(ToolRawP2P, ""); raw != nil {
+					row.vRaw = append(row.vRaw, raw.Seconds/p.Seconds)
+				}
+			}
 			if fq, pq := s.ok(ToolFieldsync, PhaseQUIC), s.ok(ToolRawP2P, PhaseQUIC); fq != nil && pq != nil {
 				row.quicP2P = append(row.quicP2P, pq.Seconds/fq.Seconds)
 				row.quicCPU = cpuRatio(row.quicCPU, fq, pq)
@@ -127,8 +145,8 @@ func (r *Report) writeLoopbackRatios(b *strings.Builder) {
 	b.WriteString("fieldsync ÷ the reference in the same run: rsync daemon pulled by rsync, and a raw libp2p stream (TCP, Noise, yamux) of the same bytes through the same forwarder, and for one large blob also the two over QUIC (fieldsync's serve and sync on /udp/…/quic-v1 against a raw libp2p stream over QUIC, both direct on 127.0.0.1). ")
 	b.WriteString("Time is the receiving process's life; CPU is user + system of the sender and the receiver; RSS is the receiver's peak. ")
 	b.WriteString("With repeats: median (min–max). Goals: time ≤ 1.0× rsync's (bulk), ≤ 1.2× (small blobs); ≥ 0.85× raw libp2p's throughput (large, TCP and QUIC); CPU ≤ 1.5× rsync's; receiver RSS ≤ 100 MiB. ")
-	b.WriteString("rsync --fsync is rsync making every file durable, as fieldsync does with every leaf it keeps. The last two columns are the raw libp2p stream ÷ rsync: what the encrypted transport alone costs, writing nothing to disk, against rsync's unencrypted one, the floor under any sync over it. For the large blob, ÷ durable is fieldsync's throughput ÷ the raw libp2p stream's whose receiver writes to a file and fsyncs it: the floor for a receiver that keeps what it gets, as fieldsync does and rsync does not.\n\n")
-	b.WriteString("| scenario | runs | time ÷ rsync | time ÷ rsync --fsync | CPU ÷ rsync | receiver peak RSS | ÷ rsync's | throughput ÷ raw libp2p (TCP) | CPU ÷ raw libp2p (TCP) | ÷ durable (TCP) | throughput ÷ raw libp2p (QUIC) | CPU ÷ raw libp2p (QUIC) | raw libp2p time ÷ rsync | raw libp2p CPU ÷ rsync |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("rsync --fsync is rsync making every file durable, as fieldsync does with every leaf it keeps. The last two columns are the raw libp2p stream ÷ rsync: what the encrypted transport alone costs, writing nothing to disk, against rsync's unencrypted one, the floor under any sync over it. For the large blob, ÷ durable is fieldsync's throughput ÷ the raw libp2p stream's whose receiver writes to a file and fsyncs it: the floor for a receiver that keeps what it gets, as fieldsync does and rsync does not. For bulk and the large blob, ÷ verified is against the raw stream whose receiver also hashes every 1 MiB leaf (SHA-256) and writes it straight to the disk (O_DIRECT) beside the reading, then fsyncs once: the least a receiver that checks every leaf before it keeps it must do, so what fieldsync takes beyond it is its protocol, its store and its records; the last three columns are that verified stream against rsync and against the raw stream: the floor under any sync that checks and keeps every leaf.\n\n")
+	b.WriteString("| scenario | runs | time ÷ rsync | time ÷ rsync --fsync | CPU ÷ rsync | receiver peak RSS | ÷ rsync's | throughput ÷ raw libp2p (TCP) | CPU ÷ raw libp2p (TCP) | ÷ durable (TCP) | ÷ verified (TCP) | CPU ÷ verified (TCP) | throughput ÷ raw libp2p (QUIC) | CPU ÷ raw libp2p (QUIC) | raw libp2p time ÷ rsync | raw libp2p CPU ÷ rsync | verified time ÷ rsync | verified CPU ÷ rsync | verified ÷ raw libp2p (throughput) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, row := range rows {
 		rss := "–"
 		if len(row.rss) > 0 {
@@ -139,7 +157,7 @@ func (r *Report) writeLoopbackRatios(b *strings.Builder) {
 				rss = fmt.Sprintf("%s (%s–%s)", rss, mib(v[0]), mib(v[len(v)-1]))
 			}
 		}
-		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", cell(row.title), row.runs, row.time, row.rsyncFsync, row.cpu, rss, row.rssX, row.rawP2P, row.rawCPU, row.durable, row.quicP2P, row.quicCPU, row.floor, row.floorCPU)
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", cell(row.title), row.runs, row.time, row.rsyncFsync, row.cpu, rss, row.rssX, row.rawP2P, row.rawCPU, row.durable, row.verified, row.verifiedCPU, row.quicP2P, row.quicCPU, row.floor, row.floorCPU, row.vFloor, row.vFloorCPU, row.vRaw)
 	}
 }
 

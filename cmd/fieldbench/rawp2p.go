@@ -8,13 +8,19 @@ package main
 // forwarder is TCP only), between two processes of this executable:
 // 'raw-p2p-send' serves the files on one stream, 'raw-p2p-recv' connects,
 // reads to EOF and discards. What fieldsync adds on top of this (wants,
-// frames, verification, the store, fsync) is its whole cost.
+// frames, verification, the store, fsync) is its whole cost. Two more
+// receivers keep what they read: into one file fsynced at the end
+// (PhaseDurable), and, the least a receiver that verifies and keeps every
+// leaf must do, hashing each 1 MiB leaf and writing it straight to the
+// disk beside the reading, then one fsync (PhaseVerified).
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,8 +28,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
+	"unsafe"
 
+	"github.com/fieldsync/fieldsync/chunk"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -51,13 +60,15 @@ func rawP2PHost(listen ...string) ([]libp2p.Option, error) {
 // in the order filesUnder gives, back to back on the first stream,
 // then exits) and 'raw-p2p-recv --addr MULTIADDR [--write FILE]' (prints
 // a rawResult; with --write it writes what it reads to FILE and fsyncs it
-// before it stops the clock).
+// before it stops the clock; with --verify it hashes every leaf and writes
+// it as keepVerified does).
 func rawP2PMain(args []string) int {
 	fl := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	listen := fl.String("listen", "/ip4/127.0.0.1/tcp/0", "")
 	addr := fl.String("addr", "", "")
 	write := fl.String("write", "", "")
 	dir := fl.String("dir", "", "")
+	verify := fl.Bool("verify", false, "")
 	if fl.Parse(args[1:]) != nil {
 		return 2
 	}
@@ -139,6 +150,10 @@ func rawP2PMain(args []string) int {
 				return err
 			}
 			defer s.Close()
+			if *verify {
+				r.Bytes, err = keepVerified(s, *write, chunk.ChunkSize)
+				return err
+			}
 			buf := make([]byte, 256<<10)
 			if *write == "" {
 				r.Bytes, err = io.CopyBuffer(io.Discard, struct{ io.Reader }{s}, buf)
@@ -166,7 +181,7 @@ func rawP2PMain(args []string) int {
 // runRawP2P moves src's blob files over one raw libp2p stream on the same
 // loopback link (the forwarder) that fieldsync's run went through, or in
 // phase PhaseQUIC over QUIC on 127.0.0.1 directly, as fieldsync's QUIC
-// run, or in phase PhaseDurable over TCP into a file fsynced at the end.
+// run, or in phases PhaseDurable and PhaseVerified over TCP into a file.
 func (b *bench) runRawP2P(ctx context.Context, src *source, phase string) *Run {
 	run := &Run{Tool: ToolRawP2P, Phase: phase, Status: StatusFailed, Attempts: 1}
 	overQUIC := phase == PhaseQUIC
@@ -205,10 +220,13 @@ func (b *bench) runRawP2P(ctx context.Context, src *source, phase string) *Run {
 	}
 	w.begin()
 	args := []string{"raw-p2p-recv", "--addr", dial}
-	if phase == PhaseDurable {
-		out := filepath.Join(b.work, "raw-p2p-durable")
+	if phase == PhaseDurable || phase == PhaseVerified {
+		out := filepath.Join(b.work, "raw-p2p-"+phase)
 		defer os.Remove(out)
 		args = append(args, "--write", out)
+	}
+	if phase == PhaseVerified {
+		args = append(args, "--verify")
 	}
 	rc := runReceiver(command(ctx, "", b.self, args...), "receiver: raw-p2p-recv")
 	w.end()
@@ -232,6 +250,104 @@ func (b *bench) runRawP2P(ctx context.Context, src *source, phase string) *Run {
 	}
 	b.logf("  raw libp2p %s: %s (stream alone %s), %s down", run.Phase, secs(run.Seconds), secs(rr.Seconds), mib(run.WireDown))
 	return run
+}
+
+// keepVerified reads r to its end in leaves of leaf bytes, hashes each
+// (SHA-256) and, if path is not empty, writes it to that file, straight to
+// the disk where the file system takes O_DIRECT, then fsyncs the file:
+// the least a receiver that checks every leaf before it keeps it, and
+// keeps it durably, must do, with nothing else (no frames, no store, no
+// records). Hashing and writing run on one goroutine beside the reading,
+// as fieldsync's do, on leaves handed over through a few buffers.
+func keepVerified(r io.Reader, path string, leaf int) (int64, error) {
+	var f, direct *os.File
+	if path != "" {
+		var err error
+		if f, err = os.Create(path); err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		if d, err := os.OpenFile(path, os.O_WRONLY|syscall.O_DIRECT, 0); err == nil {
+			direct = d
+			defer d.Close()
+		}
+	}
+	type piece struct {
+		b   []byte
+		off int64
+	}
+	const depth = 4
+	free := make(chan []byte, depth)
+	for range depth {
+		free <- alignedBuf(leaf)
+	}
+	work := make(chan piece, depth)
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for p := range work {
+			if err == nil {
+				_ = sha256.Sum256(p.b) // what checking the leaf against its CID costs
+				err = writeAligned(f, direct, p.b, p.off)
+			}
+			free <- p.b[:cap(p.b)]
+		}
+		done <- err
+	}()
+	var n int64
+	var rerr error
+	for {
+		b := <-free
+		k, err := io.ReadFull(r, b[:leaf])
+		if k > 0 {
+			work <- piece{b[:k], n}
+			n += int64(k)
+		} else {
+			free <- b
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			rerr = err
+			break
+		}
+	}
+	close(work)
+	werr := <-done
+	switch {
+	case rerr != nil:
+		return n, rerr
+	case werr != nil:
+		return n, werr
+	case f != nil:
+		return n, f.Sync()
+	}
+	return n, nil
+}
+
+// alignedBuf returns n bytes whose start is aligned to 4 KiB, as O_DIRECT
+// wants.
+func alignedBuf(n int) []byte {
+	const align = 4096
+	b := make([]byte, n+align)
+	skip := (align - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%align)) % align
+	return b[skip : skip+n : skip+n]
+}
+
+// writeAligned writes b at off through direct when it can (whole 4 KiB
+// blocks at a 4 KiB offset), through f otherwise; f nil writes nothing.
+func writeAligned(f, direct *os.File, b []byte, off int64) error {
+	if f == nil {
+		return nil
+	}
+	if direct != nil && len(b)%4096 == 0 && off%4096 == 0 {
+		if _, err := direct.WriteAt(b, off); !errors.Is(err, syscall.EINVAL) {
+			return err
+		}
+	}
+	_, err := f.WriteAt(b, off)
+	return err
 }
 
 // receivedRaw is what a reference's receiving process reported, and what it

@@ -101,6 +101,13 @@ const PhaseQUIC = "quic"
 // the end.
 const PhaseDurable = "durable"
 
+// PhaseVerified is the raw libp2p stream (TCP) whose receiver does the
+// least that verifying and keeping every leaf needs: SHA-256 of each 1 MiB
+// leaf as it arrives, the leaf written straight to the disk (O_DIRECT), one
+// fsync at the end; fieldsync's receiver does that and also its protocol,
+// its store's bookkeeping and its records.
+const PhaseVerified = "verified"
+
 const quicNote = "QUIC on 127.0.0.1 directly (the forwarder is TCP only): wire bytes not counted"
 
 // Run is one tool moving the scenario's files once (possibly over several

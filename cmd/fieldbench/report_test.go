@@ -183,7 +183,7 @@ func TestFormat(t *testing.T) {
 }
 
 // TestIssue18Tables: the large blob's ratios to the raw streams (TCP,
-// durable, QUIC) and of the raw stream to rsync, the weak link's first
+// durable, verified, QUIC) and of the raw stream to rsync, the weak link's first
 // original and the import against the naive pipeline.
 func TestIssue18Tables(t *testing.T) {
 	r := sampleReport()
@@ -196,6 +196,7 @@ func TestIssue18Tables(t *testing.T) {
 			{Tool: ToolRsync, Phase: PhaseDurable, Status: StatusOK, Seconds: 1.6, Procs: []ProcUsage{{Role: "receiver: rsync", CPUSeconds: 0.5}}},
 			{Tool: ToolRawP2P, Status: StatusOK, Seconds: 1, Procs: []ProcUsage{{Role: "receiver: raw-p2p-recv", CPUSeconds: 0.5}}},
 			{Tool: ToolRawP2P, Phase: PhaseDurable, Status: StatusOK, Seconds: 1.6, Procs: []ProcUsage{{Role: "receiver: raw-p2p-recv", CPUSeconds: 0.7}}},
+			{Tool: ToolRawP2P, Phase: PhaseVerified, Status: StatusOK, Seconds: 1.5, Procs: []ProcUsage{{Role: "receiver: raw-p2p-recv", CPUSeconds: 0.8}}},
 			{Tool: ToolFieldsync, Phase: PhaseQUIC, Status: StatusOK, Seconds: 4, Procs: []ProcUsage{{Role: "receiver: fieldsync sync", CPUSeconds: 2}}},
 			{Tool: ToolRawP2P, Phase: PhaseQUIC, Status: StatusOK, Seconds: 3, Procs: []ProcUsage{{Role: "receiver: raw-p2p-recv", CPUSeconds: 1}}},
 		}},
@@ -209,7 +210,7 @@ func TestIssue18Tables(t *testing.T) {
 	}
 	md := b.String()
 	for _, want := range []string{
-		"| one large blob, loopback | 1 | 2.00× | 1.25× | 2.00× | 0.0 KiB | – | 0.50× | 2.00× | 0.80× | 0.75× | 2.00× | 1.000× | 1.000× |",
+		"| one large blob, loopback | 1 | 2.00× | 1.25× | 2.00× | 0.0 KiB | – | 0.50× | 2.00× | 0.80× | 0.75× | 1.25× | 0.75× | 2.00× | 1.000× | 1.000× | 1.50× | 1.60× | 0.67× |",
 		"| weak link 2 Mbit/s | 4.00 s | 7.00 s | 488.3 KiB | 2.00 s | 1.50× | 0.92× (12.0 s; rsync 13.0 s) |",
 		"| 10 photos | 10 | 30 | 15 | 100.0 ms | 400.0 ms | 0.25× | 0.50× |",
 	} {

@@ -122,6 +122,7 @@ type fsRunOpts struct {
 	// recordsFirst has the receiver pull the records alone before the
 	// measured sync (with a second source: see the work-around below).
 	recordsFirst bool
+	settle       bool // b.settle once the last run's receiver is removed
 }
 
 // runFieldsync moves src's project to a fresh receiver with fieldsync.
@@ -135,6 +136,7 @@ func (b *bench) runFieldsync(ctx context.Context, id string, src *source, p path
 	}
 	recv := filepath.Join(b.work, id+"-"+slug(o.phase)+"-fieldsync-B")
 	os.RemoveAll(recv)
+	b.settle(o.settle)
 
 	srcs := []*source{src}
 	if o.extraSrc != nil {
@@ -470,6 +472,7 @@ type rsOpts struct {
 	kills   []time.Duration
 	again   bool
 	timeout time.Duration
+	settle  bool // b.settle once the last run's destination is removed
 }
 
 // runRsync copies src's blob directory with an rsync daemon and client.
@@ -483,6 +486,7 @@ func (b *bench) runRsync(ctx context.Context, id string, src *source, p path, o 
 	}
 	dest := filepath.Join(b.work, id+"-"+slug(o.phase)+"-rsync-B")
 	os.RemoveAll(dest)
+	b.settle(o.settle)
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return fail("%v", err)
 	}
