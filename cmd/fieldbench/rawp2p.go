@@ -58,7 +58,7 @@ func rawP2PHost(listen ...string) ([]libp2p.Option, error) {
 // rawP2PMain runs 'raw-p2p-send --listen MULTIADDR [--dir DIR] FILE...'
 // (prints its address with /p2p/ID, serves the files, and those under DIR
 // in the order filesUnder gives, back to back on the first stream,
-// then exits) and 'raw-p2p-recv --addr MULTIADDR [--write FILE]' (prints
+// then exits) and 'raw-p2p-recv --addr MULTIADDR [--write FILE] [--verify]' (prints
 // a rawResult; with --write it writes what it reads to FILE and fsyncs it
 // before it stops the clock; with --verify it hashes every leaf and writes
 // it as keepVerified does).
