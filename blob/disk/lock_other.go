@@ -1,10 +1,11 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package disk
 
 import "os"
 
-// lockDir only creates the lock file where flock is not available.
+// lockDir only creates the lock file where neither flock nor LockFileEx
+// is available.
 func lockDir(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 }
