@@ -34,7 +34,7 @@
 // reclaim cost a receiver more CPU than the transfer itself; the fsync or
 // syncfs that makes them durable before they count is the same.
 //
-// Only one Store may open a directory at a time (an flock on <dir>/lock;
-// LockFileEx on Windows),
-// so ErrBusy for partial blobs holds across processes too.
+// Only one Store may open a directory at a time (an flock on <dir>/lock,
+// LockFileEx on Windows), so ErrBusy for partial blobs holds across
+// processes too.
 package disk
