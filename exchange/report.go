@@ -101,7 +101,10 @@ func (r CorruptResult) String() string {
 // device received bytes of blob CID from Peer that failed verification
 // (CorruptDetected). With Inbound, Peer reported that bytes of CID this
 // device sent it failed verification there; the events that follow say
-// what this device's check found and whether its copy healed.
+// what this device's check found and whether its copy healed. With
+// Inbound and no Peer, a fixity check made outside the node found the
+// copy here damaged (CorruptDamaged, see Node.Refetch), and a
+// CorruptHealed may follow.
 type CorruptEvent struct {
 	Peer    peer.ID
 	CID     cid.Cid
@@ -383,6 +386,36 @@ func (n *Node) checkReported(from peer.ID, c cid.Cid, leaf int) {
 		n.log.Info("blob reported corrupt not checked", "blob", c, "why", ev.Detail)
 	}
 	n.emit(ev)
+}
+
+// Refetch tells the node that a fixity check outside it (fieldsync verify
+// beside a serve, in another process) found the blob c damaged or missing
+// and took it out of the store, as said in rep: the node says so (a
+// CorruptDamaged event, inbound, with no peer) and, if this device wants
+// c, fetches it again from its peers, then says it healed
+// (CorruptHealed). It reports whether c is fetched again.
+//
+// A check the node made itself (after a peer's report) is not told again:
+// it said so and fetches the blob already.
+func (n *Node) Refetch(rep blob.FixityReport) bool {
+	n.mu.Lock()
+	if n.reps.checked == nil {
+		n.reps = reports{checked: map[cid.Cid]time.Time{}, checking: map[cid.Cid]bool{}, healing: map[cid.Cid]reported{}}
+	}
+	at, checked := n.reps.checked[rep.CID]
+	own := n.reps.checking[rep.CID] || checked && !rep.CheckedAt.After(at)
+	n.mu.Unlock()
+	if own {
+		return false
+	}
+	detail := string(rep.Result)
+	if rep.Detail != "" {
+		detail += ": " + rep.Detail
+	}
+	ok := n.refetch(rep.CID, reported{leaf: -1})
+	n.log.Warn("blob found damaged by a fixity check: quarantined", "blob", rep.CID, "result", rep.Result, "detail", rep.Detail, "refetch", ok)
+	n.emit(CorruptEvent{CID: rep.CID, Leaf: -1, Inbound: true, Result: CorruptDamaged, Detail: detail, Refetch: ok})
+	return ok
 }
 
 // refetch makes c, quarantined, wanted again: the scheduler forgets it

@@ -185,6 +185,65 @@ func testCorruptHealed(t *testing.T, store string) {
 	if cp := b.n.Progress().Classes[blob.ClassOriginal]; cp.FilesWanted != 2 || cp.FilesDone != 2 {
 		t.Errorf("B's originals: %+v", cp)
 	}
+	// Its own check, handed back as if found in the fixity log, is not
+	// told again.
+	var own blob.FixityReport
+	for _, e := range h {
+		if e.IsCheck() && e.Result == blob.FixityCorrupt {
+			own = blob.FixityReport{CID: bad, Result: e.Result, Detail: e.Detail, CheckedAt: e.CheckedAt}
+		}
+	}
+	n := len(bev.corrupt())
+	if b.n.Refetch(own) || len(bev.corrupt()) != n {
+		t.Errorf("B's own check told again: %+v", bev.corrupt()[n:])
+	}
+}
+
+// TestRefetchAfterOutsideCheck: a check the node did not make (fieldsync
+// verify in another process, beside a serve) quarantined a photo on B;
+// told of it (Refetch), B says so with no peer to blame, fetches the photo
+// again from C and says it healed.
+func TestRefetchAfterOutsideCheck(t *testing.T) {
+	r := newRoster()
+	k, id := newKey(t)
+	r.set(id, RoleMember)
+	b := startPeer(t, k, r, FilterArchive, openDisk(t, t.TempDir()))
+	c := newPeer(t, r, FilterArchive)
+	ps := addPhotos(t, c.store, c.proj, c.id, 2, smallPhoto, time.Now())
+	b.proj.add(c.id, time.Now(), ps[0].blobs()...)
+	b.proj.add(c.id, time.Now(), ps[1].blobs()...)
+	connect(t, b, c)
+	syncWithin(t, 30*time.Second, b)
+	bev := collect(b)
+
+	bad, _ := cid.Decode(ps[1].original.CID)
+	ds := b.store.(*disk.Store)
+	flip, err := os.OpenFile(ds.Path(bad), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip.WriteAt([]byte{1, 2, 3}, 10)
+	flip.Close()
+	rep, err := ds.Verify(context.Background(), bad) // the outside check
+	if err != nil || rep.Result != blob.FixityCorrupt {
+		t.Fatalf("the outside check: %+v, %v", rep, err)
+	}
+	checkLacks(t, b.store, ps[1].original)
+	if !b.n.Refetch(rep) {
+		t.Fatal("Refetch: B does not fetch the photo again")
+	}
+	dmg := bev.waitCorrupt(t, 5*time.Second, CorruptDamaged)
+	if dmg.CID != bad || dmg.Peer != "" || !dmg.Inbound || !dmg.Refetch || !strings.HasPrefix(dmg.Detail, "corrupt: bytes hash to ") {
+		t.Errorf("B's damaged event: %+v", dmg)
+	}
+	healed := bev.waitCorrupt(t, 30*time.Second, CorruptHealed)
+	if healed.CID != bad || healed.From != c.id || healed.Peer != "" {
+		t.Errorf("B's heal event: %+v", healed)
+	}
+	checkHas(t, b.store, ps[1].blobs()...)
+	if cp := b.n.Progress().Classes[blob.ClassOriginal]; cp.FilesWanted != 2 || cp.FilesDone != 2 {
+		t.Errorf("B's originals: %+v", cp)
+	}
 }
 
 // verifyFlip is a flipStore whose own copy can be checked (and is intact)

@@ -49,7 +49,10 @@ const (
 // device received bytes of blob CID from Peer that failed verification
 // (BadDataDetected). With Inbound, Peer said bytes of CID that this device
 // sent it failed verification there, and the steps that follow say what
-// this device's check found and whether its copy healed.
+// this device's check found and whether its copy healed. With Inbound
+// and no Peer, a fixity check (fieldsync verify, run beside this node by
+// another process) found the copy here damaged and quarantined it
+// (BadDataDamaged), and BadDataHealed follows once it is fetched again.
 type BadDataEvent struct {
 	Peer    peer.ID
 	CID     cid.Cid

@@ -99,6 +99,7 @@ func (n *Node) startBlind(ctx context.Context, a *blind.Archive, opts NetOptions
 		return fmt.Errorf("node: start network: %w", err)
 	}
 	n.beginRun(ctx)
+	mark := n.fixityMark(ctx)
 	done, stop := make(chan struct{}), make(chan struct{})
 	go n.pump(ex.Events(), done, stop)
 	if err := ex.Start(ctx); err != nil {
@@ -117,6 +118,7 @@ func (n *Node) startBlind(ctx context.Context, a *blind.Archive, opts NetOptions
 	}
 	n.ex, n.exDone, n.exStop = ex, done, stop
 	n.mu.Unlock()
+	go n.watchFixity(ex, mark, stop)
 	peers := opts.Peers
 	if peers == nil {
 		peers, _ = knownPeers(n.dir)

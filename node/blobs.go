@@ -95,6 +95,11 @@ func (n *Node) FixityHistory(ctx context.Context, c cid.Cid) ([]blob.FixityRecor
 	return n.blobs().FixityHistory(ctx, c)
 }
 
+// VerifiesOrphans reports whether Verify also looks for files that no
+// blob describes (and quarantines them): only a node that holds the store
+// does, not one opened Shared beside the process that does.
+func (n *Node) VerifiesOrphans() bool { return n.store != nil }
+
 // VerifyOptions choose what Verify checks: the blobs named, else those not
 // checked since OlderThan ago, else every blob.
 type VerifyOptions struct {
@@ -106,13 +111,27 @@ type VerifyOptions struct {
 // result, logging it in the fixity log. A corrupt or truncated blob is
 // quarantined (no longer served or counted as here) so that the next sync
 // fetches it again. An error from report stops it and is returned.
+//
+// A node opened Shared beside the process that holds the store (a running
+// serve) checks beside it: that process learns of each blob quarantined
+// within a second and fetches it again at once; files no blob describes
+// are looked for only by a node that holds the store (VerifiesOrphans).
 func (n *Node) Verify(ctx context.Context, opts VerifyOptions, report func(blob.FixityReport) error) error {
-	if err := n.needStore(); err != nil {
-		return err
+	var v interface {
+		blob.Verifier
+		blob.FixityLog
+	}
+	switch {
+	case n.store != nil:
+		v = n.store
+	case n.opts.ReadOnly:
+		return n.needStore()
+	default:
+		v = n.read
 	}
 	todo := opts.CIDs
 	if len(todo) == 0 && opts.OlderThan > 0 {
-		err := n.store.LastChecks(ctx, time.Now().Add(-opts.OlderThan), func(r blob.FixityRecord) error {
+		err := v.LastChecks(ctx, time.Now().Add(-opts.OlderThan), func(r blob.FixityRecord) error {
 			todo = append(todo, r.CID)
 			return nil
 		})
@@ -124,11 +143,11 @@ func (n *Node) Verify(ctx context.Context, opts VerifyOptions, report func(blob.
 		}
 	}
 	if len(todo) == 0 {
-		return n.store.VerifyAll(ctx, report)
+		return v.VerifyAll(ctx, report)
 	}
 	defer n.notify()
 	for _, c := range todo {
-		r, err := n.store.Verify(ctx, c)
+		r, err := v.Verify(ctx, c)
 		if err != nil {
 			return err
 		}

@@ -33,7 +33,9 @@
 //   - network: Start listens and keeps the project's peers connected;
 //     Sync fetches what is wanted and returns; Serve runs until stopped.
 //   - shared: a node opened beside another process (a running serve) that
-//     holds the data directory; it reads everything, writes no blob.
+//     holds the data directory; it reads everything and writes no blob,
+//     but it may check them (Verify): that process fetches again what the
+//     check quarantined.
 //
 // Everything that happens reaches the program as typed events
 // (Subscribe): peers coming and going, records and blobs arriving, invites

@@ -142,6 +142,7 @@ func (n *Node) Start(ctx context.Context, opts NetOptions) error {
 		return fmt.Errorf("node: start network: %w", err)
 	}
 	n.beginRun(ctx)
+	mark := n.fixityMark(ctx)
 	done, stop := make(chan struct{}), make(chan struct{})
 	go n.pump(ex.Events(), done, stop)
 	if err := ex.Start(ctx); err != nil {
@@ -161,6 +162,7 @@ func (n *Node) Start(ctx context.Context, opts NetOptions) error {
 	n.ex, n.exDone, n.exStop = ex, done, stop
 	n.mu.Unlock()
 	go n.watch(p, ex, opts.MDNS, stop)
+	go n.watchFixity(ex, mark, stop)
 
 	peers := opts.Peers
 	if peers == nil {
@@ -230,6 +232,46 @@ func (n *Node) watch(p *project.Project, ex *exchange.Node, lan bool, stop <-cha
 			n.checkRoles()
 			n.notify()
 			n.hub.publish(ObservationsEvent{})
+		}
+	}
+}
+
+// fixityEvery is how often a running network looks in the fixity log for
+// blobs that a check outside it (fieldsync verify beside a serve) took out
+// of the store.
+const fixityEvery = time.Second
+
+// fixityMark is where the fixity log ends now (0 if it cannot be read:
+// then every damaged blob still missing is told once more).
+func (n *Node) fixityMark(ctx context.Context) int64 {
+	m, err := n.store.FixityMark(ctx)
+	if err != nil {
+		n.log.Warn("read the fixity log", "err", err)
+	}
+	return m
+}
+
+// watchFixity hands the exchange each blob that a check logged after mark
+// found damaged or missing and that is still not stored, so that it says
+// so and fetches the blob again (the check of another process quarantines
+// beside this one, which would otherwise serve and count it as here).
+func (n *Node) watchFixity(ex *exchange.Node, mark int64, stop <-chan struct{}) {
+	t := time.NewTicker(fixityEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		reps, next, err := n.store.FixityProblems(context.Background(), mark)
+		if err != nil {
+			n.log.Warn("watch the fixity log", "err", err)
+			continue
+		}
+		mark = next
+		for _, r := range reps {
+			ex.Refetch(r)
 		}
 	}
 }

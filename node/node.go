@@ -25,8 +25,10 @@ import (
 type Options struct {
 	// Shared opens the data directory beside another process that holds
 	// it (a running 'fieldsync serve'): everything that reads works, blobs
-	// included; whatever would write blobs (imports, sync) fails with
-	// ErrBusy. Without Shared, a held data directory gives ErrBusy at once.
+	// included, and so does a fixity check (Verify, whose quarantines
+	// that process learns of); whatever would write blobs (imports, sync)
+	// fails with ErrBusy. Without Shared, a held data directory gives
+	// ErrBusy at once.
 	Shared bool
 	// ReadOnly opens the blob store for reading only and never takes the
 	// data directory's lock, so that a concurrent sync or serve is never

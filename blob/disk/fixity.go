@@ -25,7 +25,11 @@ import (
 // The hashing runs without locks, so a long check never holds back Puts; a
 // blob that does not check clean is checked again under its lock before
 // anything is moved, so a concurrent Put or Remove is never mistaken for
-// damage.
+// damage. Beside another process that holds the store (a Reader), whose
+// locks this process cannot take, the check reads the blob's row again
+// before it moves anything and removes only the row it checked: a file
+// without a row is one that process is publishing (reported as not
+// stored, never moved), and a row removed meanwhile is a blob it removed.
 func (s *Store) Verify(ctx context.Context, c cid.Cid) (blob.FixityReport, error) {
 	rep, err := s.verify(ctx, c, false)
 	switch {
@@ -52,11 +56,11 @@ var errNeedLock = errors.New("check again under lock")
 func (s *Store) verify(ctx context.Context, c cid.Cid, act bool) (blob.FixityReport, error) {
 	path := s.Path(c)
 	rep := blob.FixityReport{CID: c, Path: path, Result: blob.FixityOK, CheckedAt: s.timestamp()}
-	var size int64
+	var size, added int64
 	var skb []byte
-	err := s.db.QueryRowContext(ctx, `SELECT size, skeleton FROM blob_blobs WHERE cid = ?`, c.Bytes()).Scan(&size, &skb)
+	err := s.db.QueryRowContext(ctx, `SELECT size, skeleton, added FROM blob_blobs WHERE cid = ?`, c.Bytes()).Scan(&size, &skb, &added)
 	if errors.Is(err, sql.ErrNoRows) {
-		if _, err := os.Lstat(path); err == nil {
+		if _, err := os.Lstat(path); err == nil && !s.shared {
 			if !act {
 				return rep, errNeedLock
 			}
@@ -75,7 +79,10 @@ func (s *Store) verify(ctx context.Context, c cid.Cid, act bool) (blob.FixityRep
 		}
 		rep.Result, rep.Detail = blob.FixityMissing, "file missing"
 		s.forget(c)
-		if _, err := s.db.ExecContext(ctx, `DELETE FROM blob_blobs WHERE cid = ?`, c.Bytes()); err != nil {
+		if gone, err := s.dropRow(ctx, c, added); err != nil || gone {
+			if gone {
+				rep.Detail = blob.DetailNotStored // removed meanwhile
+			}
 			return rep, err
 		}
 		return rep, s.logFixity(ctx, rep)
@@ -118,17 +125,46 @@ func (s *Store) verify(ctx context.Context, c cid.Cid, act bool) (blob.FixityRep
 	}
 	if rep.Result != blob.FixityOK {
 		f.Close()
+		if s.shared {
+			// The other process may have removed it since.
+			if ok, err := s.rowIs(ctx, c, added); err != nil || !ok {
+				rep.Result, rep.Detail = blob.FixityMissing, blob.DetailNotStored
+				return rep, err
+			}
+		}
 		q, err := s.quarantine(path, rep.Result, rep.CheckedAt)
 		if err != nil {
 			return rep, err
 		}
 		rep.Quarantine = q
 		s.forget(c)
-		if _, err := s.db.ExecContext(ctx, `DELETE FROM blob_blobs WHERE cid = ?`, c.Bytes()); err != nil {
+		if _, err := s.dropRow(ctx, c, added); err != nil {
 			return rep, err
 		}
 	}
 	return rep, s.logFixity(ctx, rep)
+}
+
+// rowIs reports whether c's row is still the one added at added.
+func (s *Store) rowIs(ctx context.Context, c cid.Cid, added int64) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM blob_blobs WHERE cid = ? AND added = ?`, c.Bytes(), added).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// dropRow removes c's row if it is still the one added at added, and
+// reports whether it was gone already (removed meanwhile, by Remove here
+// or by the process that holds the store).
+func (s *Store) dropRow(ctx context.Context, c cid.Cid, added int64) (gone bool, err error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM blob_blobs WHERE cid = ? AND added = ?`, c.Bytes(), added)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return err == nil && n == 0, err
 }
 
 // quarantine moves the file at path to quarantine/<name>.<time>.<result>.
@@ -198,6 +234,11 @@ func (s *Store) VerifyAll(ctx context.Context, fn func(blob.FixityReport) error)
 		if err := fn(rep); err != nil {
 			return err
 		}
+	}
+	if s.shared {
+		// The files of the process that holds the store: one it is
+		// publishing has no row yet, and partial/ is its own.
+		return nil
 	}
 	if err := s.walkOrphans(ctx, fn); err != nil {
 		return err
@@ -371,4 +412,53 @@ func (s *Store) NoteFixity(ctx context.Context, r blob.FixityRecord) error {
 		return fmt.Errorf("note fixity event of %s: %w", r.CID, err)
 	}
 	return nil
+}
+
+// FixityMark is where the fixity log ends now, for FixityProblems.
+func (s *Store) FixityMark(ctx context.Context) (int64, error) {
+	var m int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM blob_fixity`).Scan(&m)
+	if err != nil {
+		return 0, fmt.Errorf("read the fixity log: %w", err)
+	}
+	return m, nil
+}
+
+// FixityProblems lists the checks logged after mark that found a blob
+// damaged or missing, of blobs still not stored, one per blob (its first),
+// in the order of the log, and the new mark. A check run by another
+// process (fieldsync verify beside a serve: a Reader) quarantines beside
+// this one; this is how the process that syncs learns of it and fetches
+// the blob again.
+func (s *Store) FixityProblems(ctx context.Context, mark int64) ([]blob.FixityReport, int64, error) {
+	end, err := s.FixityMark(ctx)
+	if err != nil || end <= mark {
+		return nil, mark, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT f.cid, f.checked_at, f.result, f.detail FROM blob_fixity f
+		WHERE f.rowid > ? AND f.rowid <= ? AND f.result != ?
+		AND NOT EXISTS (SELECT 1 FROM blob_blobs b WHERE b.cid = f.cid)
+		ORDER BY f.rowid`, mark, end, string(blob.FixityOK))
+	if err != nil {
+		return nil, mark, fmt.Errorf("read the fixity log: %w", err)
+	}
+	defer rows.Close()
+	var reps []blob.FixityReport
+	seen := map[cid.Cid]bool{}
+	for rows.Next() {
+		var b []byte
+		var at int64
+		var res, detail string
+		if err := rows.Scan(&b, &at, &res, &detail); err != nil {
+			return nil, mark, fmt.Errorf("read the fixity log: %w", err)
+		}
+		if c, err := cid.Cast(b); err == nil && !seen[c] {
+			seen[c] = true
+			reps = append(reps, blob.FixityReport{CID: c, Path: s.Path(c), Result: blob.Fixity(res), Detail: detail, CheckedAt: time.Unix(0, at).UTC()})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mark, fmt.Errorf("read the fixity log: %w", err)
+	}
+	return reps, end, nil
 }

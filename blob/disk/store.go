@@ -116,6 +116,9 @@ type Store struct {
 	partSyncAfter time.Duration
 
 	now func() time.Time
+	// shared is set on a Reader's store: another process holds the
+	// directory, its locks and its files (see Verify).
+	shared bool
 	// writeHook, if set (tests only), is called before every write of n
 	// bytes at off to a store file and may fail it (disk full).
 	writeHook func(path string, off int64, n int) error

@@ -142,6 +142,12 @@ func TestBlindArchive(t *testing.T) {
 	if ld := fsRun(t, "ls", "--data", D, "--json"); strings.Count(ld.stdout, "\n") != 7 {
 		t.Fatalf("D has %d observations from the archive", strings.Count(ld.stdout, "\n"))
 	}
+	// The archive's fixity, checked while it serves.
+	r = fsRun(t, "verify", "--data", B)
+	expectCode(t, r, 0, "verify B beside its serve")
+	if !strings.Contains(r.stderr, "checking beside it") || !strings.Contains(r.stdout, " blobs intact, 0 with problems") {
+		t.Fatalf("verify beside the archive's serve:\n%s%s", r.stdout, r.stderr)
+	}
 	stop(t, sb)
 
 	// What B holds: nothing readable.

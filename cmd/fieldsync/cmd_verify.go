@@ -27,6 +27,11 @@ truncated blob is moved to quarantine (it stops being served and is
 fetched again from peers at the next sync); a missing one is reported.
 Files in the store that no blob describes are reported as orphans.
 
+Beside a running 'fieldsync serve' (or sync) on the same data directory,
+verify checks beside it: that process learns within a second of each blob
+quarantined and fetches it again at once. Orphan files are looked for only
+when verify has the data directory to itself.
+
 Options:
 ` + dataHelp + `  --older-than DUR   only blobs last checked more than DUR ago (e.g. 720h)
   --json             one JSON object per blob: {"cid","result","detail",...}
@@ -67,11 +72,15 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if *older < 0 {
 		return usagef("--older-than must be positive")
 	}
-	n, err := openBlindOK(ctx, *data, false, false, node.Options{})
+	n, err := openBlindOK(ctx, *data, false, false, node.Options{Shared: true})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
+	beside := !n.VerifiesOrphans()
+	if beside && len(cids) == 0 {
+		fmt.Fprintln(e.stderr, "another fieldsync process (a serve or a sync) holds this data directory: checking beside it; it fetches again any blob quarantined here. Orphan files are looked for only when verify has the directory to itself.")
+	}
 	ok, bad := 0, 0
 	start := time.Now()
 	lastPrint := start
@@ -100,7 +109,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 				name = r.CID.String()
 			}
 			fmt.Fprintf(e.stdout, "%-9s %s %s\n", r.Result, name, r.Detail)
-			if r.Quarantine != "" {
+			switch {
+			case r.Quarantine == "":
+			case beside:
+				fmt.Fprintf(e.stdout, "          moved to %s; the fieldsync process running here fetches it again from its peers now\n", r.Quarantine)
+			default:
 				fmt.Fprintf(e.stdout, "          moved to %s; it will be fetched again at the next sync\n", r.Quarantine)
 			}
 		} else if time.Since(lastPrint) > 2*time.Second {

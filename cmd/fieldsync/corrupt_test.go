@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -111,6 +112,12 @@ func TestCorruptPhotoHeals(t *testing.T) {
 			t.Fatalf("base camp's log lacks %q:\n%s", want, ss.log())
 		}
 	}
+	// Its own check is told once: the fixity log it watches for checks
+	// made beside it does not tell it again.
+	time.Sleep(1500 * time.Millisecond)
+	if n := strings.Count(ss.log(), "is damaged ("); n != 1 {
+		t.Fatalf("base camp told of the damage %d times:\n%s", n, ss.log())
+	}
 
 	// The phone's status lists base camp, dropped for bad data, with the blob.
 	r = fsRun(t, "status", "--data", R)
@@ -159,4 +166,94 @@ func TestCorruptPhotoHeals(t *testing.T) {
 	if i < 0 || j < i || k < j || l < k {
 		t.Fatalf("base camp's fixity log, in show:\n%s", r.stdout)
 	}
+}
+
+// TestVerifyBesideServe: an archivist runs verify on a device while its
+// serve runs (from cron, say). verify checks beside serve instead of
+// refusing, quarantines the damaged photo and says so; the running serve
+// learns of it within a second, says so, fetches the photo again from its
+// peer and says it healed; verify is clean afterwards.
+func TestVerifyBesideServe(t *testing.T) {
+	root := t.TempDir()
+	S, B := filepath.Join(root, "S"), filepath.Join(root, "B")
+	expectCode(t, fsRun(t, "init", "--data", S, "--project", "river", "--name", "base camp"), 0, "init base camp")
+	src := filepath.Join(root, "src")
+	os.MkdirAll(src, 0o755)
+	big := synth.JPEG(2400, 1800, 9, 95, synth.Meta{Taken: time.Date(2026, 5, 18, 9, 30, 0, 0, time.UTC)})
+	os.WriteFile(filepath.Join(src, "otter.jpg"), big, 0o644)
+	expectCode(t, fsRun(t, "import", "--data", S, src), 0, "import")
+	ss := startServe(t, S, "--invite")
+	expectCode(t, fsRun(t, "join", "--data", B, "--name", "archive box", ss.info["invite"].(string)), 0, "join")
+	expectCode(t, fsRun(t, "sync", "--data", B, "--peer", ss.addr(t), "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--timeout", "1m"), 0, "sync")
+	sb := startServe(t, B)
+	waitFor(t, 15*time.Second, "the archive box to connect to base camp", func() bool {
+		return strings.Contains(sb.log(), "base camp") && strings.Contains(sb.log(), "connected")
+	})
+
+	var bad string
+	for _, line := range strings.Split(strings.TrimSpace(fsRun(t, "ls", "--data", B, "--json").stdout), "\n") {
+		var o map[string]any
+		json.Unmarshal([]byte(line), &o)
+		bad = o["attachments"].([]any)[0].(map[string]any)["original"].(map[string]any)["cid"].(string)
+	}
+	files, _ := filepath.Glob(filepath.Join(B, "blobs", "*", "*", bad))
+	if len(files) != 1 {
+		t.Fatalf("blob file of %s: %v", bad, files)
+	}
+	f, err := os.OpenFile(files[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0x5a, 0xa5}, 2<<20+10)
+	f.Close()
+
+	r := fsRun(t, "verify", "--data", B)
+	expectCode(t, r, exitCorrupt, "verify beside serve")
+	t.Logf("verify:\n%s%s", r.stdout, r.stderr)
+	for _, want := range []string{"corrupt   " + bad + " bytes hash to ", "moved to ", "the fieldsync process running here fetches it again from its peers now", " blobs intact, 1 with problems"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("verify beside serve does not say %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, "holds this data directory: checking beside it") || strings.Contains(r.stderr, "in use") {
+		t.Fatalf("verify beside serve does not say it checks beside it:\n%s", r.stderr)
+	}
+	waitFor(t, 30*time.Second, "the archive box's serve to heal the photo", func() bool { return strings.Contains(sb.log(), "healed") })
+	t.Logf("the archive box's serve:\n%s", sb.log())
+	for _, want := range []string{
+		"our copy of " + bad + " is damaged (corrupt: bytes hash to ",
+		"): quarantined, fetching it again from other peers",
+		bad + " healed: fetched again from base camp (",
+	} {
+		if !strings.Contains(sb.log(), want) {
+			t.Fatalf("the serve's log lacks %q:\n%s", want, sb.log())
+		}
+	}
+	r = fsRun(t, "verify", "--data", B, bad)
+	expectCode(t, r, 0, "verify of the healed photo, beside serve")
+	if got, _ := os.ReadFile(files[0]); !bytes.Equal(got, readBlob(t, S, bad)) {
+		t.Fatal("the healed photo differs from base camp's")
+	}
+	// With serve stopped, verify has the directory to itself: orphans are
+	// looked for, and it says nothing of a process beside it.
+	sb.stop(t)
+	r = fsRun(t, "verify", "--data", B)
+	expectCode(t, r, 0, "verify with serve stopped")
+	if strings.Contains(r.stderr, "beside") {
+		t.Fatalf("verify alone says it checks beside another process:\n%s", r.stderr)
+	}
+}
+
+// readBlob reads the file of blob c in data directory dir.
+func readBlob(t *testing.T, dir, c string) []byte {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "blobs", "*", "*", c))
+	if len(files) != 1 {
+		t.Fatalf("blob file of %s in %s: %v", c, dir, files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
