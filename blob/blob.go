@@ -125,13 +125,18 @@ type Partial interface {
 	Skeleton() *chunk.Skeleton
 	// Missing returns the indexes of the leaves not yet verified, ascending.
 	Missing() []int
-	// Have reports whether leaf i is verified and durable.
+	// Have reports whether leaf i is verified and stored (had). A store
+	// may make a leaf had durable a moment later (the disk store: within
+	// 100 ms, at Commit or at Close, a group of leaves with one fsync): a
+	// crash may then lose a leaf had in its last moments (it is fetched
+	// again), never keep one that is wrong.
 	Have(i int) bool
 	// LeafProgress returns how many leading bytes of the unfinished leaf i
 	// are kept (not yet verified): written since Begin, or found durable
 	// by Begin; 0 if none or if i is had.
 	LeafProgress(i int) int
-	// WriteLeaf verifies data as leaf i and stores it. Wrong bytes give a
+	// WriteLeaf verifies data as leaf i and stores it: once it returns the
+	// leaf is had (see Have for when it is durable). Wrong bytes give a
 	// *chunk.VerifyError and store nothing. Writing a leaf already had is
 	// a no-op.
 	WriteLeaf(ctx context.Context, i int, data []byte) error
@@ -141,7 +146,7 @@ type Partial interface {
 	// its kept bytes are dropped and a *chunk.VerifyError is returned.
 	// Kept bytes need not be durable when it returns (a store may batch
 	// them; Close makes them durable): a crash may lose some of an
-	// unfinished leaf, never a leaf had.
+	// unfinished leaf (and a leaf had a moment before, see Have).
 	WriteLeafPart(ctx context.Context, i int, off int, data []byte) (done bool, err error)
 	// ReadLeaf returns the bytes of a had leaf (so a partial blob can serve
 	// peers), or an error wrapping fs.ErrNotExist.

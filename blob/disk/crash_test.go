@@ -107,7 +107,7 @@ func checkAfterCrash(t *testing.T, dir string, lines []string) {
 	}
 	skel := map[cid.Cid]*chunk.Skeleton{}
 	datas := map[cid.Cid][]byte{}
-	nleaves, nparts, nblobs := 0, 0, 0
+	nleaves, nparts, nblobs, nsoon := 0, 0, 0, 0
 	for _, line := range lines {
 		f := strings.Fields(line)
 		c, err := cid.Decode(f[1])
@@ -144,14 +144,17 @@ func checkAfterCrash(t *testing.T, dir string, lines []string) {
 				}
 			}
 			p.Close()
-		case "had", "part":
+		case "had", "part", "soon":
 			i, _ := strconv.Atoi(f[2])
 			n := 0
-			if f[0] == "part" {
+			switch f[0] {
+			case "part":
 				n, _ = strconv.Atoi(f[3])
 				nparts++
-			} else {
+			case "had":
 				nleaves++
+			case "soon":
+				nsoon++
 			}
 			p, err := s.Begin(ctx, skel[c], blob.Meta{})
 			if err != nil {
@@ -160,10 +163,18 @@ func checkAfterCrash(t *testing.T, dir string, lines []string) {
 			if !p.Have(i) && (f[0] == "had" || p.LeafProgress(i) < n) {
 				t.Errorf("%s: leaf %d of %s lost (Have %v, LeafProgress %d)", line, i, c, p.Have(i), p.LeafProgress(i))
 			}
+			// A leaf had after the crash (made durable, or "soon" and
+			// made durable before the kill) holds its true bytes.
+			if p.Have(i) {
+				l := skel[c].Leaves[i]
+				if got, err := p.ReadLeaf(ctx, i); err != nil || !bytes.Equal(got, datas[c][l.Offset:l.End()]) {
+					t.Errorf("%s: leaf %d of %s had after the crash but reads %d other bytes: %v", line, i, c, len(got), err)
+				}
+			}
 			p.Close()
 		}
 	}
-	t.Logf("child reported %d blobs, %d leaves, %d leaf parts: all kept", nblobs, nleaves, nparts)
+	t.Logf("child reported %d blobs, %d leaves, %d leaf parts: all kept; %d leaves had before durable", nblobs, nleaves, nparts, nsoon)
 }
 
 // TestCrashChild is the child of TestCrash; it does nothing in a normal run.
@@ -184,13 +195,15 @@ func TestCrashChild(t *testing.T) {
 	say := func(format string, args ...any) {
 		io.WriteString(os.Stdout, fmt.Sprintf(format, args...)+"\n")
 	}
-	// Odd iterations make every kept part durable at once and report it
-	// as such ("part"); even ones keep the default (durable after a
-	// second or on Close) and report what is only kept ("kept").
-	partWord := "kept"
+	// Odd iterations make every kept part and every leaf had durable at
+	// once and report them as such ("part", "had"); even ones keep the
+	// default (durable within partSyncAfter, on Commit or on Close) and
+	// report what is only kept ("kept") or had but maybe not durable yet
+	// ("soon"), and a leaf "had" once a flush made it durable.
+	partWord, hadWord := "kept", "soon"
 	if it%2 == 1 {
 		disk.SetPartSyncAfter(s, 0)
-		partWord = "part"
+		partWord, hadWord = "part", "had"
 	}
 	say("ready")
 	rng := rand.New(rand.NewPCG(uint64(it), 7))
@@ -235,7 +248,7 @@ func TestCrashChild(t *testing.T) {
 				if err := p.WriteLeaf(ctx, i, leaf); err != nil {
 					t.Fatal(err)
 				}
-				say("had %s %d", sk.Root, i)
+				say("%s %s %d", hadWord, sk.Root, i)
 				continue
 			}
 			for off := 0; off < len(leaf); {
@@ -246,10 +259,19 @@ func TestCrashChild(t *testing.T) {
 				}
 				off += n
 				if done {
-					say("had %s %d", sk.Root, i)
+					say("%s %s %d", hadWord, sk.Root, i)
 				} else {
 					say("%s %s %d %d", partWord, sk.Root, i, off)
 				}
+			}
+		}
+		if hadWord == "soon" && rng.IntN(2) == 0 {
+			// Every leaf had is durable once a flush returns.
+			if err := disk.FlushSoon(p); err != nil {
+				t.Fatal(err)
+			}
+			for i := range sk.Leaves {
+				say("had %s %d", sk.Root, i)
 			}
 		}
 		if rng.IntN(3) > 0 {

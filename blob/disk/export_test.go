@@ -4,6 +4,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/fieldsync/fieldsync/blob"
 	"github.com/ipfs/go-cid"
 )
 
@@ -16,6 +17,9 @@ func SetPartSyncAfter(s *Store, d time.Duration)                         { s.par
 func SetNoDirect(s *Store, v bool)                                       { s.noDirect = v }
 func DirectWrites(s *Store) int64                                        { return s.directWrites.Load() }
 func Cached(s *Store, c cid.Cid) bool                                    { _, ok := s.rows.Load(c); return ok }
+
+// FlushSoon makes the leaves of p had but not yet durable durable now.
+func FlushSoon(p blob.Partial) error { return p.(*partial).flushSoonErr(false) }
 
 // DirectSupported reports whether files in dir can be opened with
 // O_DIRECT (not on tmpfs, nor off Linux).

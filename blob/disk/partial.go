@@ -121,7 +121,7 @@ func (s *Store) begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (
 	for i, n := range parts {
 		kept[i] = n
 	}
-	q := &partial{s: s, sk: sk, meta: meta, f: f, have: have, parts: parts, kept: kept, since: map[int]time.Time{}, writing: map[int]bool{}, hashing: map[int]*chunk.LeafHasher{}}
+	q := &partial{s: s, sk: sk, meta: meta, f: f, have: have, soon: map[int]bool{}, parts: parts, kept: kept, since: map[int]time.Time{}, writing: map[int]bool{}, hashing: map[int]*chunk.LeafHasher{}}
 	q.cond = sync.NewCond(&q.mu)
 	s.mu.Lock()
 	s.open[q] = struct{}{}
@@ -230,9 +230,16 @@ type partial struct {
 	meta blob.Meta
 	f    *os.File
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	have    bitmap
+	mu   sync.Mutex
+	cond *sync.Cond
+	// have is the leaves verified and durable, as the database has them;
+	// soon the leaves verified and written but not yet durable: had as
+	// well (Have), made durable together within partSyncAfter of the
+	// first of them (flushSoon), or by Commit's fsync, or by Close.
+	have      bitmap
+	soon      map[int]bool
+	soonTimer *time.Timer
+	flushed   bool // Close made soon durable: no flush after it
 	parts   map[int]int       // leaf → durable leading bytes, unfinished leaves only
 	kept    map[int]int       // leaf → leading bytes written (parts[i] or more)
 	since   map[int]time.Time // leaf → when its oldest bytes not yet durable were written
@@ -266,23 +273,27 @@ func (q *partial) Missing() []int {
 	defer q.mu.Unlock()
 	var out []int
 	for i := range q.sk.Leaves {
-		if !q.have.has(i) {
+		if !q.had(i) {
 			out = append(out, i)
 		}
 	}
 	return out
 }
 
+// had reports whether leaf i is had, durable or soon. Called with q.mu
+// held.
+func (q *partial) had(i int) bool { return q.have.has(i) || q.soon[i] }
+
 func (q *partial) Have(i int) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return i >= 0 && i < len(q.sk.Leaves) && q.have.has(i)
+	return i >= 0 && i < len(q.sk.Leaves) && q.had(i)
 }
 
 func (q *partial) LeafProgress(i int) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if i < 0 || i >= len(q.sk.Leaves) || q.have.has(i) {
+	if i < 0 || i >= len(q.sk.Leaves) || q.had(i) {
 		return 0
 	}
 	return q.kept[i]
@@ -299,7 +310,7 @@ func (q *partial) claim(verb string, i int) (chunk.Leaf, bool, error) {
 	for q.writing[i] {
 		q.cond.Wait()
 	}
-	if q.have.has(i) {
+	if q.had(i) {
 		return chunk.Leaf{}, false, nil // had: a no-op, even once committed
 	}
 	if q.closed || q.done != nil {
@@ -403,10 +414,60 @@ func (q *partial) WriteLeaf(ctx context.Context, i int, data []byte) error {
 	if err := q.writeWhole(data, l.Offset); err != nil {
 		return fmt.Errorf("write leaf %d of %s: %w", i, q.sk.Root, err)
 	}
+	if q.s.partSyncAfter > 0 {
+		q.markSoon(i)
+		return nil
+	}
 	if err := q.markHad(ctx, i); err != nil {
 		return fmt.Errorf("write leaf %d of %s: %w", i, q.sk.Root, db.NoSpace(err))
 	}
 	return nil
+}
+
+// markSoon records leaf i (written, verified) as had but not yet durable,
+// and sees that a flush (flushSoon) runs within partSyncAfter: the leaves
+// of a blob that arrives whole within that time are made durable by
+// Commit's one fsync alone, and those of a long one a group at a time,
+// rather than an fsync and a transaction for every few leaves (on
+// loopback, 2,800 fsyncs for 1.1 GiB, half of them the database's).
+func (q *partial) markSoon(i int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.soon[i] = true
+	delete(q.parts, i)
+	delete(q.kept, i)
+	delete(q.since, i)
+	if q.soonTimer == nil {
+		q.soonTimer = time.AfterFunc(q.s.partSyncAfter, q.flushSoon)
+	}
+}
+
+// flushSoon makes the leaves had but not yet durable durable: an fsync,
+// then their bits in one transaction (flushHad). A failure (a full disk)
+// leaves them had in this process only: the next leaf had arms the timer
+// again, and Commit (its own fsync) or Close (which returns the error)
+// settles them.
+func (q *partial) flushSoon() { _ = q.flushSoonErr(false) }
+
+// flushSoonErr is flushSoon, returning its error; final (Close) makes it
+// the last: no flush runs after it.
+func (q *partial) flushSoonErr(final bool) error {
+	q.flushMu.Lock()
+	defer q.flushMu.Unlock()
+	q.mu.Lock()
+	q.soonTimer = nil
+	last := q.flushed
+	q.flushed = q.flushed || final
+	if q.done != nil || last || len(q.soon) == 0 {
+		q.mu.Unlock()
+		return nil
+	}
+	leaves := make([]int, 0, len(q.soon))
+	for i := range q.soon {
+		leaves = append(leaves, i)
+	}
+	q.mu.Unlock()
+	return q.flushHad(context.Background(), leaves)
 }
 
 // markHad makes leaf i (written, verified) durable and commits it as had:
@@ -477,6 +538,7 @@ func (q *partial) flushHad(ctx context.Context, leaves []int) error {
 	q.mu.Lock()
 	q.have = next
 	for _, i := range leaves {
+		delete(q.soon, i)
 		delete(q.parts, i)
 		delete(q.kept, i)
 		delete(q.since, i)
@@ -515,7 +577,7 @@ func (q *partial) flushParts(ctx context.Context) error {
 	q.mu.Lock()
 	todo := map[int]int{}
 	for i, n := range q.kept {
-		if n > q.parts[i] && !q.have.has(i) {
+		if n > q.parts[i] && !q.had(i) {
 			todo[i] = n
 		}
 	}
@@ -543,7 +605,7 @@ func (q *partial) flushParts(ctx context.Context) error {
 	}
 	q.mu.Lock()
 	for i, n := range todo {
-		if !q.have.has(i) && q.kept[i] >= n {
+		if !q.had(i) && q.kept[i] >= n {
 			q.parts[i] = n
 			if q.kept[i] == n {
 				delete(q.since, i)
@@ -643,6 +705,10 @@ func (q *partial) WriteLeafPart(ctx context.Context, i int, off int, data []byte
 		}
 		return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, verr)
 	}
+	if q.s.partSyncAfter > 0 {
+		q.markSoon(i)
+		return true, nil
+	}
 	if err := q.markHad(ctx, i); err != nil {
 		return false, fmt.Errorf("write part of leaf %d of %s: %w", i, q.sk.Root, db.NoSpace(err))
 	}
@@ -680,7 +746,7 @@ func (q *partial) Commit(ctx context.Context) (blob.Info, error) {
 	if q.closed {
 		return blob.Info{}, fmt.Errorf("commit partial blob %s: closed", c)
 	}
-	if q.have.count() != len(q.sk.Leaves) {
+	if q.have.count()+len(q.soon) != len(q.sk.Leaves) {
 		return blob.Info{}, fmt.Errorf("commit partial blob %s: %w", c, blob.ErrIncomplete)
 	}
 	for len(q.writing) > 0 {
@@ -760,10 +826,13 @@ func (q *partial) Close() error {
 		q.cond.Wait()
 	}
 	done := q.done != nil
+	if q.soonTimer != nil {
+		q.soonTimer.Stop()
+	}
 	q.mu.Unlock()
 	var err error
 	if !done {
-		err = db.NoSpace(q.flushParts(context.Background()))
+		err = db.NoSpace(errors.Join(q.flushSoonErr(true), q.flushParts(context.Background())))
 	}
 	err = errors.Join(err, q.f.Close())
 	if q.direct != nil {

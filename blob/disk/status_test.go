@@ -6,8 +6,10 @@ import (
 	"errors"
 	"io/fs"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync/blob"
+	"github.com/fieldsync/fieldsync/blob/disk"
 	"github.com/fieldsync/fieldsync/chunk"
 )
 
@@ -33,14 +35,36 @@ func TestPartialStatus(t *testing.T) {
 	if err := part.WriteLeaf(ctx, 2, data[2*chunk.ChunkSize:]); err != nil {
 		t.Fatal(err)
 	}
-	done, size, err := s.PartialStatus(ctx, sk.Root)
-	if err != nil || done != 10 || size != int64(len(data)) {
-		t.Errorf("PartialStatus = %d, %d, %v; want 10, %d", done, size, err, len(data))
+	// A leaf had is durable, and counted here, within partSyncAfter
+	// (100 ms).
+	durable := func(want int64) {
+		t.Helper()
+		start := time.Now()
+		for {
+			done, size, err := s.PartialStatus(ctx, sk.Root)
+			if err == nil && done == want && size == int64(len(data)) {
+				if d := time.Since(start); d > time.Second {
+					t.Errorf("durable after %s", d)
+				}
+				return
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("PartialStatus = %d, %d, %v; want %d, %d", done, size, err, want, len(data))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
+	durable(10)
 	if err := part.WriteLeaf(ctx, 0, data[:chunk.ChunkSize]); err != nil {
 		t.Fatal(err)
 	}
-	if done, _, _ := s.PartialStatus(ctx, sk.Root); done != chunk.ChunkSize+10 {
-		t.Errorf("two leaves: %d", done)
+	durable(chunk.ChunkSize + 10)
+	// With every leaf made durable before WriteLeaf returns, at once.
+	disk.SetPartSyncAfter(s, 0)
+	if err := part.WriteLeaf(ctx, 1, data[chunk.ChunkSize:2*chunk.ChunkSize]); err != nil {
+		t.Fatal(err)
+	}
+	if done, _, _ := s.PartialStatus(ctx, sk.Root); done != int64(len(data)) {
+		t.Errorf("three leaves, durable at once: %d", done)
 	}
 }

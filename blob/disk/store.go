@@ -247,7 +247,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	var err error
 	for _, q := range open {
-		err = errors.Join(err, q.flushParts(context.Background()))
+		err = errors.Join(err, q.flushSoonErr(false), q.flushParts(context.Background()))
 	}
 	err = errors.Join(err, s.lock.Close())
 	s.lock = nil
