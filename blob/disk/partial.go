@@ -239,11 +239,11 @@ type partial struct {
 	have      bitmap
 	soon      map[int]bool
 	soonTimer *time.Timer
-	flushed   bool // Close made soon durable: no flush after it
-	parts   map[int]int       // leaf → durable leading bytes, unfinished leaves only
-	kept    map[int]int       // leaf → leading bytes written (parts[i] or more)
-	since   map[int]time.Time // leaf → when its oldest bytes not yet durable were written
-	writing map[int]bool      // leaves being written now
+	flushed   bool              // Close made soon durable: no flush after it
+	parts     map[int]int       // leaf → durable leading bytes, unfinished leaves only
+	kept      map[int]int       // leaf → leading bytes written (parts[i] or more)
+	since     map[int]time.Time // leaf → when its oldest bytes not yet durable were written
+	writing   map[int]bool      // leaves being written now
 	// hashing holds, per unfinished leaf written from its first byte in
 	// this process, the hash of its kept bytes so far: the leaf is then
 	// verified from it when its last byte is written, rather than read
