@@ -97,19 +97,38 @@ func (m *Node) Join(code, filter string) error {
 // "coordinator") valid for ttlSeconds (0: a day). The device must be
 // serving (Serve) for the code to carry its addresses and be redeemed.
 func (m *Node) Invite(role string, ttlSeconds int64) (string, error) {
+	inv, err := m.invite(role, ttlSeconds)
+	if err != nil {
+		return "", err
+	}
+	return inv.Code, nil
+}
+
+// InviteJSON is Invite with both forms of the code, as JSON:
+// {"code", "short", "role", "expires"}. code is the full code (text or
+// QR); short is the same invite to read aloud over a radio or a phone
+// (4-4-4-1 symbols), with which a device on the same local network joins
+// ('fieldsync join SHORT' or Join): it finds this one by mDNS and learns
+// the rest from it; expires is RFC 3339.
+func (m *Node) InviteJSON(role string, ttlSeconds int64) (string, error) {
+	inv, err := m.invite(role, ttlSeconds)
+	if err != nil {
+		return "", err
+	}
+	return toJSON(map[string]any{"code": inv.Code, "short": inv.Short, "role": string(inv.Role),
+		"expires": inv.Expires.UTC().Format(time.RFC3339)})
+}
+
+func (m *Node) invite(role string, ttlSeconds int64) (*node.Invite, error) {
 	r := project.RoleMember
 	switch role {
 	case "", "member":
 	case "coordinator":
 		r = project.RoleCoordinator
 	default:
-		return "", fmt.Errorf("role %q: want member or coordinator", role)
+		return nil, fmt.Errorf("role %q: want member or coordinator", role)
 	}
-	inv, err := m.n.Invite(context.Background(), node.InviteOptions{Role: r, TTL: time.Duration(ttlSeconds) * time.Second})
-	if err != nil {
-		return "", err
-	}
-	return inv.Code, nil
+	return m.n.Invite(context.Background(), node.InviteOptions{Role: r, TTL: time.Duration(ttlSeconds) * time.Second})
 }
 
 // ImportFile makes one observation of the file at path (a photo gets its

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/project"
 	"github.com/fieldsync/fieldsync/view"
 )
 
@@ -78,6 +79,22 @@ func TestPhones(t *testing.T) {
 	code, err := a.Invite("member", 3600)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Both forms of a code, for an app to show and to read aloud.
+	both, err := a.InviteJSON("coordinator", 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv struct{ Code, Short, Role, Expires string }
+	if err := json.Unmarshal([]byte(both), &inv); err != nil || inv.Code == "" || !project.IsShortCode(inv.Short) ||
+		inv.Role != "coordinator" || inv.Code == code {
+		t.Fatalf("InviteJSON: %s (%v)", both, err)
+	}
+	if exp, err := time.Parse(time.RFC3339, inv.Expires); err != nil || time.Until(exp) > 10*time.Minute || time.Until(exp) < 9*time.Minute {
+		t.Fatalf("InviteJSON expires %q: %v", inv.Expires, err)
+	}
+	if _, err := a.InviteJSON("owner", 60); err == nil || !strings.Contains(err.Error(), "want member or coordinator") {
+		t.Fatalf("InviteJSON with a wrong role: %v", err)
 	}
 
 	b, err := Open(filepath.Join(t.TempDir(), "b"))
