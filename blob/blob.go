@@ -63,6 +63,19 @@ type RangeReaderInto interface {
 	ReadRangeInto(ctx context.Context, c cid.Cid, off int64, p []byte) error
 }
 
+// SoonWriter is the optional capability of a Partial to take a leaf that
+// may become durable a moment after it is had, together with the others
+// had meanwhile (one fsync and one commit for many, where WriteLeaf pays
+// them for every few leaves): a crash may lose such a leaf (it is fetched
+// again), never keep one that is wrong. For leaves from a fast link, where
+// a crash loses as much of the transfer in flight anyway. The disk store
+// makes them durable within 100 ms, or at Commit or Close.
+type SoonWriter interface {
+	// WriteLeafSoon is WriteLeaf, but the leaf need not be durable when
+	// it returns.
+	WriteLeafSoon(ctx context.Context, i int, data []byte) error
+}
+
 // Prefetcher is the optional capability of looking up many blobs at once
 // ahead of reading them, for a store whose lookup costs a query each: a
 // peer serving a queue of small blobs asks for a few dozen in one. Best
@@ -125,18 +138,16 @@ type Partial interface {
 	Skeleton() *chunk.Skeleton
 	// Missing returns the indexes of the leaves not yet verified, ascending.
 	Missing() []int
-	// Have reports whether leaf i is verified and stored (had). A store
-	// may make a leaf had durable a moment later (the disk store: within
-	// 100 ms, at Commit or at Close, a group of leaves with one fsync): a
-	// crash may then lose a leaf had in its last moments (it is fetched
-	// again), never keep one that is wrong.
+	// Have reports whether leaf i is verified and stored (had): durable,
+	// or, if it was written with SoonWriter.WriteLeafSoon, durable within
+	// a moment.
 	Have(i int) bool
 	// LeafProgress returns how many leading bytes of the unfinished leaf i
 	// are kept (not yet verified): written since Begin, or found durable
 	// by Begin; 0 if none or if i is had.
 	LeafProgress(i int) int
-	// WriteLeaf verifies data as leaf i and stores it: once it returns the
-	// leaf is had (see Have for when it is durable). Wrong bytes give a
+	// WriteLeaf verifies data as leaf i and stores it durably: once it
+	// returns the leaf is had and survives a crash. Wrong bytes give a
 	// *chunk.VerifyError and store nothing. Writing a leaf already had is
 	// a no-op.
 	WriteLeaf(ctx context.Context, i int, data []byte) error
@@ -146,7 +157,8 @@ type Partial interface {
 	// its kept bytes are dropped and a *chunk.VerifyError is returned.
 	// Kept bytes need not be durable when it returns (a store may batch
 	// them; Close makes them durable): a crash may lose some of an
-	// unfinished leaf (and a leaf had a moment before, see Have).
+	// unfinished leaf, never a leaf had (but one written with
+	// WriteLeafSoon).
 	WriteLeafPart(ctx context.Context, i int, off int, data []byte) (done bool, err error)
 	// ReadLeaf returns the bytes of a had leaf (so a partial blob can serve
 	// peers), or an error wrapping fs.ErrNotExist.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -214,5 +215,59 @@ func TestCrashResume(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// soonCountStore counts how the leaves of partial blobs are written.
+type soonCountStore struct {
+	blob.Store
+	soon, durable atomic.Int64
+}
+
+func (s *soonCountStore) Begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (blob.Partial, error) {
+	p, err := s.Store.Begin(ctx, sk, meta)
+	if err != nil {
+		return nil, err
+	}
+	return &soonCountPartial{Partial: p, s: s}, nil
+}
+
+type soonCountPartial struct {
+	blob.Partial
+	s *soonCountStore
+}
+
+func (p *soonCountPartial) WriteLeaf(ctx context.Context, i int, data []byte) error {
+	p.s.durable.Add(1)
+	return p.Partial.WriteLeaf(ctx, i, data)
+}
+
+func (p *soonCountPartial) WriteLeafSoon(ctx context.Context, i int, data []byte) error {
+	p.s.soon.Add(1)
+	return p.Partial.(blob.SoonWriter).WriteLeafSoon(ctx, i, data)
+}
+
+// TestFastLeavesSoon: from a peer that brings a leaf in within
+// wholeWithin (here, over loopback), the leaves of a partial blob are
+// written with WriteLeafSoon, made durable many to an fsync; from a slow
+// one (TestCrashResume, 1.5 MB/s) with WriteLeaf, each durable before it
+// counts, so that no SIGKILL loses one.
+func TestFastLeavesSoon(t *testing.T) {
+	r := newRoster()
+	src := newPeer(t, r, FilterArchive)
+	ps := addPhotos(t, src.store, src.proj, src.id, 2, photoSizes{20 << 10, 100 << 10, 12<<20 + 100}, time.Now())
+	k, id := newKey(t)
+	r.set(id, RoleMember)
+	store := &soonCountStore{Store: openDisk(t, t.TempDir())}
+	dst := startPeerWith(t, k, r, FilterArchive, store, src.proj)
+	connect(t, dst, src)
+	syncWithin(t, 60*time.Second, dst)
+	for _, ph := range ps {
+		checkHas(t, store, ph.blobs()...)
+	}
+	soon, durable := store.soon.Load(), store.durable.Load()
+	t.Logf("leaves written soon: %d, durable at once: %d", soon, durable)
+	if soon == 0 || soon < durable {
+		t.Fatalf("over loopback %d leaves were written soon and %d durable at once", soon, durable)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fieldsync/fieldsync/blob"
 	"github.com/fieldsync/fieldsync/chunk"
 	"github.com/fieldsync/fieldsync/exchange/wire"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -297,7 +298,14 @@ func (s *session) writePart(req *request, m *wire.BlobResponse, single, lock boo
 	case b.part.Have(t.leaf):
 		done = true // an endgame duplicate stored it
 	case m.Offset == 0 && m.Last:
-		err = b.part.WriteLeaf(n.ctx, t.leaf, m.Data)
+		if sw, ok := b.part.(blob.SoonWriter); ok && req.whole {
+			// From a peer that brings a leaf in within wholeWithin: a
+			// crash loses as much in flight either way, and the store
+			// makes many such leaves durable with one fsync.
+			err = sw.WriteLeafSoon(n.ctx, t.leaf, m.Data)
+		} else {
+			err = b.part.WriteLeaf(n.ctx, t.leaf, m.Data)
+		}
 		done = err == nil
 	default:
 		done, err = b.part.WriteLeafPart(n.ctx, t.leaf, int(m.Offset), m.Data)

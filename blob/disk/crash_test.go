@@ -195,15 +195,16 @@ func TestCrashChild(t *testing.T) {
 	say := func(format string, args ...any) {
 		io.WriteString(os.Stdout, fmt.Sprintf(format, args...)+"\n")
 	}
-	// Odd iterations make every kept part and every leaf had durable at
-	// once and report them as such ("part", "had"); even ones keep the
-	// default (durable within partSyncAfter, on Commit or on Close) and
-	// report what is only kept ("kept") or had but maybe not durable yet
-	// ("soon"), and a leaf "had" once a flush made it durable.
-	partWord, hadWord := "kept", "soon"
+	// Odd iterations make every kept part and every leaf durable at once
+	// (WriteLeafSoon too) and report them as such ("part", "had"); even
+	// ones keep the default (durable within partSyncAfter, on Commit or on
+	// Close) and report what is only kept ("kept") or had through
+	// WriteLeafSoon but maybe not durable yet ("soon"), and such a leaf
+	// "had" once a flush made it durable.
+	partWord, soonWord := "kept", "soon"
 	if it%2 == 1 {
 		disk.SetPartSyncAfter(s, 0)
-		partWord, hadWord = "part", "had"
+		partWord, soonWord = "part", "had"
 	}
 	say("ready")
 	rng := rand.New(rand.NewPCG(uint64(it), 7))
@@ -244,11 +245,18 @@ func TestCrashChild(t *testing.T) {
 		for _, i := range rng.Perm(len(sk.Leaves)) {
 			l := sk.Leaves[i]
 			leaf := data[l.Offset:l.End()]
-			if rng.IntN(2) == 0 {
+			switch rng.IntN(3) {
+			case 0:
 				if err := p.WriteLeaf(ctx, i, leaf); err != nil {
 					t.Fatal(err)
 				}
-				say("%s %s %d", hadWord, sk.Root, i)
+				say("had %s %d", sk.Root, i)
+				continue
+			case 1:
+				if err := p.(blob.SoonWriter).WriteLeafSoon(ctx, i, leaf); err != nil {
+					t.Fatal(err)
+				}
+				say("%s %s %d", soonWord, sk.Root, i)
 				continue
 			}
 			for off := 0; off < len(leaf); {
@@ -259,13 +267,13 @@ func TestCrashChild(t *testing.T) {
 				}
 				off += n
 				if done {
-					say("%s %s %d", hadWord, sk.Root, i)
+					say("had %s %d", sk.Root, i)
 				} else {
 					say("%s %s %d %d", partWord, sk.Root, i, off)
 				}
 			}
 		}
-		if hadWord == "soon" && rng.IntN(2) == 0 {
+		if soonWord == "soon" && rng.IntN(2) == 0 {
 			// Every leaf had is durable once a flush returns.
 			if err := disk.FlushSoon(p); err != nil {
 				t.Fatal(err)

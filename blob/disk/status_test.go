@@ -31,12 +31,16 @@ func TestPartialStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer part.Close()
-	// The last, short leaf first: 10 bytes.
+	// The last, short leaf first: 10 bytes, durable when WriteLeaf
+	// returns.
 	if err := part.WriteLeaf(ctx, 2, data[2*chunk.ChunkSize:]); err != nil {
 		t.Fatal(err)
 	}
-	// A leaf had is durable, and counted here, within partSyncAfter
-	// (100 ms).
+	if done, _, _ := s.PartialStatus(ctx, sk.Root); done != 10 {
+		t.Errorf("one leaf, durable at once: %d", done)
+	}
+	// A leaf written with WriteLeafSoon is had at once and durable, and
+	// counted here, within partSyncAfter (100 ms).
 	durable := func(want int64) {
 		t.Helper()
 		start := time.Now()
@@ -54,14 +58,16 @@ func TestPartialStatus(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	durable(10)
-	if err := part.WriteLeaf(ctx, 0, data[:chunk.ChunkSize]); err != nil {
+	if err := part.(blob.SoonWriter).WriteLeafSoon(ctx, 0, data[:chunk.ChunkSize]); err != nil {
 		t.Fatal(err)
 	}
+	if !part.Have(0) {
+		t.Error("a leaf written with WriteLeafSoon is not had")
+	}
 	durable(chunk.ChunkSize + 10)
-	// With every leaf made durable before WriteLeaf returns, at once.
+	// With partSyncAfter 0, WriteLeafSoon too is durable when it returns.
 	disk.SetPartSyncAfter(s, 0)
-	if err := part.WriteLeaf(ctx, 1, data[chunk.ChunkSize:2*chunk.ChunkSize]); err != nil {
+	if err := part.(blob.SoonWriter).WriteLeafSoon(ctx, 1, data[chunk.ChunkSize:2*chunk.ChunkSize]); err != nil {
 		t.Fatal(err)
 	}
 	if done, _, _ := s.PartialStatus(ctx, sk.Root); done != int64(len(data)) {
