@@ -169,8 +169,8 @@ func (s *session) whole(req *request, m *wire.BlobResponse) error {
 	return nil
 }
 
-// leafStored does the books of a leaf now verified and had (the store makes
-// it durable within about 100 ms).
+// leafStored does the books of a leaf now verified and had: durable, or
+// for a fast peer's leaf within about 100 ms (blob.SoonWriter).
 func (s *session) leafStored(t *task, req *request) {
 	n := s.n
 	b := t.b

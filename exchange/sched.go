@@ -54,7 +54,7 @@ const (
 	// and loopback times did not change (docs/benchmarks.md).
 	smallQueueBytes = 4 << 20
 	// maxLeafWrites bounds the leaves whose last frame is being written
-	// (verified, written, had; durable within 100 ms) beside the read loops:
+	// (verified, written, had; durable) beside the read loops:
 	// their fsyncs and transactions overlap the link and group together.
 	maxLeafWrites = 8
 	// refreshGap spaces the re-reads of the wants: after one that took
