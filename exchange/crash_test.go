@@ -31,6 +31,9 @@ type leafLogStore struct {
 	blob.Store
 	mu  sync.Mutex
 	log *os.File
+	// soon and durable count the leaves written with WriteLeafSoon and
+	// with WriteLeaf.
+	soon, durable atomic.Int64
 }
 
 func (s *leafLogStore) note(format string, args ...any) {
@@ -53,10 +56,21 @@ type leafLogPartial struct {
 }
 
 func (p *leafLogPartial) WriteLeaf(ctx context.Context, i int, data []byte) error {
+	p.s.durable.Add(1)
+	return p.write(i, func() error { return p.Partial.WriteLeaf(ctx, i, data) })
+}
+
+func (p *leafLogPartial) WriteLeafSoon(ctx context.Context, i int, data []byte) error {
+	p.s.soon.Add(1)
+	return p.write(i, func() error { return p.Partial.(blob.SoonWriter).WriteLeafSoon(ctx, i, data) })
+}
+
+// write logs a whole leaf written by w, and one written again.
+func (p *leafLogPartial) write(i int, w func() error) error {
 	if p.Have(i) {
 		p.s.note("REFETCH %s %d", p.Skeleton().Root, i)
 	}
-	err := p.Partial.WriteLeaf(ctx, i, data)
+	err := w()
 	if err == nil {
 		p.s.note("leaf %s %d", p.Skeleton().Root, i)
 	}
@@ -218,35 +232,6 @@ func TestCrashResume(t *testing.T) {
 	}
 }
 
-// soonCountStore counts how the leaves of partial blobs are written.
-type soonCountStore struct {
-	blob.Store
-	soon, durable atomic.Int64
-}
-
-func (s *soonCountStore) Begin(ctx context.Context, sk *chunk.Skeleton, meta blob.Meta) (blob.Partial, error) {
-	p, err := s.Store.Begin(ctx, sk, meta)
-	if err != nil {
-		return nil, err
-	}
-	return &soonCountPartial{Partial: p, s: s}, nil
-}
-
-type soonCountPartial struct {
-	blob.Partial
-	s *soonCountStore
-}
-
-func (p *soonCountPartial) WriteLeaf(ctx context.Context, i int, data []byte) error {
-	p.s.durable.Add(1)
-	return p.Partial.WriteLeaf(ctx, i, data)
-}
-
-func (p *soonCountPartial) WriteLeafSoon(ctx context.Context, i int, data []byte) error {
-	p.s.soon.Add(1)
-	return p.Partial.(blob.SoonWriter).WriteLeafSoon(ctx, i, data)
-}
-
 // TestFastLeavesSoon: from a peer that brings a leaf in within
 // wholeWithin (here, over loopback), the leaves of a partial blob are
 // written with WriteLeafSoon, made durable many to an fsync; from a slow
@@ -258,7 +243,13 @@ func TestFastLeavesSoon(t *testing.T) {
 	ps := addPhotos(t, src.store, src.proj, src.id, 2, photoSizes{20 << 10, 100 << 10, 12<<20 + 100}, time.Now())
 	k, id := newKey(t)
 	r.set(id, RoleMember)
-	store := &soonCountStore{Store: openDisk(t, t.TempDir())}
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "leaves.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	store := &leafLogStore{Store: openDisk(t, dir), log: f}
 	dst := startPeerWith(t, k, r, FilterArchive, store, src.proj)
 	connect(t, dst, src)
 	syncWithin(t, 60*time.Second, dst)

@@ -129,6 +129,21 @@ type reports struct {
 	healing  map[cid.Cid]reported  // quarantined after a report, being fetched again
 }
 
+// init makes the books' maps at their first use. Called with n.mu held.
+func (r *reports) init() {
+	if r.checked == nil {
+		*r = reports{checked: map[cid.Cid]time.Time{}, checking: map[cid.Cid]bool{}, healing: map[cid.Cid]reported{}}
+	}
+}
+
+// damage is what a check found wrong with a copy, for an event's Detail.
+func damage(rep blob.FixityReport) string {
+	if rep.Detail == "" {
+		return string(rep.Result)
+	}
+	return string(rep.Result) + ": " + rep.Detail
+}
+
 // reported is who reported a blob, and which piece.
 type reported struct {
 	peer peer.ID
@@ -320,9 +335,7 @@ func (n *Node) corruptReported(from peer.ID, c cid.Cid, leaf int) {
 		Detail: fmt.Sprintf("%s as sent from here failed verification there", pieceName(leaf))})
 	n.emit(CorruptEvent{Peer: from, CID: c, Leaf: leaf, Inbound: true, Result: CorruptReported})
 	n.mu.Lock()
-	if n.reps.checked == nil {
-		n.reps = reports{checked: map[cid.Cid]time.Time{}, checking: map[cid.Cid]bool{}, healing: map[cid.Cid]reported{}}
-	}
+	n.reps.init()
 	if n.reps.checking[c] || n.closed {
 		n.mu.Unlock()
 		return // the check running answers this report too
@@ -375,10 +388,7 @@ func (n *Node) checkReported(from peer.ID, c cid.Cid, leaf int) {
 		ev.Result = CorruptIntact
 		n.log.Info("blob reported corrupt checked intact here", "peer", from, "blob", c)
 	default:
-		ev.Result, ev.Detail = CorruptDamaged, string(rep.Result)
-		if rep.Detail != "" {
-			ev.Detail += ": " + rep.Detail
-		}
+		ev.Result, ev.Detail = CorruptDamaged, damage(rep)
 		ev.Refetch = n.refetch(c, reported{from, leaf})
 		n.log.Warn("blob reported corrupt is damaged here: quarantined", "blob", c, "result", rep.Result, "detail", rep.Detail, "refetch", ev.Refetch)
 	}
@@ -399,22 +409,16 @@ func (n *Node) checkReported(from peer.ID, c cid.Cid, leaf int) {
 // it said so and fetches the blob already.
 func (n *Node) Refetch(rep blob.FixityReport) bool {
 	n.mu.Lock()
-	if n.reps.checked == nil {
-		n.reps = reports{checked: map[cid.Cid]time.Time{}, checking: map[cid.Cid]bool{}, healing: map[cid.Cid]reported{}}
-	}
+	n.reps.init()
 	at, checked := n.reps.checked[rep.CID]
 	own := n.reps.checking[rep.CID] || checked && !rep.CheckedAt.After(at)
 	n.mu.Unlock()
 	if own {
 		return false
 	}
-	detail := string(rep.Result)
-	if rep.Detail != "" {
-		detail += ": " + rep.Detail
-	}
 	ok := n.refetch(rep.CID, reported{leaf: -1})
 	n.log.Warn("blob found damaged by a fixity check: quarantined", "blob", rep.CID, "result", rep.Result, "detail", rep.Detail, "refetch", ok)
-	n.emit(CorruptEvent{CID: rep.CID, Leaf: -1, Inbound: true, Result: CorruptDamaged, Detail: detail, Refetch: ok})
+	n.emit(CorruptEvent{CID: rep.CID, Leaf: -1, Inbound: true, Result: CorruptDamaged, Detail: damage(rep), Refetch: ok})
 	return ok
 }
 

@@ -17,6 +17,7 @@ type blobs interface {
 	blob.Statter
 	blob.Enumerator
 	blob.FixityLog
+	blob.Verifier
 	PartialStatus(ctx context.Context, c cid.Cid) (done, size int64, err error)
 	Partials(ctx context.Context) ([]cid.Cid, error)
 	Skeleton(ctx context.Context, c cid.Cid) (*chunk.Skeleton, error)
@@ -95,11 +96,6 @@ func (n *Node) FixityHistory(ctx context.Context, c cid.Cid) ([]blob.FixityRecor
 	return n.blobs().FixityHistory(ctx, c)
 }
 
-// VerifiesOrphans reports whether Verify also looks for files that no
-// blob describes (and quarantines them): only a node that holds the store
-// does, not one opened Shared beside the process that does.
-func (n *Node) VerifiesOrphans() bool { return n.store != nil }
-
 // VerifyOptions choose what Verify checks: the blobs named, else those not
 // checked since OlderThan ago, else every blob.
 type VerifyOptions struct {
@@ -113,22 +109,14 @@ type VerifyOptions struct {
 // fetches it again. An error from report stops it and is returned.
 //
 // A node opened Shared beside the process that holds the store (a running
-// serve) checks beside it: that process learns of each blob quarantined
-// within a second and fetches it again at once; files no blob describes
-// are looked for only by a node that holds the store (VerifiesOrphans).
+// serve; Shared reports it) checks beside it: that process learns of each
+// blob quarantined within a second and fetches it again at once; files no
+// blob describes are looked for only by a node that holds the store.
 func (n *Node) Verify(ctx context.Context, opts VerifyOptions, report func(blob.FixityReport) error) error {
-	var v interface {
-		blob.Verifier
-		blob.FixityLog
-	}
-	switch {
-	case n.store != nil:
-		v = n.store
-	case n.opts.ReadOnly:
+	if n.opts.ReadOnly {
 		return n.needStore()
-	default:
-		v = n.read
 	}
+	v := n.blobs()
 	todo := opts.CIDs
 	if len(todo) == 0 && opts.OlderThan > 0 {
 		err := v.LastChecks(ctx, time.Now().Add(-opts.OlderThan), func(r blob.FixityRecord) error {

@@ -243,7 +243,6 @@ type partial struct {
 	have      bitmap
 	soon      map[int]bool
 	soonTimer *time.Timer
-	flushed   bool              // Close made soon durable: no flush after it
 	parts     map[int]int       // leaf → durable leading bytes, unfinished leaves only
 	kept      map[int]int       // leaf → leading bytes written (parts[i] or more)
 	since     map[int]time.Time // leaf → when its oldest bytes not yet durable were written
@@ -467,16 +466,14 @@ func (q *partial) markSoon(i int) {
 // settles them.
 func (q *partial) flushSoon() { _ = q.flushSoonErr(false) }
 
-// flushSoonErr is flushSoon, returning its error; final (Close) makes it
-// the last: no flush runs after it.
+// flushSoonErr is flushSoon, returning its error; final is Close's, the
+// only one that runs once the partial is closed.
 func (q *partial) flushSoonErr(final bool) error {
 	q.flushMu.Lock()
 	defer q.flushMu.Unlock()
 	q.mu.Lock()
 	q.soonTimer = nil
-	last := q.flushed
-	q.flushed = q.flushed || final
-	if q.done != nil || last || len(q.soon) == 0 {
+	if q.done != nil || q.closed && !final || len(q.soon) == 0 {
 		q.mu.Unlock()
 		return nil
 	}

@@ -77,7 +77,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer n.Close()
-	beside := !n.VerifiesOrphans()
+	beside := n.Shared()
 	if beside && len(cids) == 0 {
 		fmt.Fprintln(e.stderr, "another fieldsync process (a serve or a sync) holds this data directory: checking beside it; it fetches again any blob quarantined here. Orphan files are looked for only when verify has the directory to itself.")
 	}

@@ -196,16 +196,7 @@ func TestVerifyBesideServe(t *testing.T) {
 		json.Unmarshal([]byte(line), &o)
 		bad = o["attachments"].([]any)[0].(map[string]any)["original"].(map[string]any)["cid"].(string)
 	}
-	files, _ := filepath.Glob(filepath.Join(B, "blobs", "*", "*", bad))
-	if len(files) != 1 {
-		t.Fatalf("blob file of %s: %v", bad, files)
-	}
-	f, err := os.OpenFile(files[0], os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteAt([]byte{0x5a, 0xa5}, 2<<20+10)
-	f.Close()
+	overwrite(t, blobFile(t, B, bad), 2<<20+10, 0x5a, 0xa5)
 
 	r := fsRun(t, "verify", "--data", B)
 	expectCode(t, r, exitCorrupt, "verify beside serve")
@@ -231,7 +222,8 @@ func TestVerifyBesideServe(t *testing.T) {
 	}
 	r = fsRun(t, "verify", "--data", B, bad)
 	expectCode(t, r, 0, "verify of the healed photo, beside serve")
-	if got, _ := os.ReadFile(files[0]); !bytes.Equal(got, readBlob(t, S, bad)) {
+	healed, _ := os.ReadFile(blobFile(t, B, bad))
+	if good, _ := os.ReadFile(blobFile(t, S, bad)); len(good) == 0 || !bytes.Equal(healed, good) {
 		t.Fatal("the healed photo differs from base camp's")
 	}
 	// With serve stopped, verify has the directory to itself: orphans are
@@ -244,16 +236,15 @@ func TestVerifyBesideServe(t *testing.T) {
 	}
 }
 
-// readBlob reads the file of blob c in data directory dir.
-func readBlob(t *testing.T, dir, c string) []byte {
+// overwrite writes b over the file at path, at off: damage on a disk.
+func overwrite(t *testing.T, path string, off int64, b ...byte) {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, "blobs", "*", "*", c))
-	if len(files) != 1 {
-		t.Fatalf("blob file of %s in %s: %v", c, dir, files)
-	}
-	b, err := os.ReadFile(files[0])
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	defer f.Close()
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
 }

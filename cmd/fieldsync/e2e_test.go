@@ -265,16 +265,7 @@ func TestEndToEnd(t *testing.T) {
 			bigCID = o["attachments"].([]any)[0].(map[string]any)["original"].(map[string]any)["cid"].(string)
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join(B, "blobs", "*", "*", bigCID))
-	if len(files) != 1 {
-		t.Fatalf("blob file of %s: %v", bigCID, files)
-	}
-	fh, err := os.OpenFile(files[0], os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fh.WriteAt([]byte{0xff, 0x00, 0xee}, 3<<20+5)
-	fh.Close()
+	overwrite(t, blobFile(t, B, bigCID), 3<<20+5, 0xff, 0x00, 0xee)
 	r = fsRun(t, "verify", "--data", B)
 	expectCode(t, r, exitCorrupt, "verify after damage")
 	if !strings.Contains(r.stdout, "corrupt") || !strings.Contains(r.stdout, bigCID) {
