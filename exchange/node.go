@@ -85,6 +85,7 @@ type Node struct {
 	sched     scheduler
 	prog      progress
 	events    chan Event
+	emitted   atomic.Uint64 // events put on events (Emitted)
 	changed   chan struct{} // closed and replaced on every progress change
 	skCache   map[cid.Cid]*chunk.Skeleton
 	reps      reports                      // bad data reported by peers (report.go)
@@ -559,9 +560,16 @@ func (n *Node) kick() {
 func (n *Node) emit(e Event) {
 	select {
 	case n.events <- e:
+		n.emitted.Add(1)
 	default:
 	}
 }
+
+// Emitted counts the events put on the channel (Events) so far, those
+// dropped not included: a reader that counts what it took knows when it
+// has every event emitted before a call returned (SyncAvailable's
+// CompleteEvent among them).
+func (n *Node) Emitted() uint64 { return n.emitted.Load() }
 
 // Events returns the node's event channel. Events are dropped, never
 // queued without bound, when the reader falls behind; Progress is the

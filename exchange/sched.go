@@ -435,11 +435,13 @@ func (n *Node) schedLoop() {
 		} else if complete {
 			n.prog.unavailable = 0
 		}
-		n.prog.mu.Unlock()
-		n.mu.Unlock()
 		if complete && !was {
+			// Emitted before a Sync can see complete (and return): its
+			// caller's count of events (Emitted) includes this one.
 			n.emit(CompleteEvent{})
 		}
+		n.prog.mu.Unlock()
+		n.mu.Unlock()
 		if (complete && !was) || (idle && !wasIdle) {
 			n.progressChanged()
 		}

@@ -101,6 +101,7 @@ func (n *Node) startBlind(ctx context.Context, a *blind.Archive, opts NetOptions
 	n.beginRun(ctx)
 	mark := n.fixityMark(ctx)
 	done, stop := make(chan struct{}), make(chan struct{})
+	n.pumped.Store(0)
 	go n.pump(ex.Events(), done, stop)
 	if err := ex.Start(ctx); err != nil {
 		close(stop)

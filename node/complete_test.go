@@ -63,3 +63,38 @@ func TestSyncWakesOnConnect(t *testing.T) {
 	}
 	t.Logf("synced in %v", time.Since(start))
 }
+
+// TestCompleteBeforeSyncReturns: a sync that brought something says
+// "complete" in its caller's subscription by the time Sync returns, not a
+// moment later ('fieldsync sync' prints what its subscription holds when
+// Sync returns, and once missed the words this way).
+func TestCompleteBeforeSyncReturns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := newDevice(t, "p")
+	b := joined(t, ctx, a, project.RoleMember)
+	sub := b.Subscribe()
+	defer sub.Close()
+	for _, name := range []string{"gps.jpg", "baseline.jpg", "orient-6.jpg", "progressive.jpg"} {
+		ph := filepath.Join("..", "testdata", "photos", name)
+		if _, err := a.Add(ctx, []string{ph}, ImportOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := b.Sync(ctx, SyncOptions{NetOptions: loopback}); err != nil || !res.Complete {
+			t.Fatalf("sync: %+v %v", res, err)
+		}
+		complete := false
+		for drained := false; !drained; {
+			select {
+			case e := <-sub.C:
+				_, ok := e.(CompleteEvent)
+				complete = complete || ok
+			default:
+				drained = true
+			}
+		}
+		if !complete {
+			t.Fatalf("Sync of %s returned before its CompleteEvent was passed on", filepath.Base(ph))
+		}
+	}
+}

@@ -236,6 +236,7 @@ func (n *Node) pump(ev <-chan exchange.Event, done chan struct{}, stop <-chan st
 				n.hub.publish(SpaceEvent{Err: se})
 			}
 		}
+		n.pumped.Add(1)
 	}
 }
 

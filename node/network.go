@@ -144,6 +144,7 @@ func (n *Node) Start(ctx context.Context, opts NetOptions) error {
 	n.beginRun(ctx)
 	mark := n.fixityMark(ctx)
 	done, stop := make(chan struct{}), make(chan struct{})
+	n.pumped.Store(0)
 	go n.pump(ex.Events(), done, stop)
 	if err := ex.Start(ctx); err != nil {
 		close(stop)
@@ -458,7 +459,20 @@ func (n *Node) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) 
 	if err != nil {
 		err = n.spaceError(err, wantedLeft(prog))
 	}
+	n.caughtUp(ex)
 	return result(&SyncResult{Complete: complete && err == nil, Met: true, Progress: prog}, err)
+}
+
+// caughtUp waits, a second at most, until the pump has passed on every
+// event the exchange emitted so far, so that what happened before Sync
+// returns (its CompleteEvent above all) is in its caller's subscription
+// when it returns: 'fieldsync sync' printed the words "everything wanted
+// is present and verified" only if the pump won that race.
+func (n *Node) caughtUp(ex *exchange.Node) {
+	target := ex.Emitted()
+	for deadline := time.Now().Add(time.Second); n.pumped.Load() < target && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // firstPeerPoll is how often Sync looks for its first member besides

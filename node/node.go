@@ -67,6 +67,9 @@ type Node struct {
 	closed  bool
 
 	run atomic.Int64 // this run of the network (badpeers.go)
+	// pumped counts the events of the running exchange the pump has
+	// passed on (caughtUp).
+	pumped atomic.Uint64
 
 	startPeers []peer.AddrInfo // the peers the network was started with (blind.go)
 	arch       *blind.Archive  // a blind archive's state (archive.go); then proj is nil
