@@ -363,7 +363,8 @@ type SyncResult struct {
 // directory fills, it stops fetching at once and returns a *SpaceError
 // (ErrNoSpace) whose Need is the wanted bytes not here yet; the leaves
 // and blobs verified stay, and the next Sync (once space is freed)
-// resumes from them.
+// resumes from them. When it returns, the events of what it did (its
+// CompleteEvent included) are in every subscription that has room.
 func (n *Node) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) {
 	if b := n.Blocked(ctx); b != nil {
 		return &SyncResult{Progress: n.Progress()}, b
